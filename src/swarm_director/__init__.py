@@ -1,0 +1,24 @@
+"""SwarmDirector store: the persistence service of the SwarmDirector multi-agent system.
+
+The data layer (``swarm_director.db``, ``.models``, ``.store``) works without Flask;
+:func:`create_app` builds the HTTP API and imports Flask only when called.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+__version__ = "0.1.0"
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """The Flask application serving the REST API (see ``swarm_director.api``)."""
+    from swarm_director.api.app import create_app as _create_app
+
+    return _create_app(config)
+
+
+__all__ = ["__version__", "create_app"]

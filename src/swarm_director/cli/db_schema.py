@@ -1,0 +1,1 @@
+"""Schema commands: init, upgrade, downgrade, current, history, seed, reset, status, ..."""

@@ -1,0 +1,32 @@
+"""Entry point: ``swarm-director [serve|db ...]``."""
+
+from __future__ import annotations
+
+import click
+
+from swarm_director import __version__
+from swarm_director.cli.common import SwarmGroup
+
+
+@click.group(cls=SwarmGroup)
+@click.version_option(__version__, prog_name="swarm-director")
+def cli() -> None:
+    """SwarmDirector store: database, API server and operations tooling.
+
+    \b
+    Example:
+      swarm-director db init && swarm-director db seed && swarm-director db status
+    """
+
+
+@cli.group(cls=SwarmGroup)
+def db() -> None:
+    """Schema, data and maintenance commands for the database."""
+
+
+def _register() -> None:
+    # Importing a command module attaches its commands to the groups above.
+    from swarm_director.cli import db_schema  # noqa: F401
+
+
+_register()

@@ -1,0 +1,107 @@
+"""Engines for SQLite and PostgreSQL, configured from the same settings.
+
+SQLite connections get foreign keys, WAL, ``synchronous=NORMAL`` and a busy timeout, and every
+transaction that may write starts with ``BEGIN IMMEDIATE``: it takes the write lock up front, so
+a second writer waits (up to the busy timeout) instead of failing later with "database is
+locked" when it tries to upgrade a read lock. Read-only work uses ``engine.execution_options(
+read_only=True)`` (see :class:`~swarm_director.db.session.Database`) and starts a plain
+deferred ``BEGIN`` so readers never queue behind writers.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+
+from swarm_director.config import Settings
+
+READ_ONLY = "read_only"
+
+
+def _sqlite_path(url: URL) -> Path | None:
+    database = url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def _install_sqlite_hooks(engine: Engine, busy_timeout_s: float) -> None:
+    busy_ms = int(busy_timeout_s * 1000)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+        # Hand transaction control to SQLAlchemy's "begin" event below.
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        try:
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={busy_ms:d}")
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        options = conn.get_execution_options()
+        if options.get("isolation_level") == "AUTOCOMMIT":
+            return  # VACUUM, checkpoints and the like must run outside a transaction
+        if options.get(READ_ONLY):
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_engine(
+    url: URL | str,
+    *,
+    busy_timeout_s: float = 30.0,
+    pool_size: int = 5,
+    create_dirs: bool = False,
+) -> Engine:
+    """An engine for ``url`` with this project's connection settings applied.
+
+    ``create_dirs`` creates the folder of a SQLite file (used for the embedded default only,
+    so that a mistyped explicit path fails instead of silently creating folders).
+    """
+    url = url if isinstance(url, URL) else make_url(url)
+    if url.get_backend_name() == "sqlite":
+        path = _sqlite_path(url)
+        if create_dirs and path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": busy_timeout_s})
+        _install_sqlite_hooks(engine, busy_timeout_s)
+        return engine
+    if url.get_backend_name() == "postgresql" and url.get_driver_name() in ("", "psycopg2"):
+        url = url.set(drivername="postgresql+psycopg")
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=pool_size,
+        max_overflow=pool_size * 2,
+        pool_recycle=1800,
+    )
+
+
+def create_engine_from_settings(settings: Settings) -> Engine:
+    """The engine the settings describe (the embedded SQLite file if no URL is set)."""
+    return make_engine(
+        settings.resolved_url(),
+        busy_timeout_s=settings.sqlite_busy_timeout_s,
+        pool_size=settings.pool_size,
+        create_dirs=settings.is_embedded_default,
+    )
+
+
+def masked_url(url: URL | str) -> str:
+    """The URL as text with any password replaced by ``***``."""
+    if isinstance(url, str):
+        try:
+            url = make_url(url)
+        except Exception:
+            return "<invalid URL>"
+    return url.render_as_string(hide_password=True)

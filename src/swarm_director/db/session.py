@@ -1,0 +1,68 @@
+"""The one transaction primitive: the caller's boundary opens and commits, once.
+
+Store functions take a :class:`~sqlalchemy.orm.Session` and never commit. Whoever owns the
+unit of work (an API request, a CLI command, an agent worker) does::
+
+    db = Database.from_settings(load_settings())
+    with db.transaction() as session:
+        tasks.create_task(session, ...)
+
+and gets a commit on success and a rollback on any exception.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Self
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from swarm_director.config import Settings
+from swarm_director.db.engine import READ_ONLY, create_engine_from_settings, masked_url
+
+
+class Database:
+    """An engine plus session factories for write and read-only units of work."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._write = sessionmaker(bind=engine, expire_on_commit=False)
+        self._read = sessionmaker(
+            bind=engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Self:
+        """A database for the configured URL (the embedded SQLite file by default)."""
+        return cls(create_engine_from_settings(settings))
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.engine.dialect.name
+
+    @property
+    def masked_url(self) -> str:
+        """The URL with its password hidden, safe to print."""
+        return masked_url(self.engine.url)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A session in a write transaction: committed on exit, rolled back on error."""
+        with self._write() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A session for reads only; never takes the SQLite write lock, always rolled back."""
+        with self._read() as session:
+            try:
+                yield session
+            finally:
+                session.rollback()
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()

@@ -1,0 +1,93 @@
+"""Shared fixtures: every database test runs on SQLite and on PostgreSQL.
+
+Without a reachable PostgreSQL the PostgreSQL half is skipped with the reason shown; under
+``CI=true`` it is an error instead, so CI can never pass without testing PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import URL
+
+from swarm_director.db import Base, Database, make_engine
+from swarm_director import models  # noqa: F401  (registers every table)
+from tests.dbtools import IN_CI, create_pg_database, drop_pg_database, pg_unreachable_reason
+
+DIALECTS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(scope="session")
+def pg_available() -> None:
+    """Skips (or, in CI, fails) the PostgreSQL half when the server is not reachable."""
+    reason = pg_unreachable_reason()
+    if reason is None:
+        return
+    if IN_CI:
+        pytest.fail(f"CI=true requires PostgreSQL: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(params=DIALECTS)
+def dialect(request: pytest.FixtureRequest) -> str:
+    """Parametrizes a test over both dialects."""
+    name: str = request.param
+    if name == "postgresql":
+        request.getfixturevalue("pg_available")
+    return name
+
+
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    engine = make_engine(URL.create("sqlite", database=str(path)))
+    Base.metadata.create_all(engine)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def _pg_schema_database(pg_available: None) -> Iterator[URL]:
+    url = create_pg_database()
+    engine = make_engine(url)
+    Base.metadata.create_all(engine)
+    engine.dispose()
+    yield url
+    drop_pg_database(url)
+
+
+def _truncate_all(engine: sa.Engine) -> None:
+    preparer = engine.dialect.identifier_preparer
+    names = ", ".join(preparer.quote(t.name) for t in Base.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+
+
+@pytest.fixture
+def db_url(dialect: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[URL]:
+    """URL of an empty database at the models' schema, of the test's dialect."""
+    if dialect == "sqlite":
+        template: Path = request.getfixturevalue("_sqlite_template")
+        target = tmp_path / "test.db"
+        shutil.copyfile(template, target)
+        yield URL.create("sqlite", database=str(target))
+        return
+    url: URL = request.getfixturevalue("_pg_schema_database")
+    engine = make_engine(url)
+    _truncate_all(engine)
+    engine.dispose()
+    yield url
+
+
+@pytest.fixture
+def db(db_url: URL) -> Iterator[Database]:
+    """A :class:`Database` on an empty schema, on SQLite and on PostgreSQL."""
+    database = Database(make_engine(db_url))
+    yield database
+    database.dispose()
