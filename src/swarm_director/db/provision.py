@@ -1,0 +1,72 @@
+"""Creating and dropping whole databases (not their tables)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL
+
+from swarm_director.db.engine import make_engine
+
+
+def sqlite_file(url: URL) -> Path | None:
+    """The file of a SQLite URL, or None for other dialects and in-memory databases."""
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return Path(url.database)
+
+
+def database_exists(url: URL) -> bool:
+    """Whether the database named by ``url`` exists (a file for SQLite, a catalog entry else)."""
+    path = sqlite_file(url)
+    if url.get_backend_name() == "sqlite":
+        return path is None or path.exists()
+    engine = make_engine(url.set(database="postgres"))
+    try:
+        with engine.connect() as conn:
+            found = conn.scalar(
+                sa.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": url.database}
+            )
+    finally:
+        engine.dispose()
+    return found is not None
+
+
+def create_database(url: URL) -> bool:
+    """Create the database if it does not exist; True if it was created."""
+    if database_exists(url):
+        return False
+    path = sqlite_file(url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return True  # SQLite creates the file on first connect
+    engine = make_engine(url.set(database="postgres"))
+    try:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            preparer = conn.dialect.identifier_preparer
+            conn.exec_driver_sql(f"CREATE DATABASE {preparer.quote(str(url.database))}")
+    finally:
+        engine.dispose()
+    return True
+
+
+def drop_all_tables(url: URL) -> list[str]:
+    """Drop every table in the database, ours or not; returns their names."""
+    engine = make_engine(url)
+    try:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            names = sa.inspect(conn).get_table_names()
+            preparer = conn.dialect.identifier_preparer
+            if conn.dialect.name == "sqlite":
+                # Dropping in any order needs FK enforcement off (tasks <-> conversations).
+                conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+                for name in names:
+                    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {preparer.quote(name)}")
+                conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+            else:
+                for name in names:
+                    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {preparer.quote(name)} CASCADE")
+    finally:
+        engine.dispose()
+    return names
