@@ -1,0 +1,180 @@
+"""Building blocks shared by every schema module.
+
+Three kinds of models per entity:
+
+* ``XCreate`` — the body that creates one; unknown fields are an error (``extra="forbid"``).
+* ``XUpdate`` — PATCH semantics: every field optional, only the fields sent are applied
+  (``model_dump(exclude_unset=True)``); a field that cannot be empty rejects an explicit null.
+* ``XOut`` — what a caller reads back; built from an ORM object with ``model_validate(obj)``.
+
+The ``metadata`` column is the ORM attribute ``meta`` (``metadata`` is reserved by SQLAlchemy's
+declarative base); schemas call the field ``metadata`` everywhere, and the output models read
+it from ``meta`` (see :data:`METADATA_OUT`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Annotated, Any, Generic, TypeVar
+
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    JsonValue,
+    StringConstraints,
+)
+from pydantic import ValidationError as PydanticValidationError
+from pydantic_core import PydanticCustomError
+
+T = TypeVar("T")
+
+#: Largest id a client may send (PostgreSQL BIGINT); larger numbers cannot name a row.
+MAX_ID = 2**63 - 1
+#: Bounds for free text, in characters.
+SHORT_TEXT = 10_000
+LONG_TEXT = 1_000_000
+
+
+def _reject_bool(value: Any) -> Any:
+    # pydantic's lax mode turns true into 1; an id of ``true`` is a client bug, not id 1.
+    if isinstance(value, bool):
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    return value
+
+
+def _reject_null(value: Any) -> Any:
+    if value is None:
+        raise PydanticCustomError("null_not_allowed", "may not be null")
+    return value
+
+
+def _drop_null_from_schema(schema: dict[str, Any]) -> None:
+    # Patch fields accept null only to detect it; the documented type is the non-null one.
+    any_of = schema.get("anyOf")
+    if not any_of:
+        return
+    rest = [s for s in any_of if s != {"type": "null"}]
+    del schema["anyOf"]
+    if len(rest) == 1:
+        schema.update(rest[0])
+    else:
+        schema["anyOf"] = rest
+
+
+def _to_utc(value: datetime) -> datetime:
+    # Naive timestamps are taken to be UTC already (as the database layer does).
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+_EMAIL_LOCAL = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+_EMAIL_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_EMAIL_RE = re.compile(
+    rf"(?P<local>{_EMAIL_LOCAL})@(?P<domain>(?:{_EMAIL_LABEL}\.)+(?:[A-Za-z]{{2,63}}|xn--[A-Za-z0-9-]{{1,59}}))"
+)
+
+
+def _check_email(value: str) -> str:
+    # A dot-atom address with an ASCII (or punycode) domain of at least two labels; the length
+    # limits are those of SMTP (RFC 5321): local part 64, domain 253, whole path 254.
+    match = _EMAIL_RE.fullmatch(value)
+    if match is None or len(value) > 254 or len(match["local"]) > 64 or len(match["domain"]) > 253:
+        raise PydanticCustomError("email", "value is not a valid email address")
+    return value
+
+
+PositiveId = Annotated[int, BeforeValidator(_reject_bool), Field(gt=0, le=MAX_ID)]
+"""A row id: a positive integer (booleans are refused)."""
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+"""A short name or identifier (surrounding spaces removed), 1..100 characters."""
+
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+"""A required title, 1..200 characters."""
+
+ShortText = Annotated[str, StringConstraints(max_length=SHORT_TEXT)]
+"""Optional free text such as a description or review notes."""
+
+LongText = Annotated[str, StringConstraints(min_length=1, max_length=LONG_TEXT)]
+"""Required body text (draft content, email body, message content)."""
+
+EmailAddress = Annotated[
+    str,
+    StringConstraints(max_length=254),
+    AfterValidator(_check_email),
+    Field(json_schema_extra={"format": "email"}),
+]
+"""An email address (``local@domain.tld``)."""
+
+UTCTimestamp = Annotated[datetime, AfterValidator(_to_utc)]
+"""A timestamp given by a client; naive values are taken as UTC, all come out as UTC."""
+
+JSONObject = dict[str, JsonValue]
+"""A JSON object (finite numbers only, so it stores the same on SQLite and PostgreSQL)."""
+
+Patch = Annotated[
+    T | None, AfterValidator(_reject_null), Field(json_schema_extra=_drop_null_from_schema)
+]
+"""A PATCH field for a column that cannot be empty: it may be left out, but not sent as null."""
+
+METADATA_OUT: Any = Field(
+    default=None,
+    validation_alias=AliasChoices("meta", "metadata"),
+    description="Free-form JSON object stored with the row.",
+)
+"""Field spec of ``metadata`` in output models (read from the ORM attribute ``meta``)."""
+
+
+class InputModel(BaseModel):
+    """Base of request bodies: unknown fields and non-finite numbers are errors."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class OutputModel(BaseModel):
+    """Base of response bodies, built from ORM objects."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+class PageOut(BaseModel, Generic[T]):
+    """One page of a list: the items and the cursor of the next page (null on the last)."""
+
+    items: list[T]
+    next_cursor: str | None = Field(
+        description="Pass as ?cursor= to get the next page; null when this page is the last."
+    )
+
+
+def field_path(loc: Sequence[int | str]) -> str:
+    """A pydantic error location as a field path: ``("cc", 2)`` → ``"cc[2]"``,
+    ``(17, "log_level")`` → ``"[17].log_level"``."""
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else part
+    return path or "body"
+
+
+def fields_from_pydantic(exc: PydanticValidationError, prefix: str = "") -> dict[str, str]:
+    """``{field path: message}`` for every error in ``exc`` (first message wins per field)."""
+    fields: dict[str, str] = {}
+    for error in exc.errors(include_url=False, include_input=False):
+        key = prefix + field_path(error["loc"])
+        fields.setdefault(key, error["msg"])
+    return fields
+
+
+def utc(value: datetime) -> AwareDatetime:
+    """``value`` as timezone-aware UTC (naive values are taken as UTC)."""
+    return _to_utc(value)

@@ -1,0 +1,67 @@
+"""Request and response bodies for agent logs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import AwareDatetime, Field, StringConstraints
+
+from swarm_director.models.enums import LogLevel
+from swarm_director.schemas.common import (
+    METADATA_OUT,
+    InputModel,
+    JSONObject,
+    Name,
+    OutputModel,
+    PageOut,
+    PositiveId,
+    UTCTimestamp,
+)
+
+#: Longest log message accepted, in characters (room for a stack trace).
+MAX_LOG_MESSAGE = 100_000
+
+AgentTypeLabel = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)
+]
+LogMessage = Annotated[str, StringConstraints(min_length=1, max_length=MAX_LOG_MESSAGE)]
+
+
+class LogCreate(InputModel):
+    """One log record of a task. Logs are append-only."""
+
+    agent_type: AgentTypeLabel = Field(description="Kind of agent that wrote it, e.g. 'director'.")
+    message: LogMessage
+    log_level: LogLevel = LogLevel.INFO
+    timestamp: UTCTimestamp | None = Field(
+        default=None, description="When it happened; defaults to the time it is stored."
+    )
+    agent_id: PositiveId | None = None
+    session_id: Name | None = None
+    metadata: JSONObject | None = None
+
+
+class LogOut(OutputModel):
+    """A stored log record."""
+
+    id: int
+    task_id: int
+    agent_type: str
+    message: str
+    timestamp: AwareDatetime
+    log_level: LogLevel
+    agent_id: int | None
+    session_id: str | None
+    metadata: JSONObject | None = METADATA_OUT
+    created_at: AwareDatetime
+
+
+class LogBatchOut(OutputModel):
+    """The result of a batch ingest."""
+
+    task_id: int
+    inserted: int
+
+
+class LogPage(PageOut[LogOut]):
+    """A page of log records."""

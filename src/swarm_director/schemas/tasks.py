@@ -1,0 +1,66 @@
+"""Request and response bodies for tasks."""
+
+from __future__ import annotations
+
+from pydantic import AwareDatetime, Field
+
+from swarm_director.models.enums import TaskPriority, TaskStatus, TaskType
+from swarm_director.schemas.common import (
+    InputModel,
+    Name,
+    OutputModel,
+    PageOut,
+    Patch,
+    PositiveId,
+    ShortText,
+    Title,
+)
+
+
+class TaskCreate(InputModel):
+    """A new task; it starts ``pending``."""
+
+    type: TaskType
+    title: Title
+    description: ShortText | None = None
+    user_id: Name | None = Field(default=None, description="Who asked for the task.")
+    priority: TaskPriority = TaskPriority.MEDIUM
+    assigned_agent_id: PositiveId | None = None
+    parent_task_id: PositiveId | None = Field(default=None, description="Makes it a subtask.")
+    conversation_id: PositiveId | None = None
+
+
+class TaskUpdate(InputModel):
+    """Fields of a task that may change. ``status`` follows the task lifecycle:
+    pending→in_progress→completed/failed, pending→failed, failed→pending; completed is final.
+    ``type`` and ``user_id`` are fixed at creation."""
+
+    title: Patch[Title] = None
+    description: ShortText | None = None
+    status: Patch[TaskStatus] = None
+    priority: Patch[TaskPriority] = None
+    assigned_agent_id: PositiveId | None = None
+    parent_task_id: PositiveId | None = None
+    conversation_id: PositiveId | None = None
+
+
+class TaskOut(OutputModel):
+    """A task as stored."""
+
+    id: int
+    type: TaskType
+    user_id: str | None
+    status: TaskStatus
+    title: str
+    description: str | None
+    priority: TaskPriority
+    assigned_agent_id: int | None
+    parent_task_id: int | None
+    conversation_id: int | None
+    completed_at: AwareDatetime | None
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+
+
+class TaskPage(PageOut[TaskOut]):
+    """A page of tasks."""
