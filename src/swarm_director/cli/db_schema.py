@@ -1,1 +1,269 @@
-"""Schema commands: init, upgrade, downgrade, current, history, seed, reset, status, ..."""
+"""Schema commands: init, upgrade, downgrade, current, history, reset, status, validate, export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from swarm_director.cli.common import (
+    database_option,
+    emit_json,
+    json_option,
+    settings_for,
+    yes_option,
+)
+from swarm_director.cli.main import db
+from swarm_director.db import Database
+from swarm_director.db.engine import create_engine_from_settings, masked_url
+from swarm_director.db.introspect import database_size, row_counts
+from swarm_director.db.provision import create_database, database_exists, drop_all_tables
+from swarm_director.errors import SchemaError
+from swarm_director.schema import migrate
+from swarm_director.schema.export import export_schema
+
+
+def open_existing(database_url: str | None) -> Database:
+    """The configured database; a one-line error if it has not been created yet."""
+    settings = settings_for(database_url)
+    url = settings.resolved_url()
+    if not database_exists(url):
+        raise SchemaError(
+            f"database {masked_url(url)} does not exist; run `swarm-director db init` first"
+        )
+    return Database(create_engine_from_settings(settings))
+
+
+@db.command("init")
+@database_option
+def init_cmd(database_url: str | None) -> None:
+    """Create the database if needed and upgrade it to the latest schema. Idempotent.
+
+    \b
+    Example:
+      swarm-director db init --database-url postgresql://postgres@127.0.0.1/swarm
+    """
+    settings = settings_for(database_url)
+    url = settings.resolved_url()
+    created = create_database(url)
+    database = Database(create_engine_from_settings(settings))
+    try:
+        before = migrate.current_revision(database.engine)
+        migrate.upgrade(database.engine, "head")
+        after = migrate.current_revision(database.engine)
+    finally:
+        database.dispose()
+    verb = "Created" if created else "Found"
+    click.echo(f"{verb} database {masked_url(url)}.")
+    if before == after:
+        click.echo(f"Schema already at head ({after}).")
+    else:
+        click.echo(f"Upgraded schema from {before or 'empty'} to {after}.")
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+@database_option
+def upgrade_cmd(revision: str, database_url: str | None) -> None:
+    """Upgrade the schema to REVISION (default: head).
+
+    \b
+    Example:
+      swarm-director db upgrade            # to the latest revision
+      swarm-director db upgrade 002_add_agent_hierarchy
+    """
+    database = open_existing(database_url)
+    try:
+        before = migrate.current_revision(database.engine)
+        migrate.upgrade(database.engine, revision)
+        after = migrate.current_revision(database.engine)
+    finally:
+        database.dispose()
+    click.echo(f"Schema upgraded from {before or 'empty'} to {after}.")
+
+
+@db.command("downgrade")
+@click.argument("revision", default="-1")
+@database_option
+@yes_option
+def downgrade_cmd(revision: str, database_url: str | None, yes: bool) -> None:
+    """Downgrade the schema to REVISION (default: one step back; `base` removes everything).
+
+    A downgrade drops the tables and columns later revisions added, with their data.
+
+    \b
+    Example:
+      swarm-director db downgrade 002_add_agent_hierarchy --yes
+    """
+    database = open_existing(database_url)
+    try:
+        before = migrate.current_revision(database.engine)
+        if not yes:
+            click.confirm(
+                f"Downgrade {database.masked_url} from {before} to {revision}? "
+                "Data in dropped tables and columns is lost.",
+                abort=True,
+            )
+        migrate.downgrade(database.engine, revision)
+        after = migrate.current_revision(database.engine)
+    finally:
+        database.dispose()
+    click.echo(f"Schema downgraded from {before} to {after or 'base (empty)'}.")
+
+
+@db.command("current")
+@database_option
+@json_option
+def current_cmd(database_url: str | None, as_json: bool) -> None:
+    """Show the database's schema revision and whether it is at head.
+
+    \b
+    Example:
+      swarm-director db current --json
+    """
+    database = open_existing(database_url)
+    try:
+        current = migrate.current_revision(database.engine)
+    finally:
+        database.dispose()
+    head = migrate.head_revision()
+    if as_json:
+        emit_json({"current": current, "head": head, "at_head": current == head})
+        return
+    state = "at head" if current == head else f"head is {head}"
+    click.echo(f"{current or 'empty (no revision)'} ({state})")
+
+
+@db.command("history")
+@json_option
+def history_cmd(as_json: bool) -> None:
+    """List the migration history, oldest first.
+
+    \b
+    Example:
+      swarm-director db history
+    """
+    revisions = migrate.history()
+    if as_json:
+        emit_json([r._asdict() if hasattr(r, "_asdict") else vars(r) for r in revisions])
+        return
+    for rev in revisions:
+        click.echo(f"{rev.down_revision or 'base'} -> {rev.revision}: {rev.doc}")
+
+
+@db.command("reset")
+@database_option
+@yes_option
+def reset_cmd(database_url: str | None, yes: bool) -> None:
+    """Drop every table and re-create the schema at head. Destroys all data.
+
+    \b
+    Example:
+      swarm-director db reset --yes
+    """
+    database = open_existing(database_url)
+    if not yes:
+        click.confirm(f"Drop ALL data in {database.masked_url} and re-create it?", abort=True)
+    try:
+        dropped = drop_all_tables(database.engine.url)
+        migrate.upgrade(database.engine, "head")
+    finally:
+        database.dispose()
+    click.echo(f"Dropped {len(dropped)} tables; schema re-created at {migrate.head_revision()}.")
+
+
+def _status(database: Database) -> dict[str, Any]:
+    current = migrate.current_revision(database.engine)
+    with database.engine.connect() as conn:
+        counts = row_counts(conn)
+    return {
+        "url": database.masked_url,
+        "dialect": database.dialect,
+        "revision": current,
+        "head": migrate.head_revision(),
+        "at_head": current == migrate.head_revision(),
+        "pending": migrate.pending_revisions(database.engine),
+        "rows": counts,
+        "size_bytes": database_size(database.engine),
+    }
+
+
+@db.command("status")
+@database_option
+@json_option
+def status_cmd(database_url: str | None, as_json: bool) -> None:
+    """Show the URL (password masked), dialect, revision vs head, rows per table and size.
+
+    \b
+    Example:
+      swarm-director db status
+    """
+    database = open_existing(database_url)
+    try:
+        status = _status(database)
+    finally:
+        database.dispose()
+    if as_json:
+        emit_json(status)
+        return
+    click.echo(f"Database:  {status['url']} ({status['dialect']})")
+    click.echo(f"Revision:  {status['revision'] or 'empty'} (head: {status['head']})")
+    pending = status["pending"]
+    click.echo(
+        f"Pending:   {', '.join(pending)} — run `swarm-director db upgrade`"
+        if pending
+        else "Pending:   none"
+    )
+    click.echo(f"Size:      {status['size_bytes']:,} bytes")
+    click.echo("Rows:")
+    for table, count in status["rows"].items():
+        click.echo(f"  {table:<28}{count:>12,}")
+
+
+@db.command("validate-schema")
+@database_option
+@json_option
+def validate_schema_cmd(database_url: str | None, as_json: bool) -> None:
+    """Compare the live schema with the models; exit 1 on any drift.
+
+    \b
+    Example:
+      swarm-director db validate-schema --json
+    """
+    from swarm_director.schema.validate import compare_schema  # TODO: top-level once landed
+
+    database = open_existing(database_url)
+    try:
+        problems = compare_schema(database.engine)
+    finally:
+        database.dispose()
+    if as_json:
+        emit_json({"ok": not problems, "differences": problems})
+    elif problems:
+        click.echo(f"Schema drift in {database.masked_url}:")
+        for problem in problems:
+            click.echo(f"  - {problem}")
+    else:
+        click.echo("Schema matches the models.")
+    if problems:
+        raise SystemExit(1)
+
+
+@db.command("export-schema")
+@click.option(
+    "--docs-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("docs"),
+    show_default=True,
+    help="Folder to write schema.md and schema/<dialect>.sql into.",
+)
+def export_schema_cmd(docs_dir: Path) -> None:
+    """Write the schema as SQL for SQLite and PostgreSQL and docs/schema.md (Mermaid ER).
+
+    \b
+    Example:
+      swarm-director db export-schema --docs-dir docs
+    """
+    for path in export_schema(docs_dir):
+        click.echo(f"Wrote {path}")
