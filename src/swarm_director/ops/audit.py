@@ -1,0 +1,119 @@
+"""The audit trail: one ``maintenance_events`` row per administrative action.
+
+Usage::
+
+    with audit.record(engine, MaintenanceOperation.BACKUP) as details:
+        details["path"] = str(path)
+        ...
+
+The row is written when the block ends, in its own short transaction, so that a failed action
+(whose own transaction was rolled back) still leaves a ``failed`` row with the reason, and so
+that a long action holds no lock on ``maintenance_events`` while it runs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Engine
+
+from swarm_director.db.base import utcnow
+from swarm_director.errors import SwarmError
+from swarm_director.models import MaintenanceEvent, MaintenanceOperation, MaintenanceStatus
+from swarm_director.ops.dbinfo import table_of
+
+log = logging.getLogger(__name__)
+
+_TABLE = table_of(MaintenanceEvent)
+
+
+def write_event(
+    engine: Engine,
+    operation: MaintenanceOperation,
+    status: MaintenanceStatus,
+    started_at: datetime,
+    details: dict[str, Any],
+    finished_at: datetime | None = None,
+) -> bool:
+    """Insert one event in its own transaction; True if it was written.
+
+    A database without the ``maintenance_events`` table (a schema older than the audit
+    revision, or a file that is not ours) cannot hold the trail: the event is logged as a
+    warning instead, and the caller's outcome is never masked by the audit failing.
+    """
+    now = utcnow()
+    row = {
+        "operation": operation.value,
+        "status": status.value,
+        "started_at": started_at,
+        "finished_at": finished_at or now,
+        "details": _jsonable(details),
+        "created_at": now,
+        "updated_at": now,
+    }
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.insert(_TABLE).values(**row))
+    except sa.exc.SQLAlchemyError as error:
+        first = str(getattr(error, "orig", error)).strip().splitlines()[0:1]
+        log.warning("audit event %s/%s not recorded: %s", operation, status, first)
+        return False
+    return True
+
+
+@contextmanager
+def record(engine: Engine, operation: MaintenanceOperation) -> Iterator[dict[str, Any]]:
+    """Record ``operation`` when the block ends: ``ok``, or ``failed`` with the error.
+
+    Yields a dict the block fills with details (paths, counts, sizes). An exception leaving
+    the block is recorded (its message under ``error``) and re-raised unchanged.
+    """
+    started = utcnow()
+    details: dict[str, Any] = {}
+    try:
+        yield details
+    except BaseException as error:
+        details["error"] = _reason(error)
+        write_event(engine, operation, MaintenanceStatus.FAILED, started, details)
+        raise
+    write_event(engine, operation, MaintenanceStatus.OK, started, details)
+
+
+def last_successful(engine: Engine, operation: MaintenanceOperation) -> datetime | None:
+    """When the last ``ok`` event of ``operation`` started, or None (also without the table)."""
+    query = sa.select(sa.func.max(_TABLE.c.started_at)).where(
+        _TABLE.c.operation == operation.value, _TABLE.c.status == MaintenanceStatus.OK.value
+    )
+    try:
+        with engine.connect() as conn:
+            value = conn.execute(query).scalar()
+    except sa.exc.SQLAlchemyError:
+        return None
+    return value if isinstance(value, datetime) else None
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, SwarmError):
+        return error.message
+    if isinstance(error, sa.exc.DBAPIError) and error.orig is not None:
+        text = str(error.orig)
+    else:
+        text = str(error) or error.__class__.__name__
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return f"{error.__class__.__name__}: {lines[0] if lines else ''}".rstrip(": ")
+
+
+def _jsonable(value: Any) -> Any:
+    """Details as plain JSON types (paths and datetimes become strings)."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)

@@ -1,0 +1,131 @@
+"""Facts about a database that several operations need: tables, row counts, revision, files."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Connection, Engine
+from sqlalchemy.engine import URL
+
+from swarm_director import models  # noqa: F401  (registers every table on Base.metadata)
+from swarm_director.db.base import Base
+from swarm_director.errors import SchemaError
+
+#: Alembic's bookkeeping table.
+VERSION_TABLE = "alembic_version"
+
+
+def model_tables() -> list[sa.Table]:
+    """The model tables in dependency order (parents before children)."""
+    return list(Base.metadata.sorted_tables)
+
+
+def table_of(model: type[Any]) -> sa.Table:
+    """The Core table of a model class."""
+    table = model.__table__
+    assert isinstance(table, sa.Table)
+    return table
+
+
+def existing_tables(conn: Connection) -> set[str]:
+    """Names of the tables that exist in the connected database."""
+    return set(sa.inspect(conn).get_table_names())
+
+
+def row_counts(conn: Connection) -> dict[str, int]:
+    """Exact rows per model table present in the database, in dependency order."""
+    present = existing_tables(conn)
+    counts: dict[str, int] = {}
+    for table in model_tables():
+        if table.name in present:
+            query = sa.select(sa.func.count()).select_from(table)
+            counts[table.name] = int(conn.execute(query).scalar_one())
+    return counts
+
+
+def schema_revision(conn: Connection) -> str | None:
+    """The Alembic revision stamped in the database, or None if it has none."""
+    if VERSION_TABLE not in existing_tables(conn):
+        return None
+    version = sa.table(VERSION_TABLE, sa.column("version_num"))
+    rows = conn.execute(sa.select(version.c.version_num)).scalars().all()
+    if len(rows) > 1:
+        raise SchemaError(f"database has {len(rows)} Alembic heads: {sorted(rows)}")
+    return str(rows[0]) if rows else None
+
+
+def _migrate() -> Any | None:
+    """The migrations API (``swarm_director.schema.migrate``), or None if not installed."""
+    try:
+        return importlib.import_module("swarm_director.schema.migrate")
+    except ImportError:
+        return None
+
+
+def head_revision() -> str | None:
+    """The migrations' head revision, or None while no migrations are installed."""
+    migrate = _migrate()
+    return None if migrate is None else str(migrate.head_revision())
+
+
+def upgrade_to_head(engine: Engine) -> None:
+    """Upgrade ``engine``'s database to head (a no-op without installed migrations)."""
+    migrate = _migrate()
+    if migrate is not None:
+        migrate.upgrade(engine, "head")
+
+
+def revision_is_known(engine: Engine) -> bool:
+    """True if the revision stamped in ``engine``'s database is in this version's history."""
+    migrate = _migrate()
+    if migrate is None:
+        return False
+    try:
+        migrate.pending_revisions(engine)
+    except Exception:  # SchemaError, or Alembic's own "Can't locate revision"
+        return False
+    return True
+
+
+def sqlite_file(url: URL) -> Path | None:
+    """The file of a SQLite URL (None for other dialects and in-memory databases)."""
+    if url.get_backend_name() != "sqlite":
+        return None
+    database = url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def sqlite_files_size(path: Path) -> dict[str, int]:
+    """Bytes of the database file and its WAL (0 when absent)."""
+    wal = path.with_name(path.name + "-wal")
+    return {
+        "file_bytes": path.stat().st_size if path.exists() else 0,
+        "wal_bytes": wal.stat().st_size if wal.exists() else 0,
+    }
+
+
+def database_bytes(engine: Engine) -> int:
+    """Size of the database: SQLite file plus WAL, or ``pg_database_size``."""
+    path = sqlite_file(engine.url)
+    if path is not None:
+        sizes = sqlite_files_size(path)
+        return sizes["file_bytes"] + sizes["wal_bytes"]
+    with engine.connect() as conn:
+        return int(
+            conn.execute(sa.text("SELECT pg_database_size(current_database())")).scalar_one()
+        )
+
+
+def quoted(engine_or_conn: Engine | Connection, name: str) -> str:
+    """``name`` quoted by the dialect (names come from the models' metadata, never users)."""
+    return engine_or_conn.dialect.identifier_preparer.quote(name)
+
+
+def scalar(conn: Connection, sql: str, **params: Any) -> Any:
+    """One value from a constant SQL statement."""
+    return conn.execute(sa.text(sql), params).scalar()
