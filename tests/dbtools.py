@@ -30,7 +30,9 @@ def pg_unreachable_reason() -> str | None:
             conn.execute(sa.text("SELECT 1"))
     except Exception as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
-        return f"PostgreSQL at {make_url(PG_ADMIN_URL).render_as_string()} unreachable: {first_line}"
+        return (
+            f"PostgreSQL at {make_url(PG_ADMIN_URL).render_as_string()} unreachable: {first_line}"
+        )
     finally:
         engine.dispose()
     return None

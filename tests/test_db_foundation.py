@@ -15,7 +15,9 @@ def test_timestamps_come_back_as_aware_utc(db: Database) -> None:
     paris = timezone(timedelta(hours=1))
     with db.transaction() as s:
         agent = Agent(
-            name="a", agent_type=AgentType.WORKER, last_conversation_at=datetime(2026, 1, 1, 13, tzinfo=paris)
+            name="a",
+            agent_type=AgentType.WORKER,
+            last_conversation_at=datetime(2026, 1, 1, 13, tzinfo=paris),
         )
         s.add(agent)
     with db.read() as s:

@@ -29,5 +29,7 @@ class MaintenanceEvent(TimestampMixin, Base):
 
     # "Last successful backup/optimize/cleanup" in db stats.
     __table_args__ = (
-        Index("ix_maintenance_events_operation_status_started_at", "operation", "status", "started_at"),
+        Index(
+            "ix_maintenance_events_operation_status_started_at", "operation", "status", "started_at"
+        ),
     )

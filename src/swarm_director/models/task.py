@@ -45,9 +45,7 @@ class Task(TimestampMixin, Base):
     assigned_agent_id: Mapped[int | None] = mapped_column(
         ForeignKey("agents.id", ondelete="SET NULL")
     )
-    parent_task_id: Mapped[int | None] = mapped_column(
-        ForeignKey("tasks.id", ondelete="CASCADE")
-    )
+    parent_task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"))
     # tasks <-> conversations reference each other; use_alter breaks the creation cycle.
     conversation_id: Mapped[int | None] = mapped_column(
         ForeignKey("conversations.id", ondelete="SET NULL", use_alter=True)

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import Column, Table
+from sqlalchemy import Column, Table, UniqueConstraint
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
-from sqlalchemy.schema import CreateIndex, CreateTable
+from sqlalchemy.schema import AddConstraint, CreateIndex, CreateTable
 
 from swarm_director import models  # noqa: F401  (registers every table)
 from swarm_director.db.base import Base
 
 DIALECTS: dict[str, Dialect] = {
-    "sqlite": sqlite.dialect(),
+    "sqlite": sqlite.dialect(),  # type: ignore[no-untyped-call]
     "postgresql": postgresql.dialect(),
 }
 
@@ -46,6 +46,18 @@ def render_sql(dialect_name: str) -> str:
         parts.append(f"{_table_comment(table)}\n{create};\n")
         for index in sorted(table.indexes, key=lambda ix: str(ix.name)):
             parts.append(f"{str(CreateIndex(index).compile(dialect=dialect)).strip()};\n")
+    # Foreign keys in a reference cycle (use_alter) are left out of CREATE TABLE by dialects
+    # that support ALTER; they are added once both tables exist.
+    deferred = [
+        fk
+        for table in Base.metadata.sorted_tables
+        for fk in table.foreign_key_constraints
+        if fk.use_alter and dialect.supports_alter
+    ]
+    if deferred:
+        parts.append("-- Foreign keys of the tasks <-> conversations reference cycle.")
+        for fk in deferred:
+            parts.append(f"{str(AddConstraint(fk).compile(dialect=dialect)).strip()};\n")
     return "\n".join(parts)
 
 
@@ -69,7 +81,9 @@ def render_markdown() -> str:
     for table in tables:
         lines.append(f"    {table.name} {{")
         for column in table.columns:
-            keys = [k for k, on in (("PK", column.primary_key), ("FK", bool(column.foreign_keys))) if on]
+            keys = [
+                k for k, on in (("PK", column.primary_key), ("FK", bool(column.foreign_keys))) if on
+            ]
             suffix = f" {','.join(keys)}" if keys else ""
             lines.append(f"        {_mermaid_type(column)} {column.name}{suffix}")
         lines.append("    }")
@@ -94,7 +108,9 @@ def render_markdown() -> str:
             null = "yes" if column.nullable else "no"
             lines.append(f"| {column.name} | {type_sql} | {null} | {'; '.join(notes)} |")
         indexes = sorted(str(ix.name) for ix in table.indexes)
-        uniques = sorted(str(c.name) for c in table.constraints if c.__class__.__name__ == "UniqueConstraint")
+        uniques = sorted(
+            str(c.name) for c in table.constraints if isinstance(c, UniqueConstraint)
+        )
         if indexes or uniques:
             lines += ["", "Indexes: " + ", ".join(f"`{n}`" for n in uniques + indexes)]
         lines.append("")

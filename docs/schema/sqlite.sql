@@ -1,0 +1,240 @@
+-- SwarmDirector store schema for sqlite.
+-- Generated from the SQLAlchemy models by `swarm-director db export-schema`; do not edit.
+-- The live schema is created by the Alembic migrations, which are checked against the
+-- same models in CI.
+
+-- agents: An agent of the swarm: the director, a department coordinator, a specialist, ...
+CREATE TABLE agents (
+	id INTEGER NOT NULL, 
+	name VARCHAR(100) NOT NULL, 
+	agent_type VARCHAR(20) NOT NULL, 
+	status VARCHAR(20) NOT NULL, 
+	description TEXT, 
+	capabilities JSON NOT NULL, 
+	config JSON NOT NULL, 
+	parent_id INTEGER, 
+	total_conversations INTEGER NOT NULL, 
+	total_messages_sent INTEGER NOT NULL, 
+	average_response_time FLOAT, 
+	last_conversation_at DATETIME, 
+	created_at DATETIME NOT NULL, 
+	updated_at DATETIME NOT NULL, 
+	CONSTRAINT pk_agents PRIMARY KEY (id), 
+	CONSTRAINT uq_agents_name UNIQUE (name), 
+	CONSTRAINT ck_agents_agent_type CHECK (agent_type IN ('supervisor', 'coordinator', 'worker', 'specialist')), 
+	CONSTRAINT ck_agents_status CHECK (status IN ('idle', 'active', 'busy', 'offline', 'error')), 
+	CONSTRAINT fk_agents_parent_id_agents FOREIGN KEY(parent_id) REFERENCES agents (id) ON DELETE SET NULL
+);
+
+CREATE INDEX ix_agents_agent_type_status ON agents (agent_type, status);
+
+CREATE INDEX ix_agents_parent_id ON agents (parent_id);
+
+-- maintenance_events: One administrative action (migrate, backup, cleanup, ...) and how it ended.
+CREATE TABLE maintenance_events (
+	id INTEGER NOT NULL, 
+	operation VARCHAR(20) NOT NULL, 
+	status VARCHAR(20) NOT NULL, 
+	started_at DATETIME NOT NULL, 
+	finished_at DATETIME, 
+	details JSON NOT NULL, 
+	created_at DATETIME NOT NULL, 
+	updated_at DATETIME NOT NULL, 
+	CONSTRAINT pk_maintenance_events PRIMARY KEY (id), 
+	CONSTRAINT ck_maintenance_events_operation CHECK (operation IN ('migrate', 'seed', 'reset', 'backup', 'restore', 'verify', 'optimize', 'cleanup', 'check')), 
+	CONSTRAINT ck_maintenance_events_status CHECK (status IN ('ok', 'failed'))
+);
+
+CREATE INDEX ix_maintenance_events_operation_status_started_at ON maintenance_events (operation, status, started_at);
+
+-- tasks: A task assigned to an agent, possibly a subtask of another.
+CREATE TABLE tasks (
+	id INTEGER NOT NULL, 
+	type VARCHAR(20) NOT NULL, 
+	user_id VARCHAR(100), 
+	status VARCHAR(20) NOT NULL, 
+	title VARCHAR(200) NOT NULL, 
+	description TEXT, 
+	priority VARCHAR(20) NOT NULL, 
+	assigned_agent_id INTEGER, 
+	parent_task_id INTEGER, 
+	conversation_id INTEGER, 
+	completed_at DATETIME, 
+	created_at DATETIME NOT NULL, 
+	updated_at DATETIME NOT NULL, 
+	CONSTRAINT pk_tasks PRIMARY KEY (id), 
+	CONSTRAINT ck_tasks_type CHECK (type IN ('email_draft', 'document_review', 'communication', 'analysis')), 
+	CONSTRAINT ck_tasks_status CHECK (status IN ('pending', 'in_progress', 'completed', 'failed')), 
+	CONSTRAINT ck_tasks_priority CHECK (priority IN ('low', 'medium', 'high', 'critical')), 
+	CONSTRAINT fk_tasks_assigned_agent_id_agents FOREIGN KEY(assigned_agent_id) REFERENCES agents (id) ON DELETE SET NULL, 
+	CONSTRAINT fk_tasks_parent_task_id_tasks FOREIGN KEY(parent_task_id) REFERENCES tasks (id) ON DELETE CASCADE, 
+	CONSTRAINT fk_tasks_conversation_id_conversations FOREIGN KEY(conversation_id) REFERENCES conversations (id) ON DELETE SET NULL
+);
+
+CREATE INDEX ix_tasks_assigned_agent_id_id ON tasks (assigned_agent_id, id);
+
+CREATE INDEX ix_tasks_conversation_id ON tasks (conversation_id);
+
+CREATE INDEX ix_tasks_parent_task_id_id ON tasks (parent_task_id, id);
+
+CREATE INDEX ix_tasks_status_id ON tasks (status, id);
+
+CREATE INDEX ix_tasks_type_id ON tasks (type, id);
+
+CREATE INDEX ix_tasks_user_id_id ON tasks (user_id, id);
+
+-- agent_logs: One log record. Rows are never updated, so there is no ``updated_at``.
+CREATE TABLE agent_logs (
+	id INTEGER NOT NULL, 
+	task_id INTEGER NOT NULL, 
+	agent_type VARCHAR(50) NOT NULL, 
+	message TEXT NOT NULL, 
+	timestamp DATETIME NOT NULL, 
+	log_level VARCHAR(20) NOT NULL, 
+	agent_id INTEGER, 
+	session_id VARCHAR(100), 
+	metadata JSON, 
+	created_at DATETIME NOT NULL, 
+	CONSTRAINT pk_agent_logs PRIMARY KEY (id), 
+	CONSTRAINT fk_agent_logs_task_id_tasks FOREIGN KEY(task_id) REFERENCES tasks (id) ON DELETE CASCADE, 
+	CONSTRAINT ck_agent_logs_log_level CHECK (log_level IN ('debug', 'info', 'warning', 'error')), 
+	CONSTRAINT fk_agent_logs_agent_id_agents FOREIGN KEY(agent_id) REFERENCES agents (id) ON DELETE SET NULL
+);
+
+CREATE INDEX ix_agent_logs_agent_id_timestamp ON agent_logs (agent_id, timestamp);
+
+CREATE INDEX ix_agent_logs_log_level_timestamp ON agent_logs (log_level, timestamp);
+
+CREATE INDEX ix_agent_logs_session_id_timestamp ON agent_logs (session_id, timestamp);
+
+CREATE INDEX ix_agent_logs_task_id_timestamp_id ON agent_logs (task_id, timestamp, id);
+
+CREATE INDEX ix_agent_logs_timestamp_id ON agent_logs (timestamp, id);
+
+-- conversations: A conversation; ``participant_count`` and ``message_count`` are kept exact by the store.
+CREATE TABLE conversations (
+	id INTEGER NOT NULL, 
+	title VARCHAR(200) NOT NULL, 
+	description TEXT, 
+	status VARCHAR(20) NOT NULL, 
+	task_id INTEGER, 
+	created_by_agent_id INTEGER, 
+	participant_count INTEGER NOT NULL, 
+	message_count INTEGER NOT NULL, 
+	metadata JSON, 
+	completed_at DATETIME, 
+	created_at DATETIME NOT NULL, 
+	updated_at DATETIME NOT NULL, 
+	CONSTRAINT pk_conversations PRIMARY KEY (id), 
+	CONSTRAINT ck_conversations_status CHECK (status IN ('active', 'completed', 'archived')), 
+	CONSTRAINT fk_conversations_task_id_tasks FOREIGN KEY(task_id) REFERENCES tasks (id) ON DELETE SET NULL, 
+	CONSTRAINT fk_conversations_created_by_agent_id_agents FOREIGN KEY(created_by_agent_id) REFERENCES agents (id) ON DELETE SET NULL
+);
+
+CREATE INDEX ix_conversations_created_by_agent_id ON conversations (created_by_agent_id);
+
+CREATE INDEX ix_conversations_status_id ON conversations (status, id);
+
+CREATE INDEX ix_conversations_task_id ON conversations (task_id);
+
+-- drafts: Version ``version`` of a task's draft; its content never changes once written.
+CREATE TABLE drafts (
+	id INTEGER NOT NULL, 
+	task_id INTEGER NOT NULL, 
+	version INTEGER NOT NULL, 
+	content TEXT NOT NULL, 
+	status VARCHAR(20) NOT NULL, 
+	author_agent_id INTEGER, 
+	reviewer_agent_id INTEGER, 
+	review_notes TEXT, 
+	created_at DATETIME NOT NULL, 
+	updated_at DATETIME NOT NULL, 
+	CONSTRAINT pk_drafts PRIMARY KEY (id), 
+	CONSTRAINT uq_drafts_task_id_version UNIQUE (task_id, version), 
+	CONSTRAINT fk_drafts_task_id_tasks FOREIGN KEY(task_id) REFERENCES tasks (id) ON DELETE CASCADE, 
+	CONSTRAINT ck_drafts_status CHECK (status IN ('draft', 'under_review', 'approved', 'rejected')), 
+	CONSTRAINT fk_drafts_author_agent_id_agents FOREIGN KEY(author_agent_id) REFERENCES agents (id) ON DELETE SET NULL, 
+	CONSTRAINT fk_drafts_reviewer_agent_id_agents FOREIGN KEY(reviewer_agent_id) REFERENCES agents (id) ON DELETE SET NULL
+);
+
+CREATE INDEX ix_drafts_author_agent_id ON drafts (author_agent_id);
+
+CREATE INDEX ix_drafts_reviewer_agent_id ON drafts (reviewer_agent_id);
+
+-- email_messages: An email written for a task, from draft to delivery.
+CREATE TABLE email_messages (
+	id INTEGER NOT NULL, 
+	task_id INTEGER NOT NULL, 
+	recipient VARCHAR(320) NOT NULL, 
+	subject VARCHAR(998) NOT NULL, 
+	body TEXT NOT NULL, 
+	status VARCHAR(20) NOT NULL, 
+	sender VARCHAR(320), 
+	cc JSON NOT NULL, 
+	bcc JSON NOT NULL, 
+	draft_id INTEGER, 
+	sent_at DATETIME, 
+	error_message TEXT, 
+	created_at DATETIME NOT NULL, 
+	updated_at DATETIME NOT NULL, 
+	CONSTRAINT pk_email_messages PRIMARY KEY (id), 
+	CONSTRAINT fk_email_messages_task_id_tasks FOREIGN KEY(task_id) REFERENCES tasks (id) ON DELETE CASCADE, 
+	CONSTRAINT ck_email_messages_status CHECK (status IN ('draft', 'queued', 'sent', 'failed', 'delivered')), 
+	CONSTRAINT fk_email_messages_draft_id_drafts FOREIGN KEY(draft_id) REFERENCES drafts (id) ON DELETE SET NULL
+);
+
+CREATE INDEX ix_email_messages_draft_id ON email_messages (draft_id);
+
+CREATE INDEX ix_email_messages_status_id ON email_messages (status, id);
+
+CREATE INDEX ix_email_messages_task_id ON email_messages (task_id);
+
+-- messages: A message in a conversation, optionally a reply in a thread.
+CREATE TABLE messages (
+	id INTEGER NOT NULL, 
+	conversation_id INTEGER NOT NULL, 
+	sender_agent_id INTEGER, 
+	message_type VARCHAR(20) NOT NULL, 
+	content TEXT NOT NULL, 
+	metadata JSON, 
+	parent_message_id INTEGER, 
+	thread_id VARCHAR(100), 
+	is_edited BOOLEAN NOT NULL, 
+	edit_count INTEGER NOT NULL, 
+	created_at DATETIME NOT NULL, 
+	updated_at DATETIME NOT NULL, 
+	CONSTRAINT pk_messages PRIMARY KEY (id), 
+	CONSTRAINT fk_messages_conversation_id_conversations FOREIGN KEY(conversation_id) REFERENCES conversations (id) ON DELETE CASCADE, 
+	CONSTRAINT fk_messages_sender_agent_id_agents FOREIGN KEY(sender_agent_id) REFERENCES agents (id) ON DELETE SET NULL, 
+	CONSTRAINT ck_messages_message_type CHECK (message_type IN ('text', 'system', 'error', 'notification')), 
+	CONSTRAINT fk_messages_parent_message_id_messages FOREIGN KEY(parent_message_id) REFERENCES messages (id) ON DELETE SET NULL
+);
+
+CREATE INDEX ix_messages_conversation_id_id ON messages (conversation_id, id);
+
+CREATE INDEX ix_messages_parent_message_id ON messages (parent_message_id);
+
+CREATE INDEX ix_messages_sender_agent_id ON messages (sender_agent_id);
+
+CREATE INDEX ix_messages_thread_id ON messages (thread_id);
+
+-- conversation_participants: An agent's membership in a conversation.
+CREATE TABLE conversation_participants (
+	id INTEGER NOT NULL, 
+	conversation_id INTEGER NOT NULL, 
+	agent_id INTEGER NOT NULL, 
+	role VARCHAR(50) NOT NULL, 
+	joined_at DATETIME NOT NULL, 
+	left_at DATETIME, 
+	is_active BOOLEAN NOT NULL, 
+	message_count INTEGER NOT NULL, 
+	last_read_message_id INTEGER, 
+	created_at DATETIME NOT NULL, 
+	CONSTRAINT pk_conversation_participants PRIMARY KEY (id), 
+	CONSTRAINT uq_conversation_participants_conversation_id_agent_id UNIQUE (conversation_id, agent_id), 
+	CONSTRAINT fk_conversation_participants_conversation_id_conversations FOREIGN KEY(conversation_id) REFERENCES conversations (id) ON DELETE CASCADE, 
+	CONSTRAINT fk_conversation_participants_agent_id_agents FOREIGN KEY(agent_id) REFERENCES agents (id) ON DELETE CASCADE, 
+	CONSTRAINT fk_conversation_participants_last_read_message_id_messages FOREIGN KEY(last_read_message_id) REFERENCES messages (id) ON DELETE SET NULL
+);
+
+CREATE INDEX ix_conversation_participants_agent_id ON conversation_participants (agent_id);
