@@ -13,8 +13,8 @@ from swarm_director import models  # noqa: F401  (registers every table)
 from swarm_director.db.base import Base
 
 DIALECTS: dict[str, Dialect] = {
-    "sqlite": sqlite.dialect(),  # type: ignore[no-untyped-call]
-    "postgresql": postgresql.dialect(),
+    "sqlite": sqlite.dialect(),
+    "postgresql": postgresql.dialect(),  # type: ignore[no-untyped-call]
 }
 
 _HEADER = (
