@@ -1,0 +1,86 @@
+"""What the resource modules share: blueprint factory, path parameters, JSON responses."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Annotated, Any
+
+from flask import Response
+from flask_openapi3.blueprint import APIBlueprint
+from flask_openapi3.models.tag import Tag
+from pydantic import BaseModel, Field
+
+from swarm_director.api.errors import COMMON_ERROR_RESPONSES
+from swarm_director.schemas.common import PositiveId
+
+API_PREFIX = "/api"
+SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}]
+
+#: ``?limit=`` bounds (SPEC: default 50, max 1000).
+Limit = Annotated[int, Field(ge=1, le=1000, description="Page size (default 50, max 1000).")]
+Cursor = Annotated[
+    str | None,
+    Field(max_length=1000, description="`next_cursor` of the previous page; omit for the first."),
+]
+
+
+def _operation_id(*, bp_name: str = "", name: str = "", path: str = "", method: str = "") -> str:
+    # The handler's name: short, stable, and unique across the API.
+    return name
+
+
+def blueprint(name: str, description: str, *, secured: bool = True) -> APIBlueprint:
+    """A blueprint under ``/api`` whose operations document the common error responses."""
+    return APIBlueprint(
+        name,
+        f"swarm_director.api.{name}",
+        url_prefix=API_PREFIX,
+        abp_tags=[Tag(name=name, description=description)],
+        abp_responses=dict(COMMON_ERROR_RESPONSES),
+        abp_security=SECURITY if secured else None,
+        operation_id_callback=_operation_id,
+    )
+
+
+class PageQuery(BaseModel):
+    """Keyset pagination parameters shared by every list."""
+
+    limit: Limit = 50
+    cursor: Cursor = None
+
+
+class TaskPath(BaseModel):
+    task_id: PositiveId
+
+
+class AgentPath(BaseModel):
+    agent_id: PositiveId
+
+
+def json_response(model: BaseModel, status: int = 200) -> Response:
+    """``model`` serialized by pydantic (by alias, ISO 8601 timestamps) as a JSON response."""
+    return Response(
+        model.model_dump_json(by_alias=True), status=status, mimetype="application/json"
+    )
+
+
+def page_response(
+    page_model: type[BaseModel], items: Iterable[Any], next_cursor: str | None
+) -> Response:
+    """A ``{"items": [...], "next_cursor": ...}`` response built from ORM rows."""
+    page = page_model.model_validate(
+        {"items": list(items), "next_cursor": next_cursor}, from_attributes=True
+    )
+    return json_response(page)
+
+
+def created_response(model: BaseModel, location: str) -> Response:
+    """201 with the new resource and its URL in ``Location``."""
+    response = json_response(model, 201)
+    response.headers["Location"] = location
+    return response
+
+
+def no_content() -> Response:
+    """204 with an empty body."""
+    return Response(status=204)

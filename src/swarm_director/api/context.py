@@ -1,0 +1,102 @@
+"""Per-app state and the request's unit of work.
+
+A handler asks for :func:`session`; the first call opens it — a read-only session for GET and
+HEAD (:meth:`Database.read`), a write transaction otherwise (:meth:`Database.transaction`).
+After the handler, a successful response commits it exactly once; an error response or an
+exception rolls it back. A failed commit turns into an error response, so a client never sees
+success for data that was not stored.
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from dataclasses import dataclass
+
+from flask import Flask, Response, current_app, g, request
+from sqlalchemy.orm import Session
+
+from swarm_director.api.errors import response_for
+from swarm_director.config import Settings
+from swarm_director.db import Database
+
+EXTENSION = "swarm_director"
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@dataclass(frozen=True)
+class ApiState:
+    """What the app was built with."""
+
+    settings: Settings
+    database: Database
+    token: bytes | None
+    """The API token as bytes (None: auth off)."""
+
+
+def state(app: Flask | None = None) -> ApiState:
+    """The state of ``app`` (default: the current app)."""
+    target = app if app is not None else current_app
+    result: ApiState = target.extensions[EXTENSION]
+    return result
+
+
+def database(app: Flask | None = None) -> Database:
+    """The app's database."""
+    return state(app).database
+
+
+@dataclass
+class _UnitOfWork:
+    stack: ExitStack
+    session: Session
+
+
+class _Rollback(Exception):
+    """Thrown into the transaction context to make it roll back."""
+
+
+def session() -> Session:
+    """The request's session, opened on first use (read-only for GET/HEAD)."""
+    uow: _UnitOfWork | None = g.get("_sd_uow")
+    if uow is None:
+        stack = ExitStack()
+        db = database()
+        context = db.read() if request.method in _READ_METHODS else db.transaction()
+        uow = _UnitOfWork(stack, stack.enter_context(context))
+        g._sd_uow = uow
+    return uow.session
+
+
+def _rollback(uow: _UnitOfWork) -> None:
+    error = _Rollback()
+    uow.stack.__exit__(_Rollback, error, None)
+
+
+def _finish(response: Response) -> Response:
+    uow: _UnitOfWork | None = g.pop("_sd_uow", None)
+    if uow is None:
+        return response
+    if response.status_code >= 400:
+        _rollback(uow)
+        return response
+    try:
+        uow.stack.close()  # leaves the transaction context normally: commit
+    except Exception as error:
+        return response_for(error)
+    return response
+
+
+def _teardown(_error: BaseException | None) -> None:
+    # Reached with an open unit of work only when no response was made (an exception escaped
+    # every handler); never commit then.
+    uow: _UnitOfWork | None = g.pop("_sd_uow", None)
+    if uow is not None:
+        _rollback(uow)
+
+
+def init_app(app: Flask, settings: Settings, db: Database) -> None:
+    """Attach the settings and database to ``app`` and wire the unit of work."""
+    token = settings.api_token.get_secret_value() if settings.api_token else ""
+    app.extensions[EXTENSION] = ApiState(settings, db, token.encode() if token else None)
+    app.after_request(_finish)
+    app.teardown_request(_teardown)

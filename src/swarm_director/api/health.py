@@ -1,0 +1,76 @@
+"""Liveness, readiness and admin statistics."""
+
+from __future__ import annotations
+
+from flask import Response, current_app
+from pydantic import BaseModel, Field
+
+from swarm_director import __version__
+from swarm_director.api.common import blueprint, json_response
+from swarm_director.api.context import database
+from swarm_director.api.errors import ErrorResponse, error_response
+from swarm_director.db.introspect import database_size, row_counts
+from swarm_director.errors import SchemaError
+
+bp = blueprint("health", "Liveness, readiness and statistics.", secured=False)
+admin = blueprint("admin", "Operator views.")
+
+
+class HealthOut(BaseModel):
+    status: str = Field(description="Always `ok` when the process answers.")
+    version: str
+
+
+class ReadyOut(BaseModel):
+    status: str = Field(description="`ready`.")
+    dialect: str
+    revision: str | None = Field(description="The database's schema revision (= head).")
+
+
+class StatsOut(BaseModel):
+    dialect: str
+    size_bytes: int = Field(description="Bytes used by the database on disk.")
+    tables: dict[str, int] = Field(description="Rows per table.")
+
+
+@bp.get("/health", responses={200: HealthOut})
+def health() -> Response:
+    """Liveness: the process answers. Needs no token and never touches the database."""
+    return json_response(HealthOut(status="ok", version=__version__))
+
+
+@admin.get("/ready", responses={200: ReadyOut, 503: ErrorResponse})
+def ready() -> Response:
+    """Readiness: 200 when the database is reachable and its schema is at head, else 503."""
+    from swarm_director.schema import migrate
+
+    db = database()
+    try:
+        at_head = migrate.is_at_head(db.engine)
+        current = migrate.current_revision(db.engine)
+    except SchemaError as error:  # at a revision this version does not know
+        return error_response(503, error.code, error.message)
+    except Exception:
+        current_app.logger.warning("readiness check: database unreachable", exc_info=True)
+        return error_response(503, "unavailable", "The database is unreachable.")
+    if not at_head:
+        head = migrate.head_revision()
+        return error_response(
+            503,
+            "schema_behind",
+            f"The database schema is at {current or 'no revision'}, head is {head}; "
+            "run `swarm-director db upgrade`.",
+            {"revision": current, "head": head},
+        )
+    return json_response(ReadyOut(status="ready", dialect=db.dialect, revision=current))
+
+
+@admin.get("/admin/stats", responses={200: StatsOut})
+def admin_stats() -> Response:
+    """Rows per table and the database's size on disk."""
+    db = database()
+    with db.engine.connect() as conn:
+        counts = row_counts(conn)
+    return json_response(
+        StatsOut(dialect=db.dialect, size_bytes=database_size(db.engine), tables=counts)
+    )

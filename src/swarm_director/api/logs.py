@@ -1,0 +1,102 @@
+"""Agent logs: ``/api/tasks/{task_id}/logs`` (read and ingest) and ``/api/logs`` across tasks."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from flask import Response
+from pydantic import Field, RootModel, SkipValidation
+
+from swarm_director.api.common import PageQuery, TaskPath, blueprint, json_response, page_response
+from swarm_director.api.context import session
+from swarm_director.errors import ValidationError
+from swarm_director.models.enums import LogLevel
+from swarm_director.schemas import LogBatchOut, LogCreate, LogOut, LogPage
+from swarm_director.schemas.common import Name, PositiveId, UTCTimestamp
+from swarm_director.schemas.logs import AgentTypeLabel
+from swarm_director.store import logs, tasks
+
+bp = blueprint("logs", "Append-only agent logs: batch ingest and filtered, paginated reads.")
+
+#: Most records one POST may carry.
+MAX_BATCH = 10_000
+
+
+class LogIngest(
+    RootModel[
+        # The store validates the records (naming the bad row); the annotation documents them.
+        SkipValidation[LogCreate | Annotated[list[LogCreate], Field(max_length=MAX_BATCH)]]
+    ]
+):
+    """One log record, or a list of up to 10,000 for batch ingest (stored all or nothing)."""
+
+
+class LogIngestOut(RootModel[LogOut | LogBatchOut]):
+    """The stored record for a single object; the count for a list."""
+
+
+class LogFilters(PageQuery):
+    level: LogLevel | None = Field(
+        default=None, description="Minimum level: `warning` gives warnings and errors."
+    )
+    agent_type: AgentTypeLabel | None = None
+    agent_id: PositiveId | None = None
+    session_id: Name | None = None
+    since: UTCTimestamp | None = Field(default=None, description="Timestamp ≥ since (ISO 8601).")
+    until: UTCTimestamp | None = Field(default=None, description="Timestamp < until (ISO 8601).")
+    order: Literal["asc", "desc"] = Field(
+        default="desc", description="By (timestamp, id); `desc` is newest first."
+    )
+
+
+class AllLogFilters(LogFilters):
+    task_id: PositiveId | None = None
+
+
+def _list(task_id: int | None, query: LogFilters) -> Response:
+    page = logs.list_logs(
+        session(),
+        task_id=task_id,
+        min_level=query.level,
+        agent_type=query.agent_type,
+        agent_id=query.agent_id,
+        session_id=query.session_id,
+        since=query.since,
+        until=query.until,
+        order=query.order,
+        limit=query.limit,
+        cursor=query.cursor,
+    )
+    return page_response(LogPage, page.items, page.next_cursor)
+
+
+@bp.get("/tasks/<int:task_id>/logs", responses={200: LogPage})
+def list_task_logs(path: TaskPath, query: LogFilters) -> Response:
+    """List a task's logs, newest first by default, with level/agent/session/time filters."""
+    tasks.get_task(session(), path.task_id)  # 404 for a missing task, not an empty page
+    return _list(path.task_id, query)
+
+
+@bp.post("/tasks/<int:task_id>/logs", responses={201: LogIngestOut})
+def add_task_logs(path: TaskPath, body: LogIngest) -> Response:
+    """Append one log record (answered with the record) or a list of up to 10,000 (answered
+    with the count). A list is stored all or nothing; a bad record is named by its index,
+    e.g. `[17].log_level`."""
+    data: Any = body.root
+    if isinstance(data, list):
+        if len(data) > MAX_BATCH:
+            message = f"a batch holds at most {MAX_BATCH} records, not {len(data)}"
+            raise ValidationError(message, details={"fields": {"body": message}})
+        inserted = logs.add_logs(session(), path.task_id, data)
+        return json_response(LogBatchOut(task_id=path.task_id, inserted=inserted), 201)
+    if not isinstance(data, dict):
+        message = "expected a log record object or a list of them"
+        raise ValidationError(message, details={"fields": {"body": message}})
+    record = logs.add_log(session(), path.task_id, data)
+    return json_response(LogOut.model_validate(record), 201)
+
+
+@bp.get("/logs", responses={200: LogPage})
+def list_logs(query: AllLogFilters) -> Response:
+    """List logs across tasks (optionally of one task) with the same filters."""
+    return _list(query.task_id, query)

@@ -1,0 +1,84 @@
+"""``/api/tasks``: tasks, their subtasks and status changes."""
+
+from __future__ import annotations
+
+from flask import Response
+
+from swarm_director.api.common import (
+    PageQuery,
+    TaskPath,
+    blueprint,
+    created_response,
+    json_response,
+    no_content,
+    page_response,
+)
+from swarm_director.api.context import session
+from swarm_director.api.errors import ErrorResponse
+from swarm_director.models.enums import TaskPriority, TaskStatus, TaskType
+from swarm_director.schemas import TaskCreate, TaskOut, TaskPage, TaskUpdate
+from swarm_director.schemas.common import Name, PositiveId
+from swarm_director.store import tasks
+
+bp = blueprint("tasks", "Tasks routed through the agent hierarchy.")
+
+
+class TaskQuery(PageQuery):
+    status: TaskStatus | None = None
+    type: TaskType | None = None
+    user_id: Name | None = None
+    assigned_agent_id: PositiveId | None = None
+    parent_task_id: PositiveId | None = None
+    priority: TaskPriority | None = None
+
+
+@bp.get("/tasks", responses={200: TaskPage})
+def list_tasks(query: TaskQuery) -> Response:
+    """List tasks in id order, filtered by status, type, user, assignee, parent and priority."""
+    page = tasks.list_tasks(
+        session(),
+        status=query.status,
+        type=query.type,
+        user_id=query.user_id,
+        assigned_agent_id=query.assigned_agent_id,
+        parent_task_id=query.parent_task_id,
+        priority=query.priority,
+        limit=query.limit,
+        cursor=query.cursor,
+    )
+    return page_response(TaskPage, page.items, page.next_cursor)
+
+
+@bp.post("/tasks", responses={201: TaskOut})
+def create_task(body: TaskCreate) -> Response:
+    """Create a task (status pending); referenced agent, parent and conversation must exist."""
+    task = tasks.create_task(session(), body)
+    return created_response(TaskOut.model_validate(task), f"/api/tasks/{task.id}")
+
+
+@bp.get("/tasks/<int:task_id>", responses={200: TaskOut})
+def get_task(path: TaskPath) -> Response:
+    """Get one task."""
+    return json_response(TaskOut.model_validate(tasks.get_task(session(), path.task_id)))
+
+
+@bp.patch("/tasks/<int:task_id>", responses={200: TaskOut, 409: ErrorResponse})
+def update_task(path: TaskPath, body: TaskUpdate) -> Response:
+    """Change a task. Status changes follow pending→in_progress→completed/failed,
+    pending→failed, failed→pending (completed is final); any other is 409."""
+    task = tasks.update_task(session(), path.task_id, body)
+    return json_response(TaskOut.model_validate(task))
+
+
+@bp.delete("/tasks/<int:task_id>", responses={204: None})
+def delete_task(path: TaskPath) -> Response:
+    """Delete a task with its subtasks, logs, drafts and emails."""
+    tasks.delete_task(session(), path.task_id)
+    return no_content()
+
+
+@bp.get("/tasks/<int:task_id>/subtasks", responses={200: TaskPage})
+def list_subtasks(path: TaskPath, query: PageQuery) -> Response:
+    """List the direct subtasks of a task in id order."""
+    page = tasks.list_subtasks(session(), path.task_id, limit=query.limit, cursor=query.cursor)
+    return page_response(TaskPage, page.items, page.next_cursor)

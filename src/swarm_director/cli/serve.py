@@ -1,0 +1,161 @@
+"""``swarm-director serve``: the API under gunicorn, a production WSGI server."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import click
+from gunicorn.app.base import BaseApplication
+
+from swarm_director.cli.common import database_option, settings_for
+from swarm_director.cli.main import cli
+from swarm_director.config import Settings
+from swarm_director.db import Database
+from swarm_director.db.engine import masked_url
+from swarm_director.db.provision import create_database, database_exists
+from swarm_director.errors import SchemaError
+
+WSGIApp = Callable[..., Any]
+
+
+class _Gunicorn(BaseApplication):  # type: ignore[misc]
+    """gunicorn run in-process with options from code instead of its own command line."""
+
+    def __init__(self, load_app: Callable[[], WSGIApp], options: Mapping[str, Any]) -> None:
+        self._load_app = load_app
+        self._options = dict(options)
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self._options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> WSGIApp:
+        # Called in each worker after the fork, so every worker gets its own engine and pool.
+        return self._load_app()
+
+
+def bind_address(host: str, port: int) -> str:
+    """``host:port`` as gunicorn expects it (IPv6 literals in brackets)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def run_gunicorn(
+    load_app: Callable[[], WSGIApp],
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    access_log: bool = False,
+) -> None:
+    """Serve the app ``load_app`` builds (once per worker) until interrupted."""
+    options = {
+        "bind": bind_address(host, port),
+        "workers": workers,
+        "worker_class": "sync",
+        "proc_name": "swarm-director",
+        "errorlog": "-",
+        "accesslog": "-" if access_log else None,
+        "graceful_timeout": 10,
+    }
+    _Gunicorn(load_app, options).run()
+
+
+def prepare_database(settings: Settings) -> str:
+    """Make sure the schema is at head before serving; returns what was done, in words.
+
+    The embedded SQLite default is created and migrated on the spot (zero set-up). Any other
+    database is left alone: below head it is an error naming the command to run.
+    """
+    from swarm_director.schema import migrate
+
+    url = settings.resolved_url()
+    shown = masked_url(url)
+    head = migrate.head_revision()
+    if settings.is_embedded_default:
+        created = create_database(url)
+        database = Database.from_settings(settings)
+        try:
+            before = migrate.current_revision(database.engine)
+            if before != head:
+                migrate.upgrade(database.engine, "head")
+        finally:
+            database.dispose()
+        if created or before is None:
+            return f"Created the embedded database {shown} at schema {head}."
+        if before != head:
+            return f"Upgraded the embedded database {shown} from {before} to {head}."
+        return f"Using the embedded database {shown} (schema {head})."
+    if not database_exists(url):
+        raise SchemaError(f"database {shown} does not exist; run `swarm-director db init` first")
+    database = Database.from_settings(settings)
+    try:
+        at_head = migrate.is_at_head(database.engine)
+        current = migrate.current_revision(database.engine)
+    finally:
+        database.dispose()
+    if not at_head:
+        raise SchemaError(
+            f"the schema of {shown} is at {current or 'no revision'}, head is {head}; "
+            "run `swarm-director db upgrade` first"
+        )
+    return f"Using {shown} (schema {head})."
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@cli.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--workers",
+    default=2,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Worker processes (each handles one request at a time).",
+)
+@click.option("--access-log", is_flag=True, help="Log every request to stderr.")
+@database_option
+def serve_cmd(
+    host: str, port: int, workers: int, access_log: bool, database_url: str | None
+) -> None:
+    """Run the REST API under gunicorn (a production WSGI server).
+
+    On the embedded SQLite default the database is created and migrated on first start; any
+    other database must already be at the newest schema (`swarm-director db upgrade`).
+    Set SWARM_API_TOKEN to require `Authorization: Bearer <token>` on every endpoint but
+    /api/health.
+
+    \b
+    Example:
+      swarm-director serve                      # http://127.0.0.1:5000/api/health
+      SWARM_API_TOKEN=$(openssl rand -hex 32) swarm-director serve --host 0.0.0.0 --workers 4
+    """
+    settings = settings_for(database_url)
+    click.echo(prepare_database(settings))
+    token = settings.api_token.get_secret_value() if settings.api_token else ""
+    if not _is_loopback(host) and not token:
+        click.echo(
+            f"Warning: listening on {host} without SWARM_API_TOKEN: anyone who can reach this "
+            "address can read and change the data.",
+            err=True,
+        )
+    scheme_host = bind_address(host, port)
+    click.echo(f"Serving the API at http://{scheme_host}/api ({workers} workers); Ctrl+C stops.")
+    app_config = {"DATABASE_URL": database_url} if database_url else None
+
+    def load_app() -> WSGIApp:
+        from swarm_director.api.app import create_app
+
+        return create_app(app_config)
+
+    run_gunicorn(load_app, host=host, port=port, workers=workers, access_log=access_log)
