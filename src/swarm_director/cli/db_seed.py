@@ -1,0 +1,78 @@
+"""``db seed``: demo data, or a large synthetic data set with ``--scale``."""
+
+from __future__ import annotations
+
+import click
+
+from swarm_director.cli.common import database_option, emit_json, is_interactive, json_option
+from swarm_director.cli.db_schema import open_existing
+from swarm_director.cli.main import db
+from swarm_director.db import Database
+from swarm_director.errors import SchemaError
+from swarm_director.models import MaintenanceOperation
+from swarm_director.ops import audit
+from swarm_director.schema import migrate
+from swarm_director.seeding.demo import seed_demo
+from swarm_director.seeding.synthetic import seed_synthetic
+
+
+@db.command("seed")
+@click.option(
+    "--scale",
+    type=click.IntRange(min=1, max=10_000_000),
+    default=None,
+    help="Also add N synthetic tasks with --logs-per-task logs each (for benchmarks).",
+)
+@click.option(
+    "--logs-per-task",
+    type=click.IntRange(min=0, max=100_000),
+    default=200,
+    show_default=True,
+    help="Logs per synthetic task (with --scale).",
+)
+@database_option
+@json_option
+def seed_cmd(
+    scale: int | None, logs_per_task: int, database_url: str | None, as_json: bool
+) -> None:
+    """Add the demo swarm (idempotent) and, with --scale, a large synthetic data set.
+
+    \b
+    Examples:
+      swarm-director db seed
+      swarm-director db seed --scale 5000 --logs-per-task 200   # 1,000,000 logs
+    """
+    database = open_existing(database_url)
+    try:
+        if not migrate.is_at_head(database.engine):
+            raise SchemaError("schema is not at head; run `swarm-director db upgrade` first")
+        result: dict[str, object] = {}
+        with audit.record(database.engine, MaintenanceOperation.SEED) as details:
+            with database.transaction() as session:
+                demo = seed_demo(session)
+            result["demo"] = demo.counts if demo.created else "already present"
+            if scale:
+                result["synthetic"] = _synthetic(database, scale, logs_per_task, as_json)
+            details.update(result)
+    finally:
+        database.dispose()
+    if as_json:
+        emit_json(result)
+        return
+    if demo.created:
+        click.echo(
+            "Seeded the demo swarm: " + ", ".join(f"{v} {k}" for k, v in demo.counts.items())
+        )
+    else:
+        click.echo("Demo swarm already present; left unchanged.")
+    if scale:
+        added = result["synthetic"]
+        assert isinstance(added, dict)
+        click.echo(f"Added {added['tasks']:,} synthetic tasks and {added['agent_logs']:,} logs.")
+
+
+def _synthetic(database: Database, scale: int, logs_per_task: int, quiet: bool) -> dict[str, int]:
+    if quiet or not is_interactive():
+        return seed_synthetic(database, scale, logs_per_task)
+    with click.progressbar(length=scale, label="Seeding synthetic tasks") as bar:
+        return seed_synthetic(database, scale, logs_per_task, progress=bar.update)

@@ -1,0 +1,1 @@
+"""Seed data: a realistic demo swarm and large synthetic data sets for benchmarks."""
