@@ -1,0 +1,170 @@
+"""``db restore``: replace the live database with a verified backup, atomically.
+
+Order: verify (the backup is staged in a temporary database, upgraded to head if older, and
+checked); take a safety backup of the live database; then swap in one step:
+
+* SQLite: the online backup API copies the staged database into the live one through a
+  normal connection. It takes the write lock like any writer (waiting up to the busy timeout)
+  and writes all pages in one write transaction, so readers see the old database until it
+  commits and the new one after; a failure midway rolls back like any transaction. Replacing
+  the file with ``os.replace`` was rejected: processes with the old file open would go on
+  reading and writing an unlinked inode (their writes lost), and the old ``-wal``/``-shm`` files
+  would be paired with the new file.
+* PostgreSQL: ``pg_restore --clean --single-transaction`` into the live database: the drops and
+  the reload are one transaction, so other sessions see the old data until commit (they wait
+  on its locks meanwhile), and any error rolls everything back. A lock that is not granted
+  within ``lock_timeout_s`` fails the restore instead of hanging it.
+
+A refused or failed restore changes nothing but its own ``failed`` row in the audit trail.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+
+from swarm_director.models import MaintenanceOperation
+from swarm_director.ops import audit
+from swarm_director.ops.artifact import Reporter, stage
+from swarm_director.ops.backup import SQLITE_TIMEOUT_S, BackupResult, create_backup
+from swarm_director.ops.dbinfo import sqlite_file
+from swarm_director.ops.errors import BackupError, CorruptBackupError, ToolError
+from swarm_director.ops.pgtools import find_tool, first_error, libpq_env
+from swarm_director.ops.verify import Staged, VerifyReport, staged_backup
+
+
+@dataclass
+class RestoreReport:
+    """What a successful restore did."""
+
+    path: Path
+    verify: VerifyReport
+    safety_backup: BackupResult
+    seconds: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "safety_backup": str(self.safety_backup.path),
+            "revision": self.verify.revision,
+            "upgraded_from": self.verify.upgraded_from,
+            "row_counts": self.verify.row_counts,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def restore_backup(
+    engine: Engine,
+    path: Path,
+    *,
+    backup_dir: Path,
+    key: bytes | None = None,
+    reporter: Reporter | None = None,
+    lock_timeout_s: float = 60.0,
+) -> RestoreReport:
+    """Replace ``engine``'s database with the backup at ``path``.
+
+    Refuses (raising, with the live database untouched) a backup that fails verification.
+    Writes a safety backup of the live database into ``backup_dir`` first (encrypted when a
+    ``key`` is given) and returns where it is.
+    """
+    started = time.perf_counter()
+    with audit.record(engine, MaintenanceOperation.RESTORE) as details:
+        details["file"] = str(path)
+        with staged_backup(path, target=engine.url, key=key, reporter=reporter) as staged:
+            report = staged.report
+            if not report.ok:
+                raise CorruptBackupError(
+                    f"refusing to restore {Path(path).name}: {'; '.join(report.reasons[:3])}"
+                )
+            safety = create_backup(engine, backup_dir, key=key, kind="pre-restore")
+            details["safety_backup"] = str(safety.path)
+            engine.dispose()  # our own pooled connections must not stand in the way
+            if engine.dialect.name == "sqlite":
+                _swap_sqlite(staged, engine, reporter)
+            else:
+                _swap_postgresql(staged, engine, lock_timeout_s)
+        details.update(
+            revision=report.revision,
+            upgraded_from=report.upgraded_from,
+            rows=sum(report.row_counts.values()),
+        )
+    return RestoreReport(
+        path=Path(path),
+        verify=report,
+        safety_backup=safety,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _swap_sqlite(staged: Staged, engine: Engine, reporter: Reporter | None) -> None:
+    live = sqlite_file(engine.url)
+    assert live is not None and staged.sqlite_path is not None
+    staged.engine.dispose()
+    progress = stage(reporter, "restore")
+    source = sqlite3.connect(str(staged.sqlite_path), isolation_level=None)
+    target = sqlite3.connect(str(live), timeout=SQLITE_TIMEOUT_S, isolation_level=None)
+    try:
+        pages = int(source.execute("PRAGMA page_count").fetchone()[0])
+        if progress is None:
+            source.backup(target)
+        else:
+            # The destination's write transaction spans all steps: still one atomic commit.
+            source.backup(
+                target,
+                pages=max(256, pages // 100),
+                progress=lambda _status, remaining, total: progress(total - remaining, total),
+            )
+    except sqlite3.Error as error:
+        raise BackupError(
+            f"restore into {live.name} failed, nothing was changed: {error}"
+        ) from None
+    finally:
+        target.close()
+        source.close()
+
+
+def _swap_postgresql(staged: Staged, engine: Engine, lock_timeout_s: float) -> None:
+    assert staged.dump_path is not None
+    dump = staged.dump_path
+    if staged.report.upgraded_from is not None:
+        # The staged copy was upgraded to head: restore that, not the older dump.
+        dump = staged.workdir / "upgraded.pgdump"
+        pg_dump = find_tool("pg_dump")
+        done = subprocess.run(
+            [pg_dump, "--format=custom", f"--file={dump}", "--no-password"],
+            env=libpq_env(staged.engine.url),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise ToolError(f"pg_dump of the upgraded backup failed: {first_error(done.stderr)}")
+    staged.engine.dispose()
+    tool = find_tool("pg_restore")
+    env = libpq_env(engine.url)
+    env["PGOPTIONS"] = f"-c lock_timeout={int(lock_timeout_s * 1000)}"
+    args = [
+        tool,
+        "--clean",
+        "--if-exists",
+        "--single-transaction",
+        "--exit-on-error",
+        "--no-owner",
+        "--no-privileges",
+        "--no-password",
+        f"--dbname={engine.url.database}",
+        str(dump),
+    ]
+    done = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise ToolError(
+            f"pg_restore failed and was rolled back, nothing was changed: "
+            f"{first_error(done.stderr)}"
+        )

@@ -1,0 +1,146 @@
+"""db backup / backups: consistent snapshots with a manifest, layers, pruning, listing."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from swarm_director.db import Database
+from swarm_director.ops.backup import (
+    Manifest,
+    create_backup,
+    list_backups,
+    manifest_path,
+    prune,
+    write_manifest,
+)
+from swarm_director.ops.check import run_check
+from swarm_director.ops.crypto import MAGIC, new_key, parse_key
+from swarm_director.ops.errors import BackupKeyError
+from swarm_director.ops.verify import staged_backup, verify_backup
+from tests.ops.factory import add_task, insert_logs, small_dataset
+from tests.ops.helpers import events
+
+
+def test_backup_writes_file_and_manifest(db: Database, tmp_path: Path) -> None:
+    small_dataset(db, logs=25)
+    result = create_backup(db.engine, tmp_path / "backups")
+    path = result.path
+    assert result.manifest.sha256 == json.loads(manifest_path(path).read_text())["sha256"]
+    assert path.parent == tmp_path / "backups"
+    assert path.name.endswith(".sqlite3" if db.dialect == "sqlite" else ".pgdump")
+    on_disk = json.loads(manifest_path(path).read_text())
+    assert on_disk["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert on_disk["bytes"] == path.stat().st_size
+    assert on_disk["dialect"] == db.dialect
+    assert on_disk["row_counts"]["agent_logs"] == 25
+    assert on_disk["row_counts"]["agents"] == 2
+    assert on_disk["tool_version"]
+    assert on_disk["created_at"].endswith("+00:00")
+    assert events(db.engine)[-1][:2] == ("backup", "ok")
+    if db.dialect == "sqlite":  # the file stands alone: no WAL needed beside it
+        assert not Path(str(path) + "-wal").exists()
+        with sqlite3.connect(path) as conn:
+            assert conn.execute("SELECT count(*) FROM agent_logs").fetchone() == (25,)
+    else:
+        assert path.read_bytes()[:5] == b"PGDMP"
+
+
+def test_gzip_and_encryption_round_trip(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    small_dataset(db, logs=200)
+    key = parse_key(new_key())
+    result = create_backup(db.engine, tmp_path, compress=True, key=key)
+    assert result.path.name.endswith(".gz.enc")
+    assert result.path.read_bytes().startswith(MAGIC)
+    assert result.manifest.compression == "gzip" and result.manifest.encryption
+    assert b"log 1" not in result.path.read_bytes()
+    report = verify_backup(result.path, target=db.engine.url, key=key)
+    assert report.ok, report.reasons
+    assert report.row_counts["agent_logs"] == 200
+    with pytest.raises(BackupKeyError, match="SWARM_BACKUP_KEY"):
+        verify_backup(result.path, target=db.engine.url, key=None)
+    with pytest.raises(BackupKeyError, match="wrong backup key"):
+        verify_backup(result.path, target=db.engine.url, key=parse_key(new_key()))
+
+
+def test_malformed_key_is_refused() -> None:
+    with pytest.raises(BackupKeyError, match="32 random bytes"):
+        parse_key("too-short")
+
+
+def test_prune_keeps_newest_and_recent(db: Database, tmp_path: Path) -> None:
+    if db.dialect != "sqlite":
+        pytest.skip("pruning works on manifests only; one dialect suffices")
+    small_dataset(db, logs=1)
+    made = [create_backup(db.engine, tmp_path) for _ in range(4)]
+    # Age the two oldest by 10 days.
+    for old in made[:2]:
+        manifest = Manifest.load(manifest_path(old.path))
+        manifest.created_at = (manifest.created - timedelta(days=10)).isoformat()
+        write_manifest(old.path, manifest)
+    source = made[0].manifest.source
+    assert prune(tmp_path, source, keep_last=None, keep_days=5) == [made[1].path, made[0].path]
+    assert [e.path for e in list_backups(tmp_path)] == [m.path for m in made[2:]]
+    newest = create_backup(db.engine, tmp_path, keep_last=1)
+    assert newest.pruned == [made[3].path, made[2].path]
+    assert [e.path for e in list_backups(tmp_path)] == [newest.path]
+
+
+def test_listing_flags_unusable_backups(db: Database, tmp_path: Path) -> None:
+    small_dataset(db, logs=1)
+    good = create_backup(db.engine, tmp_path)
+    stray = tmp_path / "swarm-20260101T000000_000000Z.sqlite3"
+    stray.write_bytes(os.urandom(100))
+    gone = create_backup(db.engine, tmp_path)
+    gone.path.unlink()
+    listed = {e.path.name: e.problem for e in list_backups(tmp_path)}
+    assert listed == {
+        good.path.name: None,
+        gone.path.name: "backup file is missing",
+        stray.name: "no manifest (incomplete or foreign)",
+    }
+
+
+def test_backup_while_another_process_writes(db: Database, tmp_path: Path) -> None:
+    """Rows committed before the backup started are all in it; the copy checks clean."""
+    task = add_task(db)
+    insert_logs(db.engine, task, 2000)
+    progress = tmp_path / "writer.log"
+    url = db.engine.url.render_as_string(hide_password=False)
+    writer = subprocess.Popen(
+        [sys.executable, "-m", "tests.ops.writer", url, str(task), str(progress), "20"],
+        cwd=Path(__file__).parents[2],
+    )
+    try:
+        deadline = time.monotonic() + 15
+        while progress.read_text().count("\n") < 30 if progress.exists() else True:
+            assert time.monotonic() < deadline, "writer did not start"
+            time.sleep(0.05)
+        committed = [int(x) for x in progress.read_text().split()[1:]]
+        result = create_backup(db.engine, tmp_path / "b")
+        during = progress.read_text().count("\n")
+    finally:
+        Path(str(progress) + ".stop").touch()
+        writer.wait(timeout=30)
+    assert writer.returncode == 0
+    after = progress.read_text().count("\n")
+    assert after > during - 1 >= len(committed)  # the writer kept going throughout
+    with staged_backup(result.path, target=db.engine.url, key=None) as staged:
+        assert staged.report.ok, staged.report.reasons
+        with staged.engine.connect() as conn:
+            ids = set(conn.execute(sa.text("SELECT id FROM agent_logs")).scalars())
+    assert len(ids) >= 2000 + len(committed)
+    assert set(committed) <= ids
+    assert run_check(db.engine).ok

@@ -1,0 +1,48 @@
+"""A separate writer process for the ops tests: inserts logs one per transaction.
+
+``python -m tests.ops.writer URL TASK_ID PROGRESS_FILE SECONDS`` appends each committed id
+to PROGRESS_FILE (flushed after the commit), so the test knows what was committed when.
+It stops after SECONDS or when PROGRESS_FILE + ".stop" appears.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from swarm_director.db import make_engine, utcnow
+from swarm_director.models import AgentLog
+
+
+def main(url: str, task_id: int, progress: Path, seconds: float) -> None:
+    engine = make_engine(url)
+    stop = progress.with_name(progress.name + ".stop")
+    deadline = time.monotonic() + seconds
+    with progress.open("a", encoding="utf-8") as out:
+        out.write("started\n")
+        out.flush()
+        while time.monotonic() < deadline and not stop.exists():
+            with engine.begin() as conn:
+                new_id = conn.execute(
+                    sa.insert(AgentLog.__table__)
+                    .values(
+                        task_id=task_id,
+                        agent_type="worker",
+                        message="written during backup",
+                        timestamp=utcnow(),
+                        log_level="info",
+                        created_at=utcnow(),
+                    )
+                    .returning(AgentLog.__table__.c.id)
+                ).scalar_one()
+            out.write(f"{new_id}\n")
+            out.flush()
+            time.sleep(0.002)
+    engine.dispose()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]), Path(sys.argv[3]), float(sys.argv[4]))
