@@ -66,7 +66,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> OpenAPI:
 
 
 def _register_resources(app: OpenAPI) -> None:
-    from swarm_director.api import agents, health, logs, tasks
+    from swarm_director.api import agents, conversations, drafts, emails, health, logs, tasks
 
-    for bp in (health.bp, health.admin, agents.bp, tasks.bp, logs.bp):
-        app.register_api(bp)
+    for module in (health, agents, tasks, logs, drafts, emails, conversations):
+        app.register_api(module.bp)
+    app.register_api(health.admin)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hmac
 
 from flask import Flask, Response, request
-from werkzeug.exceptions import BadRequest, HTTPException
+from werkzeug.exceptions import BadRequest
 
 from swarm_director.api.context import state
 from swarm_director.api.errors import error_response
@@ -42,20 +42,28 @@ def _check_auth() -> Response | None:
     return response
 
 
+def _too_large(size: str, limit: int) -> Response:
+    return error_response(
+        413,
+        "payload_too_large",
+        f"The request body is {size}; the limit is {limit} bytes.",
+        {"limit_bytes": limit},
+    )
+
+
 def _check_body() -> Response | None:
     if request.routing_exception is not None:
         return None  # 404/405 take precedence; the body is never read
     limit = state().settings.max_request_bytes
     length = request.content_length
     if length is not None and length > limit:
-        return error_response(
-            413,
-            "payload_too_large",
-            f"The request body is {length} bytes; the limit is {limit}.",
-            {"limit_bytes": limit},
-        )
+        return _too_large(f"{length} bytes", limit)
     if request.method not in _BODY_METHODS:
         return None
+    # A chunked body (no length): the stream is capped at limit + 1 bytes (see init_app), so
+    # reading it costs at most that much and a body of limit + 1 bytes means "too large".
+    if length is None and len(request.get_data(cache=True)) > limit:
+        return _too_large("larger than that", limit)
     if not request.is_json:
         return error_response(
             415,
@@ -69,15 +77,6 @@ def _check_body() -> Response | None:
         return error_response(400, "bad_request", "The JSON body is nested too deeply.")
     except BadRequest:
         return error_response(400, "bad_request", "The request body is not valid JSON.")
-    except HTTPException as error:  # 413 from the capped stream of a chunked body
-        if error.code == 413:
-            return error_response(
-                413,
-                "payload_too_large",
-                f"The request body exceeds {limit} bytes.",
-                {"limit_bytes": limit},
-            )
-        raise
     return None
 
 
@@ -87,6 +86,7 @@ def _guard() -> Response | None:
 
 def init_app(app: Flask) -> None:
     """Run the guards before every request; cap the body stream at the configured size."""
-    # Werkzeug stops reading a body without Content-Length (chunked) at this size.
-    app.config["MAX_CONTENT_LENGTH"] = state(app).settings.max_request_bytes
+    # Werkzeug stops reading a body without Content-Length (chunked) after this many bytes;
+    # one past the limit tells "exactly at the limit" from "over it".
+    app.config["MAX_CONTENT_LENGTH"] = state(app).settings.max_request_bytes + 1
     app.before_request(_guard)
