@@ -1,0 +1,113 @@
+"""Helpers shared by the store modules: input validation, lookups, locks and hierarchy checks."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+from pydantic import ValidationError as PydanticValidationError
+from sqlalchemy import exists, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from swarm_director.db import Base
+from swarm_director.errors import ConflictError, NotFoundError, ValidationError
+from swarm_director.schemas.common import fields_from_pydantic
+
+M = TypeVar("M", bound=BaseModel)
+E = TypeVar("E", bound=Base)
+
+
+def validated(schema: type[M], data: M | Mapping[str, Any], what: str) -> M:
+    """``data`` as a ``schema`` instance (validated if it is a mapping).
+
+    Raises ValidationError("invalid <what>") with ``details["fields"]`` naming each bad field.
+    """
+    if isinstance(data, schema):
+        return data
+    try:
+        return schema.model_validate(data)
+    except PydanticValidationError as exc:
+        raise ValidationError(
+            f"invalid {what}", details={"fields": fields_from_pydantic(exc)}
+        ) from None
+
+
+def get_or_404(session: Session, model: type[E], row_id: int, what: str) -> E:
+    """The row of ``model`` with id ``row_id``, else NotFoundError("<what> <id> not found")."""
+    row = session.get(model, row_id)
+    if row is None:
+        raise NotFoundError(f"{what} {row_id} not found", details={"id": row_id})
+    return row
+
+
+def lock_or_404(session: Session, model: type[E], row_id: int, what: str) -> E:
+    """Like :func:`get_or_404`, but the row is read again and locked until the transaction
+    ends (``FOR NO KEY UPDATE`` on PostgreSQL; SQLite writers are serialized already), so a
+    read-check-write on it cannot interleave with another writer's."""
+    stmt = (
+        select(model)
+        .where(model.__mapper__.primary_key[0] == row_id)
+        .with_for_update(key_share=True)
+        .execution_options(populate_existing=True)
+    )
+    row = session.scalars(stmt).one_or_none()
+    if row is None:
+        raise NotFoundError(f"{what} {row_id} not found", details={"id": row_id})
+    return row
+
+
+def require_ref(session: Session, model: type[E], row_id: int, field: str, what: str) -> None:
+    """ValidationError naming ``field`` unless a ``model`` row with id ``row_id`` exists."""
+    if session.get(model, row_id) is None:
+        raise ValidationError(
+            f"{what} {row_id} does not exist",
+            details={"fields": {field: f"{what} {row_id} does not exist"}},
+        )
+
+
+def flush_or_conflict(session: Session, conflict: ConflictError) -> None:
+    """Flushes pending changes in a savepoint; a unique violation (a concurrent writer took the
+    same value after our check) raises ``conflict`` and leaves the transaction usable."""
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:
+        raise conflict from None
+
+
+def lock_hierarchy(session: Session, table_name: str) -> None:
+    """Serializes changes to the parent links of ``table_name`` for the rest of the transaction.
+
+    Two concurrent moves (A under B, B under A) each pass a cycle check against the data they
+    see; a transaction-scoped advisory lock on PostgreSQL makes the second wait and see the
+    first. SQLite writers are serialized by BEGIN IMMEDIATE already.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        key = zlib.crc32(f"swarm_director.hierarchy.{table_name}".encode())
+        session.execute(select(func.pg_advisory_xact_lock(key)))
+
+
+def would_create_cycle(
+    session: Session,
+    id_column: InstrumentedAttribute[int],
+    parent_column: InstrumentedAttribute[int | None],
+    node_id: int,
+    new_parent_id: int,
+) -> bool:
+    """True when making ``new_parent_id`` the parent of ``node_id`` closes a loop, i.e. the node
+    is the new parent itself or one of its ancestors."""
+    if node_id == new_parent_id:
+        return True
+    # Ancestors of the new parent, walked with a recursive CTE; UNION (not UNION ALL) stops
+    # even if the stored data already holds a loop.
+    base = select(id_column.label("id"), parent_column.label("parent_id")).where(
+        id_column == new_parent_id
+    )
+    ancestors = base.cte("ancestors", recursive=True)
+    step = select(id_column, parent_column).join(ancestors, id_column == ancestors.c.parent_id)
+    ancestors = ancestors.union(step)
+    found = session.scalar(select(exists().where(ancestors.c.id == node_id)))
+    return bool(found)

@@ -1,0 +1,170 @@
+"""Keyset (cursor) pagination shared by every list function.
+
+A page is fetched with ``ORDER BY k1, k2, ... LIMIT limit + 1`` after the position of the last row
+of the previous page, so a page never repeats or skips a row however many rows are inserted
+between two requests (new rows simply appear in order). The cursor is opaque to callers: the
+urlsafe base64 of a JSON array ``[listing tag, key values of the last row...]``; the tag stops a
+cursor of one listing (or ordering) from being replayed on another.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import ColumnElement, Select, and_, or_
+from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.types import TypeDecorator
+
+from swarm_director.errors import ValidationError
+
+T = TypeVar("T")
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 1000
+#: Cursors are small; anything longer was not made here.
+_MAX_CURSOR_CHARS = 512
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of rows and the cursor of the next page (None when this page is the last)."""
+
+    items: list[T]
+    next_cursor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Ordering:
+    """The sort key of a listing: columns (unique together, last one is the primary key),
+    all in one direction, and a tag naming the listing inside its cursors."""
+
+    tag: str
+    keys: tuple[InstrumentedAttribute[Any], ...]
+    descending: bool = False
+
+    def cursor_tag(self) -> str:
+        return f"{self.tag}:{'desc' if self.descending else 'asc'}"
+
+
+def check_limit(limit: int) -> int:
+    """``limit`` if it is an integer in 1..MAX_LIMIT, else ValidationError naming ``limit``."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+        raise ValidationError(
+            "invalid limit",
+            details={"fields": {"limit": f"must be an integer from 1 to {MAX_LIMIT}"}},
+        )
+    return limit
+
+
+def _invalid_cursor() -> ValidationError:
+    return ValidationError(
+        "invalid cursor",
+        details={"fields": {"cursor": "not a cursor of this listing; start again without one"}},
+    )
+
+
+def _encode_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    return value
+
+
+def encode_cursor(ordering: Ordering, row: Any) -> str:
+    """The cursor that continues ``ordering`` after ``row``."""
+    payload = [ordering.cursor_tag(), *(_encode_value(getattr(row, k.key)) for k in ordering.keys)]
+    raw = json.dumps(payload, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_value(value: Any, python_type: type) -> Any:
+    if python_type is datetime:
+        if not isinstance(value, str):
+            raise ValueError("timestamp expected")
+        parsed = datetime.fromisoformat(value)
+        if parsed.tzinfo is None:
+            raise ValueError("aware timestamp expected")
+        return parsed.astimezone(UTC)
+    if python_type is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError("integer expected")
+        return value
+    if python_type is str:
+        if not isinstance(value, str):
+            raise ValueError("string expected")
+        return value
+    raise ValueError(f"unsupported key type {python_type!r}")
+
+
+def _python_type(key: InstrumentedAttribute[Any]) -> type:
+    type_ = key.type
+    if isinstance(type_, TypeDecorator):  # UTCDateTime: the type it decorates knows
+        type_ = type_.impl_instance
+    python_type: type = type_.python_type
+    return python_type
+
+
+def decode_cursor(ordering: Ordering, cursor: str) -> tuple[Any, ...]:
+    """The key values inside ``cursor``; ValidationError("invalid cursor") on anything else."""
+    if not isinstance(cursor, str) or not cursor or len(cursor) > _MAX_CURSOR_CHARS:
+        raise _invalid_cursor()
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        payload = json.loads(raw.decode())
+        if not isinstance(payload, list) or len(payload) != len(ordering.keys) + 1:
+            raise ValueError("wrong shape")
+        if payload[0] != ordering.cursor_tag():
+            raise ValueError("cursor of another listing")
+        return tuple(
+            _decode_value(value, _python_type(key))
+            for value, key in zip(payload[1:], ordering.keys, strict=True)
+        )
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, OverflowError):
+        raise _invalid_cursor() from None
+
+
+def _after(keys: Sequence[InstrumentedAttribute[Any]], values: Sequence[Any], desc: bool) -> Any:
+    # (k1, k2) after (v1, v2) written as k1 <= v1 AND (k1 < v1 OR k2 < v2) (for descending):
+    # the leading range on k1 lets every engine use an index on (..., k1, k2).
+    key, value = keys[0], values[0]
+    strict = key < value if desc else key > value
+    if len(keys) == 1:
+        return strict
+    loose = key <= value if desc else key >= value
+    return and_(loose, or_(strict, _after(keys[1:], values[1:], desc)))
+
+
+def keyset_condition(ordering: Ordering, cursor: str) -> ColumnElement[bool]:
+    """The WHERE condition selecting rows after ``cursor`` in ``ordering``."""
+    values = decode_cursor(ordering, cursor)
+    condition: ColumnElement[bool] = _after(ordering.keys, values, ordering.descending)
+    return condition
+
+
+def paginate(
+    session: Session,
+    stmt: Select[T],
+    ordering: Ordering,
+    *,
+    limit: int = DEFAULT_LIMIT,
+    cursor: str | None = None,
+) -> Page[T]:
+    """Runs ``stmt`` (a select of one entity, filters applied) one page at a time.
+
+    Returns up to ``limit`` rows after ``cursor`` in ``ordering`` and the cursor of the next page
+    (None when no row follows). Raises ValidationError for a bad ``limit`` or ``cursor``.
+    """
+    limit = check_limit(limit)
+    if cursor is not None:
+        stmt = stmt.where(keyset_condition(ordering, cursor))
+    order = [k.desc() if ordering.descending else k.asc() for k in ordering.keys]
+    rows = list(session.scalars(stmt.order_by(*order).limit(limit + 1)))
+    if len(rows) <= limit:
+        return Page(rows, None)
+    items = rows[:limit]
+    return Page(items, encode_cursor(ordering, items[-1]))

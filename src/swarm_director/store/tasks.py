@@ -1,0 +1,157 @@
+"""Tasks, their subtasks and their status lifecycle."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from swarm_director.db import utcnow
+from swarm_director.errors import ConflictError, InvalidTransitionError
+from swarm_director.models import (
+    TASK_TRANSITIONS,
+    Agent,
+    Conversation,
+    Task,
+    TaskPriority,
+    TaskStatus,
+    TaskType,
+)
+from swarm_director.schemas.tasks import TaskCreate, TaskUpdate
+from swarm_director.store._common import (
+    get_or_404,
+    lock_hierarchy,
+    lock_or_404,
+    require_ref,
+    validated,
+    would_create_cycle,
+)
+from swarm_director.store.pagination import DEFAULT_LIMIT, Ordering, Page, paginate
+
+_BY_ID = Ordering("tasks", (Task.id,))
+
+
+def _check_refs(session: Session, fields: Mapping[str, Any]) -> None:
+    """ValidationError naming the first reference in ``fields`` to a row that does not exist."""
+    if fields.get("assigned_agent_id") is not None:
+        require_ref(session, Agent, fields["assigned_agent_id"], "assigned_agent_id", "agent")
+    if fields.get("parent_task_id") is not None:
+        require_ref(session, Task, fields["parent_task_id"], "parent_task_id", "task")
+    if fields.get("conversation_id") is not None:
+        conversation_id = fields["conversation_id"]
+        require_ref(session, Conversation, conversation_id, "conversation_id", "conversation")
+
+
+def create_task(session: Session, data: TaskCreate | Mapping[str, Any]) -> Task:
+    """Creates a ``pending`` task and returns it (flushed, with its id).
+
+    Raises ValidationError for bad fields or references to missing rows.
+    """
+    body = validated(TaskCreate, data, "task")
+    fields = body.model_dump()
+    _check_refs(session, fields)
+    task = Task(**fields, status=TaskStatus.PENDING)
+    session.add(task)
+    session.flush()
+    return task
+
+
+def get_task(session: Session, task_id: int) -> Task:
+    """The task with this id; NotFoundError if there is none."""
+    return get_or_404(session, Task, task_id, "task")
+
+
+def list_tasks(
+    session: Session,
+    *,
+    status: TaskStatus | None = None,
+    type: TaskType | None = None,
+    user_id: str | None = None,
+    assigned_agent_id: int | None = None,
+    parent_task_id: int | None = None,
+    priority: TaskPriority | None = None,
+    limit: int = DEFAULT_LIMIT,
+    cursor: str | None = None,
+) -> Page[Task]:
+    """A page of tasks in id order (oldest first) matching every filter given."""
+    stmt = select(Task)
+    filters = (
+        (Task.status, status),
+        (Task.type, type),
+        (Task.user_id, user_id),
+        (Task.assigned_agent_id, assigned_agent_id),
+        (Task.parent_task_id, parent_task_id),
+        (Task.priority, priority),
+    )
+    for column, value in filters:
+        if value is not None:
+            stmt = stmt.where(column == value)
+    return paginate(session, stmt, _BY_ID, limit=limit, cursor=cursor)
+
+
+def list_subtasks(
+    session: Session, task_id: int, *, limit: int = DEFAULT_LIMIT, cursor: str | None = None
+) -> Page[Task]:
+    """A page of the direct subtasks of a task, in id order; NotFoundError if it is missing."""
+    get_task(session, task_id)
+    return list_tasks(session, parent_task_id=task_id, limit=limit, cursor=cursor)
+
+
+def _check_transition(task: Task, new: TaskStatus) -> None:
+    if new != task.status and new not in TASK_TRANSITIONS[task.status]:
+        allowed = sorted(s.value for s in TASK_TRANSITIONS[task.status])
+        raise InvalidTransitionError(
+            f"task {task.id} cannot go from {task.status.value} to {new.value}",
+            details={"from": task.status.value, "to": new.value, "allowed": allowed},
+        )
+
+
+def update_task(session: Session, task_id: int, data: TaskUpdate | Mapping[str, Any]) -> Task:
+    """Applies the fields present in ``data`` and returns the task.
+
+    A status change must follow the lifecycle (pending→in_progress→completed/failed,
+    pending→failed, failed→pending; completed is final); becoming ``completed`` stamps
+    ``completed_at``. Everything is checked before anything changes.
+
+    Raises NotFoundError, ValidationError, InvalidTransitionError (illegal status change),
+    ConflictError (the new parent is the task itself or one of its subtasks).
+    """
+    changes = validated(TaskUpdate, data, "task update").model_dump(exclude_unset=True)
+    # A status change is a read-check-write: lock the row so two changes cannot both pass.
+    task = (
+        lock_or_404(session, Task, task_id, "task")
+        if "status" in changes
+        else get_task(session, task_id)
+    )
+    if "status" in changes:
+        _check_transition(task, changes["status"])
+    _check_refs(session, changes)
+    new_parent = changes.get("parent_task_id")
+    if new_parent is not None and new_parent != task.parent_task_id:
+        lock_hierarchy(session, Task.__tablename__)
+        if would_create_cycle(session, Task.id, Task.parent_task_id, task.id, new_parent):
+            raise ConflictError(
+                f"task {new_parent} is task {task.id} or one of its subtasks",
+                details={"fields": {"parent_task_id": "would create a cycle of subtasks"}},
+            )
+    new_status = changes.pop("status", task.status)
+    for field, value in changes.items():
+        setattr(task, field, value)
+    if new_status != task.status:
+        task.status = new_status
+        if new_status is TaskStatus.COMPLETED:
+            task.completed_at = utcnow()
+    session.flush()
+    return task
+
+
+def delete_task(session: Session, task_id: int) -> None:
+    """Deletes the task with its subtasks (recursively), logs, drafts and emails;
+    conversations about it are kept and unlinked. Objects already loaded in ``session`` are
+    expired so they show this. Raises NotFoundError."""
+    task = get_task(session, task_id)
+    session.delete(task)
+    session.flush()
+    session.expire_all()
