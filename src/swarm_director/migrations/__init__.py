@@ -1,0 +1,1 @@
+"""Alembic environment and revisions of the schema (run them through swarm_director.schema)."""
