@@ -1,0 +1,1 @@
+"""Schema management: Alembic migrations (``migrate``) and drift detection (``validate``)."""
