@@ -1,0 +1,100 @@
+"""compare_schema: silent when the database matches the models, specific when it does not."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic.operations import Operations
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy.engine import URL
+
+from swarm_director.db import make_engine
+from swarm_director.schema import migrate
+from swarm_director.schema.validate import compare_schema
+from tests.dbtools import fresh_database
+
+
+@pytest.fixture
+def migrated(dialect: str, tmp_path: Path) -> Iterator[sa.Engine]:
+    """An engine on a new database upgraded to head by the migrations."""
+    with fresh_database(dialect, tmp_path) as url:
+        engine = make_engine(url)
+        try:
+            migrate.upgrade(engine)
+            yield engine
+        finally:
+            engine.dispose()
+
+
+def test_migration_head_has_no_drift_from_the_models(migrated: sa.Engine) -> None:
+    # The CI drift check: what the migrations build is exactly what the models describe.
+    assert migrate.current_revision(migrated) == migrate.head_revision()
+    assert compare_schema(migrated) == []
+
+
+def test_schema_built_from_the_models_has_no_drift(db_url: URL) -> None:
+    engine = make_engine(db_url)
+    try:
+        assert compare_schema(engine) == []
+    finally:
+        engine.dispose()
+
+
+def test_missing_tables_are_reported(dialect: str, tmp_path: Path) -> None:
+    with fresh_database(dialect, tmp_path) as url:
+        engine = make_engine(url)
+        try:
+            migrate.upgrade(engine, "003_add_conversation_tracking")
+            assert compare_schema(engine) == [
+                "table maintenance_events is in the models but missing from the database"
+            ]
+        finally:
+            engine.dispose()
+
+
+#: Each planted change and the words compare_schema must use for it.
+EXPECTED = [
+    "index ix_tasks_status_id on tasks (status, id) is in the models but missing from the database",
+    "column agents.nickname is in the database but not in the models",
+    "table scratch is in the database but not in the models",
+    "column tasks.title has type VARCHAR(50) in the database but VARCHAR(200) in the models",
+    "column drafts.review_notes is NOT NULL in the database but allows NULL in the models",
+    "check constraint ck_tasks_priority on tasks allows ['high', 'low'] in the database but "
+    "['critical', 'high', 'low', 'medium'] in the models",
+    "check constraint ck_email_messages_status on email_messages is in the models but missing "
+    "from the database",
+    "unique constraint uq_drafts_task_id_version on drafts (task_id, version) is in the models "
+    "but missing from the database",
+    # An ON DELETE action that differs is one foreign key the database has and one it lacks.
+    "foreign key fk_drafts_task_id_tasks on drafts (task_id) -> tasks.id is in the database but "
+    "not in the models",
+    "foreign key fk_drafts_task_id_tasks on drafts (task_id) -> tasks.id ON DELETE CASCADE is in "
+    "the models but missing from the database",
+]
+
+
+def test_planted_drift_is_reported_line_by_line(migrated: sa.Engine) -> None:
+    with migrated.begin() as conn:
+        op = Operations(MigrationContext.configure(conn))
+        op.create_table("scratch", sa.Column("id", sa.Integer, primary_key=True))
+        op.add_column("agents", sa.Column("nickname", sa.String(50)))
+        op.drop_index("ix_tasks_status_id", table_name="tasks")
+        # Batch mode: SQLite can only change these by rebuilding the table (they are empty).
+        with op.batch_alter_table("tasks") as batch:
+            batch.alter_column("title", existing_type=sa.String(200), type_=sa.String(50))
+            batch.drop_constraint("ck_tasks_priority", type_="check")
+            batch.create_check_constraint("ck_tasks_priority", "priority IN ('low', 'high')")
+        with op.batch_alter_table("email_messages") as batch:
+            batch.drop_constraint("ck_email_messages_status", type_="check")
+        with op.batch_alter_table("drafts") as batch:
+            batch.alter_column("review_notes", existing_type=sa.Text(), nullable=False)
+            batch.drop_constraint("uq_drafts_task_id_version", type_="unique")
+            batch.drop_constraint("fk_drafts_task_id_tasks", type_="foreignkey")
+            batch.create_foreign_key("fk_drafts_task_id_tasks", "tasks", ["task_id"], ["id"])
+
+    problems = compare_schema(migrated)
+
+    assert sorted(problems) == sorted(EXPECTED)
