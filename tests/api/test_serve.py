@@ -1,0 +1,166 @@
+"""``swarm-director serve``: database preparation, refusal below head, and the real server."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy.engine import URL
+
+from swarm_director.cli.main import cli
+from swarm_director.cli.serve import bind_address, prepare_database
+from swarm_director.config import Settings
+from swarm_director.db import Database
+from swarm_director.errors import SchemaError
+from swarm_director.schema import migrate
+from tests.api.conftest import url_text
+
+
+@pytest.fixture
+def embedded_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("SWARM_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("SWARM_ENV", "development")
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    return tmp_path / "data"
+
+
+def test_embedded_default_is_created_and_migrated_on_first_start(embedded_env: Path) -> None:
+    settings = Settings()
+    assert settings.is_embedded_default
+    assert "Created the embedded database" in prepare_database(settings)
+    database = Database.from_settings(settings)
+    try:
+        assert migrate.is_at_head(database.engine)
+    finally:
+        database.dispose()
+    assert "Using the embedded database" in prepare_database(settings)
+
+
+def test_other_databases_below_head_are_refused(db_url: URL) -> None:
+    settings = Settings(DATABASE_URL=url_text(db_url))  # create_all schema: no revision
+    with pytest.raises(SchemaError, match="swarm-director db upgrade"):
+        prepare_database(settings)
+
+
+def test_serve_refuses_in_one_line(db_url: URL) -> None:
+    result = CliRunner().invoke(cli, ["serve", "--database-url", url_text(db_url)])
+    assert result.exit_code == 1
+    assert "swarm-director db upgrade" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_serve_refuses_a_missing_database(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'absent.db'}"
+    result = CliRunner().invoke(cli, ["serve", "--database-url", url])
+    assert result.exit_code == 1
+    assert "swarm-director db init" in result.output
+
+
+def test_bind_address() -> None:
+    assert bind_address("127.0.0.1", 5000) == "127.0.0.1:5000"
+    assert bind_address("::1", 8080) == "[::1]:8080"
+
+
+#: The console script, run with this interpreter.
+SWARM_DIRECTOR = [sys.executable, "-c", "from swarm_director.cli.main import cli; cli()"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def server(embedded_env: Path) -> Iterator[int]:
+    """The real thing: `swarm-director serve` in a subprocess, on the embedded default."""
+    port = _free_port()
+    env = {**os.environ, "SWARM_API_TOKEN": "t0ken", "SWARM_MAX_REQUEST_BYTES": "2000"}
+    process = subprocess.Popen(
+        [*SWARM_DIRECTOR, "serve", "--port", str(port), "--workers", "1"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    output = process.communicate(timeout=5)[0] if process.poll() is not None else ""
+                    pytest.fail(f"server did not start: {output}")
+                time.sleep(0.1)
+        yield port
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0
+
+
+def _request(
+    port: int,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, dict[str, object]]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        response = conn.getresponse()
+        return response.status, json.loads(response.read() or b"null")
+    finally:
+        conn.close()
+
+
+def test_real_server_round_trip(server: int) -> None:
+    """Starts, migrates the embedded database, enforces the token, stores, caps bodies."""
+    auth = {"Authorization": "Bearer t0ken", "Content-Type": "application/json"}
+    assert _request(server, "GET", "/api/health")[0] == 200
+    assert _request(server, "GET", "/api/tasks")[0] == 401
+    status, ready = _request(server, "GET", "/api/ready", headers=auth)
+    assert status == 200 and ready["revision"] == migrate.head_revision()
+    body = json.dumps({"type": "analysis", "title": "over HTTP"}).encode()
+    status, task = _request(server, "POST", "/api/tasks", body, auth)
+    assert status == 201
+    status, got = _request(server, "GET", f"/api/tasks/{task['id']}", headers=auth)
+    assert status == 200 and got["title"] == "over HTTP"
+    _chunked_body_is_capped(server)
+
+
+def _chunked_body_is_capped(server: int) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", server, timeout=10)
+    try:
+        chunks = (b'{"title": "' + b"x" * 1000 + b'"}' for _ in range(5))
+        conn.request(
+            "POST",
+            "/api/tasks",
+            body=chunks,
+            headers={"Authorization": "Bearer t0ken", "Content-Type": "application/json"},
+            encode_chunked=True,
+        )
+        response = conn.getresponse()
+        assert response.status == 413
+        assert json.loads(response.read())["error"]["code"] == "payload_too_large"
+    finally:
+        conn.close()
