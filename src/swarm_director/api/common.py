@@ -42,7 +42,29 @@ def blueprint(name: str, description: str, *, secured: bool = True) -> APIBluepr
     )
 
 
-class PageQuery(BaseModel):
+_QUERY_SCHEMAS: dict[type[BaseModel], dict[str, Any]] = {}
+
+
+class QueryModel(BaseModel):
+    """Base of query-string models.
+
+    flask-openapi3 calls ``model_json_schema()`` on the query model of every request to see
+    which parameters are lists; generating it costs milliseconds, so the argument-less call
+    is answered from a per-class cache (the OpenAPI document passes arguments and is
+    generated as usual).
+    """
+
+    @classmethod
+    def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        if args or kwargs:
+            return super().model_json_schema(*args, **kwargs)
+        schema = _QUERY_SCHEMAS.get(cls)
+        if schema is None:
+            schema = _QUERY_SCHEMAS[cls] = super().model_json_schema()
+        return schema
+
+
+class PageQuery(QueryModel):
     """Keyset pagination parameters shared by every list."""
 
     limit: Limit = 50

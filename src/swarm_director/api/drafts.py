@@ -7,6 +7,7 @@ from pydantic import BaseModel, Field
 
 from swarm_director.api.common import (
     PageQuery,
+    QueryModel,
     TaskPath,
     blueprint,
     created_response,
@@ -30,7 +31,7 @@ class VersionPath(BaseModel):
     version: PositiveId
 
 
-class DiffQuery(BaseModel):
+class DiffQuery(QueryModel):
     from_version: PositiveId = Field(description="The older side of the diff.")
     to_version: PositiveId = Field(description="The newer side of the diff.")
 

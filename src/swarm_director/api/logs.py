@@ -67,13 +67,16 @@ def _list(task_id: int | None, query: LogFilters) -> Response:
         limit=query.limit,
         cursor=query.cursor,
     )
+    if not page.items and task_id is not None:
+        # A missing task is 404, not an empty page; checked only when the page is empty
+        # because rows of a task prove it exists (this is the hot path of agents' reads).
+        tasks.get_task(session(), task_id)
     return page_response(LogPage, page.items, page.next_cursor)
 
 
 @bp.get("/tasks/<int:task_id>/logs", responses={200: LogPage})
 def list_task_logs(path: TaskPath, query: LogFilters) -> Response:
     """List a task's logs, newest first by default, with level/agent/session/time filters."""
-    tasks.get_task(session(), path.task_id)  # 404 for a missing task, not an empty page
     return _list(path.task_id, query)
 
 
