@@ -22,6 +22,7 @@ from swarm_director.db.provision import create_database, database_exists, drop_a
 from swarm_director.errors import SchemaError
 from swarm_director.schema import migrate
 from swarm_director.schema.export import export_schema
+from swarm_director.schema.validate import compare_schema
 
 
 def open_existing(database_url: str | None) -> Database:
@@ -231,8 +232,6 @@ def validate_schema_cmd(database_url: str | None, as_json: bool) -> None:
     Example:
       swarm-director db validate-schema --json
     """
-    from swarm_director.schema.validate import compare_schema  # TODO: top-level once landed
-
     database = open_existing(database_url)
     try:
         problems = compare_schema(database.engine)
