@@ -195,3 +195,24 @@ def test_export_schema_writes_documents(tmp_path: Path) -> None:
     pg = (tmp_path / "schema" / "postgresql.sql").read_text(encoding="utf-8")
     assert "CREATE TABLE agent_logs" in pg and "JSONB" in pg
     assert "fk_tasks_conversation_id_conversations" in pg
+
+
+def _events(url: str) -> list[tuple[str, str]]:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.text("SELECT operation, status FROM maintenance_events ORDER BY id")
+            )
+            return [(r[0], r[1]) for r in rows]
+    finally:
+        engine.dispose()
+
+
+def test_migrations_and_reset_are_audited(url: str) -> None:
+    assert run("db", "init", "--database-url", url)[0] == 0
+    assert run("db", "upgrade", "nope_rev", "--database-url", url)[0] == 1
+    assert _events(url) == [("migrate", "ok"), ("migrate", "failed")]
+    assert run("db", "reset", "--yes", "--database-url", url)[0] == 0
+    # reset drops the trail with everything else, then records itself in the new schema
+    assert _events(url) == [("reset", "ok")]

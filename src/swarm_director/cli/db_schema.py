@@ -20,6 +20,8 @@ from swarm_director.db.engine import create_engine_from_settings, masked_url
 from swarm_director.db.introspect import database_size, row_counts
 from swarm_director.db.provision import create_database, database_exists, drop_all_tables
 from swarm_director.errors import SchemaError
+from swarm_director.models import MaintenanceOperation
+from swarm_director.ops import audit
 from swarm_director.schema import migrate
 from swarm_director.schema.export import export_schema
 from swarm_director.schema.validate import compare_schema
@@ -50,9 +52,11 @@ def init_cmd(database_url: str | None) -> None:
     created = create_database(url)
     database = Database(create_engine_from_settings(settings))
     try:
-        before = migrate.current_revision(database.engine)
-        migrate.upgrade(database.engine, "head")
-        after = migrate.current_revision(database.engine)
+        with audit.record(database.engine, MaintenanceOperation.MIGRATE) as details:
+            before = migrate.current_revision(database.engine)
+            migrate.upgrade(database.engine, "head")
+            after = migrate.current_revision(database.engine)
+            details.update(command="init", from_revision=before, to_revision=after)
     finally:
         database.dispose()
     verb = "Created" if created else "Found"
@@ -76,9 +80,11 @@ def upgrade_cmd(revision: str, database_url: str | None) -> None:
     """
     database = open_existing(database_url)
     try:
-        before = migrate.current_revision(database.engine)
-        migrate.upgrade(database.engine, revision)
-        after = migrate.current_revision(database.engine)
+        with audit.record(database.engine, MaintenanceOperation.MIGRATE) as details:
+            before = migrate.current_revision(database.engine)
+            migrate.upgrade(database.engine, revision)
+            after = migrate.current_revision(database.engine)
+            details.update(command="upgrade", from_revision=before, to_revision=after)
     finally:
         database.dispose()
     click.echo(f"Schema upgraded from {before or 'empty'} to {after}.")
@@ -106,8 +112,10 @@ def downgrade_cmd(revision: str, database_url: str | None, yes: bool) -> None:
                 "Data in dropped tables and columns is lost.",
                 abort=True,
             )
-        migrate.downgrade(database.engine, revision)
-        after = migrate.current_revision(database.engine)
+        with audit.record(database.engine, MaintenanceOperation.MIGRATE) as details:
+            migrate.downgrade(database.engine, revision)
+            after = migrate.current_revision(database.engine)
+            details.update(command="downgrade", from_revision=before, to_revision=after)
     finally:
         database.dispose()
     click.echo(f"Schema downgraded from {before} to {after or 'base (empty)'}.")
@@ -167,8 +175,10 @@ def reset_cmd(database_url: str | None, yes: bool) -> None:
     if not yes:
         click.confirm(f"Drop ALL data in {database.masked_url} and re-create it?", abort=True)
     try:
-        dropped = drop_all_tables(database.engine.url)
-        migrate.upgrade(database.engine, "head")
+        with audit.record(database.engine, MaintenanceOperation.RESET) as details:
+            dropped = drop_all_tables(database.engine.url)
+            migrate.upgrade(database.engine, "head")
+            details["dropped_tables"] = dropped
     finally:
         database.dispose()
     click.echo(f"Dropped {len(dropped)} tables; schema re-created at {migrate.head_revision()}.")
