@@ -7,9 +7,10 @@ log only — never SQL, never a stack trace in a response.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from flask import Flask, Response, current_app, json
+from flask import Flask, Response, current_app
 from flask_openapi3.types import ResponseDict
 from pydantic import BaseModel, Field
 from pydantic import ValidationError as PydanticValidationError
@@ -93,7 +94,8 @@ def error_response(
 ) -> Response:
     """A JSON error response in the one shape."""
     body = {"error": {"code": code, "message": message, "details": details or {}}}
-    return Response(json.dumps(body), status=status, mimetype="application/json")
+    text = json.dumps(body, separators=(",", ":"), default=str)
+    return Response(text, status=status, mimetype="application/json")
 
 
 def _status_of(error: SwarmError) -> int:

@@ -59,6 +59,9 @@ def run_gunicorn(
         "errorlog": "-",
         "accesslog": "-" if access_log else None,
         "graceful_timeout": 10,
+        # No gunicornc control socket: nothing here uses it, and a fixed path in $HOME would
+        # be shared by every server on the machine.
+        "control_socket_disable": True,
     }
     _Gunicorn(load_app, options).run()
 
