@@ -25,6 +25,7 @@ import http.client
 import json
 import os
 import random
+import shutil
 import signal
 import socket
 import sqlite3
@@ -395,6 +396,7 @@ def main(argv: list[str] | None = None) -> int:
             )
     finally:
         database.dispose()
+        shutil.rmtree(work, ignore_errors=True)
     return 1 if failed else 0
 
 

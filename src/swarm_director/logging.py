@@ -119,8 +119,8 @@ class AgentLogHandler(logging.Handler):
         batch_size: int = 500,
         flush_interval: float = 1.0,
         max_buffer: int = 100_000,
-        flush_timeout: float = 5.0,
-        close_timeout: float = 10.0,
+        flush_timeout: float = 2.0,
+        close_timeout: float = 5.0,
         max_backoff: float = 5.0,
     ) -> None:
         super().__init__(level)
@@ -185,13 +185,14 @@ class AgentLogHandler(logging.Handler):
         self._wait_until_empty(self.flush_timeout)
 
     def close(self) -> None:
-        """Write what is buffered (waiting at most ``close_timeout``), then stop the writer."""
+        """Write what is buffered, then stop the writer; waits at most ``close_timeout`` in all."""
         if not self._stopping:
+            deadline = time.monotonic() + self.close_timeout
             self._wait_until_empty(self.close_timeout)
             with self._cond:
                 self._stopping = True
             self._wake.set()
-            self._thread.join(self.close_timeout)
+            self._thread.join(max(0.1, deadline - time.monotonic()))
             with self._cond:
                 lost = len(self._buffer)
                 self._buffer.clear()
