@@ -228,6 +228,22 @@ def test_out_of_range_ids_are_refused_not_crashing(client: FlaskClient) -> None:
     assert response.status_code in (404, 422), response.get_json()
 
 
+def test_values_the_database_cannot_store_are_4xx(client: FlaskClient) -> None:
+    # PostgreSQL refuses NUL in text and ids beyond INTEGER; SQLite stores the former.
+    attempts = [
+        client.post("/api/tasks", json={"type": "analysis", "title": "a\u0000b"}),
+        client.get("/api/tasks?user_id=a%00b"),
+        client.post(
+            "/api/tasks", json={"type": "analysis", "title": "t", "assigned_agent_id": 2**40}
+        ),
+    ]
+    for response in attempts:
+        assert response.status_code < 500, response.get_json()
+        if response.status_code >= 400:
+            error_of(response, response.status_code)
+            assert "SELECT" not in response.get_data(as_text=True)
+
+
 def test_unexpected_errors_are_500_without_internals(make_app: AppFactory) -> None:
     app = make_app()
 
