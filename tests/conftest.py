@@ -21,6 +21,15 @@ from tests.dbtools import IN_CI, create_pg_database, drop_pg_database, pg_unreac
 DIALECTS = ["sqlite", "postgresql"]
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--full",
+        action="store_true",
+        default=False,
+        help="run the long version of tests/reliability (same as SWARM_RELIABILITY_FULL=1)",
+    )
+
+
 @pytest.fixture(scope="session")
 def pg_available() -> None:
     """Skips (or, in CI, fails) the PostgreSQL half when the server is not reachable."""
