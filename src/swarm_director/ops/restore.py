@@ -13,7 +13,8 @@ checked); take a safety backup of the live database; then swap in one step:
 * PostgreSQL: ``pg_restore --clean --single-transaction`` into the live database: the drops and
   the reload are one transaction, so other sessions see the old data until commit (they wait
   on its locks meanwhile), and any error rolls everything back. A lock that is not granted
-  within ``lock_timeout_s`` fails the restore instead of hanging it.
+  within ``lock_timeout_s`` (another session holding a table) cancels the restore instead of
+  leaving it, and everyone queued behind it, hanging.
 
 A refused or failed restore changes nothing but its own ``failed`` row in the audit trail.
 """
@@ -23,10 +24,12 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import Engine
 
 from swarm_director.models import MaintenanceOperation
@@ -85,7 +88,6 @@ def restore_backup(
                 )
             safety = create_backup(engine, backup_dir, key=key, kind="pre-restore")
             details["safety_backup"] = str(safety.path)
-            engine.dispose()  # our own pooled connections must not stand in the way
             if engine.dialect.name == "sqlite":
                 _swap_sqlite(staged, engine, reporter)
             else:
@@ -149,7 +151,8 @@ def _swap_postgresql(staged: Staged, engine: Engine, lock_timeout_s: float) -> N
     staged.engine.dispose()
     tool = find_tool("pg_restore")
     env = libpq_env(engine.url)
-    env["PGOPTIONS"] = f"-c lock_timeout={int(lock_timeout_s * 1000)}"
+    app = f"swarm-director-restore-{uuid.uuid4().hex[:12]}"
+    env["PGAPPNAME"] = app
     args = [
         tool,
         "--clean",
@@ -162,9 +165,42 @@ def _swap_postgresql(staged: Staged, engine: Engine, lock_timeout_s: float) -> N
         f"--dbname={engine.url.database}",
         str(dump),
     ]
-    done = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise ToolError(
-            f"pg_restore failed and was rolled back, nothing was changed: "
-            f"{first_error(done.stderr)}"
+    process = subprocess.Popen(
+        args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    cancelled = _watch_locks(engine, process, app, lock_timeout_s)
+    _, stderr = process.communicate()
+    if process.returncode != 0:
+        reason = (
+            f"waited more than {lock_timeout_s:g} s for a lock held by another session"
+            if cancelled
+            else first_error(stderr)
         )
+        raise ToolError(f"pg_restore failed and was rolled back, nothing was changed: {reason}")
+
+
+def _watch_locks(
+    engine: Engine, process: subprocess.Popen[str], app: str, lock_timeout_s: float
+) -> bool:
+    """Cancel the restore's statement if it waits on one lock longer than ``lock_timeout_s``.
+
+    The dump's preamble sets ``lock_timeout = 0``, so the server-side setting cannot be used;
+    the restore's session is found by its application name instead. True if it was cancelled.
+    """
+    waiting_since: float | None = None
+    query = sa.text(
+        "SELECT pid, wait_event_type FROM pg_stat_activity WHERE application_name = :app"
+    )
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        while process.poll() is None:
+            row = conn.execute(query, {"app": app}).first()
+            if row is not None and row.wait_event_type == "Lock":
+                waiting_since = waiting_since or time.monotonic()
+                if time.monotonic() - waiting_since > lock_timeout_s:
+                    conn.execute(sa.text("SELECT pg_cancel_backend(:pid)"), {"pid": row.pid})
+                    process.wait()
+                    return True
+            else:
+                waiting_since = None
+            time.sleep(0.1)
+    return False
