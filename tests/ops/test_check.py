@@ -90,6 +90,14 @@ def test_email_sent_at_inconsistent_with_status_is_found(db: Database) -> None:
         email_id = s.scalar(sa.text("SELECT id FROM email_messages"))
     report = run_check(db.engine)
     assert _found(report) == {("email_sent_at", "email_messages", email_id)}
+    assert report.problems[0].message == "status is sent but sent_at is empty"
+    # A queued email had its sent_at cleared by the retry: one that kept it is wrong...
+    now = utcnow().isoformat(sep=" ")
+    _raw(db.engine, f"UPDATE email_messages SET status = 'queued', sent_at = '{now}'")
+    assert _found(run_check(db.engine)) == {("email_sent_at", "email_messages", email_id)}
+    # ...while a bounced (failed) email may keep the time it left.
+    _raw(db.engine, "UPDATE email_messages SET status = 'failed'")
+    assert run_check(db.engine).ok
 
 
 def test_counters_that_disagree_with_rows_are_found(db: Database) -> None:
@@ -105,7 +113,13 @@ def test_counters_that_disagree_with_rows_are_found(db: Database) -> None:
         ("counter", "agents", ids["writer"]),
     }
     messages = sorted(p.message for p in report.problems)
-    assert "message_count is 7 but the rows say 3" in messages
+    assert messages == [
+        "message_count is 7 but the rows say 3",
+        "total_messages_sent is 0 but the rows say at least 2",
+    ]
+    # Agents' totals are lifetime statistics: more than the rows left is fine.
+    _raw(db.engine, f"UPDATE agents SET total_messages_sent = 50 WHERE id = {ids['writer']}")
+    assert _found(run_check(db.engine)) == {("counter", "conversations", ids["conversation"])}
 
 
 def test_enum_value_outside_its_set_is_found(own_db: Database) -> None:

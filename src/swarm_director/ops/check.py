@@ -20,6 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
 
+from swarm_director.db.base import utcnow
 from swarm_director.models import (
     Agent,
     Conversation,
@@ -27,9 +28,12 @@ from swarm_director.models import (
     Draft,
     EmailMessage,
     EmailStatus,
+    MaintenanceOperation,
+    MaintenanceStatus,
     Message,
     Task,
 )
+from swarm_director.ops.audit import write_event
 from swarm_director.ops.dbinfo import existing_tables, model_tables, table_of
 
 #: At most this many problems are listed per rule; the rest are only counted.
@@ -369,15 +373,17 @@ def _draft_gaps(conn: Connection) -> Iterable[Problem]:
 def _email_sent_at(conn: Connection) -> Iterable[Problem]:
     emails = table_of(EmailMessage)
     status = sa.type_coerce(emails.c.status, sa.String())
-    # sent/delivered must say when; a draft was never sent. queued and failed may carry the
-    # sent_at of an earlier attempt (a bounce, then a retry), so they are not judged.
-    unsent = [EmailStatus.SENT.value, EmailStatus.DELIVERED.value]
+    # The store sets sent_at on the change to sent, keeps it through delivered or a bounce
+    # (sent -> failed) and clears it on a retry (-> queued): sent/delivered must have it,
+    # draft/queued must not, failed may or may not (it failed before or after leaving).
+    left = [EmailStatus.SENT.value, EmailStatus.DELIVERED.value]
+    not_left = [EmailStatus.DRAFT.value, EmailStatus.QUEUED.value]
     query = (
         sa.select(emails.c.id, status, emails.c.sent_at)
         .where(
             sa.or_(
-                sa.and_(status.in_(unsent), emails.c.sent_at.is_(None)),
-                sa.and_(status == EmailStatus.DRAFT.value, emails.c.sent_at.is_not(None)),
+                sa.and_(status.in_(left), emails.c.sent_at.is_(None)),
+                sa.and_(status.in_(not_left), emails.c.sent_at.is_not(None)),
             )
         )
         .order_by(emails.c.id)
@@ -395,14 +401,18 @@ def _counters(conn: Connection) -> Iterable[Problem]:
     conversations = table_of(Conversation)
     messages = table_of(Message)
     participants = table_of(ConversationParticipant)
-    # (owner table, counter column, correlated count of the rows it counts)
-    rules: list[tuple[sa.Table, sa.Column[Any], sa.ScalarSelect[Any]]] = [
+    # (owner table, counter column, correlated count of the rows it counts, lifetime?)
+    # Conversation and participant counters are exact. The agents' totals are lifetime
+    # statistics the store keeps when a conversation is deleted, so they may exceed the rows
+    # left, never fall short of them.
+    rules: list[tuple[sa.Table, sa.Column[Any], sa.ScalarSelect[Any], bool]] = [
         (
             conversations,
             conversations.c.message_count,
             sa.select(sa.func.count())
             .where(messages.c.conversation_id == conversations.c.id)
             .scalar_subquery(),
+            False,
         ),
         (
             conversations,
@@ -413,6 +423,7 @@ def _counters(conn: Connection) -> Iterable[Problem]:
                 participants.c.is_active.is_(True),
             )
             .scalar_subquery(),
+            False,
         ),
         (
             agents,
@@ -420,6 +431,7 @@ def _counters(conn: Connection) -> Iterable[Problem]:
             sa.select(sa.func.count())
             .where(messages.c.sender_agent_id == agents.c.id)
             .scalar_subquery(),
+            True,
         ),
         (
             agents,
@@ -427,6 +439,7 @@ def _counters(conn: Connection) -> Iterable[Problem]:
             sa.select(sa.func.count())
             .where(participants.c.agent_id == agents.c.id)
             .scalar_subquery(),
+            True,
         ),
         (
             participants,
@@ -437,14 +450,34 @@ def _counters(conn: Connection) -> Iterable[Problem]:
                 messages.c.sender_agent_id == participants.c.agent_id,
             )
             .scalar_subquery(),
+            False,
         ),
     ]
-    for owner, column, actual in rules:
-        query = sa.select(owner.c.id, column, actual).where(column != actual).order_by(owner.c.id)
+    for owner, column, actual, lifetime in rules:
+        wrong = column < actual if lifetime else column != actual
+        query = sa.select(owner.c.id, column, actual).where(wrong).order_by(owner.c.id)
         for row_id, stored, counted in conn.execute(query):
             yield Problem(
                 "counter",
                 owner.name,
                 row_id,
-                f"{column.name} is {stored} but the rows say {counted}",
+                f"{column.name} is {stored} but the rows say "
+                f"{'at least ' if lifetime else ''}{counted}",
             )
+
+
+def check_database(engine: Engine, *, limit_per_rule: int = DEFAULT_LIMIT_PER_RULE) -> CheckReport:
+    """:func:`run_check`, recorded in the audit trail (``failed`` when anything was found)."""
+    started = utcnow()
+    report = run_check(engine, limit_per_rule=limit_per_rule)
+    by_rule: dict[str, int] = {}
+    for problem in report.problems:
+        by_rule[problem.rule] = by_rule.get(problem.rule, 0) + 1
+    for rule, extra in report.omitted.items():
+        by_rule[rule] = by_rule.get(rule, 0) + extra
+    details: dict[str, Any] = {"problems": report.problem_count, "by_rule": by_rule}
+    if not report.ok:
+        details["error"] = f"{report.problem_count} problem(s) found"
+    status = MaintenanceStatus.OK if report.ok else MaintenanceStatus.FAILED
+    write_event(engine, MaintenanceOperation.CHECK, status, started, details)
+    return report
