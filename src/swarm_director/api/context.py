@@ -69,7 +69,10 @@ def session() -> Session:
 
 def _rollback(uow: _UnitOfWork) -> None:
     error = _Rollback()
-    uow.stack.__exit__(_Rollback, error, None)
+    try:
+        uow.stack.__exit__(_Rollback, error, None)
+    except Exception:  # e.g. the connection died; the response is already decided
+        current_app.logger.warning("rollback failed", exc_info=True)
 
 
 def _finish(response: Response) -> Response:
