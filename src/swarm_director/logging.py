@@ -35,6 +35,7 @@ from sqlalchemy import exc as sa_exc
 from swarm_director.config import load_settings
 from swarm_director.db import Database, make_engine
 from swarm_director.errors import DatabaseUnavailableError, NotFoundError, SwarmError
+from swarm_director.store import logs
 
 Row = dict[str, Any]
 
@@ -325,8 +326,6 @@ class AgentLogHandler(logging.Handler):
                 self._reject(1, error)
 
     def _store(self, task_id: int, rows: list[Row]) -> None:
-        from swarm_director.store import logs
-
         with self._database.transaction() as session:
             count = logs.add_logs(session, task_id, rows)
         self.written += count

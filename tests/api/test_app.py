@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -295,3 +297,20 @@ def test_an_error_response_rolls_back_too(make_app: AppFactory) -> None:
 def test_a_successful_write_is_committed_once(client: FlaskClient, app: Flask) -> None:
     make_agent(client, "kept")
     assert _count_agents(app) == 1
+
+
+def test_the_data_layer_imports_no_flask() -> None:
+    """Agents use the store and the logging bridge without Flask (a fresh interpreter)."""
+    code = (
+        "import importlib, pkgutil, sys\n"
+        "import swarm_director, swarm_director.logging\n"
+        "for name in ('db', 'models', 'schemas', 'store', 'ops'):\n"
+        "    package = importlib.import_module('swarm_director.' + name)\n"
+        "    for module in pkgutil.iter_modules(package.__path__):\n"
+        "        importlib.import_module(f'swarm_director.{name}.{module.name}')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('flask', 'werkzeug')))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]", result.stdout
