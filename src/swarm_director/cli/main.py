@@ -27,6 +27,7 @@ def db() -> None:
 def _register() -> None:
     # Importing a command module attaches its commands to the groups above.
     from swarm_director.cli import db_schema, db_seed, serve  # noqa: F401
+    from swarm_director.cli import db_ops  # noqa: F401
 
 
 _register()
