@@ -159,6 +159,16 @@ def database_error_response(error: Exception) -> Response:
     return error_response(503, "unavailable", "The database is unavailable; try again shortly.")
 
 
+#: SQLSTATEs that mean "not now" although the driver files them under InternalError:
+#: 25006 read_only_sql_transaction (a hot standby after a failover, a read-only database).
+_UNAVAILABLE_SQLSTATES = frozenset({"25006"})
+
+
+def _sqlstate(error: sa_exc.DBAPIError) -> str | None:
+    state = getattr(error.orig, "sqlstate", None)
+    return state if isinstance(state, str) else None
+
+
 def _unexpected(error: Exception) -> Response:
     current_app.logger.exception("unhandled error", exc_info=error)
     return error_response(500, "internal_error", "Internal server error.")
@@ -172,7 +182,9 @@ def response_for(error: BaseException) -> Response:
         return _http_error(error)
     if isinstance(error, sa_exc.IntegrityError | sa_exc.DataError | sa_exc.OperationalError):
         return database_error_response(error)
-    if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
+    if isinstance(error, sa_exc.DBAPIError) and (
+        error.connection_invalidated or _sqlstate(error) in _UNAVAILABLE_SQLSTATES
+    ):
         return database_error_response(error)
     if isinstance(error, Exception):
         return _unexpected(error)
