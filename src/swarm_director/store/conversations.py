@@ -36,7 +36,13 @@ from swarm_director.schemas.conversations import (
     MessageUpdate,
     ParticipantCreate,
 )
-from swarm_director.store._common import flush_or_conflict, get_or_404, require_ref, validated
+from swarm_director.store._common import (
+    flush_or_conflict,
+    get_or_404,
+    lock_or_404,
+    require_ref,
+    validated,
+)
 from swarm_director.store.pagination import DEFAULT_LIMIT, Ordering, Page, paginate
 
 _CONVERSATIONS = Ordering("conversations", (Conversation.id,))
@@ -124,8 +130,15 @@ def delete_conversation(session: Session, conversation_id: int) -> None:
     session.expire_all()
 
 
+def _lock_conversation(session: Session, conversation_id: int) -> Conversation:
+    # Every change of a conversation's counters locks its row first, so concurrent writers
+    # take the conversation, agent and membership rows in one order and never deadlock
+    # (PostgreSQL; SQLite writers are serialized already).
+    return lock_or_404(session, Conversation, conversation_id, "conversation")
+
+
 def _open_conversation(session: Session, conversation_id: int) -> Conversation:
-    conversation = get_conversation(session, conversation_id)
+    conversation = _lock_conversation(session, conversation_id)
     if conversation.status is not ConversationStatus.ACTIVE:
         raise ConflictError(
             f"conversation {conversation_id} is {conversation.status.value}",
@@ -196,7 +209,7 @@ def add_participant(
 def remove_participant(session: Session, conversation_id: int, agent_id: int) -> Participant:
     """Ends the agent's participation (``left_at`` now, inactive) and returns it; its messages
     stay. Raises NotFoundError (conversation, or the agent is not an active participant)."""
-    get_conversation(session, conversation_id)
+    _lock_conversation(session, conversation_id)
     membership = (Participant.conversation_id == conversation_id) & (
         Participant.agent_id == agent_id
     )
