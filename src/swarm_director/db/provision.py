@@ -46,6 +46,12 @@ def create_database(url: URL) -> bool:
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             preparer = conn.dialect.identifier_preparer
             conn.exec_driver_sql(f"CREATE DATABASE {preparer.quote(str(url.database))}")
+    except sa.exc.DBAPIError:
+        # Another process (a second `db init`) created it between our check and our CREATE:
+        # PostgreSQL then says "already exists" or violates pg_database's unique name index.
+        if database_exists(url):
+            return False
+        raise
     finally:
         engine.dispose()
     return True
