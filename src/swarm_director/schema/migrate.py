@@ -173,6 +173,33 @@ def _run(engine: Engine, revision: str, *, down: bool) -> None:
         except (CommandError, RevisionError) as error:
             direction = "downgrade" if down else "upgrade"
             raise SchemaError(f"cannot {direction} to {revision!r}: {_one_line(error)}") from None
+        except Exception as error:
+            # A revision failed while running (bad SQL, data it did not expect, a bug): the
+            # whole call ran in one transaction, so nothing of it stayed.
+            direction = "downgrade" if down else "upgrade"
+            raise SchemaError(
+                f"{direction} failed in revision {_failing_revision(error)} and was rolled back "
+                f"(the database is still at {current or 'base (empty)'}): "
+                f"{_error_line(error)}"
+            ) from error
+
+
+def _failing_revision(error: BaseException) -> str:
+    """The id of the revision script in whose code ``error`` was raised (innermost), or "?"."""
+    found = "?"
+    versions = str(MIGRATIONS_DIR / "versions")
+    tb = error.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        if frame.f_code.co_filename.startswith(versions):
+            found = str(frame.f_globals.get("revision", found))
+        tb = tb.tb_next
+    return found
+
+
+def _error_line(error: Exception) -> str:
+    orig = getattr(error, "orig", None)  # a driver error without SQLAlchemy's SQL dump
+    return f"{type(error).__name__}: {_one_line(orig if isinstance(orig, Exception) else error)}"
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
