@@ -128,7 +128,7 @@ def test_backup_while_another_process_writes(db: Database, tmp_path: Path) -> No
         while progress.read_text().count("\n") < 30 if progress.exists() else True:
             assert time.monotonic() < deadline, "writer did not start"
             time.sleep(0.05)
-        committed = [int(x) for x in progress.read_text().split()[1:]]
+        committed = [int(line.split()[0]) for line in progress.read_text().splitlines()[1:]]
         result = create_backup(db.engine, tmp_path / "b")
         during = progress.read_text().count("\n")
     finally:

@@ -1,7 +1,8 @@
 """A separate writer process for the ops tests: inserts logs one per transaction.
 
 ``python -m tests.ops.writer URL TASK_ID PROGRESS_FILE SECONDS`` appends each committed id
-to PROGRESS_FILE (flushed after the commit), so the test knows what was committed when.
+and how long its transaction took (seconds, from asking for the write lock to the commit) to
+PROGRESS_FILE, flushed after the commit, so the test knows what was committed when.
 It stops after SECONDS or when PROGRESS_FILE + ".stop" appears.
 """
 
@@ -25,6 +26,7 @@ def main(url: str, task_id: int, progress: Path, seconds: float) -> None:
         out.write("started\n")
         out.flush()
         while time.monotonic() < deadline and not stop.exists():
+            began = time.perf_counter()
             with engine.begin() as conn:
                 new_id = conn.execute(
                     sa.insert(AgentLog.__table__)
@@ -38,7 +40,7 @@ def main(url: str, task_id: int, progress: Path, seconds: float) -> None:
                     )
                     .returning(AgentLog.__table__.c.id)
                 ).scalar_one()
-            out.write(f"{new_id}\n")
+            out.write(f"{new_id} {time.perf_counter() - began:.4f} {time.time() % 100:.3f}\n")
             out.flush()
             time.sleep(0.002)
     engine.dispose()

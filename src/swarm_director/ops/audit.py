@@ -25,7 +25,7 @@ from sqlalchemy import Engine
 from swarm_director.db.base import utcnow
 from swarm_director.errors import SwarmError
 from swarm_director.models import MaintenanceEvent, MaintenanceOperation, MaintenanceStatus
-from swarm_director.ops.dbinfo import table_of
+from swarm_director.ops.dbinfo import reader, table_of
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ def last_successful(engine: Engine, operation: MaintenanceOperation) -> datetime
         _TABLE.c.operation == operation.value, _TABLE.c.status == MaintenanceStatus.OK.value
     )
     try:
-        with engine.connect() as conn:
+        with reader(engine).connect() as conn:
             value = conn.execute(query).scalar()
     except sa.exc.SQLAlchemyError:
         return None

@@ -35,7 +35,7 @@ from swarm_director.models import MaintenanceOperation
 from swarm_director.ops import audit
 from swarm_director.ops.artifact import Reporter, encode, fsync_dir, publish, sha256_file, stage
 from swarm_director.ops.crypto import SCHEME
-from swarm_director.ops.dbinfo import row_counts, schema_revision, sqlite_file
+from swarm_director.ops.dbinfo import reader, row_counts, schema_revision, sqlite_file
 from swarm_director.ops.errors import BackupError, CorruptBackupError
 from swarm_director.ops.pgtools import check_client_version, find_tool, first_error, libpq_env
 
@@ -289,7 +289,7 @@ def sqlite_counts(path: Path) -> tuple[str | None, dict[str, int]]:
     """Revision and row counts of a SQLite file (read with a throwaway engine)."""
     engine = make_engine(f"sqlite:///{path}")
     try:
-        with engine.connect() as conn:
+        with reader(engine).connect() as conn:
             return schema_revision(conn), row_counts(conn)
     finally:
         engine.dispose()

@@ -34,7 +34,7 @@ from swarm_director.models import (
     Task,
 )
 from swarm_director.ops.audit import write_event
-from swarm_director.ops.dbinfo import existing_tables, model_tables, table_of
+from swarm_director.ops.dbinfo import existing_tables, model_tables, reader, table_of
 
 #: At most this many problems are listed per rule; the rest are only counted.
 DEFAULT_LIMIT_PER_RULE = 1000
@@ -109,13 +109,13 @@ def run_check(engine: Engine, *, limit_per_rule: int = DEFAULT_LIMIT_PER_RULE) -
     """Run every rule against ``engine``'s database; the report lists what was found."""
     started = time.perf_counter()
     report = _Collector(engine.dialect.name, limit_per_rule)
-    reader = engine.execution_options(read_only=True)
-    present = _run(report, "schema", reader, _missing_tables)
+    read = reader(engine)
+    present = _run(report, "schema", read, _missing_tables)
     if engine.dialect.name == "sqlite":
-        _run(report, "integrity", reader, _sqlite_integrity)
-        _run(report, "foreign_key", reader, _sqlite_foreign_keys)
+        _run(report, "integrity", read, _sqlite_integrity)
+        _run(report, "foreign_key", read, _sqlite_foreign_keys)
     else:
-        _run(report, "foreign_key", reader, _orphans)
+        _run(report, "foreign_key", read, _orphans)
     if present is not None:
         checks: list[tuple[str, set[str], Callable[[Connection], Iterable[Problem]]]] = [
             ("enum_value", set(), _enum_values),
@@ -132,7 +132,7 @@ def run_check(engine: Engine, *, limit_per_rule: int = DEFAULT_LIMIT_PER_RULE) -
         ]
         for rule, needs, check in checks:
             if needs <= present:
-                _run(report, rule, reader, check)
+                _run(report, rule, read, check)
     result = report.result
     result.seconds = time.perf_counter() - started
     return result

@@ -12,6 +12,7 @@ from sqlalchemy.engine import URL
 
 from swarm_director import models  # noqa: F401  (registers every table on Base.metadata)
 from swarm_director.db.base import Base
+from swarm_director.db.engine import READ_ONLY
 from swarm_director.errors import SchemaError
 
 #: Alembic's bookkeeping table.
@@ -21,6 +22,12 @@ VERSION_TABLE = "alembic_version"
 def model_tables() -> list[sa.Table]:
     """The model tables in dependency order (parents before children)."""
     return list(Base.metadata.sorted_tables)
+
+
+def reader(engine: Engine) -> Engine:
+    """``engine`` for reads only: on SQLite a deferred ``BEGIN`` instead of the project's
+    ``BEGIN IMMEDIATE``, so long reads never hold the write lock (writers carry on)."""
+    return engine.execution_options(**{READ_ONLY: True})
 
 
 def table_of(model: type[Any]) -> sa.Table:
@@ -115,7 +122,7 @@ def database_bytes(engine: Engine) -> int:
     if path is not None:
         sizes = sqlite_files_size(path)
         return sizes["file_bytes"] + sizes["wal_bytes"]
-    with engine.connect() as conn:
+    with reader(engine).connect() as conn:
         return int(
             conn.execute(sa.text("SELECT pg_database_size(current_database())")).scalar_one()
         )

@@ -1,0 +1,339 @@
+"""``db cleanup-logs``: retention for ``agent_logs`` that never loses a row silently.
+
+Rows are chosen by age (``older_than``, or a per-level ``keep`` such as errors for 90 days)
+and optionally by the status of their task. With an archive, every chosen row is first written
+to a gzip JSON-lines file that is fsynced and renamed into place *before the first delete*;
+deletes then go by the archived ids, so a row that was not archived is never deleted. Deletes
+run in batches of ``batch_size`` rows, each in its own short transaction, so concurrent writers
+wait at most one batch. Any failure stops the run and raises with how far it got.
+
+Afterwards space is reclaimed without blocking writers for long: on SQLite the WAL is
+checkpointed and, when the file uses incremental auto-vacuum (``db optimize`` switches it on),
+free pages are returned to the file system in steps; on PostgreSQL ``VACUUM (ANALYZE)`` makes
+the space reusable.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import time
+from array import array
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Engine
+from sqlalchemy.dialects.postgresql import REGCLASS
+
+from swarm_director.db.base import utcnow
+from swarm_director.models import AgentLog, LogLevel, MaintenanceOperation, Task, TaskStatus
+from swarm_director.ops import audit
+from swarm_director.ops.artifact import Reporter, publish, stage
+from swarm_director.ops.dbinfo import quoted, reader, table_of
+from swarm_director.ops.errors import RetentionError
+
+LOGS = table_of(AgentLog)
+TASKS = table_of(Task)
+DEFAULT_BATCH = 2000
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_VACUUM_STEP_PAGES = 2000
+
+
+def parse_duration(text: str) -> timedelta:
+    """``30d``, ``12h``, ``90m``, ``2w``, ``45s`` as a timedelta."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", text or "")
+    if match is None:
+        raise RetentionError(f"invalid duration {text!r}: use a number and s, m, h, d or w (30d)")
+    return timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
+
+
+def parse_keep(text: str | None) -> dict[LogLevel, timedelta]:
+    """``error=90d,warning=60d`` as {level: duration}."""
+    keep: dict[LogLevel, timedelta] = {}
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        level, sep, duration = part.partition("=")
+        try:
+            parsed_level = LogLevel(level.strip().lower())
+        except ValueError:
+            levels = ", ".join(v.value for v in LogLevel)
+            raise RetentionError(f"unknown log level {level.strip()!r} (use {levels})") from None
+        if not sep:
+            raise RetentionError(f"--keep needs LEVEL=DURATION, got {part.strip()!r}")
+        keep[parsed_level] = parse_duration(duration)
+    return keep
+
+
+@dataclass
+class RetentionPolicy:
+    """Which logs go: older than ``older_than``, except levels with their own ``keep``."""
+
+    older_than: timedelta
+    keep: dict[LogLevel, timedelta] = field(default_factory=dict)
+    task_statuses: list[TaskStatus] | None = None
+
+    def criteria(self, now: datetime) -> sa.ColumnElement[bool]:
+        level = LOGS.c.log_level
+        branches = [
+            sa.and_(level == lvl, LOGS.c.timestamp < now - age) for lvl, age in self.keep.items()
+        ]
+        others = LOGS.c.timestamp < now - self.older_than
+        if self.keep:
+            others = sa.and_(level.not_in(list(self.keep)), others)
+        where: sa.ColumnElement[bool] = sa.or_(*branches, others)
+        if self.task_statuses:
+            finished = sa.select(TASKS.c.id).where(TASKS.c.status.in_(self.task_statuses))
+            where = sa.and_(where, LOGS.c.task_id.in_(finished))
+        return where
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "older_than_s": self.older_than.total_seconds(),
+            "keep_s": {k.value: v.total_seconds() for k, v in self.keep.items()},
+            "task_status": [s.value for s in self.task_statuses] if self.task_statuses else None,
+        }
+
+
+@dataclass
+class CleanupReport:
+    """What a cleanup did (or, with ``dry_run``, would do)."""
+
+    dry_run: bool
+    matched: dict[str, int] = field(default_factory=dict)
+    """Rows chosen, per log level."""
+    archived: int = 0
+    deleted: int = 0
+    vanished: int = 0
+    """Archived rows already gone when their batch was deleted (removed by someone else)."""
+    archive: str | None = None
+    batches: int = 0
+    longest_batch_s: float = 0.0
+    bytes_before: int = 0
+    bytes_after: int = 0
+    bytes_freed: int = 0
+    """Space no longer used by data (returned to the file system or free for reuse)."""
+    seconds: float = 0.0
+
+    @property
+    def total_matched(self) -> int:
+        return sum(self.matched.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        data = {k: v for k, v in self.__dict__.items()}
+        data["total_matched"] = self.total_matched
+        data["seconds"] = round(self.seconds, 3)
+        data["longest_batch_s"] = round(self.longest_batch_s, 4)
+        return data
+
+
+def cleanup_logs(
+    engine: Engine,
+    policy: RetentionPolicy,
+    *,
+    archive: Path | None = None,
+    dry_run: bool = False,
+    batch_size: int = DEFAULT_BATCH,
+    reporter: Reporter | None = None,
+    now: datetime | None = None,
+) -> CleanupReport:
+    """Apply ``policy`` to ``agent_logs``; see the module docstring for the guarantees."""
+    if batch_size < 1:
+        raise RetentionError("batch size must be at least 1")
+    now = now or utcnow()
+    started = time.perf_counter()
+    report = CleanupReport(dry_run=dry_run)
+    where = policy.criteria(now)
+    report.matched = _count_by_level(engine, where)
+    if dry_run:
+        report.seconds = time.perf_counter() - started
+        return report
+    with audit.record(engine, MaintenanceOperation.CLEANUP) as details:
+        details["policy"] = policy.describe()
+        details["matched"] = report.total_matched
+        try:
+            report.bytes_before = _used_bytes(engine)
+            row_bytes = _average_row_bytes(engine, where) if engine.dialect.name != "sqlite" else 0
+            if archive is not None:
+                ids = _write_archive(engine, where, archive, report, reporter)
+                _delete_ids(engine, ids, report, batch_size, reporter)
+            else:
+                _delete_matching(engine, where, report, batch_size, reporter)
+            _reclaim(engine)
+            report.bytes_after = _used_bytes(engine)
+            if engine.dialect.name == "sqlite":
+                report.bytes_freed = max(0, report.bytes_before - report.bytes_after)
+            else:  # an estimate: the deleted rows' own size, now reusable
+                report.bytes_freed = int(row_bytes * report.deleted)
+        finally:
+            details.update(
+                deleted=report.deleted,
+                archived=report.archived,
+                archive=report.archive,
+                bytes_freed=report.bytes_freed,
+            )
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _count_by_level(engine: Engine, where: sa.ColumnElement[bool]) -> dict[str, int]:
+    level = sa.type_coerce(LOGS.c.log_level, sa.String())
+    query = sa.select(level, sa.func.count()).where(where).group_by(level)
+    with reader(engine).connect() as conn:
+        return {str(lvl): int(n) for lvl, n in conn.execute(query)}
+
+
+def _row_json(row: sa.Row[Any]) -> str:
+    data = dict(row._mapping)
+    for key in ("timestamp", "created_at"):
+        if isinstance(data.get(key), datetime):
+            data[key] = data[key].isoformat()
+    return json.dumps(data, default=str, ensure_ascii=False)
+
+
+def _write_archive(
+    engine: Engine,
+    where: sa.ColumnElement[bool],
+    archive: Path,
+    report: CleanupReport,
+    reporter: Reporter | None,
+) -> array[int]:
+    if archive.exists():
+        raise RetentionError(f"archive {archive} already exists; choose a new file name")
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    part = archive.with_name(f".part-{archive.name}")
+    progress = stage(reporter, "archive")
+    total = report.total_matched
+    ids: array[int] = array("q")
+    last_id = 0
+    try:
+        with gzip.open(part, "wt", encoding="utf-8", compresslevel=6) as out:
+            while True:
+                query = (
+                    sa.select(LOGS)
+                    .where(where, LOGS.c.id > last_id)
+                    .order_by(LOGS.c.id)
+                    .limit(DEFAULT_BATCH * 5)
+                )
+                with reader(engine).connect() as conn:
+                    rows = conn.execute(query).all()
+                if not rows:
+                    break
+                for row in rows:
+                    out.write(_row_json(row))
+                    out.write("\n")
+                    ids.append(row.id)
+                last_id = rows[-1].id
+                if progress:
+                    progress(len(ids), max(total, len(ids)))
+        publish(part, archive)  # fsync, then the final name: durable before any delete
+    finally:
+        part.unlink(missing_ok=True)
+    report.archived = len(ids)
+    report.archive = str(archive)
+    return ids
+
+
+def _delete_ids(
+    engine: Engine,
+    ids: array[int],
+    report: CleanupReport,
+    batch_size: int,
+    reporter: Reporter | None,
+) -> None:
+    progress = stage(reporter, "delete")
+    for start in range(0, len(ids), batch_size):
+        batch = list(ids[start : start + batch_size])
+        deleted = _run_batch(engine, sa.delete(LOGS).where(LOGS.c.id.in_(batch)), report)
+        report.vanished += len(batch) - deleted
+        if progress:
+            progress(min(start + batch_size, len(ids)), len(ids))
+
+
+def _delete_matching(
+    engine: Engine,
+    where: sa.ColumnElement[bool],
+    report: CleanupReport,
+    batch_size: int,
+    reporter: Reporter | None,
+) -> None:
+    progress = stage(reporter, "delete")
+    total = report.total_matched
+    chosen = sa.select(LOGS.c.id).where(where).limit(batch_size).scalar_subquery()
+    statement = sa.delete(LOGS).where(LOGS.c.id.in_(chosen))
+    while _run_batch(engine, statement, report):
+        if progress:
+            progress(min(report.deleted, total), max(total, report.deleted))
+
+
+def _run_batch(engine: Engine, statement: sa.Delete, report: CleanupReport) -> int:
+    """One short delete transaction; returns the rows it deleted."""
+    began = time.perf_counter()
+    try:
+        with engine.begin() as conn:
+            deleted = conn.execute(statement).rowcount
+    except Exception as error:  # any failure ends the run loudly, with how far it got
+        orig = getattr(error, "orig", None) or error
+        text = str(orig).strip().splitlines()[0] if str(orig).strip() else repr(orig)
+        raise RetentionError(
+            f"cleanup stopped after deleting {report.deleted} of {report.total_matched} "
+            f"rows: {text}"
+            + (f" (all archived rows are in {report.archive})" if report.archive else "")
+        ) from None
+    report.batches += 1
+    report.deleted += deleted
+    report.longest_batch_s = max(report.longest_batch_s, time.perf_counter() - began)
+    return int(deleted)
+
+
+def _used_bytes(engine: Engine) -> int:
+    """SQLite: bytes of pages holding data (not on the free list). PostgreSQL: the logs
+    table's total size (it only shrinks with VACUUM FULL; freed space is reused)."""
+    with reader(engine).connect() as conn:
+        if engine.dialect.name == "sqlite":
+            pages = conn.exec_driver_sql("PRAGMA page_count").scalar_one()
+            free = conn.exec_driver_sql("PRAGMA freelist_count").scalar_one()
+            size = conn.exec_driver_sql("PRAGMA page_size").scalar_one()
+            return int((pages - free) * size)
+        return int(
+            conn.execute(
+                sa.select(sa.func.pg_total_relation_size(sa.cast(LOGS.name, REGCLASS)))
+            ).scalar_one()
+        )
+
+
+def _average_row_bytes(engine: Engine, where: sa.ColumnElement[bool]) -> float:
+    """PostgreSQL: mean stored size of (up to 1000 of) the chosen rows."""
+    sample = sa.select(LOGS).where(where).limit(1000).subquery("l")
+    query = sa.select(sa.func.avg(sa.func.pg_column_size(sa.literal_column("l.*"))))
+    with reader(engine).connect() as conn:
+        value = conn.execute(query.select_from(sample)).scalar()
+    return float(value or 0.0)
+
+
+def checkpoint_wal(conn: sa.Connection) -> None:
+    """Copy the WAL into the database and truncate it, blocking writers only briefly.
+
+    A PASSIVE checkpoint first copies what it can while writers carry on; the TRUNCATE that
+    follows (which holds the write lock while it runs) then has little left to copy.
+    """
+    conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+    conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def _reclaim(engine: Engine) -> None:
+    """Give freed space back without holding the write lock for long."""
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        if engine.dialect.name == "sqlite":
+            if conn.exec_driver_sql("PRAGMA auto_vacuum").scalar_one() == 2:  # incremental
+                free = int(conn.exec_driver_sql("PRAGMA freelist_count").scalar_one())
+                # Small steps, each its own transaction: writers get the lock in between.
+                for _ in range(free // _VACUUM_STEP_PAGES + 1):
+                    conn.exec_driver_sql(f"PRAGMA incremental_vacuum({_VACUUM_STEP_PAGES:d})")
+            checkpoint_wal(conn)
+        else:
+            conn.exec_driver_sql(f"VACUUM (ANALYZE) {quoted(conn, LOGS.name)}")
