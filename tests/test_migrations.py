@@ -251,8 +251,9 @@ def test_a_failing_upgrade_changes_nothing(engine: sa.Engine) -> None:
     # All revisions of one call share one transaction: 004 fails, so 001-003 are undone too.
     with engine.begin() as conn:
         conn.execute(sa.text("CREATE TABLE maintenance_events (id INTEGER PRIMARY KEY)"))
-    with pytest.raises(sa.exc.DBAPIError):
+    with pytest.raises(SchemaError, match="failed in revision 004_add_maintenance_events") as info:
         migrate.upgrade(engine)
+    assert isinstance(info.value.__cause__, sa.exc.DBAPIError)
     assert migrate.current_revision(engine) is None
     assert table_names(engine) == {"maintenance_events"}
 
