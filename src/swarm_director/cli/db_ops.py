@@ -22,12 +22,24 @@ from swarm_director.cli.main import db
 from swarm_director.db import Database
 from swarm_director.db.engine import masked_url
 from swarm_director.errors import SwarmError
+from swarm_director.models import TaskStatus
 from swarm_director.ops.artifact import Reporter
 from swarm_director.ops.backup import create_backup, default_backup_dir, list_backups
 from swarm_director.ops.check import check_database
 from swarm_director.ops.crypto import KEY_ENV, key_from_env, new_key
 from swarm_director.ops.errors import CorruptBackupError
+from swarm_director.ops.maintain import MaintenancePolicy, run_maintenance
+from swarm_director.ops.optimize import optimize
 from swarm_director.ops.restore import restore_backup
+from swarm_director.ops.retention import (
+    DEFAULT_BATCH,
+    RetentionPolicy,
+    cleanup_logs,
+    parse_duration,
+    parse_keep,
+)
+from swarm_director.ops.stats import collect_stats
+from swarm_director.ops.timing import default_directory
 from swarm_director.ops.verify import verify_backup
 
 
@@ -313,3 +325,227 @@ def backup_key_command() -> None:
     click.echo(new_key())
     if is_interactive():
         click.echo(f"Set it as {KEY_ENV} for backup, verify and restore.", err=True)
+
+
+@db.command("cleanup-logs")
+@database_option
+@click.option("--older-than", default="30d", show_default=True, help="Delete logs older than this.")
+@click.option(
+    "--keep", "keep", metavar="LEVEL=AGE,...", help="Per-level retention, e.g. error=90d."
+)
+@click.option(
+    "--task-status",
+    "task_status",
+    multiple=True,
+    type=click.Choice([s.value for s in TaskStatus]),
+    help="Only logs of tasks in this status (repeatable).",
+)
+@click.option(
+    "--archive",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the rows to this .jsonl.gz (fsynced) before deleting them.",
+)
+@click.option("--dry-run", is_flag=True, help="Only count what would be deleted.")
+@click.option("--batch-size", default=DEFAULT_BATCH, show_default=True, type=click.IntRange(1))
+@yes_option
+@json_option
+def cleanup_logs_command(
+    database_url: str | None,
+    older_than: str,
+    keep: str | None,
+    task_status: tuple[str, ...],
+    archive: Path | None,
+    dry_run: bool,
+    batch_size: int,
+    yes: bool,
+    as_json: bool,
+) -> None:
+    """Delete old agent logs in short batches, optionally archiving them first.
+
+    Writers are blocked at most one batch at a time. Exits non-zero on any failure, saying how
+    many rows were deleted before it.
+
+    \b
+    Example:
+      swarm-director db cleanup-logs --older-than 30d --keep error=90d,warning=60d \\
+          --task-status completed --archive logs-2026-01.jsonl.gz --yes
+    """
+    policy = RetentionPolicy(
+        older_than=parse_duration(older_than),
+        keep=parse_keep(keep),
+        task_statuses=[TaskStatus(s) for s in task_status] or None,
+    )
+    with _open(database_url) as (database, _):
+        if not dry_run and not yes:
+            preview = cleanup_logs(database.engine, policy, dry_run=True)
+            if preview.total_matched == 0:
+                click.echo("No logs match; nothing to delete.")
+                return
+            click.confirm(
+                f"Delete {preview.total_matched} logs from {masked_url(database.engine.url)}"
+                + (f" (archived to {archive} first)?" if archive else " without an archive?"),
+                abort=True,
+            )
+        with progress_bars(not as_json) as reporter:
+            report = cleanup_logs(
+                database.engine,
+                policy,
+                archive=archive,
+                dry_run=dry_run,
+                batch_size=batch_size,
+                reporter=reporter,
+            )
+    if as_json:
+        emit_json(report.as_dict())
+        return
+    levels = ", ".join(f"{n} {lvl}" for lvl, n in sorted(report.matched.items())) or "none"
+    if dry_run:
+        click.echo(f"Would delete {report.total_matched} logs ({levels}).")
+        return
+    click.echo(
+        f"Deleted {report.deleted} logs ({levels}) in {report.batches} batches "
+        f"(longest {report.longest_batch_s * 1000:.0f} ms) in {report.seconds:.2f} s; "
+        f"freed {_human(report.bytes_freed)}."
+    )
+    if report.archive:
+        click.echo(f"Archived {report.archived} rows to {report.archive}")
+    if report.vanished:
+        click.echo(f"{report.vanished} archived rows had already been deleted by someone else.")
+
+
+@db.command("optimize")
+@database_option
+@json_option
+def optimize_command(database_url: str | None, as_json: bool) -> None:
+    """Refresh statistics and reclaim space (SQLite ANALYZE, VACUUM, checkpoint; PostgreSQL
+    VACUUM (ANALYZE)). On SQLite VACUUM holds the write lock while it runs.
+
+    \b
+    Example:
+      swarm-director db optimize
+    """
+    with _open(database_url) as (database, _):
+        report = optimize(database.engine)
+    if as_json:
+        emit_json(report.as_dict())
+        return
+    click.echo(
+        f"Optimized {masked_url(database.engine.url)} in {report.seconds:.2f} s: "
+        f"{_human(report.bytes_before)} -> {_human(report.bytes_after)} "
+        f"({'; '.join(report.steps)})."
+    )
+
+
+@db.command("stats")
+@database_option
+@json_option
+def stats_command(database_url: str | None, as_json: bool) -> None:
+    """Rows and bytes per table and index, WAL and free list, last maintenance, slowest
+    statements, and suggestions.
+
+    \b
+    Example:
+      swarm-director db stats
+      swarm-director db stats --json | jq .suggestions
+    """
+    settings = settings_for(database_url)
+    with _open(database_url) as (database, _):
+        stats = collect_stats(database.engine, timings_dir=default_directory(settings.data_dir))
+    if as_json:
+        emit_json(stats.as_dict())
+        return
+    click.echo(f"Database  {stats.url} ({stats.dialect})")
+    click.echo(f"Revision  {stats.revision or 'none'} (head {stats.head or 'unknown'})")
+    size = f"Size      {_human(stats.database_bytes)}"
+    if stats.wal_bytes is not None:
+        size += f", WAL {_human(stats.wal_bytes)}"
+    if stats.free_bytes is not None:
+        size += f", free list {_human(stats.free_bytes)}"
+    click.echo(size)
+    click.echo("Tables:")
+    for table in stats.tables:
+        click.echo(f"  {table['name']:<26} {table['rows']:>10} rows {_human(table['bytes']):>10}")
+        for index, nbytes in sorted(table["indexes"].items()):
+            click.echo(f"    {index:<50} {_human(nbytes):>10}")
+    click.echo("Last successful:")
+    for op, when in stats.last.items():
+        click.echo(f"  {op:<9} {when[:19] + 'Z' if when else 'never'}")
+    if stats.slow_statements:
+        click.echo("Slowest statements (worst ms, runs):")
+        for slow in stats.slow_statements:
+            click.echo(f"  {slow['max_ms']:>9.1f} {slow['count']:>7}  {slow['shape'][:90]}")
+    click.echo("Suggestions:" if stats.suggestions else "Suggestions: none")
+    for suggestion in stats.suggestions:
+        click.echo(f"  - {suggestion}")
+
+
+@db.command("maintain")
+@database_option
+@click.option(
+    "--dir",
+    "directory",
+    envvar="SWARM_BACKUP_DIR",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Backup folder [env SWARM_BACKUP_DIR].",
+)
+@click.option(
+    "--keep-last", envvar="SWARM_KEEP_LAST", default=7, show_default=True, type=click.IntRange(1)
+)
+@click.option("--keep-days", envvar="SWARM_KEEP_DAYS", type=click.FloatRange(0, min_open=True))
+@click.option("--older-than", envvar="SWARM_LOG_RETENTION", default="30d", show_default=True)
+@click.option("--keep", "keep", envvar="SWARM_LOG_KEEP", default="error=90d", show_default=True)
+@click.option(
+    "--archive-dir",
+    envvar="SWARM_LOG_ARCHIVE_DIR",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Archive deleted logs here (jsonl.gz per run) [env SWARM_LOG_ARCHIVE_DIR].",
+)
+@click.option("--no-cleanup", is_flag=True, help="Skip log retention.")
+@click.option("--no-optimize", is_flag=True, help="Skip optimize.")
+@json_option
+def maintain_command(
+    database_url: str | None,
+    directory: Path | None,
+    keep_last: int,
+    keep_days: float | None,
+    older_than: str,
+    keep: str,
+    archive_dir: Path | None,
+    no_cleanup: bool,
+    no_optimize: bool,
+    as_json: bool,
+) -> None:
+    """Run the maintenance policy once: backup + prune, log retention, optimize.
+
+    Meant for cron or a systemd timer; a second run while one is active exits at once. Exits
+    1 if any step failed. Options can also come from the environment (see --help).
+
+    \b
+    Example (crontab, daily at 03:10):
+      10 3 * * * swarm-director db maintain --dir /var/backups/swarm --archive-dir /var/log/swarm
+    """
+    policy_retention = None
+    if not no_cleanup:
+        policy_retention = RetentionPolicy(
+            older_than=parse_duration(older_than), keep=parse_keep(keep)
+        )
+    with _open(database_url) as (database, default_dir):
+        policy = MaintenancePolicy(
+            backup_dir=directory or default_dir,
+            keep_last=keep_last,
+            keep_days=keep_days,
+            key=key_from_env(),
+            retention=policy_retention,
+            archive_dir=archive_dir,
+            optimize=not no_optimize,
+        )
+        report = run_maintenance(database.engine, policy)
+    if as_json:
+        emit_json(report.as_dict())
+    else:
+        for step in report.steps:
+            click.echo(f"{step.name:<9} {'ok' if step.ok else 'FAILED'}  {step.summary}")
+        click.echo(f"Maintenance {'done' if report.ok else 'FAILED'} in {report.seconds:.2f} s.")
+    if not report.ok:
+        failed = ", ".join(s.name for s in report.steps if not s.ok)
+        raise ProblemsFound(f"maintenance step(s) failed: {failed}")

@@ -158,7 +158,9 @@ def cleanup_logs(
         try:
             report.bytes_before = _used_bytes(engine)
             row_bytes = _average_row_bytes(engine, where) if engine.dialect.name != "sqlite" else 0
-            if archive is not None:
+            if archive is not None and report.total_matched == 0:
+                pass  # nothing to archive or delete: no empty archive file
+            elif archive is not None:
                 ids = _write_archive(engine, where, archive, report, reporter)
                 _delete_ids(engine, ids, report, batch_size, reporter)
             else:
@@ -332,8 +334,11 @@ def _reclaim(engine: Engine) -> None:
             if conn.exec_driver_sql("PRAGMA auto_vacuum").scalar_one() == 2:  # incremental
                 free = int(conn.exec_driver_sql("PRAGMA freelist_count").scalar_one())
                 # Small steps, each its own transaction: writers get the lock in between.
+                # (executescript steps the pragma to the end; execute() frees one page only.)
+                raw = conn.connection.driver_connection
+                assert raw is not None
                 for _ in range(free // _VACUUM_STEP_PAGES + 1):
-                    conn.exec_driver_sql(f"PRAGMA incremental_vacuum({_VACUUM_STEP_PAGES:d})")
+                    raw.executescript(f"PRAGMA incremental_vacuum({_VACUUM_STEP_PAGES:d})")
             checkpoint_wal(conn)
         else:
             conn.exec_driver_sql(f"VACUUM (ANALYZE) {quoted(conn, LOGS.name)}")

@@ -1,0 +1,174 @@
+"""``db maintain``: the maintenance policy, once, for cron or a systemd timer.
+
+Steps: backup (with pruning), then log retention, then optimize. Retention runs only after a
+successful backup, so logs are never deleted without a fresh backup holding them. Every step
+is attempted as far as that rule allows, each failure is reported, and the run as a whole
+fails if any step did. A lock (a file lock in the backup folder, plus a PostgreSQL advisory lock
+on PostgreSQL) makes a second run exit at once instead of overlapping the first.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Engine
+
+from swarm_director.db.base import utcnow
+from swarm_director.errors import SwarmError
+from swarm_director.ops.artifact import Reporter
+from swarm_director.ops.backup import create_backup
+from swarm_director.ops.errors import MaintenanceLockedError
+from swarm_director.ops.optimize import optimize
+from swarm_director.ops.retention import RetentionPolicy, cleanup_logs
+
+#: Key of the PostgreSQL advisory lock (arbitrary, fixed: "SWRM" in ASCII).
+ADVISORY_KEY = 0x5357524D
+LOCK_NAME = ".maintain.lock"
+
+
+@dataclass
+class MaintenancePolicy:
+    """What one ``db maintain`` run does."""
+
+    backup_dir: Path
+    keep_last: int | None = 7
+    keep_days: float | None = None
+    compress: bool = True
+    key: bytes | None = None
+    retention: RetentionPolicy | None = None
+    archive_dir: Path | None = None
+    optimize: bool = True
+
+
+@dataclass
+class StepResult:
+    name: str
+    ok: bool
+    summary: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class MaintenanceReport:
+    steps: list[StepResult] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return all(step.ok for step in self.steps)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "seconds": round(self.seconds, 3),
+            "steps": [step.__dict__ for step in self.steps],
+        }
+
+
+def run_maintenance(
+    engine: Engine, policy: MaintenancePolicy, *, reporter: Reporter | None = None
+) -> MaintenanceReport:
+    """Run ``policy`` once under the maintenance lock; the report lists every step."""
+    started = time.perf_counter()
+    report = MaintenanceReport()
+    with maintenance_lock(engine, policy.backup_dir):
+        backed_up = _step(report, "backup", lambda: _backup(engine, policy, reporter))
+        if policy.retention is not None:
+            if backed_up:
+                _step(report, "cleanup", lambda: _cleanup(engine, policy, reporter))
+            else:
+                report.steps.append(
+                    StepResult("cleanup", False, "skipped: no fresh backup holds the logs")
+                )
+        if policy.optimize:
+            _step(report, "optimize", lambda: _optimize(engine))
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _step(report: MaintenanceReport, name: str, action: Any) -> bool:
+    try:
+        summary, details = action()
+    except (SwarmError, sa.exc.SQLAlchemyError, OSError) as error:
+        message = getattr(error, "message", None) or str(getattr(error, "orig", error))
+        first = message.strip().splitlines()[0] if message.strip() else type(error).__name__
+        report.steps.append(StepResult(name, False, f"failed: {first}"))
+        return False
+    report.steps.append(StepResult(name, True, summary, details))
+    return True
+
+
+def _backup(
+    engine: Engine, policy: MaintenancePolicy, reporter: Reporter | None
+) -> tuple[str, dict[str, Any]]:
+    result = create_backup(
+        engine,
+        policy.backup_dir,
+        compress=policy.compress,
+        key=policy.key,
+        keep_last=policy.keep_last,
+        keep_days=policy.keep_days,
+        kind="scheduled",
+        reporter=reporter,
+    )
+    pruned = f", pruned {len(result.pruned)}" if result.pruned else ""
+    return f"{result.path}{pruned}", result.as_dict()
+
+
+def _cleanup(
+    engine: Engine, policy: MaintenancePolicy, reporter: Reporter | None
+) -> tuple[str, dict[str, Any]]:
+    assert policy.retention is not None
+    archive = None
+    if policy.archive_dir is not None:
+        stamp = utcnow().strftime("%Y%m%dT%H%M%S_%fZ")
+        archive = policy.archive_dir / f"agent_logs-{stamp}.jsonl.gz"
+    result = cleanup_logs(engine, policy.retention, archive=archive, reporter=reporter)
+    return f"deleted {result.deleted} logs", result.as_dict()
+
+
+def _optimize(engine: Engine) -> tuple[str, dict[str, Any]]:
+    result = optimize(engine)
+    return f"{result.bytes_before} -> {result.bytes_after} bytes", result.as_dict()
+
+
+@contextmanager
+def maintenance_lock(engine: Engine, directory: Path) -> Iterator[None]:
+    """Hold the maintenance lock, or raise :class:`MaintenanceLockedError` at once."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / LOCK_NAME
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise MaintenanceLockedError(
+                f"another db maintain run holds {path}; not starting a second one"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        if engine.dialect.name == "postgresql":
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                got = conn.execute(
+                    sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": ADVISORY_KEY}
+                ).scalar_one()
+                if not got:
+                    raise MaintenanceLockedError(
+                        "another db maintain run holds the database's maintenance lock"
+                    )
+                try:
+                    yield
+                finally:
+                    conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": ADVISORY_KEY})
+        else:
+            yield
+    finally:
+        os.close(fd)  # closing releases the flock

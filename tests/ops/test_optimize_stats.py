@@ -1,0 +1,224 @@
+"""db optimize, db stats, statement timings and db maintain."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from swarm_director.cli.main import cli
+from swarm_director.db import Database
+from swarm_director.models import LogLevel
+from swarm_director.ops.backup import list_backups
+from swarm_director.ops.errors import MaintenanceLockedError
+from swarm_director.ops.maintain import MaintenancePolicy, maintenance_lock, run_maintenance
+from swarm_director.ops.optimize import optimize
+from swarm_director.ops.retention import RetentionPolicy, cleanup_logs
+from swarm_director.ops.stats import collect_stats
+from swarm_director.ops.timing import StatementTimings, load_snapshots, shape_of
+from tests.ops.factory import add_task, count, insert_logs
+from tests.ops.helpers import events
+
+DAY = timedelta(days=1)
+
+
+def test_optimize_reclaims_space_and_later_cleanups_shrink_the_file(db: Database) -> None:
+    task = add_task(db)
+    insert_logs(db.engine, task, 20_000, age=60 * DAY)
+    with db.engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM agent_logs WHERE id % 2 = 0"))
+    report = optimize(db.engine)
+    assert events(db.engine)[-1][:2] == ("optimize", "ok")
+    if db.dialect != "sqlite":
+        assert report.steps == ["VACUUM (ANALYZE)"]
+        return
+    assert report.bytes_after < report.bytes_before * 0.75
+    assert "VACUUM" in report.steps
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA auto_vacuum").scalar() == 2
+        assert conn.exec_driver_sql("PRAGMA freelist_count").scalar() == 0
+    size = Path(db.engine.url.database or "").stat().st_size
+    # Now incremental: a cleanup gives pages back to the file system without a VACUUM.
+    cleaned = cleanup_logs(db.engine, RetentionPolicy(older_than=30 * DAY))
+    assert cleaned.deleted == 10_000
+    assert cleaned.bytes_freed > 0
+    assert Path(db.engine.url.database or "").stat().st_size < size * 0.6
+
+
+def test_stats_show_sizes_last_runs_and_suggestions(db: Database, tmp_path: Path) -> None:
+    task = add_task(db)
+    insert_logs(db.engine, task, 300, age=45 * DAY)
+    insert_logs(db.engine, task, 10, level=LogLevel.ERROR)
+    stats = collect_stats(db.engine)
+    logs = next(t for t in stats.tables if t["name"] == "agent_logs")
+    assert logs["rows"] == 310
+    assert logs["bytes"] > 0
+    assert "ix_agent_logs_timestamp_id" in logs["indexes"]
+    assert stats.old_logs == 300
+    assert stats.last["backup"] is None
+    text = "\n".join(stats.suggestions)
+    assert "No successful backup recorded" in text
+    assert "300 logs are older than 30 d" in text
+    if db.dialect == "sqlite":
+        assert "never analyzed" in text
+        assert stats.free_bytes == 0 and stats.wal_bytes is not None
+    optimize(db.engine)
+    after = collect_stats(db.engine)
+    assert after.last["optimize"] is not None
+    assert "never analyzed" not in "\n".join(after.suggestions)
+
+
+def test_free_list_suggestion(db: Database) -> None:
+    if db.dialect != "sqlite":
+        pytest.skip("free list is a SQLite notion")
+    task = add_task(db)
+    insert_logs(db.engine, task, 5000)
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM agent_logs")
+    stats = collect_stats(db.engine)
+    assert stats.free_bytes and stats.free_bytes > 0.2 * stats.database_bytes
+    assert any("Free list is" in s and "db optimize" in s for s in stats.suggestions)
+
+
+def test_statement_shapes_fold_literals_and_lists() -> None:
+    assert shape_of("SELECT * FROM t WHERE id IN (?, ?, ?) AND name = 'x'") == (
+        "SELECT * FROM t WHERE id IN (...) AND name = ?"
+    )
+    assert shape_of("DELETE FROM a WHERE a.id IN (%(id_1_1)s::BIGINT, %(id_1_2)s::BIGINT)") == (
+        "DELETE FROM a WHERE a.id IN (...)"
+    )
+    assert shape_of("SELECT  1\n FROM t LIMIT 50") == "SELECT ? FROM t LIMIT ?"
+
+
+def test_timings_keep_the_slowest_shapes_within_capacity(tmp_path: Path) -> None:
+    timings = StatementTimings(capacity=3, directory=tmp_path)
+    for i in range(10):
+        timings.record(f"SELECT {i} FROM t{i}", seconds=i / 100)
+    timings.record("SELECT 9 FROM t9", seconds=0.01)
+    slowest = timings.slowest()
+    assert [s.shape for s in slowest] == [
+        "SELECT ? FROM t9",
+        "SELECT ? FROM t8",
+        "SELECT ? FROM t7",
+    ]
+    assert slowest[0].count == 2 and slowest[0].max_s == 0.09
+    timings.flush()
+    [loaded] = load_snapshots(tmp_path)[:1]
+    assert loaded["shape"] == "SELECT ? FROM t9" and loaded["count"] == 2
+
+
+def test_timings_collected_from_an_engine_reach_db_stats(db: Database, tmp_path: Path) -> None:
+    timings = StatementTimings(directory=tmp_path)
+    timings.install(db.engine)
+    timings.install(db.engine)  # idempotent
+    with db.engine.connect() as conn:
+        for _ in range(3):
+            conn.execute(sa.text("SELECT count(*) FROM agent_logs WHERE id > 5")).all()
+    [shape] = [s for s in timings.slowest() if "agent_logs" in s.shape]
+    assert shape.count == 3
+    timings.flush()
+    stats = collect_stats(db.engine, timings_dir=tmp_path)
+    assert any("agent_logs WHERE id > ?" in s["shape"] for s in stats.slow_statements)
+
+
+def test_maintain_runs_every_step_and_never_twice_at_once(db: Database, tmp_path: Path) -> None:
+    task = add_task(db)
+    insert_logs(db.engine, task, 50, age=40 * DAY)
+    insert_logs(db.engine, task, 5, age=40 * DAY, level=LogLevel.ERROR)
+    policy = MaintenancePolicy(
+        backup_dir=tmp_path / "b",
+        keep_last=2,
+        retention=RetentionPolicy(older_than=30 * DAY, keep={LogLevel.ERROR: 90 * DAY}),
+        archive_dir=tmp_path / "archive",
+    )
+    with maintenance_lock(db.engine, policy.backup_dir):
+        with pytest.raises(MaintenanceLockedError, match="another db maintain run"):
+            run_maintenance(db.engine, policy)
+        assert _lock_refused_in_other_process(db, policy.backup_dir)
+    for _ in range(3):
+        report = run_maintenance(db.engine, policy)
+        assert report.ok, report.as_dict()
+    assert [s.name for s in report.steps] == ["backup", "cleanup", "optimize"]
+    assert count(db.engine, __import__("swarm_director.models").models.AgentLog) == 5
+    assert len(list_backups(policy.backup_dir)) == 2  # pruned to --keep-last
+    assert len(list((tmp_path / "archive").glob("*.jsonl.gz"))) >= 1
+
+
+def _try_lock(url: str, directory: str, queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    from swarm_director.db import make_engine
+
+    engine = make_engine(url)
+    try:
+        with maintenance_lock(engine, Path(directory)):
+            queue.put("acquired")
+    except MaintenanceLockedError:
+        queue.put("refused")
+    finally:
+        engine.dispose()
+
+
+def _lock_refused_in_other_process(db: Database, directory: Path) -> bool:
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    url = db.engine.url.render_as_string(hide_password=False)
+    proc = ctx.Process(target=_try_lock, args=(url, str(directory), queue))
+    proc.start()
+    proc.join(60)
+    return bool(queue.get(timeout=5) == "refused")
+
+
+def test_maintain_fails_loudly_and_skips_cleanup_without_a_backup(
+    db: Database, tmp_path: Path
+) -> None:
+    task = add_task(db)
+    insert_logs(db.engine, task, 10, age=40 * DAY)
+    blocked = tmp_path / "not-a-dir"
+    blocked.write_text("a file where the backup folder should be")
+    url = db.engine.url.render_as_string(hide_password=False)
+    result = CliRunner().invoke(
+        cli,
+        ["db", "maintain", "--database-url", url, "--dir", str(blocked), "--json"],
+    )
+    assert result.exit_code != 0
+    assert count(db.engine, __import__("swarm_director.models").models.AgentLog) == 10
+
+
+def test_cli_cleanup_logs_dry_run_archive_and_bad_input(db: Database, tmp_path: Path) -> None:
+    task = add_task(db)
+    insert_logs(db.engine, task, 30, age=40 * DAY)
+    url = db.engine.url.render_as_string(hide_password=False)
+    runner = CliRunner()
+    out = runner.invoke(cli, ["db", "cleanup-logs", "--database-url", url, "--dry-run"]).output
+    assert "Would delete 30 logs (30 info)." in out
+    bad = runner.invoke(cli, ["db", "cleanup-logs", "--database-url", url, "--older-than", "soon"])
+    assert bad.exit_code == 1 and "invalid duration 'soon'" in bad.output
+    archive = tmp_path / "old.jsonl.gz"
+    done = runner.invoke(
+        cli,
+        ["db", "cleanup-logs", "--database-url", url, "--archive", str(archive), "-y", "--json"],
+    )
+    assert done.exit_code == 0, done.output
+    payload = json.loads(done.output)
+    assert payload["deleted"] == 30 and payload["archived"] == 30
+    assert archive.exists() and os.path.getsize(archive) > 0
+
+
+def test_cli_stats_and_optimize_json(db: Database) -> None:
+    url = db.engine.url.render_as_string(hide_password=False)
+    runner = CliRunner()
+    result = runner.invoke(cli, ["db", "optimize", "--database-url", url, "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["bytes_before"] > 0
+    result = runner.invoke(cli, ["db", "stats", "--database-url", url, "--json"])
+    assert result.exit_code == 0, result.output
+    stats = json.loads(result.output)
+    assert {t["name"] for t in stats["tables"]} >= {"agents", "agent_logs"}
+    assert stats["last"]["optimize"] is not None
+    text = runner.invoke(cli, ["db", "stats", "--database-url", url]).output
+    assert "Suggestions:" in text and "agent_logs" in text
