@@ -62,9 +62,12 @@ def test_admin_stats_counts_rows_per_table(client: FlaskClient) -> None:
     make_task(client)
     make_task(client)
     stats = client.get("/api/admin/stats").get_json()
-    assert stats["tables"]["agents"] == 1
-    assert stats["tables"]["tasks"] == 2
+    rows = {table["name"]: table["rows"] for table in stats["tables"]}
+    assert rows["agents"] == 1
+    assert rows["tasks"] == 2
     assert stats["size_bytes"] > 0
+    assert set(stats["last_maintenance"]) >= {"backup", "optimize", "cleanup"}
+    assert isinstance(stats["suggestions"], list)
 
 
 def test_openapi_document_is_generated_with_spec_field_names(client: FlaskClient) -> None:

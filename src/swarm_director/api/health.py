@@ -9,8 +9,8 @@ from swarm_director import __version__
 from swarm_director.api.common import blueprint, json_response
 from swarm_director.api.context import database
 from swarm_director.api.errors import ErrorResponse, error_response
-from swarm_director.db.introspect import database_size, row_counts
 from swarm_director.errors import SchemaError
+from swarm_director.ops.stats import collect_stats
 
 bp = blueprint("health", "Liveness, readiness and statistics.", secured=False)
 admin = blueprint("admin", "Operator views.")
@@ -27,10 +27,27 @@ class ReadyOut(BaseModel):
     revision: str | None = Field(description="The database's schema revision (= head).")
 
 
+class TableStats(BaseModel):
+    name: str
+    rows: int
+    bytes: int = Field(description="Bytes of the table itself (0 where the engine cannot tell).")
+    indexes: dict[str, int] = Field(description="Bytes per index.")
+
+
 class StatsOut(BaseModel):
     dialect: str
-    size_bytes: int = Field(description="Bytes used by the database on disk.")
-    tables: dict[str, int] = Field(description="Rows per table.")
+    revision: str | None = Field(description="The database's schema revision.")
+    head: str | None = Field(description="The newest revision this version knows.")
+    size_bytes: int = Field(description="Bytes used by the database.")
+    wal_bytes: int | None = Field(description="SQLite write-ahead log size (null elsewhere).")
+    free_bytes: int | None = Field(description="SQLite free-list size (null elsewhere).")
+    tables: list[TableStats]
+    last_maintenance: dict[str, str | None] = Field(
+        description="When backup, optimize, cleanup and check last succeeded (ISO 8601)."
+    )
+    analyzed: bool = Field(description="Whether planner statistics exist.")
+    old_logs: int = Field(description="Log rows older than 30 days.")
+    suggestions: list[str] = Field(description="What an operator should consider running.")
 
 
 @bp.get("/health", responses={200: HealthOut})
@@ -67,10 +84,21 @@ def ready() -> Response:
 
 @admin.get("/admin/stats", responses={200: StatsOut})
 def admin_stats() -> Response:
-    """Rows per table and the database's size on disk."""
-    db = database()
-    with db.engine.connect() as conn:
-        counts = row_counts(conn)
+    """Rows and bytes per table and index, database size, last maintenance, suggestions
+    (what `swarm-director db stats` shows)."""
+    stats = collect_stats(database().engine)
     return json_response(
-        StatsOut(dialect=db.dialect, size_bytes=database_size(db.engine), tables=counts)
+        StatsOut(
+            dialect=stats.dialect,
+            revision=stats.revision,
+            head=stats.head,
+            size_bytes=stats.database_bytes,
+            wal_bytes=stats.wal_bytes,
+            free_bytes=stats.free_bytes,
+            tables=[TableStats.model_validate(table) for table in stats.tables],
+            last_maintenance=stats.last,
+            analyzed=stats.analyzed,
+            old_logs=stats.old_logs,
+            suggestions=stats.suggestions,
+        )
     )
