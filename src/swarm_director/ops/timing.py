@@ -141,14 +141,18 @@ class StatementTimings:
         event.listen(engine, "before_cursor_execute", _before)
         event.listen(engine, "after_cursor_execute", self._after)
 
-    def _after(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        stack = conn.info.get(_START)
-        if stack:
-            self.record(statement, time.perf_counter() - stack.pop())
+    def _after(
+        self, conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool
+    ) -> None:
+        began = getattr(context, _START, None)
+        if began is not None:
+            self.record(statement, time.perf_counter() - began)
 
 
-def _before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-    conn.info.setdefault(_START, []).append(time.perf_counter())
+def _before(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
+    # The execution context lives exactly as long as the statement: no bookkeeping to undo.
+    if context is not None:
+        setattr(context, _START, time.perf_counter())
 
 
 def load_snapshots(directory: Path, max_age_s: float = 7 * 86400) -> list[dict[str, Any]]:
