@@ -8,6 +8,7 @@ from typing import Any
 from flask import Response, json
 from flask_openapi3.models.info import Info
 from flask_openapi3.openapi import OpenAPI
+from werkzeug.routing import IntegerConverter
 
 from swarm_director import __version__
 from swarm_director.api import context, errors, guards
@@ -24,6 +25,14 @@ conversations. Lists are keyset-paginated (`limit`, `cursor` → `next_cursor`).
 the shape `{"error": {"code", "message", "details"}}`. When the server has `SWARM_API_TOKEN`
 set, every endpoint but `/api/health` needs `Authorization: Bearer <token>`.
 """
+
+
+class AsciiIntConverter(IntegerConverter):
+    """``<int:...>`` path segments of ASCII digits only. Werkzeug's ``\\d+`` also matches the
+    digits of other scripts, which ``int()`` accepts: ``/api/agents/\\u0661`` (an Arabic-Indic
+    one) was agent 1."""
+
+    regex = r"[0-9]+"
 
 
 def _split_config(config: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -52,6 +61,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> OpenAPI:
         doc_ui=False,  # the document is served at /api/openapi.json below; no UI bundled
     )
     app.config.update(flask_config)
+    app.url_map.converters["int"] = AsciiIntConverter
 
     context.init_app(app, settings, Database.from_settings(settings))
     errors.init_app(app)

@@ -1,0 +1,300 @@
+"""Hostile input to the API: every id, query and body parameter of every operation.
+
+The operations come from ``/api/openapi.json`` (so a new endpoint is attacked too). Each path
+id gets SQL, path-traversal, negative, huge and non-numeric values; each query parameter and
+each body field gets the hostile strings and numbers of ``hostile.py``; and every body
+operation also gets raw bodies: oversized, nested 100,000 deep, invalid UTF-8, NaN/Infinity
+literals, huge integers, not JSON at all. The app runs with auth on.
+
+Passing means: never a 5xx; every 4xx is the one JSON error shape; a refused request changed
+no row of any table; an accepted one (hostile text is often valid text) stored exactly what
+was sent — SQL metacharacters and paths are data, never code.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+from swarm_director import create_app
+from swarm_director.api.context import database
+from swarm_director.db import Base, make_engine
+from tests.dbtools import fresh_database
+from tests.reliability.conftest import Figures, Scale, url_text
+from tests.reliability.hostile import HOSTILE_NUMBERS, HOSTILE_TEXT
+
+TOKEN = "hostile-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+LIMIT_BYTES = 64 * 1024
+
+#: What a response must never contain: tracebacks, SQLAlchemy's SQL dumps, driver names.
+INTERNALS = ("Traceback", "[SQL:", "sqlalche.me", "psycopg", "sqlite3.", 'File "/')
+
+HOSTILE_IDS = [
+    quote("\u0661"),  # an Arabic-Indic digit one: int() reads it as 1
+    quote("\uff11"),  # a fullwidth digit one
+    "0",
+    "-1",
+    "2147483648",
+    "9223372036854775808",
+    "9" * 40,
+    "1.5",
+    "1e3",
+    "NaN",
+    "abc",
+    quote("1 OR 1=1"),
+    quote("1; DROP TABLE agents"),
+    "..%2F..%2Fetc%2Fpasswd",
+    "%2e%2e",
+    "%00",
+    "%ff",
+    quote("\u0967"),  # a Devanagari digit one
+]
+
+#: A valid body per operation; hostile values are put into one field at a time.
+BASE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("post", "/api/agents"): {"name": "n", "agent_type": "worker"},
+    ("patch", "/api/agents/{agent_id}"): {"description": "d"},
+    ("post", "/api/tasks"): {"type": "analysis", "title": "t"},
+    ("patch", "/api/tasks/{task_id}"): {"description": "d"},
+    ("post", "/api/tasks/{task_id}/logs"): {"agent_type": "a", "message": "m"},
+    ("post", "/api/tasks/{task_id}/drafts"): {"content": "c"},
+    ("patch", "/api/drafts/{draft_id}"): {"review_notes": "r"},
+    ("post", "/api/tasks/{task_id}/emails"): {
+        "recipient": "a@b.example",
+        "subject": "s",
+        "body": "b",
+    },
+    ("patch", "/api/emails/{email_id}"): {"body": "b"},
+    ("post", "/api/conversations"): {"title": "t"},
+    ("patch", "/api/conversations/{conversation_id}"): {"description": "d"},
+    ("post", "/api/conversations/{conversation_id}/messages"): {"content": "c"},
+    ("patch", "/api/messages/{message_id}"): {"content": "c"},
+    ("post", "/api/conversations/{conversation_id}/participants"): {"agent_id": 2},
+}
+
+RAW_BODIES: list[tuple[str, bytes]] = [
+    ("oversized", b'{"title": "' + b"x" * (LIMIT_BYTES + 10) + b'"}'),
+    ("nested", b"[" * 100_000 + b"]" * 100_000),
+    ("nested_object", b'{"a":' * 50_000 + b"1" + b"}" * 50_000),
+    ("invalid_utf8", b'{"title": "\xff\xfe\xc3\x28", "name": "\xed\xa0\x80"}'),
+    ("nan", b'{"title": NaN, "name": NaN, "content": NaN, "metadata": {"x": NaN}}'),
+    ("infinity", b'{"config": {"x": Infinity}, "metadata": {"y": -Infinity}}'),
+    ("huge_int", b'{"agent_id": 1' + b"0" * 5000 + b', "parent_id": 1' + b"0" * 40 + b"}"),
+    ("not_json", b"title=x&name=y"),
+    ("truncated", b'{"title": "x'),
+    ("empty", b""),
+    ("null", b"null"),
+    ("array_of_junk", b'[1, "a", null, {"b": []}]'),
+]
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def app(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Flask]:
+    if request.param == "postgresql":
+        request.getfixturevalue("pg_available")
+    tmp: Path = tmp_path_factory.mktemp("hostile_api")
+    with fresh_database(request.param, tmp) as url:
+        engine = make_engine(url)
+        Base.metadata.create_all(engine)
+        engine.dispose()
+        app = create_app(
+            {
+                "DATABASE_URL": url_text(url),
+                "SWARM_API_TOKEN": TOKEN,
+                "SWARM_MAX_REQUEST_BYTES": LIMIT_BYTES,
+            }
+        )
+        _seed(app.test_client())
+        try:
+            yield app
+        finally:
+            database(app).dispose()
+
+
+def _seed(client: FlaskClient) -> None:
+    for url, body in [
+        ("/api/agents", {"name": "boss", "agent_type": "supervisor"}),
+        ("/api/agents", {"name": "writer", "agent_type": "worker"}),
+        ("/api/tasks", {"type": "email_draft", "title": "seed"}),
+        ("/api/tasks/1/logs", [{"agent_type": "director", "message": "hi"}]),
+        ("/api/tasks/1/drafts", {"content": "v1"}),
+        ("/api/tasks/1/emails", {"recipient": "a@b.example", "subject": "s", "body": "b"}),
+        ("/api/conversations", {"title": "seed"}),
+        ("/api/conversations/1/participants", {"agent_id": 1}),
+        ("/api/conversations/1/messages", {"content": "hello", "sender_agent_id": 1}),
+    ]:
+        response = client.post(url, json=body, headers=AUTH)
+        assert response.status_code == 201, response.get_json()
+
+
+def _operations(app: Flask) -> list[tuple[str, str, dict[str, Any]]]:
+    document = app.test_client().get("/api/openapi.json", headers=AUTH).get_json()
+    return [
+        (method, path, op)
+        for path, ops in sorted(document["paths"].items())
+        for method, op in sorted(ops.items())
+    ]
+
+
+def _components(app: Flask) -> dict[str, Any]:
+    document = app.test_client().get("/api/openapi.json", headers=AUTH).get_json()
+    schemas: dict[str, Any] = document["components"]["schemas"]
+    return schemas
+
+
+def _snapshot(app: Flask) -> dict[str, list[tuple[Any, ...]]]:
+    engine = database(app).engine
+    snap = {}
+    with engine.execution_options(read_only=True).connect() as conn:
+        for table in Base.metadata.sorted_tables:
+            cols = [sa.type_coerce(c, sa.String) for c in table.columns]
+            rows = conn.execute(sa.select(*cols).order_by(*table.primary_key.columns))
+            snap[table.name] = [tuple(r) for r in rows]
+    return snap
+
+
+def _fill(path: str, hostile: tuple[str, str] | None = None) -> str:
+    """The path with every id 1, or one of them replaced by a hostile value."""
+    for name in ("agent_id", "task_id", "draft_id", "email_id", "conversation_id", "message_id"):
+        value = hostile[1] if hostile and hostile[0] == name else "1"
+        path = path.replace("{" + name + "}", value)
+    return path.replace("{version}", hostile[1] if hostile and hostile[0] == "version" else "1")
+
+
+class Attack:
+    """Sends one request and checks the outcome against the promises above."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.dialect = database(app).dialect
+        self.client = app.test_client()
+        self.tried = 0
+        self.refused = 0
+        self.accepted = 0
+
+    def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        body: Any = None,
+        raw: bytes | None = None,
+        content_type: str = "application/json",
+        sent: tuple[str, Any] | None = None,
+    ) -> int:
+        mutating = method != "get"
+        before = _snapshot(self.app) if mutating else None
+        kwargs: dict[str, Any] = {"headers": AUTH}
+        if raw is not None:
+            kwargs.update(data=raw, content_type=content_type)
+        elif body is not None:
+            kwargs.update(data=json.dumps(body), content_type=content_type)
+        response = self.client.open(url, method=method.upper(), **kwargs)
+        self.tried += 1
+        status = response.status_code
+        text = response.get_data(as_text=True)
+        what = f"{method.upper()} {url[:120]} {str(sent)[:80]}"
+        assert status < 500, f"{what} -> {status} {text[:300]}"
+        if status >= 400:
+            leaks = [m for m in INTERNALS if m in text]
+            assert not leaks, f"{what} leaked {leaks}: {text[:300]}"
+            self.refused += 1
+            error = response.get_json()
+            assert error is not None and set(error) == {"error"}, f"{what} -> {text[:200]}"
+            assert set(error["error"]) == {"code", "message", "details"}, text[:200]
+            if before is not None:
+                assert _snapshot(self.app) == before, f"{what} was refused but changed rows"
+        else:
+            self.accepted += 1
+            if sent is not None and isinstance(sent[1], str) and status in (200, 201):
+                echoed = response.get_json()
+                if isinstance(echoed, dict) and sent[0] in echoed:
+                    assert echoed[sent[0]] == sent[1].strip() or echoed[sent[0]] == sent[1], (
+                        f"{what}: stored {echoed[sent[0]]!r}"
+                    )
+        return status
+
+    def figures(self) -> dict[str, int]:
+        return {"tried": self.tried, "refused": self.refused, "accepted": self.accepted}
+
+
+def _pick(values: list[Any], scale: Scale) -> list[Any]:
+    return values if scale.full else values[:: max(1, len(values) // 8)]
+
+
+def test_hostile_path_ids(app: Flask, scale: Scale, figures: Figures) -> None:
+    attack = Attack(app)
+    for method, path, op in _operations(app):
+        names = [p["name"] for p in op.get("parameters", []) if p["in"] == "path"]
+        for name in names:
+            for value in _pick(HOSTILE_IDS, scale):
+                body = BASE_BODIES.get((method, path))
+                status = attack.send(method, _fill(path, (name, value)), body=body)
+                assert status in (400, 404, 405, 422), (method, path, name, value, status)
+    figures.record(f"hostile_api_ids_{attack.dialect}", attack.figures())
+
+
+def test_hostile_query_parameters(app: Flask, scale: Scale, figures: Figures) -> None:
+    attack = Attack(app)
+    values = [quote(str(v), safe="") for v in HOSTILE_TEXT + HOSTILE_NUMBERS] + ["%ff%fe", "%00"]
+    for method, path, op in _operations(app):
+        names = [p["name"] for p in op.get("parameters", []) if p["in"] == "query"]
+        for name in names:
+            for value in _pick(values, scale):
+                attack.send(method, f"{_fill(path)}?{name}={value}")
+    figures.record(f"hostile_api_query_{attack.dialect}", attack.figures())
+
+
+def _body_fields(components: dict[str, Any], ref: str) -> list[str]:
+    schema = components[ref.rsplit("/", 1)[1]]
+    properties = schema.get("properties") or {}
+    return sorted(properties)
+
+
+def test_hostile_body_fields(app: Flask, scale: Scale, figures: Figures) -> None:
+    attack = Attack(app)
+    components = _components(app)
+    hostile: list[Any] = [*HOSTILE_TEXT, *HOSTILE_NUMBERS, None, [], {}, ["x"], {"a": 1}]
+    for method, path, op in _operations(app):
+        content = op.get("requestBody", {}).get("content", {}).get("application/json")
+        if content is None:
+            continue
+        base = BASE_BODIES[(method, path)]
+        ref = content["schema"].get("$ref", "")
+        fields = _body_fields(components, ref) if ref.endswith(("Create", "Update")) else []
+        fields = fields or sorted(base)
+        for field in fields:
+            for value in _pick(hostile, scale):
+                if isinstance(value, float) and value != value:
+                    continue  # NaN is sent as a raw literal in test_hostile_raw_bodies
+                body = {**base, field: value}
+                if isinstance(value, float) and abs(value) == float("inf"):
+                    continue
+                attack.send(method, _fill(path), body=body, sent=(field, value))
+    figures.record(f"hostile_api_bodies_{attack.dialect}", attack.figures())
+
+
+def test_hostile_raw_bodies(app: Flask, figures: Figures) -> None:
+    attack = Attack(app)
+    for method, path, op in _operations(app):
+        if "requestBody" not in op:
+            continue
+        for name, raw in RAW_BODIES:
+            status = attack.send(method, _fill(path), raw=raw, sent=(name, None))
+            assert status in (400, 404, 409, 413, 415, 422), (method, path, name, status)
+        status = attack.send(
+            method, _fill(path), raw=b'{"a": 1}', content_type="text/plain", sent=("type", None)
+        )
+        assert status == 415, (method, path, status)
+    figures.record(f"hostile_api_raw_{attack.dialect}", attack.figures())
