@@ -347,7 +347,8 @@ def main(argv: list[str] | None = None) -> int:
     ]
     print(
         f"database: {database.masked_url}; gunicorn, {args.workers} sync workers; "
-        f"{args.clients} client threads; {os.cpu_count()} CPUs"
+        f"{args.clients} client threads; {os.cpu_count()} CPUs; "
+        f"load average {os.getloadavg()[0]:.1f} at start"
     )
     failed = False
     try:
@@ -394,6 +395,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"(3) GET /api/tasks/{{id}}: {api_rps:,.0f} req/s, bare Flask endpoint "
                 f"{bare_rps:,.0f} req/s -> {ratio:.0%} (target >= 50%)"
             )
+        print(f"load average {os.getloadavg()[0]:.1f} at the end")
     finally:
         database.dispose()
         shutil.rmtree(work, ignore_errors=True)
