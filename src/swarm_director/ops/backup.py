@@ -15,27 +15,37 @@ finished backup.
 from __future__ import annotations
 
 import json
+import os
 import re
 import sqlite3
 import subprocess
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import Engine
 
 from swarm_director import __version__
 from swarm_director.config import Settings
 from swarm_director.db.base import utcnow
-from swarm_director.db.engine import make_engine
 from swarm_director.models import MaintenanceOperation
 from swarm_director.ops import audit
-from swarm_director.ops.artifact import Reporter, encode, fsync_dir, publish, sha256_file, stage
+from swarm_director.ops.artifact import (
+    Reporter,
+    encode,
+    fsync_dir,
+    fsync_file,
+    publish,
+    sha256_file,
+    stage,
+)
 from swarm_director.ops.crypto import SCHEME
-from swarm_director.ops.dbinfo import reader, row_counts, schema_revision, sqlite_file
+from swarm_director.ops.dbinfo import row_counts, schema_revision, sqlite_file
 from swarm_director.ops.errors import BackupError, CorruptBackupError
 from swarm_director.ops.pgtools import check_client_version, find_tool, first_error, libpq_env
 
@@ -238,21 +248,39 @@ def _create(
     raw_part = directory / f"{_PART_PREFIX}{token}.raw"
     out_part = directory / f"{_PART_PREFIX}{token}.out"
     try:
+        revision: str | None = None
+        counts: dict[str, int] = {}
         if dialect == "sqlite":
-            revision, counts = _sqlite_snapshot(engine, raw_part, reporter)
+            _sqlite_snapshot(engine, raw_part, reporter)
         else:
             revision, counts = _pg_snapshot(engine, raw_part)
         raw_bytes = raw_part.stat().st_size
-        if compress or key is not None:
-            digest, size = encode(
-                raw_part, out_part, compress=compress, key=key, progress=stage(reporter, "encode")
-            )
+        # The checksum, the row counts (SQLite: read from the copy itself, so they describe
+        # exactly what it holds) and the fsync all release the GIL: run them side by side.
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            counting = pool.submit(sqlite_counts, raw_part) if dialect == "sqlite" else None
+            if compress or key is not None:
+                digest, size = encode(
+                    raw_part,
+                    out_part,
+                    compress=compress,
+                    key=key,
+                    progress=stage(reporter, "encode"),
+                )
+                artifact = out_part
+                syncing = pool.submit(fsync_file, artifact)
+            else:
+                artifact = raw_part
+                syncing = pool.submit(fsync_file, artifact)
+                digest = sha256_file(raw_part, stage(reporter, "checksum"))
+                size = raw_bytes
+            if counting is not None:
+                revision, counts = counting.result()
+            syncing.result()
+        if artifact is out_part:
             raw_part.unlink()
-            artifact = out_part
-        else:
-            digest, size = sha256_file(raw_part, stage(reporter, "checksum")), raw_bytes
-            artifact = raw_part
-        publish(artifact, final)
+        os.replace(artifact, final)
+        fsync_dir(directory)
         manifest = Manifest(
             file=final.name,
             bytes=size,
@@ -286,18 +314,18 @@ def write_manifest(backup: Path, manifest: Manifest) -> None:
 
 
 def sqlite_counts(path: Path) -> tuple[str | None, dict[str, int]]:
-    """Revision and row counts of a SQLite file (read with a throwaway engine)."""
-    engine = make_engine(f"sqlite:///{path}")
+    """Revision and row counts of a SQLite file, opened read-only and immutable (the file is
+    not touched, so it can be checksummed at the same time)."""
+    uri = f"file:{path.resolve().as_posix()}?mode=ro&immutable=1"
+    engine = sa.create_engine("sqlite://", creator=lambda: sqlite3.connect(uri, uri=True))
     try:
-        with reader(engine).connect() as conn:
+        with engine.connect() as conn:
             return schema_revision(conn), row_counts(conn)
     finally:
         engine.dispose()
 
 
-def _sqlite_snapshot(
-    engine: Engine, target: Path, reporter: Reporter | None
-) -> tuple[str | None, dict[str, int]]:
+def _sqlite_snapshot(engine: Engine, target: Path, reporter: Reporter | None) -> None:
     path = sqlite_file(engine.url)
     if path is None or not path.exists():
         raise BackupError(f"SQLite database file not found: {engine.url.database}")
@@ -327,7 +355,6 @@ def _sqlite_snapshot(
         raise BackupError(f"SQLite backup failed: {error}") from None
     finally:
         source.close()
-    return sqlite_counts(target)
 
 
 def _pg_snapshot(engine: Engine, target: Path) -> tuple[str | None, dict[str, int]]:
