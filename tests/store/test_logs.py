@@ -8,17 +8,21 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from pydantic import TypeAdapter
+from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy.orm import Session
 
 from swarm_director.db import Database
 from swarm_director.errors import NotFoundError, ValidationError
 from swarm_director.models import AgentLog, LogLevel
-from swarm_director.schemas import LogCreate
+from swarm_director.schemas import LogCreate, fields_from_pydantic
+from swarm_director.schemas.logs import LogRow
 from swarm_director.store import logs
 from swarm_director.store.logs import _sqlite_json, _sqlite_timestamp, bind_processor
 from tests.store.conftest import count_rows, new_agent, new_task
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+_ROW = TypeAdapter(LogRow)
 
 
 def rows(n: int, **extra: Any) -> list[dict[str, Any]]:
@@ -98,6 +102,7 @@ def test_bulk_rows_without_timestamp_keep_batch_order(session: Session) -> None:
         ({"agent_type": "w"}, "[17].message"),
         ({"agent_type": "w", "message": "m", "nope": 1}, "[17].nope"),
         ({"agent_type": "w", "message": "m", "metadata": "text"}, "[17].metadata"),
+        ({"agent_type": "w", "message": "m", "metadata": {"x": [float("nan")]}}, "[17].metadata"),
         ({"agent_type": "w", "message": "m", "agent_id": 4242}, "[17].agent_id"),
         ("not an object", "[17]"),
     ],
@@ -268,3 +273,62 @@ def test_newest_logs_of_a_task_use_the_task_index(db: Database, with_cursor: boo
     # (For the last 50 rows of a small task PostgreSQL may rather sort them: a cost choice.)
     if not with_cursor or db.dialect == "sqlite":
         assert "TEMP B-TREE" not in plan and "Sort" not in plan, plan
+
+
+_LOG_DEFAULTS = {
+    "log_level": "info",
+    "timestamp": None,
+    "agent_id": None,
+    "session_id": None,
+    "metadata": None,
+}
+
+
+def _outcome(validate: Any, row: Any) -> tuple[str, Any]:
+    """("ok", the row as JSON with defaults filled) or ("error", the top-level fields named)."""
+    try:
+        return ("ok", {**_LOG_DEFAULTS, **validate(row)})
+    except PydanticValidationError as exc:
+        return ("error", sorted({path.split(".")[0] for path in fields_from_pydantic(exc)}))
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        {"agent_type": " writer ", "message": "m"},
+        {
+            "agent_type": "w",
+            "message": "m",
+            "log_level": "error",
+            "timestamp": "2026-01-01T10:00:00+02:00",
+            "agent_id": 3,
+            "session_id": " s ",
+            "metadata": {"a": [1, {"b": None}]},
+        },
+        {"agent_type": "w", "message": "m", "timestamp": datetime(2026, 1, 1, 12)},
+        {"agent_type": "", "message": "", "log_level": "loud"},
+        {"agent_type": "w", "message": "m", "agent_id": True, "session_id": "s" * 101},
+        {"agent_type": "w", "message": "m", "metadata": {"x": [1.0, float("inf")]}},
+        {"agent_type": "w", "message": "m", "metadata": ["not", "an", "object"]},
+        {"agent_type": "w", "message": "m", "unknown": 1},
+        {"message": "m"},
+    ],
+)
+def test_bulk_row_rules_are_those_of_log_create(row: dict[str, Any]) -> None:
+    """The bulk path validates with the LogRow TypedDict for speed; it must agree with LogCreate."""
+    as_model = _outcome(lambda r: LogCreate.model_validate(r).model_dump(mode="json"), row)
+    as_row = _outcome(lambda r: _ROW.dump_python(_ROW.validate_python(r), mode="json"), row)
+    assert as_row == as_model
+
+
+def test_bulk_row_schema_is_that_of_log_create() -> None:
+    def bare(schema: Any) -> Any:
+        if isinstance(schema, dict):
+            return {
+                k: bare(v)
+                for k, v in schema.items()
+                if k not in ("title", "description", "default")
+            }
+        return [bare(v) for v in schema] if isinstance(schema, list) else schema
+
+    assert bare(_ROW.json_schema()) == bare(LogCreate.model_json_schema())

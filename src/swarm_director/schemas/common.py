@@ -14,6 +14,7 @@ it from ``meta`` (see :data:`METADATA_OUT`).
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -117,7 +118,24 @@ EmailAddress = Annotated[
 UTCTimestamp = Annotated[datetime, AfterValidator(_to_utc)]
 """A timestamp given by a client; naive values are taken as UTC, all come out as UTC."""
 
-JSONObject = dict[str, JsonValue]
+
+def _check_finite(document: dict[str, JsonValue]) -> dict[str, JsonValue]:
+    # NaN and Infinity are not JSON: PostgreSQL's jsonb refuses them, SQLite would store text
+    # no JSON parser reads. Checked here, not through the allow_inf_nan setting, which does
+    # not reach JsonValue inside every container (e.g. a TypedDict).
+    pending: list[Any] = [document]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise PydanticCustomError("finite_number", "JSON numbers must be finite")
+    return document
+
+
+JSONObject = Annotated[dict[str, JsonValue], AfterValidator(_check_finite)]
 """A JSON object (finite numbers only, so it stores the same on SQLite and PostgreSQL)."""
 
 Patch = Annotated[

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Required
 
-from pydantic import AwareDatetime, Field, StringConstraints
+from pydantic import AwareDatetime, ConfigDict, Field, StringConstraints, with_config
+from typing_extensions import TypedDict
 
 from swarm_director.models.enums import LogLevel
 from swarm_director.schemas.common import (
@@ -39,6 +40,23 @@ class LogCreate(InputModel):
     agent_id: PositiveId | None = None
     session_id: Name | None = None
     metadata: JSONObject | None = None
+
+
+@with_config(ConfigDict(extra="forbid", allow_inf_nan=False, use_enum_values=True))
+class LogRow(TypedDict, total=False):
+    """One record of a bulk ingest: the fields and rules of :class:`LogCreate`, as a dict.
+
+    ``store.logs.add_logs`` validates batches of thousands of rows with this; a TypedDict
+    validates about twice as fast as a model. Tests keep both definitions identical.
+    """
+
+    agent_type: Required[AgentTypeLabel]
+    message: Required[LogMessage]
+    log_level: LogLevel
+    timestamp: UTCTimestamp | None
+    agent_id: PositiveId | None
+    session_id: Name | None
+    metadata: JSONObject | None
 
 
 class LogOut(OutputModel):

@@ -25,13 +25,13 @@ from swarm_director.errors import ConflictError, ValidationError
 from swarm_director.models import Agent, AgentLog, LogLevel, Task
 from swarm_director.models.enums import LOG_LEVEL_ORDER
 from swarm_director.schemas.common import fields_from_pydantic
-from swarm_director.schemas.logs import LogCreate
+from swarm_director.schemas.logs import LogCreate, LogRow
 from swarm_director.store._common import get_or_404, require_ref, validated
 from swarm_director.store.pagination import DEFAULT_LIMIT, Ordering, Page, paginate
 
 _NEWEST_FIRST = Ordering("logs", (AgentLog.timestamp, AgentLog.id), descending=True)
 _OLDEST_FIRST = Ordering("logs", (AgentLog.timestamp, AgentLog.id), descending=False)
-_ROWS = TypeAdapter(list[LogCreate])
+_ROWS = TypeAdapter(list[LogRow])
 #: Columns written by a bulk insert, in parameter order; ``metadata`` is the column name.
 _COLUMNS = (
     "task_id",
@@ -45,6 +45,7 @@ _COLUMNS = (
     "created_at",
 )
 _ID_CHUNK = 500
+_DEFAULT_LEVEL = LogLevel.INFO.value
 
 
 def _identity(value: Any) -> Any:
@@ -109,9 +110,9 @@ def _bulk_insert(dialect: Dialect) -> _BulkInsert:
     return _BULK_INSERTS[key]
 
 
-def _check_agents(session: Session, rows: Sequence[LogCreate]) -> None:
+def _check_agents(session: Session, rows: Sequence[LogRow]) -> None:
     """ValidationError naming the first row whose agent_id does not exist."""
-    wanted = {row.agent_id for row in rows if row.agent_id is not None}
+    wanted = {agent_id for row in rows if (agent_id := row.get("agent_id")) is not None}
     if not wanted:
         return
     ids = sorted(wanted)
@@ -121,7 +122,7 @@ def _check_agents(session: Session, rows: Sequence[LogCreate]) -> None:
         found.update(session.scalars(select(Agent.id).where(Agent.id.in_(chunk))))
     if missing := wanted - found:
         index, agent_id = next(
-            (i, row.agent_id) for i, row in enumerate(rows) if row.agent_id in missing
+            (i, row.get("agent_id")) for i, row in enumerate(rows) if row.get("agent_id") in missing
         )
         field, problem = f"[{index}].agent_id", f"agent {agent_id} does not exist"
         raise ValidationError(
@@ -156,7 +157,8 @@ def add_logs(session: Session, task_id: int, rows: Sequence[LogCreate | Mapping[
     ``{"[17].log_level": "..."}``) before anything is written.
     """
     try:
-        batch = _ROWS.validate_python(rows)
+        # LogCreate objects were validated when made; as dicts they pass again cheaply.
+        batch = _ROWS.validate_python([dict(r) if isinstance(r, LogCreate) else r for r in rows])
     except PydanticValidationError as exc:
         fields = fields_from_pydantic(exc)
         first = next(iter(fields))
@@ -177,13 +179,13 @@ def add_logs(session: Session, task_id: int, rows: Sequence[LogCreate | Mapping[
     params: list[Any] = [
         (
             task_id,
-            row.agent_type,
-            row.message,
-            stored_now if row.timestamp is None else stamp(row.timestamp),
-            row.log_level.value,
-            row.agent_id,
-            row.session_id,
-            None if row.metadata is None else to_json(row.metadata),
+            row["agent_type"],
+            row["message"],
+            stored_now if (ts := row.get("timestamp")) is None else stamp(ts),
+            row.get("log_level", _DEFAULT_LEVEL),
+            row.get("agent_id"),
+            row.get("session_id"),
+            None if (doc := row.get("metadata")) is None else to_json(doc),
             stored_now,
         )
         for row in batch
