@@ -148,3 +148,22 @@ def test_backup_key_prints_a_usable_key() -> None:
     from swarm_director.ops.crypto import parse_key
 
     assert len(parse_key(out.strip())) == 32
+
+
+def test_progress_bars_only_on_a_terminal_and_never_with_json(
+    db: Database, db_url: URL, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if db.dialect != "sqlite":
+        pytest.skip("progress display is dialect-independent")
+    from swarm_director.cli import db_ops
+
+    small_dataset(db, logs=2000)
+    args = ["db", "backup", "--dir", str(tmp_path), "--database-url", _url(db_url)]
+    _, plain = run(*args)
+    assert plain.startswith("Backed up") and len(plain.strip().splitlines()) == 2  # no bar
+    monkeypatch.setattr(db_ops, "is_interactive", lambda: True)
+    _, on_tty = run(*args)
+    # Click draws the bars only on a real terminal; under the runner the stage labels show.
+    assert on_tty.startswith("   backup\n checksum\nBacked up")
+    _, as_json = run(*args, "--json")
+    json.loads(as_json)  # nothing but the JSON document
