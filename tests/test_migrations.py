@@ -26,6 +26,7 @@ REVISIONS = [
     "002_add_agent_hierarchy",
     "003_add_conversation_tracking",
     "004_add_maintenance_events",
+    "005_add_idempotency_keys",
 ]
 
 #: Tables each revision creates (and its downgrade drops).
@@ -34,6 +35,7 @@ CREATES = {
     "002_add_agent_hierarchy": set(),
     "003_add_conversation_tracking": {"conversations", "messages", "conversation_participants"},
     "004_add_maintenance_events": {"maintenance_events"},
+    "005_add_idempotency_keys": {"idempotency_keys"},
 }
 
 T1 = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
@@ -104,6 +106,11 @@ ROWS: dict[str, list[tuple[str, dict[str, Any]]]] = {
                                 "started_at": T1, "finished_at": T2,
                                 "details": {"path": "b.db"}, **STAMPS}),
     ],
+    "005_add_idempotency_keys": [
+        ("idempotency_keys", {"id": 1, "scope": "logs:task:1", "key": "k-1",
+                              "request_hash": "ab" * 32, "result": {"inserted": 3},
+                              "created_at": T1}),
+    ],
 }  # fmt: skip
 
 Snapshot = dict[str, list[dict[str, Any]]]
@@ -161,8 +168,8 @@ def assert_rows_kept(before: Snapshot, after: Snapshot, dropped: set[str]) -> No
 
 def test_history_is_one_line_of_the_named_revisions() -> None:
     script = ScriptDirectory.from_config(migrate.alembic_config())
-    assert script.get_heads() == ["004_add_maintenance_events"]
-    assert migrate.head_revision() == "004_add_maintenance_events"
+    assert script.get_heads() == ["005_add_idempotency_keys"]
+    assert migrate.head_revision() == "005_add_idempotency_keys"
     history = migrate.history()
     assert [info.revision for info in history] == REVISIONS
     assert [info.down_revision for info in history] == [None, *REVISIONS[:-1]]

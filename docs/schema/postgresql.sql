@@ -30,6 +30,20 @@ CREATE INDEX ix_agents_agent_type_status ON agents (agent_type, status);
 
 CREATE INDEX ix_agents_parent_id ON agents (parent_id);
 
+-- idempotency_keys: A client-chosen key for one write, the hash of its body and the result it produced.
+CREATE TABLE idempotency_keys (
+	id SERIAL NOT NULL, 
+	scope VARCHAR(100) NOT NULL, 
+	key VARCHAR(200) NOT NULL, 
+	request_hash VARCHAR(64) NOT NULL, 
+	result JSONB NOT NULL, 
+	created_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+	CONSTRAINT pk_idempotency_keys PRIMARY KEY (id), 
+	CONSTRAINT uq_idempotency_keys_scope_key UNIQUE (scope, key)
+);
+
+CREATE INDEX ix_idempotency_keys_created_at ON idempotency_keys (created_at);
+
 -- maintenance_events: One administrative action (migrate, backup, cleanup, ...) and how it ended.
 CREATE TABLE maintenance_events (
 	id SERIAL NOT NULL, 

@@ -58,7 +58,7 @@ def _add_agent(url: str) -> None:
 def test_init_is_idempotent_and_status_reports_head(url: str) -> None:
     code, out = run("db", "init", "--database-url", url)
     assert code == 0, out
-    assert "004_add_maintenance_events" in out
+    assert migrate.head_revision() in out
     code, out = run("db", "init", "--database-url", url)
     assert code == 0 and "already at head" in out
     _add_agent(url)
@@ -79,12 +79,16 @@ def test_status_lists_pending_migrations(url: str) -> None:
     assert code == 0, out
     code, out = run("db", "status", "--database-url", url, "--json")
     status = json.loads(out)
-    assert status["pending"] == ["003_add_conversation_tracking", "004_add_maintenance_events"]
+    assert status["pending"] == [
+        "003_add_conversation_tracking",
+        "004_add_maintenance_events",
+        "005_add_idempotency_keys",
+    ]
     assert "conversations" not in status["rows"]
     code, out = run("db", "current", "--database-url", url)
     assert "002_add_agent_hierarchy" in out and "head is" in out
     code, out = run("db", "upgrade", "--database-url", url)
-    assert code == 0 and "to 004_add_maintenance_events" in out
+    assert code == 0 and f"to {migrate.head_revision()}" in out
 
 
 def test_validate_schema_passes_at_head_and_names_drift(url: str) -> None:

@@ -18,6 +18,7 @@ from swarm_director.models.enums import (
     TaskStatus,
     TaskType,
 )
+from swarm_director.models.idempotency import IdempotencyKey
 from swarm_director.models.log import AgentLog
 from swarm_director.models.maintenance import MaintenanceEvent
 from swarm_director.models.task import TASK_TRANSITIONS, Task
@@ -36,6 +37,7 @@ __all__ = [
     "DraftStatus",
     "EmailMessage",
     "EmailStatus",
+    "IdempotencyKey",
     "LogLevel",
     "MaintenanceEvent",
     "MaintenanceOperation",

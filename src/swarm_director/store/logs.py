@@ -26,6 +26,7 @@ from swarm_director.models import Agent, AgentLog, LogLevel, Task
 from swarm_director.models.enums import LOG_LEVEL_ORDER
 from swarm_director.schemas.common import fields_from_pydantic
 from swarm_director.schemas.logs import LogCreate, LogRow
+from swarm_director.store import idempotency
 from swarm_director.store._common import get_or_404, require_ref, validated
 from swarm_director.store.pagination import DEFAULT_LIMIT, Ordering, Page, paginate
 
@@ -148,13 +149,23 @@ def add_log(session: Session, task_id: int, data: LogCreate | Mapping[str, Any])
     return log
 
 
-def add_logs(session: Session, task_id: int, rows: Sequence[LogCreate | Mapping[str, Any]]) -> int:
+def add_logs(
+    session: Session,
+    task_id: int,
+    rows: Sequence[LogCreate | Mapping[str, Any]],
+    *,
+    idempotency_key: str | None = None,
+) -> int:
     """Appends a batch of log records to a task, all or nothing; returns how many were stored.
 
     Rows are LogCreate objects or mappings of its fields. Rows without a timestamp get the
     same one (the time of the call); their ids keep the order of the batch. Raises NotFoundError
     (task), ValidationError naming the row and field (``details["fields"]`` like
     ``{"[17].log_level": "..."}``) before anything is written.
+
+    With ``idempotency_key``, a retry of the same batch for the same task (e.g. after a client
+    timeout) stores nothing and returns the first call's count; the same key with a different
+    batch raises ConflictError.
     """
     try:
         # LogCreate objects were validated when made; as dicts they pass again cheaply.
@@ -167,6 +178,20 @@ def add_logs(session: Session, task_id: int, rows: Sequence[LogCreate | Mapping[
         ) from None
     session.flush()
     get_or_404(session, Task, task_id, "task")
+    if idempotency_key is None:
+        return _insert_batch(session, task_id, batch)
+    result, _replayed = idempotency.run_once(
+        session,
+        f"logs:task:{task_id}",
+        idempotency_key,
+        batch,
+        lambda: {"inserted": _insert_batch(session, task_id, batch)},
+    )
+    return int(result["inserted"])
+
+
+def _insert_batch(session: Session, task_id: int, batch: list[LogRow]) -> int:
+    """Insert validated rows with one driver-level executemany; returns how many."""
     if not batch:
         return 0
     _check_agents(session, batch)
