@@ -3,6 +3,7 @@ stats, maintain. Each is a thin layer over :mod:`swarm_director.ops`."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -49,21 +50,25 @@ class ProblemsFound(SwarmError):
 
 @contextmanager
 def progress_bars(enabled: bool) -> Iterator[Reporter | None]:
-    """A reporter drawing one click progress bar per stage; None when not on a terminal."""
+    """A reporter drawing one click progress bar per stage, for stages that last longer than
+    a second; None (no output at all) when not on a terminal or when ``enabled`` is False."""
     if not enabled or not is_interactive():
         yield None
         return
     with ExitStack() as stack:
-        state: dict[str, Any] = {"stage": None, "bar": None, "done": 0}
+        state: dict[str, Any] = {"stage": None, "bar": None, "done": 0, "since": 0.0}
 
         def report(stage: str, done: int, total: int) -> None:
             if state["stage"] != stage:
                 if state["bar"] is not None:
                     state["bar"].render_finish()
+                state.update(stage=stage, bar=None, done=0, since=time.monotonic())
+            if state["bar"] is None:
+                if time.monotonic() - state["since"] < 1.0 or done >= total:
+                    return  # quick stages stay quiet
                 state["bar"] = stack.enter_context(
-                    click.progressbar(length=max(total, 1), label=f"{stage:>9}", file=None)
+                    click.progressbar(length=max(total, 1), label=f"{stage:>9}")
                 )
-                state.update(stage=stage, done=0)
             state["bar"].update(max(0, done - state["done"]))
             state["done"] = done
 
