@@ -16,6 +16,7 @@ from sqlalchemy.engine import URL
 
 from swarm_director import models  # noqa: F401  (registers every table)
 from swarm_director.db import Base, Database, make_engine
+from swarm_director.schema import migrate
 from tests.dbtools import IN_CI, create_pg_database, drop_pg_database, pg_unreachable_reason
 
 DIALECTS = ["sqlite", "postgresql"]
@@ -54,7 +55,9 @@ def dialect(request: pytest.FixtureRequest) -> str:
 def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "template.db"
     engine = make_engine(URL.create("sqlite", database=str(path)))
-    Base.metadata.create_all(engine)
+    # Migrations, not create_all: a create_all on PostgreSQL marks the use_alter foreign key
+    # as "never inline", so a later SQLite create_all in the same process would omit it.
+    migrate.upgrade(engine)
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     engine.dispose()
@@ -65,7 +68,7 @@ def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _pg_schema_database(pg_available: None) -> Iterator[URL]:
     url = create_pg_database()
     engine = make_engine(url)
-    Base.metadata.create_all(engine)
+    migrate.upgrade(engine)
     engine.dispose()
     yield url
     drop_pg_database(url)

@@ -220,3 +220,11 @@ def test_migrations_and_reset_are_audited(url: str) -> None:
     assert run("db", "reset", "--yes", "--database-url", url)[0] == 0
     # reset drops the trail with everything else, then records itself in the new schema
     assert _events(url) == [("reset", "ok")]
+
+
+def test_sqlite_export_keeps_cycle_foreign_key_after_a_postgresql_export() -> None:
+    """Regression: rendering PostgreSQL's ALTER for the cycle FK hid it from SQLite's DDL."""
+    render_sql("postgresql")
+    sqlite_sql = render_sql("sqlite")
+    tasks_ddl = sqlite_sql.split("CREATE TABLE tasks (")[1].split(");")[0]
+    assert "fk_tasks_conversation_id_conversations" in tasks_ddl

@@ -57,7 +57,10 @@ def render_sql(dialect_name: str) -> str:
     if deferred:
         parts.append("-- Foreign keys of the tasks <-> conversations reference cycle.")
         for fk in deferred:
-            parts.append(f"{str(AddConstraint(fk).compile(dialect=dialect)).strip()};\n")
+            # isolate_from_table=False: the default marks the constraint as never to be
+            # rendered inline again, which would drop it from the next dialect's CREATE TABLE.
+            add = AddConstraint(fk, isolate_from_table=False)
+            parts.append(f"{str(add.compile(dialect=dialect)).strip()};\n")
     return "\n".join(parts)
 
 
