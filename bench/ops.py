@@ -119,6 +119,7 @@ def writer(url: str, stop: Any, out: Any) -> None:
     """Insert one log per transaction until ``stop`` is set; report the waits."""
     engine = make_engine(url)
     waits = []
+    slow: list[float] = []
     insert = sa.text(
         "INSERT INTO agent_logs (task_id, agent_type, message, timestamp, log_level, "
         "created_at) VALUES (1, 'worker', 'live', :ts, 'info', :ts)"
@@ -128,9 +129,13 @@ def writer(url: str, stop: Any, out: Any) -> None:
         with engine.begin() as conn:
             conn.execute(insert, {"ts": datetime.now(UTC).replace(tzinfo=None)})
         waits.append(time.perf_counter() - began)
+        if waits[-1] > 0.5:
+            slow.append(waits[-1])
         time.sleep(0.002)
     engine.dispose()
-    out.put((len(waits), max(waits) if waits else 0.0, statistics.median(waits) if waits else 0.0))
+    out.put(
+        (len(waits), max(waits) if waits else 0.0, statistics.median(waits) if waits else 0.0, slow)
+    )
 
 
 def point_queries(database: Database, n: int) -> float:
@@ -204,7 +209,7 @@ def main() -> None:
         time.sleep(2.0)  # let the writer start
         cleaned = cleanup_logs(database.engine, RetentionPolicy(older_than=timedelta(days=30)))
         stop.set()
-        inserts, longest, median = queue.get(timeout=60)
+        inserts, longest, median, slow = queue.get(timeout=60)
         proc.join()
         database.dispose()
         print(
@@ -215,7 +220,7 @@ def main() -> None:
         )
         print(
             f"concurrent writer: {inserts:,} inserts, longest wait {longest * 1000:.0f} ms, "
-            f"median {median * 1000:.1f} ms"
+            f"median {median * 1000:.1f} ms, {len(slow)} waits over 0.5 s"
         )
     finally:
         shutil.rmtree(work, ignore_errors=True)
