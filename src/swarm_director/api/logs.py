@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from flask import Response
-from pydantic import Field, RootModel, SkipValidation
+from pydantic import BaseModel, Field, RootModel, SkipValidation
 
 from swarm_director.api.common import PageQuery, TaskPath, blueprint, json_response, page_response
 from swarm_director.api.context import session
@@ -33,6 +33,15 @@ class LogIngest(
 
 class LogIngestOut(RootModel[LogOut | LogBatchOut]):
     """The stored record for a single object; the count for a list."""
+
+
+class IngestHeaders(BaseModel):
+    idempotency_key: str | None = Field(
+        default=None,
+        alias="Idempotency-Key",
+        description="Makes a batch ingest safe to retry: a repeat with the same key and body "
+        "stores nothing and gets the first answer; the same key with another body is a 409.",
+    )
 
 
 class LogFilters(PageQuery):
@@ -81,17 +90,21 @@ def list_task_logs(path: TaskPath, query: LogFilters) -> Response:
 
 
 @bp.post("/tasks/<int:task_id>/logs", responses={201: LogIngestOut})
-def add_task_logs(path: TaskPath, body: LogIngest) -> Response:
+def add_task_logs(path: TaskPath, body: LogIngest, header: IngestHeaders) -> Response:
     """Append one log record (answered with the record) or a list of up to 10,000 (answered
     with the count). A list is stored all or nothing; a bad record is named by its index,
-    e.g. `[17].log_level`."""
+    e.g. `[17].log_level`. With an `Idempotency-Key` header a retried batch is stored once."""
     data: Any = body.root
+    key = header.idempotency_key
     if isinstance(data, list):
         if len(data) > MAX_BATCH:
             message = f"a batch holds at most {MAX_BATCH} records, not {len(data)}"
             raise ValidationError(message, details={"fields": {"body": message}})
-        inserted = logs.add_logs(session(), path.task_id, data)
+        inserted = logs.add_logs(session(), path.task_id, data, idempotency_key=key)
         return json_response(LogBatchOut(task_id=path.task_id, inserted=inserted), 201)
+    if key is not None:
+        message = "Idempotency-Key applies to batch ingest: send the record in a list"
+        raise ValidationError(message, details={"fields": {"Idempotency-Key": message}})
     if not isinstance(data, dict):
         message = "expected a log record object or a list of them"
         raise ValidationError(message, details={"fields": {"body": message}})
