@@ -338,6 +338,11 @@ def _sqlite_snapshot(engine: Engine, target: Path, reporter: Reporter | None) ->
         pages = int(source.execute("PRAGMA page_count").fetchone()[0])
         destination = sqlite3.connect(str(target), isolation_level=None)
         try:
+            # The copy is a private temporary file until it is fsynced and renamed: no
+            # journal and no syncs while writing it (the caller's fsync runs beside the
+            # checksum instead of before it).
+            destination.execute("PRAGMA journal_mode=OFF")
+            destination.execute("PRAGMA synchronous=OFF")
             if progress is None:
                 source.backup(destination)
             else:
