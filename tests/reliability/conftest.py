@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,13 +111,20 @@ def url_text(url: URL) -> str:
     return url.render_as_string(hide_password=False)
 
 
-@pytest.fixture
-def migrated_url(dialect: str, tmp_path: Path) -> Iterator[URL]:
-    """A fresh database of the test's dialect, migrated to head (what `db init` makes)."""
+@contextmanager
+def migrated_database(dialect: str, tmp_path: Path) -> Iterator[URL]:
+    """A fresh database of ``dialect``, migrated to head (what `db init` makes)."""
     with fresh_database(dialect, tmp_path) as url:
         engine = make_engine(url)
         try:
             migrate.upgrade(engine, "head")
         finally:
             engine.dispose()
+        yield url
+
+
+@pytest.fixture
+def migrated_url(dialect: str, tmp_path: Path) -> Iterator[URL]:
+    """A fresh database of the test's dialect, migrated to head."""
+    with migrated_database(dialect, tmp_path) as url:
         yield url

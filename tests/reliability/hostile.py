@@ -7,6 +7,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from swarm_director.models import enums
+from swarm_director.schemas.common import MAX_ID
 
 #: Strings that break naive code: SQL, paths, markup, control and odd Unicode characters.
 HOSTILE_TEXT = [
@@ -99,10 +100,11 @@ plausible = st.one_of(
 )
 values = st.one_of(plausible, plausible, json_values)
 
-#: Row ids as a caller may pass them: real ones, missing ones, and nonsense within int64.
+#: Row ids as the API hands them to the store (path ids are validated as ``PositiveId``):
+#: real ones, missing ones, zero and negatives.
 ids = st.one_of(
     st.integers(min_value=1, max_value=3),
-    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.integers(min_value=-(2**31), max_value=MAX_ID),
 )
 
 

@@ -29,7 +29,7 @@ from swarm_director.schemas import (
     ParticipantCreate,
     ParticipantOut,
 )
-from swarm_director.schemas.common import Name, PositiveId
+from swarm_director.schemas.common import Name, PositiveBigId, PositiveId
 from swarm_director.store import conversations
 
 bp = blueprint("conversations", "Conversations between agents: participants and messages.")
@@ -49,7 +49,7 @@ class ParticipantPath(BaseModel):
 
 
 class MessagePath(BaseModel):
-    message_id: PositiveId
+    message_id: PositiveBigId
 
 
 class ConversationQuery(PageQuery):

@@ -36,8 +36,11 @@ from pydantic_core import PydanticCustomError
 
 T = TypeVar("T")
 
-#: Largest id a client may send (PostgreSQL BIGINT); larger numbers cannot name a row.
-MAX_ID = 2**63 - 1
+#: Largest id of an ``Integer`` primary key (PostgreSQL ``integer``): a larger number cannot
+#: name a row, and PostgreSQL refuses to even compare one with such a column.
+MAX_ID = 2**31 - 1
+#: Largest id of a ``BigInteger`` primary key (agent logs, messages).
+MAX_BIG_ID = 2**63 - 1
 #: Bounds for free text, in characters.
 SHORT_TEXT = 10_000
 LONG_TEXT = 1_000_000
@@ -92,8 +95,13 @@ def _check_email(value: str) -> str:
     return value
 
 
-PositiveId = Annotated[int, BeforeValidator(_reject_bool), Field(gt=0, le=MAX_ID)]
+# The bounds come before the validator: so they stay in the JSON schema (the OpenAPI document);
+# after a function validator pydantic writes them as "gt"/"le", which are not JSON Schema.
+PositiveId = Annotated[int, Field(gt=0, le=MAX_ID), BeforeValidator(_reject_bool)]
 """A row id: a positive integer (booleans are refused)."""
+
+PositiveBigId = Annotated[int, Field(gt=0, le=MAX_BIG_ID), BeforeValidator(_reject_bool)]
+"""The id of a row with a ``BigInteger`` key (agent logs, messages)."""
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 """A short name or identifier (surrounding spaces removed), 1..100 characters."""

@@ -16,6 +16,7 @@ from swarm_director.schemas.common import (
     OutputModel,
     PageOut,
     Patch,
+    PositiveBigId,
     PositiveId,
     ShortText,
     Title,
@@ -90,7 +91,7 @@ class MessageCreate(InputModel):
     sender_agent_id: PositiveId | None = None
     message_type: MessageType = MessageType.TEXT
     metadata: JSONObject | None = None
-    parent_message_id: PositiveId | None = None
+    parent_message_id: PositiveBigId | None = None
     thread_id: Name | None = None
 
 
