@@ -12,7 +12,7 @@ from swarm_director.api.context import session
 from swarm_director.errors import ValidationError
 from swarm_director.models.enums import LogLevel
 from swarm_director.schemas import LogBatchOut, LogCreate, LogOut, LogPage
-from swarm_director.schemas.common import Name, PositiveId, UTCTimestamp
+from swarm_director.schemas.common import ISOTimestamp, Name, PositiveId
 from swarm_director.schemas.logs import AgentTypeLabel
 from swarm_director.store import logs, tasks
 
@@ -51,8 +51,8 @@ class LogFilters(PageQuery):
     agent_type: AgentTypeLabel | None = None
     agent_id: PositiveId | None = None
     session_id: Name | None = None
-    since: UTCTimestamp | None = Field(default=None, description="Timestamp ≥ since (ISO 8601).")
-    until: UTCTimestamp | None = Field(default=None, description="Timestamp < until (ISO 8601).")
+    since: ISOTimestamp | None = Field(default=None, description="Timestamp ≥ since (ISO 8601).")
+    until: ISOTimestamp | None = Field(default=None, description="Timestamp < until (ISO 8601).")
     order: Literal["asc", "desc"] = Field(
         default="desc", description="By (timestamp, id); `desc` is newest first."
     )

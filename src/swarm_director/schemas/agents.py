@@ -20,7 +20,10 @@ from swarm_director.schemas.common import (
 
 Capability = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Capabilities = Annotated[list[Capability], Field(max_length=100)]
-ResponseTime = Annotated[float, Field(ge=0, description="Mean response time in seconds.")]
+# Strict: a JSON number only (lax mode would take true as 1.0 and "0" as 0.0).
+ResponseTime = Annotated[
+    float, Field(ge=0, strict=True, description="Mean response time in seconds.")
+]
 
 
 class AgentCreate(InputModel):

@@ -126,6 +126,20 @@ EmailAddress = Annotated[
 UTCTimestamp = Annotated[datetime, AfterValidator(_to_utc)]
 """A timestamp given by a client; naive values are taken as UTC, all come out as UTC."""
 
+_NUMBER = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
+
+
+def _iso_only(value: Any) -> Any:
+    # pydantic reads a number (or numeric text) as Unix time, guessing seconds or milliseconds
+    # from its size; the API documents ISO 8601, so `until=0.5` is a client's mistake.
+    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value)):
+        raise PydanticCustomError("datetime_type", "Input should be an ISO 8601 date-time")
+    return value
+
+
+ISOTimestamp = Annotated[datetime, BeforeValidator(_iso_only), AfterValidator(_to_utc)]
+"""A timestamp in a query string: ISO 8601 text only (numbers are refused), as UTC."""
+
 
 def _check_finite(document: dict[str, JsonValue]) -> dict[str, JsonValue]:
     # NaN and Infinity are not JSON: PostgreSQL's jsonb refuses them, SQLite would store text
