@@ -5,7 +5,9 @@ and optionally by the status of their task. With an archive, every chosen row is
 to a gzip JSON-lines file that is fsynced and renamed into place *before the first delete*;
 deletes then go by the archived ids, so a row that was not archived is never deleted. Deletes
 run in batches of ``batch_size`` rows, each in its own short transaction, so concurrent writers
-wait at most one batch. Any failure stops the run and raises with how far it got.
+wait at most about one batch (on SQLite, whose lock is not a fair queue, each batch is
+followed by a short pause so that waiting writers get their turn). Any failure stops the run
+and raises with how far it got.
 
 Afterwards space is reclaimed without blocking writers for long: on SQLite the WAL is
 checkpointed and, when the file uses incremental auto-vacuum (``db optimize`` switches it on),
@@ -41,6 +43,8 @@ TASKS = table_of(Task)
 DEFAULT_BATCH = 2000
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _VACUUM_STEP_PAGES = 2000
+#: Pause between SQLite delete batches (see :func:`_run_batch`).
+SQLITE_YIELD_S = 0.1
 
 
 def parse_duration(text: str) -> timedelta:
@@ -292,6 +296,10 @@ def _run_batch(engine: Engine, statement: sa.Delete, report: CleanupReport) -> i
         # the final truncating checkpoint, pays for copying everything deleted so far.
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+        # SQLite's lock is not a queue: a waiting writer polls (every 100 ms once it has
+        # waited a while) and back-to-back batches could starve it. A gap as long as that poll
+        # interval lets every waiting writer in between two batches.
+        time.sleep(SQLITE_YIELD_S)
     report.batches += 1
     report.deleted += deleted
     report.longest_batch_s = max(report.longest_batch_s, time.perf_counter() - began)
