@@ -113,9 +113,40 @@ class Manifest:
             )
         known = {f for f in cls.__dataclass_fields__}
         try:
-            return cls(**{k: v for k, v in data.items() if k in known})
+            manifest = cls(**{k: v for k, v in data.items() if k in known})
         except TypeError as error:
             raise CorruptBackupError(f"manifest {path.name} is incomplete: {error}") from None
+        problem = manifest._problem()
+        if problem is not None:
+            raise CorruptBackupError(f"manifest {path.name} is invalid: {problem}")
+        return manifest
+
+    def _problem(self) -> str | None:
+        """What makes a loaded manifest unusable, or None. Listing, pruning and verifying do
+        arithmetic and date comparisons on these fields: a damaged or crafted manifest must be
+        reported as unusable, not crash them (and with them every later pruned backup)."""
+
+        def count(value: Any) -> bool:
+            return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+        if not all(count(v) for v in (self.bytes, self.raw_bytes)):
+            return "bytes and raw_bytes must be sizes"
+        if not isinstance(self.row_counts, dict) or not all(
+            isinstance(k, str) and count(v) for k, v in self.row_counts.items()
+        ):
+            return "row_counts must map tables to counts"
+        texts = (self.file, self.sha256, self.dialect, self.source, self.created_at)
+        if not all(isinstance(v, str) for v in texts):
+            return "file, sha256, dialect, source and created_at must be text"
+        if Path(self.file).name != self.file:
+            return f"file {self.file!r} is not a bare file name"
+        try:
+            created = self.created
+        except ValueError:
+            return f"created_at {self.created_at!r} is not an ISO 8601 time"
+        if created.tzinfo is None:
+            return f"created_at {self.created_at!r} has no time zone"
+        return None
 
 
 @dataclass
