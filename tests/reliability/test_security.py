@@ -1,0 +1,402 @@
+"""Security review, as tests that fail when a reviewed property stops holding.
+
+* No SQL is built from strings: every f-string, ``%``-format, ``.format`` or ``+`` in ``src/``
+  whose text holds SQL is listed below with the reason it is safe (an identifier quoted by
+  the dialect's identifier preparer, an integer formatted with ``:d``, a name the code itself
+  generated, or not SQL at all). A new one fails the test until it is reviewed and listed; a
+  listed one that disappears fails it too, so the list stays true.
+* Secrets never reach output or logs: the API token (right and wrong ones), the password in a
+  database URL and the backup key, across the CLI, a real server with its access log, the
+  audit trail, backup manifests and the logging handler's error reports.
+* With a token set, every route but ``/api/health`` — admin, every mutating endpoint, the
+  OpenAPI document, routes not in it — refuses a request without it, with a wrong one, or
+  with the token in the query string.
+* ``serve`` binds to loopback by default (checked on the listening socket itself).
+* The docs explain running behind a TLS-terminating reverse proxy.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import logging
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+from flask import Flask
+from sqlalchemy.engine import URL
+
+from swarm_director import create_app
+from swarm_director.api.context import database
+from swarm_director.cli.main import cli
+from swarm_director.cli.serve import serve_cmd
+from swarm_director.db import make_engine
+from swarm_director.ops.crypto import new_key
+from tests.reliability.conftest import url_text
+from tests.reliability.procs import ROOT, Server, free_port, request
+
+SRC = ROOT / "src" / "swarm_director"
+SQL_WORDS = re.compile(
+    r"\b(SELECT|INSERT|UPDATE|DELETE|CREATE|DROP|ALTER|PRAGMA|VACUUM|TRUNCATE|ANALYZE|BEGIN|"
+    r"SET|WHERE|FROM|GRANT|COPY|REINDEX|CHECKPOINT|EXPLAIN|ATTACH)\b"
+)
+
+#: Every string-built text in src/ that contains SQL words, as (file, source line), with the
+#: reason it is safe. Reviewed one by one.
+REVIEWED: dict[tuple[str, str], str] = {
+    (
+        "db/engine.py",
+        'cursor.execute(f"PRAGMA busy_timeout={busy_ms:d}")',
+    ): "constant PRAGMA; the value is an int formatted with :d",
+    (
+        "db/provision.py",
+        'conn.exec_driver_sql(f"CREATE DATABASE {preparer.quote(str(url.database))}")',
+    ): "identifier quoted by the dialect's identifier preparer",
+    (
+        "db/provision.py",
+        'conn.exec_driver_sql(f"DROP TABLE IF EXISTS {preparer.quote(name)}")',
+    ): "identifier quoted by the dialect's identifier preparer (names from the catalog)",
+    (
+        "db/provision.py",
+        'conn.exec_driver_sql(f"DROP TABLE IF EXISTS {preparer.quote(name)} CASCADE")',
+    ): "identifier quoted by the dialect's identifier preparer (names from the catalog)",
+    (
+        "ops/retention.py",
+        'conn.exec_driver_sql(f"VACUUM (ANALYZE) {quoted(conn, LOGS.name)}")',
+    ): "a model's table name, quoted by the identifier preparer (dbinfo.quoted)",
+    (
+        "ops/retention.py",
+        'raw.executescript(f"PRAGMA incremental_vacuum({_VACUUM_STEP_PAGES:d})")',
+    ): "constant PRAGMA; a module constant formatted with :d",
+    (
+        "ops/verify.py",
+        "conn.exec_driver_sql(f'CREATE DATABASE \"{name}\"')",
+    ): "name is 'sdstage_' + uuid4().hex, generated two lines above; never input",
+    (
+        "ops/verify.py",
+        "conn.exec_driver_sql(f'DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)')",
+    ): "name is a generated sdstage_ name, asserted by prefix just above; never input",
+    (
+        "ops/stats.py",
+        "f\"Slow statement ({slow['max_ms']:.0f} ms worst, {slow['count']} runs): \"",
+    ): "not SQL: a suggestion telling the operator to use EXPLAIN",
+    (
+        "schema/validate.py",
+        'action = f" ON DELETE {fk.ondelete.upper()}" if fk.ondelete else ""',
+    ): "not SQL that runs: text of a drift report",
+    (
+        "store/logs.py",
+        'raise RuntimeError(f"unexpected INSERT parameters {order!r}")',
+    ): "not SQL: an error message",
+}
+
+
+def _string_built_sql() -> set[tuple[str, str]]:
+    found: set[tuple[str, str]] = set()
+    for path in sorted(SRC.rglob("*.py")):
+        source = path.read_text()
+        lines = source.splitlines()
+        for node in ast.walk(ast.parse(source)):
+            if _is_string_building(node) and SQL_WORDS.search(_constant_text(node)):
+                relative = path.relative_to(SRC).as_posix()
+                found.add((relative, lines[node.lineno - 1].strip()))  # type: ignore[attr-defined]
+    return found
+
+
+def _is_text(node: ast.AST) -> bool:
+    return isinstance(node, ast.JoinedStr) or (
+        isinstance(node, ast.Constant) and isinstance(node.value, str)
+    )
+
+
+def _is_string_building(node: ast.AST) -> bool:
+    if isinstance(node, ast.JoinedStr):
+        return any(isinstance(part, ast.FormattedValue) for part in node.values)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod | ast.Add):
+        return _is_text(node.left) or _is_text(node.right)
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in ("format", "join")
+        and _is_text(node.func.value)
+    )
+
+
+def _constant_text(node: ast.AST) -> str:
+    return " ".join(
+        n.value for n in ast.walk(node) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+    )
+
+
+def test_no_sql_is_built_from_strings_except_the_reviewed_lines() -> None:
+    found = _string_built_sql()
+    unreviewed = sorted(found - set(REVIEWED))
+    assert not unreviewed, "SQL built from strings, not reviewed:\n" + "\n".join(
+        f"  {file}: {line}" for file, line in unreviewed
+    )
+    stale = sorted(set(REVIEWED) - found)
+    assert not stale, f"reviewed lines that no longer exist (update REVIEWED): {stale}"
+
+
+def test_the_scan_catches_what_it_must() -> None:
+    # The scan itself is tested: each of these is SQL built from a string.
+    for code in [
+        "conn.execute(text(f\"SELECT * FROM t WHERE name = '{name}'\"))",
+        'cursor.execute("DELETE FROM t WHERE id = %s" % user_id)',
+        'sql = "UPDATE t SET a = {}".format(value)',
+        'query = "SELECT * FROM " + table',
+        'sql = " ".join(["SELECT", column, "FROM t"])',
+    ]:
+        nodes = [n for n in ast.walk(ast.parse(code)) if _is_string_building(n)]
+        assert any(SQL_WORDS.search(_constant_text(n)) for n in nodes), code
+
+
+# --- secrets --------------------------------------------------------------------------------
+
+TOKEN = "tok-9f8e7d6c5b4a-secret"
+WRONG_TOKEN = "wrong-0a1b2c3d4e-secret"
+PASSWORD = "pw-Hunter2-secret"
+
+
+@pytest.fixture
+def secrets_env(migrated_url: URL, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Environment with every secret set; the database URL carries a password (PostgreSQL's
+    test server trusts local connections and ignores it; SQLite URLs have none)."""
+    url = (
+        migrated_url.set(password=PASSWORD)
+        if migrated_url.get_backend_name() != "sqlite"
+        else migrated_url
+    )
+    env = {
+        "SWARM_API_TOKEN": TOKEN,
+        "SWARM_BACKUP_KEY": new_key(),
+        "DATABASE_URL": url_text(url),
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
+
+
+def _secrets(env: dict[str, str]) -> list[str]:
+    return [TOKEN, WRONG_TOKEN, PASSWORD, env["SWARM_BACKUP_KEY"]]
+
+
+def _assert_clean(text: str, env: dict[str, str], where: str) -> None:
+    leaked = [s for s in _secrets(env) if s in text]
+    assert not leaked, f"{where} shows a secret: {leaked}"
+
+
+def test_cli_output_audit_trail_and_manifests_hold_no_secret(
+    secrets_env: dict[str, str], tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    backups = tmp_path / "backups"
+    commands = [
+        ["db", "init"],
+        ["db", "status"],
+        ["db", "status", "--json"],
+        ["db", "current"],
+        ["db", "seed"],
+        ["db", "check"],
+        ["db", "backup", "--dir", str(backups)],
+        ["db", "backup", "--dir", str(backups), "--json"],
+        ["db", "backups", "--dir", str(backups), "--json"],
+        ["db", "stats", "--json"],
+    ]
+    for command in commands:
+        result = runner.invoke(cli, command)
+        assert result.exit_code == 0, (command, result.output)
+        _assert_clean(result.output, secrets_env, " ".join(command))
+    # A failure names the database: still without its password.
+    dead = sa.engine.make_url(secrets_env["DATABASE_URL"]).set(
+        host="127.0.0.1", port=free_port(), password=PASSWORD
+    )
+    if dead.get_backend_name() == "sqlite":
+        dead = URL.create("postgresql+psycopg", "u", PASSWORD, "127.0.0.1", free_port(), "x")
+    for command in (["db", "status"], ["db", "init"], ["db", "backup", "--dir", str(backups)]):
+        result = runner.invoke(cli, [*command, "--database-url", url_text(dead)])
+        assert result.exit_code == 1, (command, result.output)
+        _assert_clean(result.output, secrets_env, f"failing {command}")
+    for manifest in backups.glob("*.manifest.json"):
+        _assert_clean(manifest.read_text(), secrets_env, manifest.name)
+    engine = make_engine(secrets_env["DATABASE_URL"])
+    try:
+        with engine.connect() as conn:
+            details = conn.execute(sa.text("SELECT details FROM maintenance_events")).scalars()
+            _assert_clean(json.dumps([str(d) for d in details]), secrets_env, "audit trail")
+    finally:
+        engine.dispose()
+
+
+def test_server_and_access_log_hold_no_secret(
+    secrets_env: dict[str, str], tmp_path: Path, migrated_url: URL
+) -> None:
+    server = Server(
+        secrets_env["DATABASE_URL"],
+        tmp_path / "server.log",
+        workers=1,
+        env={k: v for k, v in secrets_env.items() if k != "DATABASE_URL"},
+        extra_args=("--access-log",),
+    ).start()
+    try:
+        assert request(server.port, "GET", "/api/health")[0] == 200
+        assert request(server.port, "GET", "/api/tasks", token=TOKEN)[0] == 200
+        assert request(server.port, "GET", "/api/tasks", token=WRONG_TOKEN)[0] == 401
+        assert request(server.port, "POST", "/api/tasks", {"type": "x"}, token=TOKEN)[0] == 422
+        assert request(server.port, "GET", "/api/tasks/999999", token=TOKEN)[0] == 404
+        status, _ = request(server.port, "GET", "/api/admin/stats", token=TOKEN)
+        assert status == 200
+    finally:
+        server.stop()
+    log = server.output()
+    assert "GET /api/tasks" in log, "the access log is on"
+    _assert_clean(log, secrets_env, "server output")
+
+
+def test_logging_handler_reports_hold_no_password(capsys: pytest.CaptureFixture[str]) -> None:
+    from swarm_director.logging import AgentLogHandler
+
+    url = URL.create("postgresql+psycopg", "agent", PASSWORD, "127.0.0.1", free_port(), "gone")
+    handler = AgentLogHandler(
+        url_text(url), task_id=1, agent_type="a", flush_interval=0.05, close_timeout=0.5
+    )
+    logger = logging.getLogger("reliability.secrets")
+    logger.addHandler(handler)
+    try:
+        logger.warning("hello")
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+    captured = capsys.readouterr()
+    assert PASSWORD not in captured.out + captured.err
+
+
+# --- authentication -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def secured_app(migrated_url: URL) -> Iterator[Flask]:
+    app = create_app({"DATABASE_URL": url_text(migrated_url), "SWARM_API_TOKEN": TOKEN})
+    try:
+        yield app
+    finally:
+        database(app).dispose()
+
+
+def _routes(app: Flask) -> list[tuple[str, str]]:
+    """Every (method, concrete URL) the app serves, documented or not, ids filled with 1."""
+    found = []
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        url = re.sub(r"<(?:\w+:)?(\w+)>", "1", rule.rule)
+        for method in sorted((rule.methods or set()) - {"HEAD"}):
+            found.append((method, url))
+    return found
+
+
+def test_every_route_but_health_needs_the_token(secured_app: Flask) -> None:
+    client = secured_app.test_client()
+    routes = _routes(secured_app)
+    assert ("POST", "/api/tasks") in routes and ("GET", "/api/admin/stats") in routes
+    checked = 0
+    for method, url in routes:
+        if url == "/api/health":
+            continue
+        attempts: list[dict[str, Any]] = [
+            {},
+            {"headers": {"Authorization": f"Bearer {WRONG_TOKEN}"}},
+            {"headers": {"Authorization": f"Bearer {TOKEN[:-1]}"}},
+            {"headers": {"Authorization": f"Basic {TOKEN}"}},
+            {"headers": {"Authorization": TOKEN}},
+            {"query_string": {"token": TOKEN, "access_token": TOKEN}},
+        ]
+        for extra in attempts:
+            response = client.open(url, method=method, json={}, **extra)
+            assert response.status_code == 401, (method, url, extra, response.status_code)
+            assert response.get_json()["error"]["code"] == "unauthorized"
+            checked += 1
+    assert checked > 100
+    ok = client.get("/api/admin/stats", headers={"Authorization": f"bearer {TOKEN}"})
+    assert ok.status_code == 200, "the scheme is case-insensitive (RFC 7235)"
+
+
+def test_nothing_was_changed_by_refused_requests(secured_app: Flask, migrated_url: URL) -> None:
+    client = secured_app.test_client()
+    for method, url in _routes(secured_app):
+        if method in ("POST", "PATCH", "PUT", "DELETE"):
+            client.open(url, method=method, json={"type": "analysis", "title": "x"})
+    engine = make_engine(migrated_url)
+    try:
+        with engine.connect() as conn:
+            for table in ("agents", "tasks", "agent_logs", "conversations", "drafts"):
+                assert conn.scalar(sa.text(f'SELECT count(*) FROM "{table}"')) == 0, table
+    finally:
+        engine.dispose()
+
+
+# --- binding and docs ----------------------------------------------------------------------
+
+
+def test_serve_binds_to_loopback_by_default(tmp_path: Path) -> None:
+    host = next(p for p in serve_cmd.params if p.name == "host")
+    assert host.default == "127.0.0.1"
+    # And the real listening socket: no --host given.
+    db = tmp_path / "bind.db"
+    engine = make_engine(f"sqlite:///{db}")
+    from swarm_director.schema import migrate
+
+    migrate.upgrade(engine, "head")
+    engine.dispose()
+    server = Server(f"sqlite:///{db}", tmp_path / "bind.log", workers=1).start()
+    try:
+        listening = _listening_addresses(server.port)
+    finally:
+        server.stop()
+    assert listening == {"127.0.0.1"}, listening
+
+
+def _listening_addresses(port: int) -> set[str]:
+    """Local addresses with a socket listening on ``port`` (from /proc/net/tcp{,6})."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        if not os.path.exists(table):
+            continue
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, hex_port = local.split(":")
+            if state == "0A" and int(hex_port, 16) == port:  # 0A = LISTEN
+                if len(address) == 8:
+                    found.add(".".join(str(b) for b in reversed(bytes.fromhex(address))))
+                else:
+                    found.add(address)
+    return found
+
+
+def test_docs_cover_tls_behind_a_reverse_proxy() -> None:
+    text = (ROOT / "docs" / "api.md").read_text()
+    section = text[text.index("## Authentication and running it exposed safely") :]
+    for needed in ("reverse proxy", "TLS", "--host 127.0.0.1", "SWARM_API_TOKEN"):
+        assert needed in section, needed
+
+
+def test_a_cli_failure_is_one_line_without_the_password() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", "from swarm_director.cli.main import cli; cli()", "db", "status"],
+        env={**os.environ, "DATABASE_URL": f"postgresql://u:{PASSWORD}@127.0.0.1:{free_port()}/x"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr and PASSWORD not in result.stdout + result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
