@@ -122,6 +122,8 @@ def test_timings_collected_from_an_engine_reach_db_stats(db: Database, tmp_path:
             conn.execute(sa.text("SELECT count(*) FROM agent_logs WHERE id > 5")).all()
     [shape] = [s for s in timings.slowest() if "agent_logs" in s.shape]
     assert shape.count == 3
+    insert_logs(db.engine, add_task(db), 5)  # executemany is timed too
+    assert any(s.shape.startswith("INSERT INTO agent_logs") for s in timings.slowest())
     timings.flush()
     stats = collect_stats(db.engine, timings_dir=tmp_path)
     assert any("agent_logs WHERE id > ?" in s["shape"] for s in stats.slow_statements)

@@ -1,11 +1,12 @@
 """Statement timings: a cheap, bounded record of the slowest statement shapes.
 
-:func:`install` adds two SQLAlchemy cursor events to an engine. Each statement is reduced to
+:meth:`StatementTimings.install` hooks an engine's dialect (``do_execute`` and friends, which
+time the DBAPI call itself). Each statement is reduced to
 its *shape* (bound parameters are already placeholders; expanded ``IN (...)`` lists and any
 literals are folded) and only per-shape counters are kept: count, total and worst time. The
 record holds at most ``capacity`` shapes, dropping the fastest when full, so memory is fixed
-and the slow outliers stay. The overhead is two ``perf_counter`` calls and a dict update per
-statement (``bench/ops.py`` measures it).
+and the slow outliers stay. The overhead is one event dispatch, two ``perf_counter`` calls and
+a dict update per statement (``bench/ops.py`` measures it).
 
 A process that passes ``directory`` writes its snapshot there (``statements-<pid>.json``,
 atomically, at most every ``flush_every_s``) so that ``db stats`` in another process can list
@@ -19,6 +20,7 @@ import os
 import re
 import threading
 import time
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +36,6 @@ _STRING = re.compile(r"'(?:[^']|'')*'")
 _NUMBER = re.compile(r"(?<![\w$.])-?\d+(?:\.\d+)?\b")
 _SPACE = re.compile(r"\s+")
 _VALUES_ROWS = re.compile(r"(VALUES\s*\([^()]*\))(?:\s*,\s*\([^()]*\))+", re.IGNORECASE)
-_START = "_swarm_timing_start"
 
 
 def shape_of(statement: str) -> str:
@@ -135,24 +136,42 @@ class StatementTimings:
             pass  # statistics must never break the service
 
     def install(self, engine: Engine) -> None:
-        """Time every statement ``engine`` runs (idempotent)."""
-        if event.contains(engine, "before_cursor_execute", _before):
+        """Time every statement ``engine`` runs (idempotent).
+
+        Uses the dialect's ``do_execute*`` hooks, which run the DBAPI call themselves: one
+        event per statement, about half the cost of the before/after cursor-execute pair.
+        """
+        dialect = engine.dialect
+        if dialect in _INSTALLED:
             return
-        event.listen(engine, "before_cursor_execute", _before)
-        event.listen(engine, "after_cursor_execute", self._after)
+        _INSTALLED[dialect] = self
+        clock = time.perf_counter
+        record = self.record
 
-    def _after(
-        self, conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool
-    ) -> None:
-        began = getattr(context, _START, None)
-        if began is not None:
-            self.record(statement, time.perf_counter() - began)
+        def do_execute(cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
+            began = clock()
+            cursor.execute(statement, parameters)
+            record(statement, clock() - began)
+            return True
+
+        def do_execute_no_params(cursor: Any, statement: str, context: Any) -> bool:
+            began = clock()
+            cursor.execute(statement)
+            record(statement, clock() - began)
+            return True
+
+        def do_executemany(cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
+            began = clock()
+            cursor.executemany(statement, parameters)
+            record(statement, clock() - began)
+            return True
+
+        event.listen(engine, "do_execute", do_execute)
+        event.listen(engine, "do_execute_no_params", do_execute_no_params)
+        event.listen(engine, "do_executemany", do_executemany)
 
 
-def _before(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
-    # The execution context lives exactly as long as the statement: no bookkeeping to undo.
-    if context is not None:
-        setattr(context, _START, time.perf_counter())
+_INSTALLED: weakref.WeakKeyDictionary[Any, StatementTimings] = weakref.WeakKeyDictionary()
 
 
 def load_snapshots(directory: Path, max_age_s: float = 7 * 86400) -> list[dict[str, Any]]:
