@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +13,9 @@ from sqlalchemy.engine import URL
 
 from swarm_director import create_app
 from swarm_director.api.context import database
+from swarm_director.db import make_engine
+from swarm_director.schema import migrate
+from tests.dbtools import fresh_database
 
 AppFactory = Callable[..., Flask]
 
@@ -40,6 +44,18 @@ def make_app(db_url: URL) -> Iterator[AppFactory]:
     yield factory
     for app in apps:
         database(app).dispose()
+
+
+@pytest.fixture
+def behind_head_url(dialect: str, tmp_path: Path) -> Iterator[URL]:
+    """A database one migration behind head."""
+    with fresh_database(dialect, tmp_path) as url:
+        engine = make_engine(url, create_dirs=True)
+        try:
+            migrate.upgrade(engine, migrate.history()[-2].revision)
+        finally:
+            engine.dispose()
+        yield url
 
 
 @pytest.fixture

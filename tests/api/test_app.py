@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -18,7 +17,6 @@ from swarm_director.models import Agent
 from swarm_director.schema import migrate
 from tests.api.conftest import AppFactory, url_text
 from tests.api.helpers import error_of, make_agent, make_task
-from tests.dbtools import fresh_database
 
 
 def test_health_answers_without_touching_the_database(make_app: AppFactory) -> None:
@@ -28,26 +26,24 @@ def test_health_answers_without_touching_the_database(make_app: AppFactory) -> N
     assert response.get_json()["status"] == "ok"
 
 
-def test_ready_is_503_until_the_schema_is_at_head(client: FlaskClient) -> None:
-    # The test schema is made with create_all: no Alembic revision recorded.
-    error = error_of(client.get("/api/ready"), 503)
+def test_ready_is_503_until_the_schema_is_at_head(behind_head_url: URL) -> None:
+    from swarm_director import create_app
+
+    app = create_app({"DATABASE_URL": url_text(behind_head_url), "SWARM_API_TOKEN": None})
+    try:
+        error = error_of(app.test_client().get("/api/ready"), 503)
+    finally:
+        database(app).dispose()
     assert error["code"] == "schema_behind"
     assert "swarm-director db upgrade" in error["message"]
     assert error["details"]["head"] == migrate.head_revision()
+    assert error["details"]["revision"] == migrate.history()[-2].revision
 
 
-def test_ready_is_200_on_a_migrated_database(dialect: str, tmp_path: Path) -> None:
-    from swarm_director import create_app
-
-    with fresh_database(dialect, tmp_path) as url:
-        app = create_app({"DATABASE_URL": url_text(url), "SWARM_API_TOKEN": None})
-        try:
-            migrate.upgrade(database(app).engine, "head")
-            response = app.test_client().get("/api/ready")
-            assert response.status_code == 200, response.get_json()
-            assert response.get_json()["revision"] == migrate.head_revision()
-        finally:
-            database(app).dispose()
+def test_ready_is_200_on_a_migrated_database(client: FlaskClient) -> None:
+    response = client.get("/api/ready")
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["revision"] == migrate.head_revision()
 
 
 def test_ready_is_503_when_the_database_is_unreachable(make_app: AppFactory) -> None:

@@ -47,14 +47,15 @@ def test_embedded_default_is_created_and_migrated_on_first_start(embedded_env: P
     assert "Using the embedded database" in prepare_database(settings)
 
 
-def test_other_databases_below_head_are_refused(db_url: URL) -> None:
-    settings = Settings(DATABASE_URL=url_text(db_url))  # create_all schema: no revision
+def test_other_databases_below_head_are_refused(behind_head_url: URL) -> None:
+    settings = Settings(DATABASE_URL=url_text(behind_head_url))
     with pytest.raises(SchemaError, match="swarm-director db upgrade"):
         prepare_database(settings)
 
 
-def test_serve_refuses_in_one_line(db_url: URL) -> None:
-    result = CliRunner().invoke(cli, ["serve", "--database-url", url_text(db_url)])
+def test_serve_refuses_in_one_line(behind_head_url: URL) -> None:
+    args = ["serve", "--database-url", url_text(behind_head_url), "--port", str(_free_port())]
+    result = CliRunner().invoke(cli, args)
     assert result.exit_code == 1
     assert "swarm-director db upgrade" in result.output
     assert "Traceback" not in result.output
