@@ -11,6 +11,7 @@ from swarm_director.schemas.common import (
     InputModel,
     JSONObject,
     Name,
+    NoNul,
     OutputModel,
     PageOut,
     Patch,
@@ -18,7 +19,9 @@ from swarm_director.schemas.common import (
     ShortText,
 )
 
-Capability = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Capability = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), NoNul
+]
 Capabilities = Annotated[list[Capability], Field(max_length=100)]
 # Strict: a JSON number only (lax mode would take true as 1.0 and "0" as 0.0).
 ResponseTime = Annotated[

@@ -72,6 +72,17 @@ def _drop_null_from_schema(schema: dict[str, Any]) -> None:
         schema["anyOf"] = rest
 
 
+def _reject_nul(value: str) -> str:
+    # PostgreSQL text (and jsonb) cannot hold U+0000; refuse it alike on every database.
+    if "\x00" in value:
+        raise PydanticCustomError("string_nul", "may not contain the NUL character")
+    return value
+
+
+NoNul = AfterValidator(_reject_nul)
+"""Appended to every input string type: no NUL characters."""
+
+
 def _to_utc(value: datetime) -> datetime:
     # Naive timestamps are taken to be UTC already (as the database layer does).
     if value.tzinfo is None:
@@ -103,16 +114,18 @@ PositiveId = Annotated[int, Field(gt=0, le=MAX_ID), BeforeValidator(_reject_bool
 PositiveBigId = Annotated[int, Field(gt=0, le=MAX_BIG_ID), BeforeValidator(_reject_bool)]
 """The id of a row with a ``BigInteger`` key (agent logs, messages)."""
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), NoNul]
 """A short name or identifier (surrounding spaces removed), 1..100 characters."""
 
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Title = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NoNul
+]
 """A required title, 1..200 characters."""
 
-ShortText = Annotated[str, StringConstraints(max_length=SHORT_TEXT)]
+ShortText = Annotated[str, StringConstraints(max_length=SHORT_TEXT), NoNul]
 """Optional free text such as a description or review notes."""
 
-LongText = Annotated[str, StringConstraints(min_length=1, max_length=LONG_TEXT)]
+LongText = Annotated[str, StringConstraints(min_length=1, max_length=LONG_TEXT), NoNul]
 """Required body text (draft content, email body, message content)."""
 
 EmailAddress = Annotated[
@@ -141,23 +154,26 @@ ISOTimestamp = Annotated[datetime, BeforeValidator(_iso_only), AfterValidator(_t
 """A timestamp in a query string: ISO 8601 text only (numbers are refused), as UTC."""
 
 
-def _check_finite(document: dict[str, JsonValue]) -> dict[str, JsonValue]:
-    # NaN and Infinity are not JSON: PostgreSQL's jsonb refuses them, SQLite would store text
-    # no JSON parser reads. Checked here, not through the allow_inf_nan setting, which does
-    # not reach JsonValue inside every container (e.g. a TypedDict).
+def _check_storable(document: dict[str, JsonValue]) -> dict[str, JsonValue]:
+    # NaN and Infinity are not JSON (PostgreSQL's jsonb refuses them; SQLite would keep text no
+    # JSON parser reads) and jsonb cannot hold U+0000 in a string. Checked here rather than
+    # through the allow_inf_nan setting, which does not reach JsonValue in every container.
     pending: list[Any] = [document]
     while pending:
         value = pending.pop()
         if isinstance(value, dict):
             pending.extend(value.values())
+            pending.extend(value.keys())
         elif isinstance(value, list):
             pending.extend(value)
         elif isinstance(value, float) and not math.isfinite(value):
             raise PydanticCustomError("finite_number", "JSON numbers must be finite")
+        elif isinstance(value, str) and "\x00" in value:
+            raise PydanticCustomError("string_nul", "may not contain the NUL character")
     return document
 
 
-JSONObject = Annotated[dict[str, JsonValue], AfterValidator(_check_finite)]
+JSONObject = Annotated[dict[str, JsonValue], AfterValidator(_check_storable)]
 """A JSON object (finite numbers only, so it stores the same on SQLite and PostgreSQL)."""
 
 Patch = Annotated[

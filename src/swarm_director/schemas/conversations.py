@@ -13,6 +13,7 @@ from swarm_director.schemas.common import (
     JSONObject,
     LongText,
     Name,
+    NoNul,
     OutputModel,
     PageOut,
     Patch,
@@ -22,7 +23,7 @@ from swarm_director.schemas.common import (
     Title,
 )
 
-Role = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+Role = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50), NoNul]
 
 
 class ConversationCreate(InputModel):

@@ -11,6 +11,7 @@ from swarm_director.schemas.common import (
     EmailAddress,
     InputModel,
     LongText,
+    NoNul,
     OutputModel,
     PageOut,
     Patch,
@@ -19,7 +20,7 @@ from swarm_director.schemas.common import (
 )
 
 #: RFC 5322 line limit; the column is sized for it.
-Subject = Annotated[str, StringConstraints(min_length=1, max_length=998)]
+Subject = Annotated[str, StringConstraints(min_length=1, max_length=998), NoNul]
 AddressList = Annotated[list[EmailAddress], Field(max_length=100)]
 
 

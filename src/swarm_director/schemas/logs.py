@@ -13,6 +13,7 @@ from swarm_director.schemas.common import (
     InputModel,
     JSONObject,
     Name,
+    NoNul,
     OutputModel,
     PageOut,
     PositiveId,
@@ -23,9 +24,9 @@ from swarm_director.schemas.common import (
 MAX_LOG_MESSAGE = 100_000
 
 AgentTypeLabel = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50), NoNul
 ]
-LogMessage = Annotated[str, StringConstraints(min_length=1, max_length=MAX_LOG_MESSAGE)]
+LogMessage = Annotated[str, StringConstraints(min_length=1, max_length=MAX_LOG_MESSAGE), NoNul]
 
 
 class LogCreate(InputModel):
