@@ -4,20 +4,34 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
-from sqlalchemy import exists, func, select
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Enum,
+    Integer,
+    Select,
+    String,
+    exists,
+    func,
+    select,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from swarm_director.db import Base
 from swarm_director.errors import ConflictError, NotFoundError, ValidationError
-from swarm_director.schemas.common import fields_from_pydantic
+from swarm_director.schemas.common import MAX_BIG_ID, MAX_ID, fields_from_pydantic
 
 M = TypeVar("M", bound=BaseModel)
 E = TypeVar("E", bound=Base)
+T = TypeVar("T")
 
 
 def validated(schema: type[M], data: M | Mapping[str, Any], what: str) -> M:
@@ -35,9 +49,65 @@ def validated(schema: type[M], data: M | Mapping[str, Any], what: str) -> M:
         ) from None
 
 
+def fits(type_: TypeEngine[Any], value: object) -> bool:
+    """True when ``value`` is an integer a column of ``type_`` can hold (non-integer columns:
+    always). PostgreSQL refuses to even compare an ``integer`` column with 2**31, so a number
+    out of range must be answered before it reaches SQL: it cannot name a row."""
+    if not isinstance(type_, Integer):
+        return True
+    if isinstance(value, bool) or not isinstance(value, int):
+        return False
+    bound = MAX_BIG_ID if isinstance(type_, BigInteger) else MAX_ID
+    return -bound - 1 <= value <= bound
+
+
+def _comparable(type_: TypeEngine[Any], value: object) -> bool:
+    # What a driver would refuse, or SQLAlchemy fail to bind, for a filter on such a column.
+    if isinstance(type_, TypeDecorator):
+        type_ = type_.impl_instance
+    if isinstance(type_, Enum):
+        return isinstance(value, str) and value in type_.enums
+    if isinstance(type_, String):
+        return isinstance(value, str) and "\x00" not in value
+    if isinstance(type_, Boolean):
+        return isinstance(value, bool)
+    if isinstance(type_, DateTime):
+        return isinstance(value, datetime)
+    return fits(type_, value)
+
+
+def where_equal(
+    stmt: Select[T], *filters: tuple[InstrumentedAttribute[Any], object, str]
+) -> Select[T]:
+    """``stmt`` narrowed to rows whose column equals each given value (None: no filter).
+
+    Each filter is ``(column, value, name)``; a value the column cannot hold (a number out of
+    its range, an unknown enum value, a string with NUL, a wrong type) is a ValidationError
+    naming the filter, never a driver error.
+    """
+    for column, value, name in filters:
+        if value is None:
+            continue
+        check_filter(column, value, name)
+        stmt = stmt.where(column == value)
+    return stmt
+
+
+def check_filter(column: InstrumentedAttribute[Any], value: object, name: str) -> None:
+    """ValidationError naming ``name`` when ``value`` cannot be compared with ``column``."""
+    if not _comparable(column.type, value):
+        raise ValidationError(
+            f"invalid {name}", details={"fields": {name: "not a value this field can hold"}}
+        )
+
+
+def _pk_fits(model: type[Base], row_id: object) -> bool:
+    return fits(model.__mapper__.primary_key[0].type, row_id)
+
+
 def get_or_404(session: Session, model: type[E], row_id: int, what: str) -> E:
     """The row of ``model`` with id ``row_id``, else NotFoundError("<what> <id> not found")."""
-    row = session.get(model, row_id)
+    row = session.get(model, row_id) if _pk_fits(model, row_id) else None
     if row is None:
         raise NotFoundError(f"{what} {row_id} not found", details={"id": row_id})
     return row
@@ -47,6 +117,8 @@ def lock_or_404(session: Session, model: type[E], row_id: int, what: str) -> E:
     """Like :func:`get_or_404`, but the row is read again and locked until the transaction
     ends (``FOR NO KEY UPDATE`` on PostgreSQL; SQLite writers are serialized already), so a
     read-check-write on it cannot interleave with another writer's."""
+    if not _pk_fits(model, row_id):
+        raise NotFoundError(f"{what} {row_id} not found", details={"id": row_id})
     stmt = (
         select(model)
         .where(model.__mapper__.primary_key[0] == row_id)
@@ -61,7 +133,7 @@ def lock_or_404(session: Session, model: type[E], row_id: int, what: str) -> E:
 
 def require_ref(session: Session, model: type[E], row_id: int, field: str, what: str) -> None:
     """ValidationError naming ``field`` unless a ``model`` row with id ``row_id`` exists."""
-    if session.get(model, row_id) is None:
+    if not _pk_fits(model, row_id) or session.get(model, row_id) is None:
         raise ValidationError(
             f"{what} {row_id} does not exist",
             details={"fields": {field: f"{what} {row_id} does not exist"}},

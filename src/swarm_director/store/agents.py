@@ -18,6 +18,7 @@ from swarm_director.store._common import (
     lock_hierarchy,
     require_ref,
     validated,
+    where_equal,
     would_create_cycle,
 )
 from swarm_director.store.pagination import DEFAULT_LIMIT, Ordering, Page, paginate
@@ -68,13 +69,12 @@ def list_agents(
     cursor: str | None = None,
 ) -> Page[Agent]:
     """A page of agents in id order, filtered by type, status and/or parent."""
-    stmt = select(Agent)
-    if agent_type is not None:
-        stmt = stmt.where(Agent.agent_type == agent_type)
-    if status is not None:
-        stmt = stmt.where(Agent.status == status)
-    if parent_id is not None:
-        stmt = stmt.where(Agent.parent_id == parent_id)
+    stmt = where_equal(
+        select(Agent),
+        (Agent.agent_type, agent_type, "agent_type"),
+        (Agent.status, status, "status"),
+        (Agent.parent_id, parent_id, "parent_id"),
+    )
     return paginate(session, stmt, _BY_ID, limit=limit, cursor=cursor)
 
 

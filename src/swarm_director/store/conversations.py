@@ -37,11 +37,13 @@ from swarm_director.schemas.conversations import (
     ParticipantCreate,
 )
 from swarm_director.store._common import (
+    fits,
     flush_or_conflict,
     get_or_404,
     lock_or_404,
     require_ref,
     validated,
+    where_equal,
 )
 from swarm_director.store.pagination import DEFAULT_LIMIT, Ordering, Page, paginate
 
@@ -85,11 +87,11 @@ def list_conversations(
     cursor: str | None = None,
 ) -> Page[Conversation]:
     """A page of conversations in id order, by status and/or task."""
-    stmt = select(Conversation)
-    if status is not None:
-        stmt = stmt.where(Conversation.status == status)
-    if task_id is not None:
-        stmt = stmt.where(Conversation.task_id == task_id)
+    stmt = where_equal(
+        select(Conversation),
+        (Conversation.status, status, "status"),
+        (Conversation.task_id, task_id, "task_id"),
+    )
     return paginate(session, stmt, _CONVERSATIONS, limit=limit, cursor=cursor)
 
 
@@ -214,7 +216,7 @@ def remove_participant(session: Session, conversation_id: int, agent_id: int) ->
         Participant.agent_id == agent_id
     )
     # Conditional UPDATE: of two concurrent removals only one changes the row and counts.
-    if not _bump(
+    if not fits(Participant.agent_id.type, agent_id) or not _bump(
         session, Participant, membership & Participant.is_active, is_active=False, left_at=utcnow()
     ):
         raise NotFoundError(
@@ -242,9 +244,10 @@ def list_participants(
     """A page of the conversation's participants in join order (``active`` filters current or
     former ones). Raises NotFoundError (conversation)."""
     get_conversation(session, conversation_id)
-    stmt = select(Participant).where(Participant.conversation_id == conversation_id)
-    if active is not None:
-        stmt = stmt.where(Participant.is_active == active)
+    stmt = where_equal(
+        select(Participant).where(Participant.conversation_id == conversation_id),
+        (Participant.is_active, active, "active"),
+    )
     return paginate(session, stmt, _PARTICIPANTS, limit=limit, cursor=cursor)
 
 
@@ -318,9 +321,10 @@ def list_messages(
     """A page of the conversation's messages in the order they were added (optionally of one
     thread). Raises NotFoundError (conversation)."""
     get_conversation(session, conversation_id)
-    stmt = select(Message).where(Message.conversation_id == conversation_id)
-    if thread_id is not None:
-        stmt = stmt.where(Message.thread_id == thread_id)
+    stmt = where_equal(
+        select(Message).where(Message.conversation_id == conversation_id),
+        (Message.thread_id, thread_id, "thread_id"),
+    )
     return paginate(session, stmt, _MESSAGES, limit=limit, cursor=cursor)
 
 

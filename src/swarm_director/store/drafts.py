@@ -14,6 +14,7 @@ from swarm_director.errors import ConflictError, NotFoundError
 from swarm_director.models import Agent, Draft, Task
 from swarm_director.schemas.drafts import DraftCreate, DraftUpdate
 from swarm_director.store._common import (
+    fits,
     flush_or_conflict,
     get_or_404,
     lock_or_404,
@@ -55,7 +56,10 @@ def get_draft(session: Session, draft_id: int) -> Draft:
 
 def get_draft_version(session: Session, task_id: int, version: int) -> Draft:
     """Version ``version`` of the task's draft; NotFoundError if the task or version is missing."""
-    draft = session.scalar(select(Draft).where(Draft.task_id == task_id, Draft.version == version))
+    draft = None
+    if fits(Draft.task_id.type, task_id) and fits(Draft.version.type, version):
+        stmt = select(Draft).where(Draft.task_id == task_id, Draft.version == version)
+        draft = session.scalar(stmt)
     if draft is None:
         get_or_404(session, Task, task_id, "task")
         raise NotFoundError(

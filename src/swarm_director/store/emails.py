@@ -18,7 +18,7 @@ from swarm_director.db import utcnow
 from swarm_director.errors import ConflictError, InvalidTransitionError, ValidationError
 from swarm_director.models import EMAIL_TRANSITIONS, Draft, EmailMessage, EmailStatus, Task
 from swarm_director.schemas.emails import EmailCreate, EmailStatusUpdate, EmailUpdate
-from swarm_director.store._common import get_or_404, lock_or_404, validated
+from swarm_director.store._common import get_or_404, lock_or_404, validated, where_equal
 from swarm_director.store.pagination import DEFAULT_LIMIT, Ordering, Page, paginate
 
 _BY_ID = Ordering("emails", (EmailMessage.id,))
@@ -68,11 +68,11 @@ def list_emails(
     cursor: str | None = None,
 ) -> Page[EmailMessage]:
     """A page of emails, oldest first, of a task and/or in a status (``queued`` is the outbox)."""
-    stmt = select(EmailMessage)
-    if task_id is not None:
-        stmt = stmt.where(EmailMessage.task_id == task_id)
-    if status is not None:
-        stmt = stmt.where(EmailMessage.status == status)
+    stmt = where_equal(
+        select(EmailMessage),
+        (EmailMessage.task_id, task_id, "task_id"),
+        (EmailMessage.status, status, "status"),
+    )
     return paginate(session, stmt, _BY_ID, limit=limit, cursor=cursor)
 
 

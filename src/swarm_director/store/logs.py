@@ -27,7 +27,13 @@ from swarm_director.models.enums import LOG_LEVEL_ORDER
 from swarm_director.schemas.common import fields_from_pydantic
 from swarm_director.schemas.logs import LogCreate, LogRow
 from swarm_director.store import idempotency
-from swarm_director.store._common import get_or_404, require_ref, validated
+from swarm_director.store._common import (
+    check_filter,
+    get_or_404,
+    require_ref,
+    validated,
+    where_equal,
+)
 from swarm_director.store.pagination import DEFAULT_LIMIT, Ordering, Page, paginate
 
 _NEWEST_FIRST = Ordering("logs", (AgentLog.timestamp, AgentLog.id), descending=True)
@@ -254,21 +260,22 @@ def list_logs(
         raise ValidationError(
             "invalid order", details={"fields": {"order": "must be 'asc' or 'desc'"}}
         )
-    stmt = select(AgentLog)
-    if task_id is not None:
-        stmt = stmt.where(AgentLog.task_id == task_id)
+    stmt = where_equal(
+        select(AgentLog),
+        (AgentLog.task_id, task_id, "task_id"),
+        (AgentLog.agent_type, agent_type, "agent_type"),
+        (AgentLog.agent_id, agent_id, "agent_id"),
+        (AgentLog.session_id, session_id, "session_id"),
+    )
     if min_level is not None:
+        check_filter(AgentLog.log_level, min_level, "min_level")
         levels = LOG_LEVEL_ORDER[LOG_LEVEL_ORDER.index(LogLevel(min_level)) :]
         stmt = stmt.where(AgentLog.log_level.in_(levels))
-    if agent_type is not None:
-        stmt = stmt.where(AgentLog.agent_type == agent_type)
-    if agent_id is not None:
-        stmt = stmt.where(AgentLog.agent_id == agent_id)
-    if session_id is not None:
-        stmt = stmt.where(AgentLog.session_id == session_id)
     if since is not None:
+        check_filter(AgentLog.timestamp, since, "since")
         stmt = stmt.where(AgentLog.timestamp >= since)
     if until is not None:
+        check_filter(AgentLog.timestamp, until, "until")
         stmt = stmt.where(AgentLog.timestamp < until)
     ordering = _NEWEST_FIRST if order == "desc" else _OLDEST_FIRST
     return paginate(session, stmt, ordering, limit=limit, cursor=cursor)

@@ -22,6 +22,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.types import TypeDecorator
 
 from swarm_director.errors import ValidationError
+from swarm_director.store._common import fits
 
 T = TypeVar("T")
 
@@ -120,10 +121,13 @@ def decode_cursor(ordering: Ordering, cursor: str) -> tuple[Any, ...]:
             raise ValueError("wrong shape")
         if payload[0] != ordering.cursor_tag():
             raise ValueError("cursor of another listing")
-        return tuple(
+        values = tuple(
             _decode_value(value, _python_type(key))
             for value, key in zip(payload[1:], ordering.keys, strict=True)
         )
+        if not all(fits(key.type, v) for key, v in zip(ordering.keys, values, strict=True)):
+            raise ValueError("key out of the column's range")
+        return values
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, OverflowError):
         raise _invalid_cursor() from None
 

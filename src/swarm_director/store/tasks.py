@@ -26,6 +26,7 @@ from swarm_director.store._common import (
     lock_or_404,
     require_ref,
     validated,
+    where_equal,
     would_create_cycle,
 )
 from swarm_director.store.pagination import DEFAULT_LIMIT, Ordering, Page, paginate
@@ -76,18 +77,15 @@ def list_tasks(
     cursor: str | None = None,
 ) -> Page[Task]:
     """A page of tasks in id order (oldest first) matching every filter given."""
-    stmt = select(Task)
-    filters = (
-        (Task.status, status),
-        (Task.type, type),
-        (Task.user_id, user_id),
-        (Task.assigned_agent_id, assigned_agent_id),
-        (Task.parent_task_id, parent_task_id),
-        (Task.priority, priority),
+    stmt = where_equal(
+        select(Task),
+        (Task.status, status, "status"),
+        (Task.type, type, "type"),
+        (Task.user_id, user_id, "user_id"),
+        (Task.assigned_agent_id, assigned_agent_id, "assigned_agent_id"),
+        (Task.parent_task_id, parent_task_id, "parent_task_id"),
+        (Task.priority, priority, "priority"),
     )
-    for column, value in filters:
-        if value is not None:
-            stmt = stmt.where(column == value)
     return paginate(session, stmt, _BY_ID, limit=limit, cursor=cursor)
 
 
