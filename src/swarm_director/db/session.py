@@ -56,12 +56,13 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        """A session for reads only; never takes the SQLite write lock, always rolled back."""
+        """A session for reads only; never takes the SQLite write lock, always rolled back.
+
+        Closing the session returns its connection with a rollback; an explicit
+        ``Session.rollback()`` first would only add an expire-all pass over loaded objects.
+        """
         with self._read() as session:
-            try:
-                yield session
-            finally:
-                session.rollback()
+            yield session
 
     def dispose(self) -> None:
         """Close every pooled connection."""
