@@ -162,7 +162,7 @@ def test_writer_in_another_process_is_never_blocked_long(
     db: Database, tmp_path: Path, record_property: Any
 ) -> None:
     task = add_task(db)
-    for _ in range(4):
+    for _ in range(2):
         insert_logs(db.engine, task, 10_000, age=60 * DAY)
     progress = tmp_path / "writer.log"
     url = db.engine.url.render_as_string(hide_password=False)
@@ -184,7 +184,7 @@ def test_writer_in_another_process_is_never_blocked_long(
         writer.wait(timeout=30)
     assert writer.returncode == 0
     waits = [float(line.split()[1]) for line in progress.read_text().splitlines()[1:]]
-    assert report.deleted == 40_000
+    assert report.deleted == 20_000 and report.batches == 10
     assert len(waits) > 20
     longest = max(waits)
     record_property("writer_longest_wait_s", round(longest, 3))
