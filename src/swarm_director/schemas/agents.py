@@ -17,6 +17,7 @@ from swarm_director.schemas.common import (
     Patch,
     PositiveId,
     ShortText,
+    StoredJSON,
 )
 
 Capability = Annotated[
@@ -64,7 +65,7 @@ class AgentOut(OutputModel):
     status: AgentStatus
     description: str | None
     capabilities: list[str]
-    config: JSONObject
+    config: StoredJSON
     parent_id: int | None
     total_conversations: int
     total_messages_sent: int

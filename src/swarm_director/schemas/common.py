@@ -176,6 +176,10 @@ def _check_storable(document: dict[str, JsonValue]) -> dict[str, JsonValue]:
 JSONObject = Annotated[dict[str, JsonValue], AfterValidator(_check_storable)]
 """A JSON object (finite numbers only, so it stores the same on SQLite and PostgreSQL)."""
 
+StoredJSON = dict[str, Any]
+"""A JSON object read back from the database: checked when it was written, not again on the way
+out (re-validating every document of a 50-row page cost more than the query)."""
+
 Patch = Annotated[
     T | None, AfterValidator(_reject_null), Field(json_schema_extra=_drop_null_from_schema)
 ]

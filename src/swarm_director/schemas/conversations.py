@@ -20,6 +20,7 @@ from swarm_director.schemas.common import (
     PositiveBigId,
     PositiveId,
     ShortText,
+    StoredJSON,
     Title,
 )
 
@@ -57,7 +58,7 @@ class ConversationOut(OutputModel):
     created_by_agent_id: int | None
     participant_count: int
     message_count: int
-    metadata: JSONObject | None = METADATA_OUT
+    metadata: StoredJSON | None = METADATA_OUT
     completed_at: AwareDatetime | None
     created_at: AwareDatetime
     updated_at: AwareDatetime
@@ -111,7 +112,7 @@ class MessageOut(OutputModel):
     sender_agent_id: int | None
     message_type: MessageType
     content: str
-    metadata: JSONObject | None = METADATA_OUT
+    metadata: StoredJSON | None = METADATA_OUT
     parent_message_id: int | None
     thread_id: str | None
     is_edited: bool

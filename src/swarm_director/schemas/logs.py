@@ -17,6 +17,7 @@ from swarm_director.schemas.common import (
     OutputModel,
     PageOut,
     PositiveId,
+    StoredJSON,
     UTCTimestamp,
 )
 
@@ -71,7 +72,7 @@ class LogOut(OutputModel):
     log_level: LogLevel
     agent_id: int | None
     session_id: str | None
-    metadata: JSONObject | None = METADATA_OUT
+    metadata: StoredJSON | None = METADATA_OUT
     created_at: AwareDatetime
 
 

@@ -16,7 +16,7 @@ from typing import Any, Literal, cast
 from pydantic import TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import to_json
-from sqlalchemy import Dialect, Table, insert, select
+from sqlalchemy import Dialect, Row, Table, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -38,6 +38,12 @@ from swarm_director.store.pagination import DEFAULT_LIMIT, Ordering, Page, pagin
 
 _NEWEST_FIRST = Ordering("logs", (AgentLog.timestamp, AgentLog.id), descending=True)
 _OLDEST_FIRST = Ordering("logs", (AgentLog.timestamp, AgentLog.id), descending=False)
+#: Every column of agent_logs, labelled with its ORM attribute name (``metadata`` as ``meta``).
+_LOG_COLUMNS = tuple(
+    column.label(prop.key) for prop in AgentLog.__mapper__.column_attrs for column in prop.columns
+)
+#: What :func:`list_logs` returns: a row with AgentLog's attributes.
+LogRecord = Row[Any]
 _ROWS = TypeAdapter(list[LogRow])
 #: Columns written by a bulk insert, in parameter order; ``metadata`` is the column name.
 _COLUMNS = (
@@ -249,8 +255,11 @@ def list_logs(
     order: Literal["asc", "desc"] = "desc",
     limit: int = DEFAULT_LIMIT,
     cursor: str | None = None,
-) -> Page[AgentLog]:
+) -> Page[LogRecord]:
     """A page of log records ordered by (timestamp, id), newest first unless ``order="asc"``.
+
+    The items are read-only rows with the attributes of :class:`AgentLog` (``meta`` included),
+    not ORM objects: listing is the service's hottest read and skips the identity map.
 
     Filters: a task, a minimum level (``warning`` gives warnings and errors), agent type,
     agent, session, and a time window ``since <= timestamp < until``. Raises ValidationError
@@ -261,7 +270,7 @@ def list_logs(
             "invalid order", details={"fields": {"order": "must be 'asc' or 'desc'"}}
         )
     stmt = where_equal(
-        select(AgentLog),
+        select(*_LOG_COLUMNS),
         (AgentLog.task_id, task_id, "task_id"),
         (AgentLog.agent_type, agent_type, "agent_type"),
         (AgentLog.agent_id, agent_id, "agent_id"),
@@ -278,4 +287,4 @@ def list_logs(
         check_filter(AgentLog.timestamp, until, "until")
         stmt = stmt.where(AgentLog.timestamp < until)
     ordering = _NEWEST_FIRST if order == "desc" else _OLDEST_FIRST
-    return paginate(session, stmt, ordering, limit=limit, cursor=cursor)
+    return paginate(session, stmt, ordering, limit=limit, cursor=cursor, as_rows=True)

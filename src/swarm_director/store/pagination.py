@@ -157,17 +157,21 @@ def paginate(
     *,
     limit: int = DEFAULT_LIMIT,
     cursor: str | None = None,
+    as_rows: bool = False,
 ) -> Page[T]:
     """Runs ``stmt`` (a select of one entity, filters applied) one page at a time.
 
     Returns up to ``limit`` rows after ``cursor`` in ``ordering`` and the cursor of the next page
-    (None when no row follows). Raises ValidationError for a bad ``limit`` or ``cursor``.
+    (None when no row follows). Raises ValidationError for a bad ``limit`` or ``cursor``. With
+    ``as_rows=True`` the statement selects columns and the page holds Core rows (no ORM identity
+    map: a read-only hot path), whose attribute names must include the ordering keys.
     """
     limit = check_limit(limit)
     if cursor is not None:
         stmt = stmt.where(keyset_condition(ordering, cursor))
     order = [k.desc() if ordering.descending else k.asc() for k in ordering.keys]
-    rows = list(session.scalars(stmt.order_by(*order).limit(limit + 1)))
+    result = session.execute(stmt.order_by(*order).limit(limit + 1))
+    rows: list[Any] = list(result if as_rows else result.scalars())
     if len(rows) <= limit:
         return Page(rows, None)
     items = rows[:limit]
