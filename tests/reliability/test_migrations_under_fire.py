@@ -31,7 +31,7 @@ from swarm_director.db import make_engine
 from swarm_director.schema import migrate
 from swarm_director.schema.validate import compare_schema
 from tests.dbtools import create_pg_database, drop_pg_database
-from tests.reliability.conftest import url_text
+from tests.reliability.conftest import Scale, url_text
 from tests.reliability.procs import ROOT
 
 HEAD = migrate.head_revision()
@@ -114,20 +114,22 @@ def _assert_at_head_once(url: URL, expected_migrations: int) -> None:
         engine.dispose()
 
 
-def test_two_migrators_at_once_both_succeed(two_urls: tuple[URL, URL], tmp_path: Path) -> None:
+def test_two_migrators_at_once_both_succeed(
+    two_urls: tuple[URL, URL], tmp_path: Path, scale: Scale
+) -> None:
+    """Two `db init` on a database that does not exist yet; in the full run also two
+    `db upgrade` on an empty one at the same instant (four processes racing)."""
     missing, empty = two_urls
-    commands = [
-        ["db", "init", "--database-url", url_text(missing)],
-        ["db", "init", "--database-url", url_text(missing)],
-        ["db", "upgrade", "--database-url", url_text(empty)],
-        ["db", "upgrade", "--database-url", url_text(empty)],
-    ]
+    commands = [["db", "init", "--database-url", url_text(missing)]] * 2
+    if scale.full:
+        commands += [["db", "upgrade", "--database-url", url_text(empty)]] * 2
     results = _release_together(tmp_path, commands)
     for result in results:
         assert result.returncode == 0, (result.args, result.stdout)
         assert "Traceback" not in result.stdout
     _assert_at_head_once(missing, 2)
-    _assert_at_head_once(empty, 2)
+    if scale.full:
+        _assert_at_head_once(empty, 2)
 
 
 BROKEN_REVISION = '''"""A revision that fails halfway (test only).

@@ -22,7 +22,13 @@ from schemathesis.config import SchemathesisConfig
 
 from swarm_director import create_app
 from swarm_director.api.context import database
-from tests.reliability.conftest import Figures, Scale, migrated_database, url_text
+from tests.reliability.conftest import (
+    Figures,
+    Scale,
+    migrated_database,
+    quick_dialects,
+    url_text,
+)
 
 TOKEN = "stateful-token"
 
@@ -52,7 +58,18 @@ class BearerToken:
         case.headers = {**(case.headers or {}), "Authorization": f"Bearer {data}"}
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # The stateless run is long (every operation, every check, its coverage phase) and
+    # tests/api/test_contract.py already runs schemathesis on both dialects: its quick run
+    # covers SQLite only; the full run and the stateful test cover both.
+    if "api" in metafunc.fixturenames:
+        both = ["sqlite", "postgresql"]
+        stateless = metafunc.function.__name__ == "test_every_operation_passes_every_default_check"
+        dialects = quick_dialects(metafunc.config) if stateless else both
+        metafunc.parametrize("api", dialects, indirect=True, scope="module")
+
+
+@pytest.fixture(scope="module")
 def api(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Flask]:
