@@ -122,13 +122,35 @@ class Server:
         )
 
     def start(self, deadline_s: float = 90.0) -> Server:
+        started = time.monotonic()
         try:
             wait_for_port(self.port, deadline_s, self.process)
             self.wait_workers(deadline_s)
+            # Requests wait in the backlog until a worker has loaded the app: the first answer
+            # tells how long a worker takes to boot on this machine right now.
+            request(self.port, "GET", "/api/health", timeout=deadline_s)
         except Exception:
             self.stop()
             raise RuntimeError(f"server did not start: {self.output()}") from None
+        self.boot_s: float = time.monotonic() - started
+        self._first_seen = {pid: time.monotonic() - self.boot_s for pid in self.worker_pids()}
         return self
+
+    def wait_serving(self, deadline_s: float = 120.0) -> list[int]:
+        """Until every worker is up and has been alive for a boot time (so it has loaded the
+        app and serves requests); returns their pids."""
+        deadline = time.monotonic() + deadline_s
+        while True:
+            pids = self.wait_workers(deadline_s)
+            now = time.monotonic()
+            for pid in pids:
+                self._first_seen.setdefault(pid, now)
+            youngest = min(now - self._first_seen[pid] for pid in pids)
+            if youngest >= self.boot_s:
+                return pids
+            if now > deadline:
+                raise TimeoutError(f"workers {pids} not serving after {deadline_s} s")
+            time.sleep(min(0.2, self.boot_s - youngest))
 
     def worker_pids(self) -> list[int]:
         return children_of(self.process.pid)

@@ -128,6 +128,7 @@ def crash_http_client(port: int, ack_path: str, tag: str, task_id: int, batch: i
                     _ack(fd, f"S {previous_email[0]}")
             previous_email = (name, email["id"]) if created == 201 else None
         except (OSError, http.client.HTTPException, ValueError):
+            _ack(fd, f"F {name}")  # a request cut off by a kill: not acknowledged
             previous_email = None
             time.sleep(0.05)  # the worker was killed; the master is starting another
 
