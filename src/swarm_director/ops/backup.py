@@ -14,7 +14,6 @@ finished backup.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import sqlite3
@@ -22,8 +21,8 @@ import subprocess
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,113 +39,27 @@ from swarm_director.ops.artifact import (
     encode,
     fsync_dir,
     fsync_file,
-    publish,
     sha256_file,
     stage,
 )
 from swarm_director.ops.crypto import SCHEME
 from swarm_director.ops.dbinfo import row_counts, schema_revision, sqlite_file
-from swarm_director.ops.errors import BackupError, CorruptBackupError
+from swarm_director.ops.errors import BackupError
+from swarm_director.ops.manifest import (
+    EXTENSIONS,
+    PART_PREFIX,
+    BackupEntry,
+    Manifest,
+    list_backups,
+    manifest_path,
+    prune,
+    write_manifest,
+)
 from swarm_director.ops.pgtools import check_client_version, find_tool, first_error, libpq_env
 
-FORMAT = "swarm-director-backup"
-FORMAT_VERSION = 1
-MANIFEST_SUFFIX = ".manifest.json"
 RAW_FORMATS = {"sqlite": "sqlite3", "postgresql": "pg_dump-custom"}
-_EXTENSIONS = {"sqlite": ".sqlite3", "postgresql": ".pgdump"}
-_PART_PREFIX = ".part-"
 #: How long the backup waits for a lock held by a checkpoint or VACUUM.
 SQLITE_TIMEOUT_S = 60.0
-
-
-@dataclass
-class Manifest:
-    """What a backup contains; written as JSON beside the backup file."""
-
-    file: str
-    bytes: int
-    sha256: str
-    dialect: str
-    source: str
-    """Which database it is a backup of (file path or host/name, never a password)."""
-    schema_revision: str | None
-    row_counts: dict[str, int]
-    created_at: str
-    tool_version: str
-    raw_format: str
-    raw_bytes: int
-    compression: str | None = None
-    encryption: str | None = None
-    kind: str = "manual"
-    seconds: float = 0.0
-    format: str = FORMAT
-    format_version: int = FORMAT_VERSION
-
-    @property
-    def created(self) -> datetime:
-        return datetime.fromisoformat(self.created_at)
-
-    @property
-    def total_rows(self) -> int:
-        return sum(self.row_counts.values())
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def load(cls, path: Path) -> Manifest:
-        """Read a manifest; anything that is not one of ours is a :class:`CorruptBackupError`."""
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise CorruptBackupError(
-                f"{path.name} is missing: not a swarm-director backup (or its manifest was lost)"
-            ) from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise CorruptBackupError(f"manifest {path.name} is unreadable: {error}") from None
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise CorruptBackupError(f"{path.name} is not a swarm-director backup manifest")
-        if data.get("format_version") != FORMAT_VERSION:
-            raise CorruptBackupError(
-                f"{path.name} has manifest format {data.get('format_version')}, "
-                f"this version reads {FORMAT_VERSION}"
-            )
-        known = {f for f in cls.__dataclass_fields__}
-        try:
-            manifest = cls(**{k: v for k, v in data.items() if k in known})
-        except TypeError as error:
-            raise CorruptBackupError(f"manifest {path.name} is incomplete: {error}") from None
-        problem = manifest._problem()
-        if problem is not None:
-            raise CorruptBackupError(f"manifest {path.name} is invalid: {problem}")
-        return manifest
-
-    def _problem(self) -> str | None:
-        """What makes a loaded manifest unusable, or None. Listing, pruning and verifying do
-        arithmetic and date comparisons on these fields: a damaged or crafted manifest must be
-        reported as unusable, not crash them (and with them every later pruned backup)."""
-
-        def count(value: Any) -> bool:
-            return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-        if not all(count(v) for v in (self.bytes, self.raw_bytes)):
-            return "bytes and raw_bytes must be sizes"
-        if not isinstance(self.row_counts, dict) or not all(
-            isinstance(k, str) and count(v) for k, v in self.row_counts.items()
-        ):
-            return "row_counts must map tables to counts"
-        texts = (self.file, self.sha256, self.dialect, self.source, self.created_at)
-        if not all(isinstance(v, str) for v in texts):
-            return "file, sha256, dialect, source and created_at must be text"
-        if Path(self.file).name != self.file:
-            return f"file {self.file!r} is not a bare file name"
-        try:
-            created = self.created
-        except ValueError:
-            return f"created_at {self.created_at!r} is not an ISO 8601 time"
-        if created.tzinfo is None:
-            return f"created_at {self.created_at!r} has no time zone"
-        return None
 
 
 @dataclass
@@ -164,27 +77,6 @@ class BackupResult:
             "manifest": self.manifest.as_dict(),
             "pruned": [str(p) for p in self.pruned],
         }
-
-
-@dataclass
-class BackupEntry:
-    """One backup found in a folder; ``problem`` says why it cannot be used, if it cannot."""
-
-    path: Path
-    manifest: Manifest | None
-    problem: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "path": str(self.path),
-            "problem": self.problem,
-            "manifest": self.manifest.as_dict() if self.manifest else None,
-        }
-
-
-def manifest_path(backup: Path) -> Path:
-    """Where the manifest of ``backup`` lives."""
-    return backup.with_name(backup.name + MANIFEST_SUFFIX)
 
 
 def default_backup_dir(settings: Settings) -> Path:
@@ -253,7 +145,7 @@ def _backup_name(engine: Engine, created: datetime, compress: bool, encrypted: b
     path = sqlite_file(engine.url)
     stem = path.stem if path is not None else (engine.url.database or "database")
     stem = re.sub(r"[^A-Za-z0-9_.-]", "_", stem)
-    name = f"{stem}-{created.strftime('%Y%m%dT%H%M%S_%fZ')}{_EXTENSIONS[engine.dialect.name]}"
+    name = f"{stem}-{created.strftime('%Y%m%dT%H%M%S_%fZ')}{EXTENSIONS[engine.dialect.name]}"
     return name + (".gz" if compress else "") + (".enc" if encrypted else "")
 
 
@@ -276,8 +168,8 @@ def _create(
     if final.exists() or manifest_path(final).exists():
         raise BackupError(f"{final} already exists")
     token = uuid.uuid4().hex[:12]
-    raw_part = directory / f"{_PART_PREFIX}{token}.raw"
-    out_part = directory / f"{_PART_PREFIX}{token}.out"
+    raw_part = directory / f"{PART_PREFIX}{token}.raw"
+    out_part = directory / f"{PART_PREFIX}{token}.out"
     try:
         revision: str | None = None
         counts: dict[str, int] = {}
@@ -334,14 +226,6 @@ def _create(
         for leftover in (raw_part, out_part):
             leftover.unlink(missing_ok=True)
     return BackupResult(path=final, manifest=manifest)
-
-
-def write_manifest(backup: Path, manifest: Manifest) -> None:
-    """Write the manifest atomically beside ``backup``."""
-    target = manifest_path(backup)
-    part = target.with_name(f"{_PART_PREFIX}{uuid.uuid4().hex[:12]}.json")
-    part.write_text(json.dumps(manifest.as_dict(), indent=2) + "\n", encoding="utf-8")
-    publish(part, target)
 
 
 def sqlite_counts(path: Path) -> tuple[str | None, dict[str, int]]:
@@ -417,74 +301,6 @@ def _pg_snapshot(engine: Engine, target: Path) -> tuple[str | None, dict[str, in
     return revision, counts
 
 
-def list_backups(directory: Path) -> list[BackupEntry]:
-    """Every backup in ``directory``, oldest first, including unusable ones (with the reason)."""
-    if not directory.is_dir():
-        return []
-    entries: list[BackupEntry] = []
-    described: set[str] = set()
-    for mpath in sorted(directory.glob("*" + MANIFEST_SUFFIX)):
-        backup = mpath.with_name(mpath.name[: -len(MANIFEST_SUFFIX)])
-        described.add(backup.name)
-        try:
-            manifest = Manifest.load(mpath)
-        except CorruptBackupError as error:
-            entries.append(BackupEntry(backup, None, error.message))
-            continue
-        problem = None
-        if not backup.exists():
-            problem = "backup file is missing"
-        elif backup.stat().st_size != manifest.bytes:
-            problem = f"size is {backup.stat().st_size} bytes, manifest says {manifest.bytes}"
-        entries.append(BackupEntry(backup, manifest, problem))
-    for candidate in sorted(directory.iterdir()):
-        name = candidate.name
-        if name.startswith(".") or name in described or name.endswith(MANIFEST_SUFFIX):
-            continue
-        if any(ext in name for ext in _EXTENSIONS.values()):
-            entries.append(BackupEntry(candidate, None, "no manifest (incomplete or foreign)"))
-    entries.sort(key=lambda e: e.manifest.created_at if e.manifest else "")
-    return entries
-
-
-def prune(
-    directory: Path,
-    source: str,
-    *,
-    keep_last: int | None,
-    keep_days: float | None,
-    protect: Path | None = None,
-    now: datetime | None = None,
-) -> list[Path]:
-    """Delete backups of ``source`` that no rule keeps; returns the deleted files."""
-    if keep_last is None and keep_days is None:
-        return []
-    now = now or utcnow()
-    ours = [
-        e
-        for e in list_backups(directory)
-        if e.manifest is not None and e.manifest.source == source and e.path.exists()
-    ]
-    ours.sort(key=lambda e: e.manifest.created_at if e.manifest else "", reverse=True)
-    deleted: list[Path] = []
-    for index, entry in enumerate(ours):
-        assert entry.manifest is not None
-        if protect is not None and entry.path == protect:
-            continue
-        kept_by_count = keep_last is not None and index < keep_last
-        kept_by_age = keep_days is not None and entry.manifest.created > now - timedelta(
-            days=keep_days
-        )
-        if kept_by_count or kept_by_age:
-            continue
-        entry.path.unlink(missing_ok=True)
-        manifest_path(entry.path).unlink(missing_ok=True)
-        deleted.append(entry.path)
-    if deleted:
-        fsync_dir(directory)
-    return deleted
-
-
 __all__ = [
     "BackupEntry",
     "BackupResult",
@@ -494,4 +310,5 @@ __all__ = [
     "list_backups",
     "manifest_path",
     "prune",
+    "write_manifest",
 ]

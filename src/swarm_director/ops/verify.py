@@ -29,7 +29,6 @@ from swarm_director.db.engine import make_engine
 from swarm_director.models import MaintenanceOperation
 from swarm_director.ops import audit
 from swarm_director.ops.artifact import Reporter, decode, sha256_file, stage
-from swarm_director.ops.backup import Manifest, manifest_path
 from swarm_director.ops.check import CheckReport, run_check
 from swarm_director.ops.crypto import KEY_ENV, MAGIC
 from swarm_director.ops.dbinfo import (
@@ -40,6 +39,7 @@ from swarm_director.ops.dbinfo import (
     upgrade_to_head,
 )
 from swarm_director.ops.errors import BackupKeyError, CorruptBackupError, ToolError
+from swarm_director.ops.manifest import Manifest, manifest_path
 from swarm_director.ops.pgtools import check_client_version, find_tool, first_error, libpq_env
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
