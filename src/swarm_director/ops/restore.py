@@ -92,6 +92,9 @@ def restore_backup(
                 _swap_sqlite(staged, engine, reporter)
             else:
                 _swap_postgresql(staged, engine, lock_timeout_s)
+                # pg_restore leaves the planner without statistics for the new tables.
+                with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                    conn.exec_driver_sql("ANALYZE")
         details.update(
             revision=report.revision,
             upgraded_from=report.upgraded_from,
