@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
+from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -14,6 +16,7 @@ from sqlalchemy.engine import URL
 
 from swarm_director.api.context import database, session
 from swarm_director.models import Agent
+from swarm_director.ops import timing
 from swarm_director.schema import migrate
 from tests.api.conftest import AppFactory, url_text
 from tests.api.helpers import error_of, make_agent, make_task
@@ -313,3 +316,18 @@ def test_the_data_layer_imports_no_flask() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]", result.stdout
+
+
+def test_statement_timings_are_on_by_default_and_reach_admin_stats(
+    make_app: Any, tmp_path: Path
+) -> None:
+    """The service records its slowest statement shapes; /api/admin/stats lists them."""
+    app = make_app(SWARM_DATA_DIR=str(tmp_path))
+    client = app.test_client()
+    assert client.get("/api/tasks?status=pending").status_code == 200
+    recorder = timing._INSTALLED[database(app).engine.dialect]
+    assert recorder.directory == tmp_path / "statement-timings"
+    recorder.flush()  # the service does this every 30 s
+    stats = client.get("/api/admin/stats").get_json()
+    shapes = [s["shape"] for s in stats["slow_statements"]]
+    assert any("FROM tasks" in shape for shape in shapes), shapes

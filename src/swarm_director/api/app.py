@@ -14,6 +14,8 @@ from swarm_director import __version__
 from swarm_director.api import context, errors, guards
 from swarm_director.config import Settings
 from swarm_director.db import Database
+from swarm_director.ops import timing
+from swarm_director.ops.timing import StatementTimings
 
 _SETTING_KEYS = frozenset(
     field.alias for field in Settings.model_fields.values() if field.alias is not None
@@ -63,7 +65,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> OpenAPI:
     app.config.update(flask_config)
     app.url_map.converters["int"] = AsciiIntConverter
 
-    context.init_app(app, settings, Database.from_settings(settings))
+    db = Database.from_settings(settings)
+    # On by default: a bounded per-shape record of the slowest statements, snapshotted where
+    # `swarm-director db stats` (and /api/admin/stats) read it.
+    StatementTimings(directory=timing.default_directory(settings.data_dir)).install(db.engine)
+    context.init_app(app, settings, db)
     errors.init_app(app)
     guards.init_app(app)
     _register_resources(app)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Response, current_app
 from pydantic import BaseModel, Field
 
 from swarm_director import __version__
 from swarm_director.api.common import blueprint, json_response
-from swarm_director.api.context import database
+from swarm_director.api.context import database, state
 from swarm_director.api.errors import ErrorResponse, error_response
 from swarm_director.errors import SchemaError
+from swarm_director.ops import timing
 from swarm_director.ops.stats import collect_stats
 
 bp = blueprint("health", "Liveness, readiness and statistics.", secured=False)
@@ -48,6 +51,9 @@ class StatsOut(BaseModel):
     analyzed: bool = Field(description="Whether planner statistics exist.")
     old_logs: int = Field(description="Log rows older than 30 days.")
     suggestions: list[str] = Field(description="What an operator should consider running.")
+    slow_statements: list[dict[str, Any]] = Field(
+        description="Slowest statement shapes recorded by the service (count, mean, worst ms)."
+    )
 
 
 @bp.get("/health", responses={200: HealthOut})
@@ -86,7 +92,10 @@ def ready() -> Response:
 def admin_stats() -> Response:
     """Rows and bytes per table and index, database size, last maintenance, suggestions
     (what `swarm-director db stats` shows)."""
-    stats = collect_stats(database().engine)
+    settings = state().settings
+    stats = collect_stats(
+        database().engine, timings_dir=timing.default_directory(settings.data_dir)
+    )
     return json_response(
         StatsOut(
             dialect=stats.dialect,
@@ -100,5 +109,6 @@ def admin_stats() -> Response:
             analyzed=stats.analyzed,
             old_logs=stats.old_logs,
             suggestions=stats.suggestions,
+            slow_statements=stats.slow_statements,
         )
     )
