@@ -206,7 +206,7 @@ def test_writers_and_readers_lose_nothing(
 
 
 def _row_counts(engine: sa.Engine) -> dict[str, int]:
-    from swarm_director.db.introspect import row_counts
+    from swarm_director.ops.dbinfo import row_counts
 
     with engine.connect() as conn:
         return row_counts(conn)

@@ -17,11 +17,11 @@ from swarm_director.cli.common import (
 from swarm_director.cli.main import db
 from swarm_director.db import Database
 from swarm_director.db.engine import create_engine_from_settings, masked_url
-from swarm_director.db.introspect import database_size, row_counts
 from swarm_director.db.provision import create_database, database_exists, drop_all_tables
 from swarm_director.errors import SchemaError
 from swarm_director.models import MaintenanceOperation
 from swarm_director.ops import audit
+from swarm_director.ops.dbinfo import database_bytes, row_counts
 from swarm_director.schema import migrate
 from swarm_director.schema.export import export_schema
 from swarm_director.schema.validate import compare_schema
@@ -196,7 +196,7 @@ def _status(database: Database) -> dict[str, Any]:
         "at_head": current == migrate.head_revision(),
         "pending": migrate.pending_revisions(database.engine),
         "rows": counts,
-        "size_bytes": database_size(database.engine),
+        "size_bytes": database_bytes(database.engine),
     }
 
 

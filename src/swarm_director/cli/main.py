@@ -26,8 +26,12 @@ def db() -> None:
 
 def _register() -> None:
     # Importing a command module attaches its commands to the groups above.
-    from swarm_director.cli import db_schema, db_seed, serve  # noqa: F401
-    from swarm_director.cli import db_ops  # noqa: F401
+    from swarm_director.cli import (  # noqa: F401
+        db_ops,
+        db_schema,
+        db_seed,
+        serve,
+    )
 
 
 _register()

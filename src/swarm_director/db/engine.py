@@ -22,7 +22,10 @@ from swarm_director.config import Settings
 READ_ONLY = "read_only"
 
 
-def _sqlite_path(url: URL) -> Path | None:
+def sqlite_file(url: URL) -> Path | None:
+    """The file of a SQLite URL (None for other dialects and in-memory databases)."""
+    if url.get_backend_name() != "sqlite":
+        return None
     database = url.database
     if not database or database == ":memory:" or database.startswith("file:"):
         return None
@@ -70,7 +73,7 @@ def make_engine(
     """
     url = url if isinstance(url, URL) else make_url(url)
     if url.get_backend_name() == "sqlite":
-        path = _sqlite_path(url)
+        path = sqlite_file(url)
         if create_dirs and path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": busy_timeout_s})

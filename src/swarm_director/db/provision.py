@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
-from swarm_director.db.engine import make_engine
-
-
-def sqlite_file(url: URL) -> Path | None:
-    """The file of a SQLite URL, or None for other dialects and in-memory databases."""
-    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
-        return None
-    return Path(url.database)
+from swarm_director.db.engine import make_engine, sqlite_file
 
 
 def database_exists(url: URL) -> bool:

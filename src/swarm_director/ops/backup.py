@@ -32,6 +32,7 @@ from sqlalchemy import Engine
 from swarm_director import __version__
 from swarm_director.config import Settings
 from swarm_director.db.base import utcnow
+from swarm_director.db.engine import sqlite_file
 from swarm_director.models import MaintenanceOperation
 from swarm_director.ops import audit
 from swarm_director.ops.artifact import (
@@ -43,7 +44,7 @@ from swarm_director.ops.artifact import (
     stage,
 )
 from swarm_director.ops.crypto import SCHEME
-from swarm_director.ops.dbinfo import row_counts, schema_revision, sqlite_file
+from swarm_director.ops.dbinfo import row_counts, schema_revision
 from swarm_director.ops.errors import BackupError
 from swarm_director.ops.manifest import (
     EXTENSIONS,

@@ -8,11 +8,10 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
-from sqlalchemy.engine import URL
 
 from swarm_director import models  # noqa: F401  (registers every table on Base.metadata)
 from swarm_director.db.base import Base
-from swarm_director.db.engine import READ_ONLY
+from swarm_director.db.engine import READ_ONLY, sqlite_file
 from swarm_director.errors import SchemaError
 
 #: Alembic's bookkeeping table.
@@ -95,16 +94,6 @@ def revision_is_known(engine: Engine) -> bool:
     except Exception:  # SchemaError, or Alembic's own "Can't locate revision"
         return False
     return True
-
-
-def sqlite_file(url: URL) -> Path | None:
-    """The file of a SQLite URL (None for other dialects and in-memory databases)."""
-    if url.get_backend_name() != "sqlite":
-        return None
-    database = url.database
-    if not database or database == ":memory:" or database.startswith("file:"):
-        return None
-    return Path(database)
 
 
 def sqlite_files_size(path: Path) -> dict[str, int]:

@@ -32,11 +32,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
+from swarm_director.db.engine import sqlite_file
 from swarm_director.models import MaintenanceOperation
 from swarm_director.ops import audit
 from swarm_director.ops.artifact import Reporter, stage
 from swarm_director.ops.backup import SQLITE_TIMEOUT_S, BackupResult, create_backup
-from swarm_director.ops.dbinfo import sqlite_file
 from swarm_director.ops.errors import BackupError, CorruptBackupError, ToolError
 from swarm_director.ops.pgtools import find_tool, first_error, libpq_env
 from swarm_director.ops.verify import Staged, VerifyReport, staged_backup

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
 
 from swarm_director.db.base import utcnow
-from swarm_director.db.engine import masked_url
+from swarm_director.db.engine import masked_url, sqlite_file
 from swarm_director.models import AgentLog, MaintenanceOperation
 from swarm_director.ops import audit
 from swarm_director.ops.dbinfo import (
@@ -25,7 +25,6 @@ from swarm_director.ops.dbinfo import (
     reader,
     row_counts,
     schema_revision,
-    sqlite_file,
     sqlite_files_size,
     table_of,
 )

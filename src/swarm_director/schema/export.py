@@ -111,9 +111,7 @@ def render_markdown() -> str:
             null = "yes" if column.nullable else "no"
             lines.append(f"| {column.name} | {type_sql} | {null} | {'; '.join(notes)} |")
         indexes = sorted(str(ix.name) for ix in table.indexes)
-        uniques = sorted(
-            str(c.name) for c in table.constraints if isinstance(c, UniqueConstraint)
-        )
+        uniques = sorted(str(c.name) for c in table.constraints if isinstance(c, UniqueConstraint))
         if indexes or uniques:
             lines += ["", "Indexes: " + ", ".join(f"`{n}`" for n in uniques + indexes)]
         lines.append("")
