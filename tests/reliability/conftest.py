@@ -90,7 +90,7 @@ FULL = Scale(
     contention_readers=2,
     contention_seconds=60.0,
     hypothesis_examples=300,
-    api_examples=30,
+    api_examples=20,
 )
 
 
