@@ -11,6 +11,7 @@ deferred ``BEGIN`` so readers never queue behind writers.
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,25 @@ def sqlite_file(url: URL) -> Path | None:
     return Path(database)
 
 
+def _enable_wal(cursor: sqlite3.Cursor, busy_timeout_s: float) -> None:
+    """``PRAGMA journal_mode=WAL``, waiting like any writer when the database is locked.
+
+    Switching a new database into WAL needs an exclusive lock and SQLite answers "database is
+    locked" at once, without the busy handler, while another connection holds one; two
+    processes opening a brand-new file together (two ``db init``) hit it. Once the file is in
+    WAL mode the pragma is a no-op that never locks.
+    """
+    deadline = time.monotonic() + busy_timeout_s
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
+
+
 def _install_sqlite_hooks(engine: Engine, busy_timeout_s: float) -> None:
     busy_ms = int(busy_timeout_s * 1000)
 
@@ -43,7 +63,7 @@ def _install_sqlite_hooks(engine: Engine, busy_timeout_s: float) -> None:
         try:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute(f"PRAGMA busy_timeout={busy_ms:d}")
-            cursor.execute("PRAGMA journal_mode=WAL")
+            _enable_wal(cursor, busy_timeout_s)
             cursor.execute("PRAGMA synchronous=NORMAL")
         finally:
             cursor.close()
