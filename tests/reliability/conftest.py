@@ -32,8 +32,13 @@ def pytest_configure(config: pytest.Config) -> None:
 
 #: Tests whose quick run leaves out some of their generated cases: (test name, id part).
 #: The stateless schemathesis run sends every operation through every check, coverage phase
-#: included; its quick run keeps the operations that change data (POST, PATCH, DELETE).
-_QUICK_LEAVES_OUT = [("test_every_operation_passes_every_default_check", "[GET ")]
+#: included; its quick run keeps the operations that create or change data (POST, PATCH).
+_QUICK_LEAVES_OUT = [
+    ("test_every_operation_passes_every_default_check", "[GET "),
+    ("test_every_operation_passes_every_default_check", "[DELETE "),
+    # The failing-midway migration: on PostgreSQL the quick run keeps "bad SQL, from head".
+    ("test_a_migration_failing_midway_changes_nothing", "[postgresql-python-empty]"),
+]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -78,9 +83,9 @@ QUICK = Scale(
     crash_http_kills=1,
     contention_writers=2,
     contention_readers=1,
-    contention_seconds=3.0,
+    contention_seconds=2.0,
     hypothesis_examples=10,
-    api_examples=2,
+    api_examples=1,
 )
 FULL = Scale(
     full=True,
