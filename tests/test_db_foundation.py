@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime, timedelta, timezone
 
+import psycopg
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.engine import URL
 
-from swarm_director.db import Database
+from swarm_director.db import Database, make_engine
 from swarm_director.models import Agent, AgentType
 
 
@@ -26,6 +29,70 @@ def test_timestamps_come_back_as_aware_utc(db: Database) -> None:
         assert got.last_conversation_at == datetime(2026, 1, 1, 12, tzinfo=UTC)
         assert got.last_conversation_at.utcoffset() == timedelta(0)
         assert got.created_at.tzinfo is not None
+
+
+@pytest.mark.parametrize(
+    ("stored", "expected"),
+    [
+        ("2026-01-01 12:00:00", datetime(2026, 1, 1, 12, tzinfo=UTC)),  # CURRENT_TIMESTAMP
+        ("2026-01-01 12:00:00.250000", datetime(2026, 1, 1, 12, 0, 0, 250000, tzinfo=UTC)),
+        ("2026-01-01T13:00:00+01:00", datetime(2026, 1, 1, 12, tzinfo=UTC)),
+    ],
+)
+def test_sqlite_timestamp_text_reads_back_as_aware_utc(
+    db: Database, stored: str, expected: datetime
+) -> None:
+    # SQLite keeps timestamps as text; rows written by other tools (sqlite3 shell, a restore)
+    # may use another ISO form than SQLAlchemy's. Both the ORM and the Core read paths parse it.
+    if db.dialect != "sqlite":
+        pytest.skip("SQLite stores timestamps as text")
+    with db.transaction() as s:
+        agent = Agent(name="a", agent_type=AgentType.WORKER)
+        s.add(agent)
+    with db.engine.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE agents SET last_conversation_at = :t WHERE id = :id"),
+            {"t": stored, "id": agent.id},
+        )
+    with db.read() as s:
+        got = s.get(Agent, agent.id)
+        assert got is not None and got.last_conversation_at == expected
+        assert got.last_conversation_at.utcoffset() == timedelta(0)
+    with db.statement_reads() as conn:
+        value = conn.execute(sa.select(Agent.last_conversation_at)).scalar_one()
+        assert value == expected and value.utcoffset() == timedelta(0)
+
+
+def _in_transaction(connection: sa.Connection) -> bool:
+    raw = connection.connection.dbapi_connection
+    if isinstance(raw, sqlite3.Connection):
+        return raw.in_transaction
+    status = raw.info.transaction_status  # type: ignore[union-attr]
+    return bool(status != psycopg.pq.TransactionStatus.IDLE)
+
+
+def test_statement_reads_hold_no_transaction_and_leave_the_pool_transactional(
+    db_url: URL,
+) -> None:
+    # One pooled connection: the transaction below reuses the one the reads had.
+    database = Database(make_engine(db_url, pool_size=1))
+    try:
+        with database.statement_reads() as conn:
+            count = sa.select(sa.func.count()).select_from(Agent)
+            assert conn.execute(count).scalar_one() == 0
+            assert not _in_transaction(conn)  # nothing held between statements
+            with database.transaction() as s:
+                s.add(Agent(name="new", agent_type=AgentType.WORKER))
+            assert conn.execute(count).scalar_one() == 1  # sees what committed meanwhile
+        with pytest.raises(RuntimeError), database.transaction() as s:
+            s.add(Agent(name="lost", agent_type=AgentType.WORKER))
+            s.flush()
+            raise RuntimeError("boom")
+        with database.read() as s:
+            names = s.scalars(sa.select(Agent.name)).all()
+        assert names == ["new"]  # the failed write was rolled back: no autocommit left behind
+    finally:
+        database.dispose()
 
 
 def test_transaction_rolls_back_on_error(db: Database) -> None:

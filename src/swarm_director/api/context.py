@@ -1,10 +1,12 @@
 """Per-app state and the request's unit of work.
 
 A handler asks for :func:`session`; the first call opens it — a read-only session for GET and
-HEAD (:meth:`Database.read`), a write transaction otherwise (:meth:`Database.transaction`).
-After the handler, a successful response commits it exactly once; an error response or an
-exception rolls it back. A failed commit turns into an error response, so a client never sees
-success for data that was not stored.
+HEAD, a write transaction otherwise (:meth:`Database.transaction`). The hottest reads ask for
+:func:`connection` instead: on GET and HEAD a Core connection with no ORM session and no
+transaction (:meth:`Database.statement_reads`), for reads whose statements need not agree
+with one another. After the handler, a successful response commits the
+unit of work exactly once; an error response or an exception rolls it back. A failed commit
+turns into an error response, so a client never sees success for data that was not stored.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 
 from flask import Flask, Response, current_app, g, request
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from swarm_director.api.errors import response_for
@@ -48,23 +51,41 @@ def database(app: Flask | None = None) -> Database:
 @dataclass
 class _UnitOfWork:
     stack: ExitStack
-    session: Session
+    read_only: bool
+    connection: Connection | None = None
+    session: Session | None = None
 
 
 class _Rollback(Exception):
     """Thrown into the transaction context to make it roll back."""
 
 
-def session() -> Session:
-    """The request's session, opened on first use (read-only for GET/HEAD)."""
+def _unit_of_work() -> _UnitOfWork:
     uow: _UnitOfWork | None = g.get("_sd_uow")
     if uow is None:
-        stack = ExitStack()
+        uow = g._sd_uow = _UnitOfWork(ExitStack(), request.method in _READ_METHODS)
+    return uow
+
+
+def session() -> Session:
+    """The request's session, opened on first use (read-only for GET/HEAD)."""
+    uow = _unit_of_work()
+    if uow.session is None:
         db = database()
-        context = db.read() if request.method in _READ_METHODS else db.transaction()
-        uow = _UnitOfWork(stack, stack.enter_context(context))
-        g._sd_uow = uow
+        context = db.read() if uow.read_only else db.transaction()
+        uow.session = uow.stack.enter_context(context)
     return uow.session
+
+
+def connection() -> Connection:
+    """The request's connection for Core statements: on GET/HEAD one without a session or a
+    transaction, each statement on its own; the write transaction's otherwise."""
+    uow = _unit_of_work()
+    if not uow.read_only:
+        return session().connection()
+    if uow.connection is None:
+        uow.connection = uow.stack.enter_context(database().statement_reads())
+    return uow.connection
 
 
 def _rollback(uow: _UnitOfWork) -> None:

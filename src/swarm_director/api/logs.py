@@ -8,7 +8,7 @@ from flask import Response
 from pydantic import BaseModel, Field, RootModel, SkipValidation
 
 from swarm_director.api.common import PageQuery, TaskPath, blueprint, json_response, page_response
-from swarm_director.api.context import session
+from swarm_director.api.context import connection, session
 from swarm_director.errors import ValidationError
 from swarm_director.models.enums import LogLevel
 from swarm_director.schemas import LogBatchOut, LogCreate, LogOut, LogPage
@@ -64,7 +64,7 @@ class AllLogFilters(LogFilters):
 
 def _list(task_id: int | None, query: LogFilters) -> Response:
     page = logs.list_logs(
-        session(),
+        connection(),
         task_id=task_id,
         min_level=query.level,
         agent_type=query.agent_type,
@@ -79,7 +79,7 @@ def _list(task_id: int | None, query: LogFilters) -> Response:
     if not page.items and task_id is not None:
         # A missing task is 404, not an empty page; checked only when the page is empty
         # because rows of a task prove it exists (this is the hot path of agents' reads).
-        tasks.get_task(session(), task_id)
+        tasks.read_task(connection(), task_id)
     return page_response(LogPage, page.items, page.next_cursor)
 
 

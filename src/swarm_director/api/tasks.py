@@ -13,7 +13,7 @@ from swarm_director.api.common import (
     no_content,
     page_response,
 )
-from swarm_director.api.context import session
+from swarm_director.api.context import connection, session
 from swarm_director.api.errors import ErrorResponse
 from swarm_director.models.enums import TaskPriority, TaskStatus, TaskType
 from swarm_director.schemas import TaskCreate, TaskOut, TaskPage, TaskUpdate
@@ -59,7 +59,7 @@ def create_task(body: TaskCreate) -> Response:
 @bp.get("/tasks/<int:task_id>", responses={200: TaskOut})
 def get_task(path: TaskPath) -> Response:
     """Get one task."""
-    return json_response(TaskOut.model_validate(tasks.get_task(session(), path.task_id)))
+    return json_response(TaskOut.model_validate(tasks.read_task(connection(), path.task_id)))
 
 
 @bp.patch("/tasks/<int:task_id>", responses={200: TaskOut, 409: ErrorResponse})

@@ -16,11 +16,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Self
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from swarm_director.config import Settings
-from swarm_director.db.engine import READ_ONLY, create_engine_from_settings, masked_url
+from swarm_director.db.engine import (
+    READ_ONLY,
+    create_engine_from_settings,
+    masked_url,
+    statement_reads,
+)
 
 
 class Database:
@@ -32,6 +37,7 @@ class Database:
         self._read = sessionmaker(
             bind=engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False
         )
+        self._statements = statement_reads(engine)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Self:
@@ -63,6 +69,18 @@ class Database:
         """
         with self._read() as session:
             yield session
+
+    @contextmanager
+    def statement_reads(self) -> Iterator[Connection]:
+        """A Core connection for reads that runs each statement on its own, outside a
+        transaction (see :func:`~swarm_director.db.engine.statement_reads`).
+
+        For the hottest reads, a row by id or a page of logs, where the ORM session and the
+        transaction around one query cost more than the query. Two statements on it may see
+        different committed states; reads that must agree use :meth:`read`.
+        """
+        with self._statements.connect() as connection:
+            yield connection
 
     def dispose(self) -> None:
         """Close every pooled connection."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import zlib
 from collections.abc import Mapping
 from datetime import datetime
@@ -12,11 +13,15 @@ from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Connection,
     DateTime,
     Enum,
     Integer,
+    Label,
+    Row,
     Select,
     String,
+    bindparam,
     exists,
     func,
     select,
@@ -108,6 +113,43 @@ def _pk_fits(model: type[Base], row_id: object) -> bool:
 def get_or_404(session: Session, model: type[E], row_id: int, what: str) -> E:
     """The row of ``model`` with id ``row_id``, else NotFoundError("<what> <id> not found")."""
     row = session.get(model, row_id) if _pk_fits(model, row_id) else None
+    if row is None:
+        raise NotFoundError(f"{what} {row_id} not found", details={"id": row_id})
+    return row
+
+
+def attribute_columns(model: type[Base]) -> tuple[Label[Any], ...]:
+    """Every column of ``model`` labelled with its ORM attribute name (``metadata`` as
+    ``meta``): a Core select of these gives rows that read like the ORM objects."""
+    return tuple(
+        column.label(prop.key) for prop in model.__mapper__.column_attrs for column in prop.columns
+    )
+
+
+def core_connection(source: Session | Connection) -> Connection:
+    """The connection to run Core statements on: ``source`` itself, or a session's."""
+    return source.connection() if isinstance(source, Session) else source
+
+
+@functools.cache
+def _by_id(columns: tuple[Label[Any], ...], model: type[Base]) -> Select[Any]:
+    # Built once per model: constructing a select costs more than running it.
+    return select(*columns).where(model.__mapper__.primary_key[0] == bindparam("row_id"))
+
+
+def read_or_404(
+    source: Session | Connection,
+    columns: tuple[Label[Any], ...],
+    model: type[Base],
+    row_id: int,
+    what: str,
+) -> Row[Any]:
+    """Like :func:`get_or_404` as one Core statement: the row of ``model`` with id ``row_id``
+    as a read-only row of ``columns`` (see :func:`attribute_columns`)."""
+    row = None
+    if _pk_fits(model, row_id):
+        stmt = _by_id(columns, model)
+        row = core_connection(source).execute(stmt, {"row_id": row_id}).first()
     if row is None:
         raise NotFoundError(f"{what} {row_id} not found", details={"id": row_id})
     return row

@@ -16,7 +16,7 @@ from typing import Any, Literal, cast
 from pydantic import TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import to_json
-from sqlalchemy import Dialect, Row, Table, insert, select
+from sqlalchemy import Connection, Dialect, Row, Table, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -28,20 +28,19 @@ from swarm_director.schemas.common import fields_from_pydantic
 from swarm_director.schemas.logs import LogCreate, LogRow
 from swarm_director.store import idempotency
 from swarm_director.store._common import (
+    attribute_columns,
     check_filter,
+    core_connection,
     get_or_404,
     require_ref,
     validated,
     where_equal,
 )
-from swarm_director.store.pagination import DEFAULT_LIMIT, Ordering, Page, paginate
+from swarm_director.store.pagination import DEFAULT_LIMIT, Ordering, Page, paginate_rows
 
 _NEWEST_FIRST = Ordering("logs", (AgentLog.timestamp, AgentLog.id), descending=True)
 _OLDEST_FIRST = Ordering("logs", (AgentLog.timestamp, AgentLog.id), descending=False)
-#: Every column of agent_logs, labelled with its ORM attribute name (``metadata`` as ``meta``).
-_LOG_COLUMNS = tuple(
-    column.label(prop.key) for prop in AgentLog.__mapper__.column_attrs for column in prop.columns
-)
+_LOG_COLUMNS = attribute_columns(AgentLog)
 #: What :func:`list_logs` returns: a row with AgentLog's attributes.
 LogRecord = Row[Any]
 _ROWS = TypeAdapter(list[LogRow])
@@ -243,7 +242,7 @@ def _insert_batch(session: Session, task_id: int, batch: list[LogRow]) -> int:
 
 
 def list_logs(
-    session: Session,
+    source: Session | Connection,
     *,
     task_id: int | None = None,
     min_level: LogLevel | None = None,
@@ -259,7 +258,8 @@ def list_logs(
     """A page of log records ordered by (timestamp, id), newest first unless ``order="asc"``.
 
     The items are read-only rows with the attributes of :class:`AgentLog` (``meta`` included),
-    not ORM objects: listing is the service's hottest read and skips the identity map.
+    not ORM objects: listing is the service's hottest read, run as a Core statement on
+    ``source`` (a session's connection, or a bare read connection, which is cheaper still).
 
     Filters: a task, a minimum level (``warning`` gives warnings and errors), agent type,
     agent, session, and a time window ``since <= timestamp < until``. Raises ValidationError
@@ -287,4 +287,4 @@ def list_logs(
         check_filter(AgentLog.timestamp, until, "until")
         stmt = stmt.where(AgentLog.timestamp < until)
     ordering = _NEWEST_FIRST if order == "desc" else _OLDEST_FIRST
-    return paginate(session, stmt, ordering, limit=limit, cursor=cursor, as_rows=True)
+    return paginate_rows(core_connection(source), stmt, ordering, limit=limit, cursor=cursor)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, or_
+from sqlalchemy import ColumnElement, Connection, Row, Select, and_, or_
 from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.types import TypeDecorator
 
@@ -150,6 +150,20 @@ def keyset_condition(ordering: Ordering, cursor: str) -> ColumnElement[bool]:
     return condition
 
 
+def _page_statement(stmt: Select[T], ordering: Ordering, limit: int, cursor: str | None) -> Any:
+    if cursor is not None:
+        stmt = stmt.where(keyset_condition(ordering, cursor))
+    order = [k.desc() if ordering.descending else k.asc() for k in ordering.keys]
+    return stmt.order_by(*order).limit(limit + 1)
+
+
+def _page(rows: list[Any], ordering: Ordering, limit: int) -> Page[Any]:
+    if len(rows) <= limit:
+        return Page(rows, None)
+    items = rows[:limit]
+    return Page(items, encode_cursor(ordering, items[-1]))
+
+
 def paginate(
     session: Session,
     stmt: Select[T],
@@ -157,22 +171,29 @@ def paginate(
     *,
     limit: int = DEFAULT_LIMIT,
     cursor: str | None = None,
-    as_rows: bool = False,
 ) -> Page[T]:
     """Runs ``stmt`` (a select of one entity, filters applied) one page at a time.
 
     Returns up to ``limit`` rows after ``cursor`` in ``ordering`` and the cursor of the next page
-    (None when no row follows). Raises ValidationError for a bad ``limit`` or ``cursor``. With
-    ``as_rows=True`` the statement selects columns and the page holds Core rows (no ORM identity
-    map: a read-only hot path), whose attribute names must include the ordering keys.
+    (None when no row follows). Raises ValidationError for a bad ``limit`` or ``cursor``.
     """
     limit = check_limit(limit)
-    if cursor is not None:
-        stmt = stmt.where(keyset_condition(ordering, cursor))
-    order = [k.desc() if ordering.descending else k.asc() for k in ordering.keys]
-    result = session.execute(stmt.order_by(*order).limit(limit + 1))
-    rows: list[Any] = list(result if as_rows else result.scalars())
-    if len(rows) <= limit:
-        return Page(rows, None)
-    items = rows[:limit]
-    return Page(items, encode_cursor(ordering, items[-1]))
+    rows = session.scalars(_page_statement(stmt, ordering, limit, cursor)).all()
+    return _page(list(rows), ordering, limit)
+
+
+def paginate_rows(
+    connection: Connection,
+    stmt: Select[Any],
+    ordering: Ordering,
+    *,
+    limit: int = DEFAULT_LIMIT,
+    cursor: str | None = None,
+) -> Page[Row[Any]]:
+    """Like :func:`paginate` for a select of columns, run as a Core statement: the page holds
+    read-only rows (no ORM session or identity map, the cheapest read there is), whose
+    attribute names must include the ordering keys' names."""
+    limit = check_limit(limit)
+    # all(): one fetchall from the driver, not a fetchone per row
+    rows = connection.execute(_page_statement(stmt, ordering, limit, cursor)).all()
+    return _page(list(rows), ordering, limit)

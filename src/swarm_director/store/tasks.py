@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, Row, select
 from sqlalchemy.orm import Session
 
 from swarm_director.db import utcnow
@@ -21,9 +21,11 @@ from swarm_director.models import (
 )
 from swarm_director.schemas.tasks import TaskCreate, TaskUpdate
 from swarm_director.store._common import (
+    attribute_columns,
     get_or_404,
     lock_hierarchy,
     lock_or_404,
+    read_or_404,
     require_ref,
     validated,
     where_equal,
@@ -32,6 +34,9 @@ from swarm_director.store._common import (
 from swarm_director.store.pagination import DEFAULT_LIMIT, Ordering, Page, paginate
 
 _BY_ID = Ordering("tasks", (Task.id,))
+_TASK_COLUMNS = attribute_columns(Task)
+#: What :func:`read_task` returns: a row with Task's column attributes.
+TaskRecord = Row[Any]
 
 
 def _check_refs(session: Session, fields: Mapping[str, Any]) -> None:
@@ -62,6 +67,12 @@ def create_task(session: Session, data: TaskCreate | Mapping[str, Any]) -> Task:
 def get_task(session: Session, task_id: int) -> Task:
     """The task with this id; NotFoundError if there is none."""
     return get_or_404(session, Task, task_id, "task")
+
+
+def read_task(source: Session | Connection, task_id: int) -> TaskRecord:
+    """The task with this id as a read-only row with :class:`Task`'s attributes (one Core
+    statement, no ORM object: for reads that only show it); NotFoundError if there is none."""
+    return read_or_404(source, _TASK_COLUMNS, Task, task_id, "task")
 
 
 def list_tasks(
