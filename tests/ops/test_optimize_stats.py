@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from swarm_director.cli.main import cli
-from swarm_director.db import Database
-from swarm_director.models import LogLevel
+from swarm_director.db import Database, utcnow
+from swarm_director.models import IdempotencyKey, LogLevel
 from swarm_director.ops.backup import list_backups
 from swarm_director.ops.errors import MaintenanceLockedError
 from swarm_director.ops.maintain import MaintenancePolicy, maintenance_lock, run_maintenance
@@ -146,7 +146,7 @@ def test_maintain_runs_every_step_and_never_twice_at_once(db: Database, tmp_path
     for _ in range(3):
         report = run_maintenance(db.engine, policy)
         assert report.ok, report.as_dict()
-    assert [s.name for s in report.steps] == ["backup", "cleanup", "optimize"]
+    assert [s.name for s in report.steps] == ["backup", "cleanup", "keys", "optimize"]
     assert count(db.engine, __import__("swarm_director.models").models.AgentLog) == 5
     assert len(list_backups(policy.backup_dir)) == 2  # pruned to --keep-last
     assert len(list((tmp_path / "archive").glob("*.jsonl.gz"))) >= 1
@@ -189,6 +189,37 @@ def test_maintain_fails_loudly_and_skips_cleanup_without_a_backup(
     )
     assert result.exit_code != 0
     assert count(db.engine, __import__("swarm_director.models").models.AgentLog) == 10
+
+
+def test_maintain_expires_old_idempotency_keys_and_refuses_a_bad_ttl(
+    db: Database, tmp_path: Path
+) -> None:
+    with db.engine.begin() as conn:
+        for key, age in (("fresh", timedelta(hours=1)), ("stale", 2 * DAY)):
+            conn.execute(
+                sa.insert(IdempotencyKey).values(
+                    scope="logs:task:1",
+                    key=key,
+                    request_hash="0" * 64,
+                    result={"inserted": 1},
+                    created_at=utcnow() - age,
+                )
+            )
+    url = db.engine.url.render_as_string(hide_password=False)
+    base = ["db", "maintain", "--database-url", url, "--dir", str(tmp_path), "--no-optimize"]
+    runner = CliRunner()
+    bad = runner.invoke(cli, [*base, "--idempotency-ttl", "a while"])
+    assert bad.exit_code == 1 and "invalid duration 'a while'" in bad.output
+    assert count(db.engine, IdempotencyKey) == 2 and not list_backups(tmp_path)
+    done = runner.invoke(cli, [*base, "--idempotency-ttl", "1d"])
+    assert done.exit_code == 0, done.output
+    assert "keys      ok  expired 1 idempotency keys" in done.output
+    with db.engine.connect() as conn:
+        assert conn.execute(sa.select(IdempotencyKey.key)).scalars().all() == ["fresh"]
+    kept = runner.invoke(cli, [*base, "--idempotency-ttl", "1s", "--no-key-expiry"])
+    assert kept.exit_code == 0
+    assert not any(line.startswith("keys") for line in kept.output.splitlines())
+    assert count(db.engine, IdempotencyKey) == 1
 
 
 def test_cli_cleanup_logs_dry_run_archive_and_bad_input(db: Database, tmp_path: Path) -> None:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-from swarm_director.db import Database
+from swarm_director.db import Database, utcnow
 from swarm_director.errors import ConflictError, ValidationError
 from swarm_director.models import AgentLog, IdempotencyKey
+from swarm_director.ops.expiry import expire_idempotency_keys
 from swarm_director.store import logs
 from tests.store.conftest import new_task
 
@@ -46,6 +48,28 @@ def test_same_key_with_another_body_is_a_conflict(db: Database) -> None:
     with pytest.raises(ConflictError, match="different request body"), db.transaction() as s:
         logs.add_logs(s, task_id, batch(3, "other"), idempotency_key="k-1")
     assert _logs(db, task_id) == 3
+
+
+def test_expired_keys_are_deleted_and_a_later_retry_stores_again(db: Database) -> None:
+    task_id = _task(db)
+    with db.transaction() as s:
+        logs.add_logs(s, task_id, batch(2), idempotency_key="old")
+        logs.add_logs(s, task_id, batch(2), idempotency_key="recent")
+    with db.engine.begin() as conn:  # "old" was made eight days ago
+        conn.execute(
+            sa.update(IdempotencyKey)
+            .where(IdempotencyKey.key == "old")
+            .values(created_at=utcnow() - timedelta(days=8))
+        )
+    assert expire_idempotency_keys(db.engine, timedelta(days=7)) == 1
+    with db.read() as s:
+        assert s.scalars(sa.select(IdempotencyKey.key)).all() == ["recent"]
+    with db.transaction() as s:  # a retry within the window is still recognised...
+        logs.add_logs(s, task_id, batch(2), idempotency_key="recent")
+    assert _logs(db, task_id) == 4
+    with db.transaction() as s:  # ...one after it is a new batch
+        logs.add_logs(s, task_id, batch(2), idempotency_key="old")
+    assert _logs(db, task_id) == 6
 
 
 def test_key_is_scoped_to_the_task(db: Database) -> None:

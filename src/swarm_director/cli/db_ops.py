@@ -505,7 +505,16 @@ def stats_command(database_url: str | None, as_json: bool) -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Archive deleted logs here (jsonl.gz per run) [env SWARM_LOG_ARCHIVE_DIR].",
 )
+@click.option(
+    "--idempotency-ttl",
+    envvar="SWARM_IDEMPOTENCY_TTL",
+    default="7d",
+    show_default=True,
+    help="Delete idempotency keys older than this; a batch retried later is stored again "
+    "[env SWARM_IDEMPOTENCY_TTL].",
+)
 @click.option("--no-cleanup", is_flag=True, help="Skip log retention.")
+@click.option("--no-key-expiry", is_flag=True, help="Keep every idempotency key.")
 @click.option("--no-optimize", is_flag=True, help="Skip optimize.")
 @json_option
 def maintain_command(
@@ -516,11 +525,14 @@ def maintain_command(
     older_than: str,
     keep: str,
     archive_dir: Path | None,
+    idempotency_ttl: str,
     no_cleanup: bool,
+    no_key_expiry: bool,
     no_optimize: bool,
     as_json: bool,
 ) -> None:
-    """Run the maintenance policy once: backup + prune, log retention, optimize.
+    """Run the maintenance policy once: backup + prune, log retention, expiry of old
+    idempotency keys, optimize.
 
     Meant for cron or a systemd timer; a second run while one is active exits at once. Exits
     1 if any step failed. Options can also come from the environment (see --help).
@@ -534,6 +546,7 @@ def maintain_command(
         policy_retention = RetentionPolicy(
             older_than=parse_duration(older_than), keep=parse_keep(keep)
         )
+    key_ttl = None if no_key_expiry else parse_duration(idempotency_ttl)
     with _open(database_url) as (database, default_dir):
         policy = MaintenancePolicy(
             backup_dir=directory or default_dir,
@@ -542,6 +555,7 @@ def maintain_command(
             key=key_from_env(),
             retention=policy_retention,
             archive_dir=archive_dir,
+            idempotency_ttl=key_ttl,
             optimize=not no_optimize,
         )
         report = run_maintenance(database.engine, policy)

@@ -1,7 +1,8 @@
 """``db maintain``: the maintenance policy, once, for cron or a systemd timer.
 
-Steps: backup (with pruning), then log retention, then optimize. Retention runs only after a
-successful backup, so logs are never deleted without a fresh backup holding them. Every step
+Steps: backup (with pruning), then log retention, then expiry of old idempotency keys, then
+optimize. Retention runs only after a successful backup, so logs are never deleted without a
+fresh backup holding them (expired keys are no one's data: they go regardless). Every step
 is attempted as far as that rule allows, each failure is reported, and the run as a whole
 fails if any step did. A lock (a file lock in the backup folder, plus a PostgreSQL advisory lock
 on PostgreSQL) makes a second run exit at once instead of overlapping the first.
@@ -15,6 +16,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,7 @@ from swarm_director.errors import SwarmError
 from swarm_director.ops.artifact import Reporter
 from swarm_director.ops.backup import create_backup
 from swarm_director.ops.errors import MaintenanceLockedError
+from swarm_director.ops.expiry import DEFAULT_TTL, expire_idempotency_keys
 from swarm_director.ops.optimize import optimize
 from swarm_director.ops.retention import RetentionPolicy, cleanup_logs
 
@@ -45,6 +48,8 @@ class MaintenancePolicy:
     key: bytes | None = None
     retention: RetentionPolicy | None = None
     archive_dir: Path | None = None
+    idempotency_ttl: timedelta | None = DEFAULT_TTL
+    """Idempotency keys older than this are deleted (None: kept)."""
     optimize: bool = True
 
 
@@ -88,6 +93,9 @@ def run_maintenance(
                 report.steps.append(
                     StepResult("cleanup", False, "skipped: no fresh backup holds the logs")
                 )
+        if policy.idempotency_ttl is not None:
+            ttl = policy.idempotency_ttl
+            _step(report, "keys", lambda: _expire_keys(engine, ttl))
         if policy.optimize:
             _step(report, "optimize", lambda: _optimize(engine))
     report.seconds = time.perf_counter() - started
@@ -133,6 +141,11 @@ def _cleanup(
         archive = policy.archive_dir / f"agent_logs-{stamp}.jsonl.gz"
     result = cleanup_logs(engine, policy.retention, archive=archive, reporter=reporter)
     return f"deleted {result.deleted} logs", result.as_dict()
+
+
+def _expire_keys(engine: Engine, ttl: timedelta) -> tuple[str, dict[str, Any]]:
+    deleted = expire_idempotency_keys(engine, ttl)
+    return f"expired {deleted} idempotency keys", {"expired": deleted, "ttl_s": ttl.total_seconds()}
 
 
 def _optimize(engine: Engine) -> tuple[str, dict[str, Any]]:
