@@ -203,6 +203,21 @@ def test_task_status_transitions(client: FlaskClient, start: str, target: str) -
         assert client.get(f"/api/tasks/{task_id}").get_json()["status"] == start
 
 
+def test_claim_with_expected_status_succeeds_once(client: FlaskClient) -> None:
+    task_id = make_task(client, title="claim me")["id"]
+    claim = {"status": "in_progress", "expected_status": "pending"}
+    first = client.patch(f"/api/tasks/{task_id}", json=claim)
+    assert first.status_code == 200 and first.get_json()["status"] == "in_progress"
+    assert "expected_status" not in first.get_json()  # a precondition, not a stored field
+    second = client.patch(f"/api/tasks/{task_id}", json={**claim, "title": "stolen"})
+    error = error_of(second, 409)
+    assert error["code"] == "conflict" and "is in_progress, not pending" in error["message"]
+    assert error["details"] == {"status": "in_progress", "expected_status": "pending"}
+    assert client.get(f"/api/tasks/{task_id}").get_json()["title"] == "claim me"
+    bad = client.patch(f"/api/tasks/{task_id}", json={"expected_status": "sleeping"})
+    assert error_of(bad, 422)["details"]["fields"].keys() == {"expected_status"}
+
+
 def test_illegal_transition_changes_no_other_field(client: FlaskClient) -> None:
     task_id = _task_in(client, "completed")
     response = client.patch(f"/api/tasks/{task_id}", json={"status": "pending", "title": "new"})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from sqlalchemy.orm import Session
 
@@ -112,6 +114,52 @@ def test_illegal_transitions_raise_and_change_nothing(
         task = tasks.get_task(s, task_id)
         assert (task.status, task.title) == (before, task.title)
         assert task.title != "renamed"
+
+
+def test_expected_status_is_a_precondition(db: Database) -> None:
+    with db.transaction() as s:
+        task_id = new_task(s, title="original").id
+    with db.transaction() as s:
+        with pytest.raises(ConflictError) as info:
+            tasks.update_task(s, task_id, {"title": "renamed", "expected_status": "in_progress"})
+        assert info.value.details == {"status": "pending", "expected_status": "in_progress"}
+    with db.transaction() as s:
+        claimed = tasks.update_task(
+            s, task_id, {"status": "in_progress", "expected_status": "pending"}
+        )
+        assert claimed.status == TaskStatus.IN_PROGRESS
+    with db.read() as s:
+        task = tasks.get_task(s, task_id)
+        assert (task.status, task.title) == (TaskStatus.IN_PROGRESS, "original")
+
+
+def test_concurrent_claims_of_one_task_have_one_winner(db: Database) -> None:
+    with db.transaction() as s:
+        task_id = new_task(s).id
+    with db.transaction() as s:
+        agents = [new_agent(s, name=f"claimer-{i}").id for i in range(4)]
+    start = threading.Barrier(len(agents))
+    outcomes: dict[int, str] = {}
+
+    def claim(agent_id: int) -> None:
+        start.wait()
+        change = {"status": "in_progress", "assigned_agent_id": agent_id}
+        try:
+            with db.transaction() as s:
+                tasks.update_task(s, task_id, {**change, "expected_status": "pending"})
+            outcomes[agent_id] = "won"
+        except ConflictError:
+            outcomes[agent_id] = "refused"
+
+    threads = [threading.Thread(target=claim, args=(a,)) for a in agents]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    winners = [a for a, outcome in outcomes.items() if outcome == "won"]
+    assert len(outcomes) == len(agents) and len(winners) == 1
+    with db.read() as s:
+        assert tasks.get_task(s, task_id).assigned_agent_id == winners[0]
 
 
 def test_subtask_cycles_are_rejected(session: Session) -> None:

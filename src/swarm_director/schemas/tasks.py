@@ -42,6 +42,12 @@ class TaskUpdate(InputModel):
     assigned_agent_id: PositiveId | None = None
     parent_task_id: PositiveId | None = None
     conversation_id: PositiveId | None = None
+    expected_status: Patch[TaskStatus] = Field(
+        default=None,
+        description="Precondition, not a change: apply this update only if the task's status "
+        "is still this one, else 409 `conflict` and nothing changes. Two agents claiming the "
+        'same task with `{"status": "in_progress", "expected_status": "pending"}`: one wins.',
+    )
 
 
 class TaskOut(OutputModel):

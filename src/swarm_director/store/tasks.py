@@ -122,18 +122,29 @@ def update_task(session: Session, task_id: int, data: TaskUpdate | Mapping[str, 
 
     A status change must follow the lifecycle (pending→in_progress→completed/failed,
     pending→failed, failed→pending; completed is final); becoming ``completed`` stamps
-    ``completed_at``. Everything is checked before anything changes.
+    ``completed_at``. With ``expected_status`` the update applies only if the task's status is
+    still that one (a claim: two agents taking the same pending task, one wins). Everything is
+    checked before anything changes.
 
     Raises NotFoundError, ValidationError, InvalidTransitionError (illegal status change),
-    ConflictError (the new parent is the task itself or one of its subtasks).
+    ConflictError (the status is not ``expected_status``; the new parent is the task itself or
+    one of its subtasks).
     """
     changes = validated(TaskUpdate, data, "task update").model_dump(exclude_unset=True)
-    # A status change is a read-check-write: lock the row so two changes cannot both pass.
+    expected = changes.pop("expected_status", None)
+    # A status change or precondition is a read-check-write: lock the row so that two
+    # concurrent changes cannot both pass the check.
     task = (
         lock_or_404(session, Task, task_id, "task")
-        if "status" in changes
+        if "status" in changes or expected is not None
         else get_task(session, task_id)
     )
+    if expected is not None and task.status != expected:
+        raise ConflictError(
+            f"task {task.id} is {task.status.value}, not {TaskStatus(expected).value}; "
+            "nothing was changed",
+            details={"status": task.status.value, "expected_status": TaskStatus(expected).value},
+        )
     if "status" in changes:
         _check_transition(task, changes["status"])
     _check_refs(session, changes)
