@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from swarm_director.db import Database
+from swarm_director.ops import parts
 from swarm_director.ops.backup import (
     Manifest,
     create_backup,
@@ -54,6 +55,46 @@ def test_backup_writes_file_and_manifest(db: Database, tmp_path: Path) -> None:
             assert conn.execute("SELECT count(*) FROM agent_logs").fetchone() == (25,)
     else:
         assert path.read_bytes()[:5] == b"PGDMP"
+
+
+_KILLED_MID_BACKUP = """
+import os, signal, sys
+from pathlib import Path
+from swarm_director.ops import parts
+directory = Path(sys.argv[1])
+with parts.claimed(directory) as token:
+    (directory / f".part-{token}.raw").write_bytes(b"half a database" * 1000)
+    print(token, flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_next_backup_removes_what_a_killed_one_left_and_spares_a_live_one(
+    db: Database, tmp_path: Path
+) -> None:
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    killed = subprocess.run(
+        [sys.executable, "-c", _KILLED_MID_BACKUP, str(backups)], capture_output=True, text=True
+    )
+    assert killed.returncode == -9
+    orphan = backups / f".part-{killed.stdout.strip()}.raw"
+    assert orphan.exists()
+    unrelated = backups / ".part-agent_logs-20261201.jsonl.gz"  # not a backup's data part
+    unrelated.write_bytes(b"x")
+    with parts.claimed(backups) as live_token:  # a backup still running in this folder
+        live = backups / f".part-{live_token}.out"
+        live.write_bytes(b"in progress")
+        result = create_backup(db.engine, backups)
+        assert live.exists()
+    assert result.removed_leftovers == [orphan] and not orphan.exists()
+    assert unrelated.exists()
+    assert events(db.engine)[-1][:2] == ("backup", "ok")
+    assert sorted(p.name for p in backups.iterdir() if p.name.startswith(".part-")) == sorted(
+        [live.name, unrelated.name]
+    )  # no lock files left behind either
+    second = create_backup(db.engine, backups)  # the live one has ended without cleaning up
+    assert second.removed_leftovers == [live] and not live.exists()
 
 
 def test_gzip_and_encryption_round_trip(

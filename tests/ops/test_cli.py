@@ -54,11 +54,15 @@ def test_backup_list_verify_restore(own_db: Database, tmp_path: Path) -> None:
     db, db_url = own_db, own_db.engine.url  # a restore re-creates the schema
     small_dataset(db, logs=10)
     before = content(db.engine)
+    leftover = tmp_path / ".part-0123456789ab.raw"  # a killed backup's, held by no one
+    leftover.write_bytes(b"partial")
     code, out = run("db", "backup", "--dir", str(tmp_path), "--database-url", _url(db_url))
     assert code == 0, out
     path = Path(out.strip().splitlines()[1])
     assert path.exists() and path.parent == tmp_path
     assert "Backed up" in out and "rows" in out
+    assert f"Removed {leftover} (left by a backup that was killed)" in out
+    assert not leftover.exists()
 
     code, out = run("db", "backups", "--dir", str(tmp_path), "--json")
     assert code == 0

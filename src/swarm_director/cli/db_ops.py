@@ -185,6 +185,8 @@ def backup_command(
         click.echo(str(result.path))
         for pruned in result.pruned:
             click.echo(f"Pruned {pruned}")
+        for leftover in result.removed_leftovers:
+            click.echo(f"Removed {leftover} (left by a backup that was killed)")
 
 
 @db.command("backups")

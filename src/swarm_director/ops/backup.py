@@ -9,7 +9,8 @@ counts of the manifest are taken too, so counts and dump describe the same insta
 
 A backup is written under a hidden ``.part`` name, fsynced and renamed into place; the manifest
 is written the same way after it. A file without a manifest is therefore never mistaken for a
-finished backup.
+finished backup. The ``.part`` files of a backup killed before it ended are removed by the next
+backup into the same folder (see :mod:`swarm_director.ops.parts`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import re
 import sqlite3
 import subprocess
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -34,7 +34,7 @@ from swarm_director.config import Settings
 from swarm_director.db.base import utcnow
 from swarm_director.db.engine import sqlite_file
 from swarm_director.models import MaintenanceOperation
-from swarm_director.ops import audit
+from swarm_director.ops import audit, parts
 from swarm_director.ops.artifact import (
     Reporter,
     encode,
@@ -70,6 +70,8 @@ class BackupResult:
     path: Path
     manifest: Manifest
     pruned: list[Path] = field(default_factory=list)
+    removed_leftovers: list[Path] = field(default_factory=list)
+    """Temporary files of earlier backups killed before they ended, removed first."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -77,6 +79,7 @@ class BackupResult:
             "manifest_path": str(manifest_path(self.path)),
             "manifest": self.manifest.as_dict(),
             "pruned": [str(p) for p in self.pruned],
+            "removed_leftovers": [str(p) for p in self.removed_leftovers],
         }
 
 
@@ -119,9 +122,13 @@ def create_backup(
         raise BackupError("--keep-days must be positive")
     with audit.record(engine, MaintenanceOperation.BACKUP) as details:
         details.update(kind=kind, directory=str(directory))
-        result = _create(
-            engine, directory, compress=compress, key=key, kind=kind, reporter=reporter
-        )
+        directory.mkdir(parents=True, exist_ok=True)
+        leftovers = parts.remove_orphans(directory)  # of backups killed before they ended
+        with parts.claimed(directory) as token:
+            result = _create(
+                engine, directory, token, compress=compress, key=key, kind=kind, reporter=reporter
+            )
+        result.removed_leftovers = leftovers
         details.update(
             path=str(result.path),
             bytes=result.manifest.bytes,
@@ -139,6 +146,8 @@ def create_backup(
                 protect=result.path,
             )
             details["pruned"] = [p.name for p in result.pruned]
+        if leftovers:
+            details["removed_leftovers"] = [p.name for p in leftovers]
     return result
 
 
@@ -153,6 +162,7 @@ def _backup_name(engine: Engine, created: datetime, compress: bool, encrypted: b
 def _create(
     engine: Engine,
     directory: Path,
+    token: str,
     *,
     compress: bool,
     key: bytes | None,
@@ -163,12 +173,10 @@ def _create(
     if dialect not in RAW_FORMATS:
         raise BackupError(f"backups of {dialect} databases are not supported")
     started = time.perf_counter()
-    directory.mkdir(parents=True, exist_ok=True)
     created = utcnow()
     final = directory / _backup_name(engine, created, compress, key is not None)
     if final.exists() or manifest_path(final).exists():
         raise BackupError(f"{final} already exists")
-    token = uuid.uuid4().hex[:12]
     raw_part = directory / f"{PART_PREFIX}{token}.raw"
     out_part = directory / f"{PART_PREFIX}{token}.out"
     try:
