@@ -4,9 +4,9 @@ A handler asks for :func:`session`; the first call opens it — a read-only sess
 HEAD, a write transaction otherwise (:meth:`Database.transaction`). The hottest reads ask for
 :func:`connection` instead: on GET and HEAD a Core connection with no ORM session and no
 transaction (:meth:`Database.statement_reads`), for reads whose statements need not agree
-with one another. After the handler, a successful response commits the
-unit of work exactly once; an error response or an exception rolls it back. A failed commit
-turns into an error response, so a client never sees success for data that was not stored.
+with one another. After the handler, a successful response commits the unit of work exactly
+once; an error response or an exception rolls it back. A failed commit turns into an error
+response, so a client never sees success for data that was not stored.
 """
 
 from __future__ import annotations
