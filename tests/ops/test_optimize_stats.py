@@ -17,6 +17,7 @@ from swarm_director.db import Database, utcnow
 from swarm_director.models import IdempotencyKey, LogLevel
 from swarm_director.ops.backup import list_backups
 from swarm_director.ops.errors import MaintenanceLockedError
+from swarm_director.ops.expiry import expire_idempotency_keys
 from swarm_director.ops.maintain import MaintenancePolicy, maintenance_lock, run_maintenance
 from swarm_director.ops.optimize import optimize
 from swarm_director.ops.retention import RetentionPolicy, cleanup_logs
@@ -191,11 +192,9 @@ def test_maintain_fails_loudly_and_skips_cleanup_without_a_backup(
     assert count(db.engine, __import__("swarm_director.models").models.AgentLog) == 10
 
 
-def test_maintain_expires_old_idempotency_keys_and_refuses_a_bad_ttl(
-    db: Database, tmp_path: Path
-) -> None:
+def _add_keys(db: Database, **ages: timedelta) -> None:
     with db.engine.begin() as conn:
-        for key, age in (("fresh", timedelta(hours=1)), ("stale", 2 * DAY)):
+        for key, age in ages.items():
             conn.execute(
                 sa.insert(IdempotencyKey).values(
                     scope="logs:task:1",
@@ -205,6 +204,20 @@ def test_maintain_expires_old_idempotency_keys_and_refuses_a_bad_ttl(
                     created_at=utcnow() - age,
                 )
             )
+
+
+def test_key_expiry_deletes_in_batches_until_none_is_left(db: Database) -> None:
+    _add_keys(db, fresh=timedelta(hours=1), **{f"stale{i}": (2 + i) * DAY for i in range(5)})
+    assert expire_idempotency_keys(db.engine, DAY, batch_size=2) == 5
+    with db.engine.connect() as conn:
+        assert conn.execute(sa.select(IdempotencyKey.key)).scalars().all() == ["fresh"]
+    assert expire_idempotency_keys(db.engine, DAY, batch_size=2) == 0
+
+
+def test_maintain_expires_old_idempotency_keys_and_refuses_a_bad_ttl(
+    db: Database, tmp_path: Path
+) -> None:
+    _add_keys(db, fresh=timedelta(hours=1), stale=2 * DAY)
     url = db.engine.url.render_as_string(hide_password=False)
     base = ["db", "maintain", "--database-url", url, "--dir", str(tmp_path), "--no-optimize"]
     runner = CliRunner()

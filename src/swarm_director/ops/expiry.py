@@ -7,6 +7,7 @@ by a row per keyed batch; ``db maintain`` deletes keys older than ``--idempotenc
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -18,13 +19,38 @@ from swarm_director.ops.dbinfo import table_of
 
 KEYS = table_of(IdempotencyKey)
 DEFAULT_TTL = timedelta(days=7)
+DEFAULT_BATCH = 5000
+#: Pause between SQLite delete batches, so that waiting writers get the lock in between.
+_SQLITE_YIELD_S = 0.1
 
 
 def expire_idempotency_keys(
-    engine: Engine, ttl: timedelta = DEFAULT_TTL, *, now: datetime | None = None
+    engine: Engine,
+    ttl: timedelta = DEFAULT_TTL,
+    *,
+    now: datetime | None = None,
+    batch_size: int = DEFAULT_BATCH,
 ) -> int:
-    """Delete the keys created more than ``ttl`` ago, in one transaction; returns how many."""
+    """Delete the keys created more than ``ttl`` ago; returns how many.
+
+    In short transactions of ``batch_size`` keys (oldest first): a day of busy ingest can leave
+    millions of keys, and one delete of them all would hold SQLite's write lock, and the
+    service's writers with it, for as long as it ran.
+    """
     cutoff = (now or utcnow()) - ttl
-    with engine.begin() as conn:
-        result = conn.execute(sa.delete(KEYS).where(KEYS.c.created_at < cutoff))
-    return int(result.rowcount)
+    oldest = (
+        sa.select(KEYS.c.id)
+        .where(KEYS.c.created_at < cutoff)
+        .order_by(KEYS.c.created_at)
+        .limit(batch_size)
+    )
+    statement = sa.delete(KEYS).where(KEYS.c.id.in_(oldest))
+    deleted = 0
+    while True:
+        with engine.begin() as conn:
+            count = int(conn.execute(statement).rowcount)
+        deleted += count
+        if count < batch_size:
+            return deleted
+        if engine.dialect.name == "sqlite":
+            time.sleep(_SQLITE_YIELD_S)
