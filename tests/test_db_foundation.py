@@ -74,25 +74,28 @@ def _in_transaction(connection: sa.Connection) -> bool:
 def test_statement_reads_hold_no_transaction_and_leave_the_pool_transactional(
     db_url: URL,
 ) -> None:
-    # One pooled connection: the transaction below reuses the one the reads had.
-    database = Database(make_engine(db_url, pool_size=1))
+    database = Database(make_engine(db_url))
+    writer = Database(make_engine(db_url))  # another pool: the one under test holds one connection
     try:
         with database.statement_reads() as conn:
+            raw = conn.connection.dbapi_connection
             count = sa.select(sa.func.count()).select_from(Agent)
             assert conn.execute(count).scalar_one() == 0
             assert not _in_transaction(conn)  # nothing held between statements
-            with database.transaction() as s:
+            with writer.transaction() as s:
                 s.add(Agent(name="new", agent_type=AgentType.WORKER))
             assert conn.execute(count).scalar_one() == 1  # sees what committed meanwhile
+        # The same pooled connection is transactional again: a failed write on it leaves nothing.
         with pytest.raises(RuntimeError), database.transaction() as s:
+            assert s.connection().connection.dbapi_connection is raw
             s.add(Agent(name="lost", agent_type=AgentType.WORKER))
             s.flush()
             raise RuntimeError("boom")
-        with database.read() as s:
-            names = s.scalars(sa.select(Agent.name)).all()
-        assert names == ["new"]  # the failed write was rolled back: no autocommit left behind
+        with writer.read() as s:
+            assert s.scalars(sa.select(Agent.name)).all() == ["new"]
     finally:
         database.dispose()
+        writer.dispose()
 
 
 def test_transaction_rolls_back_on_error(db: Database) -> None:

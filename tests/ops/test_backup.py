@@ -97,6 +97,28 @@ def test_next_backup_removes_what_a_killed_one_left_and_spares_a_live_one(
     assert second.removed_leftovers == [live] and not live.exists()
 
 
+def test_a_backup_that_ends_while_leftovers_are_sought_is_not_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another backup lists a live one's part; the live one finishes (part renamed, lock
+    # released) before its lock is tried: nothing was left over, so nothing is reported.
+    live = parts.claimed(tmp_path)
+    token = live.__enter__()
+    part = tmp_path / f".part-{token}.raw"
+    part.write_bytes(b"x")
+    try_lock = parts._try_lock
+
+    def finishing_first(path: Path) -> int | None:
+        if part.exists():
+            part.unlink()
+            live.__exit__(None, None, None)
+        return try_lock(path)
+
+    monkeypatch.setattr(parts, "_try_lock", finishing_first)
+    assert parts.remove_orphans(tmp_path) == []
+    assert not any(tmp_path.iterdir())
+
+
 def test_gzip_and_encryption_round_trip(
     db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

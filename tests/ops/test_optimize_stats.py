@@ -212,6 +212,8 @@ def test_key_expiry_deletes_in_batches_until_none_is_left(db: Database) -> None:
     with db.engine.connect() as conn:
         assert conn.execute(sa.select(IdempotencyKey.key)).scalars().all() == ["fresh"]
     assert expire_idempotency_keys(db.engine, DAY, batch_size=2) == 0
+    with pytest.raises(ValueError, match="batch_size must be at least 1"):
+        expire_idempotency_keys(db.engine, DAY, batch_size=0)  # would never end
 
 
 def test_maintain_expires_old_idempotency_keys_and_refuses_a_bad_ttl(
@@ -221,12 +223,16 @@ def test_maintain_expires_old_idempotency_keys_and_refuses_a_bad_ttl(
     url = db.engine.url.render_as_string(hide_password=False)
     base = ["db", "maintain", "--database-url", url, "--dir", str(tmp_path), "--no-optimize"]
     runner = CliRunner()
-    bad = runner.invoke(cli, [*base, "--idempotency-ttl", "a while"])
-    assert bad.exit_code == 1 and "invalid duration 'a while'" in bad.output
+    for ttl, reason in (("a while", "use a number"), ("3000000d", "at most 100 years")):
+        bad = runner.invoke(cli, [*base, "--idempotency-ttl", ttl])
+        assert bad.exit_code == 1 and f"invalid duration '{ttl}': {reason}" in bad.output
+        assert "Traceback" not in bad.output
     assert count(db.engine, IdempotencyKey) == 2 and not list_backups(tmp_path)
+    (tmp_path / ".part-0123456789ab.out").write_bytes(b"left by a killed backup")
     done = runner.invoke(cli, [*base, "--idempotency-ttl", "1d"])
     assert done.exit_code == 0, done.output
     assert "keys      ok  expired 1 idempotency keys" in done.output
+    assert ", removed 1 leftover files of a killed backup" in done.output
     with db.engine.connect() as conn:
         assert conn.execute(sa.select(IdempotencyKey.key)).scalars().all() == ["fresh"]
     kept = runner.invoke(cli, [*base, "--idempotency-ttl", "1s", "--no-key-expiry"])
@@ -244,6 +250,10 @@ def test_cli_cleanup_logs_dry_run_archive_and_bad_input(db: Database, tmp_path: 
     assert "Would delete 30 logs (30 info)." in out
     bad = runner.invoke(cli, ["db", "cleanup-logs", "--database-url", url, "--older-than", "soon"])
     assert bad.exit_code == 1 and "invalid duration 'soon'" in bad.output
+    huge = ["db", "cleanup-logs", "--database-url", url, "--older-than", "9999999999d", "-y"]
+    bad = runner.invoke(cli, huge)  # was an OverflowError traceback
+    assert bad.exit_code == 1 and "at most 100 years" in bad.output
+    assert count(db.engine, __import__("swarm_director.models").models.AgentLog) == 30
     archive = tmp_path / "old.jsonl.gz"
     done = runner.invoke(
         cli,

@@ -80,15 +80,20 @@ def _flipped_byte(db: Database, backup: Path, tmp_path: Path) -> tuple[Path, str
 
 
 def _newer_schema(db: Database, backup: Path, tmp_path: Path) -> tuple[Path, str]:
+    # The live database gets its revision back afterwards: on PostgreSQL it is the session's
+    # shared test database, and later tests (GET /api/ready) need it at head.
     with db.engine.begin() as conn:
         conn.exec_driver_sql(
             "CREATE TABLE IF NOT EXISTS alembic_version (version_num VARCHAR(32) PRIMARY KEY)"
         )
+        revisions = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all()
         conn.exec_driver_sql("DELETE FROM alembic_version")
         conn.exec_driver_sql("INSERT INTO alembic_version VALUES ('999_from_the_future')")
     newer = create_backup(db.engine, tmp_path / "newer").path
     with db.engine.begin() as conn:
-        conn.exec_driver_sql("DROP TABLE alembic_version")
+        conn.exec_driver_sql("DELETE FROM alembic_version")
+        for revision in revisions:
+            conn.execute(sa.text("INSERT INTO alembic_version VALUES (:r)"), {"r": revision})
     return newer, "unknown to this version"
 
 

@@ -58,6 +58,14 @@ def test_add_log_and_read_back(session: Session) -> None:
     assert [x.id for x in page.items] == [log.id]
 
 
+def test_lists_through_a_session_see_its_unflushed_changes(session: Session) -> None:
+    task = new_task(session)
+    session.add(AgentLog(task_id=task.id, agent_type="worker", message="pending", timestamp=T0))
+    # No flush by the caller: the list, a Core statement, must still see the row, as an ORM
+    # query on the same session would.
+    assert [x.message for x in logs.list_logs(session, task_id=task.id).items] == ["pending"]
+
+
 def test_add_log_errors(session: Session) -> None:
     with pytest.raises(NotFoundError):
         logs.add_log(session, 999, {"agent_type": "w", "message": "m"})

@@ -37,6 +37,8 @@ def expire_idempotency_keys(
     millions of keys, and one delete of them all would hold SQLite's write lock, and the
     service's writers with it, for as long as it ran.
     """
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
     cutoff = (now or utcnow()) - ttl
     oldest = (
         sa.select(KEYS.c.id)

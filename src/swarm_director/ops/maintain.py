@@ -128,6 +128,9 @@ def _backup(
         reporter=reporter,
     )
     pruned = f", pruned {len(result.pruned)}" if result.pruned else ""
+    leftovers = len(result.removed_leftovers)
+    if leftovers:
+        pruned += f", removed {leftovers} leftover files of a killed backup"
     return f"{result.path}{pruned}", result.as_dict()
 
 

@@ -69,7 +69,10 @@ def remove_orphans(directory: Path) -> list[Path]:
             continue  # a live backup is writing these
         try:
             for path in files:
-                path.unlink(missing_ok=True)
+                try:
+                    path.unlink()
+                except FileNotFoundError:
+                    continue  # its backup ended (and tidied up) after the folder was listed
                 removed.append(path)
         finally:
             lock.unlink(missing_ok=True)

@@ -127,8 +127,12 @@ def attribute_columns(model: type[Base]) -> tuple[Label[Any], ...]:
 
 
 def core_connection(source: Session | Connection) -> Connection:
-    """The connection to run Core statements on: ``source`` itself, or a session's."""
-    return source.connection() if isinstance(source, Session) else source
+    """The connection to run Core statements on: ``source`` itself, or a session's, after
+    flushing its pending changes (as the session's own queries would), so they are seen."""
+    if isinstance(source, Session):
+        source.flush()
+        return source.connection()
+    return source
 
 
 @functools.cache
