@@ -33,11 +33,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC)
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
+        return None if value is None else _as_utc(value)
 
     def result_processor(
         self, dialect: Dialect, coltype: object
@@ -50,13 +46,13 @@ class UTCDateTime(TypeDecorator[datetime]):
         return super().result_processor(dialect, coltype)
 
 
+def _as_utc(value: datetime) -> datetime:
+    # Naive values are UTC already (how SQLite stores them).
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 def _utc_from_sqlite_text(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    parsed = datetime.fromisoformat(value)
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    return None if value is None else _as_utc(datetime.fromisoformat(value))
 
 
 #: JSON documents; JSONB on PostgreSQL (indexable, compact), JSON text elsewhere.

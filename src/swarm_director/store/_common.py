@@ -136,24 +136,20 @@ def core_connection(source: Session | Connection) -> Connection:
 
 
 @functools.cache
-def _by_id(columns: tuple[Label[Any], ...], model: type[Base]) -> Select[Any]:
+def _by_id(model: type[Base]) -> Select[Any]:
     # Built once per model: constructing a select costs more than running it.
+    columns = attribute_columns(model)
     return select(*columns).where(model.__mapper__.primary_key[0] == bindparam("row_id"))
 
 
 def read_or_404(
-    source: Session | Connection,
-    columns: tuple[Label[Any], ...],
-    model: type[Base],
-    row_id: int,
-    what: str,
+    source: Session | Connection, model: type[Base], row_id: int, what: str
 ) -> Row[Any]:
     """Like :func:`get_or_404` as one Core statement: the row of ``model`` with id ``row_id``
-    as a read-only row of ``columns`` (see :func:`attribute_columns`)."""
+    as a read-only row with the model's column attributes (see :func:`attribute_columns`)."""
     row = None
     if _pk_fits(model, row_id):
-        stmt = _by_id(columns, model)
-        row = core_connection(source).execute(stmt, {"row_id": row_id}).first()
+        row = core_connection(source).execute(_by_id(model), {"row_id": row_id}).first()
     if row is None:
         raise NotFoundError(f"{what} {row_id} not found", details={"id": row_id})
     return row

@@ -21,7 +21,6 @@ from swarm_director.models import (
 )
 from swarm_director.schemas.tasks import TaskCreate, TaskUpdate
 from swarm_director.store._common import (
-    attribute_columns,
     get_or_404,
     lock_hierarchy,
     lock_or_404,
@@ -34,7 +33,6 @@ from swarm_director.store._common import (
 from swarm_director.store.pagination import DEFAULT_LIMIT, Ordering, Page, paginate
 
 _BY_ID = Ordering("tasks", (Task.id,))
-_TASK_COLUMNS = attribute_columns(Task)
 #: What :func:`read_task` returns: a row with Task's column attributes.
 TaskRecord = Row[Any]
 
@@ -72,7 +70,7 @@ def get_task(session: Session, task_id: int) -> Task:
 def read_task(source: Session | Connection, task_id: int) -> TaskRecord:
     """The task with this id as a read-only row with :class:`Task`'s attributes (one Core
     statement, no ORM object: for reads that only show it); NotFoundError if there is none."""
-    return read_or_404(source, _TASK_COLUMNS, Task, task_id, "task")
+    return read_or_404(source, Task, task_id, "task")
 
 
 def list_tasks(
@@ -140,10 +138,10 @@ def update_task(session: Session, task_id: int, data: TaskUpdate | Mapping[str, 
         else get_task(session, task_id)
     )
     if expected is not None and task.status != expected:
+        wanted = TaskStatus(expected).value
         raise ConflictError(
-            f"task {task.id} is {task.status.value}, not {TaskStatus(expected).value}; "
-            "nothing was changed",
-            details={"status": task.status.value, "expected_status": TaskStatus(expected).value},
+            f"task {task.id} is {task.status.value}, not {wanted}; nothing was changed",
+            details={"status": task.status.value, "expected_status": wanted},
         )
     if "status" in changes:
         _check_transition(task, changes["status"])
