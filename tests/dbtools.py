@@ -16,6 +16,8 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 
+from swarm_director.db.provision import create_server_database, drop_server_database
+
 PG_ADMIN_URL = os.environ.get(
     "SWARM_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
@@ -38,27 +40,19 @@ def pg_unreachable_reason() -> str | None:
     return None
 
 
-def _admin_execute(statement: str) -> None:
-    engine = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            conn.exec_driver_sql(statement)
-    finally:
-        engine.dispose()
-
-
 def create_pg_database() -> URL:
     """A new empty PostgreSQL database with a unique name; returns its URL."""
     name = f"sdtest_{uuid.uuid4().hex[:16]}"
-    _admin_execute(f'CREATE DATABASE "{name}"')
-    return make_url(PG_ADMIN_URL).set(database=name)
+    server = make_url(PG_ADMIN_URL)
+    create_server_database(server, name)
+    return server.set(database=name)
 
 
 def drop_pg_database(url: URL) -> None:
     """Drop a database made by :func:`create_pg_database` (only those: name is checked)."""
     name = url.database or ""
     assert name.startswith("sdtest_"), name
-    _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    drop_server_database(make_url(PG_ADMIN_URL), name)
 
 
 @contextmanager

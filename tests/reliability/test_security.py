@@ -58,8 +58,8 @@ REVIEWED: dict[tuple[str, str], str] = {
     ): "constant PRAGMA; the value is an int formatted with :d",
     (
         "db/provision.py",
-        'conn.exec_driver_sql(f"CREATE DATABASE {preparer.quote(str(url.database))}")',
-    ): "identifier quoted by the dialect's identifier preparer",
+        "conn.exec_driver_sql(statement.format(conn.dialect.identifier_preparer.quote(name)))",
+    ): "CREATE/DROP DATABASE: the name quoted by the dialect's identifier preparer",
     (
         "db/provision.py",
         'conn.exec_driver_sql(f"DROP TABLE IF EXISTS {preparer.quote(name)}")',
@@ -76,14 +76,6 @@ REVIEWED: dict[tuple[str, str], str] = {
         "ops/retention.py",
         'raw.executescript(f"PRAGMA incremental_vacuum({_VACUUM_STEP_PAGES:d})")',
     ): "constant PRAGMA; a module constant formatted with :d",
-    (
-        "ops/verify.py",
-        "conn.exec_driver_sql(f'CREATE DATABASE \"{name}\"')",
-    ): "name is 'sdstage_' + uuid4().hex, generated two lines above; never input",
-    (
-        "ops/verify.py",
-        "conn.exec_driver_sql(f'DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)')",
-    ): "name is a generated sdstage_ name, asserted by prefix just above; never input",
     (
         "ops/stats.py",
         "f\"Slow statement ({slow['max_ms']:.0f} ms worst, {slow['count']} runs): \"",

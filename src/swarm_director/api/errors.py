@@ -25,6 +25,7 @@ from swarm_director.errors import (
     SwarmError,
     ValidationError,
 )
+from swarm_director.redact import first_line
 from swarm_director.schemas.common import fields_from_pydantic
 
 
@@ -135,27 +136,19 @@ def _http_error(error: HTTPException) -> Response:
     return response
 
 
-def _first_line(error: Exception) -> str:
-    # The driver's message without the SQL and parameters SQLAlchemy appends.
-    orig = getattr(error, "orig", None) or error
-    return (str(orig).strip().splitlines() or [type(orig).__name__])[0]
-
-
 def database_error_response(error: Exception) -> Response:
     """Database errors the store did not turn into domain errors: a safe message only."""
     if isinstance(error, sa_exc.IntegrityError):
-        current_app.logger.warning(
-            "integrity error not mapped by the store: %s", _first_line(error)
-        )
+        current_app.logger.warning("integrity error not mapped by the store: %s", first_line(error))
         return error_response(409, "conflict", "The change conflicts with existing data.")
     if isinstance(error, sa_exc.DataError):
-        current_app.logger.warning("data error not mapped by the store: %s", _first_line(error))
+        current_app.logger.warning("data error not mapped by the store: %s", first_line(error))
         return error_response(
             422,
             "validation_error",
             "A value cannot be stored: a number out of range or text with NUL characters.",
         )
-    current_app.logger.error("database unavailable: %s", _first_line(error))
+    current_app.logger.error("database unavailable: %s", first_line(error))
     return error_response(503, "unavailable", "The database is unavailable; try again shortly.")
 
 

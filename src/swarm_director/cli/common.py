@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,6 +14,7 @@ from sqlalchemy import exc as sa_exc
 from swarm_director.config import Settings, load_settings
 from swarm_director.db import Database
 from swarm_director.errors import SwarmError
+from swarm_director.redact import first_line, mask_urls
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -54,16 +54,6 @@ def emit_json(payload: Any) -> None:
     click.echo(json.dumps(payload, indent=2, default=str, sort_keys=False))
 
 
-def _one_line(text: str) -> str:
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return lines[0] if lines else "unknown error"
-
-
-def _database_error_message(error: sa_exc.DBAPIError | sa_exc.ArgumentError) -> str:
-    orig = getattr(error, "orig", None)
-    return f"database error: {_one_line(str(orig if orig is not None else error))}"
-
-
 @contextmanager
 def cli_errors() -> Iterator[None]:
     """Turn expected errors into one line on stderr and a non-zero exit (no traceback).
@@ -73,17 +63,9 @@ def cli_errors() -> Iterator[None]:
     try:
         yield
     except SwarmError as error:
-        raise click.ClickException(_mask(error.message)) from None
+        raise click.ClickException(mask_urls(error.message)) from None
     except (sa_exc.DBAPIError, sa_exc.ArgumentError, sa_exc.NoSuchModuleError) as error:
-        raise click.ClickException(_mask(_database_error_message(error))) from None
-
-
-_PASSWORD_IN_URL = re.compile(r"(://[^:/@\s]*:)[^@\s]*(@)")
-
-
-def _mask(message: str) -> str:
-    """``message`` with the password of any URL in it replaced by ``***``."""
-    return _PASSWORD_IN_URL.sub(r"\1***\2", message)
+        raise click.ClickException(mask_urls(f"database error: {first_line(error)}")) from None
 
 
 class SwarmGroup(click.Group):

@@ -21,7 +21,6 @@ from swarm_director.cli.common import (
 )
 from swarm_director.cli.main import db
 from swarm_director.db import Database
-from swarm_director.db.engine import masked_url
 from swarm_director.errors import SwarmError
 from swarm_director.models import TaskStatus
 from swarm_director.ops.artifact import Reporter
@@ -42,6 +41,7 @@ from swarm_director.ops.retention import (
 from swarm_director.ops.stats import collect_stats
 from swarm_director.ops.timing import default_directory
 from swarm_director.ops.verify import verify_backup
+from swarm_director.redact import masked_url
 
 
 class ProblemsFound(SwarmError):

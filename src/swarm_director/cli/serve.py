@@ -13,9 +13,9 @@ from swarm_director.cli.common import database_option, settings_for
 from swarm_director.cli.main import cli
 from swarm_director.config import Settings
 from swarm_director.db import Database
-from swarm_director.db.engine import masked_url
 from swarm_director.db.provision import create_database, database_exists
 from swarm_director.errors import SchemaError
+from swarm_director.redact import masked_url
 
 WSGIApp = Callable[..., Any]
 

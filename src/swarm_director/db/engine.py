@@ -136,13 +136,3 @@ def create_engine_from_settings(settings: Settings) -> Engine:
         pool_size=settings.pool_size,
         create_dirs=settings.is_embedded_default,
     )
-
-
-def masked_url(url: URL | str) -> str:
-    """The URL as text with any password replaced by ``***``."""
-    if isinstance(url, str):
-        try:
-            url = make_url(url)
-        except Exception:
-            return "<invalid URL>"
-    return url.render_as_string(hide_password=True)

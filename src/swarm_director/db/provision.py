@@ -32,20 +32,37 @@ def create_database(url: URL) -> bool:
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         return True  # SQLite creates the file on first connect
-    engine = make_engine(url.set(database="postgres"))
     try:
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            preparer = conn.dialect.identifier_preparer
-            conn.exec_driver_sql(f"CREATE DATABASE {preparer.quote(str(url.database))}")
+        create_server_database(url, str(url.database))
     except sa.exc.DBAPIError:
         # Another process (a second `db init`) created it between our check and our CREATE:
         # PostgreSQL then says "already exists" or violates pg_database's unique name index.
         if database_exists(url):
             return False
         raise
+    return True
+
+
+def _server_execute(server: URL, statement: str, name: str) -> None:
+    """Run ``statement`` (CREATE/DROP DATABASE with one ``{}`` slot for the database name) on
+    the maintenance database of ``server``'s PostgreSQL, outside a transaction."""
+    engine = make_engine(server.set(database="postgres"))
+    try:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql(statement.format(conn.dialect.identifier_preparer.quote(name)))
     finally:
         engine.dispose()
-    return True
+
+
+def create_server_database(server: URL, name: str) -> None:
+    """``CREATE DATABASE name`` on the PostgreSQL server ``server`` points at (the name is
+    quoted by the dialect's identifier preparer). Raises the driver's error if it exists."""
+    _server_execute(server, "CREATE DATABASE {}", name)
+
+
+def drop_server_database(server: URL, name: str) -> None:
+    """``DROP DATABASE IF EXISTS name WITH (FORCE)`` (connections to it are ended)."""
+    _server_execute(server, "DROP DATABASE IF EXISTS {} WITH (FORCE)", name)
 
 
 def drop_all_tables(url: URL) -> list[str]:

@@ -23,9 +23,9 @@ from swarm_director.config import Settings
 from swarm_director.db.engine import (
     READ_ONLY,
     create_engine_from_settings,
-    masked_url,
     statement_reads,
 )
+from swarm_director.redact import masked_url
 
 
 class Database:

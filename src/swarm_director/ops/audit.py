@@ -26,6 +26,7 @@ from swarm_director.db.base import utcnow
 from swarm_director.errors import SwarmError
 from swarm_director.models import MaintenanceEvent, MaintenanceOperation, MaintenanceStatus
 from swarm_director.ops.dbinfo import reader, table_of
+from swarm_director.redact import first_line
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ def write_event(
         with engine.begin() as conn:
             conn.execute(sa.insert(_TABLE).values(**row))
     except sa.exc.SQLAlchemyError as error:
-        first = str(getattr(error, "orig", error)).strip().splitlines()[0:1]
+        first = first_line(error)
         log.warning("audit event %s/%s not recorded: %s", operation, status, first)
         return False
     return True
@@ -100,12 +101,7 @@ def last_successful(engine: Engine, operation: MaintenanceOperation) -> datetime
 def _reason(error: BaseException) -> str:
     if isinstance(error, SwarmError):
         return error.message
-    if isinstance(error, sa.exc.DBAPIError) and error.orig is not None:
-        text = str(error.orig)
-    else:
-        text = str(error) or error.__class__.__name__
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return f"{error.__class__.__name__}: {lines[0] if lines else ''}".rstrip(": ")
+    return f"{error.__class__.__name__}: {first_line(error, fallback='')}".rstrip(": ")
 
 
 def _jsonable(value: Any) -> Any:

@@ -35,6 +35,7 @@ from swarm_director.models import (
 )
 from swarm_director.ops.audit import write_event
 from swarm_director.ops.dbinfo import existing_tables, model_tables, reader, table_of
+from swarm_director.redact import first_line
 
 #: At most this many problems are listed per rule; the rest are only counted.
 DEFAULT_LIMIT_PER_RULE = 1000
@@ -170,8 +171,7 @@ def _run(
                 return present
             report.add(rule, outcome)
     except sa.exc.DBAPIError as error:
-        text = str(error.orig if error.orig is not None else error).strip()
-        message = text.splitlines()[0] if text else error.__class__.__name__
+        message = first_line(error)
         report.add(rule, [Problem(rule, None, None, f"rule could not run: {message}")])
     return None
 

@@ -31,6 +31,7 @@ from swarm_director.ops.errors import MaintenanceLockedError
 from swarm_director.ops.expiry import DEFAULT_TTL, expire_idempotency_keys
 from swarm_director.ops.optimize import optimize
 from swarm_director.ops.retention import RetentionPolicy, cleanup_logs
+from swarm_director.redact import first_line
 
 #: Key of the PostgreSQL advisory lock (arbitrary, fixed: "SWRM" in ASCII).
 ADVISORY_KEY = 0x5357524D
@@ -106,8 +107,7 @@ def _step(report: MaintenanceReport, name: str, action: Any) -> bool:
     try:
         summary, details = action()
     except (SwarmError, sa.exc.SQLAlchemyError, OSError) as error:
-        message = getattr(error, "message", None) or str(getattr(error, "orig", error))
-        first = message.strip().splitlines()[0] if message.strip() else type(error).__name__
+        first = first_line(getattr(error, "message", None) or error, fallback=type(error).__name__)
         report.steps.append(StepResult(name, False, f"failed: {first}"))
         return False
     report.steps.append(StepResult(name, True, summary, details))

@@ -13,8 +13,8 @@ from pathlib import Path
 from sqlalchemy import Connection
 from sqlalchemy.engine import URL
 
-from swarm_director.db.engine import masked_url
 from swarm_director.ops.errors import ToolError
+from swarm_director.redact import mask_urls
 
 BIN_ENV = "SWARM_PG_BIN"
 
@@ -98,9 +98,5 @@ def first_error(stderr: str) -> str:
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
     for line in lines:
         if "error" in line.lower() or "fatal" in line.lower():
-            return _mask(line)
-    return _mask(lines[0]) if lines else "no error message"
-
-
-def _mask(line: str) -> str:
-    return re.sub(r"\S+://\S+", lambda m: masked_url(m.group(0)), line)
+            return mask_urls(line)
+    return mask_urls(lines[0]) if lines else "no error message"

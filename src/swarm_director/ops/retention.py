@@ -37,6 +37,7 @@ from swarm_director.ops import audit
 from swarm_director.ops.artifact import Reporter, publish, stage
 from swarm_director.ops.dbinfo import quoted, reader, table_of
 from swarm_director.ops.errors import RetentionError
+from swarm_director.redact import first_line
 
 LOGS = table_of(AgentLog)
 TASKS = table_of(Task)
@@ -292,8 +293,7 @@ def _run_batch(engine: Engine, statement: sa.Delete, report: CleanupReport) -> i
         with engine.begin() as conn:
             deleted = conn.execute(statement).rowcount
     except Exception as error:  # any failure ends the run loudly, with how far it got
-        orig = getattr(error, "orig", None) or error
-        text = str(orig).strip().splitlines()[0] if str(orig).strip() else repr(orig)
+        text = first_line(error, fallback=repr(error))
         raise RetentionError(
             f"cleanup stopped after deleting {report.deleted} of {report.total_matched} "
             f"rows: {text}"

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
 
 from swarm_director.db.base import utcnow
-from swarm_director.db.engine import masked_url, sqlite_file
+from swarm_director.db.engine import sqlite_file
 from swarm_director.models import AgentLog, MaintenanceOperation
 from swarm_director.ops import audit
 from swarm_director.ops.dbinfo import (
@@ -29,6 +29,7 @@ from swarm_director.ops.dbinfo import (
     table_of,
 )
 from swarm_director.ops.timing import load_snapshots
+from swarm_director.redact import masked_url
 
 #: Logs older than this are counted for the retention suggestion.
 LOG_AGE_HINT = timedelta(days=30)

@@ -26,6 +26,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 
 from swarm_director.db.engine import make_engine
+from swarm_director.db.provision import create_server_database, drop_server_database
 from swarm_director.models import MaintenanceOperation
 from swarm_director.ops import audit
 from swarm_director.ops.artifact import Reporter, decode, sha256_file, stage
@@ -41,6 +42,7 @@ from swarm_director.ops.dbinfo import (
 from swarm_director.ops.errors import BackupKeyError, CorruptBackupError, ToolError
 from swarm_director.ops.manifest import Manifest, manifest_path
 from swarm_director.ops.pgtools import check_client_version, find_tool, first_error, libpq_env
+from swarm_director.redact import first_line
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _PGDUMP_MAGIC = b"PGDMP"
@@ -260,36 +262,21 @@ def _compare(engine: Engine, report: VerifyReport) -> None:
     report.check = run_check(engine)
 
 
-def _admin_engine(target: URL) -> Engine:
-    return sa.create_engine(
-        target.set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT"
-    )
-
-
 def _create_stage_database(target: URL) -> URL:
     name = f"{STAGE_PREFIX}{uuid.uuid4().hex[:16]}"
-    admin = _admin_engine(target)
     try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        create_server_database(target, name)
     except sa.exc.DBAPIError as error:
         raise ToolError(
-            f"cannot create a temporary database to verify in: {str(error.orig).strip()}"
+            f"cannot create a temporary database to verify in: {first_line(error)}"
         ) from None
-    finally:
-        admin.dispose()
     return target.set(database=name)
 
 
 def _drop_stage_database(target: URL, staged: URL) -> None:
     name = staged.database or ""
     assert name.startswith(STAGE_PREFIX), name
-    admin = _admin_engine(target)
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        admin.dispose()
+    drop_server_database(target, name)
 
 
 def _pg_restore_into(url: URL, dump: Path, name: str) -> None:

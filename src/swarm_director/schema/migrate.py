@@ -26,6 +26,7 @@ from sqlalchemy import Connection, Engine
 
 from swarm_director.db.engine import READ_ONLY
 from swarm_director.errors import SchemaError
+from swarm_director.redact import first_line
 
 #: The Alembic script directory shipped inside the package.
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -66,17 +67,12 @@ def _script() -> ScriptDirectory:
     return ScriptDirectory.from_config(alembic_config())
 
 
-def _one_line(error: Exception) -> str:
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return lines[0] if lines else error.__class__.__name__
-
-
 def head_revision() -> str:
     """The id of the newest revision (the schema the models describe)."""
     try:
         head = _script().get_current_head()
     except (CommandError, RevisionError) as error:
-        raise SchemaError(f"migration history is broken: {_one_line(error)}") from None
+        raise SchemaError(f"migration history is broken: {first_line(error)}") from None
     if head is None:
         raise SchemaError("migration history is empty")
     return head
@@ -144,7 +140,7 @@ def _target_position(revision: str) -> int | None:
     try:
         found = _script().get_revision(revision)
     except (CommandError, RevisionError) as error:
-        raise SchemaError(f"unknown revision {revision!r}: {_one_line(error)}") from None
+        raise SchemaError(f"unknown revision {revision!r}: {first_line(error)}") from None
     if found is None or found.revision not in known:
         raise SchemaError(f"unknown revision {revision!r}")
     return known.index(found.revision)
@@ -172,7 +168,7 @@ def _run(engine: Engine, revision: str, *, down: bool) -> None:
                 command.upgrade(config, revision)
         except (CommandError, RevisionError) as error:
             direction = "downgrade" if down else "upgrade"
-            raise SchemaError(f"cannot {direction} to {revision!r}: {_one_line(error)}") from None
+            raise SchemaError(f"cannot {direction} to {revision!r}: {first_line(error)}") from None
         except Exception as error:
             # A revision failed while running (bad SQL, data it did not expect, a bug): the
             # whole call ran in one transaction, so nothing of it stayed.
@@ -198,8 +194,7 @@ def _failing_revision(error: BaseException) -> str:
 
 
 def _error_line(error: Exception) -> str:
-    orig = getattr(error, "orig", None)  # a driver error without SQLAlchemy's SQL dump
-    return f"{type(error).__name__}: {_one_line(orig if isinstance(orig, Exception) else error)}"
+    return f"{type(error).__name__}: {first_line(error)}"
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
