@@ -45,8 +45,8 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import URL, make_url
 
 from swarm_director.db import Database, make_engine
+from swarm_director.migrations import migrate
 from swarm_director.models import AgentLog, Task, TaskType
-from swarm_director.schema import migrate
 from swarm_director.store import logs
 
 HOST = "127.0.0.1"

@@ -31,11 +31,11 @@ from typing import Any
 import sqlalchemy as sa
 
 from swarm_director.db import Database, make_engine
+from swarm_director.migrations import migrate
 from swarm_director.ops.backup import create_backup
 from swarm_director.ops.check import run_check
 from swarm_director.ops.retention import RetentionPolicy, cleanup_logs
 from swarm_director.ops.timing import StatementTimings
-from swarm_director.schema import migrate
 
 LEVELS = ("debug", "info", "info", "info", "warning", "error")
 TASKS = 10_000

@@ -16,7 +16,7 @@ from sqlalchemy.engine import URL
 
 from swarm_director import models  # noqa: F401  (registers every table)
 from swarm_director.db import Base, Database, make_engine
-from swarm_director.schema import migrate
+from swarm_director.migrations import migrate
 from tests.dbtools import IN_CI, create_pg_database, drop_pg_database, pg_unreachable_reason
 
 DIALECTS = ["sqlite", "postgresql"]

@@ -17,8 +17,8 @@ from alembic.script import ScriptDirectory
 
 from swarm_director.db import make_engine
 from swarm_director.errors import SchemaError
-from swarm_director.schema import migrate
-from swarm_director.schema.validate import compare_schema
+from swarm_director.migrations import migrate
+from swarm_director.ops.drift import compare_schema
 from tests.dbtools import fresh_database
 
 REVISIONS = [

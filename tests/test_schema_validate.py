@@ -12,8 +12,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import URL
 
 from swarm_director.db import make_engine
-from swarm_director.schema import migrate
-from swarm_director.schema.validate import compare_schema
+from swarm_director.migrations import migrate
+from swarm_director.ops.drift import compare_schema
 from tests.dbtools import fresh_database
 
 

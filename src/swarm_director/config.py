@@ -1,4 +1,10 @@
-"""Settings from the environment (and a ``.env`` file), in one place.
+"""Settings: the one place that reads the environment and ``.env``.
+
+Every knob of the service, the command line and the operations toolkit is a field of
+:class:`Settings`, with a default and a one-line description (its docstring). Command-line
+options take their defaults from here (an option still wins); ``ops`` functions receive typed
+values or policy objects built from these fields, never environment names.
+``swarm-director config show`` prints every setting with its effective value and source.
 
 ``SWARM_ENV`` picks a profile (development, testing, production). ``DATABASE_URL`` picks the
 database; without it the embedded default is a SQLite file named after the profile under
@@ -8,14 +14,23 @@ Production refuses to guess: it needs an explicit ``DATABASE_URL``.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field, SecretStr
+from dotenv import dotenv_values
+from pydantic import BeforeValidator, Field, PlainSerializer, SecretStr
+from pydantic import ValidationError as PydanticValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 
+from swarm_director.durations import format_duration, parse_duration
 from swarm_director.errors import ConfigError
+from swarm_director.redact import masked_url
 
 
 class Profile(StrEnum):
@@ -30,26 +45,69 @@ _PROFILE_SUFFIX = {
     Profile.PRODUCTION: "prod",
 }
 
+ENV_FILE = ".env"
+
+#: A duration written as ``30d``, ``12h``, ``90m``, ``2w`` or ``45s``.
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(lambda v: parse_duration(v) if isinstance(v, str) else v),
+    PlainSerializer(format_duration, return_type=str),
+]
+
 
 class Settings(BaseSettings):
-    """Every knob the service reads from the environment."""
+    """Every setting of the service, read from the environment and ``.env``."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(
+        env_file=ENV_FILE,
+        extra="ignore",
+        populate_by_name=True,
+        validate_default=True,
+        # The docstring under each field is its description (config show, the README table).
+        use_attribute_docstrings=True,
+    )
 
+    # -- where the data lives --------------------------------------------------------------
     env: Profile = Field(default=Profile.DEVELOPMENT, alias="SWARM_ENV")
-    """Profile: development, testing or production."""
+    """Profile: development, testing or production (production needs DATABASE_URL)."""
     database_url: str | None = Field(default=None, alias="DATABASE_URL")
-    """SQLAlchemy URL; None means the embedded SQLite file."""
+    """SQLAlchemy URL, e.g. `postgresql://user:pw@host/db`; unset: the embedded SQLite file."""
     data_dir: Path = Field(default=Path("database/data"), alias="SWARM_DATA_DIR")
     """Folder of the embedded SQLite database (created on demand)."""
     sqlite_busy_timeout_s: float = Field(default=30.0, alias="SWARM_SQLITE_BUSY_TIMEOUT", gt=0)
-    """How long a SQLite writer waits for the write lock before giving up."""
+    """Seconds a SQLite writer waits for the write lock before giving up."""
     pool_size: int = Field(default=5, alias="SWARM_POOL_SIZE", ge=1)
-    """PostgreSQL connection pool size per process."""
+    """PostgreSQL connections per process."""
+
+    # -- the API ---------------------------------------------------------------------------
     api_token: SecretStr | None = Field(default=None, alias="SWARM_API_TOKEN")
-    """When set, every API endpoint but health requires ``Authorization: Bearer <token>``."""
-    max_request_bytes: int = Field(default=16 * 1024 * 1024, alias="SWARM_MAX_REQUEST_BYTES")
-    """Request bodies above this size get 413 before they are parsed."""
+    """When set, every API endpoint but `/api/health` needs `Authorization: Bearer <token>`."""
+    max_request_bytes: int = Field(default=16 * 1024 * 1024, alias="SWARM_MAX_REQUEST_BYTES", ge=1)
+    """Request bodies larger than this get 413 before they are parsed."""
+    timings: bool = Field(default=True, alias="SWARM_TIMINGS")
+    """Record the slowest statement shapes of the service (listed by db stats)."""
+
+    # -- backups ---------------------------------------------------------------------------
+    backup_dir: Path | None = Field(default=None, alias="SWARM_BACKUP_DIR")
+    """Backup folder; unset: backups/ beside the embedded database's folder, else ./backups."""
+    keep_last: int | None = Field(default=7, alias="SWARM_KEEP_LAST", ge=1)
+    """db maintain keeps the newest N backups (with SWARM_KEEP_DAYS, a backup either keeps)."""
+    keep_days: float | None = Field(default=None, alias="SWARM_KEEP_DAYS", gt=0)
+    """db maintain also keeps backups younger than N days; unset: only SWARM_KEEP_LAST counts."""
+    backup_key: SecretStr | None = Field(default=None, alias="SWARM_BACKUP_KEY")
+    """Key that encrypts backups (make one with db backup-key); unset: backups are plaintext."""
+    pg_bin: Path | None = Field(default=None, alias="SWARM_PG_BIN")
+    """Folder of pg_dump/pg_restore; unset: found on PATH."""
+
+    # -- retention -------------------------------------------------------------------------
+    log_retention: Duration = Field(default=timedelta(days=30), alias="SWARM_LOG_RETENTION")
+    """db maintain deletes agent logs older than this (unless a level keeps them longer)."""
+    log_keep: str = Field(default="error=90d", alias="SWARM_LOG_KEEP")
+    """Per-level retention for db maintain, LEVEL=DURATION,... (e.g. error=90d,warning=60d)."""
+    log_archive_dir: Path | None = Field(default=None, alias="SWARM_LOG_ARCHIVE_DIR")
+    """db maintain archives deleted logs here (one .jsonl.gz per run); unset: no archive."""
+    idempotency_ttl: Duration = Field(default=timedelta(days=7), alias="SWARM_IDEMPOTENCY_TTL")
+    """db maintain deletes idempotency keys older than this (a later retry is stored again)."""
 
     @property
     def is_embedded_default(self) -> bool:
@@ -68,8 +126,118 @@ class Settings(BaseSettings):
         path = self.data_dir / f"swarm_director_{_PROFILE_SUFFIX[self.env]}.db"
         return URL.create("sqlite", database=str(path))
 
+    def resolved_backup_dir(self) -> Path:
+        """``SWARM_BACKUP_DIR``; else ``backups/`` beside the embedded database's folder, or
+        ``./backups`` for a database given by URL."""
+        if self.backup_dir is not None:
+            return self.backup_dir
+        if self.is_embedded_default:
+            return self.data_dir.parent / "backups"
+        return Path("backups")
+
 
 def load_settings(**overrides: object) -> Settings:
-    """Settings from the environment, with explicit overrides (e.g. from CLI options)."""
+    """Settings from the environment, with explicit overrides (e.g. from CLI options), keyed
+    by environment name (``DATABASE_URL=...``) or field name. ``None`` overrides are ignored.
+
+    Raises :class:`ConfigError` naming the setting when a value is invalid.
+    """
     values = {k: v for k, v in overrides.items() if v is not None}
-    return Settings(**values)  # type: ignore[arg-type]
+    try:
+        return Settings(**values)  # type: ignore[arg-type]
+    except PydanticValidationError as error:
+        raise ConfigError(_invalid_setting(error)) from None
+
+
+def _invalid_setting(error: PydanticValidationError) -> str:
+    first = error.errors()[0]
+    name = str(first["loc"][0]) if first["loc"] else "a setting"
+    field = Settings.model_fields.get(name)
+    env_name = field.alias if field is not None and field.alias else name
+    message = str(first["msg"]).removeprefix("Value error, ")
+    return f"invalid setting {env_name}: {message}"
+
+
+# -- where each value came from ------------------------------------------------------------
+
+SECRET_FIELDS = frozenset({"api_token", "backup_key"})
+URL_FIELDS = frozenset({"database_url"})
+
+
+@dataclass(frozen=True)
+class SettingInfo:
+    """One row of ``config show``: a setting, its shown value, source and description."""
+
+    env_name: str
+    field: str
+    value: Any
+    source: str
+    description: str
+    default: Any
+
+
+def describe(
+    settings: Settings, overrides: Mapping[str, object] | None = None
+) -> list[SettingInfo]:
+    """Every setting with its effective value (secrets masked) and where it came from:
+    ``option`` (an override), ``environment``, ``.env`` or ``default``."""
+    given = {k for k, v in (overrides or {}).items() if v is not None}
+    dotenv = _dotenv_names()
+    dumped = settings.model_dump(mode="json")
+    rows = []
+    for name, field in Settings.model_fields.items():
+        env_name = field.alias or name
+        if env_name in given or name in given:
+            source = "option"
+        elif env_name in os.environ:
+            source = "environment"
+        elif env_name in dotenv:
+            source = ".env"
+        else:
+            source = "default"
+        rows.append(
+            SettingInfo(
+                env_name=env_name,
+                field=name,
+                value=_shown(name, getattr(settings, name), dumped[name]),
+                source=source,
+                description=_description(name),
+                default=_default_text(name),
+            )
+        )
+    return rows
+
+
+def _dotenv_names() -> set[str]:
+    path = Path(ENV_FILE)
+    return set(dotenv_values(path)) if path.is_file() else set()
+
+
+def _shown(name: str, raw: Any, dumped: Any) -> Any:
+    if raw is None:
+        return None
+    if name in SECRET_FIELDS:
+        return "***"
+    if name in URL_FIELDS:
+        return masked_url(str(raw))
+    return dumped
+
+
+def _description(name: str) -> str:
+    return " ".join((Settings.model_fields[name].description or "").split())
+
+
+def _default_text(name: str) -> str:
+    field = Settings.model_fields[name]
+    default = field.default
+    if default is None:
+        return "unset"
+    if isinstance(default, timedelta):
+        return format_duration(default)
+    if isinstance(default, StrEnum):
+        return default.value
+    if name == "max_request_bytes" and isinstance(default, int):
+        return f"{default // (1024 * 1024)} MiB" if default % (1024 * 1024) == 0 else str(default)
+    if isinstance(default, bool):
+        return "on" if default else "off"
+    return str(default)

@@ -14,7 +14,7 @@ from sqlalchemy.engine import URL
 from swarm_director import create_app
 from swarm_director.api.context import database
 from swarm_director.db import make_engine
-from swarm_director.schema import migrate
+from swarm_director.migrations import migrate
 from tests.dbtools import fresh_database
 
 AppFactory = Callable[..., Flask]

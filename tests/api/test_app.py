@@ -15,9 +15,9 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import URL
 
 from swarm_director.api.context import database, session
+from swarm_director.migrations import migrate
 from swarm_director.models import Agent
 from swarm_director.ops import timing
-from swarm_director.schema import migrate
 from tests.api.conftest import AppFactory, url_text
 from tests.api.helpers import error_of, make_agent, make_task
 

@@ -25,7 +25,7 @@ from schemathesis.specs.openapi.checks import (
 from swarm_director import create_app
 from swarm_director.api.context import database
 from swarm_director.db import make_engine
-from swarm_director.schema import migrate
+from swarm_director.migrations import migrate
 from tests.api.conftest import url_text
 from tests.dbtools import fresh_database
 

@@ -22,7 +22,7 @@ from swarm_director.cli.serve import bind_address, prepare_database
 from swarm_director.config import Settings
 from swarm_director.db import Database
 from swarm_director.errors import SchemaError
-from swarm_director.schema import migrate
+from swarm_director.migrations import migrate
 from tests.api.conftest import url_text
 
 

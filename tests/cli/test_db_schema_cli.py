@@ -12,8 +12,8 @@ from sqlalchemy.engine import URL
 
 from swarm_director.cli.main import cli
 from swarm_director.db import make_engine
-from swarm_director.schema import migrate
-from swarm_director.schema.export import render_markdown, render_sql
+from swarm_director.migrations import migrate
+from swarm_director.ops.schema_export import render_markdown, render_sql
 from tests.dbtools import fresh_database
 
 REPO = Path(__file__).resolve().parents[2]

@@ -159,16 +159,16 @@ def test_progress_bars_only_on_a_terminal_and_never_with_json(
 ) -> None:
     if db.dialect != "sqlite":
         pytest.skip("progress display is dialect-independent")
-    from swarm_director.cli import db_ops
+    from swarm_director.cli import output
 
     ids = small_dataset(db, logs=0)
     insert_logs(db.engine, ids["task"], 20_000)  # several MiB: several steps to report
     args = ["db", "backup", "--dir", str(tmp_path), "--database-url", _url(db_url)]
     _, plain = run(*args)
     assert plain.startswith("Backed up") and len(plain.strip().splitlines()) == 2  # no bar
-    monkeypatch.setattr(db_ops, "is_interactive", lambda: True)
+    monkeypatch.setattr(output, "is_interactive", lambda: True)
     clock = iter(range(0, 10_000, 5))  # every stage "lasts" longer than the 1 s threshold
-    monkeypatch.setattr(db_ops.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(output.time, "monotonic", lambda: next(clock))
     _, on_tty = run(*args)
     # Click draws the bars only on a real terminal; under the runner the stage labels show.
     assert on_tty.startswith("   backup\n checksum\nBacked up")

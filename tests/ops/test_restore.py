@@ -197,7 +197,7 @@ def test_older_schema_backup_is_upgraded_to_head(
 ) -> None:
     db = own_db
     from swarm_director.db import make_engine
-    from swarm_director.schema import migrate
+    from swarm_director.migrations import migrate
     from tests.dbtools import fresh_database
 
     old = "003_add_conversation_tracking"

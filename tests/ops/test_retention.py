@@ -15,13 +15,13 @@ import pytest
 import sqlalchemy as sa
 
 from swarm_director.db import Database
+from swarm_director.durations import DurationError, format_duration, parse_duration
 from swarm_director.models import AgentLog, LogLevel, TaskStatus
 from swarm_director.ops import retention
 from swarm_director.ops.errors import RetentionError
 from swarm_director.ops.retention import (
     RetentionPolicy,
     cleanup_logs,
-    parse_duration,
     parse_keep,
 )
 from tests.ops.factory import add_task, count, insert_logs
@@ -57,8 +57,16 @@ def test_parsing_durations_and_keep_rules() -> None:
         LogLevel.ERROR: 90 * DAY,
         LogLevel.WARNING: 14 * DAY,
     }
-    with pytest.raises(RetentionError, match="invalid duration"):
+    with pytest.raises(DurationError, match="invalid duration"):
         parse_duration("30 days")
+    with pytest.raises(DurationError, match="at most 100 years"):
+        parse_duration("99999w")
+    assert [format_duration(parse_duration(t)) for t in ("30d", "14d", "90m", "1.5h")] == [
+        "30d",
+        "14d",
+        "90m",
+        "90m",
+    ]
     with pytest.raises(RetentionError, match="unknown log level 'fatal'"):
         parse_keep("fatal=90d")
 

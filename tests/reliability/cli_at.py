@@ -11,7 +11,7 @@ import sys
 import time
 
 from swarm_director.cli.main import cli
-from swarm_director.schema import migrate
+from swarm_director.migrations import migrate
 
 #: Longest wait for the go signal; the process gives up (exit 3) after it.
 WAIT_S = 120.0

@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy.engine import URL
 
 from swarm_director.db import make_engine
-from swarm_director.schema import migrate
+from swarm_director.migrations import migrate
 from tests.dbtools import fresh_database
 
 _HERE = Path(__file__).resolve().parent

@@ -21,7 +21,7 @@ from click.testing import CliRunner, Result
 
 from swarm_director.cli.main import cli
 from swarm_director.db import make_engine
-from swarm_director.schema import migrate
+from swarm_director.migrations import migrate
 
 
 def _tree(root: Path, skip: tuple[str, ...]) -> dict[str, str]:

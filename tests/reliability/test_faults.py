@@ -264,7 +264,7 @@ def test_cli_fails_in_one_line_when_postgresql_is_unreachable(migrated_url: URL)
 def test_write_lock_held_too_long_is_503_then_recovers(tmp_path: Path) -> None:
     path = tmp_path / "locked.db"
     url = URL.create("sqlite", database=str(path))
-    from swarm_director.schema import migrate
+    from swarm_director.migrations import migrate
 
     engine = make_engine(url)
     migrate.upgrade(engine, "head")

@@ -81,7 +81,7 @@ REVIEWED: dict[tuple[str, str], str] = {
         "f\"Slow statement ({slow['max_ms']:.0f} ms worst, {slow['count']} runs): \"",
     ): "not SQL: a suggestion telling the operator to use EXPLAIN",
     (
-        "schema/validate.py",
+        "ops/drift.py",
         'action = f" ON DELETE {fk.ondelete.upper()}" if fk.ondelete else ""',
     ): "not SQL that runs: text of a drift report",
     (

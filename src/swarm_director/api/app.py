@@ -68,7 +68,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> OpenAPI:
     db = Database.from_settings(settings)
     # On by default: a bounded per-shape record of the slowest statements, snapshotted where
     # `swarm-director db stats` (and /api/admin/stats) read it.
-    StatementTimings(directory=timing.default_directory(settings.data_dir)).install(db.engine)
+    if settings.timings:
+        StatementTimings(directory=timing.default_directory(settings.data_dir)).install(db.engine)
     context.init_app(app, settings, db)
     errors.init_app(app)
     guards.init_app(app)

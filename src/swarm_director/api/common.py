@@ -12,15 +12,22 @@ from pydantic import BaseModel, Field
 
 from swarm_director.api.errors import COMMON_ERROR_RESPONSES
 from swarm_director.schemas.common import PositiveId
+from swarm_director.store.pagination import DEFAULT_LIMIT, MAX_CURSOR_CHARS, MAX_LIMIT
 
 API_PREFIX = "/api"
 SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 
-#: ``?limit=`` bounds (SPEC: default 50, max 1000).
-Limit = Annotated[int, Field(ge=1, le=1000, description="Page size (default 50, max 1000).")]
+#: ``?limit=`` bounds (SPEC: default 50, max 1000), from the store that enforces them.
+Limit = Annotated[
+    int,
+    Field(ge=1, le=MAX_LIMIT, description=f"Page size (default {DEFAULT_LIMIT}, max {MAX_LIMIT})."),
+]
 Cursor = Annotated[
     str | None,
-    Field(max_length=1000, description="`next_cursor` of the previous page; omit for the first."),
+    Field(
+        max_length=MAX_CURSOR_CHARS,
+        description="`next_cursor` of the previous page; omit for the first.",
+    ),
 ]
 
 
@@ -67,7 +74,7 @@ class QueryModel(BaseModel):
 class PageQuery(QueryModel):
     """Keyset pagination parameters shared by every list."""
 
-    limit: Limit = 50
+    limit: Limit = DEFAULT_LIMIT
     cursor: Cursor = None
 
 

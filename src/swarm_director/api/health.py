@@ -65,7 +65,7 @@ def health() -> Response:
 @admin.get("/ready", responses={200: ReadyOut, 503: ErrorResponse})
 def ready() -> Response:
     """Readiness: 200 when the database is reachable and its schema is at head, else 503."""
-    from swarm_director.schema import migrate
+    from swarm_director.migrations import migrate
 
     db = database()
     try:

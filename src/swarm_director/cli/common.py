@@ -14,6 +14,7 @@ from sqlalchemy import exc as sa_exc
 from swarm_director.config import Settings, load_settings
 from swarm_director.db import Database
 from swarm_director.errors import SwarmError
+from swarm_director.ops.crypto import parse_key
 from swarm_director.redact import first_line, mask_urls
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -39,6 +40,10 @@ def yes_option(f: F) -> F:
     return click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")(f)
 
 
+class ProblemsFound(SwarmError):
+    """A command ran and found something wrong (exit status 1)."""
+
+
 def settings_for(database_url: str | None) -> Settings:
     """Settings from the environment, with ``--database-url`` taking precedence."""
     return load_settings(DATABASE_URL=database_url)
@@ -47,6 +52,24 @@ def settings_for(database_url: str | None) -> Settings:
 def open_database(database_url: str | None) -> Database:
     """The database the options and environment point at."""
     return Database.from_settings(settings_for(database_url))
+
+
+@contextmanager
+def opened(database_url: str | None) -> Iterator[tuple[Database, Settings]]:
+    """The database and the settings it was opened with; the pool is closed afterwards."""
+    settings = settings_for(database_url)
+    database = Database.from_settings(settings)
+    try:
+        yield database, settings
+    finally:
+        database.dispose()
+
+
+def backup_key(settings: Settings) -> bytes | None:
+    """The key of ``SWARM_BACKUP_KEY`` (None: backups are not encrypted)."""
+    if settings.backup_key is None or not settings.backup_key.get_secret_value().strip():
+        return None
+    return parse_key(settings.backup_key.get_secret_value().strip())
 
 
 def emit_json(payload: Any) -> None:
@@ -66,6 +89,19 @@ def cli_errors() -> Iterator[None]:
         raise click.ClickException(mask_urls(error.message)) from None
     except (sa_exc.DBAPIError, sa_exc.ArgumentError, sa_exc.NoSuchModuleError) as error:
         raise click.ClickException(mask_urls(f"database error: {first_line(error)}")) from None
+    except OSError as error:
+        raise click.ClickException(mask_urls(os_error_line(error))) from None
+
+
+def os_error_line(error: OSError) -> str:
+    """``error`` in one line naming what failed and where, e.g. ``cannot write
+    /proc/nope/x: No such file or directory``."""
+    reason = error.strerror or first_line(error)
+    where = error.filename
+    if where is None:
+        return reason
+    target = f"{where} -> {error.filename2}" if error.filename2 is not None else str(where)
+    return f"{target}: {reason}"
 
 
 class SwarmGroup(click.Group):

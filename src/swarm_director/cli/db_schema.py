@@ -19,13 +19,13 @@ from swarm_director.db import Database
 from swarm_director.db.engine import create_engine_from_settings
 from swarm_director.db.provision import create_database, database_exists, drop_all_tables
 from swarm_director.errors import SchemaError
+from swarm_director.migrations import migrate
 from swarm_director.models import MaintenanceOperation
 from swarm_director.ops import audit
 from swarm_director.ops.dbinfo import database_bytes, row_counts
+from swarm_director.ops.drift import compare_schema
+from swarm_director.ops.schema_export import export_schema
 from swarm_director.redact import masked_url
-from swarm_director.schema import migrate
-from swarm_director.schema.export import export_schema
-from swarm_director.schema.validate import compare_schema
 
 
 def open_existing(database_url: str | None) -> Database:

@@ -9,9 +9,9 @@ from swarm_director.cli.db_schema import open_existing
 from swarm_director.cli.main import db
 from swarm_director.db import Database
 from swarm_director.errors import SchemaError
+from swarm_director.migrations import migrate
 from swarm_director.models import MaintenanceOperation
 from swarm_director.ops import audit
-from swarm_director.schema import migrate
 from swarm_director.seeding.demo import seed_demo
 from swarm_director.seeding.synthetic import seed_synthetic
 

@@ -27,9 +27,11 @@ def db() -> None:
 def _register() -> None:
     # Importing a command module attaches its commands to the groups above.
     from swarm_director.cli import (  # noqa: F401
-        db_ops,
+        config_cmd,
+        db_backup,
         db_schema,
         db_seed,
+        db_upkeep,
         serve,
     )
 

@@ -72,7 +72,7 @@ def prepare_database(settings: Settings) -> str:
     The embedded SQLite default is created and migrated on the spot (zero set-up). Any other
     database is left alone: below head it is an error naming the command to run.
     """
-    from swarm_director.schema import migrate
+    from swarm_director.migrations import migrate
 
     url = settings.resolved_url()
     shown = masked_url(url)

@@ -1,1 +1,2 @@
-"""Alembic environment and revisions of the schema (run them through swarm_director.schema)."""
+"""Alembic environment and revisions of the schema, and :mod:`.migrate`, the one way to run
+them (upgrade, downgrade, current revision, head)."""

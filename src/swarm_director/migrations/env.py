@@ -1,7 +1,7 @@
 """Alembic environment: runs the revisions on one connection, in one transaction.
 
 The connection comes from ``config.attributes["connection"]`` (what
-:mod:`swarm_director.schema.migrate` passes) or, when there is none, from an engine built for
+:mod:`swarm_director.migrations.migrate` passes) or, when there is none, from an engine built for
 the ``sqlalchemy.url`` option. Either way every revision of one ``upgrade``/``downgrade`` call
 runs in a single transaction, so a failure leaves the schema where it was.
 

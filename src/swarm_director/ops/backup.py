@@ -30,7 +30,6 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 
 from swarm_director import __version__
-from swarm_director.config import Settings
 from swarm_director.db.base import utcnow
 from swarm_director.db.engine import sqlite_file
 from swarm_director.models import MaintenanceOperation
@@ -83,13 +82,6 @@ class BackupResult:
         }
 
 
-def default_backup_dir(settings: Settings) -> Path:
-    """``backups/`` beside the embedded database's folder; ``./backups`` otherwise."""
-    if settings.is_embedded_default:
-        return settings.data_dir.parent / "backups"
-    return Path("backups")
-
-
 def source_of(engine: Engine) -> str:
     """A stable, password-free name of the database (used to group and prune backups)."""
     path = sqlite_file(engine.url)
@@ -109,6 +101,7 @@ def create_backup(
     keep_days: float | None = None,
     kind: str = "manual",
     reporter: Reporter | None = None,
+    pg_bin: Path | None = None,
 ) -> BackupResult:
     """Take a consistent backup of ``engine``'s database into ``directory``.
 
@@ -126,7 +119,14 @@ def create_backup(
         leftovers = parts.remove_orphans(directory)  # of backups killed before they ended
         with parts.claimed(directory) as token:
             result = _create(
-                engine, directory, token, compress=compress, key=key, kind=kind, reporter=reporter
+                engine,
+                directory,
+                token,
+                compress=compress,
+                key=key,
+                kind=kind,
+                reporter=reporter,
+                pg_bin=pg_bin,
             )
         result.removed_leftovers = leftovers
         details.update(
@@ -168,6 +168,7 @@ def _create(
     key: bytes | None,
     kind: str,
     reporter: Reporter | None,
+    pg_bin: Path | None,
 ) -> BackupResult:
     dialect = engine.dialect.name
     if dialect not in RAW_FORMATS:
@@ -185,7 +186,7 @@ def _create(
         if dialect == "sqlite":
             _sqlite_snapshot(engine, raw_part, reporter)
         else:
-            revision, counts = _pg_snapshot(engine, raw_part)
+            revision, counts = _pg_snapshot(engine, raw_part, pg_bin)
         raw_bytes = raw_part.stat().st_size
         # The checksum, the row counts (SQLite: read from the copy itself, so they describe
         # exactly what it holds) and the fsync all release the GIL: run them side by side.
@@ -286,8 +287,10 @@ def _sqlite_snapshot(engine: Engine, target: Path, reporter: Reporter | None) ->
         source.close()
 
 
-def _pg_snapshot(engine: Engine, target: Path) -> tuple[str | None, dict[str, int]]:
-    tool = find_tool("pg_dump")
+def _pg_snapshot(
+    engine: Engine, target: Path, pg_bin: Path | None
+) -> tuple[str | None, dict[str, int]]:
+    tool = find_tool("pg_dump", pg_bin)
     with engine.connect() as conn:
         check_client_version(tool, conn)
     with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn:
@@ -315,7 +318,6 @@ __all__ = [
     "BackupResult",
     "Manifest",
     "create_backup",
-    "default_backup_dir",
     "list_backups",
     "manifest_path",
     "prune",

@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import os
 import secrets
 import struct
 from typing import IO
@@ -30,7 +29,8 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from swarm_director.ops.errors import BackupKeyError, CorruptBackupError
 
-KEY_ENV = "SWARM_BACKUP_KEY"
+#: The setting that holds the key, for messages.
+KEY_SETTING = "SWARM_BACKUP_KEY"
 MAGIC = b"SDBKENC1"
 SCHEME = "aes-256-gcm-stream-v1"
 CHUNK_SIZE = 1 << 20
@@ -44,14 +44,6 @@ def new_key() -> str:
     return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode("ascii")
 
 
-def key_from_env(environ: dict[str, str] | None = None) -> bytes | None:
-    """The 32-byte key in ``SWARM_BACKUP_KEY``, or None when the variable is unset/empty."""
-    text = (os.environ if environ is None else environ).get(KEY_ENV, "").strip()
-    if not text:
-        return None
-    return parse_key(text)
-
-
 def parse_key(text: str) -> bytes:
     """Decode a base64 key; anything but exactly 32 bytes is refused."""
     try:
@@ -61,16 +53,10 @@ def parse_key(text: str) -> bytes:
         key = b""
     if len(key) != 32:
         raise BackupKeyError(
-            f"{KEY_ENV} must be 32 random bytes in base64 "
+            f"{KEY_SETTING} must be 32 random bytes in base64 "
             "(make one with: swarm-director db backup-key)"
         )
     return key
-
-
-def is_encrypted(path: os.PathLike[str] | str) -> bool:
-    """True if the file starts like an encrypted backup."""
-    with open(path, "rb") as f:
-        return f.read(len(MAGIC)) == MAGIC
 
 
 def _derive(key: bytes, salt: bytes) -> tuple[bytes, bytes]:
@@ -141,7 +127,7 @@ class DecryptingReader:
         _magic, salt, chunk_size, check = _HEADER.unpack(header)
         file_key, expected = _derive(key, salt)
         if not hmac.compare_digest(check, expected):
-            raise BackupKeyError(f"wrong backup key: {KEY_ENV} is not the key of this file")
+            raise BackupKeyError(f"wrong backup key: {KEY_SETTING} is not the key of this file")
         self._aead = AESGCM(file_key)
         self._header = header
         self._source = source

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ from swarm_director import models  # noqa: F401  (registers every table on Base.
 from swarm_director.db.base import Base
 from swarm_director.db.engine import READ_ONLY, sqlite_file
 from swarm_director.errors import SchemaError
+from swarm_director.migrations import migrate
 
 #: Alembic's bookkeeping table.
 VERSION_TABLE = "alembic_version"
@@ -63,32 +63,18 @@ def schema_revision(conn: Connection) -> str | None:
     return str(rows[0]) if rows else None
 
 
-def _migrate() -> Any | None:
-    """The migrations API (``swarm_director.schema.migrate``), or None if not installed."""
-    try:
-        return importlib.import_module("swarm_director.schema.migrate")
-    except ImportError:
-        return None
-
-
-def head_revision() -> str | None:
-    """The migrations' head revision, or None while no migrations are installed."""
-    migrate = _migrate()
-    return None if migrate is None else str(migrate.head_revision())
+def head_revision() -> str:
+    """The migrations' head revision."""
+    return migrate.head_revision()
 
 
 def upgrade_to_head(engine: Engine) -> None:
-    """Upgrade ``engine``'s database to head (a no-op without installed migrations)."""
-    migrate = _migrate()
-    if migrate is not None:
-        migrate.upgrade(engine, "head")
+    """Upgrade ``engine``'s database to head."""
+    migrate.upgrade(engine, "head")
 
 
 def revision_is_known(engine: Engine) -> bool:
     """True if the revision stamped in ``engine``'s database is in this version's history."""
-    migrate = _migrate()
-    if migrate is None:
-        return False
     try:
         migrate.pending_revisions(engine)
     except Exception:  # SchemaError, or Alembic's own "Can't locate revision"
@@ -120,8 +106,3 @@ def database_bytes(engine: Engine) -> int:
 def quoted(engine_or_conn: Engine | Connection, name: str) -> str:
     """``name`` quoted by the dialect (names come from the models' metadata, never users)."""
     return engine_or_conn.dialect.identifier_preparer.quote(name)
-
-
-def scalar(conn: Connection, sql: str, **params: Any) -> Any:
-    """One value from a constant SQL statement."""
-    return conn.execute(sa.text(sql), params).scalar()

@@ -52,6 +52,8 @@ class MaintenancePolicy:
     idempotency_ttl: timedelta | None = DEFAULT_TTL
     """Idempotency keys older than this are deleted (None: kept)."""
     optimize: bool = True
+    pg_bin: Path | None = None
+    """Folder of pg_dump (None: on PATH)."""
 
 
 @dataclass
@@ -126,6 +128,7 @@ def _backup(
         keep_days=policy.keep_days,
         kind="scheduled",
         reporter=reporter,
+        pg_bin=policy.pg_bin,
     )
     pruned = f", pruned {len(result.pruned)}" if result.pruned else ""
     leftovers = len(result.removed_leftovers)

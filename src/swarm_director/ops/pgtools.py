@@ -1,4 +1,5 @@
-"""Running ``pg_dump`` / ``pg_restore``: found on PATH (or ``SWARM_PG_BIN``), version-checked,
+"""Running ``pg_dump`` / ``pg_restore``: found in a given folder (the ``pg_bin`` setting) or on
+PATH, version-checked,
 called with an argument list and the password in the environment (never on the command line).
 """
 
@@ -16,7 +17,8 @@ from sqlalchemy.engine import URL
 from swarm_director.ops.errors import ToolError
 from swarm_director.redact import mask_urls
 
-BIN_ENV = "SWARM_PG_BIN"
+#: The setting that names the folder, for messages.
+BIN_SETTING = "SWARM_PG_BIN"
 
 # libpq reads these; URL query parameters with the same meaning are passed through.
 _QUERY_ENV = {
@@ -29,19 +31,19 @@ _QUERY_ENV = {
 }
 
 
-def find_tool(name: str) -> str:
-    """Absolute path of ``name`` (``pg_dump``/``pg_restore``)."""
-    folder = os.environ.get(BIN_ENV)
-    if folder:
+def find_tool(name: str, folder: Path | None = None) -> str:
+    """Absolute path of ``name`` (``pg_dump``/``pg_restore``): in ``folder`` when given, else
+    on PATH. Raises :class:`ToolError` saying what to install or set."""
+    if folder is not None:
         candidate = Path(folder) / name
         if candidate.is_file():
             return str(candidate)
-        raise ToolError(f"{name} not found in {BIN_ENV}={folder}")
+        raise ToolError(f"{name} not found in {BIN_SETTING}={folder}")
     found = shutil.which(name)
     if found is None:
         raise ToolError(
             f"{name} not found on PATH: install the PostgreSQL client (e.g. postgresql-client) "
-            f"or set {BIN_ENV}"
+            f"or set {BIN_SETTING}"
         )
     return found
 
@@ -81,7 +83,7 @@ def check_client_version(tool: str, conn: Connection) -> None:
     if client < server:
         raise ToolError(
             f"{Path(tool).name} {client} is older than the PostgreSQL {server} server: "
-            f"install the version {server} client or point {BIN_ENV} at it"
+            f"install the version {server} client or point {BIN_SETTING} at it"
         )
 
 

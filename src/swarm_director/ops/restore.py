@@ -70,6 +70,7 @@ def restore_backup(
     key: bytes | None = None,
     reporter: Reporter | None = None,
     lock_timeout_s: float = 60.0,
+    pg_bin: Path | None = None,
 ) -> RestoreReport:
     """Replace ``engine``'s database with the backup at ``path``.
 
@@ -80,18 +81,20 @@ def restore_backup(
     started = time.perf_counter()
     with audit.record(engine, MaintenanceOperation.RESTORE) as details:
         details["file"] = str(path)
-        with staged_backup(path, target=engine.url, key=key, reporter=reporter) as staged:
+        with staged_backup(
+            path, target=engine.url, key=key, reporter=reporter, pg_bin=pg_bin
+        ) as staged:
             report = staged.report
             if not report.ok:
                 raise CorruptBackupError(
                     f"refusing to restore {Path(path).name}: {'; '.join(report.reasons[:3])}"
                 )
-            safety = create_backup(engine, backup_dir, key=key, kind="pre-restore")
+            safety = create_backup(engine, backup_dir, key=key, kind="pre-restore", pg_bin=pg_bin)
             details["safety_backup"] = str(safety.path)
             if engine.dialect.name == "sqlite":
                 _swap_sqlite(staged, engine, reporter)
             else:
-                _swap_postgresql(staged, engine, lock_timeout_s)
+                _swap_postgresql(staged, engine, lock_timeout_s, pg_bin)
                 # pg_restore leaves the planner without statistics for the new tables.
                 with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                     conn.exec_driver_sql("ANALYZE")
@@ -135,13 +138,15 @@ def _swap_sqlite(staged: Staged, engine: Engine, reporter: Reporter | None) -> N
         source.close()
 
 
-def _swap_postgresql(staged: Staged, engine: Engine, lock_timeout_s: float) -> None:
+def _swap_postgresql(
+    staged: Staged, engine: Engine, lock_timeout_s: float, pg_bin: Path | None
+) -> None:
     assert staged.dump_path is not None
     dump = staged.dump_path
     if staged.report.upgraded_from is not None:
         # The staged copy was upgraded to head: restore that, not the older dump.
         dump = staged.workdir / "upgraded.pgdump"
-        pg_dump = find_tool("pg_dump")
+        pg_dump = find_tool("pg_dump", pg_bin)
         done = subprocess.run(
             [pg_dump, "--format=custom", f"--file={dump}", "--no-password"],
             env=libpq_env(staged.engine.url),
@@ -152,7 +157,7 @@ def _swap_postgresql(staged: Staged, engine: Engine, lock_timeout_s: float) -> N
         if done.returncode != 0:
             raise ToolError(f"pg_dump of the upgraded backup failed: {first_error(done.stderr)}")
     staged.engine.dispose()
-    tool = find_tool("pg_restore")
+    tool = find_tool("pg_restore", pg_bin)
     env = libpq_env(engine.url)
     app = f"swarm-director-restore-{uuid.uuid4().hex[:12]}"
     env["PGAPPNAME"] = app

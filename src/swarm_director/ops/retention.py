@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import re
 import time
 from array import array
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from sqlalchemy import Engine
 from sqlalchemy.dialects.postgresql import REGCLASS
 
 from swarm_director.db.base import utcnow
+from swarm_director.durations import parse_duration
 from swarm_director.models import AgentLog, LogLevel, MaintenanceOperation, Task, TaskStatus
 from swarm_director.ops import audit
 from swarm_director.ops.artifact import Reporter, publish, stage
@@ -42,27 +42,9 @@ from swarm_director.redact import first_line
 LOGS = table_of(AgentLog)
 TASKS = table_of(Task)
 DEFAULT_BATCH = 2000
-_MAX_DURATION = timedelta(days=36_500)
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _VACUUM_STEP_PAGES = 2000
 #: Pause between SQLite delete batches (see :func:`_run_batch`).
 SQLITE_YIELD_S = 0.1
-
-
-def parse_duration(text: str) -> timedelta:
-    """``30d``, ``12h``, ``90m``, ``2w``, ``45s`` as a timedelta, at most 100 years (a cutoff
-    further back than that is no policy, and a date before year 1 cannot be computed)."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", text or "")
-    if match is None:
-        raise RetentionError(f"invalid duration {text!r}: use a number and s, m, h, d or w (30d)")
-    try:
-        duration = timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
-    except OverflowError:
-        duration = _MAX_DURATION + timedelta(days=1)
-    if duration > _MAX_DURATION:
-        limit = f"at most 100 years ({_MAX_DURATION.days}d)"
-        raise RetentionError(f"invalid duration {text!r}: {limit}")
-    return duration
 
 
 def parse_keep(text: str | None) -> dict[LogLevel, timedelta]:

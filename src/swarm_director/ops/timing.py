@@ -21,7 +21,6 @@ import re
 import threading
 import time
 import weakref
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -203,10 +202,6 @@ def _merge(merged: dict[str, dict[str, Any]], shape: dict[str, Any]) -> None:
     into["max_ms"] = max(into["max_ms"], shape["max_ms"])
     into["mean_ms"] = round(into["total_ms"] / into["count"], 3) if into["count"] else 0.0
     into["last_seen"] = max(into["last_seen"], shape["last_seen"])
-
-
-def as_dicts(stats: Iterable[ShapeStats]) -> list[dict[str, Any]]:
-    return [s.as_dict() for s in stats]
 
 
 def default_directory(data_dir: Path) -> Path:

@@ -31,7 +31,7 @@ from swarm_director.models import MaintenanceOperation
 from swarm_director.ops import audit
 from swarm_director.ops.artifact import Reporter, decode, sha256_file, stage
 from swarm_director.ops.check import CheckReport, run_check
-from swarm_director.ops.crypto import KEY_ENV, MAGIC
+from swarm_director.ops.crypto import MAGIC
 from swarm_director.ops.dbinfo import (
     head_revision,
     revision_is_known,
@@ -109,6 +109,7 @@ def verify_backup(
     key: bytes | None = None,
     reporter: Reporter | None = None,
     audit_engine: Engine | None = None,
+    pg_bin: Path | None = None,
 ) -> VerifyReport:
     """Verify the backup at ``path``; the report names every mismatch.
 
@@ -118,11 +119,15 @@ def verify_backup(
     ``audit_engine`` the outcome is recorded in that database's audit trail.
     """
     if audit_engine is None:
-        with staged_backup(path, target=target, key=key, reporter=reporter) as staged:
+        with staged_backup(
+            path, target=target, key=key, reporter=reporter, pg_bin=pg_bin
+        ) as staged:
             return staged.report
     with audit.record(audit_engine, MaintenanceOperation.VERIFY) as details:
         details["file"] = str(path)
-        with staged_backup(path, target=target, key=key, reporter=reporter) as staged:
+        with staged_backup(
+            path, target=target, key=key, reporter=reporter, pg_bin=pg_bin
+        ) as staged:
             report = staged.report
         details.update(ok=report.ok, reasons=report.reasons, revision=report.revision)
         if not report.ok:
@@ -137,6 +142,7 @@ def staged_backup(
     target: URL | None,
     key: bytes | None,
     reporter: Reporter | None = None,
+    pg_bin: Path | None = None,
 ) -> Iterator[Staged]:
     """Restore ``path`` into a temporary database, verify it, yield it; always cleaned up."""
     started = time.perf_counter()
@@ -155,7 +161,7 @@ def staged_backup(
         raise CorruptBackupError("verifying a PostgreSQL backup needs a PostgreSQL server URL")
     _check_file(path, manifest, reporter)
     if manifest.encryption and key is None:
-        raise BackupKeyError(f"{path.name} is encrypted: set {KEY_ENV} to its key")
+        raise BackupKeyError(f"{path.name} is encrypted: set SWARM_BACKUP_KEY to its key")
     workdir = _workdir(path)
     engine: Engine | None = None
     pg_url: URL | None = None
@@ -174,7 +180,7 @@ def staged_backup(
         else:
             assert target is not None
             pg_url = _create_stage_database(target)
-            _pg_restore_into(pg_url, raw, path.name)
+            _pg_restore_into(pg_url, raw, path.name, pg_bin)
             engine = make_engine(pg_url)
         _compare(engine, report)
         report.seconds = time.perf_counter() - started
@@ -279,8 +285,8 @@ def _drop_stage_database(target: URL, staged: URL) -> None:
     drop_server_database(target, name)
 
 
-def _pg_restore_into(url: URL, dump: Path, name: str) -> None:
-    tool = find_tool("pg_restore")
+def _pg_restore_into(url: URL, dump: Path, name: str, pg_bin: Path | None) -> None:
+    tool = find_tool("pg_restore", pg_bin)
     engine = make_engine(url)
     try:
         with engine.connect() as conn:

@@ -29,7 +29,7 @@ T = TypeVar("T")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
 #: Cursors are small; anything longer was not made here.
-_MAX_CURSOR_CHARS = 512
+MAX_CURSOR_CHARS = 512
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +112,7 @@ def _python_type(key: InstrumentedAttribute[Any]) -> type:
 
 def decode_cursor(ordering: Ordering, cursor: str) -> tuple[Any, ...]:
     """The key values inside ``cursor``; ValidationError("invalid cursor") on anything else."""
-    if not isinstance(cursor, str) or not cursor or len(cursor) > _MAX_CURSOR_CHARS:
+    if not isinstance(cursor, str) or not cursor or len(cursor) > MAX_CURSOR_CHARS:
         raise _invalid_cursor()
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))

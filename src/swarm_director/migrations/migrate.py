@@ -29,7 +29,7 @@ from swarm_director.errors import SchemaError
 from swarm_director.redact import first_line
 
 #: The Alembic script directory shipped inside the package.
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS_DIR = Path(__file__).resolve().parent
 
 # "-1", "+2", "head-1", "001_initial_schema+1": Alembic resolves these relative to a base.
 _RELATIVE = re.compile(r"^(?P<base>.*?)(?P<step>[+-]\d+)$")

@@ -1,0 +1,310 @@
+"""Upkeep commands: check, optimize, stats, cleanup-logs, maintain. Each is a thin layer over
+:mod:`swarm_director.ops`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from swarm_director.cli.common import (
+    ProblemsFound,
+    backup_key,
+    database_option,
+    emit_json,
+    json_option,
+    opened,
+    yes_option,
+)
+from swarm_director.cli.main import db
+from swarm_director.cli.output import human_bytes, progress_bars
+from swarm_director.durations import parse_duration
+from swarm_director.models import TaskStatus
+from swarm_director.ops.check import check_database
+from swarm_director.ops.maintain import MaintenancePolicy, run_maintenance
+from swarm_director.ops.optimize import optimize
+from swarm_director.ops.retention import DEFAULT_BATCH, RetentionPolicy, cleanup_logs, parse_keep
+from swarm_director.ops.stats import collect_stats
+from swarm_director.ops.timing import default_directory
+from swarm_director.redact import masked_url
+
+
+@db.command("check")
+@database_option
+@json_option
+def check_command(database_url: str | None, as_json: bool) -> None:
+    """Check engine integrity and every domain rule; list each problem.
+
+    Exits 1 when any problem is found (see docs/operations.md for what each rule means).
+
+    \b
+    Example:
+      swarm-director db check
+      swarm-director db check --json | jq '.problems[] | .rule'
+    """
+    with opened(database_url) as (database, _):
+        report = check_database(database.engine)
+        if as_json:
+            emit_json(report.as_dict())
+        else:
+            where = masked_url(database.engine.url)
+            click.echo(
+                f"Checked {where}: {len(report.rules)} rules in {report.seconds:.2f} s, "
+                f"{report.problem_count} problem(s)."
+            )
+            for problem in report.problems:
+                click.echo(f"  {problem}")
+            for rule, extra in report.omitted.items():
+                click.echo(f"  ... and {extra} more [{rule}] problem(s)")
+        if not report.ok:
+            raise ProblemsFound(f"db check found {report.problem_count} problem(s)")
+
+
+@db.command("optimize")
+@database_option
+@json_option
+def optimize_command(database_url: str | None, as_json: bool) -> None:
+    """Refresh statistics and reclaim space (SQLite ANALYZE, VACUUM, checkpoint; PostgreSQL
+    VACUUM (ANALYZE)). On SQLite VACUUM holds the write lock while it runs.
+
+    \b
+    Example:
+      swarm-director db optimize
+    """
+    with opened(database_url) as (database, _):
+        report = optimize(database.engine)
+    if as_json:
+        emit_json(report.as_dict())
+        return
+    click.echo(
+        f"Optimized {masked_url(database.engine.url)} in {report.seconds:.2f} s: "
+        f"{human_bytes(report.bytes_before)} -> {human_bytes(report.bytes_after)} "
+        f"({'; '.join(report.steps)})."
+    )
+
+
+@db.command("stats")
+@database_option
+@json_option
+def stats_command(database_url: str | None, as_json: bool) -> None:
+    """Rows and bytes per table and index, WAL and free list, last maintenance, slowest
+    statements, and suggestions.
+
+    \b
+    Example:
+      swarm-director db stats
+      swarm-director db stats --json | jq .suggestions
+    """
+    with opened(database_url) as (database, settings):
+        stats = collect_stats(database.engine, timings_dir=default_directory(settings.data_dir))
+    if as_json:
+        emit_json(stats.as_dict())
+        return
+    click.echo(f"Database  {stats.url} ({stats.dialect})")
+    click.echo(f"Revision  {stats.revision or 'none'} (head {stats.head or 'unknown'})")
+    size = f"Size      {human_bytes(stats.database_bytes)}"
+    if stats.wal_bytes is not None:
+        size += f", WAL {human_bytes(stats.wal_bytes)}"
+    if stats.free_bytes is not None:
+        size += f", free list {human_bytes(stats.free_bytes)}"
+    click.echo(size)
+    click.echo("Tables:")
+    for table in stats.tables:
+        click.echo(
+            f"  {table['name']:<26} {table['rows']:>10} rows {human_bytes(table['bytes']):>10}"
+        )
+        for index, nbytes in sorted(table["indexes"].items()):
+            click.echo(f"    {index:<50} {human_bytes(nbytes):>10}")
+    click.echo("Last successful:")
+    for op, when in stats.last.items():
+        click.echo(f"  {op:<9} {when[:19] + 'Z' if when else 'never'}")
+    if stats.slow_statements:
+        click.echo("Slowest statements (worst ms, runs):")
+        for slow in stats.slow_statements:
+            click.echo(f"  {slow['max_ms']:>9.1f} {slow['count']:>7}  {slow['shape'][:90]}")
+    click.echo("Suggestions:" if stats.suggestions else "Suggestions: none")
+    for suggestion in stats.suggestions:
+        click.echo(f"  - {suggestion}")
+
+
+@db.command("cleanup-logs")
+@database_option
+@click.option("--older-than", default="30d", show_default=True, help="Delete logs older than this.")
+@click.option(
+    "--keep", "keep", metavar="LEVEL=AGE,...", help="Per-level retention, e.g. error=90d."
+)
+@click.option(
+    "--task-status",
+    "task_status",
+    multiple=True,
+    type=click.Choice([s.value for s in TaskStatus]),
+    help="Only logs of tasks in this status (repeatable).",
+)
+@click.option(
+    "--archive",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the rows to this .jsonl.gz (fsynced) before deleting them.",
+)
+@click.option("--dry-run", is_flag=True, help="Only count what would be deleted.")
+@click.option("--batch-size", default=DEFAULT_BATCH, show_default=True, type=click.IntRange(1))
+@yes_option
+@json_option
+def cleanup_logs_command(
+    database_url: str | None,
+    older_than: str,
+    keep: str | None,
+    task_status: tuple[str, ...],
+    archive: Path | None,
+    dry_run: bool,
+    batch_size: int,
+    yes: bool,
+    as_json: bool,
+) -> None:
+    """Delete old agent logs in short batches, optionally archiving them first.
+
+    Writers are blocked at most one batch at a time. Exits non-zero on any failure, saying how
+    many rows were deleted before it.
+
+    \b
+    Example:
+      swarm-director db cleanup-logs --older-than 30d --keep error=90d,warning=60d \\
+          --task-status completed --archive logs-2026-01.jsonl.gz --yes
+    """
+    policy = RetentionPolicy(
+        older_than=parse_duration(older_than),
+        keep=parse_keep(keep),
+        task_statuses=[TaskStatus(s) for s in task_status] or None,
+    )
+    with opened(database_url) as (database, _):
+        if not dry_run and not yes:
+            preview = cleanup_logs(database.engine, policy, dry_run=True)
+            if preview.total_matched == 0:
+                click.echo("No logs match; nothing to delete.")
+                return
+            click.confirm(
+                f"Delete {preview.total_matched} logs from {masked_url(database.engine.url)}"
+                + (f" (archived to {archive} first)?" if archive else " without an archive?"),
+                abort=True,
+            )
+        with progress_bars(not as_json) as reporter:
+            report = cleanup_logs(
+                database.engine,
+                policy,
+                archive=archive,
+                dry_run=dry_run,
+                batch_size=batch_size,
+                reporter=reporter,
+            )
+    if as_json:
+        emit_json(report.as_dict())
+        return
+    levels = ", ".join(f"{n} {lvl}" for lvl, n in sorted(report.matched.items())) or "none"
+    if dry_run:
+        click.echo(f"Would delete {report.total_matched} logs ({levels}).")
+        return
+    click.echo(
+        f"Deleted {report.deleted} logs ({levels}) in {report.batches} batches "
+        f"(longest {report.longest_batch_s * 1000:.0f} ms) in {report.seconds:.2f} s; "
+        f"freed {human_bytes(report.bytes_freed)}."
+    )
+    if report.archive:
+        click.echo(f"Archived {report.archived} rows to {report.archive}")
+    if report.vanished:
+        click.echo(f"{report.vanished} archived rows had already been deleted by someone else.")
+
+
+@db.command("maintain")
+@database_option
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Backup folder [default: SWARM_BACKUP_DIR, else the default backup folder].",
+)
+@click.option(
+    "--keep-last", type=click.IntRange(1), help="Keep the newest N backups [SWARM_KEEP_LAST: 7]."
+)
+@click.option(
+    "--keep-days",
+    type=click.FloatRange(0, min_open=True),
+    help="Also keep backups younger than N days [SWARM_KEEP_DAYS].",
+)
+@click.option("--older-than", help="Delete logs older than this [SWARM_LOG_RETENTION: 30d].")
+@click.option(
+    "--keep",
+    "keep",
+    metavar="LEVEL=AGE,...",
+    help="Per-level retention [SWARM_LOG_KEEP: error=90d].",
+)
+@click.option(
+    "--archive-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Archive deleted logs here, one .jsonl.gz per run [SWARM_LOG_ARCHIVE_DIR].",
+)
+@click.option(
+    "--idempotency-ttl",
+    help="Delete idempotency keys older than this; a batch retried later is stored again "
+    "[SWARM_IDEMPOTENCY_TTL: 7d].",
+)
+@click.option("--no-cleanup", is_flag=True, help="Skip log retention.")
+@click.option("--no-key-expiry", is_flag=True, help="Keep every idempotency key.")
+@click.option("--no-optimize", is_flag=True, help="Skip optimize.")
+@json_option
+def maintain_command(
+    database_url: str | None,
+    directory: Path | None,
+    keep_last: int | None,
+    keep_days: float | None,
+    older_than: str | None,
+    keep: str | None,
+    archive_dir: Path | None,
+    idempotency_ttl: str | None,
+    no_cleanup: bool,
+    no_key_expiry: bool,
+    no_optimize: bool,
+    as_json: bool,
+) -> None:
+    """Run the maintenance policy once: backup + prune, log retention, expiry of old
+    idempotency keys, optimize.
+
+    Meant for cron or a systemd timer; a second run while one is active exits at once. Exits
+    1 if any step failed. Each option defaults to its setting (see `swarm-director config
+    show`); an option wins over the setting.
+
+    \b
+    Example (crontab, daily at 03:10):
+      10 3 * * * swarm-director db maintain --dir /var/backups/swarm --archive-dir /var/log/swarm
+    """
+    with opened(database_url) as (database, settings):
+        retention = None
+        if not no_cleanup:
+            retention = RetentionPolicy(
+                older_than=parse_duration(older_than) if older_than else settings.log_retention,
+                keep=parse_keep(keep if keep is not None else settings.log_keep),
+            )
+        key_ttl = None
+        if not no_key_expiry:
+            key_ttl = (
+                parse_duration(idempotency_ttl) if idempotency_ttl else settings.idempotency_ttl
+            )
+        policy = MaintenancePolicy(
+            backup_dir=directory or settings.resolved_backup_dir(),
+            keep_last=keep_last if keep_last is not None else settings.keep_last,
+            keep_days=keep_days if keep_days is not None else settings.keep_days,
+            key=backup_key(settings),
+            retention=retention,
+            archive_dir=archive_dir or settings.log_archive_dir,
+            idempotency_ttl=key_ttl,
+            optimize=not no_optimize,
+            pg_bin=settings.pg_bin,
+        )
+        report = run_maintenance(database.engine, policy)
+    if as_json:
+        emit_json(report.as_dict())
+    else:
+        for step in report.steps:
+            click.echo(f"{step.name:<9} {'ok' if step.ok else 'FAILED'}  {step.summary}")
+        click.echo(f"Maintenance {'done' if report.ok else 'FAILED'} in {report.seconds:.2f} s.")
+    if not report.ok:
+        failed = ", ".join(s.name for s in report.steps if not s.ok)
+        raise ProblemsFound(f"maintenance step(s) failed: {failed}")

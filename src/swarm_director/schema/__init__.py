@@ -1,1 +1,0 @@
-"""Schema management: Alembic migrations (``migrate``) and drift detection (``validate``)."""
