@@ -15,7 +15,7 @@ from swarm_director.api.common import (
 )
 from swarm_director.api.context import session
 from swarm_director.api.errors import ErrorResponse
-from swarm_director.models.enums import ConversationStatus
+from swarm_director.enums import ConversationStatus
 from swarm_director.schemas import (
     ConversationCreate,
     ConversationOut,

@@ -9,8 +9,8 @@ from pydantic import BaseModel, Field, RootModel, SkipValidation
 
 from swarm_director.api.common import PageQuery, TaskPath, blueprint, json_response, page_response
 from swarm_director.api.context import connection, session
+from swarm_director.enums import LogLevel
 from swarm_director.errors import ValidationError
-from swarm_director.models.enums import LogLevel
 from swarm_director.schemas import LogBatchOut, LogCreate, LogOut, LogPage
 from swarm_director.schemas.common import ISOTimestamp, Name, PositiveId
 from swarm_director.schemas.logs import AgentTypeLabel

@@ -15,7 +15,7 @@ from swarm_director.api.common import (
 )
 from swarm_director.api.context import connection, session
 from swarm_director.api.errors import ErrorResponse
-from swarm_director.models.enums import TaskPriority, TaskStatus, TaskType
+from swarm_director.enums import TaskPriority, TaskStatus, TaskType
 from swarm_director.schemas import TaskCreate, TaskOut, TaskPage, TaskUpdate
 from swarm_director.schemas.common import Name, PositiveId
 from swarm_director.store import tasks

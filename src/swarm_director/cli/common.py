@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import sys
 from collections.abc import Callable, Iterator
@@ -97,6 +98,8 @@ def os_error_line(error: OSError) -> str:
     """``error`` in one line naming what failed and where, e.g. ``cannot write
     /proc/nope/x: No such file or directory``."""
     reason = error.strerror or first_line(error)
+    if error.errno in (errno.EEXIST, errno.ENOTDIR):
+        reason = "a file is in the way where a folder is needed"
     where = error.filename
     if where is None:
         return reason

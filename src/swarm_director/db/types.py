@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, DateTime
+from sqlalchemy import JSON, DateTime, Enum
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -57,3 +58,16 @@ def _utc_from_sqlite_text(value: str | None) -> datetime | None:
 
 #: JSON documents; JSONB on PostgreSQL (indexable, compact), JSON text elsewhere.
 JSONType: Any = JSON().with_variant(JSONB(), "postgresql")
+
+
+def enum_type(enum_cls: type[StrEnum], name: str) -> Enum:
+    """A VARCHAR column type holding ``enum_cls`` values, with a CHECK constraint ``name``."""
+    return Enum(
+        enum_cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=20,
+        validate_strings=True,
+        values_callable=lambda cls: [member.value for member in cls],
+    )

@@ -1,10 +1,6 @@
 """The ORM models, one module per aggregate. Importing this package registers every table."""
 
-from swarm_director.models.agent import Agent
-from swarm_director.models.conversation import Conversation, ConversationParticipant, Message
-from swarm_director.models.draft import Draft
-from swarm_director.models.email import EMAIL_TRANSITIONS, EmailMessage
-from swarm_director.models.enums import (
+from swarm_director.enums import (
     AgentStatus,
     AgentType,
     ConversationStatus,
@@ -18,6 +14,10 @@ from swarm_director.models.enums import (
     TaskStatus,
     TaskType,
 )
+from swarm_director.models.agent import Agent
+from swarm_director.models.conversation import Conversation, ConversationParticipant, Message
+from swarm_director.models.draft import Draft
+from swarm_director.models.email import EMAIL_TRANSITIONS, EmailMessage
 from swarm_director.models.idempotency import IdempotencyKey
 from swarm_director.models.log import AgentLog
 from swarm_director.models.maintenance import MaintenanceEvent

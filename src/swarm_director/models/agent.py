@@ -9,8 +9,8 @@ from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from swarm_director.db.base import Base, TimestampMixin
-from swarm_director.db.types import JSONType, UTCDateTime
-from swarm_director.models.enums import AgentStatus, AgentType, enum_type
+from swarm_director.db.types import JSONType, UTCDateTime, enum_type
+from swarm_director.enums import AgentStatus, AgentType
 
 
 class Agent(TimestampMixin, Base):

@@ -9,8 +9,8 @@ from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, Unique
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from swarm_director.db.base import Base, CreatedAtMixin, TimestampMixin, utcnow
-from swarm_director.db.types import JSONType, UTCDateTime
-from swarm_director.models.enums import ConversationStatus, MessageType, enum_type
+from swarm_director.db.types import JSONType, UTCDateTime, enum_type
+from swarm_director.enums import ConversationStatus, MessageType
 from swarm_director.models.log import BigId
 
 

@@ -8,7 +8,8 @@ from sqlalchemy import ForeignKey, Integer, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from swarm_director.db.base import Base, TimestampMixin
-from swarm_director.models.enums import DraftStatus, enum_type
+from swarm_director.db.types import enum_type
+from swarm_director.enums import DraftStatus
 
 if TYPE_CHECKING:
     from swarm_director.models.task import Task

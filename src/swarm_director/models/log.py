@@ -9,8 +9,8 @@ from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from swarm_director.db.base import Base, CreatedAtMixin, utcnow
-from swarm_director.db.types import JSONType, UTCDateTime
-from swarm_director.models.enums import LogLevel, enum_type
+from swarm_director.db.types import JSONType, UTCDateTime, enum_type
+from swarm_director.enums import LogLevel
 
 if TYPE_CHECKING:
     from swarm_director.models.task import Task

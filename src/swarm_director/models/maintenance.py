@@ -9,8 +9,8 @@ from sqlalchemy import Index, Integer
 from sqlalchemy.orm import Mapped, mapped_column
 
 from swarm_director.db.base import Base, TimestampMixin, utcnow
-from swarm_director.db.types import JSONType, UTCDateTime
-from swarm_director.models.enums import MaintenanceOperation, MaintenanceStatus, enum_type
+from swarm_director.db.types import JSONType, UTCDateTime, enum_type
+from swarm_director.enums import MaintenanceOperation, MaintenanceStatus
 
 
 class MaintenanceEvent(TimestampMixin, Base):

@@ -9,8 +9,8 @@ from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from swarm_director.db.base import Base, TimestampMixin
-from swarm_director.db.types import UTCDateTime
-from swarm_director.models.enums import TaskPriority, TaskStatus, TaskType, enum_type
+from swarm_director.db.types import UTCDateTime, enum_type
+from swarm_director.enums import TaskPriority, TaskStatus, TaskType
 
 if TYPE_CHECKING:
     from swarm_director.models.draft import Draft

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, StringConstraints
 
-from swarm_director.models.enums import ConversationStatus, MessageType
+from swarm_director.enums import ConversationStatus, MessageType
 from swarm_director.schemas.common import (
     METADATA_OUT,
     InputModel,

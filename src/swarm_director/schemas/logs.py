@@ -7,7 +7,7 @@ from typing import Annotated, Required
 from pydantic import AwareDatetime, ConfigDict, Field, StringConstraints, with_config
 from typing_extensions import TypedDict
 
-from swarm_director.models.enums import LogLevel
+from swarm_director.enums import LogLevel
 from swarm_director.schemas.common import (
     METADATA_OUT,
     InputModel,

@@ -21,9 +21,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from swarm_director.db import utcnow
+from swarm_director.enums import LOG_LEVEL_ORDER
 from swarm_director.errors import ConflictError, ValidationError
 from swarm_director.models import Agent, AgentLog, LogLevel, Task
-from swarm_director.models.enums import LOG_LEVEL_ORDER
 from swarm_director.schemas.common import fields_from_pydantic
 from swarm_director.schemas.logs import LogCreate, LogRow
 from swarm_director.store import idempotency

@@ -1,10 +1,10 @@
-"""Enumerations stored as short strings with a CHECK constraint (portable, no native enum)."""
+"""The vocabulary of the store: statuses, types and levels, shared by the models (stored as
+short strings with a CHECK constraint, see ``db.types.enum_type``), the API schemas and the
+client. No dependencies, so an agent importing the schemas imports no database code."""
 
 from __future__ import annotations
 
 from enum import StrEnum
-
-from sqlalchemy import Enum
 
 
 class AgentType(StrEnum):
@@ -97,16 +97,3 @@ class MaintenanceStatus(StrEnum):
 
 #: Log levels from least to most severe; "minimum level" filters use this order.
 LOG_LEVEL_ORDER: tuple[LogLevel, ...] = tuple(LogLevel)
-
-
-def enum_type(enum_cls: type[StrEnum], name: str) -> Enum:
-    """A VARCHAR column type holding ``enum_cls`` values, with a CHECK constraint ``name``."""
-    return Enum(
-        enum_cls,
-        name=name,
-        native_enum=False,
-        create_constraint=True,
-        length=20,
-        validate_strings=True,
-        values_callable=lambda cls: [member.value for member in cls],
-    )
