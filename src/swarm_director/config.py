@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     """PostgreSQL connection pool size per process."""
     api_token: SecretStr | None = Field(default=None, alias="SWARM_API_TOKEN")
     """When set, every API endpoint but health requires ``Authorization: Bearer <token>``."""
+    secret_key: SecretStr | None = Field(default=None, alias="SWARM_SECRET_KEY")
+    """Signs console session cookies; unset: derived from SWARM_API_TOKEN (same in every
+    worker, and rotating the token logs everyone out)."""
+    secure_cookies: bool = Field(default=False, alias="SWARM_SECURE_COOKIES")
+    """Mark console cookies ``Secure`` (set it when the service is behind HTTPS)."""
     max_request_bytes: int = Field(default=16 * 1024 * 1024, alias="SWARM_MAX_REQUEST_BYTES")
     """Request bodies above this size get 413 before they are parsed."""
 
