@@ -82,7 +82,7 @@ def _unexpected(error: Exception) -> Response | tuple[str, int]:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-def login() -> BaseResponse | str | tuple[str, int]:
+def login() -> BaseResponse | str:
     """The login form: a key (SWARM_API_TOKEN today) opens a session cookie."""
     target = auth.safe_next(request.values.get("next"))
     if not auth.auth_required():
@@ -96,8 +96,9 @@ def login() -> BaseResponse | str | tuple[str, int]:
             return redirect(target)
         else:
             error = "That key does not open the console."
-    page = render("login.html", title="Log in", error=error, next=target)
-    return (page, 401) if error else page
+    # A refused key re-shows the form with the reason (200: browsers log any 4xx page load
+    # as a console error, and the form is the answer the person needs).
+    return render("login.html", title="Log in", error=error, next=target)
 
 
 @bp.post("/logout")
