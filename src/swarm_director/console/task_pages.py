@@ -81,9 +81,10 @@ def _log_page(task_id: int | None, filters: dict[str, Any]) -> Paged:
     return newest_first(fetch)
 
 
-def _log_api(path: str, filters: dict[str, Any]) -> str:
+def _log_api(path: str, filters: dict[str, Any], **extra: Any) -> str:
     return api_url(
         path,
+        **extra,
         level=filters["min_level"],
         agent_id=filters["agent_id"],
         session_id=filters["session_id"],
@@ -208,7 +209,7 @@ def log_list() -> str:
     return render(
         "logs.html",
         title="Logs",
-        api=[api_url("/api/logs", task_id=task_id) if task_id else _log_api("/api/logs", filters)],
+        api=[_log_api("/api/logs", filters, task_id=task_id)],
         logs=paged,
         filters=filters,
         task_id=task_id,
