@@ -86,6 +86,10 @@ class Settings(BaseSettings):
     """Request bodies larger than this get 413 before they are parsed."""
     timings: bool = Field(default=True, alias="SWARM_TIMINGS")
     """Record the slowest statement shapes of the service (listed by db stats)."""
+    secret_key: SecretStr | None = Field(default=None, alias="SWARM_SECRET_KEY")
+    """Signs console session cookies; unset: derived from SWARM_API_TOKEN (set it with API keys)."""
+    secure_cookies: bool = Field(default=False, alias="SWARM_SECURE_COOKIES")
+    """Mark console cookies `Secure` (set it when the service is behind HTTPS)."""
 
     # -- backups ---------------------------------------------------------------------------
     backup_dir: Path | None = Field(default=None, alias="SWARM_BACKUP_DIR")
@@ -160,7 +164,7 @@ def _invalid_setting(error: PydanticValidationError) -> str:
 
 # -- where each value came from ------------------------------------------------------------
 
-SECRET_FIELDS = frozenset({"api_token", "backup_key"})
+SECRET_FIELDS = frozenset({"api_token", "backup_key", "secret_key"})
 URL_FIELDS = frozenset({"database_url"})
 
 

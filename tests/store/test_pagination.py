@@ -190,3 +190,22 @@ def test_cursor_of_one_listing_is_refused_by_another(session: Session) -> None:
     with pytest.raises(ValidationError):
         tasks.list_tasks(session, cursor=agent_cursor)
     assert len(agents.list_agents(session, limit=1, cursor=agent_cursor).items) == 1
+
+
+def test_prev_cursor_pages_back_the_other_way(db: Database) -> None:
+    """A page asked for after a cursor offers ``prev_cursor``: the rows before its first row,
+    in the other order, so a reader pages newer and older without counting."""
+    with db.transaction() as session:
+        for n in range(7):
+            new_task(session, title=f"t{n}")
+    with db.read() as session:
+        first = tasks.list_tasks(session, order="desc", limit=3)
+        assert first.prev_cursor is None  # the newest page has nothing before it
+        second = tasks.list_tasks(session, order="desc", limit=3, cursor=first.next_cursor)
+        assert second.prev_cursor is not None
+        back = tasks.list_tasks(session, order="asc", limit=3, cursor=second.prev_cursor)
+        assert [t.id for t in reversed(back.items)] == [t.id for t in first.items]
+        with pytest.raises(ValidationError, match="invalid cursor"):
+            tasks.list_tasks(session, order="desc", cursor=second.prev_cursor)
+        with pytest.raises(ValidationError, match="invalid order"):
+            tasks.list_tasks(session, order="sideways")  # type: ignore[arg-type]

@@ -10,7 +10,7 @@ from flask_openapi3.models.info import Info
 from flask_openapi3.openapi import OpenAPI
 from werkzeug.routing import IntegerConverter
 
-from swarm_director import __version__
+from swarm_director import __version__, console
 from swarm_director.api import context, errors, guards
 from swarm_director.config import Settings
 from swarm_director.db import Database
@@ -44,7 +44,7 @@ def _split_config(config: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, 
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> OpenAPI:
-    """The Flask app serving the REST API under ``/api``.
+    """The Flask app serving the REST API under ``/api`` and the web console under ``/ui``.
 
     ``config`` overrides settings by their environment names (``DATABASE_URL``,
     ``SWARM_API_TOKEN``, ``SWARM_MAX_REQUEST_BYTES``, ...; ``None`` unsets one); every other key
@@ -74,6 +74,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> OpenAPI:
     errors.init_app(app)
     guards.init_app(app)
     _register_resources(app)
+    console.init_app(app, settings)
 
     def openapi_document() -> Response:
         return Response(json.dumps(app.api_doc), mimetype="application/json")

@@ -81,6 +81,9 @@ def _check_body() -> Response | None:
 
 
 def _guard() -> Response | None:
+    # The API's rules; other paths (the console at /ui) have their own.
+    if request.path != "/api" and not request.path.startswith("/api/"):
+        return None
     return _check_auth() or _check_body()
 
 

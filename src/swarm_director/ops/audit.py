@@ -113,3 +113,64 @@ def _jsonable(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | float | str):
         return value
     return str(value)
+
+
+#: Most events one :func:`list_events` call returns.
+MAX_EVENTS = 500
+
+
+def list_events(
+    engine: Engine,
+    *,
+    operation: MaintenanceOperation | None = None,
+    status: MaintenanceStatus | None = None,
+    before_id: int | None = None,
+    limit: int = 50,
+) -> list[dict[str, Any]]:
+    """The newest events first (``id, operation, status, started_at, finished_at,
+    details``), optionally of one operation and/or status and older than ``before_id``;
+    at most :data:`MAX_EVENTS`. Empty without the table."""
+    table = _TABLE
+    query = sa.select(table).order_by(table.c.id.desc()).limit(max(1, min(limit, MAX_EVENTS)))
+    if operation is not None:
+        query = query.where(table.c.operation == MaintenanceOperation(operation).value)
+    if status is not None:
+        query = query.where(table.c.status == MaintenanceStatus(status).value)
+    if before_id is not None:
+        query = query.where(table.c.id < before_id)
+    return _events(engine, query)
+
+
+def latest_events(engine: Engine) -> dict[str, dict[str, Any]]:
+    """The newest event of each operation, by operation name (one statement)."""
+    table = _TABLE
+    newest = sa.select(sa.func.max(table.c.id)).group_by(table.c.operation)
+    events = _events(engine, sa.select(table).where(table.c.id.in_(newest.scalar_subquery())))
+    return {event["operation"]: event for event in events}
+
+
+def verify_results(engine: Engine, *, limit: int = MAX_EVENTS) -> dict[str, dict[str, Any]]:
+    """The newest ``verify`` event of each backup file among the last ``limit`` verifies,
+    keyed by the file's path as it was given to ``db verify``."""
+    out: dict[str, dict[str, Any]] = {}
+    for event in list_events(engine, operation=MaintenanceOperation.VERIFY, limit=limit):
+        file = event["details"].get("file") if isinstance(event["details"], dict) else None
+        if isinstance(file, str) and file not in out:
+            out[file] = event
+    return out
+
+
+def _events(engine: Engine, query: sa.Select[Any]) -> list[dict[str, Any]]:
+    try:
+        with reader(engine).connect() as conn:
+            rows = conn.execute(query).mappings().all()
+    except sa.exc.SQLAlchemyError:  # no table (a schema before the audit revision)
+        return []
+    out = []
+    for row in rows:
+        event = dict(row)
+        for key in ("operation", "status"):
+            value = event[key]
+            event[key] = getattr(value, "value", value)
+        out.append(event)
+    return out

@@ -34,10 +34,15 @@ MAX_CURSOR_CHARS = 512
 
 @dataclass(frozen=True, slots=True)
 class Page(Generic[T]):
-    """One page of rows and the cursor of the next page (None when this page is the last)."""
+    """One page of rows and the cursor of the next page (None when this page is the last).
+
+    ``prev_cursor`` lists the other way from this page's first row (the rows before it, in
+    the reverse order): set when the page was asked for after a cursor, so a reader can page
+    back (a console's "newer" link) without counting rows."""
 
     items: list[T]
     next_cursor: str | None = None
+    prev_cursor: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +56,10 @@ class Ordering:
 
     def cursor_tag(self) -> str:
         return f"{self.tag}:{'desc' if self.descending else 'asc'}"
+
+    def reversed(self) -> Ordering:
+        """The same keys in the other direction (its cursors are not this one's)."""
+        return Ordering(self.tag, self.keys, not self.descending)
 
 
 def check_limit(limit: int) -> int:
@@ -157,11 +166,11 @@ def _page_statement(stmt: Select[T], ordering: Ordering, limit: int, cursor: str
     return stmt.order_by(*order).limit(limit + 1)
 
 
-def _page(rows: list[Any], ordering: Ordering, limit: int) -> Page[Any]:
-    if len(rows) <= limit:
-        return Page(rows, None)
+def _page(rows: list[Any], ordering: Ordering, limit: int, cursor: str | None) -> Page[Any]:
     items = rows[:limit]
-    return Page(items, encode_cursor(ordering, items[-1]))
+    after = encode_cursor(ordering, items[-1]) if len(rows) > limit else None
+    before = encode_cursor(ordering.reversed(), items[0]) if cursor is not None and items else None
+    return Page(items, after, before)
 
 
 def paginate(
@@ -179,7 +188,7 @@ def paginate(
     """
     limit = check_limit(limit)
     rows = session.scalars(_page_statement(stmt, ordering, limit, cursor)).all()
-    return _page(list(rows), ordering, limit)
+    return _page(list(rows), ordering, limit, cursor)
 
 
 def paginate_rows(
@@ -196,4 +205,4 @@ def paginate_rows(
     limit = check_limit(limit)
     # all(): one fetchall from the driver, not a fetchone per row
     rows = connection.execute(_page_statement(stmt, ordering, limit, cursor)).all()
-    return _page(list(rows), ordering, limit)
+    return _page(list(rows), ordering, limit, cursor)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Connection, Row, select
 from sqlalchemy.orm import Session
 
 from swarm_director.db import utcnow
-from swarm_director.errors import ConflictError, InvalidTransitionError
+from swarm_director.errors import ConflictError, InvalidTransitionError, ValidationError
 from swarm_director.models import (
     TASK_TRANSITIONS,
     Agent,
@@ -33,6 +33,7 @@ from swarm_director.store._common import (
 from swarm_director.store.pagination import DEFAULT_LIMIT, Ordering, Page, paginate
 
 _BY_ID = Ordering("tasks", (Task.id,))
+_NEWEST_FIRST = _BY_ID.reversed()
 #: What :func:`read_task` returns: a row with Task's column attributes.
 TaskRecord = Row[Any]
 
@@ -82,10 +83,16 @@ def list_tasks(
     assigned_agent_id: int | None = None,
     parent_task_id: int | None = None,
     priority: TaskPriority | None = None,
+    order: Literal["asc", "desc"] = "asc",
     limit: int = DEFAULT_LIMIT,
     cursor: str | None = None,
 ) -> Page[Task]:
-    """A page of tasks in id order (oldest first) matching every filter given."""
+    """A page of tasks in id order (oldest first; ``order="desc"``: newest first) matching
+    every filter given. Raises ValidationError for a bad filter, order, limit or cursor."""
+    if order not in ("asc", "desc"):
+        raise ValidationError(
+            "invalid order", details={"fields": {"order": "must be 'asc' or 'desc'"}}
+        )
     stmt = where_equal(
         select(Task),
         (Task.status, status, "status"),
@@ -95,7 +102,8 @@ def list_tasks(
         (Task.parent_task_id, parent_task_id, "parent_task_id"),
         (Task.priority, priority, "priority"),
     )
-    return paginate(session, stmt, _BY_ID, limit=limit, cursor=cursor)
+    ordering = _BY_ID if order == "asc" else _NEWEST_FIRST
+    return paginate(session, stmt, ordering, limit=limit, cursor=cursor)
 
 
 def list_subtasks(

@@ -1,0 +1,137 @@
+"""The read-only web console at ``/ui/``: server-rendered pages over the store and ops.
+
+Every page is plain HTML that works without JavaScript; one small script adds live logs.
+Security: a login when a token is configured (see :mod:`.auth`), a strict Content-Security-
+Policy (scripts, styles and images from this server only, no inline code), no framing,
+``nosniff``, and every value escaped by Jinja2's autoescaping.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, Response, redirect, request, session, url_for
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response as BaseResponse
+
+from swarm_director.api import errors as api_errors
+from swarm_director.config import Settings
+from swarm_director.console import auth, ops_page, pages, task_pages
+from swarm_director.console.web import bp, render
+from swarm_director.errors import SwarmError
+
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self'",
+        "connect-src 'self'",
+        "form-action 'self'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+    ]
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+
+def _is_console() -> bool:
+    return request.path == "/" or request.path.startswith("/ui")
+
+
+def _headers(response: Response) -> Response:
+    # nosniff on everything; the page policy on the console's responses (the JSON API sets
+    # its own content types and is never rendered as a page).
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    if _is_console():
+        for name, value in SECURITY_HEADERS.items():
+            response.headers[name] = value
+        if response.mimetype == "text/html":
+            response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _error_page(status: int, title: str, message: str) -> tuple[str, int]:
+    return render("error.html", title=title, status=status, message=message), status
+
+
+def _swarm_error(error: SwarmError) -> tuple[str, int]:
+    status = api_errors.swarm_error_response(error).status_code
+    return _error_page(status, "Not found" if status == 404 else "Cannot show this", error.message)
+
+
+def _http_error(error: HTTPException) -> Response | tuple[str, int]:
+    if not _is_console():
+        return api_errors.response_for(error)
+    status = error.code or 500
+    return _error_page(status, error.name, error.description or error.name)
+
+
+def _unexpected(error: Exception) -> Response | tuple[str, int]:
+    if isinstance(error, HTTPException):
+        return _http_error(error)
+    if isinstance(error, SwarmError):
+        return _swarm_error(error)
+    response = api_errors.response_for(error)  # logs it; hides driver text
+    message = "The page could not be built (the database may be unavailable); try again."
+    return _error_page(response.status_code, "Something went wrong", message)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> BaseResponse | str:
+    """The login form: a key (SWARM_API_TOKEN today) opens a session cookie."""
+    target = auth.safe_next(request.values.get("next"))
+    if not auth.auth_required():
+        return redirect(target)
+    error = None
+    if request.method == "POST":
+        if not auth.csrf_ok():
+            error = "The form expired; please try again."
+        elif auth.check_key(request.form.get("key", "")):
+            auth.start_session()
+            return redirect(target)
+        else:
+            error = "That key does not open the console."
+    # A refused key re-shows the form with the reason (200: browsers log any 4xx page load
+    # as a console error, and the form is the answer the person needs).
+    return render("login.html", title="Log in", error=error, next=target)
+
+
+@bp.post("/logout")
+def logout() -> BaseResponse | tuple[str, int]:
+    """Ends the session (a POST with the CSRF token: a link elsewhere cannot log you out)."""
+    if not auth.csrf_ok():
+        return _error_page(400, "Cannot log out", "The form expired; reload the page.")
+    session.clear()
+    return redirect(url_for("console.login"))
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    """Serve the console at ``/ui/`` (``/`` redirects there) with its security headers."""
+    auth.init_app(app, settings)
+    app.register_blueprint(bp)
+    app.register_error_handler(HTTPException, _http_error)
+    app.after_request(_headers)
+    app.add_url_rule("/", "root", lambda: redirect(url_for("console.overview")))
+
+    @app.context_processor
+    def _console_context() -> dict[str, object]:
+        if not _is_console():
+            return {}
+        needs_login = auth.auth_required()
+        return {
+            "needs_login": needs_login,
+            "logged_in": needs_login and auth.logged_in(),
+            "csrf_token": auth.csrf_token,
+        }
+
+
+# Registered once, at import: a blueprint cannot change after its first registration.
+bp.before_request(auth.require_login)
+bp.register_error_handler(SwarmError, _swarm_error)
+bp.register_error_handler(Exception, _unexpected)
+__all__ = ["init_app", "ops_page", "pages", "task_pages"]

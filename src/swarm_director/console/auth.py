@@ -1,0 +1,151 @@
+"""Console login: a key typed into a form, then a signed session cookie.
+
+The one place that decides whether a secret opens the console is :func:`check_key`. The
+session cookie holds no secret: only a fingerprint of the key that opened it (so rotating the
+key ends every session), when it was issued, and a CSRF token for the console's forms. Flask
+signs it with the app's secret key (:func:`session_secret`) but does not encrypt it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from typing import Any
+
+from flask import Flask, Request, Response, current_app, redirect, request, session, url_for
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, SessionMixin
+from werkzeug.wrappers import Response as BaseResponse
+
+from swarm_director.api.context import state
+from swarm_director.config import Settings
+
+#: Paths whose requests read the session cookie; every other request (the JSON API) skips
+#: the signature check entirely. A cookie-authenticated endpoint outside /ui (e.g. a live
+#: log stream the console opens) is added here.
+SESSION_PATHS = ("/ui/", "/ui")
+#: How long a login lasts.
+SESSION_SECONDS = 12 * 3600
+COOKIE_NAME = "swarm_console"
+
+
+def auth_required(app: Flask | None = None) -> bool:
+    """True when the console needs a login: a token (or, later, API keys) is configured."""
+    return state(app).token is not None
+
+
+def check_key(secret: str) -> bool:
+    """True when ``secret`` may open the console (read access is enough).
+
+    Today the only key is SWARM_API_TOKEN, compared in constant time.
+    """
+    expected = state().token
+    if expected is None:
+        return True
+    given = secret.strip().encode("utf-8", "surrogateescape")
+    return bool(given) and hmac.compare_digest(given, expected)
+
+
+def session_secret(settings: Settings) -> bytes | None:
+    """The key that signs session cookies: SWARM_SECRET_KEY, else one derived from the API
+    token (HMAC, so the cookie key never equals the token), else None (no login needed).
+
+    Derived, not random: every gunicorn worker computes the same key, so a cookie issued by
+    one worker is accepted by the others.
+    """
+    if settings.secret_key is not None:
+        return settings.secret_key.get_secret_value().encode()
+    if settings.api_token is not None:
+        token = settings.api_token.get_secret_value().encode()
+        return hmac.new(token, b"swarm-director console session v1", hashlib.sha256).digest()
+    return None
+
+
+def _fingerprint(key: bytes) -> str:
+    secret = current_app.secret_key
+    assert isinstance(secret, bytes | str)
+    raw = secret.encode() if isinstance(secret, str) else secret
+    return hmac.new(raw, b"key:" + key, hashlib.sha256).hexdigest()[:32]
+
+
+def logged_in() -> bool:
+    """True when the request carries a live session opened with the current key."""
+    token = state().token
+    if token is None:
+        return True
+    issued = session.get("issued")
+    fingerprint = session.get("key")
+    if not isinstance(issued, int | float) or not isinstance(fingerprint, str):
+        return False
+    if time.time() - issued > SESSION_SECONDS:
+        return False
+    return hmac.compare_digest(fingerprint, _fingerprint(token))
+
+
+def csrf_token() -> str:
+    """The session's CSRF token for forms (created on first use)."""
+    token = session.get("csrf")
+    if not isinstance(token, str):
+        token = session["csrf"] = secrets.token_urlsafe(24)
+    return token
+
+
+def csrf_ok() -> bool:
+    """True when the POSTed form carries the session's CSRF token."""
+    expected = session.get("csrf")
+    given = request.form.get("csrf", "")
+    return isinstance(expected, str) and hmac.compare_digest(given.encode(), expected.encode())
+
+
+def start_session() -> None:
+    """Log the request's browser in (a fresh session: no fixation)."""
+    token = state().token
+    session.clear()
+    session["issued"] = int(time.time())
+    session["key"] = _fingerprint(token or b"")
+    session["csrf"] = secrets.token_urlsafe(24)
+
+
+def safe_next(target: str | None) -> str:
+    """Where to go after login: a console path, never another site."""
+    if target and target.startswith("/ui/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return url_for("console.overview")
+
+
+def require_login() -> BaseResponse | None:
+    """Before every console request: redirect to the login form unless logged in."""
+    if request.endpoint in ("console.login", "console.static") or logged_in():
+        return None
+    target = request.full_path if request.query_string else request.path
+    return redirect(url_for("console.login", next=target))
+
+
+class ConsoleSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, read only on :data:`SESSION_PATHS`."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if not request.path.startswith(SESSION_PATHS):
+            return self.session_class()
+        return super().open_session(app, request)
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        if request.path.startswith(SESSION_PATHS):
+            super().save_session(app, session, response)
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    """Configure the signed session cookie (HttpOnly, SameSite=Strict)."""
+    secret = session_secret(settings)
+    config: dict[str, Any] = {
+        "SESSION_COOKIE_NAME": COOKIE_NAME,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Strict",
+        "SESSION_COOKIE_SECURE": settings.secure_cookies,
+        "PERMANENT_SESSION_LIFETIME": SESSION_SECONDS,
+    }
+    app.config.update(config)
+    if secret is not None:
+        app.secret_key = secret
+    app.session_interface = ConsoleSessions()

@@ -1,0 +1,56 @@
+"""Console page: operations (backups, audit trail, slow statements, table sizes, migrations)."""
+
+from __future__ import annotations
+
+from swarm_director.api.context import connection, database, state
+from swarm_director.console.pages import head_revision
+from swarm_director.console.web import api_url, bp, enum_arg, here, int_arg, render
+from swarm_director.migrations import migrate
+from swarm_director.models import MaintenanceOperation, MaintenanceStatus
+from swarm_director.ops import audit, dbinfo, timing
+from swarm_director.ops.manifest import list_backups
+from swarm_director.ops.stats import collect_stats
+
+AUDIT_PAGE = 50
+
+
+@bp.get("/ops")
+def ops() -> str:
+    """Backups from their manifests with their verify results, the audit trail (filtered by
+    operation and status, paged by id), slow statements, table sizes, migrations."""
+    settings = state().settings
+    db = database()
+    operation = enum_arg("operation", MaintenanceOperation)
+    status = enum_arg("status", MaintenanceStatus)
+    before = int_arg("before_id")
+    events = audit.list_events(
+        db.engine, operation=operation, status=status, before_id=before, limit=AUDIT_PAGE + 1
+    )
+    older = None
+    if len(events) > AUDIT_PAGE:
+        events = events[:AUDIT_PAGE]
+        older = here(before_id=events[-1]["id"])
+    backup_dir = settings.resolved_backup_dir()
+    backups = list(reversed(list_backups(backup_dir)))
+    stats = collect_stats(db.engine, timings_dir=timing.default_directory(settings.data_dir))
+
+    history = [(rev.revision, rev.doc) for rev in reversed(migrate.history())]
+    return render(
+        "ops.html",
+        title="Operations",
+        api=["/api/admin/stats", "/api/ready"],
+        backup_dir=backup_dir,
+        backups=backups,
+        verified=audit.verify_results(db.engine),
+        events=events,
+        older=older,
+        newest=here(before_id=None) if before else None,
+        operations=list(MaintenanceOperation),
+        event_statuses=list(MaintenanceStatus),
+        filters={"operation": operation, "status": status},
+        stats=stats,
+        revision=dbinfo.schema_revision(connection()),
+        head=head_revision(),
+        history=history,
+        api_url=api_url,
+    )

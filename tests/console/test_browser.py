@@ -1,0 +1,253 @@
+"""The console in a real browser: headless Chromium (Debian's ``chromium`` and
+``chromium-driver``) driven by Selenium against a real ``swarm-director serve``.
+
+Without the browser these tests are skipped with the reason; under ``CI=true`` they fail.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask import Response
+from sqlalchemy.engine import URL
+
+from swarm_director.api.context import database
+from swarm_director.db import Database, make_engine
+from tests.api.conftest import AppFactory, url_text
+from tests.api.test_serve import SWARM_DIRECTOR
+from tests.console.conftest import Swarm, fill
+from tests.dbtools import IN_CI
+
+
+def _wait_url(driver: Any, ok: Any, timeout: float = 10.0) -> None:
+    """Wait until the page a click started has loaded (the machine may be slow)."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, timeout).until(lambda d: ok(d.current_url))
+
+
+TOKEN = "browser-test-token"
+
+
+def _missing_browser() -> str | None:
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        return "selenium is not installed (pip install -e '.[test]')"
+    if not (shutil.which("chromium") and shutil.which("chromedriver")):
+        return "headless Chromium is missing: apt-get install -y chromium chromium-driver"
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    reason = _missing_browser()
+    if reason is not None:
+        if IN_CI:
+            pytest.fail(f"CI=true requires the browser: {reason}")
+        pytest.skip(reason)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium") or ""
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
+        options.add_argument(arg)
+    options.add_argument("--window-size=1280,900")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(options=options, service=Service(shutil.which("chromedriver")))
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _wait_for(port: int, process: subprocess.Popen[str] | None = None) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            if (process is not None and process.poll() is not None) or time.monotonic() > deadline:
+                pytest.fail("server did not start")
+            time.sleep(0.1)
+
+
+@pytest.fixture
+def served(db_url: URL, tmp_path: Any) -> Iterator[tuple[str, Swarm]]:
+    """`swarm-director serve` with a token on a filled database of the test's dialect."""
+    db = Database(make_engine(db_url))
+    try:
+        swarm = fill(db)
+    finally:
+        db.dispose()
+    port = _free_port()
+    env = {**os.environ, "SWARM_API_TOKEN": TOKEN, "SWARM_DATA_DIR": str(tmp_path / "data")}
+    command = [*SWARM_DIRECTOR, "serve", "--port", str(port), "--workers", "2"]
+    process = subprocess.Popen(
+        [*command, "--database-url", url_text(db_url)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        _wait_for(port, process)
+        yield f"http://127.0.0.1:{port}", swarm
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _errors(driver: Any) -> list[str]:
+    return [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+
+
+def _no_alert(driver: Any) -> None:
+    from selenium.common.exceptions import NoAlertPresentException
+
+    with pytest.raises(NoAlertPresentException):
+        driver.switch_to.alert.text  # noqa: B018
+
+
+def test_console_in_a_browser(browser: Any, served: tuple[str, Swarm]) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    base, swarm = served
+    driver = browser
+    driver.delete_all_cookies()
+    driver.get_log("browser")  # drop what earlier tests left
+    # Login: every page sends us to the form first.
+    driver.get(f"{base}/ui/tasks/{swarm.task}")
+    _wait_url(driver, lambda url: "/ui/login" in url)
+    driver.find_element(By.ID, "key").send_keys("wrong")
+    driver.find_element(By.CSS_SELECTOR, "form.login button").click()
+    assert "does not open the console" in driver.page_source
+    driver.find_element(By.ID, "key").send_keys(TOKEN)
+    driver.find_element(By.CSS_SELECTOR, "form.login button").click()
+    _wait_url(driver, lambda url: url == f"{base}/ui/tasks/{swarm.task}")
+    # Hostile titles, log messages, metadata and draft text are shown, never run.
+    assert '<script>alert("x")</script>' in driver.find_element(By.TAG_NAME, "h1").text
+    _no_alert(driver)
+    messages = driver.find_elements(By.CSS_SELECTOR, "#logs td.msg")
+    assert len(messages) == 3 and "onerror=alert(1)" in messages[0].text
+    # Links: the subtask, then back to its parent through the breadcrumb.
+    driver.find_element(By.CSS_SELECTOR, f'a[href="/ui/tasks/{swarm.subtask}"]').click()
+    _wait_url(driver, lambda url: url.endswith(f"/ui/tasks/{swarm.subtask}"))
+    driver.find_element(By.CSS_SELECTOR, f'.crumbs a[href="/ui/tasks/{swarm.task}"]').click()
+    # A log filter goes into the query string and narrows the rows.
+    Select(driver.find_element(By.ID, "f-level")).select_by_visible_text("error")
+    driver.find_element(By.CSS_SELECTOR, "form.filters button").click()
+    _wait_url(driver, lambda url: "level=error" in url)
+    assert len(driver.find_elements(By.CSS_SELECTOR, "#logs tbody tr")) == 1
+    # The task list's filters; the navigation; the agents tree.
+    driver.find_element(By.LINK_TEXT, "Tasks").click()
+    Select(driver.find_element(By.ID, "f-type")).select_by_visible_text("analysis")
+    driver.find_element(By.CSS_SELECTOR, "form.filters button").click()
+    _wait_url(driver, lambda url: "type=analysis" in url)
+    rows = driver.find_elements(By.CSS_SELECTOR, "main tbody tr")
+    assert len(rows) == 1 and "Sub <script>" in rows[0].text
+    for label in ("Overview", "Agents", "Logs", "Conversations", "Operations"):
+        driver.find_element(By.LINK_TEXT, label).click()
+        assert driver.find_element(By.TAG_NAME, "h1").text == label
+        _no_alert(driver)
+    driver.get(f"{base}/ui/conversations/{swarm.conversation}")
+    _no_alert(driver)
+    assert _errors(driver) == []
+    # Logout ends the session.
+    driver.find_element(By.CSS_SELECTOR, "form.logout button").click()
+    _wait_url(driver, lambda url: "/ui/login" in url)
+    driver.get(f"{base}/ui/")
+    _wait_url(driver, lambda url: "/ui/login" in url)
+    assert _errors(driver) == []
+
+
+def _stream_events(task_id: int) -> str:
+    # Two log records as the live-tail endpoint sends them: id = cursor, data = the log JSON.
+    out = ["retry: 60000\n\n"]
+    for n in (1, 2):
+        record = {
+            "id": 10_000 + n,
+            "task_id": task_id,
+            "agent_type": "live",
+            "message": f'live record {n} <img src=x onerror=alert("live")>',
+            "timestamp": f"2031-01-01T00:00:0{n}Z",
+            "log_level": "warning",
+            "agent_id": None,
+            "session_id": None,
+            "metadata": {"n": n},
+            "created_at": "2031-01-01T00:00:00Z",
+        }
+        out.append(f"id: cursor-{n}\ndata: {json.dumps(record)}\n\n")
+    return "".join(out)
+
+
+def test_live_logs_appear_without_a_reload(
+    browser: Any, make_app: AppFactory, dialect: str
+) -> None:
+    """With a stream endpoint on the server, new records are prepended as they arrive
+    (once each, shown as text); without one, the page never asks for it."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+    from werkzeug.serving import make_server
+
+    app = make_app()
+    swarm = fill(database(app))
+    calls: list[int] = []
+
+    def stream(task_id: int) -> Response:
+        calls.append(task_id)
+        return Response(_stream_events(task_id), mimetype="text/event-stream")
+
+    plain = make_app()
+    app.add_url_rule("/api/tasks/<int:task_id>/logs/stream", "stream", stream)
+    servers = [make_server("127.0.0.1", 0, a, threaded=True) for a in (app, plain)]
+    threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in servers]
+    for thread in threads:
+        thread.start()
+    try:
+        live, static = (f"http://127.0.0.1:{s.server_port}" for s in servers)
+        driver = browser
+        driver.delete_all_cookies()
+        driver.get_log("browser")
+        driver.get(f"{live}/ui/tasks/{swarm.task}")
+        WebDriverWait(driver, 10).until(
+            lambda d: len(d.find_elements(By.CSS_SELECTOR, "#logs tbody tr")) == 5
+        )
+        rows = driver.find_elements(By.CSS_SELECTOR, "#logs tbody tr")
+        assert rows[0].text.startswith("2031-01-01 00:00:02Z")  # newest on top
+        assert 'onerror=alert("live")' in rows[0].text
+        _no_alert(driver)
+        assert calls == [swarm.task]
+        assert _errors(driver) == []
+        # A server without the endpoint: no request for it, no error in the console.
+        driver.get(f"{static}/ui/tasks/{swarm.task}")
+        time.sleep(0.5)
+        assert len(driver.find_elements(By.CSS_SELECTOR, "#logs tbody tr")) == 3
+        assert _errors(driver) == []
+    finally:
+        for server in servers:
+            server.shutdown()
+            server.server_close()

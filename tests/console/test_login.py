@@ -1,0 +1,115 @@
+"""Console login with SWARM_API_TOKEN: form, signed cookie, logout, CSRF, no secret leaks."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from swarm_director.config import Settings
+from swarm_director.console.auth import session_secret
+from tests.api.conftest import AppFactory
+
+TOKEN = "s3cret-token-value"
+
+
+@pytest.fixture
+def locked(make_app: AppFactory) -> Flask:
+    return make_app(SWARM_API_TOKEN=TOKEN)
+
+
+def _csrf(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found, html
+    return found.group(1)
+
+
+def _login(client: FlaskClient, key: str, next_url: str = "/ui/tasks") -> tuple[int, str]:
+    form = client.get("/ui/login").get_data(as_text=True)
+    response = client.post("/ui/login", data={"key": key, "csrf": _csrf(form), "next": next_url})
+    return response.status_code, response.headers.get("Location", "")
+
+
+def test_pages_need_a_login_and_the_form_opens_them(locked: Flask) -> None:
+    client = locked.test_client()
+    response = client.get("/ui/tasks?status=failed")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/ui/login?next=")
+    status, where = _login(client, TOKEN, "/ui/tasks?status=failed")
+    assert (status, where) == (302, "/ui/tasks?status=failed")
+    cookie = client.get_cookie("swarm_console")
+    assert cookie is not None and TOKEN not in cookie.value
+    assert cookie.http_only and cookie.same_site == "Strict"
+    page = client.get("/ui/tasks")
+    assert page.status_code == 200
+    assert TOKEN not in page.get_data(as_text=True)
+    assert "Log out" in page.get_data(as_text=True)
+
+
+def test_a_wrong_key_is_refused(locked: Flask) -> None:
+    client = locked.test_client()
+    status, _ = _login(client, "wrong")
+    assert status == 200
+    assert client.get("/ui/").status_code == 302
+
+
+def test_login_without_the_forms_token_is_refused(locked: Flask) -> None:
+    client = locked.test_client()
+    response = client.post("/ui/login", data={"key": TOKEN})
+    assert response.status_code == 200
+    assert "expired" in response.get_data(as_text=True)
+    assert client.get("/ui/").status_code == 302
+
+
+def test_logout_needs_the_csrf_token_and_ends_the_session(locked: Flask) -> None:
+    client = locked.test_client()
+    _login(client, TOKEN)
+    assert client.post("/ui/logout").status_code == 400  # a forged POST logs nobody out
+    assert client.get("/ui/").status_code == 200
+    html = client.get("/ui/").get_data(as_text=True)
+    response = client.post("/ui/logout", data={"csrf": _csrf(html)})
+    assert response.status_code == 302
+    assert client.get("/ui/").status_code == 302
+
+
+def test_next_never_leaves_the_console(locked: Flask) -> None:
+    client = locked.test_client()
+    for target in ("https://evil.example/", "//evil.example/x", "/api/tasks", "/ui\\..\\x"):
+        _, where = _login(client, TOKEN, target)
+        assert where == "/ui/", target
+
+
+def test_a_cookie_from_another_token_is_refused(make_app: AppFactory) -> None:
+    old = make_app(SWARM_API_TOKEN=TOKEN)
+    client = old.test_client()
+    _login(client, TOKEN)
+    cookie = client.get_cookie("swarm_console")
+    assert cookie is not None
+    rotated = make_app(SWARM_API_TOKEN="another-token").test_client()
+    rotated.set_cookie("swarm_console", cookie.value)
+    assert rotated.get("/ui/").status_code == 302
+
+
+def test_the_api_still_wants_its_bearer_token(locked: Flask) -> None:
+    client = locked.test_client()
+    _login(client, TOKEN)
+    assert client.get("/api/tasks").status_code == 401  # the cookie is not an API credential
+    response = client.get("/api/tasks", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.status_code == 200
+
+
+def test_without_a_token_there_is_no_login(make_app: AppFactory) -> None:
+    client = make_app().test_client()
+    assert client.get("/ui/").status_code == 200
+    assert client.get("/ui/login").status_code == 302
+    assert "Log out" not in client.get("/ui/").get_data(as_text=True)
+
+
+def test_the_session_key_is_the_same_in_every_worker_and_never_the_token() -> None:
+    one = session_secret(Settings(SWARM_API_TOKEN=TOKEN))
+    two = session_secret(Settings(SWARM_API_TOKEN=TOKEN))
+    assert one == two and one is not None and TOKEN.encode() not in one
+    assert session_secret(Settings(SWARM_API_TOKEN=TOKEN, SWARM_SECRET_KEY="k")) == b"k"
+    assert session_secret(Settings(SWARM_API_TOKEN=None)) is None
