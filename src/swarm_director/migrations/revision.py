@@ -13,6 +13,8 @@ import re
 import subprocess
 import tempfile
 from argparse import Namespace
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -154,30 +156,39 @@ def write_revision(
             directives[:] = []
         found_changes.append(bool(directives))
 
+    with ExitStack() as stack:
+        if autogenerate:
+            stack.enter_context(_scratch_database_at_head(config))
+        _run(
+            command.revision,
+            config,
+            message=_docstring_safe(message),
+            autogenerate=autogenerate,
+            rev_id=revision_id,
+            process_revision_directives=keep_only_changes,
+            doing="write the revision",
+            written=path,
+        )
+    if not any(found_changes):
+        raise SchemaError(
+            f"no changes: the models match the schema at head ({head}); nothing written"
+        )
+    return NewRevision(revision_id, head, path, _format(path))
+
+
+@contextmanager
+def _scratch_database_at_head(config: Config) -> Iterator[None]:
+    """For the block, ``config`` is bound to a new SQLite database upgraded to head, in a
+    temporary folder removed afterwards."""
     with tempfile.TemporaryDirectory(prefix="swarm-revision-") as scratch:
         engine = make_engine(URL.create("sqlite", database=str(Path(scratch) / "head.db")))
         try:
             with engine.connect() as connection:
                 config.attributes["connection"] = connection
-                if autogenerate:
-                    _run(command.upgrade, config, "head", doing="build the scratch database")
-                _run(
-                    command.revision,
-                    config,
-                    message=_docstring_safe(message),
-                    autogenerate=autogenerate,
-                    rev_id=revision_id,
-                    process_revision_directives=keep_only_changes,
-                    doing="write the revision",
-                    written=path,
-                )
+                _run(command.upgrade, config, "head", doing="build the scratch database")
+                yield
         finally:
             engine.dispose()
-    if not all(found_changes) or not found_changes:
-        raise SchemaError(
-            f"no changes: the models match the schema at head ({head}); nothing written"
-        )
-    return NewRevision(revision_id, head, path, _format(path))
 
 
 def _docstring_safe(message: str) -> str:
