@@ -6,6 +6,7 @@ import multiprocessing
 import sqlite3
 import threading
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -270,10 +271,8 @@ def test_sqlite_upgrade_refuses_to_leave_broken_foreign_keys(engine: sa.Engine) 
     migrate.upgrade(engine, "001_initial_schema")
     insert_rows(engine, "001_initial_schema")
     # Written behind the engine's back, with foreign keys off (sqlite3's default).
-    raw = sqlite3.connect(str(engine.url.database))
-    with raw:
+    with closing(sqlite3.connect(str(engine.url.database))) as raw, raw:
         raw.execute("UPDATE tasks SET assigned_agent_id = 999 WHERE id = 1")
-    raw.close()
     with pytest.raises(SchemaError, match="violate foreign keys"):
         migrate.upgrade(engine)
     assert migrate.current_revision(engine) == "001_initial_schema"

@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from datetime import timedelta
 from pathlib import Path
 
@@ -51,7 +52,8 @@ def test_backup_writes_file_and_manifest(db: Database, tmp_path: Path) -> None:
     assert events(db.engine)[-1][:2] == ("backup", "ok")
     if db.dialect == "sqlite":  # the file stands alone: no WAL needed beside it
         assert not Path(str(path) + "-wal").exists()
-        with sqlite3.connect(path) as conn:
+        # closing(): sqlite3's own context manager commits, it does not close.
+        with closing(sqlite3.connect(path)) as conn:
             assert conn.execute("SELECT count(*) FROM agent_logs").fetchone() == (25,)
     else:
         assert path.read_bytes()[:5] == b"PGDMP"

@@ -196,7 +196,11 @@ def test_sqlite_file_damage_is_found(tmp_path: Path) -> None:
     with path.open("r+b") as f:  # scribble over the end of one of the index's leaf pages
         f.seek(leaf * page_size - 200)
         f.write(b"\x07" * 200)
-    report = run_check(Database(make_engine(f"sqlite:///{path}")).engine)
+    damaged = Database(make_engine(f"sqlite:///{path}"))
+    try:
+        report = run_check(damaged.engine)
+    finally:
+        damaged.dispose()
     assert not report.ok
     damage = [p for p in report.problems if p.rule == "integrity"]
     assert damage, report.problems

@@ -1,9 +1,10 @@
 """Alembic environment: runs the revisions on one connection, in one transaction.
 
-The connection comes from ``config.attributes["connection"]`` (what
-:mod:`swarm_director.migrations.migrate` passes) or, when there is none, from an engine built for
-the ``sqlalchemy.url`` option. Either way every revision of one ``upgrade``/``downgrade`` call
-runs in a single transaction, so a failure leaves the schema where it was.
+The connection comes from ``config.attributes["connection"]`` (a Connection, as
+:mod:`swarm_director.migrations.migrate` passes, or an Engine to connect with, as pytest-alembic
+passes) or, when there is none, from an engine built for the ``sqlalchemy.url`` option.
+Either way every revision of one ``upgrade``/``downgrade`` call runs in a single transaction,
+so a failure leaves the schema where it was.
 
 SQLite: batch mode rebuilds a table (create a copy, copy the rows, drop the original, rename).
 With ``PRAGMA foreign_keys=ON`` dropping the original is an implicit ``DELETE`` that would
@@ -23,7 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 from alembic import context
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
 
 from swarm_director import models  # noqa: F401  (registers every table on Base.metadata)
 from swarm_director.db import Base, make_engine
@@ -130,8 +131,20 @@ if context.is_offline_mode():
     # Batch mode reflects SQLite tables before rebuilding them; that needs a live database.
     raise SchemaError("offline (--sql) migrations are not supported")
 
-_connection = config.attributes.get("connection")
-if _connection is not None:
-    run_migrations(_connection)
+
+def run_migrations_from_attribute(connectable: Connection | Engine) -> None:
+    """Run the requested migration on the caller's Connection, or on a new connection of the
+    caller's Engine (Alembic's cookbook recipe; what pytest-alembic passes). The caller owns
+    the Engine, so it is not disposed here."""
+    if isinstance(connectable, Connection):
+        run_migrations(connectable)
+        return
+    with connectable.connect() as connection:
+        run_migrations(connection)
+
+
+_connectable = config.attributes.get("connection")
+if _connectable is not None:
+    run_migrations_from_attribute(_connectable)
 else:
     run_migrations_from_url()

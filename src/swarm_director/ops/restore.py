@@ -25,6 +25,7 @@ import sqlite3
 import subprocess
 import time
 import uuid
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -116,26 +117,28 @@ def _swap_sqlite(staged: Staged, engine: Engine, reporter: Reporter | None) -> N
     assert live is not None and staged.sqlite_path is not None
     staged.engine.dispose()
     progress = stage(reporter, "restore")
-    source = sqlite3.connect(str(staged.sqlite_path), isolation_level=None)
-    target = sqlite3.connect(str(live), timeout=SQLITE_TIMEOUT_S, isolation_level=None)
     try:
-        pages = int(source.execute("PRAGMA page_count").fetchone()[0])
-        if progress is None:
-            source.backup(target)
-        else:
-            # The destination's write transaction spans all steps: still one atomic commit.
-            source.backup(
-                target,
-                pages=max(256, pages // 100),
-                progress=lambda _status, remaining, total: progress(total - remaining, total),
-            )
+        # closing(): both connections are closed whichever of them fails to open.
+        with (
+            closing(sqlite3.connect(str(staged.sqlite_path), isolation_level=None)) as source,
+            closing(
+                sqlite3.connect(str(live), timeout=SQLITE_TIMEOUT_S, isolation_level=None)
+            ) as target,
+        ):
+            pages = int(source.execute("PRAGMA page_count").fetchone()[0])
+            if progress is None:
+                source.backup(target)
+            else:
+                # The destination's write transaction spans all steps: still one atomic commit.
+                source.backup(
+                    target,
+                    pages=max(256, pages // 100),
+                    progress=lambda _status, remaining, total: progress(total - remaining, total),
+                )
     except sqlite3.Error as error:
         raise BackupError(
             f"restore into {live.name} failed, nothing was changed: {error}"
         ) from None
-    finally:
-        target.close()
-        source.close()
 
 
 def _swap_postgresql(

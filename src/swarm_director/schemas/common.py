@@ -193,10 +193,32 @@ METADATA_OUT: Any = Field(
 """Field spec of ``metadata`` in output models (read from the ORM attribute ``meta``)."""
 
 
+def _admits_null(schema: dict[str, Any]) -> bool:
+    kind = schema.get("type")
+    if kind == "null" or (isinstance(kind, list) and "null" in kind):
+        return True
+    return any(
+        isinstance(option, dict) and _admits_null(option)
+        for option in (*schema.get("anyOf", ()), *schema.get("oneOf", ()))
+    )
+
+
+def _drop_null_defaults(schema: dict[str, Any]) -> None:
+    # A PATCH field is left out to keep the value, and refuses null (see Patch); pydantic still
+    # writes its Python default as "default": null, which such a schema refuses, so validators
+    # of the OpenAPI document (openapi-spec-validator) and generated clients reject it. The
+    # field being optional is what "not in required" already says.
+    for prop in schema.get("properties", {}).values():
+        if "default" in prop and prop["default"] is None and not _admits_null(prop):
+            del prop["default"]
+
+
 class InputModel(BaseModel):
     """Base of request bodies: unknown fields and non-finite numbers are errors."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        extra="forbid", allow_inf_nan=False, json_schema_extra=_drop_null_defaults
+    )
 
 
 class OutputModel(BaseModel):
