@@ -6,7 +6,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from swarm_director.models import enums
+from swarm_director import enums
 from swarm_director.schemas.common import MAX_ID
 
 #: Strings that break naive code: SQL, paths, markup, control and odd Unicode characters.
