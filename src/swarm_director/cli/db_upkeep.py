@@ -103,7 +103,7 @@ def stats_command(database_url: str | None, exact: bool, as_json: bool) -> None:
       swarm-director db stats --exact --json | jq .suggestions
     """
     with opened(database_url) as (database, _):
-        stats = collect_stats(database.engine, exact=exact)
+        stats = collect_stats(database.engine, exact=exact, server_statements=True)
     if as_json:
         emit_json(stats.as_dict())
         return

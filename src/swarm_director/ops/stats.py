@@ -23,13 +23,16 @@ from sqlalchemy import Connection, Engine
 
 from swarm_director.db.base import utcnow
 from swarm_director.db.engine import sqlite_file
-from swarm_director.models import AgentLog, MaintenanceOperation
+from swarm_director.models import AgentLog, MaintenanceEvent, MaintenanceOperation
 from swarm_director.ops import audit, timing_table
 from swarm_director.ops.dbinfo import (
+    PgFacts,
     RowCount,
     estimated_row_counts,
+    existing_tables,
     head_revision,
     model_tables,
+    pg_facts,
     reader,
     row_counts,
     schema_revision,
@@ -76,17 +79,24 @@ class Stats:
         return dict(self.__dict__)
 
 
-def collect_stats(engine: Engine, *, exact: bool = False, now: datetime | None = None) -> Stats:
+def collect_stats(
+    engine: Engine,
+    *,
+    exact: bool = False,
+    server_statements: bool = False,
+    now: datetime | None = None,
+) -> Stats:
     """Gather the statistics of ``engine``'s database (reads only).
 
     Without ``exact`` nothing scans a table: see the module docstring for what is estimated.
+    ``server_statements`` adds PostgreSQL's ``pg_stat_statements`` where it works.
     """
     now = now or utcnow()
     sqlite_path = sqlite_file(engine.url)
     with reader(engine).connect() as conn:
-        counts = _counts(conn, exact)
-        revision = schema_revision(conn)
         if engine.dialect.name == "sqlite":
+            present = existing_tables(conn)
+            counts = _counts(conn, exact, present)
             sizes, index_sizes = _sqlite_sizes(conn) if exact else ({}, {})
             page_size = int(conn.exec_driver_sql("PRAGMA page_size").scalar_one())
             pages = int(conn.exec_driver_sql("PRAGMA page_count").scalar_one())
@@ -98,17 +108,20 @@ def collect_stats(engine: Engine, *, exact: bool = False, now: datetime | None =
             files = sqlite_files_size(sqlite_path) if sqlite_path else {}
             db_bytes, wal = pages * page_size, files.get("wal_bytes", 0)
         else:
-            sizes, index_sizes = _pg_sizes(conn)
-            free, wal = None, None
-            db_bytes = int(
-                conn.exec_driver_sql("SELECT pg_database_size(current_database())").scalar_one()
-            )
-            analyzed = _pg_analyzed(conn)
+            facts = pg_facts(conn)
+            present = set(facts.tables)
+            counts = _counts(conn, exact, present, facts)
+            sizes = {name: table.bytes for name, table in facts.tables.items()}
+            index_sizes = {name: table.indexes for name, table in facts.tables.items()}
+            free, wal, db_bytes = None, None, facts.database_bytes
+            analyzed = all(table.analyzed for table in facts.tables.values())
+        revision = schema_revision(conn, present)
         old_logs, capped = 0, False
         if table_of(AgentLog).name in counts:
             old_logs, capped = _old_logs(conn, now - LOG_AGE_HINT, None if exact else OLD_LOGS_CAP)
-        slow = timing_table.slowest(conn)
-        server, note = timing_table.server_statements(conn)
+        slow = timing_table.slowest(conn, present=present)
+        server, note = timing_table.server_statements(conn) if server_statements else ([], "")
+        last = _last_successful(conn, present)
     stats = Stats(
         url=masked_url(engine.url),
         dialect=engine.dialect.name,
@@ -138,22 +151,37 @@ def collect_stats(engine: Engine, *, exact: bool = False, now: datetime | None =
                 "indexes": index_sizes.get(table.name, {}),
             }
         )
-    for op in (
-        MaintenanceOperation.BACKUP,
-        MaintenanceOperation.OPTIMIZE,
-        MaintenanceOperation.CLEANUP,
-        MaintenanceOperation.CHECK,
-    ):
-        when = audit.last_successful(engine, op)
-        stats.last[op.value] = when.isoformat() if when else None
+    stats.last = {op.value: when.isoformat() if when else None for op, when in last.items()}
     stats.suggestions = _suggest(stats, now)
     return stats
 
 
-def _counts(conn: Connection, exact: bool) -> dict[str, RowCount]:
+def _counts(
+    conn: Connection, exact: bool, present: set[str], facts: PgFacts | None = None
+) -> dict[str, RowCount]:
     if exact:
         return {name: RowCount(rows, estimated=False) for name, rows in row_counts(conn).items()}
-    return estimated_row_counts(conn)
+    if facts is not None:
+        return {
+            t.name: RowCount(facts.tables[t.name].rows, estimated=True)
+            for t in model_tables()
+            if t.name in facts.tables
+        }
+    return estimated_row_counts(conn, present)
+
+
+_SHOWN_OPERATIONS = (
+    MaintenanceOperation.BACKUP,
+    MaintenanceOperation.OPTIMIZE,
+    MaintenanceOperation.CLEANUP,
+    MaintenanceOperation.CHECK,
+)
+
+
+def _last_successful(conn: Connection, present: set[str]) -> dict[MaintenanceOperation, Any]:
+    if table_of(MaintenanceEvent).name not in present:
+        return dict.fromkeys(_SHOWN_OPERATIONS)
+    return audit.last_successful_each(conn, _SHOWN_OPERATIONS)
 
 
 def _old_logs(conn: Connection, before: datetime, cap: int | None) -> tuple[int, bool]:
@@ -184,30 +212,6 @@ def _sqlite_sizes(conn: Connection) -> tuple[dict[str, int], dict[str, dict[str,
         if owner != name:
             indexes.setdefault(owner, {})[name] = int(size)
     return tables, indexes
-
-
-def _pg_sizes(conn: Connection) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
-    rows = conn.exec_driver_sql(
-        "SELECT c.relname, pg_total_relation_size(c.oid), i.relname, pg_relation_size(i.oid) "
-        "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-        "LEFT JOIN pg_index x ON x.indrelid = c.oid LEFT JOIN pg_class i ON i.oid = x.indexrelid "
-        "WHERE c.relkind = 'r' AND n.nspname = current_schema()"
-    ).all()
-    tables: dict[str, int] = {}
-    indexes: dict[str, dict[str, int]] = {}
-    for table, total, index, size in rows:
-        tables[table] = int(total)
-        if index is not None:
-            indexes.setdefault(table, {})[index] = int(size)
-    return tables, indexes
-
-
-def _pg_analyzed(conn: Connection) -> bool:
-    never = conn.exec_driver_sql(
-        "SELECT count(*) FROM pg_stat_user_tables WHERE n_live_tup > 0 "
-        "AND last_analyze IS NULL AND last_autoanalyze IS NULL"
-    ).scalar_one()
-    return int(never) == 0
 
 
 def _suggest(stats: Stats, now: datetime) -> list[str]:

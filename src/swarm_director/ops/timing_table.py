@@ -101,10 +101,12 @@ def _upsert_and_prune(conn: Connection, rows: list[dict[str, Any]], keep: int) -
     conn.execute(sa.delete(TIMINGS).where(TIMINGS.c.shape_hash.not_in(slowest)))
 
 
-def slowest(conn: Connection, limit: int = 10) -> list[dict[str, Any]]:
+def slowest(
+    conn: Connection, limit: int = 10, *, present: set[str] | None = None
+) -> list[dict[str, Any]]:
     """The shapes with the worst single execution, worst first, merged over every process
-    (empty when the table does not exist yet)."""
-    if TIMINGS.name not in existing_tables(conn):
+    (empty when the table does not exist yet; ``present``: the tables, if known)."""
+    if TIMINGS.name not in (existing_tables(conn) if present is None else present):
         return []
     query = sa.select(TIMINGS).order_by(TIMINGS.c.max_ms.desc()).limit(limit)
     return [
