@@ -86,7 +86,9 @@ class Settings(BaseSettings):
     """Request bodies larger than this get 413 before they are parsed."""
     timings: bool = Field(default=True, alias="SWARM_TIMINGS")
     """Record the slowest statement shapes of the service in the database (listed by db stats)."""
-    timings_flush: Duration = Field(default=timedelta(seconds=30), alias="SWARM_TIMINGS_FLUSH")
+    timings_flush: Duration = Field(
+        default=timedelta(seconds=30), alias="SWARM_TIMINGS_FLUSH", gt=timedelta(0)
+    )
     """How often each server process merges its statement timings into the database."""
     timings_keep: int = Field(default=100, alias="SWARM_TIMINGS_KEEP", ge=1, le=10_000)
     """The statement_timings table keeps this many shapes, the slowest (worst single run)."""
