@@ -28,6 +28,7 @@ REVISIONS = [
     "003_add_conversation_tracking",
     "004_add_maintenance_events",
     "005_add_idempotency_keys",
+    "006_add_statement_timings",
 ]
 
 #: Tables each revision creates (and its downgrade drops).
@@ -37,6 +38,7 @@ CREATES = {
     "003_add_conversation_tracking": {"conversations", "messages", "conversation_participants"},
     "004_add_maintenance_events": {"maintenance_events"},
     "005_add_idempotency_keys": {"idempotency_keys"},
+    "006_add_statement_timings": {"statement_timings"},
 }
 
 T1 = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
@@ -112,6 +114,11 @@ ROWS: dict[str, list[tuple[str, dict[str, Any]]]] = {
                               "request_hash": "ab" * 32, "result": {"inserted": 3},
                               "created_at": T1}),
     ],
+    "006_add_statement_timings": [
+        ("statement_timings", {"shape_hash": "cd" * 32, "shape": "SELECT ? FROM tasks",
+                               "calls": 3, "total_ms": 1.5, "max_ms": 0.75,
+                               "last_seen": T1, "sources": "host:1 host:2"}),
+    ],
 }  # fmt: skip
 
 Snapshot = dict[str, list[dict[str, Any]]]
@@ -169,8 +176,8 @@ def assert_rows_kept(before: Snapshot, after: Snapshot, dropped: set[str]) -> No
 
 def test_history_is_one_line_of_the_named_revisions() -> None:
     script = ScriptDirectory.from_config(migrate.alembic_config())
-    assert script.get_heads() == ["005_add_idempotency_keys"]
-    assert migrate.head_revision() == "005_add_idempotency_keys"
+    assert script.get_heads() == ["006_add_statement_timings"]
+    assert migrate.head_revision() == "006_add_statement_timings"
     history = migrate.history()
     assert [info.revision for info in history] == REVISIONS
     assert [info.down_revision for info in history] == [None, *REVISIONS[:-1]]

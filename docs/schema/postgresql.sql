@@ -61,6 +61,18 @@ CREATE TABLE maintenance_events (
 
 CREATE INDEX ix_maintenance_events_operation_status_started_at ON maintenance_events (operation, status, started_at);
 
+-- statement_timings: One statement shape and its timings, merged from every process that ran it.
+CREATE TABLE statement_timings (
+	shape_hash VARCHAR(64) NOT NULL, 
+	shape TEXT NOT NULL, 
+	calls BIGINT NOT NULL, 
+	total_ms FLOAT NOT NULL, 
+	max_ms FLOAT NOT NULL, 
+	last_seen TIMESTAMP WITH TIME ZONE NOT NULL, 
+	sources TEXT NOT NULL, 
+	CONSTRAINT pk_statement_timings PRIMARY KEY (shape_hash)
+);
+
 -- tasks: A task assigned to an agent, possibly a subtask of another.
 CREATE TABLE tasks (
 	id SERIAL NOT NULL, 

@@ -85,7 +85,13 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(default=16 * 1024 * 1024, alias="SWARM_MAX_REQUEST_BYTES", ge=1)
     """Request bodies larger than this get 413 before they are parsed."""
     timings: bool = Field(default=True, alias="SWARM_TIMINGS")
-    """Record the slowest statement shapes of the service (listed by db stats)."""
+    """Record the slowest statement shapes of the service in the database (listed by db stats)."""
+    timings_flush: Duration = Field(
+        default=timedelta(seconds=30), alias="SWARM_TIMINGS_FLUSH", gt=timedelta(0)
+    )
+    """How often each server process merges its statement timings into the database."""
+    timings_keep: int = Field(default=100, alias="SWARM_TIMINGS_KEEP", ge=1, le=10_000)
+    """The statement_timings table keeps this many shapes, the slowest (worst single run)."""
     secret_key: SecretStr | None = Field(default=None, alias="SWARM_SECRET_KEY")
     """Signs console session cookies; unset: derived from SWARM_API_TOKEN (set it with API keys)."""
     secure_cookies: bool = Field(default=False, alias="SWARM_SECURE_COOKIES")

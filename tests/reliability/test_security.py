@@ -77,6 +77,14 @@ REVIEWED: dict[tuple[str, str], str] = {
         'raw.executescript(f"PRAGMA incremental_vacuum({_VACUUM_STEP_PAGES:d})")',
     ): "constant PRAGMA; a module constant formatted with :d",
     (
+        "ops/timing_table.py",
+        'raw.execute(f"PRAGMA busy_timeout={int(lock_wait_s * 1000):d}")',
+    ): "constant PRAGMA; the value is an int formatted with :d",
+    (
+        "ops/timing_table.py",
+        'raw.execute(f"PRAGMA busy_timeout={previous:d}")',
+    ): "constant PRAGMA; an int read back from PRAGMA busy_timeout, formatted with :d",
+    (
         "ops/stats.py",
         "f\"Slow statement ({slow['max_ms']:.0f} ms worst, {slow['count']} runs): \"",
     ): "not SQL: a suggestion telling the operator to use EXPLAIN",

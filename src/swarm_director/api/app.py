@@ -14,7 +14,6 @@ from swarm_director import __version__, console
 from swarm_director.api import context, errors, guards
 from swarm_director.config import Settings
 from swarm_director.db import Database
-from swarm_director.ops import timing
 from swarm_director.ops.timing import StatementTimings
 
 _SETTING_KEYS = frozenset(
@@ -66,10 +65,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> OpenAPI:
     app.url_map.converters["int"] = AsciiIntConverter
 
     db = Database.from_settings(settings)
-    # On by default: a bounded per-shape record of the slowest statements, snapshotted where
-    # `swarm-director db stats` (and /api/admin/stats) read it.
+    # On by default: a bounded per-shape record of the slowest statements, merged into the
+    # database's statement_timings table off the request path (db stats reads it).
     if settings.timings:
-        StatementTimings(directory=timing.default_directory(settings.data_dir)).install(db.engine)
+        timings = StatementTimings(
+            keep=settings.timings_keep, flush_every_s=settings.timings_flush.total_seconds()
+        )
+        timings.install(db.engine)
+        db.on_dispose(timings.stop)
     context.init_app(app, settings, db)
     errors.init_app(app)
     guards.init_app(app)

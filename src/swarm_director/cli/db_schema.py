@@ -16,6 +16,7 @@ from swarm_director.cli.common import (
     yes_option,
 )
 from swarm_director.cli.main import db
+from swarm_director.cli.output import rows_text
 from swarm_director.db import Database
 from swarm_director.db.engine import create_engine_from_settings
 from swarm_director.db.provision import create_database, database_exists, drop_all_tables
@@ -24,7 +25,7 @@ from swarm_director.migrations import migrate
 from swarm_director.migrations.revision import REVIEW_REMINDER, write_revision
 from swarm_director.models import MaintenanceOperation
 from swarm_director.ops import audit
-from swarm_director.ops.dbinfo import database_bytes, row_counts
+from swarm_director.ops.dbinfo import database_bytes, estimated_row_counts, reader, row_counts
 from swarm_director.ops.drift import compare_schema
 from swarm_director.ops.schema_export import export_schema
 from swarm_director.redact import masked_url
@@ -223,10 +224,14 @@ def reset_cmd(database_url: str | None, yes: bool) -> None:
     click.echo(f"Dropped {len(dropped)} tables; schema re-created at {migrate.head_revision()}.")
 
 
-def _status(database: Database) -> dict[str, Any]:
+def _status(database: Database, exact: bool) -> dict[str, Any]:
     current = migrate.current_revision(database.engine)
-    with database.engine.connect() as conn:
-        counts = row_counts(conn)
+    with reader(database.engine).connect() as conn:
+        if exact:
+            counts, estimated = row_counts(conn), False
+        else:
+            estimates = estimated_row_counts(conn)
+            counts, estimated = {name: c.rows for name, c in estimates.items()}, True
     return {
         "url": database.masked_url,
         "dialect": database.dialect,
@@ -235,23 +240,28 @@ def _status(database: Database) -> dict[str, Any]:
         "at_head": current == migrate.head_revision(),
         "pending": migrate.pending_revisions(database.engine),
         "rows": counts,
+        "rows_estimated": estimated,
         "size_bytes": database_bytes(database.engine),
     }
 
 
 @db.command("status")
 @database_option
+@click.option("--exact", is_flag=True, help="Count the rows (scans every table).")
 @json_option
-def status_cmd(database_url: str | None, as_json: bool) -> None:
+def status_cmd(database_url: str | None, exact: bool, as_json: bool) -> None:
     """Show the URL (password masked), dialect, revision vs head, rows per table and size.
+
+    Rows are the engine's estimates (free on any size of table) unless --exact is given.
 
     \b
     Example:
       swarm-director db status
+      swarm-director db status --exact --json
     """
     database = open_existing(database_url)
     try:
-        status = _status(database)
+        status = _status(database, exact)
     finally:
         database.dispose()
     if as_json:
@@ -266,9 +276,9 @@ def status_cmd(database_url: str | None, as_json: bool) -> None:
         else "Pending:   none"
     )
     click.echo(f"Size:      {status['size_bytes']:,} bytes")
-    click.echo("Rows:")
+    click.echo("Rows (estimates; --exact counts):" if status["rows_estimated"] else "Rows:")
     for table, count in status["rows"].items():
-        click.echo(f"  {table:<28}{count:>12,}")
+        click.echo(f"  {table:<28}{rows_text(count, status['rows_estimated']):>28}")
 
 
 @db.command("validate-schema")

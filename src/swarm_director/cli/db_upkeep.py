@@ -17,7 +17,7 @@ from swarm_director.cli.common import (
     yes_option,
 )
 from swarm_director.cli.main import db
-from swarm_director.cli.output import human_bytes, progress_bars
+from swarm_director.cli.output import human_bytes, progress_bars, rows_text
 from swarm_director.durations import parse_duration
 from swarm_director.models import TaskStatus
 from swarm_director.ops.check import check_database
@@ -25,7 +25,6 @@ from swarm_director.ops.maintain import MaintenancePolicy, run_maintenance
 from swarm_director.ops.optimize import optimize
 from swarm_director.ops.retention import DEFAULT_BATCH, RetentionPolicy, cleanup_logs, parse_keep
 from swarm_director.ops.stats import collect_stats
-from swarm_director.ops.timing import default_directory
 from swarm_director.redact import masked_url
 
 
@@ -85,18 +84,26 @@ def optimize_command(database_url: str | None, as_json: bool) -> None:
 
 @db.command("stats")
 @database_option
+@click.option(
+    "--exact",
+    is_flag=True,
+    help="Count rows and old logs, and measure SQLite tables (reads every page; slow on "
+    "big databases). Without it rows are the engine's estimates.",
+)
 @json_option
-def stats_command(database_url: str | None, as_json: bool) -> None:
+def stats_command(database_url: str | None, exact: bool, as_json: bool) -> None:
     """Rows and bytes per table and index, WAL and free list, last maintenance, slowest
-    statements, and suggestions.
+    statements (of every server process of the database), and suggestions.
+
+    Rows are estimates from the engine's statistics unless --exact is given.
 
     \b
     Example:
       swarm-director db stats
-      swarm-director db stats --json | jq .suggestions
+      swarm-director db stats --exact --json | jq .suggestions
     """
-    with opened(database_url) as (database, settings):
-        stats = collect_stats(database.engine, timings_dir=default_directory(settings.data_dir))
+    with opened(database_url) as (database, _):
+        stats = collect_stats(database.engine, exact=exact, server_statements=True)
     if as_json:
         emit_json(stats.as_dict())
         return
@@ -108,20 +115,35 @@ def stats_command(database_url: str | None, as_json: bool) -> None:
     if stats.free_bytes is not None:
         size += f", free list {human_bytes(stats.free_bytes)}"
     click.echo(size)
-    click.echo("Tables:")
+    click.echo("Tables:" if exact else "Tables (rows are estimates; --exact counts):")
     for table in stats.tables:
+        nbytes = "" if table["bytes"] is None else human_bytes(table["bytes"])
         click.echo(
-            f"  {table['name']:<26} {table['rows']:>10} rows {human_bytes(table['bytes']):>10}"
+            f"  {table['name']:<26} {rows_text(table['rows'], table['rows_estimated'])}"
+            f" {nbytes:>10}"
         )
-        for index, nbytes in sorted(table["indexes"].items()):
-            click.echo(f"    {index:<50} {human_bytes(nbytes):>10}")
+        for index, size_of in sorted(table["indexes"].items()):
+            click.echo(f"    {index:<50} {human_bytes(size_of):>10}")
     click.echo("Last successful:")
     for op, when in stats.last.items():
         click.echo(f"  {op:<9} {when[:19] + 'Z' if when else 'never'}")
     if stats.slow_statements:
-        click.echo("Slowest statements (worst ms, runs):")
+        click.echo("Slowest statements, all server processes (worst ms, runs, processes):")
         for slow in stats.slow_statements:
+            click.echo(
+                f"  {slow['max_ms']:>9.1f} {slow['count']:>7} {len(slow['sources']):>3}  "
+                f"{slow['shape'][:90]}"
+            )
+    else:
+        click.echo(
+            "Slowest statements: none recorded yet (servers flush every SWARM_TIMINGS_FLUSH)"
+        )
+    if stats.server_statements:
+        click.echo(f"Slowest statements, {stats.server_statements_note} (worst ms, runs):")
+        for slow in stats.server_statements:
             click.echo(f"  {slow['max_ms']:>9.1f} {slow['count']:>7}  {slow['shape'][:90]}")
+    elif stats.dialect == "postgresql":
+        click.echo(f"Server statement statistics: {stats.server_statements_note}.")
     click.echo("Suggestions:" if stats.suggestions else "Suggestions: none")
     for suggestion in stats.suggestions:
         click.echo(f"  - {suggestion}")

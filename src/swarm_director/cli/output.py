@@ -22,6 +22,11 @@ def human_bytes(n: float) -> str:
     return f"{n:.1f} GiB"
 
 
+def rows_text(rows: int, estimated: bool) -> str:
+    """``1,234 rows``, or ``~1,000,000 rows (estimate)`` for an engine's estimate."""
+    return f"~{rows:,} rows (estimate)" if estimated else f"{rows:,} rows"
+
+
 @contextmanager
 def progress_bars(enabled: bool) -> Iterator[Reporter | None]:
     """A reporter drawing one click progress bar per stage, for stages that last longer than

@@ -7,7 +7,7 @@ from swarm_director.console.pages import head_revision
 from swarm_director.console.web import api_url, bp, enum_arg, here, int_arg, render
 from swarm_director.migrations import migrate
 from swarm_director.models import MaintenanceOperation, MaintenanceStatus
-from swarm_director.ops import audit, dbinfo, timing
+from swarm_director.ops import audit, dbinfo
 from swarm_director.ops.manifest import list_backups
 from swarm_director.ops.stats import collect_stats
 
@@ -32,7 +32,7 @@ def ops() -> str:
         older = here(before_id=events[-1]["id"])
     backup_dir = settings.resolved_backup_dir()
     backups = list(reversed(list_backups(backup_dir)))
-    stats = collect_stats(db.engine, timings_dir=timing.default_directory(settings.data_dir))
+    stats = collect_stats(db.engine)
 
     history = [(rev.revision, rev.doc) for rev in reversed(migrate.history())]
     return render(

@@ -12,7 +12,7 @@ and gets a commit on success and a rollback on any exception.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Self
 
@@ -38,6 +38,7 @@ class Database:
             bind=engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False
         )
         self._statements = statement_reads(engine)
+        self._on_dispose: list[Callable[[], None]] = []
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Self:
@@ -82,6 +83,13 @@ class Database:
         with self._statements.connect() as connection:
             yield connection
 
+    def on_dispose(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` when :meth:`dispose` runs, before the connections close (e.g.
+        to stop a background thread that uses the engine)."""
+        self._on_dispose.append(callback)
+
     def dispose(self) -> None:
-        """Close every pooled connection."""
+        """Run the :meth:`on_dispose` callbacks, then close every pooled connection."""
+        while self._on_dispose:
+            self._on_dispose.pop()()
         self.engine.dispose()

@@ -22,6 +22,7 @@ from swarm_director.models.idempotency import IdempotencyKey
 from swarm_director.models.log import AgentLog
 from swarm_director.models.maintenance import MaintenanceEvent
 from swarm_director.models.task import TASK_TRANSITIONS, Task
+from swarm_director.models.timing import StatementTiming
 
 __all__ = [
     "EMAIL_TRANSITIONS",
@@ -44,6 +45,7 @@ __all__ = [
     "MaintenanceStatus",
     "Message",
     "MessageType",
+    "StatementTiming",
     "Task",
     "TaskPriority",
     "TaskStatus",

@@ -1,15 +1,21 @@
 """``db stats``: where the bytes are, when maintenance last ran, what is slow, what to do.
 
-Rows and bytes per table and per index come from SQLite's ``dbstat`` virtual table (when the
-library has it) or PostgreSQL's ``pg_total_relation_size``/``pg_relation_size``. Suggestions
-are plain sentences with the command to run.
+Cheap by default, because ``/api/admin/stats`` runs it per request: rows per table are the
+engine's estimates (:func:`~swarm_director.ops.dbinfo.estimated_row_counts`, labelled as
+such), logs older than 30 days are counted only up to :data:`OLD_LOGS_CAP`, and SQLite's
+per-table sizes (the ``dbstat`` virtual table, which reads every page) are left out: the file
+size is ``page_count * page_size``. PostgreSQL's per-table sizes come from
+``pg_total_relation_size``/``pg_relation_size`` (file sizes, no scan) either way. With
+``exact=True`` (``db stats --exact``) rows and old logs are counted and SQLite's ``dbstat``
+is read. Slow statements come from the ``statement_timings`` table every server process
+flushes into (:mod:`swarm_director.ops.timing`), plus ``pg_stat_statements`` where it works.
+Suggestions are plain sentences with the command to run.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,18 +23,22 @@ from sqlalchemy import Connection, Engine
 
 from swarm_director.db.base import utcnow
 from swarm_director.db.engine import sqlite_file
-from swarm_director.models import AgentLog, MaintenanceOperation
-from swarm_director.ops import audit
+from swarm_director.models import AgentLog, MaintenanceEvent, MaintenanceOperation
+from swarm_director.ops import audit, timing_table
 from swarm_director.ops.dbinfo import (
+    PgFacts,
+    RowCount,
+    estimated_row_counts,
+    existing_tables,
     head_revision,
     model_tables,
+    pg_facts,
     reader,
     row_counts,
     schema_revision,
     sqlite_files_size,
     table_of,
 )
-from swarm_director.ops.timing import load_snapshots
 from swarm_director.redact import masked_url
 
 #: Logs older than this are counted for the retention suggestion.
@@ -37,6 +47,8 @@ FREE_LIST_HINT = 0.20
 WAL_HINT_BYTES = 64 * 1024 * 1024
 BACKUP_HINT = timedelta(days=1)
 SLOW_STATEMENT_MS = 100.0
+#: Without ``exact``, old logs are counted up to this many (an index range of at most this).
+OLD_LOGS_CAP = 1_000
 
 
 @dataclass
@@ -54,7 +66,13 @@ class Stats:
     last: dict[str, str | None] = field(default_factory=dict)
     analyzed: bool = True
     old_logs: int = 0
+    old_logs_capped: bool = False
+    """True when there are at least ``old_logs`` (the count stopped at the cap)."""
+    exact: bool = False
+    """True when rows were counted (``--exact``); else they are the engine's estimates."""
     slow_statements: list[dict[str, Any]] = field(default_factory=list)
+    server_statements: list[dict[str, Any]] = field(default_factory=list)
+    server_statements_note: str = ""
     suggestions: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -62,40 +80,48 @@ class Stats:
 
 
 def collect_stats(
-    engine: Engine, *, timings_dir: Path | None = None, now: datetime | None = None
+    engine: Engine,
+    *,
+    exact: bool = False,
+    server_statements: bool = False,
+    now: datetime | None = None,
 ) -> Stats:
-    """Gather the statistics of ``engine``'s database (reads only)."""
+    """Gather the statistics of ``engine``'s database (reads only).
+
+    Without ``exact`` nothing scans a table: see the module docstring for what is estimated.
+    ``server_statements`` adds PostgreSQL's ``pg_stat_statements`` where it works.
+    """
     now = now or utcnow()
     sqlite_path = sqlite_file(engine.url)
     with reader(engine).connect() as conn:
-        counts = row_counts(conn)
-        revision = schema_revision(conn)
         if engine.dialect.name == "sqlite":
-            sizes, index_sizes = _sqlite_sizes(conn)
+            present = existing_tables(conn)
+            counts = _counts(conn, exact, present)
+            sizes, index_sizes = _sqlite_sizes(conn) if exact else ({}, {})
             page_size = int(conn.exec_driver_sql("PRAGMA page_size").scalar_one())
             pages = int(conn.exec_driver_sql("PRAGMA page_count").scalar_one())
             free = int(conn.exec_driver_sql("PRAGMA freelist_count").scalar_one()) * page_size
             stat1 = conn.exec_driver_sql(
                 "SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'"
             ).scalar_one()
-            analyzed = bool(stat1) or not any(counts.values())
+            analyzed = bool(stat1) or not any(c.rows for c in counts.values())
             files = sqlite_files_size(sqlite_path) if sqlite_path else {}
             db_bytes, wal = pages * page_size, files.get("wal_bytes", 0)
         else:
-            sizes, index_sizes = _pg_sizes(conn)
-            free, wal = None, None
-            db_bytes = int(
-                conn.exec_driver_sql("SELECT pg_database_size(current_database())").scalar_one()
-            )
-            analyzed = _pg_analyzed(conn)
-        logs = table_of(AgentLog)
-        old_logs = 0
-        if logs.name in counts:
-            old_logs = int(
-                conn.execute(
-                    sa.select(sa.func.count()).where(logs.c.timestamp < now - LOG_AGE_HINT)
-                ).scalar_one()
-            )
+            facts = pg_facts(conn)
+            present = set(facts.tables)
+            counts = _counts(conn, exact, present, facts)
+            sizes = {name: table.bytes for name, table in facts.tables.items()}
+            index_sizes = {name: table.indexes for name, table in facts.tables.items()}
+            free, wal, db_bytes = None, None, facts.database_bytes
+            analyzed = all(table.analyzed for table in facts.tables.values())
+        revision = schema_revision(conn, present)
+        old_logs, capped = 0, False
+        if table_of(AgentLog).name in counts:
+            old_logs, capped = _old_logs(conn, now - LOG_AGE_HINT, None if exact else OLD_LOGS_CAP)
+        slow = timing_table.slowest(conn, present=present)
+        server, note = timing_table.server_statements(conn) if server_statements else ([], "")
+        last = _last_successful(conn, present)
     stats = Stats(
         url=masked_url(engine.url),
         dialect=engine.dialect.name,
@@ -106,30 +132,66 @@ def collect_stats(
         free_bytes=free,
         analyzed=analyzed,
         old_logs=old_logs,
+        old_logs_capped=capped,
+        exact=exact,
+        slow_statements=slow,
+        server_statements=server,
+        server_statements_note=note,
     )
+    measured = exact or engine.dialect.name != "sqlite"
     for table in model_tables():
         if table.name not in counts:
             continue
         stats.tables.append(
             {
                 "name": table.name,
-                "rows": counts[table.name],
-                "bytes": sizes.get(table.name, 0),
+                "rows": counts[table.name].rows,
+                "rows_estimated": counts[table.name].estimated,
+                "bytes": sizes.get(table.name, 0) if measured else None,
                 "indexes": index_sizes.get(table.name, {}),
             }
         )
-    for op in (
-        MaintenanceOperation.BACKUP,
-        MaintenanceOperation.OPTIMIZE,
-        MaintenanceOperation.CLEANUP,
-        MaintenanceOperation.CHECK,
-    ):
-        when = audit.last_successful(engine, op)
-        stats.last[op.value] = when.isoformat() if when else None
-    if timings_dir is not None:
-        stats.slow_statements = load_snapshots(timings_dir)[:10]
+    stats.last = {op.value: when.isoformat() if when else None for op, when in last.items()}
     stats.suggestions = _suggest(stats, now)
     return stats
+
+
+def _counts(
+    conn: Connection, exact: bool, present: set[str], facts: PgFacts | None = None
+) -> dict[str, RowCount]:
+    if exact:
+        return {name: RowCount(rows, estimated=False) for name, rows in row_counts(conn).items()}
+    if facts is not None:
+        return {
+            t.name: RowCount(facts.tables[t.name].rows, estimated=True)
+            for t in model_tables()
+            if t.name in facts.tables
+        }
+    return estimated_row_counts(conn, present)
+
+
+_SHOWN_OPERATIONS = (
+    MaintenanceOperation.BACKUP,
+    MaintenanceOperation.OPTIMIZE,
+    MaintenanceOperation.CLEANUP,
+    MaintenanceOperation.CHECK,
+)
+
+
+def _last_successful(conn: Connection, present: set[str]) -> dict[MaintenanceOperation, Any]:
+    if table_of(MaintenanceEvent).name not in present:
+        return dict.fromkeys(_SHOWN_OPERATIONS)
+    return audit.last_successful_each(conn, _SHOWN_OPERATIONS)
+
+
+def _old_logs(conn: Connection, before: datetime, cap: int | None) -> tuple[int, bool]:
+    """Logs older than ``before``: exact, or counted up to ``cap`` (then "at least cap")."""
+    logs = table_of(AgentLog)
+    old = sa.select(sa.literal(1)).where(logs.c.timestamp < before)
+    if cap is not None:
+        old = old.limit(cap)
+    found = int(conn.execute(sa.select(sa.func.count()).select_from(old.subquery())).scalar_one())
+    return found, cap is not None and found >= cap
 
 
 def _sqlite_sizes(conn: Connection) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
@@ -152,30 +214,6 @@ def _sqlite_sizes(conn: Connection) -> tuple[dict[str, int], dict[str, dict[str,
     return tables, indexes
 
 
-def _pg_sizes(conn: Connection) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
-    rows = conn.exec_driver_sql(
-        "SELECT c.relname, pg_total_relation_size(c.oid), i.relname, pg_relation_size(i.oid) "
-        "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-        "LEFT JOIN pg_index x ON x.indrelid = c.oid LEFT JOIN pg_class i ON i.oid = x.indexrelid "
-        "WHERE c.relkind = 'r' AND n.nspname = current_schema()"
-    ).all()
-    tables: dict[str, int] = {}
-    indexes: dict[str, dict[str, int]] = {}
-    for table, total, index, size in rows:
-        tables[table] = int(total)
-        if index is not None:
-            indexes.setdefault(table, {})[index] = int(size)
-    return tables, indexes
-
-
-def _pg_analyzed(conn: Connection) -> bool:
-    never = conn.exec_driver_sql(
-        "SELECT count(*) FROM pg_stat_user_tables WHERE n_live_tup > 0 "
-        "AND last_analyze IS NULL AND last_autoanalyze IS NULL"
-    ).scalar_one()
-    return int(never) == 0
-
-
 def _suggest(stats: Stats, now: datetime) -> list[str]:
     out: list[str] = []
     if stats.head is not None and stats.revision != stats.head:
@@ -191,8 +229,9 @@ def _suggest(stats: Stats, now: datetime) -> list[str]:
             f"Last backup was {last_backup[:16]}Z: schedule `swarm-director db maintain` daily."
         )
     if stats.old_logs:
+        at_least = "At least " if stats.old_logs_capped else ""
         out.append(
-            f"{_count(stats.old_logs)} logs are older than {LOG_AGE_HINT.days} d: run "
+            f"{at_least}{_count(stats.old_logs)} logs are older than {LOG_AGE_HINT.days} d: run "
             f"`swarm-director db cleanup-logs --older-than {LOG_AGE_HINT.days}d --archive FILE`."
         )
     if (

@@ -1,31 +1,53 @@
-"""Statement timings: a cheap, bounded record of the slowest statement shapes.
+"""Statement timings: the slowest statement shapes of every process, kept in the database.
 
 :meth:`StatementTimings.install` hooks an engine's dialect (``do_execute`` and friends, which
-time the DBAPI call itself). Each statement is reduced to
-its *shape* (bound parameters are already placeholders; expanded ``IN (...)`` lists and any
-literals are folded) and only per-shape counters are kept: count, total and worst time. The
-record holds at most ``capacity`` shapes, dropping the fastest when full, so memory is fixed
-and the slow outliers stay. The overhead is one event dispatch, two ``perf_counter`` calls and
-a dict update per statement (``bench/ops.py`` measures it).
+time the DBAPI call itself). Each statement is reduced to its *shape* (bound parameters are
+already placeholders; expanded ``IN (...)`` lists and any literals are folded) and only
+per-shape counters are kept: count, total and worst time. The overhead on the request path is
+one event dispatch, two ``perf_counter`` calls and a dict update per statement
+(``bench/ops.py`` measures it).
 
-A process that passes ``directory`` writes its snapshot there (``statements-<pid>.json``,
-atomically, at most every ``flush_every_s``) so that ``db stats`` in another process can list
-the service's slowest statements.
+Where the figures go, and why there. A background thread of the process merges the counters
+gathered since its last flush into the ``statement_timings`` table every
+``SWARM_TIMINGS_FLUSH`` (and once more when the process exits):
+:func:`swarm_director.ops.timing_table.merge`, one UPSERT per shape (count and total added,
+worst and last-seen kept at their maximum, the process's ``host:pid`` added to ``sources``),
+then the table is pruned to the ``SWARM_TIMINGS_KEEP`` slowest shapes. So every server of a
+database, on any host, adds to one list, and ``db stats`` or ``/api/admin/stats`` read it
+from anywhere. Rejected: per-process snapshot files under ``SWARM_DATA_DIR`` (what this
+replaced: relative to the working directory, so ``db stats`` elsewhere found nothing, and
+each host kept its own list), and a write per statement (a write on the request path, and
+on SQLite a second writer for every read).
+
+The flush is safe for the service: its statements carry the :data:`UNTIMED` execution
+option and are not recorded; any error (the database busy or gone, the table missing below
+revision 006) puts the counters back to be merged at the next attempt and never reaches a
+request; on SQLite it waits at most :data:`FLUSH_LOCK_WAIT_S` for the write lock and holds it
+for one short transaction, on PostgreSQL the same bound is its ``lock_timeout``.
+
+On PostgreSQL with the ``pg_stat_statements`` extension installed *and* preloaded,
+``db stats`` also lists the server's own view (:func:`~swarm_director.ops.timing_table.
+server_statements`); it needs ``shared_preload_libraries``, a server restart, so the table
+above is what is always there.
 """
 
 from __future__ import annotations
 
-import json
+import atexit
 import os
 import re
 import threading
 import time
 import weakref
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, event
+
+#: Execution option: statements run with it are not recorded (the flush's own).
+UNTIMED = "swarm_untimed"
+#: Longest wait of a flush for a lock; busy longer, it gives up and retries next time.
+FLUSH_LOCK_WAIT_S = 0.2
 
 _IN_LIST = re.compile(
     r"\(\s*(?:(?:\?|%\(\w+\)s|:\w+|\$\d+)(?:::\w+)?\s*,\s*)+"
@@ -55,34 +77,38 @@ class ShapeStats:
     total_s: float = 0.0
     max_s: float = 0.0
     last_seen: float = 0.0
+    """Unix time of the last execution."""
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "shape": self.shape,
-            "count": self.count,
-            "total_ms": round(self.total_s * 1000, 3),
-            "mean_ms": round(self.total_s / self.count * 1000, 3) if self.count else 0.0,
-            "max_ms": round(self.max_s * 1000, 3),
-            "last_seen": self.last_seen,
-        }
+    def absorb(self, other: ShapeStats) -> None:
+        """Add ``other``'s executions (of the same shape) to these."""
+        self.count += other.count
+        self.total_s += other.total_s
+        self.max_s = max(self.max_s, other.max_s)
+        self.last_seen = max(self.last_seen, other.last_seen)
 
 
 class StatementTimings:
-    """The bounded per-shape record; thread-safe."""
+    """The per-shape counters of one process since its last flush; thread-safe.
+
+    ``capacity`` bounds the shapes held between flushes (the fastest is dropped when full),
+    ``keep`` the shapes the table keeps, ``flush_every_s`` the flush period.
+    """
 
     def __init__(
-        self,
-        capacity: int = 100,
-        directory: Path | None = None,
-        flush_every_s: float = 30.0,
+        self, capacity: int = 100, *, keep: int = 100, flush_every_s: float = 30.0
     ) -> None:
         self.capacity = capacity
-        self.directory = directory
+        self.keep = keep
         self.flush_every_s = flush_every_s
-        self._stats: dict[str, ShapeStats] = {}
+        self._pending: dict[str, ShapeStats] = {}
         self._shapes: dict[str, str] = {}
         self._lock = threading.Lock()
-        self._last_flush = time.monotonic()
+        self._engine: Engine | None = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        _LIVE.add(self)
+
+    # -- the request path ------------------------------------------------------------------
 
     def record(self, statement: str, seconds: float) -> None:
         """Count one execution of ``statement`` that took ``seconds``."""
@@ -93,76 +119,131 @@ class StatementTimings:
                 self._shapes.clear()
             self._shapes[statement] = shape
         with self._lock:
-            stats = self._stats.get(shape)
+            stats = self._pending.get(shape)
             if stats is None:
-                if len(self._stats) >= self.capacity:
-                    fastest = min(self._stats.values(), key=lambda s: s.max_s)
+                if len(self._pending) >= self.capacity:
+                    fastest = min(self._pending.values(), key=lambda s: s.max_s)
                     if fastest.max_s >= seconds:
                         return
-                    del self._stats[fastest.shape]
-                stats = self._stats[shape] = ShapeStats(shape)
+                    del self._pending[fastest.shape]
+                stats = self._pending[shape] = ShapeStats(shape)
             stats.count += 1
             stats.total_s += seconds
             stats.last_seen = time.time()
             if seconds > stats.max_s:
                 stats.max_s = seconds
-        if self.directory is not None and time.monotonic() - self._last_flush > self.flush_every_s:
+        if self._thread is None and self._engine is not None:
+            self._start_flusher()
+
+    def pending(self) -> list[ShapeStats]:
+        """The shapes recorded since the last flush, worst first."""
+        with self._lock:
+            return sorted(self._pending.values(), key=lambda s: s.max_s, reverse=True)
+
+    # -- the flush -------------------------------------------------------------------------
+
+    def flush(self) -> bool:
+        """Merge the counters since the last flush into the database's table.
+
+        Returns False when that failed (busy, unreachable, no table yet); the counters are
+        then kept for the next flush. Never raises.
+        """
+        from swarm_director.ops import timing_table
+
+        engine = self._engine
+        if engine is None:
+            return False
+        with self._lock:
+            batch, self._pending = self._pending, {}
+        if not batch:
+            return True
+        try:
+            timing_table.merge(
+                engine.execution_options(**{UNTIMED: True}),
+                list(batch.values()),
+                keep=self.keep,
+                lock_wait_s=FLUSH_LOCK_WAIT_S,
+            )
+        except Exception:  # statistics must never break the service: retry next time
+            self._put_back(batch)
+            return False
+        return True
+
+    def _put_back(self, batch: dict[str, ShapeStats]) -> None:
+        with self._lock:
+            for shape, stats in batch.items():
+                newer = self._pending.get(shape)
+                if newer is not None:
+                    stats.absorb(newer)
+                self._pending[shape] = stats
+            if len(self._pending) > self.capacity:
+                ordered = sorted(self._pending.values(), key=lambda s: s.max_s, reverse=True)
+                self._pending = {s.shape: s for s in ordered[: self.capacity]}
+
+    def _start_flusher(self) -> None:
+        with self._lock:
+            if self._thread is not None or self._stop.is_set():
+                return
+            self._thread = threading.Thread(
+                target=self._flush_periodically, name="statement-timings", daemon=True
+            )
+        self._thread.start()
+
+    def _flush_periodically(self) -> None:
+        while not self._stop.wait(self.flush_every_s):
             self.flush()
 
-    def slowest(self, limit: int = 10) -> list[ShapeStats]:
-        """The shapes with the worst single execution, worst first."""
-        with self._lock:
-            ordered = sorted(self._stats.values(), key=lambda s: s.max_s, reverse=True)
-        return ordered[:limit]
+    def stop(self) -> None:
+        """Stop the flusher thread (without a last flush: the engine may be going away)."""
+        self._stop.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5)
+        _LIVE.discard(self)
 
-    def flush(self) -> None:
-        """Write the snapshot file (atomically) if a directory was given."""
-        self._last_flush = time.monotonic()
-        if self.directory is None:
-            return
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            target = self.directory / f"statements-{os.getpid()}.json"
-            part = target.with_suffix(".part")
-            data = {
-                "pid": os.getpid(),
-                "written": time.time(),
-                "shapes": [s.as_dict() for s in self.slowest(self.capacity)],
-            }
-            part.write_text(json.dumps(data), encoding="utf-8")
-            os.replace(part, target)
-        except OSError:
-            pass  # statistics must never break the service
+    def _after_fork(self) -> None:
+        # The child has no flusher thread and must not flush what the parent will.
+        self._lock = threading.Lock()
+        self._pending = {}
+        self._thread = None
+
+    # -- the hooks -------------------------------------------------------------------------
 
     def install(self, engine: Engine) -> None:
-        """Time every statement ``engine`` runs (idempotent).
+        """Time every statement ``engine`` runs and flush to its database (idempotent).
 
         Uses the dialect's ``do_execute*`` hooks, which run the DBAPI call themselves: one
         event per statement, about half the cost of the before/after cursor-execute pair.
+        The flusher thread starts with the first statement recorded, so in a forking server
+        it runs in each worker.
         """
         dialect = engine.dialect
         if dialect in _INSTALLED:
             return
         _INSTALLED[dialect] = self
+        self._engine = engine
         clock = time.perf_counter
         record = self.record
 
         def do_execute(cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
             began = clock()
             cursor.execute(statement, parameters)
-            record(statement, clock() - began)
+            if not (context is not None and context.execution_options.get(UNTIMED)):
+                record(statement, clock() - began)
             return True
 
         def do_execute_no_params(cursor: Any, statement: str, context: Any) -> bool:
             began = clock()
             cursor.execute(statement)
-            record(statement, clock() - began)
+            if not (context is not None and context.execution_options.get(UNTIMED)):
+                record(statement, clock() - began)
             return True
 
         def do_executemany(cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
             began = clock()
             cursor.executemany(statement, parameters)
-            record(statement, clock() - began)
+            if not (context is not None and context.execution_options.get(UNTIMED)):
+                record(statement, clock() - began)
             return True
 
         event.listen(engine, "do_execute", do_execute)
@@ -171,39 +252,19 @@ class StatementTimings:
 
 
 _INSTALLED: weakref.WeakKeyDictionary[Any, StatementTimings] = weakref.WeakKeyDictionary()
+_LIVE: weakref.WeakSet[StatementTimings] = weakref.WeakSet()
 
 
-def load_snapshots(directory: Path, max_age_s: float = 7 * 86400) -> list[dict[str, Any]]:
-    """Merge the snapshot files in ``directory`` (recent ones only) into one list of shapes."""
-    merged: dict[str, dict[str, Any]] = {}
-    if not directory.is_dir():
-        return []
-    now = time.time()
-    for path in directory.glob("statements-*.json"):
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if now - float(data.get("written", 0)) > max_age_s:
-            continue
-        for shape in data.get("shapes", []):
-            _merge(merged, shape)
-    return sorted(merged.values(), key=lambda s: s["max_ms"], reverse=True)
+def _flush_all_at_exit() -> None:
+    # A gunicorn worker leaving on SIGTERM still hands over its last counters.
+    for timings in list(_LIVE):
+        timings.flush()
 
 
-def _merge(merged: dict[str, dict[str, Any]], shape: dict[str, Any]) -> None:
-    key = shape["shape"]
-    if key not in merged:
-        merged[key] = dict(shape)
-        return
-    into = merged[key]
-    into["count"] += shape["count"]
-    into["total_ms"] = round(into["total_ms"] + shape["total_ms"], 3)
-    into["max_ms"] = max(into["max_ms"], shape["max_ms"])
-    into["mean_ms"] = round(into["total_ms"] / into["count"], 3) if into["count"] else 0.0
-    into["last_seen"] = max(into["last_seen"], shape["last_seen"])
+def _forget_after_fork() -> None:
+    for timings in list(_LIVE):
+        timings._after_fork()
 
 
-def default_directory(data_dir: Path) -> Path:
-    """Where services write their statement snapshots and ``db stats`` reads them."""
-    return data_dir / "statement-timings"
+atexit.register(_flush_all_at_exit)
+os.register_at_fork(after_in_child=_forget_after_fork)
