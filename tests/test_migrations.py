@@ -27,6 +27,7 @@ REVISIONS = [
     "003_add_conversation_tracking",
     "004_add_maintenance_events",
     "005_add_idempotency_keys",
+    "009_add_api_keys",
 ]
 
 #: Tables each revision creates (and its downgrade drops).
@@ -36,6 +37,7 @@ CREATES = {
     "003_add_conversation_tracking": {"conversations", "messages", "conversation_participants"},
     "004_add_maintenance_events": {"maintenance_events"},
     "005_add_idempotency_keys": {"idempotency_keys"},
+    "009_add_api_keys": {"api_keys"},
 }
 
 T1 = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
@@ -111,6 +113,15 @@ ROWS: dict[str, list[tuple[str, dict[str, Any]]]] = {
                               "request_hash": "ab" * 32, "result": {"inserted": 3},
                               "created_at": T1}),
     ],
+    # 009 rebuilds maintenance_events on SQLite (a new CHECK): its rows must survive.
+    "009_add_api_keys": [
+        ("api_keys", {"id": 1, "name": "agent-1", "key_id": "0123456789ab",
+                      "secret_hash": "cd" * 32, "scope": "write", "last_used_at": None,
+                      "expires_at": T2, "revoked_at": None, **STAMPS}),
+        ("maintenance_events", {"id": 2, "operation": "restore", "status": "failed",
+                                "started_at": T2, "finished_at": None, "details": {},
+                                **STAMPS}),
+    ],
 }  # fmt: skip
 
 Snapshot = dict[str, list[dict[str, Any]]]
@@ -168,8 +179,8 @@ def assert_rows_kept(before: Snapshot, after: Snapshot, dropped: set[str]) -> No
 
 def test_history_is_one_line_of_the_named_revisions() -> None:
     script = ScriptDirectory.from_config(migrate.alembic_config())
-    assert script.get_heads() == ["005_add_idempotency_keys"]
-    assert migrate.head_revision() == "005_add_idempotency_keys"
+    assert script.get_heads() == ["009_add_api_keys"]
+    assert migrate.head_revision() == "009_add_api_keys"
     history = migrate.history()
     assert [info.revision for info in history] == REVISIONS
     assert [info.down_revision for info in history] == [None, *REVISIONS[:-1]]

@@ -1,12 +1,14 @@
 """The ORM models, one module per aggregate. Importing this package registers every table."""
 
 from swarm_director.models.agent import Agent
+from swarm_director.models.api_key import ApiKey
 from swarm_director.models.conversation import Conversation, ConversationParticipant, Message
 from swarm_director.models.draft import Draft
 from swarm_director.models.email import EMAIL_TRANSITIONS, EmailMessage
 from swarm_director.models.enums import (
     AgentStatus,
     AgentType,
+    ApiScope,
     ConversationStatus,
     DraftStatus,
     EmailStatus,
@@ -30,6 +32,8 @@ __all__ = [
     "AgentLog",
     "AgentStatus",
     "AgentType",
+    "ApiKey",
+    "ApiScope",
     "Conversation",
     "ConversationParticipant",
     "ConversationStatus",
