@@ -130,6 +130,12 @@ class Settings(BaseSettings):
             return [str(item).strip() for item in value]
         return value
 
+    @field_validator("backup_identity", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        # `SWARM_BACKUP_IDENTITY=` means "none", not the current directory.
+        return None if isinstance(value, str) and not value.strip() else value
+
     @property
     def is_embedded_default(self) -> bool:
         """True when no DATABASE_URL was given and the embedded SQLite file is used."""
