@@ -117,9 +117,8 @@ def run_maintenance(
             if backed_up:
                 _step(report, "cleanup", lambda: _cleanup(engine, policy, reporter))
             else:
-                report.steps.append(
-                    StepResult("cleanup", False, "skipped: no fresh backup holds the logs")
-                )
+                why = "skipped: no fresh, verified backup holds the logs"
+                report.steps.append(StepResult("cleanup", False, why))
         if policy.idempotency_ttl is not None:
             ttl = policy.idempotency_ttl
             _step(report, "keys", lambda: _expire_keys(engine, ttl))
