@@ -29,6 +29,7 @@ REVISIONS = [
     "004_add_maintenance_events",
     "005_add_idempotency_keys",
     "006_add_statement_timings",
+    "009_add_api_keys",
 ]
 
 #: Tables each revision creates (and its downgrade drops).
@@ -39,6 +40,7 @@ CREATES = {
     "004_add_maintenance_events": {"maintenance_events"},
     "005_add_idempotency_keys": {"idempotency_keys"},
     "006_add_statement_timings": {"statement_timings"},
+    "009_add_api_keys": {"api_keys"},
 }
 
 T1 = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
@@ -119,6 +121,15 @@ ROWS: dict[str, list[tuple[str, dict[str, Any]]]] = {
                                "calls": 3, "total_ms": 1.5, "max_ms": 0.75,
                                "last_seen": T1, "sources": "host:1 host:2"}),
     ],
+    # 009 rebuilds maintenance_events on SQLite (a new CHECK): its rows must survive.
+    "009_add_api_keys": [
+        ("api_keys", {"id": 1, "name": "agent-1", "key_id": "0123456789ab",
+                      "secret_hash": "cd" * 32, "scope": "write", "last_used_at": None,
+                      "expires_at": T2, "revoked_at": None, **STAMPS}),
+        ("maintenance_events", {"id": 2, "operation": "restore", "status": "failed",
+                                "started_at": T2, "finished_at": None, "details": {},
+                                **STAMPS}),
+    ],
 }  # fmt: skip
 
 Snapshot = dict[str, list[dict[str, Any]]]
@@ -176,8 +187,8 @@ def assert_rows_kept(before: Snapshot, after: Snapshot, dropped: set[str]) -> No
 
 def test_history_is_one_line_of_the_named_revisions() -> None:
     script = ScriptDirectory.from_config(migrate.alembic_config())
-    assert script.get_heads() == ["006_add_statement_timings"]
-    assert migrate.head_revision() == "006_add_statement_timings"
+    assert script.get_heads() == ["009_add_api_keys"]
+    assert migrate.head_revision() == "009_add_api_keys"
     history = migrate.history()
     assert [info.revision for info in history] == REVISIONS
     assert [info.down_revision for info in history] == [None, *REVISIONS[:-1]]

@@ -49,6 +49,7 @@ def test_missing_tables_are_reported(dialect: str, tmp_path: Path) -> None:
         try:
             migrate.upgrade(engine, "003_add_conversation_tracking")
             assert sorted(compare_schema(engine)) == [
+                "table api_keys is in the models but missing from the database",
                 "table idempotency_keys is in the models but missing from the database",
                 "table maintenance_events is in the models but missing from the database",
                 "table statement_timings is in the models but missing from the database",

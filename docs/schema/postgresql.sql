@@ -30,6 +30,24 @@ CREATE INDEX ix_agents_agent_type_status ON agents (agent_type, status);
 
 CREATE INDEX ix_agents_parent_id ON agents (parent_id);
 
+-- api_keys: One API key. The secret itself is never stored: only ``key_id`` (the non-secret part
+CREATE TABLE api_keys (
+	id SERIAL NOT NULL, 
+	name VARCHAR(100) NOT NULL, 
+	key_id VARCHAR(32) NOT NULL, 
+	secret_hash VARCHAR(64) NOT NULL, 
+	scope VARCHAR(20) NOT NULL, 
+	last_used_at TIMESTAMP WITH TIME ZONE, 
+	expires_at TIMESTAMP WITH TIME ZONE, 
+	revoked_at TIMESTAMP WITH TIME ZONE, 
+	created_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+	updated_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+	CONSTRAINT pk_api_keys PRIMARY KEY (id), 
+	CONSTRAINT uq_api_keys_name UNIQUE (name), 
+	CONSTRAINT uq_api_keys_key_id UNIQUE (key_id), 
+	CONSTRAINT ck_api_keys_scope CHECK (scope IN ('read', 'write', 'admin'))
+);
+
 -- idempotency_keys: A client-chosen key for one write, the hash of its body and the result it produced.
 CREATE TABLE idempotency_keys (
 	id SERIAL NOT NULL, 
@@ -55,7 +73,7 @@ CREATE TABLE maintenance_events (
 	created_at TIMESTAMP WITH TIME ZONE NOT NULL, 
 	updated_at TIMESTAMP WITH TIME ZONE NOT NULL, 
 	CONSTRAINT pk_maintenance_events PRIMARY KEY (id), 
-	CONSTRAINT ck_maintenance_events_operation CHECK (operation IN ('migrate', 'seed', 'reset', 'backup', 'restore', 'verify', 'optimize', 'cleanup', 'check')), 
+	CONSTRAINT ck_maintenance_events_operation CHECK (operation IN ('migrate', 'seed', 'reset', 'backup', 'restore', 'verify', 'optimize', 'cleanup', 'check', 'key_create', 'key_revoke')), 
 	CONSTRAINT ck_maintenance_events_status CHECK (status IN ('ok', 'failed'))
 );
 

@@ -15,6 +15,7 @@ Production refuses to guess: it needs an explicit ``DATABASE_URL``.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -23,9 +24,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from dotenv import dotenv_values
-from pydantic import BeforeValidator, Field, PlainSerializer, SecretStr
+from pydantic import BeforeValidator, Field, PlainSerializer, SecretStr, field_validator
 from pydantic import ValidationError as PydanticValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 
 from swarm_director.durations import format_duration, parse_duration
@@ -46,6 +47,8 @@ _PROFILE_SUFFIX = {
 }
 
 ENV_FILE = ".env"
+#: The shape of an age X25519 recipient (the checksum is checked where it is used).
+_RECIPIENT = re.compile(r"age1[02-9ac-hj-np-z]{58}")
 
 #: A duration written as ``30d``, ``12h``, ``90m``, ``2w`` or ``45s``.
 Duration = Annotated[
@@ -106,6 +109,12 @@ class Settings(BaseSettings):
     """db maintain also keeps backups younger than N days; unset: only SWARM_KEEP_LAST counts."""
     backup_key: SecretStr | None = Field(default=None, alias="SWARM_BACKUP_KEY")
     """Key that encrypts backups (make one with db backup-key); unset: backups are plaintext."""
+    backup_recipients: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, alias="SWARM_BACKUP_RECIPIENTS"
+    )
+    """age recipients (age1..., comma separated) that backups and log archives are encrypted to."""
+    backup_identity: Path | None = Field(default=None, alias="SWARM_BACKUP_IDENTITY")
+    """age identity file that opens backups for verify and restore (db backup does not need it)."""
     pg_bin: Path | None = Field(default=None, alias="SWARM_PG_BIN")
     """Folder of pg_dump/pg_restore; unset: found on PATH."""
 
@@ -118,6 +127,24 @@ class Settings(BaseSettings):
     """db maintain archives deleted logs here (one .jsonl.gz per run); unset: no archive."""
     idempotency_ttl: Duration = Field(default=timedelta(days=7), alias="SWARM_IDEMPOTENCY_TTL")
     """db maintain deletes idempotency keys older than this (a later retry is stored again)."""
+
+    @field_validator("backup_recipients", mode="before")
+    @classmethod
+    def _split_recipients(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part for part in (p.strip() for p in value.split(",")) if part]
+        if isinstance(value, list | tuple):
+            for item in value:
+                if not _RECIPIENT.fullmatch(str(item).strip()):
+                    raise ValueError(f"{str(item)[:80]!r} is not an age recipient (age1...)")
+            return [str(item).strip() for item in value]
+        return value
+
+    @field_validator("backup_identity", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        # `SWARM_BACKUP_IDENTITY=` means "none", not the current directory.
+        return None if isinstance(value, str) and not value.strip() else value
 
     @property
     def is_embedded_default(self) -> bool:
@@ -240,7 +267,7 @@ def _description(name: str) -> str:
 def _default_text(name: str) -> str:
     field = Settings.model_fields[name]
     default = field.default
-    if default is None:
+    if default is None or field.default_factory is not None:
         return "unset"
     if isinstance(default, timedelta):
         return format_duration(default)

@@ -88,6 +88,21 @@ class MaintenanceOperation(StrEnum):
     OPTIMIZE = "optimize"
     CLEANUP = "cleanup"
     CHECK = "check"
+    KEY_CREATE = "key_create"
+    KEY_REVOKE = "key_revoke"
+
+
+class ApiScope(StrEnum):
+    """What an API key may do; each scope includes the ones before it."""
+
+    READ = "read"
+    WRITE = "write"
+    ADMIN = "admin"
+
+    def grants(self, required: ApiScope) -> bool:
+        """True when a key of this scope may do what ``required`` allows."""
+        order = list(ApiScope)
+        return order.index(self) >= order.index(required)
 
 
 class MaintenanceStatus(StrEnum):

@@ -117,7 +117,10 @@ def count_statements() -> Iterator[Callable[[Engine], Counter]]:
         counter = Counter([])
 
         def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-            counter.statements.append(statement)
+            # "Do API keys exist?" is asked at most once a second, not per page: leave it out
+            # so that counts do not depend on the clock.
+            if "api_keys" not in statement:
+                counter.statements.append(statement)
 
         event.listen(engine, "before_cursor_execute", record)
         attached.append((engine, record))

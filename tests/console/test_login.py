@@ -113,3 +113,41 @@ def test_the_session_key_is_the_same_in_every_worker_and_never_the_token() -> No
     assert one == two and one is not None and TOKEN.encode() not in one
     assert session_secret(Settings(SWARM_API_TOKEN=TOKEN, SWARM_SECRET_KEY="k")) == b"k"
     assert session_secret(Settings(SWARM_API_TOKEN=None)) is None
+
+
+def test_an_api_key_opens_the_console_until_it_is_revoked(make_app: AppFactory) -> None:
+    from swarm_director.api.context import database
+    from swarm_director.enums import ApiScope
+    from swarm_director.store import keys
+
+    app = make_app(SWARM_SECRET_KEY="console-signing-key-for-tests")
+    with database(app).transaction() as session:
+        reader = keys.create_key(session, "reader", ApiScope.READ).token
+    client = app.test_client()
+    assert client.get("/ui/").status_code == 302  # a key exists: the console needs a login
+    assert _login(client, reader, "/ui/tasks") == (302, "/ui/tasks")
+    page = client.get("/ui/tasks")
+    assert page.status_code == 200 and reader not in page.get_data(as_text=True)
+    cookie = client.get_cookie("swarm_console")
+    assert cookie is not None and reader not in cookie.value
+    with database(app).transaction() as session:
+        keys.revoke_key(session, "reader")
+    assert client.get("/ui/tasks").status_code == 302  # the session ended with the key
+    status, _ = _login(client, reader)
+    assert status == 200 and client.get("/ui/").status_code == 302
+
+
+def test_api_keys_without_a_signing_key_say_what_to_set(make_app: AppFactory) -> None:
+    from swarm_director.api.context import database
+    from swarm_director.enums import ApiScope
+    from swarm_director.store import keys
+
+    app = make_app()
+    with database(app).transaction() as session:
+        reader = keys.create_key(session, "reader", ApiScope.READ).token
+    client = app.test_client()
+    form = client.get("/ui/login").get_data(as_text=True)
+    response = client.post("/ui/login", data={"key": reader, "csrf": "x"})
+    assert response.status_code == 200
+    assert "SWARM_SECRET_KEY" in form or "SWARM_SECRET_KEY" in response.get_data(as_text=True)
+    assert client.get("/ui/").status_code == 302

@@ -146,8 +146,8 @@ def test_password_is_masked(tmp_path: Path) -> None:
     assert "s3cret" not in out
 
 
-def test_backup_key_prints_a_usable_key() -> None:
-    code, out = run("db", "backup-key")
+def test_backup_key_legacy_prints_a_usable_key() -> None:
+    code, out = run("db", "backup-key", "--legacy")
     assert code == 0
     from swarm_director.ops.crypto import parse_key
 

@@ -11,7 +11,7 @@ from flask_openapi3.openapi import OpenAPI
 from werkzeug.routing import IntegerConverter
 
 from swarm_director import __version__, console
-from swarm_director.api import context, errors, guards
+from swarm_director.api import auth, context, errors, guards
 from swarm_director.config import Settings
 from swarm_director.db import Database
 from swarm_director.ops.timing import StatementTimings
@@ -24,7 +24,11 @@ _DESCRIPTION = """\
 The persistence service of SwarmDirector: agents, tasks and their logs, drafts, emails and
 conversations. Lists are keyset-paginated (`limit`, `cursor` → `next_cursor`). Every error has
 the shape `{"error": {"code", "message", "details"}}`. When the server has `SWARM_API_TOKEN`
-set, every endpoint but `/api/health` needs `Authorization: Bearer <token>`.
+set or API keys exist, every endpoint but `/api/health` needs `Authorization: Bearer <token>`:
+an API key (`swarm-director keys create`) or the bootstrap token. Scopes: `read` (every GET,
+this document included), `write` (read, plus every change and log ingest), `admin`
+(everything, `/api/admin/*` included); each operation names its scope. 401: missing,
+unknown, revoked or expired key; 403: a key without the scope.
 """
 
 
@@ -80,10 +84,28 @@ def create_app(config: Mapping[str, Any] | None = None) -> OpenAPI:
     console.init_app(app, settings)
 
     def openapi_document() -> Response:
-        return Response(json.dumps(app.api_doc), mimetype="application/json")
+        return Response(json.dumps(_with_scopes(app.api_doc)), mimetype="application/json")
 
     app.add_url_rule("/api/openapi.json", "openapi_document", openapi_document)
     return app
+
+
+def _with_scopes(doc: dict[str, Any]) -> dict[str, Any]:
+    """``doc`` with each secured operation's scope, taken from the rule the guard enforces
+    (:func:`~swarm_director.api.auth.required_scope`): in ``security`` (OpenAPI 3.1 lets an
+    HTTP scheme list roles), as ``x-required-scope``, and in words in the description."""
+    for path, operations in doc.get("paths", {}).items():
+        for method, operation in operations.items():
+            if not isinstance(operation, dict) or not operation.get("security"):
+                continue
+            scope = auth.required_scope(method, path).value
+            operation["security"] = [{"bearerAuth": [scope]}]
+            operation["x-required-scope"] = scope
+            note = f"Requires an API key with scope `{scope}` (or higher)."
+            description = operation.get("description") or ""
+            if note not in description:
+                operation["description"] = f"{description}\n\n{note}".strip()
+    return doc
 
 
 def _register_resources(app: OpenAPI) -> None:

@@ -11,8 +11,9 @@ response, so a client never sees success for data that was not stored.
 
 from __future__ import annotations
 
+import threading
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import Flask, Response, current_app, g, request
 from sqlalchemy import Connection
@@ -26,6 +27,17 @@ EXTENSION = "swarm_director"
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
+@dataclass
+class AuthState:
+    """Per-app memory of :mod:`swarm_director.api.auth`: whether keys exist, and when each
+    key's last use was written."""
+
+    keys_exist: bool = False
+    checked_at: float = float("-inf")
+    last_written: dict[str, float] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
 @dataclass(frozen=True)
 class ApiState:
     """What the app was built with."""
@@ -33,7 +45,8 @@ class ApiState:
     settings: Settings
     database: Database
     token: bytes | None
-    """The API token as bytes (None: auth off)."""
+    """The API token as bytes (None: not set)."""
+    auth: AuthState = field(default_factory=AuthState)
 
 
 def state(app: Flask | None = None) -> ApiState:

@@ -1,4 +1,5 @@
-"""Checks every request passes before a handler runs: token, body size, body type, JSON syntax.
+"""Checks every request passes before a handler runs: credentials and scope, body size, body
+type, JSON syntax.
 
 They run in that order, so an unauthenticated client learns nothing else, and a body is never
 read — let alone parsed — when it is too large or not JSON.
@@ -6,11 +7,11 @@ read — let alone parsed — when it is too large or not JSON.
 
 from __future__ import annotations
 
-import hmac
-
-from flask import Flask, Response, request
+import sqlalchemy as sa
+from flask import Flask, Response, current_app, g, request
 from werkzeug.exceptions import BadRequest
 
+from swarm_director.api import auth
 from swarm_director.api.context import state
 from swarm_director.api.errors import error_response
 
@@ -19,27 +20,63 @@ PUBLIC_PATHS = frozenset({"/api/health"})
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
-def _bearer_token() -> bytes | None:
+def _bearer_token() -> str | None:
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
         return None
-    return value.strip().encode("utf-8", "surrogateescape")
+    return value.strip()
+
+
+_REFUSED = {
+    "missing": "Authentication required: send `Authorization: Bearer <token>`.",
+    "unknown": "The bearer token is not a valid API key or token.",
+    "revoked": "The API key was revoked.",
+    "expired": "The API key has expired.",
+}
+
+
+def _unauthorized(reason: str) -> Response:
+    # The message never repeats the presented token.
+    response = error_response(401, "unauthorized", _REFUSED[reason], {"reason": reason})
+    response.headers["WWW-Authenticate"] = 'Bearer realm="swarm-director"'
+    return response
 
 
 def _check_auth() -> Response | None:
-    expected = state().token
-    if expected is None or request.path in PUBLIC_PATHS:
+    if request.path in PUBLIC_PATHS:
         return None
+    try:
+        if not auth.auth_required():
+            return None
+    except sa.exc.SQLAlchemyError:
+        current_app.logger.warning("cannot tell whether API keys exist", exc_info=True)
+        return error_response(
+            503, "unavailable", "The database is unreachable; credentials cannot be checked."
+        )
     given = _bearer_token()
-    # compare_digest takes the same time wherever the first difference is.
-    if given is not None and hmac.compare_digest(given, expected):
-        return None
-    response = error_response(
-        401, "unauthorized", "Authentication required: send `Authorization: Bearer <token>`."
-    )
-    response.headers["WWW-Authenticate"] = 'Bearer realm="swarm-director"'
-    return response
+    if given is None:
+        return _unauthorized("missing")
+    try:
+        outcome = auth.authenticate(given)
+    except sa.exc.SQLAlchemyError:
+        current_app.logger.warning("API key lookup failed", exc_info=True)
+        return error_response(
+            503, "unavailable", "The database is unreachable; credentials cannot be checked."
+        )
+    if isinstance(outcome, auth.Refusal):
+        return _unauthorized(outcome.reason)
+    needed = auth.required_scope(request.method, request.path)
+    if not outcome.scope.grants(needed):
+        return error_response(
+            403,
+            "forbidden",
+            f"The API key {outcome.name!r} has scope {outcome.scope.value}; "
+            f"this request needs {needed.value}.",
+            {"scope": outcome.scope.value, "required_scope": needed.value},
+        )
+    g.principal = outcome
+    return None
 
 
 def _too_large(size: str, limit: int) -> Response:

@@ -3,14 +3,18 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
 
 from swarm_director.cli.common import (
+    backup_identities,
     backup_key,
+    backup_recipients,
     database_option,
     emit_json,
+    identity_option,
     is_interactive,
     json_option,
     opened,
@@ -18,6 +22,8 @@ from swarm_director.cli.common import (
 )
 from swarm_director.cli.main import db
 from swarm_director.cli.output import human_bytes, progress_bars
+from swarm_director.db.base import utcnow
+from swarm_director.ops import age
 from swarm_director.ops.backup import create_backup, list_backups
 from swarm_director.ops.crypto import KEY_SETTING, new_key
 from swarm_director.ops.errors import CorruptBackupError
@@ -52,21 +58,25 @@ def backup_command(
 ) -> None:
     """Take a consistent online backup (writers keep writing) plus its manifest.
 
-    Encrypted when SWARM_BACKUP_KEY is set. With --keep-last/--keep-days, older backups of the
-    same database are pruned afterwards (a backup survives if either rule keeps it).
+    Encrypted in the age format to SWARM_BACKUP_RECIPIENTS when set (no secret needed to
+    write a backup), else with the legacy SWARM_BACKUP_KEY when set. With
+    --keep-last/--keep-days, older backups of the same database are pruned afterwards (a backup
+    survives if either rule keeps it).
 
     \b
     Example:
       swarm-director db backup --gzip --keep-last 7 --keep-days 30
     """
     with opened(database_url) as (database, settings):
-        key = backup_key(settings)
+        recipients = backup_recipients(settings)
+        key = None if recipients else backup_key(settings)
         with progress_bars(not as_json) as reporter:
             result = create_backup(
                 database.engine,
                 directory or settings.resolved_backup_dir(),
                 compress=compress,
                 key=key,
+                recipients=recipients,
                 keep_last=keep_last,
                 keep_days=keep_days,
                 reporter=reporter,
@@ -76,7 +86,7 @@ def backup_command(
             return
         m = result.manifest
         extras = ", ".join(
-            x for x in ("gzip" if m.compression else "", "encrypted" if m.encryption else "") if x
+            x for x in ("gzip" if m.compression else "", _encryption_words(m.encryption)) if x
         )
         click.echo(
             f"Backed up {masked_url(database.engine.url)} ({m.total_rows} rows, revision "
@@ -88,6 +98,12 @@ def backup_command(
             click.echo(f"Pruned {pruned}")
         for leftover in result.removed_leftovers:
             click.echo(f"Removed {leftover} (left by a backup that was killed)")
+
+
+def _encryption_words(scheme: str | None) -> str:
+    if scheme is None:
+        return ""
+    return "age-encrypted" if scheme == age.SCHEME else "encrypted (legacy key)"
 
 
 @db.command("backups")
@@ -119,9 +135,7 @@ def backups_command(database_url: str | None, directory: Path | None, as_json: b
                 click.echo(f"  {entry.path.name}  UNUSABLE: {entry.problem}")
                 continue
             flags = " ".join(
-                f
-                for f in (m.kind, "gzip" if m.compression else "", "enc" if m.encryption else "")
-                if f
+                f for f in (m.kind, "gzip" if m.compression else "", _flag(m.encryption)) if f
             )
             line = (
                 f"  {entry.path.name}  {m.created_at[:19]}Z  {human_bytes(m.bytes):>10}  "
@@ -132,27 +146,38 @@ def backups_command(database_url: str | None, directory: Path | None, as_json: b
             click.echo(line)
 
 
+def _flag(scheme: str | None) -> str:
+    return "" if scheme is None else "age" if scheme == age.SCHEME else "enc"
+
+
 @db.command("verify")
 @database_option
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@identity_option
 @json_option
-def verify_command(database_url: str | None, file: Path, as_json: bool) -> None:
+def verify_command(
+    database_url: str | None, file: Path, identity_file: Path | None, as_json: bool
+) -> None:
     """Restore FILE into a temporary database, run db check on it, compare with the manifest.
 
     Exits 1 naming the first mismatch. A PostgreSQL backup is staged on the server of
-    --database-url (in a throwaway database).
+    --database-url (in a throwaway database). An age backup opens with --identity (else
+    SWARM_BACKUP_IDENTITY), a legacy encrypted one with SWARM_BACKUP_KEY.
 
     \b
     Example:
-      swarm-director db verify backups/swarm_director_dev-20260101T020000_000000Z.sqlite3
+      swarm-director db verify backups/swarm_director_dev-20260101T020000_000000Z.sqlite3.age \\
+          --identity /root/backup-identity.txt
     """
     with opened(database_url) as (database, settings):
+        identities = backup_identities(settings, identity_file)
         with progress_bars(not as_json) as reporter:
             try:
                 report = verify_backup(
                     file,
                     target=database.engine.url,
                     key=backup_key(settings),
+                    identities=identities,
                     reporter=reporter,
                     audit_engine=database.engine,
                 )
@@ -180,20 +205,29 @@ def verify_command(database_url: str | None, file: Path, as_json: bool) -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Where the safety backup of the current database goes (default: the backup folder).",
 )
+@identity_option
 @yes_option
 @json_option
 def restore_command(
-    database_url: str | None, file: Path, directory: Path | None, yes: bool, as_json: bool
+    database_url: str | None,
+    file: Path,
+    directory: Path | None,
+    identity_file: Path | None,
+    yes: bool,
+    as_json: bool,
 ) -> None:
     """Replace the database with FILE: verify, safety backup, then one atomic swap.
 
-    A backup that fails verification is refused and nothing changes.
+    A backup that fails verification is refused and nothing changes. The audit trail keeps
+    every event recorded after the backup was taken, then records the restore.
 
     \b
     Example:
       swarm-director db restore backups/swarm_director_dev-20260101T020000_000000Z.sqlite3 -y
     """
     with opened(database_url) as (database, settings):
+        identities = backup_identities(settings, identity_file)
+        recipients = backup_recipients(settings)
         if not yes:
             click.confirm(
                 f"Replace every row of {masked_url(database.engine.url)} with {file.name}?",
@@ -205,6 +239,8 @@ def restore_command(
                 file,
                 backup_dir=directory or settings.resolved_backup_dir(),
                 key=backup_key(settings),
+                identities=identities,
+                recipients=recipients,
                 reporter=reporter,
             )
         if as_json:
@@ -223,13 +259,42 @@ def restore_command(
 
 
 @db.command("backup-key")
-def backup_key_command() -> None:
-    """Print a new random key for encrypted backups (keep it safe: without it, no restore).
+@click.option(
+    "--legacy",
+    is_flag=True,
+    help="Print a symmetric SWARM_BACKUP_KEY instead (the format before age).",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the identity to this new file (mode 0600) instead of printing it.",
+)
+def backup_key_command(legacy: bool, output: Path | None) -> None:
+    """Make a new age identity and print it with its recipient (the public key).
+
+    Put the recipient in SWARM_BACKUP_RECIPIENTS on the server that writes backups; keep the
+    identity (the secret line) off that server, in SWARM_BACKUP_IDENTITY only where backups
+    are verified or restored. Without it, no restore. The output is an age identity file:
+    `age -d -i FILE backup.age` opens a backup with it.
 
     \b
     Example:
-      export SWARM_BACKUP_KEY="$(swarm-director db backup-key)"
+      swarm-director db backup-key -o /root/swarm-backup-identity.txt
+      export SWARM_BACKUP_RECIPIENTS=age1...   # the "public key" line it printed
     """
-    click.echo(new_key())
-    if is_interactive():
-        click.echo(f"Set it as {KEY_SETTING} for backup, verify and restore.", err=True)
+    if legacy:
+        click.echo(new_key())
+        if is_interactive():
+            click.echo(f"Set it as {KEY_SETTING} for backup, verify and restore.", err=True)
+        return
+    identity, recipient = age.new_identity()
+    text = f"# created: {utcnow():%Y-%m-%dT%H:%M:%SZ}\n# public key: {recipient}\n{identity}\n"
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as f:
+        f.write(text)
+    click.echo(f"Wrote the identity to {output} (keep it secret, keep a copy).")
+    click.echo(f"Public key: {recipient}")

@@ -9,9 +9,12 @@ import click
 
 from swarm_director.cli.common import (
     ProblemsFound,
+    backup_identities,
     backup_key,
+    backup_recipients,
     database_option,
     emit_json,
+    identity_option,
     json_option,
     opened,
     yes_option,
@@ -165,7 +168,8 @@ def stats_command(database_url: str | None, exact: bool, as_json: bool) -> None:
 @click.option(
     "--archive",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Write the rows to this .jsonl.gz (fsynced) before deleting them.",
+    help="Write the rows to this .jsonl.gz (fsynced) before deleting them; encrypted to "
+    "SWARM_BACKUP_RECIPIENTS when set (then named FILE.age).",
 )
 @click.option("--dry-run", is_flag=True, help="Only count what would be deleted.")
 @click.option("--batch-size", default=DEFAULT_BATCH, show_default=True, type=click.IntRange(1))
@@ -197,7 +201,8 @@ def cleanup_logs_command(
         keep=parse_keep(keep),
         task_statuses=[TaskStatus(s) for s in task_status] or None,
     )
-    with opened(database_url) as (database, _):
+    with opened(database_url) as (database, settings):
+        recipients = backup_recipients(settings)
         if not dry_run and not yes:
             preview = cleanup_logs(database.engine, policy, dry_run=True)
             if preview.total_matched == 0:
@@ -213,6 +218,7 @@ def cleanup_logs_command(
                 database.engine,
                 policy,
                 archive=archive,
+                recipients=recipients,
                 dry_run=dry_run,
                 batch_size=batch_size,
                 reporter=reporter,
@@ -268,6 +274,12 @@ def cleanup_logs_command(
     help="Delete idempotency keys older than this; a batch retried later is stored again "
     "[SWARM_IDEMPOTENCY_TTL: 7d].",
 )
+@click.option(
+    "--no-verify",
+    is_flag=True,
+    help="Do not restore the new backup into a scratch database to verify it.",
+)
+@identity_option
 @click.option("--no-cleanup", is_flag=True, help="Skip log retention.")
 @click.option("--no-key-expiry", is_flag=True, help="Keep every idempotency key.")
 @click.option("--no-optimize", is_flag=True, help="Skip optimize.")
@@ -281,13 +293,19 @@ def maintain_command(
     keep: str | None,
     archive_dir: Path | None,
     idempotency_ttl: str | None,
+    no_verify: bool,
+    identity_file: Path | None,
     no_cleanup: bool,
     no_key_expiry: bool,
     no_optimize: bool,
     as_json: bool,
 ) -> None:
-    """Run the maintenance policy once: backup + prune, log retention, expiry of old
-    idempotency keys, optimize.
+    """Run the maintenance policy once: backup + prune, verify of that backup (as db verify,
+    in a scratch database), log retention, expiry of old idempotency keys, optimize.
+
+    A backup encrypted to SWARM_BACKUP_RECIPIENTS is verified with --identity (else
+    SWARM_BACKUP_IDENTITY); on a server that holds no identity, pass --no-verify and verify
+    elsewhere. Logs are deleted only after a verified backup.
 
     Meant for cron or a systemd timer; a second run while one is active exits at once. Exits
     1 if any step failed. Each option defaults to its setting (see `swarm-director config
@@ -309,11 +327,15 @@ def maintain_command(
             key_ttl = (
                 parse_duration(idempotency_ttl) if idempotency_ttl else settings.idempotency_ttl
             )
+        recipients = backup_recipients(settings)
         policy = MaintenancePolicy(
             backup_dir=directory or settings.resolved_backup_dir(),
             keep_last=keep_last if keep_last is not None else settings.keep_last,
             keep_days=keep_days if keep_days is not None else settings.keep_days,
-            key=backup_key(settings),
+            key=None if recipients else backup_key(settings),
+            recipients=recipients,
+            verify=not no_verify,
+            identities=None if no_verify else backup_identities(settings, identity_file),
             retention=retention,
             archive_dir=archive_dir or settings.log_archive_dir,
             idempotency_ttl=key_ttl,

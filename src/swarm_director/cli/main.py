@@ -1,4 +1,4 @@
-"""Entry point: ``swarm-director [serve|db ...]``."""
+"""Entry point: ``swarm-director [serve|db ...|keys ...|config ...]``."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ def _register() -> None:
         db_schema,
         db_seed,
         db_upkeep,
+        keys,
         serve,
     )
 

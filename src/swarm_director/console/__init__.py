@@ -8,7 +8,7 @@ Policy (scripts, styles and images from this server only, no inline code), no fr
 
 from __future__ import annotations
 
-from flask import Flask, Response, redirect, request, session, url_for
+from flask import Flask, Response, current_app, redirect, request, session, url_for
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -83,16 +83,18 @@ def _unexpected(error: Exception) -> Response | tuple[str, int]:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> BaseResponse | str:
-    """The login form: a key (SWARM_API_TOKEN today) opens a session cookie."""
+    """The login form: a key (an API key, any scope, or SWARM_API_TOKEN) opens a session."""
     target = auth.safe_next(request.values.get("next"))
     if not auth.auth_required():
         return redirect(target)
     error = None
-    if request.method == "POST":
+    if current_app.secret_key is None:
+        error = "Logging in with API keys needs SWARM_SECRET_KEY set on the server."
+    elif request.method == "POST":
         if not auth.csrf_ok():
             error = "The form expired; please try again."
-        elif auth.check_key(request.form.get("key", "")):
-            auth.start_session()
+        elif (principal := auth.check_key(request.form.get("key", ""))) is not None:
+            auth.start_session(principal)
             return redirect(target)
         else:
             error = "That key does not open the console."

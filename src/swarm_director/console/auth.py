@@ -18,8 +18,11 @@ from flask import Flask, Request, Response, current_app, redirect, request, sess
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, SessionMixin
 from werkzeug.wrappers import Response as BaseResponse
 
+from swarm_director.api import auth as api_auth
+from swarm_director.api.auth import Principal
 from swarm_director.api.context import state
 from swarm_director.config import Settings
+from swarm_director.store import keys
 
 #: Paths whose requests read the session cookie; every other request (the JSON API) skips
 #: the signature check entirely. A cookie-authenticated endpoint outside /ui (e.g. a live
@@ -31,20 +34,18 @@ COOKIE_NAME = "swarm_console"
 
 
 def auth_required(app: Flask | None = None) -> bool:
-    """True when the console needs a login: a token (or, later, API keys) is configured."""
-    return state(app).token is not None
+    """True when the console needs a login: the API needs one (a token, or API keys exist)."""
+    return api_auth.auth_required(app)
 
 
-def check_key(secret: str) -> bool:
-    """True when ``secret`` may open the console (read access is enough).
-
-    Today the only key is SWARM_API_TOKEN, compared in constant time.
-    """
-    expected = state().token
-    if expected is None:
-        return True
-    given = secret.strip().encode("utf-8", "surrogateescape")
-    return bool(given) and hmac.compare_digest(given, expected)
+def check_key(secret: str) -> Principal | None:
+    """Who ``secret`` stands for when it may open the console (any live key: ``read`` is
+    enough), else None. The API's own check: the bootstrap token or an API key."""
+    secret = secret.strip()
+    if not secret:
+        return None
+    found = api_auth.authenticate(secret)
+    return found if isinstance(found, Principal) else None
 
 
 def session_secret(settings: Settings) -> bytes | None:
@@ -70,21 +71,28 @@ def _fingerprint(key: bytes) -> str:
 
 
 def logged_in() -> bool:
-    """True when the request carries a live session opened with the current key."""
-    token = state().token
-    if token is None:
+    """True when the request carries a live session: opened with the current bootstrap token,
+    or with an API key that is still neither revoked nor expired (one indexed query)."""
+    if not auth_required():
         return True
     issued = session.get("issued")
-    fingerprint = session.get("key")
-    if not isinstance(issued, int | float) or not isinstance(fingerprint, str):
+    if not isinstance(issued, int | float) or time.time() - issued > SESSION_SECONDS:
         return False
-    if time.time() - issued > SESSION_SECONDS:
+    key_id = session.get("key_id")
+    if isinstance(key_id, str):
+        with state().database.statement_reads() as conn:
+            return keys.key_is_live(conn, key_id)
+    token = state().token
+    fingerprint = session.get("key")
+    if token is None or not isinstance(fingerprint, str):
         return False
     return hmac.compare_digest(fingerprint, _fingerprint(token))
 
 
 def csrf_token() -> str:
     """The session's CSRF token for forms (created on first use)."""
+    if current_app.secret_key is None:  # no signed sessions: no form can be trusted
+        return ""
     token = session.get("csrf")
     if not isinstance(token, str):
         token = session["csrf"] = secrets.token_urlsafe(24)
@@ -98,12 +106,15 @@ def csrf_ok() -> bool:
     return isinstance(expected, str) and hmac.compare_digest(given.encode(), expected.encode())
 
 
-def start_session() -> None:
-    """Log the request's browser in (a fresh session: no fixation)."""
-    token = state().token
+def start_session(principal: Principal) -> None:
+    """Log the request's browser in as ``principal`` (a fresh session: no fixation). The
+    session names an API key by its (public) id; the bootstrap token by a fingerprint."""
     session.clear()
     session["issued"] = int(time.time())
-    session["key"] = _fingerprint(token or b"")
+    if principal.key_id is not None:
+        session["key_id"] = principal.key_id
+    else:
+        session["key"] = _fingerprint(state().token or b"")
     session["csrf"] = secrets.token_urlsafe(24)
 
 

@@ -3,6 +3,7 @@
 from swarm_director.enums import (
     AgentStatus,
     AgentType,
+    ApiScope,
     ConversationStatus,
     DraftStatus,
     EmailStatus,
@@ -15,6 +16,7 @@ from swarm_director.enums import (
     TaskType,
 )
 from swarm_director.models.agent import Agent
+from swarm_director.models.api_key import ApiKey
 from swarm_director.models.conversation import Conversation, ConversationParticipant, Message
 from swarm_director.models.draft import Draft
 from swarm_director.models.email import EMAIL_TRANSITIONS, EmailMessage
@@ -31,6 +33,8 @@ __all__ = [
     "AgentLog",
     "AgentStatus",
     "AgentType",
+    "ApiKey",
+    "ApiScope",
     "Conversation",
     "ConversationParticipant",
     "ConversationStatus",

@@ -7,10 +7,13 @@ import gzip
 import hashlib
 import os
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO
 
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+
+from swarm_director.ops.age import AgeReader, AgeWriter
 from swarm_director.ops.crypto import DecryptingReader, EncryptingWriter
 from swarm_director.ops.errors import CorruptBackupError
 
@@ -99,17 +102,23 @@ def encode(
     *,
     compress: bool,
     key: bytes | None,
+    recipients: Sequence[X25519PublicKey] = (),
     progress: Progress | None = None,
 ) -> tuple[str, int]:
     """Write ``raw`` to ``out`` through gzip and/or encryption; returns (sha256, bytes).
 
+    With ``recipients`` the file is in the age format (the legacy ``key`` is then unused).
     Streams block by block, so memory use does not grow with the database.
     """
     total = raw.stat().st_size
     done = 0
     with out.open("wb") as sink:
         hashing = _HashingWriter(sink)
-        encrypting = EncryptingWriter(hashing, key) if key is not None else None  # type: ignore[arg-type]
+        encrypting: AgeWriter | EncryptingWriter | None = None
+        if recipients:
+            encrypting = AgeWriter(hashing, recipients)  # type: ignore[arg-type]
+        elif key is not None:
+            encrypting = EncryptingWriter(hashing, key)  # type: ignore[arg-type]
         layer: IO[bytes] = encrypting if encrypting is not None else hashing  # type: ignore[assignment]
         gz = gzip.GzipFile(fileobj=layer, mode="wb", compresslevel=6, mtime=0) if compress else None
         target: IO[bytes] = gz if gz is not None else layer  # type: ignore[assignment]
@@ -126,9 +135,17 @@ def encode(
     return hashing.digest.hexdigest(), hashing.size
 
 
-def _decoded(f: IO[bytes], *, compressed: bool, key: bytes | None) -> IO[bytes]:
+def _decoded(
+    f: IO[bytes],
+    *,
+    compressed: bool,
+    key: bytes | None,
+    identities: Sequence[X25519PrivateKey] | None,
+) -> IO[bytes]:
     stream: IO[bytes] = f
-    if key is not None:
+    if identities is not None:
+        stream = AgeReader(f, identities)  # type: ignore[assignment]
+    elif key is not None:
         stream = DecryptingReader(f, key)  # type: ignore[assignment]
     if compressed:
         stream = gzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[assignment]
@@ -141,9 +158,12 @@ def decode(
     *,
     compressed: bool,
     key: bytes | None,
+    identities: Sequence[X25519PrivateKey] | None = None,
     progress: Progress | None = None,
 ) -> int:
     """Write the plaintext of backup ``path`` to ``out``, fsynced; returns its size.
+
+    ``identities`` open an age file; ``key`` a legacy ``SDBKENC1`` one; neither: plaintext.
 
     Damage the layers can see (a bad gzip stream, a failed authentication, a truncation)
     raises :class:`CorruptBackupError`. Streams block by block.
@@ -152,7 +172,7 @@ def decode(
     written = 0
     try:
         with path.open("rb") as f, out.open("wb") as sink:
-            stream = _decoded(f, compressed=compressed, key=key)
+            stream = _decoded(f, compressed=compressed, key=key, identities=identities)
             while block := stream.read(BLOCK):
                 sink.write(block)
                 written += len(block)

@@ -20,6 +20,7 @@ import re
 import sqlite3
 import subprocess
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,13 +28,14 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 from sqlalchemy import Engine
 
 from swarm_director import __version__
 from swarm_director.db.base import utcnow
 from swarm_director.db.engine import sqlite_file
 from swarm_director.models import MaintenanceOperation
-from swarm_director.ops import audit, parts
+from swarm_director.ops import age, audit, parts
 from swarm_director.ops.artifact import (
     Reporter,
     encode,
@@ -97,6 +99,7 @@ def create_backup(
     *,
     compress: bool = False,
     key: bytes | None = None,
+    recipients: Sequence[X25519PublicKey] = (),
     keep_last: int | None = None,
     keep_days: float | None = None,
     kind: str = "manual",
@@ -124,6 +127,7 @@ def create_backup(
                 token,
                 compress=compress,
                 key=key,
+                recipients=recipients,
                 kind=kind,
                 reporter=reporter,
                 pg_bin=pg_bin,
@@ -151,12 +155,13 @@ def create_backup(
     return result
 
 
-def _backup_name(engine: Engine, created: datetime, compress: bool, encrypted: bool) -> str:
+def _backup_name(engine: Engine, created: datetime, compress: bool, scheme: str | None) -> str:
     path = sqlite_file(engine.url)
     stem = path.stem if path is not None else (engine.url.database or "database")
     stem = re.sub(r"[^A-Za-z0-9_.-]", "_", stem)
     name = f"{stem}-{created.strftime('%Y%m%dT%H%M%S_%fZ')}{EXTENSIONS[engine.dialect.name]}"
-    return name + (".gz" if compress else "") + (".enc" if encrypted else "")
+    suffix = {None: "", age.SCHEME: ".age", SCHEME: ".enc"}[scheme]
+    return name + (".gz" if compress else "") + suffix
 
 
 def _create(
@@ -166,6 +171,7 @@ def _create(
     *,
     compress: bool,
     key: bytes | None,
+    recipients: Sequence[X25519PublicKey],
     kind: str,
     reporter: Reporter | None,
     pg_bin: Path | None,
@@ -175,7 +181,8 @@ def _create(
         raise BackupError(f"backups of {dialect} databases are not supported")
     started = time.perf_counter()
     created = utcnow()
-    final = directory / _backup_name(engine, created, compress, key is not None)
+    scheme = age.SCHEME if recipients else SCHEME if key is not None else None
+    final = directory / _backup_name(engine, created, compress, scheme)
     if final.exists() or manifest_path(final).exists():
         raise BackupError(f"{final} already exists")
     raw_part = directory / f"{PART_PREFIX}{token}.raw"
@@ -192,12 +199,13 @@ def _create(
         # exactly what it holds) and the fsync all release the GIL: run them side by side.
         with ThreadPoolExecutor(max_workers=3) as pool:
             counting = pool.submit(sqlite_counts, raw_part) if dialect == "sqlite" else None
-            if compress or key is not None:
+            if compress or scheme is not None:
                 digest, size = encode(
                     raw_part,
                     out_part,
                     compress=compress,
                     key=key,
+                    recipients=recipients,
                     progress=stage(reporter, "encode"),
                 )
                 artifact = out_part
@@ -227,7 +235,7 @@ def _create(
             raw_format=RAW_FORMATS[dialect],
             raw_bytes=raw_bytes,
             compression="gzip" if compress else None,
-            encryption=SCHEME if key is not None else None,
+            encryption=scheme,
             kind=kind,
             seconds=round(time.perf_counter() - started, 3),
         )

@@ -34,6 +34,9 @@ KEY_SETTING = "SWARM_BACKUP_KEY"
 MAGIC = b"SDBKENC1"
 SCHEME = "aes-256-gcm-stream-v1"
 CHUNK_SIZE = 1 << 20
+#: The largest chunk a header may announce. Each chunk is read whole, so a crafted header
+#: announcing 4 GiB chunks would otherwise make a reader allocate that much.
+MAX_CHUNK_SIZE = 16 << 20
 _TAG = 16
 _HEADER = struct.Struct(">8s16sI16s")
 _LENGTH = struct.Struct(">I")
@@ -125,6 +128,11 @@ class DecryptingReader:
         if len(header) != _HEADER.size or not header.startswith(MAGIC):
             raise CorruptBackupError("not an encrypted backup (bad header)")
         _magic, salt, chunk_size, check = _HEADER.unpack(header)
+        if not 0 < chunk_size <= MAX_CHUNK_SIZE:
+            raise CorruptBackupError(
+                f"encrypted backup refused: its header announces {chunk_size}-byte chunks "
+                f"(at most {MAX_CHUNK_SIZE} are accepted)"
+            )
         file_key, expected = _derive(key, salt)
         if not hmac.compare_digest(check, expected):
             raise BackupKeyError(f"wrong backup key: {KEY_SETTING} is not the key of this file")

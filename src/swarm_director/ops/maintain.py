@@ -1,11 +1,13 @@
 """``db maintain``: the maintenance policy, once, for cron or a systemd timer.
 
-Steps: backup (with pruning), then log retention, then expiry of old idempotency keys, then
-optimize. Retention runs only after a successful backup, so logs are never deleted without a
-fresh backup holding them (expired keys are no one's data: they go regardless). Every step
-is attempted as far as that rule allows, each failure is reported, and the run as a whole
-fails if any step did. A lock (a file lock in the backup folder, plus a PostgreSQL advisory lock
-on PostgreSQL) makes a second run exit at once instead of overlapping the first.
+Steps: backup (with pruning), verify of that backup (restored into a scratch database and
+checked, as ``db verify`` does), then log retention, then expiry of old idempotency keys, then
+optimize. Retention runs only after a successful (and, unless turned off, verified) backup,
+so logs are never deleted without a fresh backup holding them (expired keys are no one's
+data: they go regardless). Every step is attempted as far as that rule allows, each failure
+is reported, and the run as a whole fails if any step did. A lock (a file lock in the backup
+folder, plus a PostgreSQL advisory lock on PostgreSQL) makes a second run exit at once
+instead of overlapping the first.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import fcntl
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -21,16 +23,18 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from sqlalchemy import Engine
 
 from swarm_director.db.base import utcnow
 from swarm_director.errors import SwarmError
 from swarm_director.ops.artifact import Reporter
-from swarm_director.ops.backup import create_backup
+from swarm_director.ops.backup import BackupResult, create_backup
 from swarm_director.ops.errors import MaintenanceLockedError
 from swarm_director.ops.expiry import DEFAULT_TTL, expire_idempotency_keys
 from swarm_director.ops.optimize import optimize
 from swarm_director.ops.retention import RetentionPolicy, cleanup_logs
+from swarm_director.ops.verify import verify_backup
 from swarm_director.redact import first_line
 
 #: Key of the PostgreSQL advisory lock (arbitrary, fixed: "SWRM" in ASCII).
@@ -47,6 +51,12 @@ class MaintenancePolicy:
     keep_days: float | None = None
     compress: bool = True
     key: bytes | None = None
+    recipients: Sequence[X25519PublicKey] = ()
+    """age recipients of the backup and the log archive (preferred over ``key``)."""
+    verify: bool = True
+    """Verify the new backup in a scratch database."""
+    identities: Sequence[X25519PrivateKey] | None = None
+    """Open the new backup for its verify when it is encrypted to age recipients."""
     retention: RetentionPolicy | None = None
     archive_dir: Path | None = None
     idempotency_ttl: timedelta | None = DEFAULT_TTL
@@ -81,21 +91,34 @@ class MaintenanceReport:
         }
 
 
+#: Called with the new backup's path between backup and verify (tests corrupt it here).
+BeforeVerify = Callable[[Path], None]
+
+
 def run_maintenance(
-    engine: Engine, policy: MaintenancePolicy, *, reporter: Reporter | None = None
+    engine: Engine,
+    policy: MaintenancePolicy,
+    *,
+    reporter: Reporter | None = None,
+    before_verify: BeforeVerify | None = None,
 ) -> MaintenanceReport:
     """Run ``policy`` once under the maintenance lock; the report lists every step."""
     started = time.perf_counter()
     report = MaintenanceReport()
     with maintenance_lock(engine, policy.backup_dir):
-        backed_up = _step(report, "backup", lambda: _backup(engine, policy, reporter))
+        made: list[BackupResult] = []
+        backed_up = _step(report, "backup", lambda: _backup(engine, policy, reporter, made))
+        if backed_up and policy.verify:
+            path = made[0].path
+            if before_verify is not None:
+                before_verify(path)
+            backed_up = _step(report, "verify", lambda: _verify(engine, policy, path))
         if policy.retention is not None:
             if backed_up:
                 _step(report, "cleanup", lambda: _cleanup(engine, policy, reporter))
             else:
-                report.steps.append(
-                    StepResult("cleanup", False, "skipped: no fresh backup holds the logs")
-                )
+                why = "skipped: no fresh, verified backup holds the logs"
+                report.steps.append(StepResult("cleanup", False, why))
         if policy.idempotency_ttl is not None:
             ttl = policy.idempotency_ttl
             _step(report, "keys", lambda: _expire_keys(engine, ttl))
@@ -117,13 +140,17 @@ def _step(report: MaintenanceReport, name: str, action: Any) -> bool:
 
 
 def _backup(
-    engine: Engine, policy: MaintenancePolicy, reporter: Reporter | None
+    engine: Engine,
+    policy: MaintenancePolicy,
+    reporter: Reporter | None,
+    made: list[BackupResult],
 ) -> tuple[str, dict[str, Any]]:
     result = create_backup(
         engine,
         policy.backup_dir,
         compress=policy.compress,
         key=policy.key,
+        recipients=policy.recipients,
         keep_last=policy.keep_last,
         keep_days=policy.keep_days,
         kind="scheduled",
@@ -134,7 +161,21 @@ def _backup(
     leftovers = len(result.removed_leftovers)
     if leftovers:
         pruned += f", removed {leftovers} leftover files of a killed backup"
+    made.append(result)
     return f"{result.path}{pruned}", result.as_dict()
+
+
+def _verify(engine: Engine, policy: MaintenancePolicy, path: Path) -> tuple[str, dict[str, Any]]:
+    # Recorded in the audit trail as a verify event (ok or failed, with the reason).
+    report = verify_backup(
+        path,
+        target=engine.url,
+        key=policy.key,
+        identities=policy.identities,
+        audit_engine=engine,
+        pg_bin=policy.pg_bin,
+    )
+    return f"{path.name} restores and checks clean", report.as_dict()
 
 
 def _cleanup(
@@ -145,7 +186,9 @@ def _cleanup(
     if policy.archive_dir is not None:
         stamp = utcnow().strftime("%Y%m%dT%H%M%S_%fZ")
         archive = policy.archive_dir / f"agent_logs-{stamp}.jsonl.gz"
-    result = cleanup_logs(engine, policy.retention, archive=archive, reporter=reporter)
+    result = cleanup_logs(
+        engine, policy.retention, archive=archive, recipients=policy.recipients, reporter=reporter
+    )
     return f"deleted {result.deleted} logs", result.as_dict()
 
 

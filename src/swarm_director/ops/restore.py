@@ -17,30 +17,43 @@ checked); take a safety backup of the live database; then swap in one step:
   leaving it, and everyone queued behind it, hanging.
 
 A refused or failed restore changes nothing but its own ``failed`` row in the audit trail.
+
+The audit trail outlives the swap: the live database's ``maintenance_events`` that finished
+after the backup was taken (the backup's own event, the safety backup, anything since) are
+read before the swap and written into the restored database after it, then the restore itself
+is recorded. So the trail shows the backup, everything after it, and the restore.
 """
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import subprocess
 import time
 import uuid
+from collections.abc import Sequence
 from contextlib import closing
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from sqlalchemy import Engine
 
 from swarm_director.db.engine import sqlite_file
-from swarm_director.models import MaintenanceOperation
+from swarm_director.models import MaintenanceEvent, MaintenanceOperation
 from swarm_director.ops import audit
 from swarm_director.ops.artifact import Reporter, stage
 from swarm_director.ops.backup import SQLITE_TIMEOUT_S, BackupResult, create_backup
+from swarm_director.ops.dbinfo import table_of
 from swarm_director.ops.errors import BackupError, CorruptBackupError, ToolError
 from swarm_director.ops.pgtools import find_tool, first_error, libpq_env
 from swarm_director.ops.verify import Staged, VerifyReport, staged_backup
+
+log = logging.getLogger(__name__)
+_EVENTS = table_of(MaintenanceEvent)
 
 
 @dataclass
@@ -69,6 +82,8 @@ def restore_backup(
     *,
     backup_dir: Path,
     key: bytes | None = None,
+    identities: Sequence[X25519PrivateKey] | None = None,
+    recipients: Sequence[X25519PublicKey] = (),
     reporter: Reporter | None = None,
     lock_timeout_s: float = 60.0,
     pg_bin: Path | None = None,
@@ -76,22 +91,36 @@ def restore_backup(
     """Replace ``engine``'s database with the backup at ``path``.
 
     Refuses (raising, with the live database untouched) a backup that fails verification.
-    Writes a safety backup of the live database into ``backup_dir`` first (encrypted when a
-    ``key`` is given) and returns where it is.
+    Writes a safety backup of the live database into ``backup_dir`` first (encrypted to
+    ``recipients``, else with ``key``, when given) and returns where it is. ``identities``
+    open an age backup, ``key`` a legacy encrypted one.
     """
     started = time.perf_counter()
     with audit.record(engine, MaintenanceOperation.RESTORE) as details:
         details["file"] = str(path)
         with staged_backup(
-            path, target=engine.url, key=key, reporter=reporter, pg_bin=pg_bin
+            path,
+            target=engine.url,
+            key=key,
+            identities=identities,
+            reporter=reporter,
+            pg_bin=pg_bin,
         ) as staged:
             report = staged.report
             if not report.ok:
                 raise CorruptBackupError(
                     f"refusing to restore {Path(path).name}: {'; '.join(report.reasons[:3])}"
                 )
-            safety = create_backup(engine, backup_dir, key=key, kind="pre-restore", pg_bin=pg_bin)
+            safety = create_backup(
+                engine,
+                backup_dir,
+                key=key,
+                recipients=recipients,
+                kind="pre-restore",
+                pg_bin=pg_bin,
+            )
             details["safety_backup"] = str(safety.path)
+            later = _events_after_backup(engine, staged)
             if engine.dialect.name == "sqlite":
                 _swap_sqlite(staged, engine, reporter)
             else:
@@ -99,6 +128,7 @@ def restore_backup(
                 # pg_restore leaves the planner without statistics for the new tables.
                 with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                     conn.exec_driver_sql("ANALYZE")
+            details["carried_events"] = _carry_events(engine, later)
         details.update(
             revision=report.revision,
             upgraded_from=report.upgraded_from,
@@ -110,6 +140,37 @@ def restore_backup(
         safety_backup=safety,
         seconds=time.perf_counter() - started,
     )
+
+
+def _events_after_backup(engine: Engine, staged: Staged) -> list[dict[str, Any]]:
+    """The live database's events that finished since the backup was taken and that the
+    backup does not already hold, oldest first, without their ids."""
+    since = datetime.fromisoformat(staged.report.manifest.created_at)
+    columns = [c for c in _EVENTS.c if c.name != "id"]
+    query = sa.select(*columns).where(_EVENTS.c.finished_at >= since).order_by(_EVENTS.c.id)
+    try:
+        with engine.connect() as conn:
+            live = [dict(row._mapping) for row in conn.execute(query)]
+        with staged.engine.connect() as conn:
+            held = {(row.operation, row.started_at) for row in conn.execute(query)}
+    except sa.exc.SQLAlchemyError as error:  # a database without the audit table
+        log.warning("audit events after the backup not read: %s", error)
+        return []
+    return [row for row in live if (row["operation"], row["started_at"]) not in held]
+
+
+def _carry_events(engine: Engine, events: list[dict[str, Any]]) -> int:
+    """Write ``events`` into the restored database; how many. A failure here is logged, not
+    raised: the data is restored already, and the restore's own event still gets written."""
+    if not events:
+        return 0
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.insert(_EVENTS), events)
+    except sa.exc.SQLAlchemyError as error:
+        log.warning("audit events after the backup not carried over: %s", error)
+        return 0
+    return len(events)
 
 
 def _swap_sqlite(staged: Staged, engine: Engine, reporter: Reporter | None) -> None:

@@ -21,12 +21,15 @@ import gzip
 import json
 import time
 from array import array
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import sqlalchemy as sa
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 from sqlalchemy import Engine
 from sqlalchemy.dialects.postgresql import REGCLASS
 
@@ -34,6 +37,7 @@ from swarm_director.db.base import utcnow
 from swarm_director.durations import parse_duration
 from swarm_director.models import AgentLog, LogLevel, MaintenanceOperation, Task, TaskStatus
 from swarm_director.ops import audit
+from swarm_director.ops.age import AgeWriter
 from swarm_director.ops.artifact import Reporter, publish, stage
 from swarm_director.ops.dbinfo import quoted, reader, table_of
 from swarm_director.ops.errors import RetentionError
@@ -132,12 +136,19 @@ def cleanup_logs(
     policy: RetentionPolicy,
     *,
     archive: Path | None = None,
+    recipients: Sequence[X25519PublicKey] = (),
     dry_run: bool = False,
     batch_size: int = DEFAULT_BATCH,
     reporter: Reporter | None = None,
     now: datetime | None = None,
 ) -> CleanupReport:
-    """Apply ``policy`` to ``agent_logs``; see the module docstring for the guarantees."""
+    """Apply ``policy`` to ``agent_logs``; see the module docstring for the guarantees.
+
+    With ``recipients`` the archive is encrypted to them in the age format (``.age`` is
+    appended to its name unless it ends so already): ``age -d -i key.txt A | gunzip``.
+    """
+    if archive is not None and recipients and archive.suffix != ".age":
+        archive = archive.with_name(archive.name + ".age")
     if batch_size < 1:
         raise RetentionError("batch size must be at least 1")
     now = now or utcnow()
@@ -157,7 +168,7 @@ def cleanup_logs(
             if archive is not None and report.total_matched == 0:
                 pass  # nothing to archive or delete: no empty archive file
             elif archive is not None:
-                ids = _write_archive(engine, where, archive, report, reporter)
+                ids = _write_archive(engine, where, archive, recipients, report, reporter)
                 _delete_ids(engine, ids, report, batch_size, reporter)
             else:
                 _delete_matching(engine, where, report, batch_size, reporter)
@@ -197,6 +208,7 @@ def _write_archive(
     engine: Engine,
     where: sa.ColumnElement[bool],
     archive: Path,
+    recipients: Sequence[X25519PublicKey],
     report: CleanupReport,
     reporter: Reporter | None,
 ) -> array[int]:
@@ -209,7 +221,7 @@ def _write_archive(
     ids: array[int] = array("q")
     last_id = 0
     try:
-        with gzip.open(part, "wt", encoding="utf-8", compresslevel=6) as out:
+        with _archive_writer(part, recipients) as out:
             while True:
                 query = (
                     sa.select(LOGS)
@@ -234,6 +246,18 @@ def _write_archive(
     report.archived = len(ids)
     report.archive = str(archive)
     return ids
+
+
+@contextmanager
+def _archive_writer(part: Path, recipients: Sequence[X25519PublicKey]) -> Iterator[IO[str]]:
+    """A text stream into gzip, and into age encryption first when there are recipients."""
+    with part.open("wb") as sink:
+        sealed = AgeWriter(sink, recipients) if recipients else None
+        layer: IO[bytes] = sealed if sealed is not None else sink  # type: ignore[assignment]
+        with gzip.open(layer, "wt", encoding="utf-8", compresslevel=6) as out:
+            yield out
+        if sealed is not None:
+            sealed.close()
 
 
 def _delete_ids(

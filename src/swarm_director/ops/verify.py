@@ -15,23 +15,24 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 
 from swarm_director.db.engine import make_engine
 from swarm_director.db.provision import create_server_database, drop_server_database
 from swarm_director.models import MaintenanceOperation
-from swarm_director.ops import audit
+from swarm_director.ops import age, audit
 from swarm_director.ops.artifact import Reporter, decode, sha256_file, stage
 from swarm_director.ops.check import CheckReport, run_check
-from swarm_director.ops.crypto import MAGIC
+from swarm_director.ops.crypto import MAGIC, SCHEME
 from swarm_director.ops.dbinfo import (
     head_revision,
     revision_is_known,
@@ -107,6 +108,7 @@ def verify_backup(
     *,
     target: URL | None = None,
     key: bytes | None = None,
+    identities: Sequence[X25519PrivateKey] | None = None,
     reporter: Reporter | None = None,
     audit_engine: Engine | None = None,
     pg_bin: Path | None = None,
@@ -115,18 +117,29 @@ def verify_backup(
 
     ``target`` is the database a restore would go to (a PostgreSQL backup is staged on its
     server); a fatal problem (no manifest, damaged or truncated file, wrong key, wrong
-    dialect) raises :class:`CorruptBackupError`/:class:`BackupKeyError`. With
-    ``audit_engine`` the outcome is recorded in that database's audit trail.
+    dialect) raises :class:`CorruptBackupError`/:class:`BackupKeyError`. An age backup opens
+    with any of ``identities``, a legacy one with ``key``. With ``audit_engine`` the outcome
+    is recorded in that database's audit trail.
     """
     if audit_engine is None:
         with staged_backup(
-            path, target=target, key=key, reporter=reporter, pg_bin=pg_bin
+            path,
+            target=target,
+            key=key,
+            identities=identities,
+            reporter=reporter,
+            pg_bin=pg_bin,
         ) as staged:
             return staged.report
     with audit.record(audit_engine, MaintenanceOperation.VERIFY) as details:
         details["file"] = str(path)
         with staged_backup(
-            path, target=target, key=key, reporter=reporter, pg_bin=pg_bin
+            path,
+            target=target,
+            key=key,
+            identities=identities,
+            reporter=reporter,
+            pg_bin=pg_bin,
         ) as staged:
             report = staged.report
         details.update(ok=report.ok, reasons=report.reasons, revision=report.revision)
@@ -141,6 +154,7 @@ def staged_backup(
     *,
     target: URL | None,
     key: bytes | None,
+    identities: Sequence[X25519PrivateKey] | None = None,
     reporter: Reporter | None = None,
     pg_bin: Path | None = None,
 ) -> Iterator[Staged]:
@@ -160,7 +174,13 @@ def staged_backup(
     if dialect == "postgresql" and target is None:
         raise CorruptBackupError("verifying a PostgreSQL backup needs a PostgreSQL server URL")
     _check_file(path, manifest, reporter)
-    if manifest.encryption and key is None:
+    is_age = manifest.encryption == age.SCHEME
+    if is_age and not identities:
+        raise BackupKeyError(
+            f"{path.name} is encrypted to age recipients: set SWARM_BACKUP_IDENTITY (or pass "
+            "--identity) to an identity file holding one of their keys"
+        )
+    if manifest.encryption and not is_age and key is None:
         raise BackupKeyError(f"{path.name} is encrypted: set SWARM_BACKUP_KEY to its key")
     workdir = _workdir(path)
     engine: Engine | None = None
@@ -171,7 +191,8 @@ def staged_backup(
             path,
             raw,
             compressed=manifest.compression == "gzip",
-            key=key if manifest.encryption else None,
+            key=key if manifest.encryption and not is_age else None,
+            identities=identities if is_age else None,
             progress=stage(reporter, "decode"),
         )
         _check_raw_format(raw, dialect, path.name)
@@ -213,8 +234,9 @@ def _check_file(path: Path, manifest: Manifest, reporter: Reporter | None) -> No
             f"{manifest.sha256[:12]}..."
         )
     with path.open("rb") as f:
-        starts_encrypted = f.read(len(MAGIC)) == MAGIC
-    if starts_encrypted != bool(manifest.encryption):
+        head = f.read(len(age.MAGIC))
+    found = age.SCHEME if head == age.MAGIC else SCHEME if head.startswith(MAGIC) else None
+    if found != manifest.encryption:
         raise CorruptBackupError(f"{path.name} does not match its manifest's encryption")
 
 
