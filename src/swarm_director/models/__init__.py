@@ -1,5 +1,6 @@
 """The ORM models, one module per aggregate. Importing this package registers every table."""
 
+from swarm_director.models import fulltext  # noqa: F401  (full-text DDL on the tables)
 from swarm_director.models.agent import Agent
 from swarm_director.models.conversation import Conversation, ConversationParticipant, Message
 from swarm_director.models.draft import Draft

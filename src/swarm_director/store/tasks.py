@@ -19,6 +19,7 @@ from swarm_director.models import (
     TaskStatus,
     TaskType,
 )
+from swarm_director.models.fulltext import TASKS
 from swarm_director.schemas.tasks import TaskCreate, TaskUpdate
 from swarm_director.store._common import (
     get_or_404,
@@ -31,6 +32,7 @@ from swarm_director.store._common import (
     would_create_cycle,
 )
 from swarm_director.store.pagination import DEFAULT_LIMIT, Ordering, Page, paginate
+from swarm_director.store.search import matching
 
 _BY_ID = Ordering("tasks", (Task.id,))
 #: What :func:`read_task` returns: a row with Task's column attributes.
@@ -82,10 +84,13 @@ def list_tasks(
     assigned_agent_id: int | None = None,
     parent_task_id: int | None = None,
     priority: TaskPriority | None = None,
+    q: str | None = None,
     limit: int = DEFAULT_LIMIT,
     cursor: str | None = None,
 ) -> Page[Task]:
-    """A page of tasks in id order (oldest first) matching every filter given."""
+    """A page of tasks in id order (oldest first) matching every filter given; ``q`` searches
+    title and description (words and "quoted phrases", see :mod:`swarm_director.store.search`).
+    Raises ValidationError for a bad filter, limit, cursor or query."""
     stmt = where_equal(
         select(Task),
         (Task.status, status, "status"),
@@ -95,6 +100,8 @@ def list_tasks(
         (Task.parent_task_id, parent_task_id, "parent_task_id"),
         (Task.priority, priority, "priority"),
     )
+    if q is not None:
+        stmt = stmt.where(matching(TASKS, Task.id, q, session.get_bind().dialect.name))
     return paginate(session, stmt, _BY_ID, limit=limit, cursor=cursor)
 
 
