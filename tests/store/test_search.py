@@ -15,7 +15,7 @@ from swarm_director.models import AgentLog
 from swarm_director.ops.check import run_check
 from swarm_director.ops.retention import RetentionPolicy, cleanup_logs
 from swarm_director.schemas.common import MAX_SEARCH_CHARS
-from swarm_director.store import conversations, logs, tasks
+from swarm_director.store import conversations, logs, search, tasks
 from swarm_director.store.search import MAX_SEARCH_WORDS, parse_query
 from tests.store.conftest import new_agent, new_task
 
@@ -154,7 +154,12 @@ def test_search_combines_with_every_log_filter(session: Session) -> None:
 
 
 @pytest.mark.parametrize("order", ["asc", "desc"])
-def test_pages_of_a_search_hold_every_hit_once(session: Session, order: str) -> None:
+@pytest.mark.parametrize("sorted_hits", [5000, 3], ids=["few-hits-plan", "many-hits-plan"])
+def test_pages_of_a_search_hold_every_hit_once(
+    session: Session, order: str, sorted_hits: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SQLite reads up to SQLITE_SORTED_HITS hits by id, more by walking the ordered index.
+    monkeypatch.setattr(search, "SQLITE_SORTED_HITS", sorted_hits)
     task = new_task(session)
     # Equal timestamps in runs, so the pages must use the id to break ties.
     rows = [

@@ -38,6 +38,7 @@ from swarm_director.schemas.conversations import (
     ParticipantCreate,
 )
 from swarm_director.store._common import (
+    core_connection,
     fits,
     flush_or_conflict,
     get_or_404,
@@ -331,7 +332,7 @@ def list_messages(
         (Message.thread_id, thread_id, "thread_id"),
     )
     if q is not None:
-        stmt = stmt.where(matching(MESSAGES, Message.id, q, session.get_bind().dialect.name))
+        stmt = stmt.where(matching(MESSAGES, Message.id, q, core_connection(session)))
     return paginate(session, stmt, _MESSAGES, limit=limit, cursor=cursor)
 
 

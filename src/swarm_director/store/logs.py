@@ -292,6 +292,6 @@ def list_logs(
         stmt = stmt.where(AgentLog.timestamp < until)
     connection = core_connection(source)
     if q is not None:
-        stmt = stmt.where(matching(LOGS, AgentLog.id, q, connection.dialect.name))
+        stmt = stmt.where(matching(LOGS, AgentLog.id, q, connection))
     ordering = _NEWEST_FIRST if order == "desc" else _OLDEST_FIRST
     return paginate_rows(connection, stmt, ordering, limit=limit, cursor=cursor)

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, Connection
 from sqlalchemy.orm import InstrumentedAttribute
 
 from swarm_director.errors import ValidationError
@@ -24,6 +24,9 @@ from swarm_director.schemas.common import MAX_SEARCH_CHARS
 
 #: Most words one query may hold (each is one more index lookup).
 MAX_SEARCH_WORDS = 32
+#: On SQLite, a query with at most this many hits reads them by id and sorts them; one with
+#: more walks the listing's own index in order and keeps the rows among the hits.
+SQLITE_SORTED_HITS = 5_000
 # A quoted phrase (an unclosed quote runs to the end), or a run of anything else but spaces.
 _TERM = re.compile(r'"([^"]*)"?|([^\s"]+)')
 # The indexes' tokens: letters and digits (not the underscore, which \w includes).
@@ -81,19 +84,31 @@ def matching(
     source: FullTextSource,
     id_column: InstrumentedAttribute[int],
     text: str,
-    dialect: str,
+    connection: Connection,
 ) -> ColumnElement[bool]:
     """The WHERE condition selecting the rows of ``source`` that match ``text`` (see
-    :func:`parse_query`, whose ValidationError it raises), for a statement on ``dialect``.
+    :func:`parse_query`, whose ValidationError it raises), for a statement on ``connection``.
 
-    SQLite: ``id IN (rowids the FTS5 table matches)``. PostgreSQL: the index's own expression
-    ``@@`` the query, written with literals so that the planner recognises the GIN index.
+    SQLite: ``id IN (rowids the FTS5 table matches)``. SQLite cannot tell a rare word from a
+    common one, so the hits are counted first, up to SQLITE_SORTED_HITS (a few milliseconds):
+    few hits are fetched by id and sorted; many make ``id`` an expression (``id + 0``), which
+    turns the IN into a filter on a walk of the listing's ordered index that stops at the
+    page's end. (A correlated ``EXISTS`` probing FTS5 per row was measured 30x slower.)
+
+    PostgreSQL: the index's own expression ``@@`` the query, written with literals so that
+    the planner recognises the GIN index; its statistics choose between the two plans.
     """
     query = parse_query(text)
-    if dialect == "sqlite":
+    if connection.dialect.name == "sqlite":
         fts = sa.table(source.fts_table, sa.column("rowid"))
         match = sa.literal_column(source.fts_table).bool_op("MATCH")(query.fts5())
-        condition: ColumnElement[bool] = id_column.in_(sa.select(fts.c.rowid).where(match))
+        hits = sa.select(fts.c.rowid).where(match)
+        counted = sa.select(sa.func.count()).select_from(
+            hits.limit(SQLITE_SORTED_HITS + 1).subquery()
+        )
+        many = (connection.execute(counted).scalar() or 0) > SQLITE_SORTED_HITS
+        key: ColumnElement[int] = id_column + 0 if many else id_column.expression
+        condition: ColumnElement[bool] = key.in_(hits)
         return condition
     document: ColumnElement[str] = sa.literal_column(source.pg_document(qualify=True))
     tsquery = sa.func.to_tsquery(sa.literal_column(f"'{PG_CONFIG}'"), query.tsquery())

@@ -22,6 +22,7 @@ from swarm_director.models import (
 from swarm_director.models.fulltext import TASKS
 from swarm_director.schemas.tasks import TaskCreate, TaskUpdate
 from swarm_director.store._common import (
+    core_connection,
     get_or_404,
     lock_hierarchy,
     lock_or_404,
@@ -101,7 +102,7 @@ def list_tasks(
         (Task.priority, priority, "priority"),
     )
     if q is not None:
-        stmt = stmt.where(matching(TASKS, Task.id, q, session.get_bind().dialect.name))
+        stmt = stmt.where(matching(TASKS, Task.id, q, core_connection(session)))
     return paginate(session, stmt, _BY_ID, limit=limit, cursor=cursor)
 
 
