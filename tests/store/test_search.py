@@ -158,8 +158,9 @@ def test_search_combines_with_every_log_filter(session: Session) -> None:
 def test_pages_of_a_search_hold_every_hit_once(
     session: Session, order: str, sorted_hits: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # SQLite reads up to SQLITE_SORTED_HITS hits by id, more by walking the ordered index.
+    # Up to *_SORTED_HITS hits are read by id, more by walking the ordered index.
     monkeypatch.setattr(search, "SQLITE_SORTED_HITS", sorted_hits)
+    monkeypatch.setattr(search, "PG_SORTED_HITS", sorted_hits)
     task = new_task(session)
     # Equal timestamps in runs, so the pages must use the id to break ties.
     rows = [
@@ -268,3 +269,24 @@ def test_index_stays_exact_after_delete_cascade_and_retention(db: Database) -> N
         _add(session, keep.id, "needle newest")
         assert sorted(_messages(session, keep.id, "needle")) == ["needle new", "needle newest"]
     assert [p for p in run_check(db.engine).problems if p.rule == "search_index"] == []
+
+
+def test_a_word_the_statistics_know_as_common_is_searched_alike(db: Database) -> None:
+    # PostgreSQL: a word among the index's most common elements takes the planner's plan.
+    with db.transaction() as session:
+        task = new_task(session)
+        _add(session, task.id, *(f"common {'rare' if i == 7 else 'x'} {i}" for i in range(300)))
+    if db.dialect == "postgresql":
+        with db.engine.connect() as conn:
+            conn.execute(sa.text("ANALYZE agent_logs"))
+            conn.commit()
+            elems = conn.execute(
+                sa.text(
+                    "SELECT most_common_elems::text FROM pg_stats "
+                    "WHERE tablename = 'ix_agent_logs_fts'"
+                )
+            ).scalar()
+        assert elems is not None and "common" in elems
+    with db.engine.connect() as conn:
+        assert len(_log_ids(conn, q="common")) == 300
+        assert [r.message for r in logs.list_logs(conn, q="common rare").items] == ["common rare 7"]
