@@ -15,11 +15,14 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.script import ScriptDirectory
+from sqlalchemy.orm import Session
 
 from swarm_director.db import make_engine
 from swarm_director.errors import SchemaError
 from swarm_director.migrations import migrate
+from swarm_director.models.fulltext import full_text_names
 from swarm_director.ops.drift import compare_schema
+from swarm_director.store import conversations, logs, tasks
 from tests.dbtools import fresh_database
 
 REVISIONS = [
@@ -29,6 +32,7 @@ REVISIONS = [
     "004_add_maintenance_events",
     "005_add_idempotency_keys",
     "006_add_statement_timings",
+    "007_add_full_text_search",
     "009_add_api_keys",
 ]
 
@@ -40,6 +44,8 @@ CREATES = {
     "004_add_maintenance_events": {"maintenance_events"},
     "005_add_idempotency_keys": {"idempotency_keys"},
     "006_add_statement_timings": {"statement_timings"},
+    # Full-text objects are not tables of the models (see table_names).
+    "007_add_full_text_search": set(),
     "009_add_api_keys": {"api_keys"},
 }
 
@@ -121,6 +127,12 @@ ROWS: dict[str, list[tuple[str, dict[str, Any]]]] = {
                                "calls": 3, "total_ms": 1.5, "max_ms": 0.75,
                                "last_seen": T1, "sources": "host:1 host:2"}),
     ],
+    "007_add_full_text_search": [
+        ("agent_logs", {"id": 2, "task_id": 3, "agent_type": "worker",
+                        "message": "disk full on db.example.com", "timestamp": T2,
+                        "log_level": "error", "agent_id": None, "session_id": None,
+                        "metadata": None, "created_at": T2}),
+    ],
     # 009 rebuilds maintenance_events on SQLite (a new CHECK): its rows must survive.
     "009_add_api_keys": [
         ("api_keys", {"id": 1, "name": "agent-1", "key_id": "0123456789ab",
@@ -147,7 +159,9 @@ def engine(dialect: str, tmp_path: Path) -> Iterator[sa.Engine]:
 
 
 def table_names(engine: sa.Engine) -> set[str]:
-    return set(sa.inspect(engine).get_table_names()) - {"alembic_version"}
+    # SQLite's FTS5 tables hold copies of indexed text; their own test is below.
+    names = set(sa.inspect(engine).get_table_names()) - {"alembic_version"}
+    return names - full_text_names()
 
 
 def snapshot(engine: sa.Engine) -> Snapshot:
@@ -187,8 +201,8 @@ def assert_rows_kept(before: Snapshot, after: Snapshot, dropped: set[str]) -> No
 
 def test_history_is_one_line_of_the_named_revisions() -> None:
     script = ScriptDirectory.from_config(migrate.alembic_config())
-    assert script.get_heads() == ["009_add_api_keys"]
-    assert migrate.head_revision() == "009_add_api_keys"
+    assert script.get_heads() == [REVISIONS[-1]]
+    assert migrate.head_revision() == REVISIONS[-1]
     history = migrate.history()
     assert [info.revision for info in history] == REVISIONS
     assert [info.down_revision for info in history] == [None, *REVISIONS[:-1]]
@@ -380,3 +394,40 @@ def test_concurrent_upgrades_from_two_threads_run_one_after_the_other(
         thread.join(timeout=60)
     assert errors == []
     assert migrate.is_at_head(engine)
+
+
+def _found(engine: sa.Engine) -> tuple[list[int], list[int], list[int]]:
+    """Ids of the logs, tasks and messages that searches for words of the ROWS find."""
+    with engine.connect() as conn, Session(conn) as session:
+        return (
+            [row.id for row in logs.list_logs(conn, q="started").items]
+            + [row.id for row in logs.list_logs(conn, q='"example com"').items],
+            [task.id for task in tasks.list_tasks(session, q="launch EMAIL").items],
+            [m.id for m in conversations.list_messages(session, 1, q="reply").items],
+        )
+
+
+def test_search_indexes_the_rows_from_before_it_and_downgrade_removes_it(
+    engine: sa.Engine,
+) -> None:
+    for revision in REVISIONS[: REVISIONS.index("007_add_full_text_search")]:
+        migrate.upgrade(engine, revision)
+        insert_rows(engine, revision)
+    migrate.upgrade(engine, "007_add_full_text_search")
+    insert_rows(engine, "007_add_full_text_search")  # written after: kept by the index itself
+
+    assert _found(engine) == ([1, 2], [1], [2])
+
+    migrate.downgrade(engine, "005_add_idempotency_keys")
+    assert not set(sa.inspect(engine).get_table_names()) & full_text_names()
+    with engine.connect() as conn:
+        indexes = {ix["name"] for t in ("agent_logs", "tasks", "messages")
+                   for ix in sa.inspect(conn).get_indexes(t)}  # fmt: skip
+    assert not indexes & full_text_names()
+    assert compare_schema(engine) != []  # behind head: the search objects are missing
+    with engine.begin() as conn:  # deleting without the triggers works: they are gone
+        conn.execute(sa.text("DELETE FROM agent_logs WHERE id = 2"))
+
+    migrate.upgrade(engine)
+    assert compare_schema(engine) == []
+    assert _found(engine) == ([1], [1], [2])

@@ -48,12 +48,20 @@ def test_missing_tables_are_reported(dialect: str, tmp_path: Path) -> None:
         engine = make_engine(url)
         try:
             migrate.upgrade(engine, "003_add_conversation_tracking")
-            assert sorted(compare_schema(engine)) == [
+            problems = compare_schema(engine)
+            assert sorted(p for p in problems if not p.startswith("full-text")) == [
                 "table api_keys is in the models but missing from the database",
                 "table idempotency_keys is in the models but missing from the database",
                 "table maintenance_events is in the models but missing from the database",
                 "table statement_timings is in the models but missing from the database",
             ]
+            # The search indexes came later too; each missing object is named.
+            full_text = {p.split()[2] for p in problems if p.startswith("full-text")}
+            if dialect == "sqlite":
+                assert "agent_logs_fts" in full_text and "messages_fts_update" in full_text
+                assert len(full_text) == 12  # 3 FTS5 tables, 3 triggers each
+            else:
+                assert full_text == {"ix_agent_logs_fts", "ix_tasks_fts", "ix_messages_fts"}
         finally:
             engine.dispose()
 
@@ -100,4 +108,12 @@ def test_planted_drift_is_reported_line_by_line(migrated: sa.Engine) -> None:
 
     problems = compare_schema(migrated)
 
-    assert sorted(problems) == sorted(EXPECTED)
+    expected = list(EXPECTED)
+    if migrated.dialect.name == "sqlite":
+        # Rebuilding tasks dropped the triggers that keep its search index exact: a later
+        # migration that rebuilds a searchable table must create them again.
+        expected += [
+            f"full-text trigger tasks_fts_{kind} is in the models but missing from the database"
+            for kind in ("insert", "delete", "update")
+        ]
+    assert sorted(problems) == sorted(expected)

@@ -284,3 +284,10 @@ CREATE INDEX ix_conversation_participants_agent_id ON conversation_participants 
 
 -- Foreign keys of the tasks <-> conversations reference cycle.
 ALTER TABLE tasks ADD CONSTRAINT fk_tasks_conversation_id_conversations FOREIGN KEY(conversation_id) REFERENCES conversations (id) ON DELETE SET NULL;
+
+-- Full-text search (see swarm_director.models.fulltext).
+CREATE INDEX ix_agent_logs_fts ON agent_logs USING gin (to_tsvector('simple', regexp_replace(left(message, 100000), '[^[:alnum:]]+', ' ', 'g')));
+
+CREATE INDEX ix_tasks_fts ON tasks USING gin (to_tsvector('simple', regexp_replace(left(coalesce(title, '') || ' ' || coalesce(description, ''), 100000), '[^[:alnum:]]+', ' ', 'g')));
+
+CREATE INDEX ix_messages_fts ON messages USING gin (to_tsvector('simple', regexp_replace(left(content, 100000), '[^[:alnum:]]+', ' ', 'g')));

@@ -282,3 +282,34 @@ CREATE TABLE conversation_participants (
 );
 
 CREATE INDEX ix_conversation_participants_agent_id ON conversation_participants (agent_id);
+
+-- Full-text search (see swarm_director.models.fulltext).
+CREATE VIRTUAL TABLE agent_logs_fts USING fts5(message, content='agent_logs', content_rowid='id', tokenize='unicode61 remove_diacritics 0');
+
+CREATE TRIGGER agent_logs_fts_insert AFTER INSERT ON agent_logs BEGIN INSERT INTO agent_logs_fts(rowid, message) VALUES (new.id, new.message); END;
+
+CREATE TRIGGER agent_logs_fts_delete AFTER DELETE ON agent_logs BEGIN INSERT INTO agent_logs_fts(agent_logs_fts, rowid, message) VALUES ('delete', old.id, old.message); END;
+
+CREATE TRIGGER agent_logs_fts_update AFTER UPDATE OF message ON agent_logs BEGIN INSERT INTO agent_logs_fts(agent_logs_fts, rowid, message) VALUES ('delete', old.id, old.message); INSERT INTO agent_logs_fts(rowid, message) VALUES (new.id, new.message); END;
+
+INSERT INTO agent_logs_fts(agent_logs_fts) VALUES ('rebuild');
+
+CREATE VIRTUAL TABLE tasks_fts USING fts5(title, description, content='tasks', content_rowid='id', tokenize='unicode61 remove_diacritics 0');
+
+CREATE TRIGGER tasks_fts_insert AFTER INSERT ON tasks BEGIN INSERT INTO tasks_fts(rowid, title, description) VALUES (new.id, new.title, new.description); END;
+
+CREATE TRIGGER tasks_fts_delete AFTER DELETE ON tasks BEGIN INSERT INTO tasks_fts(tasks_fts, rowid, title, description) VALUES ('delete', old.id, old.title, old.description); END;
+
+CREATE TRIGGER tasks_fts_update AFTER UPDATE OF title, description ON tasks BEGIN INSERT INTO tasks_fts(tasks_fts, rowid, title, description) VALUES ('delete', old.id, old.title, old.description); INSERT INTO tasks_fts(rowid, title, description) VALUES (new.id, new.title, new.description); END;
+
+INSERT INTO tasks_fts(tasks_fts) VALUES ('rebuild');
+
+CREATE VIRTUAL TABLE messages_fts USING fts5(content, content='messages', content_rowid='id', tokenize='unicode61 remove_diacritics 0');
+
+CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content); END;
+
+CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN INSERT INTO messages_fts(messages_fts, rowid, content) VALUES ('delete', old.id, old.content); END;
+
+CREATE TRIGGER messages_fts_update AFTER UPDATE OF content ON messages BEGIN INSERT INTO messages_fts(messages_fts, rowid, content) VALUES ('delete', old.id, old.content); INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content); END;
+
+INSERT INTO messages_fts(messages_fts) VALUES ('rebuild');

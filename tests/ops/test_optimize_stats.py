@@ -67,7 +67,10 @@ def test_stats_show_sizes_last_runs_and_suggestions(db: Database, tmp_path: Path
     assert "300 logs are older than 30 d" in text
     if db.dialect == "sqlite":
         assert "never analyzed" in text
-        assert stats.free_bytes == 0 and stats.wal_bytes is not None
+        # Nothing was deleted; the few free pages are the search index's (FTS5 merges its
+        # segments as rows are added and frees the merged ones).
+        assert stats.free_bytes is not None and stats.free_bytes <= 16 * 4096
+        assert stats.wal_bytes is not None
     optimize(db.engine)
     after = collect_stats(db.engine)
     assert after.last["optimize"] is not None

@@ -29,7 +29,7 @@ from swarm_director.schemas import (
     ParticipantCreate,
     ParticipantOut,
 )
-from swarm_director.schemas.common import Name, PositiveBigId, PositiveId
+from swarm_director.schemas.common import Name, PositiveBigId, PositiveId, SearchText
 from swarm_director.store import conversations
 
 bp = blueprint("conversations", "Conversations between agents: participants and messages.")
@@ -63,6 +63,7 @@ class ParticipantQuery(PageQuery):
 
 class MessageQuery(PageQuery):
     thread_id: Name | None = None
+    q: SearchText | None = None
 
 
 @bp.get("/conversations", responses={200: ConversationPage})
@@ -144,11 +145,13 @@ def remove_participant(path: ParticipantPath) -> Response:
 
 @bp.get("/conversations/<int:conversation_id>/messages", responses={200: MessagePage})
 def list_messages(path: ConversationPath, query: MessageQuery) -> Response:
-    """List the conversation's messages in the order they were added (optionally one thread)."""
+    """List the conversation's messages in the order they were added (optionally one thread,
+    or those whose content matches the search `q`)."""
     page = conversations.list_messages(
         session(),
         path.conversation_id,
         thread_id=query.thread_id,
+        q=query.q,
         limit=query.limit,
         cursor=query.cursor,
     )

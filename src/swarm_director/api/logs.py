@@ -12,7 +12,7 @@ from swarm_director.api.context import connection, session
 from swarm_director.enums import LogLevel
 from swarm_director.errors import ValidationError
 from swarm_director.schemas import LogBatchOut, LogCreate, LogOut, LogPage
-from swarm_director.schemas.common import ISOTimestamp, Name, PositiveId
+from swarm_director.schemas.common import ISOTimestamp, Name, PositiveId, SearchText
 from swarm_director.schemas.logs import AgentTypeLabel
 from swarm_director.store import logs, tasks
 
@@ -53,6 +53,7 @@ class LogFilters(PageQuery):
     session_id: Name | None = None
     since: ISOTimestamp | None = Field(default=None, description="Timestamp ≥ since (ISO 8601).")
     until: ISOTimestamp | None = Field(default=None, description="Timestamp < until (ISO 8601).")
+    q: SearchText | None = None
     order: Literal["asc", "desc"] = Field(
         default="desc", description="By (timestamp, id); `desc` is newest first."
     )
@@ -72,6 +73,7 @@ def _list(task_id: int | None, query: LogFilters) -> Response:
         session_id=query.session_id,
         since=query.since,
         until=query.until,
+        q=query.q,
         order=query.order,
         limit=query.limit,
         cursor=query.cursor,
@@ -85,7 +87,8 @@ def _list(task_id: int | None, query: LogFilters) -> Response:
 
 @bp.get("/tasks/<int:task_id>/logs", responses={200: LogPage})
 def list_task_logs(path: TaskPath, query: LogFilters) -> Response:
-    """List a task's logs, newest first by default, with level/agent/session/time filters."""
+    """List a task's logs, newest first by default, with level/agent/session/time filters and
+    the search `q` over the message."""
     return _list(path.task_id, query)
 
 

@@ -17,7 +17,7 @@ from swarm_director.api.context import connection, session
 from swarm_director.api.errors import ErrorResponse
 from swarm_director.enums import TaskPriority, TaskStatus, TaskType
 from swarm_director.schemas import TaskCreate, TaskOut, TaskPage, TaskUpdate
-from swarm_director.schemas.common import Name, PositiveId
+from swarm_director.schemas.common import Name, PositiveId, SearchText
 from swarm_director.store import tasks
 
 bp = blueprint("tasks", "Tasks routed through the agent hierarchy.")
@@ -30,11 +30,13 @@ class TaskQuery(PageQuery):
     assigned_agent_id: PositiveId | None = None
     parent_task_id: PositiveId | None = None
     priority: TaskPriority | None = None
+    q: SearchText | None = None
 
 
 @bp.get("/tasks", responses={200: TaskPage})
 def list_tasks(query: TaskQuery) -> Response:
-    """List tasks in id order, filtered by status, type, user, assignee, parent and priority."""
+    """List tasks in id order, filtered by status, type, user, assignee, parent and priority,
+    and by the search `q` over title and description."""
     page = tasks.list_tasks(
         session(),
         status=query.status,
@@ -43,6 +45,7 @@ def list_tasks(query: TaskQuery) -> Response:
         assigned_agent_id=query.assigned_agent_id,
         parent_task_id=query.parent_task_id,
         priority=query.priority,
+        q=query.q,
         limit=query.limit,
         cursor=query.cursor,
     )

@@ -35,6 +35,7 @@ from swarm_director.models import (
 )
 from swarm_director.ops.audit import write_event
 from swarm_director.ops.dbinfo import existing_tables, model_tables, reader, table_of
+from swarm_director.ops.search_index import search_index_findings
 from swarm_director.redact import first_line
 
 #: At most this many problems are listed per rule; the rest are only counted.
@@ -103,6 +104,7 @@ RULES: dict[str, str] = {
     "draft_version_gap": "a task's draft versions are not 1, 2, ..., n",
     "email_sent_at": "an email's sent_at disagrees with its status",
     "counter": "a stored counter differs from the rows it counts",
+    "search_index": "a full-text index is missing, invalid, or does not hold exactly its rows",
 }
 
 
@@ -120,6 +122,7 @@ def run_check(engine: Engine, *, limit_per_rule: int = DEFAULT_LIMIT_PER_RULE) -
     if present is not None:
         checks: list[tuple[str, set[str], Callable[[Connection], Iterable[Problem]]]] = [
             ("enum_value", set(), _enum_values),
+            ("search_index", set(), _search_indexes),
             ("agent_cycle", {"agents"}, _agent_cycles),
             ("task_cycle", {"tasks"}, _task_cycles),
             ("draft_version_duplicate", {"drafts"}, _draft_duplicates),
@@ -245,6 +248,11 @@ def _orphans(conn: Connection) -> Iterable[Problem]:
                     row[0],
                     f"{refs} references a missing {parent.name} row",
                 )
+
+
+def _search_indexes(conn: Connection) -> Iterable[Problem]:
+    for table, row_id, message in search_index_findings(conn):
+        yield Problem("search_index", table, row_id, message)
 
 
 def _enum_values(conn: Connection) -> Iterable[Problem]:

@@ -30,6 +30,8 @@ from sqlalchemy.engine import Dialect, Inspector
 from swarm_director import models  # noqa: F401  (registers every table on Base.metadata)
 from swarm_director.db import Base
 from swarm_director.db.engine import READ_ONLY
+from swarm_director.models.fulltext import full_text_names
+from swarm_director.ops.drift_fulltext import compare_full_text
 
 #: Alembic's own bookkeeping table; not part of the models.
 VERSION_TABLE = "alembic_version"
@@ -48,7 +50,13 @@ def compare_schema(engine: Engine) -> list[str]:
 
 
 def _include_name(name: str | None, type_: str, _parent_names: Any) -> bool:
-    return not (type_ == "table" and name == VERSION_TABLE)
+    # The full-text objects are not models (FTS5 tables, expression indexes); they are
+    # compared by compare_full_text instead, by name and definition.
+    if type_ == "table":
+        return name != VERSION_TABLE and name not in full_text_names()
+    if type_ == "index":
+        return name not in full_text_names()
+    return True
 
 
 def _compare(connection: Connection) -> list[str]:
@@ -75,6 +83,7 @@ def _compare(connection: Connection) -> list[str]:
         if table.name in existing:
             problems.extend(_compare_primary_key(inspector, table))
             problems.extend(_compare_checks(inspector, table, dialect))
+    problems.extend(compare_full_text(connection))
     return problems
 
 

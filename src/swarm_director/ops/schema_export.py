@@ -11,6 +11,7 @@ from sqlalchemy.schema import AddConstraint, CreateIndex, CreateTable
 
 from swarm_director import models  # noqa: F401  (registers every table)
 from swarm_director.db.base import Base
+from swarm_director.models.fulltext import SOURCES
 
 DIALECTS: dict[str, Dialect] = {
     "sqlite": sqlite.dialect(),
@@ -61,6 +62,10 @@ def render_sql(dialect_name: str) -> str:
             # rendered inline again, which would drop it from the next dialect's CREATE TABLE.
             add = AddConstraint(fk, isolate_from_table=False)
             parts.append(f"{str(add.compile(dialect=dialect)).strip()};\n")
+    parts.append("-- Full-text search (see swarm_director.models.fulltext).")
+    for source in SOURCES:
+        statements = source.sqlite_create() if dialect_name == "sqlite" else source.pg_create()
+        parts.extend(f"{statement};\n" for statement in statements)
     return "\n".join(parts)
 
 

@@ -44,6 +44,8 @@ MAX_BIG_ID = 2**63 - 1
 #: Bounds for free text, in characters.
 SHORT_TEXT = 10_000
 LONG_TEXT = 1_000_000
+#: Longest search query (``q=``), in characters.
+MAX_SEARCH_CHARS = 500
 
 
 def _reject_bool(value: Any) -> Any:
@@ -127,6 +129,17 @@ ShortText = Annotated[str, StringConstraints(max_length=SHORT_TEXT), NoNul]
 
 LongText = Annotated[str, StringConstraints(min_length=1, max_length=LONG_TEXT), NoNul]
 """Required body text (draft content, email body, message content)."""
+
+SearchText = Annotated[
+    str,
+    StringConstraints(max_length=MAX_SEARCH_CHARS),
+    NoNul,
+    Field(
+        description='Full-text search: words and "quoted phrases", all must match (case is '
+        "ignored; punctuation separates words). At most 500 characters."
+    ),
+]
+"""A search query as users type it (parsed by :mod:`swarm_director.store.search`)."""
 
 EmailAddress = Annotated[
     str,

@@ -29,6 +29,7 @@ from swarm_director.models import (
     Message,
     Task,
 )
+from swarm_director.models.fulltext import MESSAGES
 from swarm_director.schemas.conversations import (
     ConversationCreate,
     ConversationUpdate,
@@ -37,6 +38,7 @@ from swarm_director.schemas.conversations import (
     ParticipantCreate,
 )
 from swarm_director.store._common import (
+    core_connection,
     fits,
     flush_or_conflict,
     get_or_404,
@@ -46,6 +48,7 @@ from swarm_director.store._common import (
     where_equal,
 )
 from swarm_director.store.pagination import DEFAULT_LIMIT, Ordering, Page, paginate
+from swarm_director.store.search import matching
 
 _CONVERSATIONS = Ordering("conversations", (Conversation.id,))
 _MESSAGES = Ordering("messages", (Message.id,))
@@ -315,16 +318,21 @@ def list_messages(
     conversation_id: int,
     *,
     thread_id: str | None = None,
+    q: str | None = None,
     limit: int = DEFAULT_LIMIT,
     cursor: str | None = None,
 ) -> Page[Message]:
     """A page of the conversation's messages in the order they were added (optionally of one
-    thread). Raises NotFoundError (conversation)."""
+    thread; ``q`` searches the content: words and "quoted phrases", see
+    :mod:`swarm_director.store.search`). Raises NotFoundError (conversation), ValidationError
+    (bad filter, limit, cursor or query)."""
     get_conversation(session, conversation_id)
     stmt = where_equal(
         select(Message).where(Message.conversation_id == conversation_id),
         (Message.thread_id, thread_id, "thread_id"),
     )
+    if q is not None:
+        stmt = stmt.where(matching(MESSAGES, Message.id, q, core_connection(session)))
     return paginate(session, stmt, _MESSAGES, limit=limit, cursor=cursor)
 
 

@@ -24,6 +24,7 @@ from swarm_director.db import utcnow
 from swarm_director.enums import LOG_LEVEL_ORDER
 from swarm_director.errors import ConflictError, ValidationError
 from swarm_director.models import Agent, AgentLog, LogLevel, Task
+from swarm_director.models.fulltext import LOGS
 from swarm_director.schemas.common import fields_from_pydantic
 from swarm_director.schemas.logs import LogCreate, LogRow
 from swarm_director.store import idempotency
@@ -37,6 +38,7 @@ from swarm_director.store._common import (
     where_equal,
 )
 from swarm_director.store.pagination import DEFAULT_LIMIT, Ordering, Page, paginate_rows
+from swarm_director.store.search import matching
 
 _NEWEST_FIRST = Ordering("logs", (AgentLog.timestamp, AgentLog.id), descending=True)
 _OLDEST_FIRST = Ordering("logs", (AgentLog.timestamp, AgentLog.id), descending=False)
@@ -251,6 +253,7 @@ def list_logs(
     session_id: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    q: str | None = None,
     order: Literal["asc", "desc"] = "desc",
     limit: int = DEFAULT_LIMIT,
     cursor: str | None = None,
@@ -262,8 +265,9 @@ def list_logs(
     ``source`` (a session's connection, or a bare read connection, which is cheaper still).
 
     Filters: a task, a minimum level (``warning`` gives warnings and errors), agent type,
-    agent, session, and a time window ``since <= timestamp < until``. Raises ValidationError
-    for a bad order, limit or cursor.
+    agent, session, a time window ``since <= timestamp < until``, and ``q``, a full-text
+    search of the message (words and "quoted phrases", see :mod:`swarm_director.store.search`).
+    Raises ValidationError for a bad order, limit, cursor or query.
     """
     if order not in ("asc", "desc"):
         raise ValidationError(
@@ -286,5 +290,8 @@ def list_logs(
     if until is not None:
         check_filter(AgentLog.timestamp, until, "until")
         stmt = stmt.where(AgentLog.timestamp < until)
+    connection = core_connection(source)
+    if q is not None:
+        stmt = stmt.where(matching(LOGS, AgentLog.id, q, connection))
     ordering = _NEWEST_FIRST if order == "desc" else _OLDEST_FIRST
-    return paginate_rows(core_connection(source), stmt, ordering, limit=limit, cursor=cursor)
+    return paginate_rows(connection, stmt, ordering, limit=limit, cursor=cursor)

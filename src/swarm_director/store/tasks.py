@@ -19,8 +19,10 @@ from swarm_director.models import (
     TaskStatus,
     TaskType,
 )
+from swarm_director.models.fulltext import TASKS
 from swarm_director.schemas.tasks import TaskCreate, TaskUpdate
 from swarm_director.store._common import (
+    core_connection,
     get_or_404,
     lock_hierarchy,
     lock_or_404,
@@ -31,6 +33,7 @@ from swarm_director.store._common import (
     would_create_cycle,
 )
 from swarm_director.store.pagination import DEFAULT_LIMIT, Ordering, Page, paginate
+from swarm_director.store.search import matching
 
 _BY_ID = Ordering("tasks", (Task.id,))
 _NEWEST_FIRST = _BY_ID.reversed()
@@ -84,11 +87,14 @@ def list_tasks(
     parent_task_id: int | None = None,
     priority: TaskPriority | None = None,
     order: Literal["asc", "desc"] = "asc",
+    q: str | None = None,
     limit: int = DEFAULT_LIMIT,
     cursor: str | None = None,
 ) -> Page[Task]:
     """A page of tasks in id order (oldest first; ``order="desc"``: newest first) matching
-    every filter given. Raises ValidationError for a bad filter, order, limit or cursor."""
+    every filter given; ``q`` searches title and description (words and "quoted phrases", see
+    :mod:`swarm_director.store.search`). Raises ValidationError for a bad filter, order, limit,
+    cursor or query."""
     if order not in ("asc", "desc"):
         raise ValidationError(
             "invalid order", details={"fields": {"order": "must be 'asc' or 'desc'"}}
@@ -102,6 +108,8 @@ def list_tasks(
         (Task.parent_task_id, parent_task_id, "parent_task_id"),
         (Task.priority, priority, "priority"),
     )
+    if q is not None:
+        stmt = stmt.where(matching(TASKS, Task.id, q, core_connection(session)))
     ordering = _BY_ID if order == "asc" else _NEWEST_FIRST
     return paginate(session, stmt, ordering, limit=limit, cursor=cursor)
 
