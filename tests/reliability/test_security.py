@@ -53,13 +53,109 @@ SQL_WORDS = re.compile(
 #: reason it is safe. Reviewed one by one.
 REVIEWED: dict[tuple[str, str], str] = {
     (
+        "migrations/versions/007_add_full_text_search.py",
+        'add = f"INSERT INTO {fts}(rowid, {names}) VALUES (new.id, {new});"  # noqa: S608',
+    ): "search DDL: table and column names are the revision's own constants, never input",
+    (
+        "migrations/versions/007_add_full_text_search.py",
+        'f"CREATE TRIGGER {fts}_delete AFTER DELETE ON {table} BEGIN {remove} END",',
+    ): "search DDL: table and column names are the revision's own constants, never input",
+    (
+        "migrations/versions/007_add_full_text_search.py",
+        'f"CREATE TRIGGER {fts}_insert AFTER INSERT ON {table} BEGIN {add} END",',
+    ): "search DDL: table and column names are the revision's own constants, never input",
+    (
+        "migrations/versions/007_add_full_text_search.py",
+        'f"CREATE TRIGGER {fts}_update AFTER UPDATE OF {names} ON {table} BEGIN {remove} {add} END",',
+    ): "search DDL: table and column names are the revision's own constants, never input",
+    (
+        "migrations/versions/007_add_full_text_search.py",
+        "f\"CREATE VIRTUAL TABLE {fts} USING fts5({names}, content='{table}', \"",
+    ): "search DDL: table and column names are the revision's own constants, never input",
+    (
+        "migrations/versions/007_add_full_text_search.py",
+        "f\"INSERT INTO {fts}({fts}) VALUES ('rebuild')\",  # noqa: S608",
+    ): "search DDL: table and column names are the revision's own constants, never input",
+    (
+        "migrations/versions/007_add_full_text_search.py",
+        'op.execute(f"DROP INDEX IF EXISTS ix_{table}_fts")',
+    ): "search DDL: table and column names are the revision's own constants, never input",
+    (
+        "migrations/versions/007_add_full_text_search.py",
+        'op.execute(f"DROP TABLE IF EXISTS {table}_fts")',
+    ): "search DDL: table and column names are the revision's own constants, never input",
+    (
+        "migrations/versions/007_add_full_text_search.py",
+        'op.execute(f"DROP TRIGGER IF EXISTS {table}_fts_{kind}")',
+    ): "search DDL: table and column names are the revision's own constants, never input",
+    (
+        "migrations/versions/007_add_full_text_search.py",
+        "remove = f\"INSERT INTO {fts}({fts}, rowid, {names}) VALUES ('delete', old.id, {old});\"  # noqa: S608",
+    ): "search DDL: table and column names are the revision's own constants, never input",
+    (
+        "migrations/versions/007_add_full_text_search.py",
+        'return f"CREATE INDEX ix_{table}_fts ON {table} USING gin ({document})"',
+    ): "search DDL: table and column names are the revision's own constants, never input",
+    (
+        "models/fulltext.py",
+        'add = f"INSERT INTO {fts}(rowid, {names}) VALUES (new.id, {new});"  # noqa: S608',
+    ): "search DDL: names come from the fixed SOURCES (LOGS, TASKS, MESSAGES), never input",
+    (
+        "models/fulltext.py",
+        'f"CREATE TRIGGER {delete} AFTER DELETE ON {self.name} BEGIN {remove} END",',
+    ): "search DDL: names come from the fixed SOURCES (LOGS, TASKS, MESSAGES), never input",
+    (
+        "models/fulltext.py",
+        'f"CREATE TRIGGER {insert} AFTER INSERT ON {self.name} BEGIN {add} END",',
+    ): "search DDL: names come from the fixed SOURCES (LOGS, TASKS, MESSAGES), never input",
+    (
+        "models/fulltext.py",
+        'f"CREATE TRIGGER {update} AFTER UPDATE OF {names} ON {self.name} "',
+    ): "search DDL: names come from the fixed SOURCES (LOGS, TASKS, MESSAGES), never input",
+    (
+        "models/fulltext.py",
+        "f\"CREATE VIRTUAL TABLE {fts} USING fts5({names}, content='{self.name}', \"",
+    ): "search DDL: names come from the fixed SOURCES (LOGS, TASKS, MESSAGES), never input",
+    (
+        "models/fulltext.py",
+        'f"DROP TABLE IF EXISTS {self.fts_table}"',
+    ): "search DDL: names come from the fixed SOURCES (LOGS, TASKS, MESSAGES), never input",
+    (
+        "models/fulltext.py",
+        "f\"INSERT INTO {fts}({fts}) VALUES ('rebuild')\",  # noqa: S608",
+    ): "search DDL: names come from the fixed SOURCES (LOGS, TASKS, MESSAGES), never input",
+    (
+        "models/fulltext.py",
+        "remove = f\"INSERT INTO {fts}({fts}, rowid, {names}) VALUES ('delete', old.id, {old});\"  # noqa: S608",
+    ): "search DDL: names come from the fixed SOURCES (LOGS, TASKS, MESSAGES), never input",
+    (
+        "models/fulltext.py",
+        'return [f"CREATE INDEX {self.pg_index} ON {self.name} USING gin ({self.pg_document()})"]',
+    ): "search DDL: names come from the fixed SOURCES (LOGS, TASKS, MESSAGES), never input",
+    (
+        "models/fulltext.py",
+        'return [f"DROP INDEX IF EXISTS {self.pg_index}"]',
+    ): "search DDL: names come from the fixed SOURCES (LOGS, TASKS, MESSAGES), never input",
+    (
+        "models/fulltext.py",
+        'return [f"DROP TRIGGER IF EXISTS {name}" for name in self.triggers] + [',
+    ): "search DDL: names come from the fixed SOURCES (LOGS, TASKS, MESSAGES), never input",
+    (
+        "ops/search_index.py",
+        'extra = f"SELECT id FROM {index} EXCEPT SELECT id FROM {table} ORDER BY 1"  # noqa: S608',
+    ): "db check's search rule: names come from models.fulltext.SOURCES, never input",
+    (
+        "ops/search_index.py",
+        'f"full-text index {source.pg_index} is invalid: REINDEX INDEX {source.pg_index}",',
+    ): "not SQL that runs: a db check problem telling the operator what to run",
+    (
+        "ops/search_index.py",
+        'missing = f"SELECT id FROM {table} EXCEPT SELECT id FROM {index} ORDER BY 1"  # noqa: S608',
+    ): "db check's search rule: names come from models.fulltext.SOURCES, never input",
+    (
         "db/engine.py",
         'cursor.execute(f"PRAGMA busy_timeout={busy_ms:d}")',
     ): "constant PRAGMA; the value is an int formatted with :d",
-    (
-        "db/provision.py",
-        "conn.exec_driver_sql(statement.format(conn.dialect.identifier_preparer.quote(name)))",
-    ): "CREATE/DROP DATABASE: the name quoted by the dialect's identifier preparer",
     (
         "db/provision.py",
         'conn.exec_driver_sql(f"DROP TABLE IF EXISTS {preparer.quote(name)}")',
@@ -318,6 +414,9 @@ def test_every_route_but_health_needs_the_token(secured_app: Flask) -> None:
     for method, url in routes:
         if url == "/api/health":
             continue
+        if not url.startswith("/api/"):
+            _console_route_needs_a_login(client, method, url)
+            continue
         attempts: list[dict[str, Any]] = [
             {},
             {"headers": {"Authorization": f"Bearer {WRONG_TOKEN}"}},
@@ -334,6 +433,28 @@ def test_every_route_but_health_needs_the_token(secured_app: Flask) -> None:
     assert checked > 100
     ok = client.get("/api/admin/stats", headers={"Authorization": f"bearer {TOKEN}"})
     assert ok.status_code == 200, "the scheme is case-insensitive (RFC 7235)"
+
+
+def _console_route_needs_a_login(client: Any, method: str, url: str) -> None:
+    """The console's pages answer a request without a session with the login form (or a
+    redirect to it); only the form itself and the static assets are served to anyone."""
+    response = client.open(url, method=method, headers={"Authorization": f"Bearer {TOKEN}"})
+    if url.startswith("/ui/static/"):
+        assert response.status_code in (200, 404), (method, url, response.status_code)
+        return
+    if url == "/ui/login":
+        assert response.status_code in (200, 302) and TOKEN not in response.get_data(as_text=True)
+        return
+    if method == "OPTIONS":  # Flask's automatic answer: the allowed methods, no data
+        return
+    if method == "POST":  # logout: refused without the form's CSRF token
+        assert response.status_code in (302, 400), (method, url, response.status_code)
+        return
+    # A bearer token does not open the console: it needs the session cookie.
+    assert response.status_code == 302, (method, url, response.status_code)
+    assert response.headers["Location"].startswith(("/ui/login", "/ui/")), (method, url)
+    if url != "/":
+        assert response.headers["Location"].startswith("/ui/login"), (method, url)
 
 
 def test_nothing_was_changed_by_refused_requests(secured_app: Flask, migrated_url: URL) -> None:
