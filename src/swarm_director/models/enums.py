@@ -1,4 +1,8 @@
-"""Enumerations stored as short strings with a CHECK constraint (portable, no native enum)."""
+"""Enumerations stored as short strings with a CHECK constraint (portable, no native enum).
+
+The enumerations themselves live in :mod:`swarm_director.enums` (no SQLAlchemy there, so the
+schemas and the HTTP client can use them); this module adds their column type.
+"""
 
 from __future__ import annotations
 
@@ -6,97 +10,38 @@ from enum import StrEnum
 
 from sqlalchemy import Enum
 
+from swarm_director.enums import (
+    LOG_LEVEL_ORDER,
+    AgentStatus,
+    AgentType,
+    ConversationStatus,
+    DraftStatus,
+    EmailStatus,
+    LogLevel,
+    MaintenanceOperation,
+    MaintenanceStatus,
+    MessageType,
+    TaskPriority,
+    TaskStatus,
+    TaskType,
+)
 
-class AgentType(StrEnum):
-    SUPERVISOR = "supervisor"
-    COORDINATOR = "coordinator"
-    WORKER = "worker"
-    SPECIALIST = "specialist"
-
-
-class AgentStatus(StrEnum):
-    IDLE = "idle"
-    ACTIVE = "active"
-    BUSY = "busy"
-    OFFLINE = "offline"
-    ERROR = "error"
-
-
-class TaskType(StrEnum):
-    EMAIL_DRAFT = "email_draft"
-    DOCUMENT_REVIEW = "document_review"
-    COMMUNICATION = "communication"
-    ANALYSIS = "analysis"
-
-
-class TaskStatus(StrEnum):
-    PENDING = "pending"
-    IN_PROGRESS = "in_progress"
-    COMPLETED = "completed"
-    FAILED = "failed"
-
-
-class TaskPriority(StrEnum):
-    LOW = "low"
-    MEDIUM = "medium"
-    HIGH = "high"
-    CRITICAL = "critical"
-
-
-class LogLevel(StrEnum):
-    DEBUG = "debug"
-    INFO = "info"
-    WARNING = "warning"
-    ERROR = "error"
-
-
-class DraftStatus(StrEnum):
-    DRAFT = "draft"
-    UNDER_REVIEW = "under_review"
-    APPROVED = "approved"
-    REJECTED = "rejected"
-
-
-class EmailStatus(StrEnum):
-    DRAFT = "draft"
-    QUEUED = "queued"
-    SENT = "sent"
-    FAILED = "failed"
-    DELIVERED = "delivered"
-
-
-class ConversationStatus(StrEnum):
-    ACTIVE = "active"
-    COMPLETED = "completed"
-    ARCHIVED = "archived"
-
-
-class MessageType(StrEnum):
-    TEXT = "text"
-    SYSTEM = "system"
-    ERROR = "error"
-    NOTIFICATION = "notification"
-
-
-class MaintenanceOperation(StrEnum):
-    MIGRATE = "migrate"
-    SEED = "seed"
-    RESET = "reset"
-    BACKUP = "backup"
-    RESTORE = "restore"
-    VERIFY = "verify"
-    OPTIMIZE = "optimize"
-    CLEANUP = "cleanup"
-    CHECK = "check"
-
-
-class MaintenanceStatus(StrEnum):
-    OK = "ok"
-    FAILED = "failed"
-
-
-#: Log levels from least to most severe; "minimum level" filters use this order.
-LOG_LEVEL_ORDER: tuple[LogLevel, ...] = tuple(LogLevel)
+__all__ = [
+    "LOG_LEVEL_ORDER",
+    "AgentStatus",
+    "AgentType",
+    "ConversationStatus",
+    "DraftStatus",
+    "EmailStatus",
+    "LogLevel",
+    "MaintenanceOperation",
+    "MaintenanceStatus",
+    "MessageType",
+    "TaskPriority",
+    "TaskStatus",
+    "TaskType",
+    "enum_type",
+]
 
 
 def enum_type(enum_cls: type[StrEnum], name: str) -> Enum:

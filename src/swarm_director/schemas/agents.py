@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, Field, StringConstraints
 
-from swarm_director.models.enums import AgentStatus, AgentType
+from swarm_director.enums import AgentStatus, AgentType
 from swarm_director.schemas.common import (
     InputModel,
     JSONObject,

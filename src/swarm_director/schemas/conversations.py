@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, StringConstraints
 
-from swarm_director.models.enums import ConversationStatus, MessageType
+from swarm_director.enums import ConversationStatus, MessageType
 from swarm_director.schemas.common import (
     METADATA_OUT,
     InputModel,
@@ -127,3 +127,7 @@ class ConversationPage(PageOut[ConversationOut]):
 
 class MessagePage(PageOut[MessageOut]):
     """A page of messages in id order."""
+
+
+class ParticipantPage(PageOut[ParticipantOut]):
+    """A page of participants in join order."""

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field, StringConstraints
 
-from swarm_director.models.enums import EmailStatus
+from swarm_director.enums import EmailStatus
 from swarm_director.schemas.common import (
     EmailAddress,
     InputModel,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import AwareDatetime, Field
 
-from swarm_director.models.enums import TaskPriority, TaskStatus, TaskType
+from swarm_director.enums import TaskPriority, TaskStatus, TaskType
 from swarm_director.schemas.common import (
     InputModel,
     Name,
