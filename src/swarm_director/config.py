@@ -50,6 +50,14 @@ class Settings(BaseSettings):
     """When set, every API endpoint but health requires ``Authorization: Bearer <token>``."""
     max_request_bytes: int = Field(default=16 * 1024 * 1024, alias="SWARM_MAX_REQUEST_BYTES")
     """Request bodies above this size get 413 before they are parsed."""
+    stream_poll_s: float = Field(default=0.5, alias="SWARM_STREAM_POLL_S", gt=0, le=60)
+    """How often a live log stream looks for new rows (each look is one or two queries)."""
+    stream_heartbeat_s: float = Field(default=15.0, alias="SWARM_STREAM_HEARTBEAT_S", gt=0)
+    """Seconds of silence after which a live log stream sends a heartbeat comment."""
+    stream_max_s: float = Field(default=3600.0, alias="SWARM_STREAM_MAX_S", gt=0)
+    """A live log stream ends after this long; clients reconnect with their last event id."""
+    stream_max_clients: int = Field(default=24, alias="SWARM_STREAM_MAX_CLIENTS", ge=1)
+    """Open live log streams per server process; one more gets 503 with Retry-After."""
 
     @property
     def is_embedded_default(self) -> bool:

@@ -82,8 +82,18 @@ def create_app(config: Mapping[str, Any] | None = None) -> OpenAPI:
 
 
 def _register_resources(app: OpenAPI) -> None:
-    from swarm_director.api import agents, conversations, drafts, emails, health, logs, tasks
+    from swarm_director.api import (
+        agents,
+        conversations,
+        drafts,
+        emails,
+        health,
+        logs,
+        streams,
+        tasks,
+    )
 
-    for module in (health, agents, tasks, logs, drafts, emails, conversations):
+    streams.init_app(app)
+    for module in (health, agents, tasks, logs, streams, drafts, emails, conversations):
         app.register_api(module.bp)
     app.register_api(health.admin)

@@ -30,6 +30,7 @@ def _register() -> None:
         db_ops,
         db_schema,
         db_seed,
+        logs,
         serve,
     )
 
