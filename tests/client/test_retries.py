@@ -123,9 +123,9 @@ def test_idempotent_reads_are_retried_on_503_and_lost_connections() -> None:
 
 def test_retries_give_up_after_the_policy_s_attempts() -> None:
     seen: list[httpx.Request] = []
-    with _client([_error(503, "unavailable")] * 4, seen) as client:
-        with pytest.raises(UnavailableError):
-            client.get_task(1)
+    answers: list[httpx.Response | Exception] = [_error(503, "unavailable")] * 4
+    with _client(answers, seen) as client, pytest.raises(UnavailableError):
+        client.get_task(1)
     assert len(seen) == FAST.attempts
 
 
@@ -152,9 +152,9 @@ def test_a_retry_after_beyond_the_limit_is_not_waited_for() -> None:
 
 def test_writes_are_not_retried_after_a_lost_connection_but_are_when_nothing_was_sent() -> None:
     seen: list[httpx.Request] = []
-    with _client([httpx.ReadError("reset")], seen) as client:
-        with pytest.raises(ServerUnreachableError):
-            client.create_task({"type": "analysis", "title": "t"})
+    lost: list[httpx.Response | Exception] = [httpx.ReadError("reset")]
+    with _client(lost, seen) as client, pytest.raises(ServerUnreachableError):
+        client.create_task({"type": "analysis", "title": "t"})
     assert len(seen) == 1  # the server may have stored it: not repeated
     seen.clear()
     answers: list[httpx.Response | Exception] = [
@@ -228,7 +228,8 @@ def test_importing_the_client_loads_no_database_or_web_framework() -> None:
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
         "{'sqlalchemy', 'flask', 'werkzeug', 'psycopg', 'gunicorn', 'alembic', 'flask_openapi3'})\n"
         "ours = sorted(m for m in sys.modules if m.startswith('swarm_director.') and not "
-        "m.startswith(('swarm_director.client', 'swarm_director.schemas', 'swarm_director.enums')))\n"
+        "m.startswith(('swarm_director.client', 'swarm_director.schemas',"
+        " 'swarm_director.enums')))\n"
         "print(bad, ours)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
