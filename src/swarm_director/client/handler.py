@@ -269,8 +269,9 @@ class RemoteLogHandler(logging.Handler):
         if not count:
             return
         text = (
-            f"RemoteLogHandler dropped {count} log records while the server could not be "
-            f"reached (queue bound {self._queue.maxlen}); {self.dropped} in all"
+            f"RemoteLogHandler dropped {count} log records: its queue was full (bound "
+            f"{self._queue.maxlen}) while the server was away or slower than the logging; "
+            f"{self.dropped} in all"
         )
         self._report(text)
         task_id = self.defaults.task_id
