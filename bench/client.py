@@ -8,6 +8,9 @@ empty PostgreSQL one) and measures, in one run:
 1. Batch log ingest, 1,000 rows per POST, through ``Client.add_logs`` against the same batches
    sent with ``http.client`` on one kept-alive connection (same JSON rows, same headers, an
    ``Idempotency-Key`` each), alternating rounds. Target: client ≥ 90 % of raw.
+3. What one open log stream costs the database: a ``LogFollower`` (the stream's data access)
+   polling every ``SWARM_STREAM_POLL_S`` (0.5 s) on the same database, idle and while a writer
+   adds 10 rows every 0.1 s: statements per second and database time per poll.
 2. What ``logger.info`` costs the agent's thread with a ``RemoteLogHandler`` attached (the
    server up, batches leaving in the background), against the same logger with a
    ``logging.NullHandler``: median and p99 per call. Target: median < 20 µs.
@@ -138,6 +141,49 @@ def quantiles(timings: list[float]) -> tuple[float, float]:
     return statistics.median(ordered), ordered[int(len(ordered) * 0.99)]
 
 
+def stream_cost(database_url: str, task_id: int, seconds: float = 5.0, poll: float = 0.5) -> None:
+    """(3): statements/s and database time per poll of one stream, idle and busy."""
+    import threading
+
+    from swarm_director.db import Database, make_engine
+    from swarm_director.store import logs
+    from swarm_director.store.log_stream import LogFollower
+
+    db = Database(make_engine(database_url))
+    try:
+        for label, busy in (("idle", False), ("busy", True)):
+            follower = LogFollower(filters={"task_id": task_id})
+            stop = threading.Event()
+
+            def write(stop: threading.Event = stop) -> None:
+                while not stop.wait(0.1):
+                    with db.transaction() as session:
+                        logs.add_logs(session, task_id, [{"agent_type": "w", "message": "m"}] * 10)
+
+            writer = threading.Thread(target=write)
+            if busy:
+                writer.start()
+            polls, rows, spent = 0, 0, 0.0
+            ended = time.monotonic() + seconds
+            while time.monotonic() < ended:
+                started = time.perf_counter()
+                with db.statement_reads() as connection:
+                    rows += len(follower.poll(connection))
+                spent += time.perf_counter() - started
+                polls += 1
+                time.sleep(poll)
+            stop.set()
+            if busy:
+                writer.join()
+            print(
+                f"(3) one stream, {label}: {follower.queries / seconds:.1f} statements/s, "
+                f"{spent / polls * 1000:.2f} ms of database time per poll, {rows} rows "
+                f"in {seconds:.0f} s (poll every {poll} s)"
+            )
+    finally:
+        db.dispose()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000, help="rows per ingest round")
@@ -196,6 +242,7 @@ def main() -> int:
                 f"median {null_med * 1e6:.1f} µs, p99 {null_p99 * 1e6:.1f} µs "
                 f"(target median < 20 µs); sent {handler.sent}, dropped {handler.dropped}"
             )
+        stream_cost(url, task_id)
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
     return 0 if ok_ingest and ok_handler else 1
 

@@ -72,7 +72,10 @@ def begin_shutdown() -> None:
 
 
 _STREAM_RESPONSES: ResponseDict = {
-    200: {"description": "`text/event-stream` of log records.", "content": {}},
+    200: {
+        "description": "`text/event-stream` of log records.",
+        "content": {"text/event-stream": {}},
+    },
     503: ErrorResponse,
 }
 
