@@ -242,8 +242,10 @@ class RemoteLogHandler(logging.Handler):
             self.last_error = None
             with self._cond:
                 self._in_flight.pop(0)
+                if not self._in_flight:
+                    # Queued in the same step, so flush() cannot return in between.
+                    self._queue_drop_report()
                 self._cond.notify_all()
-        self._report_drops()
         return True
 
     def _refused(self, batch: _Batch, error: ClientError) -> None:
@@ -263,9 +265,10 @@ class RemoteLogHandler(logging.Handler):
             why = f"task {batch.task_id} does not exist"
         self._report(f"{len(batch.rows)} log records refused by the server: {why}")
 
-    def _report_drops(self) -> None:
-        with self._cond:
-            count, self._unreported_drops = self._unreported_drops, 0
+    def _queue_drop_report(self) -> None:
+        """Report unreported drops (the caller holds the lock): on stderr, and as a warning
+        record to the handler's task, sent next."""
+        count, self._unreported_drops = self._unreported_drops, 0
         if not count:
             return
         text = (
@@ -283,8 +286,7 @@ class RemoteLogHandler(logging.Handler):
             "log_level": "warning",
             "metadata": {"dropped": count, "dropped_total": self.dropped, "handler": "remote"},
         }
-        with self._cond:
-            self._in_flight.append(_Batch(task_id, [row]))
+        self._in_flight.append(_Batch(task_id, [row]))
 
     def _report(self, text: str) -> None:
         # logging's own convention for handler trouble: a line on stderr, never an exception.
