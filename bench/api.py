@@ -10,7 +10,7 @@ file unless ``--database-url`` names an empty PostgreSQL database) and measures:
    batch), alternating the two for ``--rounds`` rounds. Target: HTTP ≥ 30 % of the store.
 2. Newest 50 logs of a task (``GET /api/tasks/{id}/logs?limit=50``) with ``--logs`` rows in
    the table (filled with raw ``executemany``): median and p99 latency per request, including
-   the TCP connect (gunicorn's sync workers close every connection). Target: median < 5 ms.
+   the TCP connect (this script opens a connection per request). Target: median < 5 ms.
 3. Requests/s of ``GET /api/tasks/{id}`` against a bare Flask JSON endpoint returning a
    payload of the same size, served the same way (gunicorn via the same ``run_gunicorn``,
    same workers, same concurrent clients). Target: ≥ 50 % of the bare endpoint's rate.
@@ -352,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
         str(args.workers),
     ]
     print(
-        f"database: {database.masked_url}; gunicorn, {args.workers} sync workers; "
+        f"database: {database.masked_url}; gunicorn, {args.workers} gthread workers; "
         f"{args.clients} client threads; {os.cpu_count()} CPUs; "
         f"load average {os.getloadavg()[0]:.1f} at start"
     )

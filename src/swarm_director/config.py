@@ -95,6 +95,14 @@ class Settings(BaseSettings):
     """How often each server process merges its statement timings into the database."""
     timings_keep: int = Field(default=100, alias="SWARM_TIMINGS_KEEP", ge=1, le=10_000)
     """The statement_timings table keeps this many shapes, the slowest (worst single run)."""
+    stream_poll_s: float = Field(default=0.5, alias="SWARM_STREAM_POLL_S", gt=0, le=60)
+    """How often a live log stream looks for new rows (each look is one or two queries)."""
+    stream_heartbeat_s: float = Field(default=15.0, alias="SWARM_STREAM_HEARTBEAT_S", gt=0)
+    """Seconds of silence after which a live log stream sends a heartbeat comment."""
+    stream_max_s: float = Field(default=3600.0, alias="SWARM_STREAM_MAX_S", gt=0)
+    """A live log stream ends after this long; clients reconnect with their last event id."""
+    stream_max_clients: int = Field(default=24, alias="SWARM_STREAM_MAX_CLIENTS", ge=1)
+    """Open live log streams per server process; one more gets 503 with Retry-After."""
     secret_key: SecretStr | None = Field(default=None, alias="SWARM_SECRET_KEY")
     """Signs console session cookies; unset: derived from SWARM_API_TOKEN (set it with API keys)."""
     secure_cookies: bool = Field(default=False, alias="SWARM_SECURE_COOKIES")

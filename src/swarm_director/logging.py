@@ -22,66 +22,18 @@ Records without a task id cannot be stored (a log belongs to a task) and are ski
 from __future__ import annotations
 
 import logging
-import math
 import sys
 import threading
 import time
 from collections import deque
-from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import exc as sa_exc
 
 from swarm_director.config import load_settings
 from swarm_director.db import Database, make_engine
 from swarm_director.errors import DatabaseUnavailableError, NotFoundError, SwarmError
+from swarm_director.schemas.log_records import RecordDefaults, Row, record_row
 from swarm_director.store import logs
-
-Row = dict[str, Any]
-
-#: Limits of the agent_logs columns (see swarm_director.schemas.logs); longer values are cut
-#: here so one verbose record cannot make its whole batch fail validation.
-_MAX_MESSAGE = 100_000
-_MAX_AGENT_TYPE = 50
-_MAX_SESSION_ID = 100
-
-
-def _level_name(levelno: int) -> str:
-    if levelno < logging.INFO:
-        return "debug"
-    if levelno < logging.WARNING:
-        return "info"
-    if levelno < logging.ERROR:
-        return "warning"
-    return "error"
-
-
-def _as_id(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value if value > 0 else None
-    if isinstance(value, str) and value.isdigit():
-        return int(value) or None
-    return None
-
-
-def _json_safe(value: Any, depth: int = 0) -> Any:
-    """``value`` as JSON the store accepts: finite numbers, string keys; the rest as str()."""
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
-    if depth < 20 and isinstance(value, dict):
-        return {str(k): _json_safe(v, depth + 1) for k, v in value.items()}
-    if depth < 20 and isinstance(value, list | tuple):
-        return [_json_safe(v, depth + 1) for v in value]
-    return str(value)
-
-
-def _text_or_none(value: Any, max_chars: int) -> str | None:
-    text = str(value).strip()[:max_chars] if value is not None else ""
-    return text or None
 
 
 def _is_transient(error: BaseException) -> bool:
@@ -213,33 +165,8 @@ class AgentLogHandler(logging.Handler):
     # -- internals ------------------------------------------------------------------------
 
     def _row(self, record: logging.LogRecord) -> Row | None:
-        fields = record.__dict__
-        task_id = _as_id(fields.get("task_id", self.task_id))
-        if task_id is None:
-            return None
-        agent_type = str(fields.get("agent_type") or self.agent_type or record.name)
-        session_id = fields.get("session_id", self.session_id)
-        metadata: dict[str, Any] = {
-            "logger": record.name,
-            "level_name": record.levelname,
-            "module": record.module,
-            "function": record.funcName,
-            "line": record.lineno,
-        }
-        extra = fields.get("metadata")
-        if isinstance(extra, dict):
-            metadata.update(_json_safe(extra))
-        message = self.format(record) or "(empty message)"
-        return {
-            "task_id": task_id,
-            "agent_type": agent_type.strip()[:_MAX_AGENT_TYPE] or "agent",
-            "message": message[:_MAX_MESSAGE],
-            "log_level": _level_name(record.levelno),
-            "timestamp": datetime.fromtimestamp(record.created, UTC),
-            "agent_id": _as_id(fields.get("agent_id", self.agent_id)),
-            "session_id": _text_or_none(session_id, _MAX_SESSION_ID),
-            "metadata": metadata,
-        }
+        defaults = RecordDefaults(self.task_id, self.agent_type, self.agent_id, self.session_id)
+        return record_row(record, self.format(record), defaults)
 
     def _wait_until_empty(self, timeout: float) -> None:
         if not self._thread.is_alive():

@@ -81,7 +81,10 @@ def seeded_app(
         engine = make_engine(url, create_dirs=True)
         migrate.upgrade(engine)
         engine.dispose()
-        app = create_app({"DATABASE_URL": url_text(url), "SWARM_API_TOKEN": TOKEN})
+        # Live-tail streams end after 0.2 s here, so a generated request to one returns.
+        app = create_app(
+            {"DATABASE_URL": url_text(url), "SWARM_API_TOKEN": TOKEN, "SWARM_STREAM_MAX_S": 0.2}
+        )
         try:
             _seed(app)
             yield app

@@ -151,3 +151,26 @@ def test_api_keys_without_a_signing_key_say_what_to_set(make_app: AppFactory) ->
     assert response.status_code == 200
     assert "SWARM_SECRET_KEY" in form or "SWARM_SECRET_KEY" in response.get_data(as_text=True)
     assert client.get("/ui/").status_code == 302
+
+
+def test_a_console_session_reads_the_live_log_stream_and_nothing_else(
+    make_app: AppFactory,
+) -> None:
+    from swarm_director.api.context import database
+    from swarm_director.schemas.tasks import TaskCreate
+    from swarm_director.store import tasks as task_store
+
+    app = make_app(SWARM_API_TOKEN=TOKEN, SWARM_STREAM_MAX_S="0.3")
+    with database(app).transaction() as session:
+        task = task_store.create_task(session, TaskCreate(type="analysis", title="t"))
+        task_id = task.id
+    client = app.test_client()
+    stream = f"/api/tasks/{task_id}/logs/stream"
+    assert client.get(stream).status_code == 401  # no session, no token
+    _login(client, TOKEN)
+    response = client.get(stream)
+    assert response.status_code == 200
+    assert response.mimetype == "text/event-stream"
+    # The cookie is not an API credential anywhere else.
+    assert client.get(f"/api/tasks/{task_id}").status_code == 401
+    assert client.get("/api/logs").status_code == 401

@@ -113,6 +113,7 @@ def app(
                 "DATABASE_URL": url_text(url),
                 "SWARM_API_TOKEN": TOKEN,
                 "SWARM_MAX_REQUEST_BYTES": LIMIT_BYTES,
+                "SWARM_STREAM_MAX_S": 0.2,  # live-tail streams end, so requests return
             }
         )
         _seed(app.test_client())

@@ -109,8 +109,18 @@ def _with_scopes(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def _register_resources(app: OpenAPI) -> None:
-    from swarm_director.api import agents, conversations, drafts, emails, health, logs, tasks
+    from swarm_director.api import (
+        agents,
+        conversations,
+        drafts,
+        emails,
+        health,
+        logs,
+        streams,
+        tasks,
+    )
 
-    for module in (health, agents, tasks, logs, drafts, emails, conversations):
+    streams.init_app(app)
+    for module in (health, agents, tasks, logs, streams, drafts, emails, conversations):
         app.register_api(module.bp)
     app.register_api(health.admin)

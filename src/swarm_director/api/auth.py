@@ -30,6 +30,10 @@ LAST_USED_EVERY_S = 60.0
 #: While no key exists, how long that answer is trusted.
 NO_KEYS_RECHECK_S = 1.0
 ADMIN_PREFIX = "/api/admin/"
+#: ``app.extensions`` key of a callable another front door (the console) may register: it
+#: returns the Principal of a request that carries no bearer token but is authenticated
+#: another way (a console session reading a live log stream), or None.
+SESSION_AUTH = "swarm_director.session_auth"
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 

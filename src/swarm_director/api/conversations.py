@@ -25,18 +25,14 @@ from swarm_director.schemas import (
     MessageOut,
     MessagePage,
     MessageUpdate,
-    PageOut,
     ParticipantCreate,
     ParticipantOut,
+    ParticipantPage,
 )
 from swarm_director.schemas.common import Name, PositiveBigId, PositiveId, SearchText
 from swarm_director.store import conversations
 
 bp = blueprint("conversations", "Conversations between agents: participants and messages.")
-
-
-class ParticipantPage(PageOut[ParticipantOut]):
-    """A page of participants in join order."""
 
 
 class ConversationPath(BaseModel):

@@ -56,7 +56,12 @@ def _check_auth() -> Response | None:
         )
     given = _bearer_token()
     if given is None:
-        return _unauthorized("missing")
+        other_door = current_app.extensions.get(auth.SESSION_AUTH)
+        principal = other_door() if other_door is not None else None
+        if principal is None:
+            return _unauthorized("missing")
+        g.principal = principal
+        return None
     try:
         outcome = auth.authenticate(given)
     except sa.exc.SQLAlchemyError:

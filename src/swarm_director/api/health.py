@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Response, current_app
-from pydantic import BaseModel, Field
 
 from swarm_director import __version__
 from swarm_director.api.common import blueprint, json_response
@@ -13,55 +10,10 @@ from swarm_director.api.context import database
 from swarm_director.api.errors import ErrorResponse, error_response
 from swarm_director.errors import SchemaError
 from swarm_director.ops.stats import collect_stats
+from swarm_director.schemas.health import HealthOut, ReadyOut, StatsOut, TableStats
 
 bp = blueprint("health", "Liveness, readiness and statistics.", secured=False)
 admin = blueprint("admin", "Operator views.")
-
-
-class HealthOut(BaseModel):
-    status: str = Field(description="Always `ok` when the process answers.")
-    version: str
-
-
-class ReadyOut(BaseModel):
-    status: str = Field(description="`ready`.")
-    dialect: str
-    revision: str | None = Field(description="The database's schema revision (= head).")
-
-
-class TableStats(BaseModel):
-    name: str
-    rows: int = Field(description="Rows: the engine's estimate (see rows_estimated).")
-    rows_estimated: bool = Field(
-        description="Always true here: rows come from planner statistics, not a count "
-        "(`swarm-director db stats --exact` counts)."
-    )
-    bytes: int | None = Field(
-        description="Bytes of the table and its indexes; null on SQLite, where measuring "
-        "reads every page (`db stats --exact`)."
-    )
-    indexes: dict[str, int] = Field(description="Bytes per index.")
-
-
-class StatsOut(BaseModel):
-    dialect: str
-    revision: str | None = Field(description="The database's schema revision.")
-    head: str | None = Field(description="The newest revision this version knows.")
-    size_bytes: int = Field(description="Bytes used by the database.")
-    wal_bytes: int | None = Field(description="SQLite write-ahead log size (null elsewhere).")
-    free_bytes: int | None = Field(description="SQLite free-list size (null elsewhere).")
-    tables: list[TableStats]
-    last_maintenance: dict[str, str | None] = Field(
-        description="When backup, optimize, cleanup and check last succeeded (ISO 8601)."
-    )
-    analyzed: bool = Field(description="Whether planner statistics exist.")
-    old_logs: int = Field(description="Log rows older than 30 days, counted up to a cap.")
-    old_logs_capped: bool = Field(description="True: there are at least `old_logs`.")
-    suggestions: list[str] = Field(description="What an operator should consider running.")
-    slow_statements: list[dict[str, Any]] = Field(
-        description="Slowest statement shapes recorded by every server process of this "
-        "database (count, mean, worst ms, sources)."
-    )
 
 
 @bp.get("/health", responses={200: HealthOut})

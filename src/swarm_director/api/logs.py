@@ -7,7 +7,14 @@ from typing import Annotated, Any, Literal
 from flask import Response
 from pydantic import BaseModel, Field, RootModel, SkipValidation
 
-from swarm_director.api.common import PageQuery, TaskPath, blueprint, json_response, page_response
+from swarm_director.api.common import (
+    PageQuery,
+    QueryModel,
+    TaskPath,
+    blueprint,
+    json_response,
+    page_response,
+)
 from swarm_director.api.context import connection, session
 from swarm_director.enums import LogLevel
 from swarm_director.errors import ValidationError
@@ -44,7 +51,9 @@ class IngestHeaders(BaseModel):
     )
 
 
-class LogFilters(PageQuery):
+class LogFilterFields(QueryModel):
+    """The filters of log lists, shared with the live tail (``/logs/stream``)."""
+
     level: LogLevel | None = Field(
         default=None, description="Minimum level: `warning` gives warnings and errors."
     )
@@ -54,6 +63,21 @@ class LogFilters(PageQuery):
     since: ISOTimestamp | None = Field(default=None, description="Timestamp ≥ since (ISO 8601).")
     until: ISOTimestamp | None = Field(default=None, description="Timestamp < until (ISO 8601).")
     q: SearchText | None = None
+
+    def store_filters(self) -> dict[str, Any]:
+        """The filters as keyword arguments of ``store.logs.filter_logs``."""
+        return {
+            "min_level": self.level,
+            "agent_type": self.agent_type,
+            "agent_id": self.agent_id,
+            "session_id": self.session_id,
+            "since": self.since,
+            "until": self.until,
+            "q": self.q,
+        }
+
+
+class LogFilters(PageQuery, LogFilterFields):
     order: Literal["asc", "desc"] = Field(
         default="desc", description="By (timestamp, id); `desc` is newest first."
     )

@@ -33,6 +33,7 @@ def _register() -> None:
         db_seed,
         db_upkeep,
         keys,
+        logs,
         serve,
     )
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 from gunicorn.app.base import BaseApplication
+from gunicorn.workers.gthread import ThreadWorker
 
 from swarm_director.cli.common import database_option, settings_for
 from swarm_director.cli.main import cli
@@ -37,6 +38,27 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         return self._load_app()
 
 
+class StreamingThreadWorker(ThreadWorker):  # type: ignore[misc]
+    """gunicorn's ``gthread`` worker, which also ends open log streams on SIGTERM.
+
+    Threads rather than sync workers: a live log stream holds its thread for minutes, and a
+    sync worker has one. Idle kept-alive connections wait in the worker's poller, not in a
+    thread. Without the shutdown signal open streams would hold a stopping worker for the
+    whole graceful timeout.
+    """
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        from swarm_director.api.streams import begin_shutdown
+
+        begin_shutdown()
+        super().handle_exit(sig, frame)
+
+
+#: Seconds an idle client connection is kept open for its next request (clients should drop
+#: theirs sooner: swarm_director.client does after 4 s).
+KEEPALIVE_S = 10
+
+
 def bind_address(host: str, port: int) -> str:
     """``host:port`` as gunicorn expects it (IPv6 literals in brackets)."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
@@ -48,13 +70,17 @@ def run_gunicorn(
     host: str,
     port: int,
     workers: int,
+    threads: int = 32,
     access_log: bool = False,
 ) -> None:
-    """Serve the app ``load_app`` builds (once per worker) until interrupted."""
+    """Serve the app ``load_app`` builds (once per worker) until interrupted: ``workers``
+    processes of ``threads`` threads each (see :class:`StreamingThreadWorker`)."""
     options = {
         "bind": bind_address(host, port),
         "workers": workers,
-        "worker_class": "sync",
+        "worker_class": StreamingThreadWorker,
+        "threads": threads,
+        "keepalive": KEEPALIVE_S,
         "proc_name": "swarm-director",
         "errorlog": "-",
         "accesslog": "-" if access_log else None,
@@ -124,12 +150,19 @@ def _is_loopback(host: str) -> bool:
     default=2,
     show_default=True,
     type=click.IntRange(1, 64),
-    help="Worker processes (each handles one request at a time).",
+    help="Worker processes.",
+)
+@click.option(
+    "--threads",
+    default=32,
+    show_default=True,
+    type=click.IntRange(1, 1024),
+    help="Threads per worker: requests and open log streams served at once by each.",
 )
 @click.option("--access-log", is_flag=True, help="Log every request to stderr.")
 @database_option
 def serve_cmd(
-    host: str, port: int, workers: int, access_log: bool, database_url: str | None
+    host: str, port: int, workers: int, threads: int, access_log: bool, database_url: str | None
 ) -> None:
     """Run the REST API under gunicorn (a production WSGI server).
 
@@ -152,8 +185,18 @@ def serve_cmd(
             "address can read and change the data.",
             err=True,
         )
+    if threads <= settings.stream_max_clients:
+        click.echo(
+            f"Warning: --threads {threads} is not above SWARM_STREAM_MAX_CLIENTS="
+            f"{settings.stream_max_clients}: open log streams can take every thread and "
+            "leave none for other requests.",
+            err=True,
+        )
     scheme_host = bind_address(host, port)
-    click.echo(f"Serving the API at http://{scheme_host}/api ({workers} workers); Ctrl+C stops.")
+    click.echo(
+        f"Serving the API at http://{scheme_host}/api ({workers} workers x {threads} threads); "
+        "Ctrl+C stops."
+    )
     app_config = {"DATABASE_URL": database_url} if database_url else None
 
     def load_app() -> WSGIApp:
@@ -161,4 +204,6 @@ def serve_cmd(
 
         return create_app(app_config)
 
-    run_gunicorn(load_app, host=host, port=port, workers=workers, access_log=access_log)
+    run_gunicorn(
+        load_app, host=host, port=port, workers=workers, threads=threads, access_log=access_log
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import time
 from typing import Any
@@ -22,12 +23,16 @@ from swarm_director.api import auth as api_auth
 from swarm_director.api.auth import Principal
 from swarm_director.api.context import state
 from swarm_director.config import Settings
+from swarm_director.enums import ApiScope
 from swarm_director.store import keys
 
 #: Paths whose requests read the session cookie; every other request (the JSON API) skips
 #: the signature check entirely. A cookie-authenticated endpoint outside /ui (e.g. a live
 #: log stream the console opens) is added here.
 SESSION_PATHS = ("/ui/", "/ui")
+#: The live log streams the console's pages open with EventSource, which cannot send an
+#: Authorization header: a console session may read them (and nothing else of the API).
+STREAM_PATH = re.compile(r"/api/(?:tasks/\d+/)?logs/stream")
 #: How long a login lasts.
 SESSION_SECONDS = 12 * 3600
 COOKIE_NAME = "swarm_console"
@@ -133,16 +138,30 @@ def require_login() -> BaseResponse | None:
     return redirect(url_for("console.login", next=target))
 
 
+def _reads_session(path: str) -> bool:
+    return path.startswith(SESSION_PATHS) or STREAM_PATH.fullmatch(path) is not None
+
+
+def stream_principal() -> Principal | None:
+    """For a GET of a live log stream: the console session's reader, when the request carries
+    a live session (see :data:`STREAM_PATH`); None otherwise (the bearer check applies)."""
+    if request.method != "GET" or STREAM_PATH.fullmatch(request.path) is None:
+        return None
+    if current_app.secret_key is None or not session.get("issued") or not logged_in():
+        return None
+    return Principal(name="console session", scope=ApiScope.READ)
+
+
 class ConsoleSessions(SecureCookieSessionInterface):
     """Flask's signed-cookie sessions, read only on :data:`SESSION_PATHS`."""
 
     def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
-        if not request.path.startswith(SESSION_PATHS):
+        if not _reads_session(request.path):
             return self.session_class()
         return super().open_session(app, request)
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
-        if request.path.startswith(SESSION_PATHS):
+        if request.path.startswith(SESSION_PATHS):  # a stream never changes the session
             super().save_session(app, session, response)
 
 
@@ -160,3 +179,4 @@ def init_app(app: Flask, settings: Settings) -> None:
     if secret is not None:
         app.secret_key = secret
     app.session_interface = ConsoleSessions()
+    app.extensions[api_auth.SESSION_AUTH] = stream_principal

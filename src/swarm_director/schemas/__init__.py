@@ -16,6 +16,7 @@ from swarm_director.schemas.conversations import (
     MessageUpdate,
     ParticipantCreate,
     ParticipantOut,
+    ParticipantPage,
 )
 from swarm_director.schemas.drafts import (
     DraftCreate,
@@ -31,6 +32,7 @@ from swarm_director.schemas.emails import (
     EmailStatusUpdate,
     EmailUpdate,
 )
+from swarm_director.schemas.health import HealthOut, ReadyOut, StatsOut, TableStats
 from swarm_director.schemas.logs import LogBatchOut, LogCreate, LogOut, LogPage
 from swarm_director.schemas.tasks import TaskCreate, TaskOut, TaskPage, TaskUpdate
 
@@ -53,6 +55,7 @@ __all__ = [
     "EmailPage",
     "EmailStatusUpdate",
     "EmailUpdate",
+    "HealthOut",
     "LogBatchOut",
     "LogCreate",
     "LogOut",
@@ -64,6 +67,10 @@ __all__ = [
     "PageOut",
     "ParticipantCreate",
     "ParticipantOut",
+    "ParticipantPage",
+    "ReadyOut",
+    "StatsOut",
+    "TableStats",
     "TaskCreate",
     "TaskOut",
     "TaskPage",

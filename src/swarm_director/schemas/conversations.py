@@ -127,3 +127,7 @@ class ConversationPage(PageOut[ConversationOut]):
 
 class MessagePage(PageOut[MessageOut]):
     """A page of messages in id order."""
+
+
+class ParticipantPage(PageOut[ParticipantOut]):
+    """A page of participants in join order."""

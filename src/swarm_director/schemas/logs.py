@@ -23,9 +23,11 @@ from swarm_director.schemas.common import (
 
 #: Longest log message accepted, in characters (room for a stack trace).
 MAX_LOG_MESSAGE = 100_000
+#: Longest agent type label, in characters.
+MAX_AGENT_TYPE = 50
 
 AgentTypeLabel = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50), NoNul
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_AGENT_TYPE), NoNul
 ]
 LogMessage = Annotated[str, StringConstraints(min_length=1, max_length=MAX_LOG_MESSAGE), NoNul]
 

@@ -16,7 +16,7 @@ from typing import Any, Literal, cast
 from pydantic import TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import to_json
-from sqlalchemy import Connection, Dialect, Row, Table, insert, select
+from sqlalchemy import Connection, Dialect, Row, Select, Table, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -273,8 +273,39 @@ def list_logs(
         raise ValidationError(
             "invalid order", details={"fields": {"order": "must be 'asc' or 'desc'"}}
         )
-    stmt = where_equal(
+    stmt = filter_logs(
         select(*_LOG_COLUMNS),
+        task_id=task_id,
+        min_level=min_level,
+        agent_type=agent_type,
+        agent_id=agent_id,
+        session_id=session_id,
+        since=since,
+        until=until,
+    )
+    connection = core_connection(source)
+    if q is not None:
+        stmt = stmt.where(matching(LOGS, AgentLog.id, q, connection))
+    ordering = _NEWEST_FIRST if order == "desc" else _OLDEST_FIRST
+    return paginate_rows(connection, stmt, ordering, limit=limit, cursor=cursor)
+
+
+def filter_logs(
+    stmt: Select[Any],
+    *,
+    task_id: int | None = None,
+    min_level: LogLevel | None = None,
+    agent_type: str | None = None,
+    agent_id: int | None = None,
+    session_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Select[Any]:
+    """``stmt`` restricted by the log filters of :func:`list_logs` (shared with the live tail
+    in :mod:`swarm_director.store.log_stream`). Raises ValidationError for a value that
+    cannot be compared with its column."""
+    stmt = where_equal(
+        stmt,
         (AgentLog.task_id, task_id, "task_id"),
         (AgentLog.agent_type, agent_type, "agent_type"),
         (AgentLog.agent_id, agent_id, "agent_id"),
@@ -290,8 +321,9 @@ def list_logs(
     if until is not None:
         check_filter(AgentLog.timestamp, until, "until")
         stmt = stmt.where(AgentLog.timestamp < until)
-    connection = core_connection(source)
-    if q is not None:
-        stmt = stmt.where(matching(LOGS, AgentLog.id, q, connection))
-    ordering = _NEWEST_FIRST if order == "desc" else _OLDEST_FIRST
-    return paginate_rows(connection, stmt, ordering, limit=limit, cursor=cursor)
+    return stmt
+
+
+def log_columns() -> tuple[Any, ...]:
+    """The columns a log read selects (rows with AgentLog's attributes, ``meta`` included)."""
+    return _LOG_COLUMNS

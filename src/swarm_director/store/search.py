@@ -139,3 +139,20 @@ def matching(
         sa.bindparam("search_hits", ids, type_=ARRAY(table.c.id.type))
     )
     return found
+
+
+def live_matching(
+    source: FullTextSource, id_column: InstrumentedAttribute[int], text: str, dialect: str
+) -> ColumnElement[bool]:
+    """The condition of :func:`matching` for a statement re-run as rows arrive (the live
+    tail): no plan choice and nothing fetched up front, so rows stored later match too."""
+    query = parse_query(text)
+    if dialect == "sqlite":
+        fts = sa.table(source.fts_table, sa.column("rowid"))
+        match = sa.literal_column(source.fts_table).bool_op("MATCH")(query.fts5())
+        condition: ColumnElement[bool] = id_column.in_(sa.select(fts.c.rowid).where(match))
+        return condition
+    document: ColumnElement[str] = sa.literal_column(source.pg_document(qualify=True))
+    tsquery = sa.func.to_tsquery(sa.literal_column(f"'{PG_CONFIG}'"), query.tsquery())
+    found: ColumnElement[bool] = document.bool_op("@@")(tsquery)
+    return found

@@ -1,0 +1,147 @@
+"""The asyncio client: :class:`AsyncClient` (the same surface as the blocking one)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import datetime
+from types import TracebackType
+from typing import TypeVar
+
+import httpx
+
+from swarm_director.client.calls import Call
+from swarm_director.client.follow import DEFAULT_READ_TIMEOUT, Follower, Refused
+from swarm_director.client.log_operations import log_filters, stream_path
+from swarm_director.client.retry import RetryPolicy
+from swarm_director.client.surface import AsyncSender, Surface
+from swarm_director.client.transport import (
+    ClientOptions,
+    delay_after_error,
+    outcome,
+    request_kwargs,
+)
+from swarm_director.enums import LogLevel
+from swarm_director.schemas import LogOut
+
+T = TypeVar("T")
+
+
+class AsyncClient(Surface, AsyncSender):
+    """The SwarmDirector API over HTTP for asyncio: :class:`~swarm_director.client.Client`'s
+    methods, each a coroutine (``iter_*`` and :meth:`follow_logs` are async iterators).
+
+    ``token`` is sent as ``Authorization: Bearer <token>``. ``timeout`` bounds connecting and
+    each read, in seconds. ``retry`` says how often idempotent calls and batch ingest are
+    repeated after a lost connection or a 429/502/503/504. Use it as a context manager or call
+    :meth:`close`. Errors are :class:`~swarm_director.client.errors.ClientError` subclasses.
+
+    >>> async with AsyncClient("http://127.0.0.1:5000", token="...") as client:
+    ...     task = await client.create_task({"type": "analysis", "title": "Q3 numbers"})
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None = None,
+        *,
+        timeout: float = 10.0,
+        retry: RetryPolicy | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.options = ClientOptions(base_url, token, timeout, retry or RetryPolicy())
+        self._http = httpx.AsyncClient(transport=transport, **self.options.httpx_kwargs())
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the pooled connections."""
+        await self._http.aclose()
+
+    async def _send(self, call: Call[T]) -> T:
+        policy = self.options.retry
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = await self._http.request(**request_kwargs(call))
+            except httpx.TransportError as error:
+                await asyncio.sleep(delay_after_error(policy, call, attempt, error))
+                continue
+            delay = outcome(policy, call, attempt, response)
+            if delay is None:
+                return call.parse(response.content)
+            await asyncio.sleep(delay)
+
+    async def follow_logs(
+        self,
+        task_id: int | None = None,
+        *,
+        level: LogLevel | str | None = None,
+        agent_type: str | None = None,
+        agent_id: int | None = None,
+        session_id: str | None = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        q: str | None = None,
+        cursor: str | None = None,
+        idle_timeout: float | None = None,
+        read_timeout: float = DEFAULT_READ_TIMEOUT,
+    ) -> AsyncIterator[LogOut]:
+        """Yield log records as they are stored (of one task, or all), until the caller stops.
+
+        Starts after ``cursor`` (an event id seen before), else with records stored from now
+        on. A lost connection is re-opened with the last id, so nothing is lost or repeated.
+        ``idle_timeout`` ends the iteration after that many seconds without a record.
+        """
+        follower = Follower(cursor, idle_timeout, read_timeout)
+        path = stream_path(task_id)
+        params = log_filters(
+            level=level,
+            agent_type=agent_type,
+            agent_id=agent_id,
+            session_id=session_id,
+            since=since,
+            until=until,
+            q=q,
+        )
+        timeout = self.options.stream_timeout(follower.read_timeout)
+        policy = self.options.retry
+        while not follower.idle():
+            try:
+                async for record in self._follow_once(follower, path, params, timeout):
+                    yield record
+                delay = follower.delay(policy)  # the server ended it: shutdown, max age
+            except Refused as refused:
+                delay = follower.delay(policy, refused.error, refused.retry_after)
+            except httpx.TransportError:
+                delay = follower.delay(policy)
+            if not follower.idle():
+                await asyncio.sleep(delay)
+
+    async def _follow_once(
+        self, follower: Follower, path: str, params: dict[str, str], timeout: httpx.Timeout
+    ) -> AsyncIterator[LogOut]:
+        headers = follower.headers()
+        async with self._http.stream(
+            "GET", path, params=params, headers=headers, timeout=timeout
+        ) as response:
+            if response.status_code != 200:
+                await response.aread()
+                raise Refused(response)
+            follower.connected()
+            async for line in response.aiter_lines():
+                record = follower.feed(line)
+                if record is not None:
+                    yield record
+                if follower.idle():
+                    return
