@@ -18,7 +18,9 @@ from swarm_director.models import AgentLog, LogLevel
 from swarm_director.schemas import LogCreate, fields_from_pydantic
 from swarm_director.schemas.logs import LogRow
 from swarm_director.store import logs
-from swarm_director.store.logs import _sqlite_json, _sqlite_timestamp, bind_processor
+from swarm_director.store.log_ingest import bind_processor
+from swarm_director.store.log_ingest import sqlite_json as _sqlite_json
+from swarm_director.store.log_ingest import sqlite_timestamp as _sqlite_timestamp
 from tests.store.conftest import count_rows, new_agent, new_task
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -340,3 +342,45 @@ def test_bulk_row_schema_is_that_of_log_create() -> None:
         return [bare(v) for v in schema] if isinstance(schema, list) else schema
 
     assert bare(_ROW.json_schema()) == bare(LogCreate.model_json_schema())
+
+
+def test_bulk_rows_with_copy_control_characters_come_back_unchanged(db: Database) -> None:
+    """PostgreSQL writes batches through COPY text: its escapes must never reach the data."""
+    tricky = ["tab\there", "line\nbreak\r\n", "back\\slash \\N \\t", "\\N", "ünï ☃ 𝄞", "a\\"]
+    batch = [
+        {
+            "agent_type": "w\\t",
+            "message": text,
+            "session_id": text.strip() or "s",
+            "metadata": {"text": text, "quote": '"\\"', "n": i},
+        }
+        for i, text in enumerate(tricky)
+    ]
+    with db.transaction() as s:
+        task_id = new_task(s).id
+        assert logs.add_logs(s, task_id, batch) == len(tricky)
+    with db.read() as s:
+        stored = logs.list_logs(s, task_id=task_id, order="asc").items
+    assert [(r.message, r.session_id, r.meta, r.agent_type) for r in stored] == [
+        (b["message"], b["session_id"], b["metadata"], "w\\t") for b in batch
+    ]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        datetime(2026, 1, 1, tzinfo=UTC),
+        datetime(2026, 1, 1, 23, 59, 59, 999999, tzinfo=timezone(timedelta(hours=-5))),
+        datetime(2026, 7, 1, 0, 30),
+    ],
+)
+def test_copy_timestamps_are_the_stored_instant(db: Database, value: datetime) -> None:
+    # Naive timestamps are UTC on every path, whatever the session's TimeZone says.
+    with db.transaction() as s:
+        task_id = new_task(s).id
+        logs.add_logs(s, task_id, [{"agent_type": "w", "message": "m", "timestamp": value}])
+        logs.add_log(s, task_id, {"agent_type": "w", "message": "orm", "timestamp": value})
+    with db.read() as s:
+        stamps = {r.timestamp for r in logs.list_logs(s, task_id=task_id).items}
+    expected = value.replace(tzinfo=UTC) if value.tzinfo is None else value
+    assert stamps == {expected}
