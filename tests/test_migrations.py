@@ -16,6 +16,7 @@ from alembic import command
 from alembic.script import ScriptDirectory
 
 from swarm_director.db import make_engine
+from swarm_director.db.partitions import partition_names
 from swarm_director.errors import SchemaError
 from swarm_director.schema import migrate
 from swarm_director.schema.validate import compare_schema
@@ -27,6 +28,7 @@ REVISIONS = [
     "003_add_conversation_tracking",
     "004_add_maintenance_events",
     "005_add_idempotency_keys",
+    "008_partition_agent_logs",
 ]
 
 #: Tables each revision creates (and its downgrade drops).
@@ -36,6 +38,7 @@ CREATES = {
     "003_add_conversation_tracking": {"conversations", "messages", "conversation_participants"},
     "004_add_maintenance_events": {"maintenance_events"},
     "005_add_idempotency_keys": {"idempotency_keys"},
+    "008_partition_agent_logs": set(),
 }
 
 T1 = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
@@ -111,6 +114,12 @@ ROWS: dict[str, list[tuple[str, dict[str, Any]]]] = {
                               "request_hash": "ab" * 32, "result": {"inserted": 3},
                               "created_at": T1}),
     ],
+    "008_partition_agent_logs": [  # a month with no partition of its own: the default one
+        ("agent_logs", {"id": 2, "task_id": 3, "agent_type": "worker", "message": "late",
+                        "timestamp": datetime(2019, 5, 6, tzinfo=UTC), "log_level": "error",
+                        "agent_id": None, "session_id": None, "metadata": None,
+                        "created_at": T2}),
+    ],
 }  # fmt: skip
 
 Snapshot = dict[str, list[dict[str, Any]]]
@@ -128,7 +137,10 @@ def engine(dialect: str, tmp_path: Path) -> Iterator[sa.Engine]:
 
 
 def table_names(engine: sa.Engine) -> set[str]:
-    return set(sa.inspect(engine).get_table_names()) - {"alembic_version"}
+    """The tables, not counting alembic_version or the partitions of a partitioned table."""
+    with engine.connect() as conn:
+        partitions = partition_names(conn)
+    return set(sa.inspect(engine).get_table_names()) - {"alembic_version", *partitions}
 
 
 def snapshot(engine: sa.Engine) -> Snapshot:
@@ -168,8 +180,8 @@ def assert_rows_kept(before: Snapshot, after: Snapshot, dropped: set[str]) -> No
 
 def test_history_is_one_line_of_the_named_revisions() -> None:
     script = ScriptDirectory.from_config(migrate.alembic_config())
-    assert script.get_heads() == ["005_add_idempotency_keys"]
-    assert migrate.head_revision() == "005_add_idempotency_keys"
+    assert script.get_heads() == [REVISIONS[-1]]
+    assert migrate.head_revision() == REVISIONS[-1]
     history = migrate.history()
     assert [info.revision for info in history] == REVISIONS
     assert [info.down_revision for info in history] == [None, *REVISIONS[:-1]]

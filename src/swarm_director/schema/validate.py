@@ -30,6 +30,7 @@ from sqlalchemy.engine import Dialect, Inspector
 from swarm_director import models  # noqa: F401  (registers every table on Base.metadata)
 from swarm_director.db import Base
 from swarm_director.db.engine import READ_ONLY
+from swarm_director.db.partitions import PARTITION_BY, partition_key, partition_names
 
 #: Alembic's own bookkeeping table; not part of the models.
 VERSION_TABLE = "alembic_version"
@@ -47,17 +48,19 @@ def compare_schema(engine: Engine) -> list[str]:
         return _compare(connection)
 
 
-def _include_name(name: str | None, type_: str, _parent_names: Any) -> bool:
-    return not (type_ == "table" and name == VERSION_TABLE)
-
-
 def _compare(connection: Connection) -> list[str]:
+    # The partitions of a partitioned table are its storage, not tables of their own.
+    skipped = {VERSION_TABLE, *partition_names(connection)}
+
+    def include_name(name: str | None, type_: str, _parent_names: Any) -> bool:
+        return not (type_ == "table" and name in skipped)
+
     context = MigrationContext.configure(
         connection,
         opts={
             "compare_type": True,
             "compare_server_default": True,
-            "include_name": _include_name,
+            "include_name": include_name,
         },
     )
     dialect = connection.dialect
@@ -73,7 +76,9 @@ def _compare(connection: Connection) -> list[str]:
     existing = set(inspector.get_table_names())
     for table in Base.metadata.sorted_tables:
         if table.name in existing:
-            problems.extend(_compare_primary_key(inspector, table))
+            key = partition_key(connection, table.name)
+            problems.extend(_compare_partitioning(table, key, dialect))
+            problems.extend(_compare_primary_key(inspector, table, key))
             problems.extend(_compare_checks(inspector, table, dialect))
     return problems
 
@@ -171,9 +176,21 @@ def _describe(diff: tuple[Any, ...], dialect: Dialect) -> str:
     return f"schema difference: {diff!r}"
 
 
-def _compare_primary_key(inspector: Inspector, table: Table) -> list[str]:
+def _compare_partitioning(table: Table, key: str | None, dialect: Dialect) -> list[str]:
+    """PostgreSQL: a table the models partition must be range-partitioned by that column."""
+    wanted = table.info.get(PARTITION_BY) if dialect.name == "postgresql" else None
+    if key == wanted:
+        return []
+    in_db = f"partitioned by {key}" if key else "not partitioned"
+    in_models = f"partitioned by {wanted}" if wanted else "not partitioned"
+    return [f"table {table.name} is {in_db} in the database but {in_models} in the models"]
+
+
+def _compare_primary_key(inspector: Inspector, table: Table, key: str | None) -> list[str]:
     in_db = inspector.get_pk_constraint(table.name).get("constrained_columns") or []
     in_models = [column.name for column in table.primary_key.columns]
+    if key is not None and key not in in_models:
+        in_models.append(key)  # PostgreSQL requires the partition key in the primary key
     if list(in_db) == in_models:
         return []
     return [
