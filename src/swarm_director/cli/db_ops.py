@@ -22,6 +22,7 @@ from swarm_director.cli.common import (
 from swarm_director.cli.main import db
 from swarm_director.db import Database
 from swarm_director.db.engine import masked_url
+from swarm_director.db.partitions import DEFAULT_MONTHS_AHEAD
 from swarm_director.errors import SwarmError
 from swarm_director.models import TaskStatus
 from swarm_director.ops.artifact import Reporter
@@ -515,6 +516,13 @@ def stats_command(database_url: str | None, as_json: bool) -> None:
     help="Delete idempotency keys older than this; a batch retried later is stored again "
     "[env SWARM_IDEMPOTENCY_TTL].",
 )
+@click.option(
+    "--partitions-ahead",
+    default=DEFAULT_MONTHS_AHEAD,
+    show_default=True,
+    type=click.IntRange(0, 120),
+    help="PostgreSQL: monthly log partitions to have ready beyond the current month.",
+)
 @click.option("--no-cleanup", is_flag=True, help="Skip log retention.")
 @click.option("--no-key-expiry", is_flag=True, help="Keep every idempotency key.")
 @click.option("--no-optimize", is_flag=True, help="Skip optimize.")
@@ -528,13 +536,14 @@ def maintain_command(
     keep: str,
     archive_dir: Path | None,
     idempotency_ttl: str,
+    partitions_ahead: int,
     no_cleanup: bool,
     no_key_expiry: bool,
     no_optimize: bool,
     as_json: bool,
 ) -> None:
-    """Run the maintenance policy once: backup + prune, log retention, expiry of old
-    idempotency keys, optimize.
+    """Run the maintenance policy once: log partitions ahead (PostgreSQL), backup + prune,
+    log retention, expiry of old idempotency keys, optimize.
 
     Meant for cron or a systemd timer; a second run while one is active exits at once. Exits
     1 if any step failed. Options can also come from the environment (see --help).
@@ -559,6 +568,7 @@ def maintain_command(
             archive_dir=archive_dir,
             idempotency_ttl=key_ttl,
             optimize=not no_optimize,
+            partitions_ahead=partitions_ahead,
         )
         report = run_maintenance(database.engine, policy)
     if as_json:

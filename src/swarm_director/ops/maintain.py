@@ -1,6 +1,8 @@
 """``db maintain``: the maintenance policy, once, for cron or a systemd timer.
 
-Steps: backup (with pruning), then log retention, then expiry of old idempotency keys, then
+Steps: on PostgreSQL, the monthly log partitions of this month and the next ones (and of any
+month whose rows wait in the default partition); then backup (with pruning), then log
+retention, then expiry of old idempotency keys, then
 optimize. Retention runs only after a successful backup, so logs are never deleted without a
 fresh backup holding them (expired keys are no one's data: they go regardless). Every step
 is attempted as far as that rule allows, each failure is reported, and the run as a whole
@@ -24,12 +26,14 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 
 from swarm_director.db.base import utcnow
+from swarm_director.db.partitions import DEFAULT_MONTHS_AHEAD
 from swarm_director.errors import SwarmError
 from swarm_director.ops.artifact import Reporter
 from swarm_director.ops.backup import create_backup
 from swarm_director.ops.errors import MaintenanceLockedError
 from swarm_director.ops.expiry import DEFAULT_TTL, expire_idempotency_keys
 from swarm_director.ops.optimize import optimize
+from swarm_director.ops.partition_retention import ensure_log_partitions
 from swarm_director.ops.retention import RetentionPolicy, cleanup_logs
 
 #: Key of the PostgreSQL advisory lock (arbitrary, fixed: "SWRM" in ASCII).
@@ -51,6 +55,8 @@ class MaintenancePolicy:
     idempotency_ttl: timedelta | None = DEFAULT_TTL
     """Idempotency keys older than this are deleted (None: kept)."""
     optimize: bool = True
+    partitions_ahead: int | None = DEFAULT_MONTHS_AHEAD
+    """PostgreSQL: monthly log partitions made ahead of the current month (None: none made)."""
 
 
 @dataclass
@@ -85,6 +91,9 @@ def run_maintenance(
     started = time.perf_counter()
     report = MaintenanceReport()
     with maintenance_lock(engine, policy.backup_dir):
+        if policy.partitions_ahead is not None and engine.dialect.name == "postgresql":
+            ahead = policy.partitions_ahead
+            _step(report, "partitions", lambda: _partitions(engine, ahead))
         backed_up = _step(report, "backup", lambda: _backup(engine, policy, reporter))
         if policy.retention is not None:
             if backed_up:
@@ -144,6 +153,12 @@ def _cleanup(
         archive = policy.archive_dir / f"agent_logs-{stamp}.jsonl.gz"
     result = cleanup_logs(engine, policy.retention, archive=archive, reporter=reporter)
     return f"deleted {result.deleted} logs", result.as_dict()
+
+
+def _partitions(engine: Engine, ahead: int) -> tuple[str, dict[str, Any]]:
+    created = ensure_log_partitions(engine, months_ahead=ahead, now=utcnow())
+    summary = f"created {', '.join(created)}" if created else "all present"
+    return summary, {"created": created, "months_ahead": ahead}
 
 
 def _expire_keys(engine: Engine, ttl: timedelta) -> tuple[str, dict[str, Any]]:
