@@ -83,6 +83,7 @@ def test_status_lists_pending_migrations(url: str) -> None:
         "003_add_conversation_tracking",
         "004_add_maintenance_events",
         "005_add_idempotency_keys",
+        "008_partition_agent_logs",
     ]
     assert "conversations" not in status["rows"]
     code, out = run("db", "current", "--database-url", url)

@@ -10,12 +10,20 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from swarm_director.db import Database
-from swarm_director.db.partitions import ensure_partitions, list_partitions
+from swarm_director.db import Database, make_engine, utcnow
+from swarm_director.db.partitions import (
+    ensure_partitions,
+    list_partitions,
+    month_start,
+    partition_name,
+)
 from swarm_director.models import LogLevel, TaskStatus
+from swarm_director.ops.check import run_check
 from swarm_director.ops.partition_retention import ensure_log_partitions
 from swarm_director.ops.retention import RetentionPolicy, cleanup_logs
+from swarm_director.schema import migrate
 from swarm_director.schema.validate import compare_schema
+from tests.dbtools import fresh_database
 from tests.ops.factory import add_task, insert_logs
 
 pytestmark = pytest.mark.parametrize("dialect", ["postgresql"])  # SQLite: one table
@@ -136,3 +144,26 @@ def test_maintain_makes_months_ahead_and_moves_strays_out_of_the_default(db: Dat
         == []
     )
     assert compare_schema(db.engine) == []
+
+
+def test_check_reports_a_missing_default_or_current_partition(dialect: str, tmp_path: Path) -> None:
+    with fresh_database(dialect, tmp_path) as url:
+        engine = make_engine(url)
+        try:
+            migrate.upgrade(engine)
+            assert run_check(engine).ok
+            month = partition_name("agent_logs", month_start(utcnow()))
+            with engine.begin() as conn:
+                conn.exec_driver_sql("DROP TABLE agent_logs_default")
+                conn.exec_driver_sql(f"DROP TABLE {month}")
+            report = run_check(engine)
+            found = sorted(p.message.split(":")[0] for p in report.problems)
+            assert found == [
+                "no default partition",
+                f"no partition for {month_start(utcnow()):%Y-%m}",
+            ]
+            assert not report.ok
+            assert ensure_log_partitions(engine, now=utcnow())[:2] == ["agent_logs_default", month]
+            assert run_check(engine).ok
+        finally:
+            engine.dispose()

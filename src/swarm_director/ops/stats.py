@@ -152,18 +152,25 @@ def _sqlite_sizes(conn: Connection) -> tuple[dict[str, int], dict[str, dict[str,
 
 
 def _pg_sizes(conn: Connection) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+    # A partitioned table (agent_logs) holds no data itself: its partitions do. Their bytes
+    # and their indexes' bytes are counted under the partitioned table and its index names.
     rows = conn.exec_driver_sql(
-        "SELECT c.relname, pg_total_relation_size(c.oid), i.relname, pg_relation_size(i.oid) "
+        "SELECT r.relname, c.relname, pg_total_relation_size(c.oid), ri.relname, "
+        "pg_relation_size(i.oid) "
         "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "JOIN pg_class r ON r.oid = coalesce(pg_partition_root(c.oid), c.oid) "
         "LEFT JOIN pg_index x ON x.indrelid = c.oid LEFT JOIN pg_class i ON i.oid = x.indexrelid "
+        "LEFT JOIN pg_class ri ON ri.oid = coalesce(pg_partition_root(i.oid), i.oid) "
         "WHERE c.relkind = 'r' AND n.nspname = current_schema()"
     ).all()
-    tables: dict[str, int] = {}
+    parts: dict[str, dict[str, int]] = {}
     indexes: dict[str, dict[str, int]] = {}
-    for table, total, index, size in rows:
-        tables[table] = int(total)
+    for table, part, total, index, size in rows:
+        parts.setdefault(table, {})[part] = int(total)
         if index is not None:
-            indexes.setdefault(table, {})[index] = int(size)
+            named = indexes.setdefault(table, {})
+            named[index] = named.get(index, 0) + int(size)
+    tables = {table: sum(sizes.values()) for table, sizes in parts.items()}
     return tables, indexes
 
 
