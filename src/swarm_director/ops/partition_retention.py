@@ -18,6 +18,7 @@ with the reason; the archive, if written, holds rows that are all still in the t
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -51,6 +52,7 @@ class DropResult:
     names: list[str] = field(default_factory=list)
     rows: int = 0
     bytes: int = 0
+    seconds: float = 0.0
 
 
 def is_partitioned(engine: Engine) -> bool:
@@ -121,6 +123,7 @@ def drop_partitions(
     result = DropResult()
     if not parts:
         return result
+    started = time.perf_counter()
     with engine.begin() as conn:
         conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
         going: list[Partition] = []
@@ -140,6 +143,7 @@ def drop_partitions(
         for part in going:
             conn.exec_driver_sql(f"DROP TABLE {quoted(conn, part.name)}")
             result.names.append(part.name)
+    result.seconds = time.perf_counter() - started
     return result
 
 

@@ -136,6 +136,8 @@ class CleanupReport:
     """Archived rows already gone when their batch was deleted (removed by someone else)."""
     dropped_rows: int = 0
     """Of ``deleted``, the rows that went with whole partitions."""
+    drop_seconds: float = 0.0
+    """How long the transaction that dropped the partitions took."""
     dropped_bytes: int = 0
     """Bytes of the partitions dropped whole (returned to the file system at once)."""
     archive: str | None = None
@@ -211,7 +213,8 @@ def cleanup_logs(
                 if drops:
                     _drop(engine, drops, policy, now, report, None)
                 _delete_matching(engine, where, report, batch_size, reporter)
-            _reclaim(engine)
+            if engine.dialect.name == "sqlite" or report.deleted > report.dropped_rows:
+                _reclaim(engine)  # a dropped partition needs no vacuum: its files are gone
             report.bytes_after = _used_bytes(engine)
             if engine.dialect.name == "sqlite":
                 report.bytes_freed = max(0, report.bytes_before - report.bytes_after)
@@ -267,6 +270,7 @@ def _drop(
     report.partitions = result.names
     report.deleted += result.rows
     report.dropped_rows = result.rows
+    report.drop_seconds = result.seconds
     report.dropped_bytes = result.bytes
 
 
