@@ -407,14 +407,23 @@ def cleanup_logs_command(
         emit_json(report.as_dict())
         return
     levels = ", ".join(f"{n} {lvl}" for lvl, n in sorted(report.matched.items())) or "none"
+    whole = f"dropping whole months: {', '.join(report.partitions)}" if report.partitions else ""
     if dry_run:
-        click.echo(f"Would delete {report.total_matched} logs ({levels}).")
+        click.echo(
+            f"Would delete {report.total_matched} logs ({levels})"
+            + (f", {whole}." if whole else ".")
+        )
         return
     click.echo(
         f"Deleted {report.deleted} logs ({levels}) in {report.batches} batches "
         f"(longest {report.longest_batch_s * 1000:.0f} ms) in {report.seconds:.2f} s; "
         f"freed {_human(report.bytes_freed)}."
     )
+    if report.partitions:
+        click.echo(
+            f"{report.dropped_rows} of them went with whole months, "
+            f"{', '.join(report.partitions)} (dropped in {report.drop_seconds:.3f} s)."
+        )
     if report.archive:
         click.echo(f"Archived {report.archived} rows to {report.archive}")
     if report.vanished:
