@@ -9,6 +9,7 @@ ORM would store (tests pin the fast converters to SQLAlchemy's bind processors).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,7 +20,9 @@ from sqlalchemy import Connection, Dialect, Table, insert
 from sqlalchemy.exc import IntegrityError
 
 from swarm_director.db import utcnow
+from swarm_director.errors import ValidationError
 from swarm_director.models import AgentLog, LogLevel
+from swarm_director.schemas.common import storable_error
 from swarm_director.schemas.logs import LogRow
 
 #: Columns written by a bulk insert, in parameter order; ``metadata`` is the column name.
@@ -38,6 +41,10 @@ _DEFAULT_LEVEL = LogLevel.INFO.value
 #: COPY text format: backslash, tab, newline and carriage return are escaped; \\N is NULL.
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 _NULL = "\\N"
+#: Fields without any of these characters go into COPY text as they are (most of them).
+_COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
+#: In encoded JSON: a non-finite number or a NUL, or text that merely looks like one.
+_SUSPECT = re.compile(rb"NaN|Infinity|\\u0000")
 
 
 class WriteConflict(Exception):
@@ -102,21 +109,56 @@ def _bulk_insert(dialect: Dialect) -> _BulkInsert:
     return _BULK_INSERTS[key]
 
 
-def write_rows(connection: Connection, task_id: int, batch: Sequence[LogRow]) -> int:
+def encode_documents(batch: Sequence[LogRow]) -> list[str | None]:
+    """Each row's ``metadata`` as JSON text (None where absent).
+
+    Raises ValidationError naming the first row whose document cannot be stored (a NaN or
+    infinite number, a NUL character). Only documents whose text contains ``NaN``,
+    ``Infinity`` or ``\\u0000`` are walked to decide, so the check costs one regex scan.
+    """
+    documents: list[str | None] = []
+    suspect = _SUSPECT.search
+    for index, row in enumerate(batch):
+        doc = row.get("metadata")
+        if doc is None:
+            documents.append(None)
+            continue
+        text = to_json(doc, inf_nan_mode="constants")
+        if suspect(text) and (problem := storable_error(doc)):
+            field = f"[{index}].metadata"
+            raise ValidationError(
+                f"invalid log record at {field}: {problem}", details={"fields": {field: problem}}
+            )
+        documents.append(text.decode())
+    return documents
+
+
+def write_rows(
+    connection: Connection,
+    task_id: int,
+    batch: Sequence[LogRow],
+    documents: Sequence[str | None],
+) -> int:
     """Insert validated rows of one task in the connection's transaction; returns how many.
 
-    Rows without a timestamp get the time of the call. Raises WriteConflict when a foreign
-    key fails (the caller checked them, so only a concurrent delete gets there).
+    ``documents`` are the rows' metadata from :func:`encode_documents`. Rows without a
+    timestamp get the time of the call. Raises WriteConflict when a foreign key fails (the
+    caller checked them, so only a concurrent delete gets there).
     """
     if connection.dialect.name == "postgresql":
-        return _copy_rows(connection, task_id, batch)
-    return _executemany(connection, task_id, batch)
+        return _copy_rows(connection, task_id, batch, documents)
+    return _executemany(connection, task_id, batch, documents)
 
 
-def _executemany(connection: Connection, task_id: int, batch: Sequence[LogRow]) -> int:
+def _executemany(
+    connection: Connection,
+    task_id: int,
+    batch: Sequence[LogRow],
+    documents: Sequence[str | None],
+) -> int:
     bulk = _bulk_insert(connection.dialect)
     stored_now = sqlite_timestamp(utcnow())
-    stamp, as_json = sqlite_timestamp, sqlite_json
+    stamp = sqlite_timestamp
     params: list[Any] = [
         (
             task_id,
@@ -126,10 +168,10 @@ def _executemany(connection: Connection, task_id: int, batch: Sequence[LogRow]) 
             row.get("log_level", _DEFAULT_LEVEL),
             row.get("agent_id"),
             row.get("session_id"),
-            None if (doc := row.get("metadata")) is None else as_json(doc),
+            doc,
             stored_now,
         )
-        for row in batch
+        for row, doc in zip(batch, documents, strict=True)
     ]
     if bulk.positional is None:
         params = [dict(zip(COLUMNS, values, strict=True)) for values in params]
@@ -143,27 +185,32 @@ def _executemany(connection: Connection, task_id: int, batch: Sequence[LogRow]) 
     return len(params)
 
 
-def copy_text(task_id: int, batch: Sequence[LogRow]) -> str:
+def copy_text(task_id: int, batch: Sequence[LogRow], documents: Sequence[str | None]) -> str:
     """The batch as COPY text-format lines in :data:`COLUMNS` order."""
     now = copy_timestamp(utcnow())
     prefix = f"{task_id}\t"
     suffix = f"\t{now}\n"
-    escapes, null, stamp, as_json = _COPY_ESCAPES, _NULL, copy_timestamp, sqlite_json
+    escapes, special, null, stamp = _COPY_ESCAPES, _COPY_SPECIAL.search, _NULL, copy_timestamp
     return "".join(
         prefix
         + "\t".join(
             (
-                row["agent_type"].translate(escapes),
-                row["message"].translate(escapes),
+                kind if not special(kind := row["agent_type"]) else kind.translate(escapes),
+                text if not special(text := row["message"]) else text.translate(escapes),
                 now if (ts := row.get("timestamp")) is None else stamp(ts),
                 row.get("log_level", _DEFAULT_LEVEL),
                 null if (agent := row.get("agent_id")) is None else str(agent),
-                null if (sid := row.get("session_id")) is None else sid.translate(escapes),
-                null if (doc := row.get("metadata")) is None else as_json(doc).translate(escapes),
+                null
+                if (sid := row.get("session_id")) is None
+                else sid
+                if not special(sid)
+                else sid.translate(escapes),
+                # Encoded JSON has no raw control characters; only backslashes to double.
+                null if doc is None else doc.replace("\\", "\\\\"),
             )
         )
         + suffix
-        for row in batch
+        for row, doc in zip(batch, documents, strict=True)
     )
 
 
@@ -174,12 +221,17 @@ def _copy_sql(dialect: Dialect) -> str:
     return f"COPY {quote(cast(Table, AgentLog.__table__).name)} ({columns}) FROM STDIN"
 
 
-def _copy_rows(connection: Connection, task_id: int, batch: Sequence[LogRow]) -> int:
+def _copy_rows(
+    connection: Connection,
+    task_id: int,
+    batch: Sequence[LogRow],
+    documents: Sequence[str | None],
+) -> int:
     import psycopg  # the PostgreSQL driver; only imported when one is in use
 
     raw = connection.connection.driver_connection
     assert isinstance(raw, psycopg.Connection)
-    data = copy_text(task_id, batch)
+    data = copy_text(task_id, batch, documents)
     try:
         with raw.cursor() as cursor, cursor.copy(_copy_sql(connection.dialect)) as copy:
             copy.write(data)

@@ -32,7 +32,7 @@ from swarm_director.store._common import (
     validated,
     where_equal,
 )
-from swarm_director.store.log_ingest import WriteConflict, write_rows
+from swarm_director.store.log_ingest import WriteConflict, encode_documents, write_rows
 from swarm_director.store.pagination import DEFAULT_LIMIT, Ordering, Page, paginate_rows
 
 _NEWEST_FIRST = Ordering("logs", (AgentLog.timestamp, AgentLog.id), descending=True)
@@ -109,27 +109,30 @@ def add_logs(
         raise ValidationError(
             f"invalid log record at {first}: {fields[first]}", details={"fields": fields}
         ) from None
+    documents = encode_documents(batch)
     session.flush()
     get_or_404(session, Task, task_id, "task")
     if idempotency_key is None:
-        return _insert_batch(session, task_id, batch)
+        return _insert_batch(session, task_id, batch, documents)
     result, _replayed = idempotency.run_once(
         session,
         f"logs:task:{task_id}",
         idempotency_key,
         batch,
-        lambda: {"inserted": _insert_batch(session, task_id, batch)},
+        lambda: {"inserted": _insert_batch(session, task_id, batch, documents)},
     )
     return int(result["inserted"])
 
 
-def _insert_batch(session: Session, task_id: int, batch: list[LogRow]) -> int:
+def _insert_batch(
+    session: Session, task_id: int, batch: list[LogRow], documents: list[str | None]
+) -> int:
     """Write validated rows in one driver call (COPY or executemany); returns how many."""
     if not batch:
         return 0
     _check_agents(session, batch)
     try:
-        return write_rows(session.connection(), task_id, batch)
+        return write_rows(session.connection(), task_id, batch, documents)
     except WriteConflict:
         # Only a concurrent delete of the task or an agent gets here; both were checked above.
         raise ConflictError(
