@@ -109,7 +109,10 @@ def _rebuild(conn: Connection, *, partitioned: bool) -> None:
     for name in _index_names(conn, old):  # their names are needed by the new table's indexes
         conn.exec_driver_sql(f'DROP INDEX "{name}"')
     conn.exec_driver_sql(f"ALTER TABLE {old} RENAME CONSTRAINT {PK} TO {PK}_old")
-    like = f"LIKE {old} INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE"
+    like = (
+        f"LIKE {old} INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING GENERATED "
+        "INCLUDING STORAGE INCLUDING COMMENTS"
+    )
     if partitioned:
         conn.exec_driver_sql(f'CREATE TABLE {TABLE} ({like}) PARTITION BY RANGE ("{KEY}")')
         conn.exec_driver_sql(f'ALTER TABLE {TABLE} ADD CONSTRAINT {PK} PRIMARY KEY (id, "{KEY}")')
@@ -128,8 +131,20 @@ def _rebuild(conn: Connection, *, partitioned: bool) -> None:
     else:
         conn.exec_driver_sql(f"CREATE TABLE {TABLE} ({like})")
         conn.exec_driver_sql(f"ALTER TABLE {TABLE} ADD CONSTRAINT {PK} PRIMARY KEY (id)")
-    # Names are this revision's constants; LIKE made the column order the same.
-    conn.exec_driver_sql(f"INSERT INTO {TABLE} SELECT * FROM {old} ORDER BY id")  # noqa: S608
+    # Stored columns only (a generated one is computed again); names from the catalog, quoted.
+    columns = ", ".join(
+        f'"{name}"'
+        for name in conn.execute(
+            sa.text(
+                "SELECT attname FROM pg_attribute WHERE attrelid = CAST(:t AS regclass) "
+                "AND attnum > 0 AND NOT attisdropped AND attgenerated = '' ORDER BY attnum"
+            ),
+            {"t": old},
+        ).scalars()
+    )
+    conn.exec_driver_sql(
+        f"INSERT INTO {TABLE} ({columns}) SELECT {columns} FROM {old} ORDER BY id"  # noqa: S608
+    )
     for definition in indexes:  # built once the rows are in: faster than row by row
         conn.exec_driver_sql(definition)
     for name, definition in fks:
