@@ -18,6 +18,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.orm import Session
 
 from swarm_director.db import make_engine
+from swarm_director.db.partitions import partition_names
 from swarm_director.errors import SchemaError
 from swarm_director.migrations import migrate
 from swarm_director.models.fulltext import full_text_names
@@ -33,6 +34,7 @@ REVISIONS = [
     "005_add_idempotency_keys",
     "006_add_statement_timings",
     "007_add_full_text_search",
+    "008_partition_agent_logs",
     "009_add_api_keys",
 ]
 
@@ -46,6 +48,7 @@ CREATES = {
     "006_add_statement_timings": {"statement_timings"},
     # Full-text objects are not tables of the models (see table_names).
     "007_add_full_text_search": set(),
+    "008_partition_agent_logs": set(),
     "009_add_api_keys": {"api_keys"},
 }
 
@@ -133,6 +136,12 @@ ROWS: dict[str, list[tuple[str, dict[str, Any]]]] = {
                         "log_level": "error", "agent_id": None, "session_id": None,
                         "metadata": None, "created_at": T2}),
     ],
+    "008_partition_agent_logs": [  # a month with no partition of its own: the default one
+        ("agent_logs", {"id": 4, "task_id": 3, "agent_type": "worker", "message": "late",
+                        "timestamp": datetime(2019, 5, 6, tzinfo=UTC), "log_level": "error",
+                        "agent_id": None, "session_id": None, "metadata": None,
+                        "created_at": T2}),
+    ],
     # 009 rebuilds maintenance_events on SQLite (a new CHECK): its rows must survive.
     "009_add_api_keys": [
         ("api_keys", {"id": 1, "name": "agent-1", "key_id": "0123456789ab",
@@ -159,8 +168,11 @@ def engine(dialect: str, tmp_path: Path) -> Iterator[sa.Engine]:
 
 
 def table_names(engine: sa.Engine) -> set[str]:
-    # SQLite's FTS5 tables hold copies of indexed text; their own test is below.
-    names = set(sa.inspect(engine).get_table_names()) - {"alembic_version"}
+    """The tables, not counting alembic_version, the partitions of a partitioned table or
+    SQLite's FTS5 tables (copies of indexed text; their own test is below)."""
+    with engine.connect() as conn:
+        partitions = partition_names(conn)
+    names = set(sa.inspect(engine).get_table_names()) - {"alembic_version", *partitions}
     return names - full_text_names()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import URL
 
 from swarm_director.db import make_engine
+from swarm_director.db.partitions import ensure_partitions, partition_names
 from swarm_director.migrations import migrate
 from swarm_director.ops.drift import compare_schema
 from tests.dbtools import fresh_database
@@ -49,12 +51,19 @@ def test_missing_tables_are_reported(dialect: str, tmp_path: Path) -> None:
         try:
             migrate.upgrade(engine, "003_add_conversation_tracking")
             problems = compare_schema(engine)
-            assert sorted(p for p in problems if not p.startswith("full-text")) == [
+            expected = [
                 "table api_keys is in the models but missing from the database",
                 "table idempotency_keys is in the models but missing from the database",
                 "table maintenance_events is in the models but missing from the database",
                 "table statement_timings is in the models but missing from the database",
             ]
+            if dialect == "postgresql":  # partitioned from 008 on
+                expected.insert(
+                    0,
+                    "table agent_logs is not partitioned in the database but partitioned by "
+                    "timestamp in the models",
+                )
+            assert sorted(p for p in problems if not p.startswith("full-text")) == sorted(expected)
             # The search indexes came later too; each missing object is named.
             full_text = {p.split()[2] for p in problems if p.startswith("full-text")}
             if dialect == "sqlite":
@@ -117,3 +126,20 @@ def test_planted_drift_is_reported_line_by_line(migrated: sa.Engine) -> None:
             for kind in ("insert", "delete", "update")
         ]
     assert sorted(problems) == sorted(expected)
+
+
+@pytest.mark.parametrize("dialect", ["postgresql"])  # SQLite keeps agent_logs one table
+def test_partitions_are_storage_not_drift_but_their_key_is_checked(migrated: sa.Engine) -> None:
+    with migrated.begin() as conn:
+        partitions = partition_names(conn)
+        assert "agent_logs_default" in partitions and len(partitions) >= 5  # now + 3 ahead
+        ensure_partitions(conn, "agent_logs", [datetime(2001, 2, 3, tzinfo=UTC)])
+    assert compare_schema(migrated) == []  # one more month is not a difference
+
+    with migrated.begin() as conn:  # the same columns in another order: a different key
+        conn.exec_driver_sql("ALTER TABLE agent_logs DROP CONSTRAINT pk_agent_logs")
+        conn.exec_driver_sql('ALTER TABLE agent_logs ADD PRIMARY KEY ("timestamp", id)')
+    assert compare_schema(migrated) == [
+        "primary key of agent_logs is (timestamp, id) in the database but (id, timestamp) in "
+        "the models"
+    ]

@@ -135,6 +135,8 @@ class Settings(BaseSettings):
     """db maintain archives deleted logs here (one .jsonl.gz per run); unset: no archive."""
     idempotency_ttl: Duration = Field(default=timedelta(days=7), alias="SWARM_IDEMPOTENCY_TTL")
     """db maintain deletes idempotency keys older than this (a later retry is stored again)."""
+    partitions_ahead: int = Field(default=3, alias="SWARM_PARTITIONS_AHEAD", ge=0, le=120)
+    """PostgreSQL: db maintain keeps this many monthly log partitions ready beyond this month."""
 
     @field_validator("backup_recipients", mode="before")
     @classmethod

@@ -85,6 +85,7 @@ def test_status_lists_pending_migrations(url: str) -> None:
         "005_add_idempotency_keys",
         "006_add_statement_timings",
         "007_add_full_text_search",
+        "008_partition_agent_logs",
         "009_add_api_keys",
     ]
     assert "conversations" not in status["rows"]

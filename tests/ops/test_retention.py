@@ -121,9 +121,21 @@ def test_archive_plus_remaining_rows_equal_the_original_set(
         if not seen_before_first_delete:
             with gzip.open(archive, "rt") as f:  # complete and readable already
                 seen_before_first_delete.append(sum(1 for _ in f) == 250)
-        return real_batch(engine, statement, report)
+        return 0 if report is None else real_batch(engine, statement, report)
+
+    real_drop = retention.drop_partitions
+
+    def drop_spy(engine: sa.Engine, parts: Any, keep: Any, *, archive: Any = None) -> Any:
+        # PostgreSQL: when the old rows fill whole months (another test of the session may
+        # have made their partition), they go with a DROP; the archive must be complete first.
+        def archive_then_look(conn: Any, going: Any) -> None:
+            archive(conn, going)
+            spy(engine, sa.delete(sa.table("agent_logs")).where(sa.false()), None)
+
+        return real_drop(engine, parts, keep, archive=archive_then_look)
 
     monkeypatch.setattr(retention, "_run_batch", spy)
+    monkeypatch.setattr(retention, "drop_partitions", drop_spy)
     report = cleanup_logs(
         db.engine, RetentionPolicy(older_than=30 * DAY), archive=archive, batch_size=100
     )

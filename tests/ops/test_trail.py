@@ -83,7 +83,8 @@ def test_maintain_fails_on_a_backup_corrupted_before_its_verify(
 
     good = run_maintenance(db.engine, policy)
     assert good.ok, good.as_dict()
-    assert [s.name for s in good.steps][:2] == ["backup", "verify"]
+    names = [s.name for s in good.steps if s.name != "partitions"]  # PostgreSQL's first step
+    assert names[:2] == ["backup", "verify"]
     assert [(op, st) for op, st, _ in events(db.engine) if op == "verify"][-1] == ("verify", "ok")
 
 

@@ -227,14 +227,23 @@ def cleanup_logs_command(
         emit_json(report.as_dict())
         return
     levels = ", ".join(f"{n} {lvl}" for lvl, n in sorted(report.matched.items())) or "none"
+    whole = f"dropping whole months: {', '.join(report.partitions)}" if report.partitions else ""
     if dry_run:
-        click.echo(f"Would delete {report.total_matched} logs ({levels}).")
+        click.echo(
+            f"Would delete {report.total_matched} logs ({levels})"
+            + (f", {whole}." if whole else ".")
+        )
         return
     click.echo(
         f"Deleted {report.deleted} logs ({levels}) in {report.batches} batches "
         f"(longest {report.longest_batch_s * 1000:.0f} ms) in {report.seconds:.2f} s; "
         f"freed {human_bytes(report.bytes_freed)}."
     )
+    if report.partitions:
+        click.echo(
+            f"{report.dropped_rows} of them went with whole months, "
+            f"{', '.join(report.partitions)} (dropped in {report.drop_seconds:.3f} s)."
+        )
     if report.archive:
         click.echo(f"Archived {report.archived} rows to {report.archive}")
     if report.vanished:
@@ -280,6 +289,12 @@ def cleanup_logs_command(
     help="Do not restore the new backup into a scratch database to verify it.",
 )
 @identity_option
+@click.option(
+    "--partitions-ahead",
+    type=click.IntRange(0, 120),
+    help="PostgreSQL: monthly log partitions to have ready beyond the current month "
+    "[SWARM_PARTITIONS_AHEAD: 3].",
+)
 @click.option("--no-cleanup", is_flag=True, help="Skip log retention.")
 @click.option("--no-key-expiry", is_flag=True, help="Keep every idempotency key.")
 @click.option("--no-optimize", is_flag=True, help="Skip optimize.")
@@ -295,13 +310,15 @@ def maintain_command(
     idempotency_ttl: str | None,
     no_verify: bool,
     identity_file: Path | None,
+    partitions_ahead: int | None,
     no_cleanup: bool,
     no_key_expiry: bool,
     no_optimize: bool,
     as_json: bool,
 ) -> None:
-    """Run the maintenance policy once: backup + prune, verify of that backup (as db verify,
-    in a scratch database), log retention, expiry of old idempotency keys, optimize.
+    """Run the maintenance policy once: log partitions ahead (PostgreSQL), backup + prune,
+    verify of that backup (as db verify, in a scratch database), log retention, expiry of old
+    idempotency keys, optimize.
 
     A backup encrypted to SWARM_BACKUP_RECIPIENTS is verified with --identity (else
     SWARM_BACKUP_IDENTITY); on a server that holds no identity, pass --no-verify and verify
@@ -341,6 +358,9 @@ def maintain_command(
             idempotency_ttl=key_ttl,
             optimize=not no_optimize,
             pg_bin=settings.pg_bin,
+            partitions_ahead=(
+                partitions_ahead if partitions_ahead is not None else settings.partitions_ahead
+            ),
         )
         report = run_maintenance(database.engine, policy)
     if as_json:

@@ -28,6 +28,7 @@ from sqlalchemy import Connection, Engine, text
 
 from swarm_director import models  # noqa: F401  (registers every table on Base.metadata)
 from swarm_director.db import Base, make_engine
+from swarm_director.db.partitions import partition_names
 from swarm_director.errors import SchemaError
 from swarm_director.models.fulltext import full_text_names
 
@@ -47,15 +48,21 @@ def _migrate(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=True,
         compare_type=True,
-        include_name=_not_full_text,
+        include_name=_not_models(connection),
     )
     context.run_migrations()
 
 
-def _not_full_text(name: str | None, type_: str, _parents: Any) -> bool:
-    # FTS5 tables (and their shadow tables) and the search expression indexes are made by
-    # the revisions' own SQL, not by the models: autogenerate must neither drop nor add them.
-    return type_ not in ("table", "index") or name not in full_text_names()
+def _not_models(connection: Connection) -> Any:
+    # FTS5 tables (and their shadow tables), the search expression indexes and the monthly
+    # partitions of agent_logs are made by the revisions' own SQL and by db maintain, not by
+    # the models: autogenerate must neither drop nor add them.
+    skipped = full_text_names() | set(partition_names(connection))
+
+    def include_name(name: str | None, type_: str, _parents: Any) -> bool:
+        return type_ not in ("table", "index") or name not in skipped
+
+    return include_name
 
 
 def _sqlite_foreign_keys(driver_connection: Any) -> bool:

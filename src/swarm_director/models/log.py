@@ -9,6 +9,7 @@ from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from swarm_director.db.base import Base, CreatedAtMixin, utcnow
+from swarm_director.db.partitions import PARTITION_BY
 from swarm_director.db.types import JSONType, UTCDateTime, enum_type
 from swarm_director.enums import LogLevel
 
@@ -41,10 +42,13 @@ class AgentLog(CreatedAtMixin, Base):
 
     # Queries served: newest logs of a task; logs by agent, level or session over time;
     # retention deletes by age. Each ends with id so keyset pages are index scans.
+    # On PostgreSQL the table is partitioned by month of timestamp (migration 008), so
+    # retention drops whole months; there the primary key is (id, timestamp).
     __table_args__ = (
         Index("ix_agent_logs_task_id_timestamp_id", "task_id", "timestamp", "id"),
         Index("ix_agent_logs_agent_id_timestamp", "agent_id", "timestamp"),
         Index("ix_agent_logs_session_id_timestamp", "session_id", "timestamp"),
         Index("ix_agent_logs_log_level_timestamp", "log_level", "timestamp"),
         Index("ix_agent_logs_timestamp_id", "timestamp", "id"),
+        {"info": {PARTITION_BY: "timestamp"}},
     )

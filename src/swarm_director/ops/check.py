@@ -2,7 +2,8 @@
 
 Engine level: SQLite ``PRAGMA integrity_check`` and ``PRAGMA foreign_key_check``; on
 PostgreSQL (whose storage checks itself) an orphan query for every foreign key of the models,
-which also catches rows written while triggers were disabled. Domain level: hierarchy cycles,
+which also catches rows written while triggers were disabled, and the monthly partitions of
+``agent_logs`` (a default partition and the current month's). Domain level: hierarchy cycles,
 draft version gaps and duplicates, email ``sent_at`` against status, counters against the rows
 they count, and enum values outside their set.
 
@@ -21,6 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
 
 from swarm_director.db.base import utcnow
+from swarm_director.db.partitions import PARTITION_BY, list_partitions, month_start, partition_key
 from swarm_director.models import (
     Agent,
     Conversation,
@@ -119,6 +121,7 @@ def run_check(engine: Engine, *, limit_per_rule: int = DEFAULT_LIMIT_PER_RULE) -
         _run(report, "foreign_key", read, _sqlite_foreign_keys)
     else:
         _run(report, "foreign_key", read, _orphans)
+        _run(report, "partitions", read, _partitions)
     if present is not None:
         checks: list[tuple[str, set[str], Callable[[Connection], Iterable[Problem]]]] = [
             ("enum_value", set(), _enum_values),
@@ -187,6 +190,28 @@ def _missing_tables(conn: Connection) -> tuple[list[Problem], set[str]]:
         if t.name not in present
     ]
     return missing, {t.name for t in model_tables() if t.name in present}
+
+
+def _partitions(conn: Connection) -> Iterable[Problem]:
+    """PostgreSQL: a partitioned table has its default partition and this month's."""
+    problems = []
+    month = month_start(utcnow())
+    for table in model_tables():
+        if PARTITION_BY not in table.info or partition_key(conn, table.name) is None:
+            continue  # not partitioned here: validate-schema reports that as drift
+        parts = list_partitions(conn, table.name)
+        if not any(p.is_default for p in parts):
+            problems.append(
+                Problem("partitions", table.name, None, "no default partition: rows of a "
+                        "month without its own partition are refused; run db maintain")
+            )  # fmt: skip
+        if not any(p.lower is not None and p.upper is not None and p.lower <= month < p.upper
+                   for p in parts):  # fmt: skip
+            problems.append(
+                Problem("partitions", table.name, None, f"no partition for {month:%Y-%m}: "
+                        "its rows go to the default partition; run db maintain")
+            )  # fmt: skip
+    return problems
 
 
 def _sqlite_integrity(conn: Connection) -> Iterable[Problem]:

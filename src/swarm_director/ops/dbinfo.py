@@ -144,14 +144,18 @@ class PgFacts:
 # One round trip for everything db stats needs from the catalog (a stats call should cost a
 # few queries, not one per table or per fact): the statistics functions are called directly,
 # the pg_stat_user_tables view computes twenty columns per table.
+# A partitioned table (agent_logs) holds no rows itself: its partitions' rows, bytes and index
+# bytes are reported under the partitioned table and its index names (pg_partition_root).
 _PG_FACTS = sa.text(
-    "SELECT c.relname, c.reltuples, c.relpages, "
+    "SELECT coalesce(pg_partition_root(c.oid), c.oid)::regclass::text AS relname, "
+    "c.reltuples, c.relpages, "
     "pg_relation_size(c.oid) / current_setting('block_size')::int AS pages, "
     "pg_stat_get_live_tuples(c.oid) AS live, "
     "coalesce(pg_stat_get_last_analyze_time(c.oid), "
     "pg_stat_get_last_autoanalyze_time(c.oid)) IS NOT NULL AS analyzed, "
     "pg_total_relation_size(c.oid) AS total, "
-    "(SELECT json_object_agg(i.relname, pg_relation_size(i.oid)) FROM pg_index x "
+    "(SELECT json_object_agg(coalesce(pg_partition_root(i.oid), i.oid)::regclass::text, "
+    "pg_relation_size(i.oid)) FROM pg_index x "
     "JOIN pg_class i ON i.oid = x.indexrelid WHERE x.indrelid = c.oid) AS indexes, "
     "(SELECT pg_database_size(current_database())) AS database "
     "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
@@ -166,12 +170,24 @@ def pg_facts(conn: Connection) -> PgFacts:
     database = 0
     for row in conn.execute(_PG_FACTS):
         database = int(row.database)
-        tables[row.relname] = PgTable(
+        part = PgTable(
             rows=_pg_rows(row.reltuples, row.relpages, row.pages, row.live),
             bytes=int(row.total),
-            indexes={str(k): int(v) for k, v in (row.indexes or {}).items()},
+            indexes={str(k).strip('"'): int(v) for k, v in (row.indexes or {}).items()},
             analyzed=bool(row.analyzed) or not row.live,
         )
+        name = str(row.relname).strip('"')
+        seen = tables.get(name)
+        if seen is not None:  # another partition of the same table
+            for index, size in seen.indexes.items():
+                part.indexes[index] = part.indexes.get(index, 0) + size
+            part = PgTable(
+                rows=seen.rows + part.rows,
+                bytes=seen.bytes + part.bytes,
+                indexes=part.indexes,
+                analyzed=seen.analyzed and part.analyzed,
+            )
+        tables[name] = part
     if not tables:
         database = int(
             conn.execute(sa.text("SELECT pg_database_size(current_database())")).scalar_one()

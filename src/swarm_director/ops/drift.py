@@ -30,6 +30,7 @@ from sqlalchemy.engine import Dialect, Inspector
 from swarm_director import models  # noqa: F401  (registers every table on Base.metadata)
 from swarm_director.db import Base
 from swarm_director.db.engine import READ_ONLY
+from swarm_director.db.partitions import PARTITION_BY, partition_key, partition_names
 from swarm_director.models.fulltext import full_text_names
 from swarm_director.ops.drift_fulltext import compare_full_text
 
@@ -49,23 +50,21 @@ def compare_schema(engine: Engine) -> list[str]:
         return _compare(connection)
 
 
-def _include_name(name: str | None, type_: str, _parent_names: Any) -> bool:
-    # The full-text objects are not models (FTS5 tables, expression indexes); they are
-    # compared by compare_full_text instead, by name and definition.
-    if type_ == "table":
-        return name != VERSION_TABLE and name not in full_text_names()
-    if type_ == "index":
-        return name not in full_text_names()
-    return True
-
-
 def _compare(connection: Connection) -> list[str]:
+    # The partitions of a partitioned table are its storage, not tables of their own; the
+    # full-text objects are not models (FTS5 tables, expression indexes) and are compared by
+    # compare_full_text instead, by name and definition.
+    skipped = {VERSION_TABLE, *partition_names(connection), *full_text_names()}
+
+    def include_name(name: str | None, type_: str, _parent_names: Any) -> bool:
+        return not (type_ in ("table", "index") and name in skipped)
+
     context = MigrationContext.configure(
         connection,
         opts={
             "compare_type": True,
             "compare_server_default": True,
-            "include_name": _include_name,
+            "include_name": include_name,
         },
     )
     dialect = connection.dialect
@@ -81,7 +80,9 @@ def _compare(connection: Connection) -> list[str]:
     existing = set(inspector.get_table_names())
     for table in Base.metadata.sorted_tables:
         if table.name in existing:
-            problems.extend(_compare_primary_key(inspector, table))
+            key = partition_key(connection, table.name)
+            problems.extend(_compare_partitioning(table, key, dialect))
+            problems.extend(_compare_primary_key(inspector, table, key))
             problems.extend(_compare_checks(inspector, table, dialect))
     problems.extend(compare_full_text(connection))
     return problems
@@ -180,9 +181,21 @@ def _describe(diff: tuple[Any, ...], dialect: Dialect) -> str:
     return f"schema difference: {diff!r}"
 
 
-def _compare_primary_key(inspector: Inspector, table: Table) -> list[str]:
+def _compare_partitioning(table: Table, key: str | None, dialect: Dialect) -> list[str]:
+    """PostgreSQL: a table the models partition must be range-partitioned by that column."""
+    wanted = table.info.get(PARTITION_BY) if dialect.name == "postgresql" else None
+    if key == wanted:
+        return []
+    in_db = f"partitioned by {key}" if key else "not partitioned"
+    in_models = f"partitioned by {wanted}" if wanted else "not partitioned"
+    return [f"table {table.name} is {in_db} in the database but {in_models} in the models"]
+
+
+def _compare_primary_key(inspector: Inspector, table: Table, key: str | None) -> list[str]:
     in_db = inspector.get_pk_constraint(table.name).get("constrained_columns") or []
     in_models = [column.name for column in table.primary_key.columns]
+    if key is not None and key not in in_models:
+        in_models.append(key)  # PostgreSQL requires the partition key in the primary key
     if list(in_db) == in_models:
         return []
     return [

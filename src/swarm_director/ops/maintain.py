@@ -1,13 +1,14 @@
 """``db maintain``: the maintenance policy, once, for cron or a systemd timer.
 
-Steps: backup (with pruning), verify of that backup (restored into a scratch database and
-checked, as ``db verify`` does), then log retention, then expiry of old idempotency keys, then
-optimize. Retention runs only after a successful (and, unless turned off, verified) backup,
-so logs are never deleted without a fresh backup holding them (expired keys are no one's
-data: they go regardless). Every step is attempted as far as that rule allows, each failure
-is reported, and the run as a whole fails if any step did. A lock (a file lock in the backup
-folder, plus a PostgreSQL advisory lock on PostgreSQL) makes a second run exit at once
-instead of overlapping the first.
+Steps: on PostgreSQL, the monthly log partitions of this month and the next ones (and of any
+month whose rows wait in the default partition); then backup (with pruning), verify of that
+backup (restored into a scratch database and checked, as ``db verify`` does), then log
+retention, then expiry of old idempotency keys, then optimize. Retention runs only after a
+successful (and, unless turned off, verified) backup, so logs are never deleted without a
+fresh backup holding them (expired keys are no one's data: they go regardless). Every step
+is attempted as far as that rule allows, each failure is reported, and the run as a whole
+fails if any step did. A lock (a file lock in the backup folder, plus a PostgreSQL advisory
+lock on PostgreSQL) makes a second run exit at once instead of overlapping the first.
 """
 
 from __future__ import annotations
@@ -27,12 +28,14 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from sqlalchemy import Engine
 
 from swarm_director.db.base import utcnow
+from swarm_director.db.partitions import DEFAULT_MONTHS_AHEAD
 from swarm_director.errors import SwarmError
 from swarm_director.ops.artifact import Reporter
 from swarm_director.ops.backup import BackupResult, create_backup
 from swarm_director.ops.errors import MaintenanceLockedError
 from swarm_director.ops.expiry import DEFAULT_TTL, expire_idempotency_keys
 from swarm_director.ops.optimize import optimize
+from swarm_director.ops.partition_retention import ensure_log_partitions
 from swarm_director.ops.retention import RetentionPolicy, cleanup_logs
 from swarm_director.ops.verify import verify_backup
 from swarm_director.redact import first_line
@@ -64,6 +67,8 @@ class MaintenancePolicy:
     optimize: bool = True
     pg_bin: Path | None = None
     """Folder of pg_dump (None: on PATH)."""
+    partitions_ahead: int | None = DEFAULT_MONTHS_AHEAD
+    """PostgreSQL: monthly log partitions made ahead of the current month (None: none made)."""
 
 
 @dataclass
@@ -106,6 +111,9 @@ def run_maintenance(
     started = time.perf_counter()
     report = MaintenanceReport()
     with maintenance_lock(engine, policy.backup_dir):
+        if policy.partitions_ahead is not None and engine.dialect.name == "postgresql":
+            ahead = policy.partitions_ahead
+            _step(report, "partitions", lambda: _partitions(engine, ahead))
         made: list[BackupResult] = []
         backed_up = _step(report, "backup", lambda: _backup(engine, policy, reporter, made))
         if backed_up and policy.verify:
@@ -190,6 +198,12 @@ def _cleanup(
         engine, policy.retention, archive=archive, recipients=policy.recipients, reporter=reporter
     )
     return f"deleted {result.deleted} logs", result.as_dict()
+
+
+def _partitions(engine: Engine, ahead: int) -> tuple[str, dict[str, Any]]:
+    created = ensure_log_partitions(engine, months_ahead=ahead, now=utcnow())
+    summary = f"created {', '.join(created)}" if created else "all present"
+    return summary, {"created": created, "months_ahead": ahead}
 
 
 def _expire_keys(engine: Engine, ttl: timedelta) -> tuple[str, dict[str, Any]]:

@@ -27,6 +27,7 @@ is recorded. So the trail shows the backup, everything after it, and the restore
 from __future__ import annotations
 
 import logging
+import re
 import sqlite3
 import subprocess
 import time
@@ -221,34 +222,72 @@ def _swap_postgresql(
         if done.returncode != 0:
             raise ToolError(f"pg_dump of the upgraded backup failed: {first_error(done.stderr)}")
     staged.engine.dispose()
-    tool = find_tool("pg_restore", pg_bin)
+    # Not `pg_restore --clean`: on a partitioned table it drops each partition's inherited
+    # primary key on its own, which PostgreSQL refuses. psql runs our own clean-up (drop the
+    # dump's tables, CASCADE takes their partitions) and then the dump as SQL, all in one
+    # transaction: any error rolls everything back.
+    tool, psql = find_tool("pg_restore", pg_bin), find_tool("psql", pg_bin)
+    clean = staged.workdir / "clean.sql"
+    clean.write_text(_drop_statements(engine, tool, dump))
     env = libpq_env(engine.url)
     app = f"swarm-director-restore-{uuid.uuid4().hex[:12]}"
     env["PGAPPNAME"] = app
+    producer = subprocess.Popen(
+        [tool, "--no-owner", "--no-privileges", "--file=-", str(dump)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert producer.stdout is not None
     args = [
-        tool,
-        "--clean",
-        "--if-exists",
+        psql,
+        "--no-psqlrc",
+        "--quiet",
         "--single-transaction",
-        "--exit-on-error",
-        "--no-owner",
-        "--no-privileges",
+        "--set=ON_ERROR_STOP=1",
         "--no-password",
         f"--dbname={engine.url.database}",
-        str(dump),
+        f"--file={clean}",
+        "--file=-",
     ]
     process = subprocess.Popen(
-        args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        args,
+        env=env,
+        stdin=producer.stdout,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
+    producer.stdout.close()  # psql holds the pipe now: pg_restore sees it close if psql dies
     cancelled = _watch_locks(engine, process, app, lock_timeout_s)
     _, stderr = process.communicate()
-    if process.returncode != 0:
+    producer_err = producer.communicate()[1].decode(errors="replace")
+    failed = process.returncode != 0 or producer.returncode != 0
+    if failed:
         reason = (
             f"waited more than {lock_timeout_s:g} s for a lock held by another session"
             if cancelled
-            else first_error(stderr)
+            else first_error(stderr or producer_err)
         )
         raise ToolError(f"pg_restore failed and was rolled back, nothing was changed: {reason}")
+
+
+_TOC_TABLE = re.compile(r"^\d+; \d+ \d+ TABLE (\S+) (\S+) ")
+
+
+def _drop_statements(engine: Engine, pg_restore: str, dump: Path) -> str:
+    """SQL that drops every table of the dump (as ``--clean`` would, partitions included)."""
+    listed = subprocess.run(
+        [pg_restore, "--list", str(dump)], capture_output=True, text=True, check=False
+    )
+    if listed.returncode != 0:
+        raise ToolError(f"pg_restore could not read the backup: {first_error(listed.stderr)}")
+    quote = engine.dialect.identifier_preparer.quote
+    names = [
+        f"{quote(match.group(1))}.{quote(match.group(2))}"
+        for line in listed.stdout.splitlines()
+        if (match := _TOC_TABLE.match(line))
+    ]
+    return f"DROP TABLE IF EXISTS {', '.join(names)} CASCADE;\n" if names else ""
 
 
 def _watch_locks(

@@ -9,6 +9,11 @@ wait at most about one batch (on SQLite, whose lock is not a fair queue, each ba
 followed by a short pause so that waiting writers get their turn). Any failure stops the run
 and raises with how far it got.
 
+On PostgreSQL, where ``agent_logs`` is partitioned by month, months whose every row goes are
+dropped whole first (see :mod:`.partition_retention`); the batched deletes then only touch the
+month that straddles the cutoff, months holding rows a per-level rule keeps, and the default
+partition.
+
 Afterwards space is reclaimed without blocking writers for long: on SQLite the WAL is
 checkpointed and, when the file uses incremental auto-vacuum (``db optimize`` switches it on),
 free pages are returned to the file system in steps; on PostgreSQL ``VACUUM (ANALYZE)`` makes
@@ -22,7 +27,7 @@ import json
 import time
 from array import array
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -30,10 +35,10 @@ from typing import IO, Any
 
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
-from sqlalchemy import Engine
-from sqlalchemy.dialects.postgresql import REGCLASS
+from sqlalchemy import Connection, Engine
 
 from swarm_director.db.base import utcnow
+from swarm_director.db.partitions import Partition, relation_bytes
 from swarm_director.durations import parse_duration
 from swarm_director.models import AgentLog, LogLevel, MaintenanceOperation, Task, TaskStatus
 from swarm_director.ops import audit
@@ -41,6 +46,7 @@ from swarm_director.ops.age import AgeWriter
 from swarm_director.ops.artifact import Reporter, publish, stage
 from swarm_director.ops.dbinfo import quoted, reader, table_of
 from swarm_director.ops.errors import RetentionError
+from swarm_director.ops.partition_retention import DropResult, drop_partitions, plan_drops
 from swarm_director.redact import first_line
 
 LOGS = table_of(AgentLog)
@@ -91,6 +97,10 @@ class RetentionPolicy:
             where = sa.and_(where, LOGS.c.task_id.in_(finished))
         return where
 
+    def keep_cutoffs(self, now: datetime) -> dict[LogLevel, datetime]:
+        """{level: the instant before which that level's rows go}."""
+        return {level: now - age for level, age in self.keep.items()}
+
     def describe(self) -> dict[str, Any]:
         return {
             "older_than_s": self.older_than.total_seconds(),
@@ -110,7 +120,15 @@ class CleanupReport:
     deleted: int = 0
     vanished: int = 0
     """Archived rows already gone when their batch was deleted (removed by someone else)."""
+    dropped_rows: int = 0
+    """Of ``deleted``, the rows that went with whole partitions."""
+    drop_seconds: float = 0.0
+    """How long the transaction that dropped the partitions took."""
+    dropped_bytes: int = 0
+    """Bytes of the partitions dropped whole (returned to the file system at once)."""
     archive: str | None = None
+    partitions: list[str] = field(default_factory=list)
+    """PostgreSQL: monthly partitions dropped whole (with ``dry_run``: that would be)."""
     batches: int = 0
     longest_batch_s: float = 0.0
     bytes_before: int = 0
@@ -156,6 +174,10 @@ def cleanup_logs(
     report = CleanupReport(dry_run=dry_run)
     where = policy.criteria(now)
     report.matched = _count_by_level(engine, where)
+    drops: list[Partition] = []
+    if policy.task_statuses is None and engine.dialect.name == "postgresql":
+        drops = plan_drops(engine, now - policy.older_than, policy.keep_cutoffs(now))
+    report.partitions = [part.name for part in drops]
     if dry_run:
         report.seconds = time.perf_counter() - started
         return report
@@ -168,18 +190,35 @@ def cleanup_logs(
             if archive is not None and report.total_matched == 0:
                 pass  # nothing to archive or delete: no empty archive file
             elif archive is not None:
-                ids = _write_archive(engine, where, archive, recipients, report, reporter)
+                ids = array("q")
+
+                def archive_rows(conn: Connection | None, going: list[Partition]) -> None:
+                    ids.extend(
+                        _write_archive(
+                            engine, where, archive, recipients, report, reporter, conn, going
+                        )
+                    )
+
+                if drops:
+                    _drop(engine, drops, policy, now, report, archive_rows)
+                else:
+                    archive_rows(None, [])
                 _delete_ids(engine, ids, report, batch_size, reporter)
             else:
+                if drops:
+                    _drop(engine, drops, policy, now, report, None)
                 _delete_matching(engine, where, report, batch_size, reporter)
-            _reclaim(engine)
+            if engine.dialect.name == "sqlite" or report.deleted > report.dropped_rows:
+                _reclaim(engine)  # a dropped partition needs no vacuum: its files are gone
             report.bytes_after = _used_bytes(engine)
             if engine.dialect.name == "sqlite":
                 report.bytes_freed = max(0, report.bytes_before - report.bytes_after)
-            else:  # an estimate: the deleted rows' own size, now reusable
-                report.bytes_freed = int(row_bytes * report.deleted)
+            else:  # dropped months exactly; an estimate for rows deleted one by one
+                batched = report.deleted - report.dropped_rows
+                report.bytes_freed = report.dropped_bytes + int(row_bytes * batched)
         finally:
             details.update(
+                partitions=report.partitions,
                 deleted=report.deleted,
                 archived=report.archived,
                 archive=report.archive,
@@ -204,6 +243,32 @@ def _row_json(row: sa.Row[Any]) -> str:
     return json.dumps(data, default=str, ensure_ascii=False)
 
 
+def _drop(
+    engine: Engine,
+    drops: list[Partition],
+    policy: RetentionPolicy,
+    now: datetime,
+    report: CleanupReport,
+    archive: Any,
+) -> None:
+    try:
+        result: DropResult = drop_partitions(
+            engine, drops, policy.keep_cutoffs(now), archive=archive
+        )
+    except sa.exc.DBAPIError as error:
+        text = str(error.orig).strip().splitlines()[0] if str(error.orig).strip() else "error"
+        raise RetentionError(
+            f"cleanup stopped: could not drop partitions {', '.join(p.name for p in drops)}: "
+            f"{text}; nothing was deleted"
+            + (f" (the rows in {report.archive} are all still stored)" if report.archive else "")
+        ) from None
+    report.partitions = result.names
+    report.deleted += result.rows
+    report.dropped_rows = result.rows
+    report.drop_seconds = result.seconds
+    report.dropped_bytes = result.bytes
+
+
 def _write_archive(
     engine: Engine,
     where: sa.ColumnElement[bool],
@@ -211,7 +276,12 @@ def _write_archive(
     recipients: Sequence[X25519PublicKey],
     report: CleanupReport,
     reporter: Reporter | None,
+    conn: Connection | None = None,
+    dropped: list[Partition] | None = None,
 ) -> array[int]:
+    """Write every chosen row to ``archive``; the ids to delete one by one (not those of
+    ``dropped`` partitions, which go whole). Reads through ``conn`` when given (the
+    transaction that holds the partitions' locks), else through short read transactions."""
     if archive.exists():
         raise RetentionError(f"archive {archive} already exists; choose a new file name")
     archive.parent.mkdir(parents=True, exist_ok=True)
@@ -219,6 +289,8 @@ def _write_archive(
     progress = stage(reporter, "archive")
     total = report.total_matched
     ids: array[int] = array("q")
+    going = dropped or []
+    archived = 0
     last_id = 0
     try:
         with _archive_writer(part, recipients) as out:
@@ -229,21 +301,26 @@ def _write_archive(
                     .order_by(LOGS.c.id)
                     .limit(DEFAULT_BATCH * 5)
                 )
-                with reader(engine).connect() as conn:
-                    rows = conn.execute(query).all()
+                source: AbstractContextManager[Connection] = (
+                    nullcontext(conn) if conn is not None else reader(engine).connect()
+                )
+                with source as reading:
+                    rows = reading.execute(query).all()
                 if not rows:
                     break
                 for row in rows:
                     out.write(_row_json(row))
                     out.write("\n")
-                    ids.append(row.id)
+                    archived += 1
+                    if not any(p.lower <= row.timestamp < p.upper for p in going):
+                        ids.append(row.id)
                 last_id = rows[-1].id
                 if progress:
-                    progress(len(ids), max(total, len(ids)))
+                    progress(archived, max(total, archived))
         publish(part, archive)  # fsync, then the final name: durable before any delete
     finally:
         part.unlink(missing_ok=True)
-    report.archived = len(ids)
+    report.archived = archived
     report.archive = str(archive)
     return ids
 
@@ -323,18 +400,15 @@ def _run_batch(engine: Engine, statement: sa.Delete, report: CleanupReport) -> i
 
 def _used_bytes(engine: Engine) -> int:
     """SQLite: bytes of pages holding data (not on the free list). PostgreSQL: the logs
-    table's total size (it only shrinks with VACUUM FULL; freed space is reused)."""
+    table's total size, all partitions (it shrinks when a partition is dropped, otherwise
+    only with VACUUM FULL; space freed by deletes is reused)."""
     with reader(engine).connect() as conn:
         if engine.dialect.name == "sqlite":
             pages = conn.exec_driver_sql("PRAGMA page_count").scalar_one()
             free = conn.exec_driver_sql("PRAGMA freelist_count").scalar_one()
             size = conn.exec_driver_sql("PRAGMA page_size").scalar_one()
             return int((pages - free) * size)
-        return int(
-            conn.execute(
-                sa.select(sa.func.pg_total_relation_size(sa.cast(LOGS.name, REGCLASS)))
-            ).scalar_one()
-        )
+        return relation_bytes(conn, LOGS.name)
 
 
 def _average_row_bytes(engine: Engine, where: sa.ColumnElement[bool]) -> float:

@@ -189,6 +189,21 @@ def _check_storable(document: dict[str, JsonValue]) -> dict[str, JsonValue]:
 JSONObject = Annotated[dict[str, JsonValue], AfterValidator(_check_storable)]
 """A JSON object (finite numbers only, so it stores the same on SQLite and PostgreSQL)."""
 
+UncheckedJSONObject = dict[str, JsonValue]
+"""A JSON object whose storability (finite numbers, no NUL) its user checks itself: bulk log
+ingest checks the encoded text of each document instead of walking it (see
+``store.log_ingest.encode_documents``), then :func:`storable_error` only for suspects."""
+
+
+def storable_error(document: dict[str, JsonValue]) -> str | None:
+    """Why ``document`` cannot be stored (the message :data:`JSONObject` gives), or None."""
+    try:
+        _check_storable(document)
+    except PydanticCustomError as error:
+        return error.message()
+    return None
+
+
 StoredJSON = dict[str, Any]
 """A JSON object read back from the database: checked when it was written, not again on the way
 out (re-validating every document of a 50-row page cost more than the query)."""

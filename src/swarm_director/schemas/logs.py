@@ -18,6 +18,7 @@ from swarm_director.schemas.common import (
     PageOut,
     PositiveId,
     StoredJSON,
+    UncheckedJSONObject,
     UTCTimestamp,
 )
 
@@ -51,7 +52,9 @@ class LogRow(TypedDict, total=False):
     """One record of a bulk ingest: the fields and rules of :class:`LogCreate`, as a dict.
 
     ``store.logs.add_logs`` validates batches of thousands of rows with this; a TypedDict
-    validates about twice as fast as a model. Tests keep both definitions identical.
+    validates about twice as fast as a model. Tests keep both definitions identical. The one
+    rule not applied here is the storability of ``metadata``: the store checks it on the
+    encoded JSON text it writes anyway (a fifth of the cost of a batch saved).
     """
 
     agent_type: Required[AgentTypeLabel]
@@ -60,7 +63,7 @@ class LogRow(TypedDict, total=False):
     timestamp: UTCTimestamp | None
     agent_id: PositiveId | None
     session_id: Name | None
-    metadata: JSONObject | None
+    metadata: UncheckedJSONObject | None
 
 
 class LogOut(OutputModel):

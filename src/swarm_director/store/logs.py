@@ -1,23 +1,19 @@
 """Agent logs: single and bulk appends, and keyset-paginated queries.
 
 Bulk ingest (:func:`add_logs`) is the hot path of the service. It validates the whole batch
-with one pydantic call, converts values to their stored form with the column types' own bind
-processors (so rows are stored exactly as the ORM would store them) and inserts them with a
-single driver-level ``executemany`` of an INSERT compiled once per dialect.
+with one pydantic call and hands the rows to :mod:`.log_ingest`, which writes them with one
+driver call: ``COPY`` on PostgreSQL, one ``executemany`` on SQLite.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, Literal, cast
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, Literal
 
 from pydantic import TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
-from pydantic_core import to_json
-from sqlalchemy import Connection, Dialect, Row, Select, Table, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, Row, Select, select
 from sqlalchemy.orm import Session
 
 from swarm_director.db import utcnow
@@ -37,6 +33,7 @@ from swarm_director.store._common import (
     validated,
     where_equal,
 )
+from swarm_director.store.log_ingest import WriteConflict, encode_documents, write_rows
 from swarm_director.store.pagination import DEFAULT_LIMIT, Ordering, Page, paginate_rows
 from swarm_director.store.search import matching
 
@@ -46,82 +43,7 @@ _LOG_COLUMNS = attribute_columns(AgentLog)
 #: What :func:`list_logs` returns: a row with AgentLog's attributes.
 LogRecord = Row[Any]
 _ROWS = TypeAdapter(list[LogRow])
-#: Columns written by a bulk insert, in parameter order; ``metadata`` is the column name.
-_COLUMNS = (
-    "task_id",
-    "agent_type",
-    "message",
-    "timestamp",
-    "log_level",
-    "agent_id",
-    "session_id",
-    "metadata",
-    "created_at",
-)
 _ID_CHUNK = 500
-_DEFAULT_LEVEL = LogLevel.INFO.value
-
-
-def _identity(value: Any) -> Any:
-    return value
-
-
-def _sqlite_timestamp(value: datetime) -> str:
-    # What UTCDateTime + SQLite's DATETIME make of a timestamp ("YYYY-MM-DD HH:MM:SS.ffffff",
-    # naive UTC), at a fraction of the cost; tests pin the two to the same output.
-    if value.tzinfo is not None and value.utcoffset():
-        value = value.astimezone(UTC)
-    return value.isoformat(" ", "microseconds")[:26]
-
-
-def _sqlite_json(value: Any) -> str:
-    # pydantic-core's encoder is ~10x faster than json.dumps; the text differs only in
-    # whitespace and in not escaping non-ASCII characters: the same JSON document.
-    return to_json(value).decode()
-
-
-@dataclass(frozen=True, slots=True)
-class _BulkInsert:
-    """The INSERT for one dialect, compiled once, with the bind processors it needs."""
-
-    sql: str
-    #: Parameter names in placeholder order for positional paramstyles, else None.
-    positional: tuple[str, ...] | None
-    timestamp: Callable[[Any], Any]
-    json: Callable[[Any], Any]
-
-    @classmethod
-    def for_dialect(cls, dialect: Dialect) -> _BulkInsert:
-        table = cast(Table, AgentLog.__table__)
-        compiled = insert(table).compile(dialect=dialect, column_keys=list(_COLUMNS))
-        order = tuple(compiled.positiontup or ()) if compiled.positional else None
-        if order is not None and set(order) != set(_COLUMNS):
-            raise RuntimeError(f"unexpected INSERT parameters {order!r}")
-
-        if dialect.name == "sqlite":
-            return cls(str(compiled), order, _sqlite_timestamp, _sqlite_json)
-        return cls(
-            str(compiled),
-            order,
-            bind_processor(dialect, "timestamp"),
-            bind_processor(dialect, "metadata"),
-        )
-
-
-def bind_processor(dialect: Dialect, column: str) -> Callable[[Any], Any]:
-    """What SQLAlchemy applies to a value of ``agent_logs.<column>`` before the driver."""
-    type_ = cast(Table, AgentLog.__table__).c[column].type.dialect_impl(dialect)
-    return type_.bind_processor(dialect) or _identity
-
-
-_BULK_INSERTS: dict[tuple[str, str], _BulkInsert] = {}
-
-
-def _bulk_insert(dialect: Dialect) -> _BulkInsert:
-    key = (dialect.name, dialect.driver)
-    if key not in _BULK_INSERTS:
-        _BULK_INSERTS[key] = _BulkInsert.for_dialect(dialect)
-    return _BULK_INSERTS[key]
 
 
 def _check_agents(session: Session, rows: Sequence[LogRow]) -> None:
@@ -189,58 +111,35 @@ def add_logs(
         raise ValidationError(
             f"invalid log record at {first}: {fields[first]}", details={"fields": fields}
         ) from None
+    documents = encode_documents(batch)
     session.flush()
     get_or_404(session, Task, task_id, "task")
     if idempotency_key is None:
-        return _insert_batch(session, task_id, batch)
+        return _insert_batch(session, task_id, batch, documents)
     result, _replayed = idempotency.run_once(
         session,
         f"logs:task:{task_id}",
         idempotency_key,
         batch,
-        lambda: {"inserted": _insert_batch(session, task_id, batch)},
+        lambda: {"inserted": _insert_batch(session, task_id, batch, documents)},
     )
     return int(result["inserted"])
 
 
-def _insert_batch(session: Session, task_id: int, batch: list[LogRow]) -> int:
-    """Insert validated rows with one driver-level executemany; returns how many."""
+def _insert_batch(
+    session: Session, task_id: int, batch: list[LogRow], documents: list[str | None]
+) -> int:
+    """Write validated rows in one driver call (COPY or executemany); returns how many."""
     if not batch:
         return 0
     _check_agents(session, batch)
-
-    connection = session.connection()
-    bulk = _bulk_insert(connection.dialect)
-    now = utcnow()
-    stored_now = bulk.timestamp(now)
-    stamp, to_json = bulk.timestamp, bulk.json
-    params: list[Any] = [
-        (
-            task_id,
-            row["agent_type"],
-            row["message"],
-            stored_now if (ts := row.get("timestamp")) is None else stamp(ts),
-            row.get("log_level", _DEFAULT_LEVEL),
-            row.get("agent_id"),
-            row.get("session_id"),
-            None if (doc := row.get("metadata")) is None else to_json(doc),
-            stored_now,
-        )
-        for row in batch
-    ]
-    if bulk.positional is None:
-        params = [dict(zip(_COLUMNS, values, strict=True)) for values in params]
-    elif bulk.positional != _COLUMNS:
-        where = [_COLUMNS.index(name) for name in bulk.positional]
-        params = [tuple(values[i] for i in where) for values in params]
     try:
-        connection.exec_driver_sql(bulk.sql, params)
-    except IntegrityError:
+        return write_rows(session.connection(), task_id, batch, documents)
+    except WriteConflict:
         # Only a concurrent delete of the task or an agent gets here; both were checked above.
         raise ConflictError(
             "the task or an agent of the batch was deleted meanwhile; nothing was stored"
         ) from None
-    return len(params)
 
 
 def list_logs(

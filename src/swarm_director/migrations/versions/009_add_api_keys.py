@@ -1,7 +1,7 @@
 """API keys with scopes; key creation and revocation in the audit trail.
 
 Revision ID: 009_add_api_keys
-Revises: 007_add_full_text_search
+Revises: 008_partition_agent_logs
 Create Date: 2026-12-02
 
 Only a hash of each secret is stored. ``maintenance_events.operation`` gains ``key_create``
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "009_add_api_keys"
-down_revision: str | None = "007_add_full_text_search"
+down_revision: str | None = "008_partition_agent_logs"
 branch_labels: str | None = None
 depends_on: str | None = None
 

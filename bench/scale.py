@@ -1,0 +1,396 @@
+"""agent_logs at scale: each figure beside its baseline, measured in the same run.
+
+    .venv/bin/python bench/scale.py [--rows 10000000] [--dialect sqlite|postgresql|both]
+                                    [--months 6] [--samples 1000] [--ingest-rows 100000]
+
+For each dialect, on a fresh database migrated to head (PostgreSQL: partitioned by month):
+
+0. Fill ``--rows`` logs spread evenly over the last ``--months`` months and 1,000 tasks, fast
+   and not through the store (SQLite ``executemany`` of tuples, PostgreSQL ``COPY``; the
+   months' partitions are made first with ``ensure_partitions``, the on-demand path; the
+   secondary indexes are dropped first and rebuilt after, from their own DDL), then ANALYZE.
+   Prints the fill rate and the database size per million logs.
+1. Newest 50 logs of a task over HTTP (``swarm-director serve``, one request at a time):
+   median and p99, beside the same query run raw on a driver connection in this process.
+2. Store ingest (``store.logs.add_logs``, batches of 5,000, a transaction each) into the big
+   table, beside the raw ceiling on the same table: ``executemany`` of pre-converted tuples
+   (SQLite) or ``COPY`` of pre-converted rows (PostgreSQL).
+3. Retention of the oldest month with ``cleanup_logs`` (PostgreSQL: the partition is dropped;
+   SQLite: batched DELETE), beside the second-oldest month removed by batched ``DELETE``
+   (2,000 ids a transaction, as retention does on a plain table): seconds and bytes returned.
+4. Search (``--search``): figures from ``bench/search.py``'s ``scale_figures(engine, port)``
+   when that module provides it (wired by the lead); otherwise a note.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import shutil
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, make_url
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.api import (
+    SWARM_DIRECTOR,
+    bench_newest,
+    free_port,
+    new_tasks,
+    percentile,
+    server,
+)
+from swarm_director.db import Database, make_engine, utcnow
+from swarm_director.db.partitions import (
+    add_months,
+    ensure_partitions,
+    month_start,
+    relation_bytes,
+)
+from swarm_director.migrations import migrate
+from swarm_director.ops.dbinfo import database_bytes
+from swarm_director.ops.retention import RetentionPolicy, cleanup_logs
+from swarm_director.store import logs
+
+PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+LEVELS = ("debug", "info", "info", "info", "warning", "error")
+COLUMNS = "task_id, agent_type, message, timestamp, log_level, session_id, metadata, created_at"
+COPY = f"COPY agent_logs ({COLUMNS}) FROM STDIN"
+TASKS = 1000
+CHUNK = 100_000
+STORE_BATCH = 5000
+NEWEST = (
+    "SELECT id, task_id, agent_type, message, timestamp, log_level, agent_id, session_id, "
+    "metadata, created_at FROM agent_logs WHERE task_id = {p} "
+    "ORDER BY timestamp DESC, id DESC LIMIT 50"
+)
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.2f} ms"
+
+
+def _mb(nbytes: float) -> str:
+    return f"{nbytes / 1e6:,.1f} MB"
+
+
+class Target:
+    """A fresh database of one dialect, dropped (or deleted) afterwards."""
+
+    def __init__(self, dialect: str, work: Path) -> None:
+        self.dialect = dialect
+        if dialect == "sqlite":
+            self.url = URL.create("sqlite", database=str(work / "scale.db"))
+        else:
+            self.name = f"sdbench_{uuid.uuid4().hex[:12]}"
+            self._admin(f'CREATE DATABASE "{self.name}"')
+            self.url = make_url(PG_ADMIN).set(database=self.name)
+        self.database = Database(make_engine(self.url))
+        migrate.upgrade(self.database.engine, "head")
+
+    def _admin(self, sql: str) -> None:
+        engine = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.exec_driver_sql(sql)
+        engine.dispose()
+
+    def close(self) -> None:
+        self.database.dispose()
+        if self.dialect == "postgresql":
+            self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+    def raw(self) -> Any:
+        if self.dialect == "sqlite":
+            return sqlite3.connect(str(self.url.database), isolation_level=None)
+        import psycopg
+
+        return psycopg.connect(self.url.set(drivername="postgresql").render_as_string(False))
+
+    def autocommit(self, sql: str) -> None:
+        with self.database.engine.execution_options(isolation_level="AUTOCOMMIT").connect() as c:
+            c.exec_driver_sql(sql)
+
+    def drop_indexes(self) -> list[str]:
+        """Drop agent_logs' secondary indexes (whatever revisions made them); their DDL."""
+        with self.database.engine.begin() as conn:
+            if self.dialect == "sqlite":
+                found = conn.exec_driver_sql(
+                    "SELECT name, sql FROM sqlite_master WHERE type = 'index' "
+                    "AND tbl_name = 'agent_logs' AND sql IS NOT NULL"
+                ).all()
+            else:
+                found = conn.exec_driver_sql(
+                    "SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+                    "JOIN pg_class c ON c.oid = i.indexrelid "
+                    "WHERE i.indrelid = 'agent_logs'::regclass AND NOT i.indisprimary"
+                ).all()
+            for name, _ in found:
+                conn.exec_driver_sql(f'DROP INDEX "{name}"')
+        # A partitioned table's index reads "ON ONLY agent_logs": built without ONLY, it is
+        # built on every partition too.
+        return [str(sql).replace(" ON ONLY ", " ON ", 1) for _, sql in found]
+
+    def logs_bytes(self) -> int:
+        with self.database.engine.connect() as conn:
+            if self.dialect == "postgresql":
+                return relation_bytes(conn, "agent_logs")
+            pages = conn.exec_driver_sql("PRAGMA page_count").scalar_one()
+            free = conn.exec_driver_sql("PRAGMA freelist_count").scalar_one()
+            size = conn.exec_driver_sql("PRAGMA page_size").scalar_one()
+            return int((pages - free) * size)  # used pages (the file keeps its free ones)
+
+
+def _row(i: int, n: int, task_ids: list[int], first: datetime, span: float) -> tuple[Any, ...]:
+    stamp = first + timedelta(seconds=span * i / n)
+    words = f"step {i} drafted paragraph {i % 17} of reply {i % 1009}"
+    return (
+        task_ids[i % len(task_ids)],
+        "draft_writer" if i % 3 else "director",
+        words,
+        stamp,
+        LEVELS[i % len(LEVELS)],
+        f"session-{i // 1000}",
+        json.dumps({"step": i, "tokens": 120 + i % 50}),
+        stamp,
+    )
+
+
+def _copy_line(values: tuple[Any, ...]) -> str:
+    return "\t".join(str(v) for v in values) + "\n"
+
+
+def _sqlite_params(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    stamp = values[3].replace(tzinfo=None).isoformat(" ", "microseconds")
+    return (*values[:3], stamp, *values[4:7], stamp)
+
+
+def fill(target: Target, rows: int, months: int, task_ids: list[int]) -> tuple[float, datetime]:
+    """Raw fill over the last ``months`` months; returns (seconds, first month start)."""
+    now = utcnow()
+    first = add_months(month_start(now), -months)
+    span = (now - first).total_seconds() - 60
+    if target.dialect == "postgresql":
+        with target.database.engine.begin() as conn:
+            ensure_partitions(conn, "agent_logs", [add_months(first, m) for m in range(months + 1)])
+    started = time.perf_counter()
+    indexes = target.drop_indexes()  # a sorted build afterwards beats random inserts
+    conn = target.raw()
+    try:
+        for base in range(0, rows, CHUNK):
+            chunk = [
+                _row(i, rows, task_ids, first, span) for i in range(base, min(rows, base + CHUNK))
+            ]
+            if target.dialect == "sqlite":
+                conn.execute("BEGIN IMMEDIATE")
+                sql = f"INSERT INTO agent_logs ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                conn.executemany(sql, [_sqlite_params(v) for v in chunk])
+                conn.execute("COMMIT")
+            else:
+                with conn.transaction(), conn.cursor() as cur, cur.copy(COPY) as copy:
+                    copy.write("".join(_copy_line(v) for v in chunk))
+            done = min(rows, base + CHUNK)
+            print(f"\r  filled {done:,}/{rows:,}", end="", flush=True)
+    finally:
+        conn.close()
+    print()
+    for definition in indexes:
+        target.autocommit(definition)
+    target.autocommit("ANALYZE" if target.dialect == "sqlite" else "VACUUM ANALYZE agent_logs")
+    return time.perf_counter() - started, first
+
+
+def raw_newest(target: Target, task_ids: list[int], samples: int) -> list[float]:
+    """The newest-50 query on a bare driver connection (the baseline of the HTTP figure)."""
+    import random
+
+    rng = random.Random(7)
+    sql = NEWEST.format(p="?" if target.dialect == "sqlite" else "%s")
+    conn = target.raw()
+    latencies = []
+    try:
+        for _ in range(samples):
+            task_id = rng.choice(task_ids)
+            start = time.perf_counter()
+            got = conn.execute(sql, (task_id,)).fetchall()
+            latencies.append(time.perf_counter() - start)
+            assert len(got) == 50
+    finally:
+        conn.close()
+    return latencies
+
+
+def ingest(target: Target, task_id: int, rows: int, rounds: int) -> tuple[float, float]:
+    """(store rows/s, raw ceiling rows/s), medians over alternating rounds."""
+    now = utcnow()
+    dicts = [
+        {"agent_type": "w", "message": f"ingest {i}", "log_level": LEVELS[i % 6],
+         "session_id": "ingest", "metadata": {"i": i}, "timestamp": now - timedelta(seconds=i)}
+        for i in range(rows)
+    ]  # fmt: skip
+    tuples = [
+        (task_id, d["agent_type"], d["message"], d["timestamp"], d["log_level"], "ingest",
+         json.dumps(d["metadata"]), now)
+        for d in dicts
+    ]  # fmt: skip
+    if target.dialect == "sqlite":
+        tuples = [_sqlite_params(v) for v in tuples]
+    store_s, raw_s = [], []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for i in range(0, rows, STORE_BATCH):
+            with target.database.transaction() as session:
+                logs.add_logs(session, task_id, dicts[i : i + STORE_BATCH])
+        store_s.append(time.perf_counter() - start)
+        conn = target.raw()
+        try:
+            start = time.perf_counter()
+            for i in range(0, rows, STORE_BATCH):
+                part = tuples[i : i + STORE_BATCH]
+                if target.dialect == "sqlite":
+                    conn.execute("BEGIN IMMEDIATE")
+                    sql = f"INSERT INTO agent_logs ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                    conn.executemany(sql, part)
+                    conn.execute("COMMIT")
+                else:
+                    with conn.transaction(), conn.cursor() as cur, cur.copy(COPY) as copy:
+                        for values in part:
+                            copy.write_row(values)
+            raw_s.append(time.perf_counter() - start)
+        finally:
+            conn.close()
+    return rows / statistics.median(store_s), rows / statistics.median(raw_s)
+
+
+def batched_delete(target: Target, lower: datetime, upper: datetime) -> int:
+    """Delete a month 2,000 ids a transaction (retention on a plain table); rows deleted."""
+    table = sa.table("agent_logs", sa.column("id"), sa.column("timestamp"))
+    chosen = (
+        sa.select(table.c.id)
+        .where(table.c.timestamp >= lower, table.c.timestamp < upper)
+        .limit(2000)
+        .scalar_subquery()
+    )
+    deleted = 0
+    while True:
+        with target.database.engine.begin() as conn:
+            n = conn.execute(sa.delete(table).where(table.c.id.in_(chosen))).rowcount
+        deleted += n
+        if n == 0:
+            return deleted
+
+
+def retention(target: Target, first: datetime) -> None:
+    second, third = add_months(first, 1), add_months(first, 2)
+    now = utcnow()
+    before = target.logs_bytes()
+    policy = RetentionPolicy(older_than=now - second)
+    start = time.perf_counter()
+    report = cleanup_logs(target.database.engine, policy, now=now)
+    drop_s = time.perf_counter() - start
+    after = target.logs_bytes()
+    how = (
+        f"drop of {', '.join(report.partitions)} (the drop itself {report.drop_seconds:.3f} s)"
+        if report.partitions
+        else "batched DELETE"
+    )
+    print(
+        f"(3) retention, oldest month ({report.deleted:,} rows) by cleanup-logs, {how}: "
+        f"{drop_s:.2f} s, {_mb(before - after)} returned at once "
+        f"(report: {_mb(report.bytes_freed)} freed)"
+    )
+    start = time.perf_counter()
+    deleted = batched_delete(target, second, third)
+    delete_s = time.perf_counter() - start
+    gone = target.logs_bytes()
+    print(
+        f"    baseline: next month ({deleted:,} rows) by batched DELETE: {delete_s:.2f} s, "
+        f"{_mb(after - gone)} returned at once (rows become reusable space after VACUUM)"
+    )
+
+
+def search(target: Target, port: int, enabled: bool) -> None:
+    if not enabled:
+        return
+    try:
+        hook = importlib.import_module("bench.search").scale_figures
+    except (ImportError, AttributeError):
+        print("(4) search: bench/search.py has no scale_figures(engine, port) yet; not measured")
+        return
+    for line in hook(target.database.engine, port):
+        print(f"(4) {line}")
+
+
+def run(dialect: str, args: argparse.Namespace, work: Path) -> None:
+    print(f"== {dialect}: {args.rows:,} logs over {args.months} months, {TASKS} tasks")
+    target = Target(dialect, work)
+    try:
+        task_ids = new_tasks(target.database, TASKS)
+        seconds, first = fill(target, args.rows, args.months, task_ids)
+        size = database_bytes(target.database.engine)
+        print(
+            f"(0) filled in {seconds:.0f} s ({args.rows / seconds:,.0f} rows/s); database "
+            f"{_mb(size)} = {_mb(size / (args.rows / 1e6))} per million logs "
+            f"(agent_logs with indexes {_mb(target.logs_bytes() / (args.rows / 1e6))}/M)"
+        )
+        raw = raw_newest(target, task_ids, args.samples)
+        url = target.url.render_as_string(hide_password=False)
+        port = free_port()
+        command = [*SWARM_DIRECTOR, "serve", "--database-url", url, "--port", str(port),
+                   "--workers", str(args.workers)]  # fmt: skip
+        env = {k: v for k, v in os.environ.items() if k != "SWARM_API_TOKEN"}
+        with server(command, port, env):
+            http = bench_newest(port, task_ids, args.samples)
+            search(target, port, args.search)
+        print(
+            f"(1) newest 50 of a task over HTTP: median {_ms(statistics.median(http))}, "
+            f"p99 {_ms(percentile(http, 0.99))}; raw query in-process: median "
+            f"{_ms(statistics.median(raw))}, p99 {_ms(percentile(raw, 0.99))}"
+        )
+        store, ceiling = ingest(target, task_ids[0], args.ingest_rows, args.rounds)
+        ceiling_name = "executemany of tuples" if dialect == "sqlite" else "COPY of rows"
+        print(
+            f"(2) ingest into the big table: store {store:,.0f} rows/s, raw {ceiling_name} "
+            f"{ceiling:,.0f} rows/s -> {store / ceiling:.2f}"
+        )
+        retention(target, first)
+    finally:
+        target.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--dialect", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--months", type=int, default=6)
+    parser.add_argument("--samples", type=int, default=1000, help="newest-50 requests")
+    parser.add_argument("--ingest-rows", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--search", action="store_true", help="add bench/search.py's figures")
+    args = parser.parse_args(argv)
+    dialects = ["sqlite", "postgresql"] if args.dialect == "both" else [args.dialect]
+    print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start")
+    work = Path(tempfile.mkdtemp(prefix="sd-bench-scale-"))
+    try:
+        for dialect in dialects:
+            run(dialect, args, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"load average {os.getloadavg()[0]:.1f} at the end")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
