@@ -42,6 +42,7 @@ from cryptography.hazmat.primitives.serialization import (
 
 from swarm_director.ops.bech32 import decode as _bech32_decode
 from swarm_director.ops.bech32 import encode as _bech32_encode
+from swarm_director.ops.chunked import ChunkedReader, ChunkedWriter
 from swarm_director.ops.errors import BackupKeyError, CorruptBackupError
 
 MAGIC = b"age-encryption.org/v1\n"
@@ -174,7 +175,7 @@ def _nonce(index: int, final: bool) -> bytes:
     return index.to_bytes(11, "big") + (b"\x01" if final else b"\x00")
 
 
-class AgeWriter:
+class AgeWriter(ChunkedWriter):
     """A write-only file object that encrypts into ``sink`` to ``recipients`` (call
     :meth:`close` to write the last chunk; ``sink`` stays open)."""
 
@@ -186,32 +187,8 @@ class AgeWriter:
         mac = _header_mac(file_key, header)
         nonce = os.urandom(16)
         sink.write(header + b" " + _b64(mac).encode("ascii") + b"\n" + nonce)
+        super().__init__(sink, CHUNK)
         self._aead = ChaCha20Poly1305(_hkdf(file_key, nonce, b"payload"))
-        self._sink = sink
-        self._buffer = bytearray()
-        self._index = 0
-        self._closed = False
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: bytes | bytearray | memoryview) -> int:
-        self._buffer += data
-        # At least one byte stays back: only the whole stream's last chunk may be short.
-        while len(self._buffer) > CHUNK:
-            self._emit(bytes(self._buffer[:CHUNK]), final=False)
-            del self._buffer[:CHUNK]
-        return len(data)
-
-    def flush(self) -> None:
-        self._sink.flush()
-
-    def close(self) -> None:
-        if not self._closed:
-            self._emit(bytes(self._buffer), final=True)
-            self._buffer.clear()
-            self._closed = True
-            self._sink.flush()
 
     def _emit(self, plaintext: bytes, *, final: bool) -> None:
         self._sink.write(self._aead.encrypt(_nonce(self._index, final), plaintext, None))
@@ -310,7 +287,7 @@ def _file_key(
     )
 
 
-class AgeReader:
+class AgeReader(ChunkedReader):
     """A read-only file object giving the plaintext of an age file.
 
     Raises :class:`BackupKeyError` when no identity matches and :class:`CorruptBackupError`
@@ -319,16 +296,9 @@ class AgeReader:
 
     def __init__(self, source: IO[bytes], identities: Sequence[X25519PrivateKey]) -> None:
         file_key, nonce = read_header(source, identities)
+        super().__init__(source)
         self._aead = ChaCha20Poly1305(_hkdf(file_key, nonce, b"payload"))
-        self._source = source
-        self._index = 0
         self._pending = source.read(CHUNK + _TAG)
-        self._plain = b""
-        self._offset = 0
-        self._done = False
-
-    def readable(self) -> bool:
-        return True
 
     def _next_chunk(self) -> bytes:
         sealed = self._pending
@@ -349,25 +319,3 @@ class AgeReader:
         self._pending = following
         self._done = final
         return plain
-
-    def read(self, size: int = -1) -> bytes:
-        out = bytearray()
-        while size < 0 or len(out) < size:
-            if self._offset >= len(self._plain):
-                if self._done:
-                    break
-                self._plain = self._next_chunk()
-                self._offset = 0
-                continue
-            take = len(self._plain) - self._offset if size < 0 else size - len(out)
-            out += self._plain[self._offset : self._offset + take]
-            self._offset += take
-        return bytes(out)
-
-    def readinto(self, buffer: bytearray | memoryview) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
-    def close(self) -> None:
-        self._source.close()

@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from swarm_director.ops.chunked import ChunkedReader, ChunkedWriter
 from swarm_director.ops.errors import BackupKeyError, CorruptBackupError
 
 #: The setting that holds the key, for messages.
@@ -73,41 +74,16 @@ def _nonce(index: int, final: bool) -> bytes:
     return index.to_bytes(11, "big") + (b"\x01" if final else b"\x00")
 
 
-class EncryptingWriter:
+class EncryptingWriter(ChunkedWriter):
     """A write-only file object that encrypts into ``sink`` (call :meth:`close` to finish)."""
 
     def __init__(self, sink: IO[bytes], key: bytes, chunk_size: int = CHUNK_SIZE) -> None:
         salt = secrets.token_bytes(16)
         file_key, check = _derive(key, salt)
+        super().__init__(sink, chunk_size)
         self._aead = AESGCM(file_key)
         self._header = _HEADER.pack(MAGIC, salt, chunk_size, check)
-        self._sink = sink
-        self._chunk_size = chunk_size
-        self._buffer = bytearray()
-        self._index = 0
-        self._closed = False
         sink.write(self._header)
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: bytes | bytearray | memoryview) -> int:
-        self._buffer += data
-        # Keep at least one byte back so the final chunk is never empty unless the stream is.
-        while len(self._buffer) > self._chunk_size:
-            self._emit(bytes(self._buffer[: self._chunk_size]), final=False)
-            del self._buffer[: self._chunk_size]
-        return len(data)
-
-    def flush(self) -> None:
-        self._sink.flush()
-
-    def close(self) -> None:
-        if not self._closed:
-            self._emit(bytes(self._buffer), final=True)
-            self._buffer.clear()
-            self._closed = True
-            self._sink.flush()
 
     def _emit(self, plaintext: bytes, *, final: bool) -> None:
         sealed = self._aead.encrypt(_nonce(self._index, final), plaintext, self._header)
@@ -116,7 +92,7 @@ class EncryptingWriter:
         self._index += 1
 
 
-class DecryptingReader:
+class DecryptingReader(ChunkedReader):
     """A read-only file object giving the plaintext of an encrypted ``source``.
 
     Raises :class:`BackupKeyError` for a wrong key and :class:`CorruptBackupError` for any
@@ -136,18 +112,11 @@ class DecryptingReader:
         file_key, expected = _derive(key, salt)
         if not hmac.compare_digest(check, expected):
             raise BackupKeyError(f"wrong backup key: {KEY_SETTING} is not the key of this file")
+        super().__init__(source)
         self._aead = AESGCM(file_key)
         self._header = header
-        self._source = source
         self._max_sealed = chunk_size + _TAG
-        self._index = 0
         self._pending = self._read_sealed()
-        self._plain = b""
-        self._offset = 0
-        self._done = False
-
-    def readable(self) -> bool:
-        return True
 
     def _read_sealed(self) -> bytes | None:
         raw = self._source.read(_LENGTH.size)
@@ -183,25 +152,3 @@ class DecryptingReader:
         self._pending = following
         self._done = final
         return plain
-
-    def read(self, size: int = -1) -> bytes:
-        out = bytearray()
-        while size < 0 or len(out) < size:
-            if self._offset >= len(self._plain):
-                if self._done:
-                    break
-                self._plain = self._next_chunk()
-                self._offset = 0
-                continue
-            take = len(self._plain) - self._offset if size < 0 else size - len(out)
-            out += self._plain[self._offset : self._offset + take]
-            self._offset += take
-        return bytes(out)
-
-    def readinto(self, buffer: bytearray | memoryview) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
-    def close(self) -> None:
-        self._source.close()
