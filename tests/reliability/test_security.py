@@ -53,6 +53,98 @@ SQL_WORDS = re.compile(
 #: reason it is safe. Reviewed one by one.
 REVIEWED: dict[tuple[str, str], str] = {
     (
+        "db/partitions.py",
+        'bounds = f"FOR VALUES FROM ({_literal(lower)}) TO ({_literal(upper)})"',
+    ): "partition DDL: names quoted by the identifier preparer (_quote), bounds are datetimes computed here (_literal), never input",
+    (
+        "db/partitions.py",
+        'conn.exec_driver_sql(f"ALTER TABLE {parent} ATTACH PARTITION {part} {bounds}")',
+    ): "partition DDL: names quoted by the identifier preparer (_quote), bounds are datetimes computed here (_literal), never input",
+    (
+        "db/partitions.py",
+        'conn.exec_driver_sql(f"CREATE TABLE {part} PARTITION OF {parent} {bounds}")',
+    ): "partition DDL: names quoted by the identifier preparer (_quote), bounds are datetimes computed here (_literal), never input",
+    (
+        "db/partitions.py",
+        'f"CREATE TABLE {_quote(conn, name)} PARTITION OF {_quote(conn, table)} DEFAULT"',
+    ): "partition DDL: names quoted by the identifier preparer (_quote), bounds are datetimes computed here (_literal), never input",
+    (
+        "db/partitions.py",
+        'f"CREATE TABLE {part} (LIKE {parent} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"',
+    ): "partition DDL: names quoted by the identifier preparer (_quote), bounds are datetimes computed here (_literal), never input",
+    (
+        "migrations/versions/008_partition_agent_logs.py",
+        'columns = ", ".join(',
+    ): "the revision's own constants and names read from this database's catalog (constraints, indexes, sequences of agent_logs), never input",
+    (
+        "migrations/versions/008_partition_agent_logs.py",
+        'conn.exec_driver_sql(f"ALTER TABLE {TABLE} ADD CONSTRAINT {PK} PRIMARY KEY (id)")',
+    ): "the revision's own constants and names read from this database's catalog (constraints, indexes, sequences of agent_logs), never input",
+    (
+        "migrations/versions/008_partition_agent_logs.py",
+        'conn.exec_driver_sql(f"ALTER TABLE {TABLE} RENAME TO {old}")',
+    ): "the revision's own constants and names read from this database's catalog (constraints, indexes, sequences of agent_logs), never input",
+    (
+        "migrations/versions/008_partition_agent_logs.py",
+        'conn.exec_driver_sql(f"ALTER TABLE {old} RENAME CONSTRAINT {PK} TO {PK}_old")',
+    ): "the revision's own constants and names read from this database's catalog (constraints, indexes, sequences of agent_logs), never input",
+    (
+        "migrations/versions/008_partition_agent_logs.py",
+        'conn.exec_driver_sql(f"ANALYZE {TABLE}")',
+    ): "the revision's own constants and names read from this database's catalog (constraints, indexes, sequences of agent_logs), never input",
+    (
+        "migrations/versions/008_partition_agent_logs.py",
+        'conn.exec_driver_sql(f"CREATE TABLE {TABLE} ({like})")',
+    ): "the revision's own constants and names read from this database's catalog (constraints, indexes, sequences of agent_logs), never input",
+    (
+        "migrations/versions/008_partition_agent_logs.py",
+        'conn.exec_driver_sql(f"DROP TABLE {old} CASCADE")',
+    ): "the revision's own constants and names read from this database's catalog (constraints, indexes, sequences of agent_logs), never input",
+    (
+        "migrations/versions/008_partition_agent_logs.py",
+        'conn.exec_driver_sql(f\'ALTER SEQUENCE "{sequence}" OWNED BY {TABLE}."{column}"\')',
+    ): "the revision's own constants and names read from this database's catalog (constraints, indexes, sequences of agent_logs), never input",
+    (
+        "migrations/versions/008_partition_agent_logs.py",
+        "conn.exec_driver_sql(f'ALTER TABLE {TABLE} ADD CONSTRAINT \"{name}\" {definition}')",
+    ): "the revision's own constants and names read from this database's catalog (constraints, indexes, sequences of agent_logs), never input",
+    (
+        "migrations/versions/008_partition_agent_logs.py",
+        "conn.exec_driver_sql(f'ALTER TABLE {TABLE} ADD CONSTRAINT {PK} PRIMARY KEY (id, \"{KEY}\")')",
+    ): "the revision's own constants and names read from this database's catalog (constraints, indexes, sequences of agent_logs), never input",
+    (
+        "migrations/versions/008_partition_agent_logs.py",
+        "conn.exec_driver_sql(f'CREATE TABLE {TABLE} ({like}) PARTITION BY RANGE (\"{KEY}\")')",
+    ): "the revision's own constants and names read from this database's catalog (constraints, indexes, sequences of agent_logs), never input",
+    (
+        "migrations/versions/008_partition_agent_logs.py",
+        "conn.exec_driver_sql(f'DROP INDEX \"{name}\"')",
+    ): "the revision's own constants and names read from this database's catalog (constraints, indexes, sequences of agent_logs), never input",
+    (
+        "migrations/versions/008_partition_agent_logs.py",
+        'f"INSERT INTO {TABLE} ({columns}) SELECT {columns} FROM {old} ORDER BY id"  # noqa: S608',
+    ): "the revision's own constants and names read from this database's catalog (constraints, indexes, sequences of agent_logs), never input",
+    (
+        "ops/partition_retention.py",
+        'conn.exec_driver_sql(f"DROP TABLE {quoted(conn, part.name)}")',
+    ): "a partition name from the catalog quoted by the preparer; a module constant lock timeout",
+    (
+        "ops/partition_retention.py",
+        "conn.exec_driver_sql(f\"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'\")",
+    ): "a partition name from the catalog quoted by the preparer; a module constant lock timeout",
+    (
+        "ops/restore.py",
+        'return f"DROP TABLE IF EXISTS {\', \'.join(names)} CASCADE;\\n" if names else ""',
+    ): "table names listed by pg_restore from a verified backup, each quoted by the preparer",
+    (
+        "store/log_ingest.py",
+        'raise RuntimeError(f"unexpected INSERT parameters {order!r}")',
+    ): "the model's table name quoted by the preparer and the model's column names; or not SQL (an error message)",
+    (
+        "store/log_ingest.py",
+        'return f"COPY {quote(cast(Table, AgentLog.__table__).name)} ({columns}) FROM STDIN"',
+    ): "the model's table name quoted by the preparer and the model's column names; or not SQL (an error message)",
+    (
         "migrations/versions/007_add_full_text_search.py",
         'add = f"INSERT INTO {fts}(rowid, {names}) VALUES (new.id, {new});"  # noqa: S608',
     ): "search DDL: table and column names are the revision's own constants, never input",
@@ -188,10 +280,6 @@ REVIEWED: dict[tuple[str, str], str] = {
         "ops/drift.py",
         'action = f" ON DELETE {fk.ondelete.upper()}" if fk.ondelete else ""',
     ): "not SQL that runs: text of a drift report",
-    (
-        "store/logs.py",
-        'raise RuntimeError(f"unexpected INSERT parameters {order!r}")',
-    ): "not SQL: an error message",
 }
 
 
