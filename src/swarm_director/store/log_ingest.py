@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
+import sqlalchemy as sa
 from pydantic_core import to_json
 from sqlalchemy import Connection, Dialect, Table, insert
 from sqlalchemy.exc import IntegrityError
@@ -232,9 +233,14 @@ def _copy_rows(
     raw = connection.connection.driver_connection
     assert isinstance(raw, psycopg.Connection)
     data = copy_text(task_id, batch, documents)
+    statement = _copy_sql(connection.dialect)
     try:
-        with raw.cursor() as cursor, cursor.copy(_copy_sql(connection.dialect)) as copy:
+        with raw.cursor() as cursor, cursor.copy(statement) as copy:
             copy.write(data)
     except psycopg.errors.ForeignKeyViolation:
         raise WriteConflict from None
+    except psycopg.Error as error:
+        # The driver's own error, outside SQLAlchemy's execute(): wrap it as SQLAlchemy would
+        # (a read-only database is then a 503, bad data a 422), never an unhandled 500.
+        raise sa.exc.DBAPIError.instance(statement, None, error, psycopg.Error) from None
     return len(batch)
