@@ -245,3 +245,15 @@ def test_no_query_per_row(
 @pytest.mark.parametrize("url", ["/ui/", "/ui/tasks", "/ui/ops"])
 def test_pages_work_on_an_empty_database(ui: FlaskClient, url: str) -> None:
     page(ui, url)
+
+
+def test_search_boxes_search(ui: FlaskClient, swarm: Swarm) -> None:
+    # The task list searches titles; the task page searches its log messages.
+    found = page(ui, "/ui/tasks?q=Sub")
+    body = found[found.index("<tbody>") : found.index("</tbody>")]
+    assert body.count("<tr") == 1 and f"/ui/tasks/{swarm.subtask}" in body
+    logs_page = page(ui, f"/ui/tasks/{swarm.task}?q=%22step+1%22")
+    assert logs_page.count("step 1 ") >= 1 and "step 2 " not in logs_page
+    # Input the store refuses (no word at all) is a clear page naming the field, not a 500.
+    refused = page(ui, "/ui/tasks?q=%2A%2A%2A", status=422)
+    assert "q" in refused

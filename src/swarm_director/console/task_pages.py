@@ -17,7 +17,6 @@ from swarm_director.console.web import (
     newest_first,
     render,
     search_args,
-    search_available,
     text_arg,
 )
 from swarm_director.errors import NotFoundError
@@ -38,7 +37,7 @@ def task_list() -> str:
         "assigned_agent_id": int_arg("assigned_agent_id"),
         "parent_task_id": int_arg("parent_task_id"),
     }
-    search = search_args(tasks.list_tasks)
+    search = search_args()
     s = session()
 
     def fetch(order: Order, cursor: str | None) -> Any:
@@ -54,7 +53,6 @@ def task_list() -> str:
         names=names,
         filters=filters,
         q=text_arg("q") or "",
-        search_on=search_available(tasks.list_tasks),
         statuses=list(TaskStatus),
         types=list(TaskType),
         priorities=list(TaskPriority),
@@ -70,7 +68,7 @@ def _log_filters() -> dict[str, Any]:
 
 
 def _log_page(task_id: int | None, filters: dict[str, Any]) -> Paged:
-    search = search_args(logs.list_logs)
+    search = search_args()
     conn = connection()
 
     def fetch(order: Order, cursor: str | None) -> Any:
@@ -88,7 +86,7 @@ def _log_api(path: str, filters: dict[str, Any], **extra: Any) -> str:
         level=filters["min_level"],
         agent_id=filters["agent_id"],
         session_id=filters["session_id"],
-        **search_args(logs.list_logs),
+        **search_args(),
     )
 
 
@@ -109,7 +107,7 @@ def task_page(task_id: int) -> str:
     for draft in versions.items:
         ids += [draft.author_agent_id, draft.reviewer_agent_id]
     live = None
-    if not any(filters.values()) and not log_paged.first and not search_args(logs.list_logs):
+    if not any(filters.values()) and not log_paged.first and not search_args():
         live = live_stream_url(task_id)
     return render(
         "task.html",
@@ -131,7 +129,6 @@ def task_page(task_id: int) -> str:
         filters=filters,
         levels=list(LogLevel),
         q=text_arg("q") or "",
-        search_on=search_available(logs.list_logs),
         live=live,
         drafts=versions.items,
         more_drafts=versions.next_cursor is not None,
@@ -215,7 +212,6 @@ def log_list() -> str:
         task_id=task_id,
         levels=list(LogLevel),
         q=text_arg("q") or "",
-        search_on=search_available(logs.list_logs),
         names=names,
         here=here,
     )

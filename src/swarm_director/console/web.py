@@ -4,7 +4,6 @@ and the link to the API call behind each page."""
 from __future__ import annotations
 
 import functools
-import inspect
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -70,23 +69,11 @@ def text_arg(name: str) -> str | None:
     return raw
 
 
-@functools.cache
-def accepts(function: Callable[..., Any], parameter: str) -> bool:
-    """True when the store function takes ``parameter`` (e.g. ``q``, once search exists)."""
-    return parameter in inspect.signature(function).parameters
-
-
-def search_args(function: Callable[..., Any]) -> dict[str, Any]:
-    """``{"q": ...}`` when the page was asked to search and ``function`` can; else ``{}``."""
+def search_args() -> dict[str, Any]:
+    """``{"q": ...}`` when the page was asked to search, else ``{}`` (the store validates the
+    words and phrases, as it does for the API)."""
     q = text_arg("q")
-    if q is None or not accepts(function, "q"):
-        return {}
-    return {"q": q}
-
-
-def search_available(function: Callable[..., Any]) -> bool:
-    """Whether the search box of a list backed by ``function`` does anything yet."""
-    return accepts(function, "q")
+    return {} if q is None else {"q": q}
 
 
 @dataclass(frozen=True)
