@@ -130,8 +130,9 @@ def _no_alert(driver: Any) -> None:
 
 
 def test_console_in_a_browser(browser: Any, served: tuple[str, Swarm]) -> None:
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select
+    from selenium.webdriver.support.ui import Select, WebDriverWait
 
     base, swarm = served
     driver = browser
@@ -142,7 +143,7 @@ def test_console_in_a_browser(browser: Any, served: tuple[str, Swarm]) -> None:
     _wait_url(driver, lambda url: "/ui/login" in url)
     driver.find_element(By.ID, "key").send_keys("wrong")
     driver.find_element(By.CSS_SELECTOR, "form.login button").click()
-    assert "does not open the console" in driver.page_source
+    WebDriverWait(driver, 10).until(lambda d: "does not open the console" in d.page_source)
     driver.find_element(By.ID, "key").send_keys(TOKEN)
     driver.find_element(By.CSS_SELECTOR, "form.login button").click()
     _wait_url(driver, lambda url: url == f"{base}/ui/tasks/{swarm.task}")
@@ -155,6 +156,7 @@ def test_console_in_a_browser(browser: Any, served: tuple[str, Swarm]) -> None:
     driver.find_element(By.CSS_SELECTOR, f'a[href="/ui/tasks/{swarm.subtask}"]').click()
     _wait_url(driver, lambda url: url.endswith(f"/ui/tasks/{swarm.subtask}"))
     driver.find_element(By.CSS_SELECTOR, f'.crumbs a[href="/ui/tasks/{swarm.task}"]').click()
+    _wait_url(driver, lambda url: url.endswith(f"/ui/tasks/{swarm.task}"))
     # A log filter goes into the query string and narrows the rows.
     Select(driver.find_element(By.ID, "f-level")).select_by_visible_text("error")
     driver.find_element(By.CSS_SELECTOR, "form.filters button").click()
@@ -162,6 +164,7 @@ def test_console_in_a_browser(browser: Any, served: tuple[str, Swarm]) -> None:
     assert len(driver.find_elements(By.CSS_SELECTOR, "#logs tbody tr")) == 1
     # The task list's filters; the navigation; the agents tree.
     driver.find_element(By.LINK_TEXT, "Tasks").click()
+    _wait_url(driver, lambda url: url.endswith("/ui/tasks"))
     Select(driver.find_element(By.ID, "f-type")).select_by_visible_text("analysis")
     driver.find_element(By.CSS_SELECTOR, "form.filters button").click()
     _wait_url(driver, lambda url: "type=analysis" in url)
@@ -169,7 +172,9 @@ def test_console_in_a_browser(browser: Any, served: tuple[str, Swarm]) -> None:
     assert len(rows) == 1 and "Sub <script>" in rows[0].text
     for label in ("Overview", "Agents", "Logs", "Conversations", "Operations"):
         driver.find_element(By.LINK_TEXT, label).click()
-        assert driver.find_element(By.TAG_NAME, "h1").text == label
+        WebDriverWait(driver, 10, ignored_exceptions=(StaleElementReferenceException,)).until(
+            lambda d, label=label: d.find_element(By.TAG_NAME, "h1").text == label
+        )
         _no_alert(driver)
     driver.get(f"{base}/ui/conversations/{swarm.conversation}")
     _no_alert(driver)
