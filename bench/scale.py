@@ -18,14 +18,15 @@ For each dialect, on a fresh database migrated to head (PostgreSQL: partitioned 
 3. Retention of the oldest month with ``cleanup_logs`` (PostgreSQL: the partition is dropped;
    SQLite: batched DELETE), beside the second-oldest month removed by batched ``DELETE``
    (2,000 ids a transaction, as retention does on a plain table): seconds and bytes returned.
-4. Search (``--search``): figures from ``bench/search.py``'s ``scale_figures(engine, port)``
-   when that module provides it (wired by the lead); otherwise a note.
+4. Search (``--search``): the newest 50 hits for a rare word (20 logs) and for a word in every
+   tenth log, through the store (``list_logs(q=...)``) beside the raw FTS5 / GIN query, p50
+   and p95 (``bench/search.py``'s ``measure``; the messages are that script's, so its words
+   and frequencies hold here).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import shutil
@@ -52,6 +53,9 @@ from bench.api import (
     percentile,
     server,
 )
+from bench.search import COMMON, RARE
+from bench.search import measure as search_measure
+from bench.search import message as search_message
 from swarm_director.db import Database, make_engine, utcnow
 from swarm_director.db.partitions import (
     add_months,
@@ -123,13 +127,24 @@ class Target:
             c.exec_driver_sql(sql)
 
     def drop_indexes(self) -> list[str]:
-        """Drop agent_logs' secondary indexes (whatever revisions made them); their DDL."""
+        """Drop agent_logs' secondary indexes (whatever revisions made them) and, on SQLite,
+        its full-text insert trigger; the DDL that puts them back (the full-text table is
+        rebuilt from the rows in one pass first: faster than a trigger per row)."""
+        after: list[str] = []
         with self.database.engine.begin() as conn:
             if self.dialect == "sqlite":
                 found = conn.exec_driver_sql(
                     "SELECT name, sql FROM sqlite_master WHERE type = 'index' "
                     "AND tbl_name = 'agent_logs' AND sql IS NOT NULL"
                 ).all()
+                triggers = conn.exec_driver_sql(
+                    "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
+                    "AND tbl_name = 'agent_logs' AND sql LIKE '%AFTER INSERT%'"
+                ).all()
+                for name, _ in triggers:
+                    conn.exec_driver_sql(f'DROP TRIGGER "{name}"')
+                rebuild = "INSERT INTO agent_logs_fts(agent_logs_fts) VALUES ('rebuild')"
+                after = [rebuild] + [str(sql) for _, sql in triggers]
             else:
                 found = conn.exec_driver_sql(
                     "SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i "
@@ -140,7 +155,7 @@ class Target:
                 conn.exec_driver_sql(f'DROP INDEX "{name}"')
         # A partitioned table's index reads "ON ONLY agent_logs": built without ONLY, it is
         # built on every partition too.
-        return [str(sql).replace(" ON ONLY ", " ON ", 1) for _, sql in found]
+        return [str(sql).replace(" ON ONLY ", " ON ", 1) for _, sql in found] + after
 
     def logs_bytes(self) -> int:
         with self.database.engine.connect() as conn:
@@ -154,11 +169,10 @@ class Target:
 
 def _row(i: int, n: int, task_ids: list[int], first: datetime, span: float) -> tuple[Any, ...]:
     stamp = first + timedelta(seconds=span * i / n)
-    words = f"step {i} drafted paragraph {i % 17} of reply {i % 1009}"
     return (
         task_ids[i % len(task_ids)],
         "draft_writer" if i % 3 else "director",
-        words,
+        search_message(i, n),
         stamp,
         LEVELS[i % len(LEVELS)],
         f"session-{i // 1000}",
@@ -320,16 +334,16 @@ def retention(target: Target, first: datetime) -> None:
     )
 
 
-def search(target: Target, port: int, enabled: bool) -> None:
-    if not enabled:
-        return
-    try:
-        hook = importlib.import_module("bench.search").scale_figures
-    except (ImportError, AttributeError):
-        print("(4) search: bench/search.py has no scale_figures(engine, port) yet; not measured")
-        return
-    for line in hook(target.database.engine, port):
-        print(f"(4) {line}")
+def search(target: Target, repeat: int) -> None:
+    """Rare and common word, store beside the raw full-text query (in-process)."""
+    figures = search_measure(target.url, repeat)
+    for word in (RARE, COMMON):
+        store, raw = figures[f"store {word}"], figures[f"raw {word}"]
+        print(
+            f"(4) search {word!r}, newest 50 hits: store p50 {store[0]:.2f} ms, p95 "
+            f"{store[1]:.2f} ms; raw p50 {raw[0]:.2f} ms, p95 {raw[1]:.2f} ms "
+            f"-> p50 {store[0] / raw[0]:.2f}"
+        )
 
 
 def run(dialect: str, args: argparse.Namespace, work: Path) -> None:
@@ -352,7 +366,6 @@ def run(dialect: str, args: argparse.Namespace, work: Path) -> None:
         env = {k: v for k, v in os.environ.items() if k != "SWARM_API_TOKEN"}
         with server(command, port, env):
             http = bench_newest(port, task_ids, args.samples)
-            search(target, port, args.search)
         print(
             f"(1) newest 50 of a task over HTTP: median {_ms(statistics.median(http))}, "
             f"p99 {_ms(percentile(http, 0.99))}; raw query in-process: median "
@@ -364,6 +377,8 @@ def run(dialect: str, args: argparse.Namespace, work: Path) -> None:
             f"(2) ingest into the big table: store {store:,.0f} rows/s, raw {ceiling_name} "
             f"{ceiling:,.0f} rows/s -> {store / ceiling:.2f}"
         )
+        if args.search:
+            search(target, args.search_repeat)
         retention(target, first)
     finally:
         target.close()
@@ -378,7 +393,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ingest-rows", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
-    parser.add_argument("--search", action="store_true", help="add bench/search.py's figures")
+    parser.add_argument("--search", action="store_true", help="add the search figures (4)")
+    parser.add_argument("--search-repeat", type=int, default=40, help="searches per case")
     args = parser.parse_args(argv)
     dialects = ["sqlite", "postgresql"] if args.dialect == "both" else [args.dialect]
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start")
