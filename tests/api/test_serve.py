@@ -9,9 +9,11 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from click.testing import CliRunner
@@ -165,3 +167,26 @@ def _chunked_body_is_capped(server: int) -> None:
         assert json.loads(response.read())["error"]["code"] == "payload_too_large"
     finally:
         conn.close()
+
+
+def test_ctrl_c_stops_a_worker_like_sigterm(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The master sends SIGQUIT to its workers on Ctrl-C. gunicorn's handler raises
+    SystemExit wherever the worker's main thread is (seen in a server log as "Exception
+    ignored ... Traceback" when that was a garbage-collector callback); ours stops the worker
+    the graceful way: it stops accepting and ends its open streams, and raises nothing."""
+    from swarm_director.api import streams
+    from swarm_director.cli.serve import StreamingThreadWorker
+
+    shutdown = threading.Event()
+    monkeypatch.setattr(streams, "SHUTDOWN", shutdown)  # the process's own stays clear
+    interrupted: list[object] = []
+    worker = object.__new__(StreamingThreadWorker)  # the signal handler needs no socket
+    worker.alive = True
+    worker.cfg = SimpleNamespace(worker_int=interrupted.append)
+    worker.tpool = SimpleNamespace(shutdown=lambda wait=True: None)
+
+    worker.handle_quit(signal.SIGQUIT, None)
+
+    assert worker.alive is False
+    assert shutdown.is_set()
+    assert interrupted == [worker]

@@ -211,6 +211,9 @@ class Attack:
         self.tried += 1
         status = response.status_code
         text = response.get_data(as_text=True)
+        # What a WSGI server does after sending a body: a live-tail stream holds one of the
+        # server's stream slots until its response is closed.
+        response.close()
         what = f"{method.upper()} {url[:120]} {str(sent)[:80]}"
         assert status < 500, f"{what} -> {status} {text[:300]}"
         if status >= 400:

@@ -53,6 +53,21 @@ class StreamingThreadWorker(ThreadWorker):  # type: ignore[misc]
         begin_shutdown()
         super().handle_exit(sig, frame)
 
+    def handle_quit(self, sig: int, frame: Any) -> None:
+        """SIGQUIT, which the master sends its workers on Ctrl-C (SIGINT): stop as on SIGTERM.
+
+        gunicorn's own quick stop raises SystemExit from the signal handler, in whatever the
+        main thread is doing; inside a garbage-collector callback Python prints it as
+        "Exception ignored ... Traceback" into the server's log. Here the worker stops
+        accepting, ends its streams and lets requests in flight finish (the master kills it
+        after ``graceful_timeout`` otherwise).
+        """
+        from swarm_director.api.streams import begin_shutdown
+
+        begin_shutdown()
+        self.alive = False
+        self.cfg.worker_int(self)
+
 
 #: Seconds an idle client connection is kept open for its next request (clients should drop
 #: theirs sooner: swarm_director.client does after 4 s).
