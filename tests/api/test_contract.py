@@ -81,9 +81,14 @@ def seeded_app(
         engine = make_engine(url, create_dirs=True)
         migrate.upgrade(engine)
         engine.dispose()
-        # Live-tail streams end after 0.2 s here, so a generated request to one returns.
+        # Live-tail streams end after 0.05 s here, so a generated request to one returns.
         app = create_app(
-            {"DATABASE_URL": url_text(url), "SWARM_API_TOKEN": TOKEN, "SWARM_STREAM_MAX_S": 0.2}
+            {
+                "DATABASE_URL": url_text(url),
+                "SWARM_API_TOKEN": TOKEN,
+                "SWARM_STREAM_MAX_S": 0.05,
+                "SWARM_STREAM_POLL_S": 0.02,
+            }
         )
         try:
             _seed(app)

@@ -113,7 +113,9 @@ def app(
                 "DATABASE_URL": url_text(url),
                 "SWARM_API_TOKEN": TOKEN,
                 "SWARM_MAX_REQUEST_BYTES": LIMIT_BYTES,
-                "SWARM_STREAM_MAX_S": 0.2,  # live-tail streams end, so requests return
+                # Live-tail streams end at once (a poll of 20 ms), so requests return.
+                "SWARM_STREAM_MAX_S": 0.05,
+                "SWARM_STREAM_POLL_S": 0.02,
             }
         )
         _seed(app.test_client())

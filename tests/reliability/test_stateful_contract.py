@@ -77,8 +77,13 @@ def api(
     if request.param == "postgresql":
         request.getfixturevalue("pg_available")
     with migrated_database(request.param, tmp_path_factory.mktemp("stateful")) as url:
-        app = create_app(  # live-tail streams end after 0.2 s, so requests return
-            {"DATABASE_URL": url_text(url), "SWARM_API_TOKEN": TOKEN, "SWARM_STREAM_MAX_S": 0.2}
+        app = create_app(  # live-tail streams end after 0.05 s, so requests return
+            {
+                "DATABASE_URL": url_text(url),
+                "SWARM_API_TOKEN": TOKEN,
+                "SWARM_STREAM_MAX_S": 0.05,
+                "SWARM_STREAM_POLL_S": 0.02,
+            }
         )
         _seed(app)
         try:
