@@ -27,8 +27,10 @@ For each dialect, on a fresh database migrated to head (PostgreSQL: partitioned 
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
+import random
 import shutil
 import sqlite3
 import statistics
@@ -53,7 +55,7 @@ from bench.api import (
     percentile,
     server,
 )
-from bench.search import COMMON, RARE
+from bench.search import figure_lines
 from bench.search import measure as search_measure
 from bench.search import message as search_message
 from swarm_director.db import Database, make_engine, utcnow
@@ -231,8 +233,6 @@ def fill(target: Target, rows: int, months: int, task_ids: list[int]) -> tuple[f
 
 def raw_newest(target: Target, task_ids: list[int], samples: int) -> list[float]:
     """The newest-50 query on a bare driver connection (the baseline of the HTTP figure)."""
-    import random
-
     rng = random.Random(7)
     sql = NEWEST.format(p="?" if target.dialect == "sqlite" else "%s")
     conn = target.raw()
@@ -254,9 +254,6 @@ def alternate_kept_alive(
 ) -> dict[str, list[float]]:
     """Newest 50 and the bare Flask endpoint, alternating, each over one kept-alive HTTP/1.1
     connection (as the Python client and browsers use): latencies in seconds."""
-    import http.client
-    import random
-
     rng = random.Random(11)
     conns = {
         "newest 50": (http.client.HTTPConnection("127.0.0.1", port, timeout=60), True),
@@ -376,15 +373,9 @@ def retention(target: Target, first: datetime) -> None:
 
 
 def search(target: Target, repeat: int) -> None:
-    """Rare and common word, store beside the raw full-text query (in-process)."""
-    figures = search_measure(target.url, repeat)
-    for word in (RARE, COMMON):
-        store, raw = figures[f"store {word}"], figures[f"raw {word}"]
-        print(
-            f"(4) search {word!r}, newest 50 hits: store p50 {store[0]:.2f} ms, p95 "
-            f"{store[1]:.2f} ms; raw p50 {raw[0]:.2f} ms, p95 {raw[1]:.2f} ms "
-            f"-> p50 {store[0] / raw[0]:.2f}"
-        )
+    """Rare and common word, newest 50 hits, store beside the raw full-text query."""
+    for line in figure_lines(search_measure(target.url, repeat)):
+        print(f"(4) search {line}")
 
 
 def run(dialect: str, args: argparse.Namespace, work: Path) -> None:

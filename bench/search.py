@@ -210,15 +210,23 @@ def measure(url: URL, repeat: int) -> dict[str, tuple[float, float]]:
     return {name: _percentiles(times) for name, times in results.items()}
 
 
-def _report(dialect: str, n: int, fill_s: float, figures: dict[str, tuple[float, float]]) -> None:
-    print(f"\n{dialect}: {n:,} logs, filled in {fill_s:.1f} s ({n / fill_s:,.0f} rows/s)")
+def figure_lines(figures: dict[str, tuple[float, float]]) -> list[str]:
+    """One line per word of :func:`measure`'s figures: store and raw p50/p95, and the ratio."""
+    lines = []
     for word in (RARE, COMMON):
         store, raw = figures[f"store {word}"], figures[f"raw {word}"]
-        print(
-            f"  {word:8} store p50 {store[0]:7.2f} ms  p95 {store[1]:7.2f} ms   "
+        lines.append(
+            f"{word:8} store p50 {store[0]:7.2f} ms  p95 {store[1]:7.2f} ms   "
             f"raw p50 {raw[0]:7.2f} ms  p95 {raw[1]:7.2f} ms   "
             f"store/raw p50 {store[0] / raw[0]:.2f}"
         )
+    return lines
+
+
+def _report(dialect: str, n: int, fill_s: float, figures: dict[str, tuple[float, float]]) -> None:
+    print(f"\n{dialect}: {n:,} logs, filled in {fill_s:.1f} s ({n / fill_s:,.0f} rows/s)")
+    for line in figure_lines(figures):
+        print(f"  {line}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,6 +20,11 @@ from tests.dbtools import fresh_database
 AppFactory = Callable[..., Flask]
 
 
+#: App settings under which a live-tail stream ends after 50 ms (polling every 20 ms), so a
+#: generated request to a stream endpoint returns at once.
+SHORT_STREAMS = {"SWARM_STREAM_MAX_S": 0.05, "SWARM_STREAM_POLL_S": 0.02}
+
+
 def url_text(url: URL) -> str:
     """The URL as a string a new engine can use (``str(url)`` masks the password)."""
     return url.render_as_string(hide_password=False)

@@ -26,7 +26,7 @@ from swarm_director import create_app
 from swarm_director.api.context import database
 from swarm_director.db import make_engine
 from swarm_director.migrations import migrate
-from tests.api.conftest import url_text
+from tests.api.conftest import SHORT_STREAMS, url_text
 from tests.dbtools import fresh_database
 
 TOKEN = "contract-token"
@@ -81,15 +81,7 @@ def seeded_app(
         engine = make_engine(url, create_dirs=True)
         migrate.upgrade(engine)
         engine.dispose()
-        # Live-tail streams end after 0.05 s here, so a generated request to one returns.
-        app = create_app(
-            {
-                "DATABASE_URL": url_text(url),
-                "SWARM_API_TOKEN": TOKEN,
-                "SWARM_STREAM_MAX_S": 0.05,
-                "SWARM_STREAM_POLL_S": 0.02,
-            }
-        )
+        app = create_app({"DATABASE_URL": url_text(url), "SWARM_API_TOKEN": TOKEN, **SHORT_STREAMS})
         try:
             _seed(app)
             yield app

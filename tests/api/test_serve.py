@@ -183,7 +183,7 @@ def test_ctrl_c_stops_a_worker_like_sigterm(monkeypatch: pytest.MonkeyPatch) -> 
     worker = object.__new__(StreamingThreadWorker)  # the signal handler needs no socket
     worker.alive = True
     worker.cfg = SimpleNamespace(worker_int=interrupted.append)
-    worker.tpool = SimpleNamespace(shutdown=lambda wait=True: None)
+    worker.tpool = SimpleNamespace(shutdown=lambda wait=True: None)  # gunicorn's handler uses it
 
     worker.handle_quit(signal.SIGQUIT, None)
 

@@ -27,6 +27,7 @@ from flask.testing import FlaskClient
 from swarm_director import create_app
 from swarm_director.api.context import database
 from swarm_director.db import Base, make_engine
+from tests.api.conftest import SHORT_STREAMS
 from tests.dbtools import fresh_database
 from tests.reliability.conftest import Figures, Scale, url_text
 from tests.reliability.hostile import HOSTILE_NUMBERS, HOSTILE_TEXT
@@ -113,9 +114,7 @@ def app(
                 "DATABASE_URL": url_text(url),
                 "SWARM_API_TOKEN": TOKEN,
                 "SWARM_MAX_REQUEST_BYTES": LIMIT_BYTES,
-                # Live-tail streams end at once (a poll of 20 ms), so requests return.
-                "SWARM_STREAM_MAX_S": 0.05,
-                "SWARM_STREAM_POLL_S": 0.02,
+                **SHORT_STREAMS,
             }
         )
         _seed(app.test_client())

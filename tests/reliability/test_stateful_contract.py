@@ -23,6 +23,7 @@ from schemathesis.config import SchemathesisConfig
 from swarm_director import create_app
 from swarm_director.api.context import database
 from swarm_director.db import Base
+from tests.api.conftest import SHORT_STREAMS
 from tests.reliability.conftest import (
     Figures,
     Scale,
@@ -77,14 +78,7 @@ def api(
     if request.param == "postgresql":
         request.getfixturevalue("pg_available")
     with migrated_database(request.param, tmp_path_factory.mktemp("stateful")) as url:
-        app = create_app(  # live-tail streams end after 0.05 s, so requests return
-            {
-                "DATABASE_URL": url_text(url),
-                "SWARM_API_TOKEN": TOKEN,
-                "SWARM_STREAM_MAX_S": 0.05,
-                "SWARM_STREAM_POLL_S": 0.02,
-            }
-        )
+        app = create_app({"DATABASE_URL": url_text(url), "SWARM_API_TOKEN": TOKEN, **SHORT_STREAMS})
         _seed(app)
         try:
             yield app
