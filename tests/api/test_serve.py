@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import http.client
 import json
 import os
@@ -173,20 +174,34 @@ def test_ctrl_c_stops_a_worker_like_sigterm(monkeypatch: pytest.MonkeyPatch) -> 
     """The master sends SIGQUIT to its workers on Ctrl-C. gunicorn's handler raises
     SystemExit wherever the worker's main thread is (seen in a server log as "Exception
     ignored ... Traceback" when that was a garbage-collector callback); ours stops the worker
-    the graceful way: it stops accepting and ends its open streams, and raises nothing."""
+    the graceful way: it stops accepting and ends its open streams, and raises nothing.
+
+    Neither handler imports anything: a signal that lands while the worker is still importing
+    the app ran an import inside the handler and failed on a half-initialised module."""
     from swarm_director.api import streams
     from swarm_director.cli.serve import StreamingThreadWorker
 
     shutdown = threading.Event()
     monkeypatch.setattr(streams, "SHUTDOWN", shutdown)  # the process's own stays clear
     interrupted: list[object] = []
-    worker = object.__new__(StreamingThreadWorker)  # the signal handler needs no socket
+    woken: list[object] = []
+    worker = object.__new__(StreamingThreadWorker)  # the signal handlers need no socket
     worker.alive = True
     worker.cfg = SimpleNamespace(worker_int=interrupted.append)
+    worker.method_queue = SimpleNamespace(defer=woken.append)  # wakes the worker's poller
     worker.tpool = SimpleNamespace(shutdown=lambda wait=True: None)  # gunicorn's handler uses it
+    worker._end_streams = streams.begin_shutdown  # what init_process sets after the fork
 
-    worker.handle_quit(signal.SIGQUIT, None)
+    def no_import(*args: object, **kwargs: object) -> None:
+        raise ImportError("a signal handler imported a module")
+
+    monkeypatch.setattr(builtins, "__import__", no_import)
+    try:
+        worker.handle_quit(signal.SIGQUIT, None)
+    finally:
+        monkeypatch.undo()
 
     assert worker.alive is False
     assert shutdown.is_set()
     assert interrupted == [worker]
+    assert len(woken) == 1

@@ -47,10 +47,17 @@ class StreamingThreadWorker(ThreadWorker):  # type: ignore[misc]
     whole graceful timeout.
     """
 
-    def handle_exit(self, sig: int, frame: Any) -> None:
+    def init_process(self) -> None:
+        # Resolved here, after the fork and before gunicorn installs the signal handlers: an
+        # import inside a handler runs whenever the signal lands, also while the worker is
+        # still importing the app, and then fails on a half-initialised module.
         from swarm_director.api.streams import begin_shutdown
 
-        begin_shutdown()
+        self._end_streams = begin_shutdown
+        super().init_process()
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        self._end_streams()
         super().handle_exit(sig, frame)
 
     def handle_quit(self, sig: int, frame: Any) -> None:
@@ -62,10 +69,7 @@ class StreamingThreadWorker(ThreadWorker):  # type: ignore[misc]
         accepting, ends its streams and lets requests in flight finish (the master kills it
         after ``graceful_timeout`` otherwise).
         """
-        from swarm_director.api.streams import begin_shutdown
-
-        begin_shutdown()
-        self.alive = False
+        self.handle_exit(sig, frame)
         self.cfg.worker_int(self)
 
 
