@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,7 +16,7 @@ from swarm_director.models import AgentLog
 from swarm_director.ops.check import run_check
 from swarm_director.ops.retention import RetentionPolicy, cleanup_logs
 from swarm_director.schemas.common import MAX_SEARCH_CHARS
-from swarm_director.store import conversations, logs, search, tasks
+from swarm_director.store import conversations, logs, search, search_pages, tasks
 from swarm_director.store.search import MAX_SEARCH_WORDS, parse_query
 from tests.store.conftest import new_agent, new_task
 
@@ -185,6 +186,86 @@ def test_pages_of_a_search_hold_every_hit_once(
     expected = [f"needle {i}" for i in range(0, 60, 3)]
     assert pages == 4
     assert seen == (expected if order == "asc" else expected[::-1])
+
+
+def _all_pages(list_page: Any) -> list[int]:
+    ids: list[int] = []
+    cursor = None
+    while True:
+        page = list_page(cursor)
+        ids += [row.id for row in page.items]
+        if page.next_cursor is None:
+            return ids
+        cursor = page.next_cursor
+
+
+@pytest.mark.parametrize("order", ["asc", "desc"])
+@pytest.mark.parametrize(
+    "filters",
+    [{}, {"task_id": 0}, {"min_level": "warning"}],
+    ids=["all-logs", "one-task", "warnings"],
+)
+def test_windowed_pages_of_a_common_word_are_exact_when_ids_do_not_follow_time(
+    session: Session, order: str, filters: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Many hits on SQLite are read window by window (store/search_pages.py); small windows
+    # here, so that pages need several, some windows hold no hit, and some are given up.
+    monkeypatch.setattr(search, "SQLITE_SORTED_HITS", 3)
+    monkeypatch.setattr(search_pages, "WINDOW_ROWS", 4)
+    monkeypatch.setattr(search_pages, "WINDOW_GROWTH", 2)
+    if filters:  # a filtered listing's windows span many ids; keep them all the same
+        monkeypatch.setattr(search_pages, "WINDOW_SPAN_SHARE", 1.0)
+    windows: list[bool] = []
+    windowed = search_pages._windowed
+
+    def counted(*args: Any) -> Any:
+        page = windowed(*args)
+        windows.append(page is not None)
+        return page
+
+    monkeypatch.setattr(search_pages, "_windowed", counted)
+    rng = random.Random(7)
+    one, two = new_task(session), new_task(session)
+    for i in range(240):
+        shapes = (i, i - i % 2, 240 - i, 37)
+        word = "timeout" if rng.random() < (0.5 if i % 60 < 30 else 0.02) else "ok"
+        row = {
+            "agent_type": "worker",
+            # dense runs and empty stretches of the word
+            "message": f"{word} {i}",
+            # ids follow time mostly: pairs of equal timestamps (ties), some jumps back
+            "timestamp": T0 + timedelta(seconds=rng.choices(shapes, weights=(6, 3, 1, 1))[0]),
+            "log_level": rng.choice(["info", "warning", "error"]),
+        }
+        logs.add_logs(session, one.id if i % 3 else two.id, [row])  # ids in this order
+    stored = logs.list_logs(session, order="asc", limit=1000).items
+    wanted = {"min_level": filters.get("min_level")}
+    if "task_id" in filters:
+        wanted["task_id"] = two.id
+    levels = {"warning", "error"} if wanted["min_level"] else {"info", "warning", "error"}
+    expected = [
+        row.id
+        for row in stored
+        if row.message.startswith("timeout ")
+        and row.log_level.value in levels
+        and wanted.get("task_id", row.task_id) == row.task_id
+    ]
+    if order == "desc":
+        expected.reverse()
+    found = _all_pages(
+        lambda cursor: logs.list_logs(
+            session,
+            q="timeout",
+            order=order,
+            limit=5,
+            cursor=cursor,
+            **wanted,  # type: ignore[arg-type]
+        )
+    )
+    assert found == expected
+    if session.get_bind().dialect.name == "sqlite":
+        assert True in windows  # pages came from windows
+        assert False in windows  # and some from the list of all hits (windows given up)
 
 
 def test_tasks_are_searched_by_title_and_description_with_their_filters(

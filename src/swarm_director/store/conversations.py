@@ -48,7 +48,7 @@ from swarm_director.store._common import (
     where_equal,
 )
 from swarm_director.store.pagination import DEFAULT_LIMIT, Ordering, Page, paginate
-from swarm_director.store.search import matching
+from swarm_director.store.search_pages import search_page
 
 _CONVERSATIONS = Ordering("conversations", (Conversation.id,))
 _MESSAGES = Ordering("messages", (Message.id,))
@@ -332,7 +332,17 @@ def list_messages(
         (Message.thread_id, thread_id, "thread_id"),
     )
     if q is not None:
-        stmt = stmt.where(matching(MESSAGES, Message.id, q, core_connection(session)))
+        return search_page(
+            core_connection(session),
+            stmt,
+            _MESSAGES,
+            MESSAGES,
+            Message.id,
+            q,
+            limit=limit,
+            cursor=cursor,
+            fetch=lambda page: session.scalars(page).all(),
+        )
     return paginate(session, stmt, _MESSAGES, limit=limit, cursor=cursor)
 
 

@@ -35,7 +35,7 @@ from swarm_director.store._common import (
 )
 from swarm_director.store.log_ingest import WriteConflict, encode_documents, write_rows
 from swarm_director.store.pagination import DEFAULT_LIMIT, Ordering, Page, paginate_rows
-from swarm_director.store.search import matching
+from swarm_director.store.search_pages import search_page
 
 _NEWEST_FIRST = Ordering("logs", (AgentLog.timestamp, AgentLog.id), descending=True)
 _OLDEST_FIRST = Ordering("logs", (AgentLog.timestamp, AgentLog.id), descending=False)
@@ -183,9 +183,19 @@ def list_logs(
         until=until,
     )
     connection = core_connection(source)
-    if q is not None:
-        stmt = stmt.where(matching(LOGS, AgentLog.id, q, connection))
     ordering = _NEWEST_FIRST if order == "desc" else _OLDEST_FIRST
+    if q is not None:
+        return search_page(
+            connection,
+            stmt,
+            ordering,
+            LOGS,
+            AgentLog.id,
+            q,
+            limit=limit,
+            cursor=cursor,
+            fetch=lambda page: connection.execute(page).all(),
+        )
     return paginate_rows(connection, stmt, ordering, limit=limit, cursor=cursor)
 
 

@@ -141,15 +141,21 @@ def decode_cursor(ordering: Ordering, cursor: str) -> tuple[Any, ...]:
         raise _invalid_cursor() from None
 
 
-def _after(keys: Sequence[InstrumentedAttribute[Any]], values: Sequence[Any], desc: bool) -> Any:
+def _after(
+    keys: Sequence[InstrumentedAttribute[Any]],
+    values: Sequence[Any],
+    desc: bool,
+    inclusive: bool = False,
+) -> Any:
     # (k1, k2) after (v1, v2) written as k1 <= v1 AND (k1 < v1 OR k2 < v2) (for descending):
-    # the leading range on k1 lets every engine use an index on (..., k1, k2).
+    # the leading range on k1 lets every engine use an index on (..., k1, k2). ``inclusive``:
+    # the row with the values themselves too (the last key compared with <= or >=).
     key, value = keys[0], values[0]
     strict = key < value if desc else key > value
-    if len(keys) == 1:
-        return strict
     loose = key <= value if desc else key >= value
-    return and_(loose, or_(strict, _after(keys[1:], values[1:], desc)))
+    if len(keys) == 1:
+        return loose if inclusive else strict
+    return and_(loose, or_(strict, _after(keys[1:], values[1:], desc, inclusive)))
 
 
 def keyset_condition(ordering: Ordering, cursor: str) -> ColumnElement[bool]:
@@ -159,14 +165,31 @@ def keyset_condition(ordering: Ordering, cursor: str) -> ColumnElement[bool]:
     return condition
 
 
+def through_condition(ordering: Ordering, values: Sequence[Any]) -> ColumnElement[bool]:
+    """The WHERE condition selecting the rows up to and including the row whose key values
+    are ``values``, in ``ordering`` (the complement of the rows after it)."""
+    condition: ColumnElement[bool] = _after(
+        ordering.keys, values, not ordering.descending, inclusive=True
+    )
+    return condition
+
+
+def after_cursor(stmt: Select[T], ordering: Ordering, cursor: str | None) -> Select[T]:
+    """``stmt`` restricted to the rows after ``cursor`` (all of them without one)."""
+    return stmt if cursor is None else stmt.where(keyset_condition(ordering, cursor))
+
+
+def in_order(stmt: Select[T], ordering: Ordering) -> Select[T]:
+    """``stmt`` sorted by ``ordering``."""
+    return stmt.order_by(*(k.desc() if ordering.descending else k.asc() for k in ordering.keys))
+
+
 def _page_statement(stmt: Select[T], ordering: Ordering, limit: int, cursor: str | None) -> Any:
-    if cursor is not None:
-        stmt = stmt.where(keyset_condition(ordering, cursor))
-    order = [k.desc() if ordering.descending else k.asc() for k in ordering.keys]
-    return stmt.order_by(*order).limit(limit + 1)
+    return in_order(after_cursor(stmt, ordering, cursor), ordering).limit(limit + 1)
 
 
-def _page(rows: list[Any], ordering: Ordering, limit: int, cursor: str | None) -> Page[Any]:
+def page_of(rows: list[Any], ordering: Ordering, limit: int, cursor: str | None) -> Page[Any]:
+    """The page of ``limit`` rows from the ``limit + 1`` (at most) fetched after ``cursor``."""
     items = rows[:limit]
     after = encode_cursor(ordering, items[-1]) if len(rows) > limit else None
     before = encode_cursor(ordering.reversed(), items[0]) if cursor is not None and items else None
@@ -188,7 +211,7 @@ def paginate(
     """
     limit = check_limit(limit)
     rows = session.scalars(_page_statement(stmt, ordering, limit, cursor)).all()
-    return _page(list(rows), ordering, limit, cursor)
+    return page_of(list(rows), ordering, limit, cursor)
 
 
 def paginate_rows(
@@ -205,4 +228,4 @@ def paginate_rows(
     limit = check_limit(limit)
     # all(): one fetchall from the driver, not a fetchone per row
     rows = connection.execute(_page_statement(stmt, ordering, limit, cursor)).all()
-    return _page(list(rows), ordering, limit, cursor)
+    return page_of(list(rows), ordering, limit, cursor)

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy import ARRAY, ColumnElement, Connection
+from sqlalchemy import ARRAY, ColumnElement, Connection, Select
 from sqlalchemy.orm import InstrumentedAttribute
 
 from swarm_director.errors import ValidationError
@@ -25,7 +25,8 @@ from swarm_director.schemas.common import MAX_SEARCH_CHARS
 #: Most words one query may hold (each is one more index lookup).
 MAX_SEARCH_WORDS = 32
 #: On SQLite, a query with at most this many hits reads them by id and sorts them; one with
-#: more walks the listing's own index in order and keeps the rows among the hits.
+#: more walks the listing's own index in order and keeps the rows among the hits (see
+#: :mod:`swarm_director.store.search_pages`).
 SQLITE_SORTED_HITS = 5_000
 #: On PostgreSQL, a query without a frequent word fetches the ids of at most this many hits
 #: and reads them by id; a query with more is left to the planner (the ordered walk).
@@ -95,41 +96,41 @@ def parse_query(text: str) -> SearchQuery:
     return SearchQuery(tuple(dict.fromkeys(phrases)))
 
 
-def matching(
-    source: FullTextSource,
-    id_column: InstrumentedAttribute[int],
-    text: str,
-    connection: Connection,
-) -> ColumnElement[bool]:
-    """The WHERE condition selecting the rows of ``source`` that match ``text`` (see
-    :func:`parse_query`, whose ValidationError it raises), for a statement on ``connection``.
+def sqlite_hits(source: FullTextSource, query: SearchQuery) -> Select[tuple[int]]:
+    """SQLite: the rowids of ``source``'s FTS5 table that match ``query``."""
+    fts = sa.table(source.fts_table, sa.column("rowid"))
+    match = sa.literal_column(source.fts_table).bool_op("MATCH")(query.fts5())
+    return sa.select(fts.c.rowid).where(match)
 
-    SQLite: ``id IN (rowids the FTS5 table matches)``. SQLite cannot tell a rare word from a
-    common one, so the hits are counted first, up to SQLITE_SORTED_HITS (a few milliseconds):
-    few hits are fetched by id and sorted; many make ``id`` an expression (``id + 0``), which
-    turns the IN into a filter on a walk of the listing's ordered index that stops at the
-    page's end. (A correlated ``EXISTS`` probing FTS5 per row was measured 30x slower.)
 
-    PostgreSQL: the index's own expression ``@@`` the query, written with literals so that
-    the planner recognises the GIN index. When no word of the query is one the index's
-    statistics know as frequent, the ids of the hits (up to PG_SORTED_HITS) are fetched
-    through the GIN index first and the listing reads those rows by id (``id = ANY(:ids)``).
-    """
-    query = parse_query(text)
-    if connection.dialect.name == "sqlite":
-        fts = sa.table(source.fts_table, sa.column("rowid"))
-        match = sa.literal_column(source.fts_table).bool_op("MATCH")(query.fts5())
-        hits = sa.select(fts.c.rowid).where(match)
-        counted = sa.select(sa.func.count()).select_from(
-            hits.limit(SQLITE_SORTED_HITS + 1).subquery()
-        )
-        many = (connection.execute(counted).scalar() or 0) > SQLITE_SORTED_HITS
-        key: ColumnElement[int] = id_column + 0 if many else id_column.expression
-        condition: ColumnElement[bool] = key.in_(hits)
-        return condition
+def sqlite_has_many_hits(connection: Connection, hits: Select[tuple[int]]) -> bool:
+    """Whether ``hits`` (of :func:`sqlite_hits`) holds more than SQLITE_SORTED_HITS rowids:
+    SQLite cannot tell a rare word from a common one but by counting (a few milliseconds)."""
+    counted = sa.select(sa.func.count()).select_from(hits.limit(SQLITE_SORTED_HITS + 1).subquery())
+    return (connection.execute(counted).scalar() or 0) > SQLITE_SORTED_HITS
+
+
+def _pg_match(source: FullTextSource, query: SearchQuery) -> ColumnElement[bool]:
     document: ColumnElement[str] = sa.literal_column(source.pg_document(qualify=True))
     tsquery = sa.func.to_tsquery(sa.literal_column(f"'{PG_CONFIG}'"), query.tsquery())
-    match = document.bool_op("@@")(tsquery)
+    match: ColumnElement[bool] = document.bool_op("@@")(tsquery)
+    return match
+
+
+def pg_matching(
+    source: FullTextSource,
+    id_column: InstrumentedAttribute[int],
+    query: SearchQuery,
+    connection: Connection,
+) -> ColumnElement[bool]:
+    """PostgreSQL: the WHERE condition selecting the rows of ``source`` that match ``query``.
+
+    The index's own expression ``@@`` the query, written with literals so that the planner
+    recognises the GIN index. When no word of the query is one the index's statistics know
+    as frequent, the ids of the hits (up to PG_SORTED_HITS) are fetched through the GIN
+    index first and the listing reads those rows by id (``id = ANY(:ids)``).
+    """
+    match = _pg_match(source, query)
     words = sorted({word.lower() for phrase in query.phrases for word in phrase})
     common = connection.execute(_PG_COMMON_WORDS, {"index": source.pg_index, "words": words})
     if common.first() is not None:
@@ -148,15 +149,11 @@ def matching(
 def live_matching(
     source: FullTextSource, id_column: InstrumentedAttribute[int], text: str, dialect: str
 ) -> ColumnElement[bool]:
-    """The condition of :func:`matching` for a statement re-run as rows arrive (the live
-    tail): no plan choice and nothing fetched up front, so rows stored later match too."""
+    """The search condition for a statement re-run as rows arrive (the live tail): no plan
+    choice (:mod:`swarm_director.store.search_pages`) and nothing fetched up front, so rows
+    stored later match too."""
     query = parse_query(text)
     if dialect == "sqlite":
-        fts = sa.table(source.fts_table, sa.column("rowid"))
-        match = sa.literal_column(source.fts_table).bool_op("MATCH")(query.fts5())
-        condition: ColumnElement[bool] = id_column.in_(sa.select(fts.c.rowid).where(match))
+        condition: ColumnElement[bool] = id_column.in_(sqlite_hits(source, query))
         return condition
-    document: ColumnElement[str] = sa.literal_column(source.pg_document(qualify=True))
-    tsquery = sa.func.to_tsquery(sa.literal_column(f"'{PG_CONFIG}'"), query.tsquery())
-    found: ColumnElement[bool] = document.bool_op("@@")(tsquery)
-    return found
+    return _pg_match(source, query)

@@ -33,7 +33,7 @@ from swarm_director.store._common import (
     would_create_cycle,
 )
 from swarm_director.store.pagination import DEFAULT_LIMIT, Ordering, Page, paginate
-from swarm_director.store.search import matching
+from swarm_director.store.search_pages import search_page
 
 _BY_ID = Ordering("tasks", (Task.id,))
 _NEWEST_FIRST = _BY_ID.reversed()
@@ -108,9 +108,19 @@ def list_tasks(
         (Task.parent_task_id, parent_task_id, "parent_task_id"),
         (Task.priority, priority, "priority"),
     )
-    if q is not None:
-        stmt = stmt.where(matching(TASKS, Task.id, q, core_connection(session)))
     ordering = _BY_ID if order == "asc" else _NEWEST_FIRST
+    if q is not None:
+        return search_page(
+            core_connection(session),
+            stmt,
+            ordering,
+            TASKS,
+            Task.id,
+            q,
+            limit=limit,
+            cursor=cursor,
+            fetch=lambda page: session.scalars(page).all(),
+        )
     return paginate(session, stmt, ordering, limit=limit, cursor=cursor)
 
 

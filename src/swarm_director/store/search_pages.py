@@ -1,0 +1,143 @@
+"""Pages of search hits: a listing's keyset pages restricted to the rows a query matches.
+
+PostgreSQL, and SQLite when the query has at most ``search.SQLITE_SORTED_HITS`` hits: the
+listing's statement with the condition of :mod:`swarm_director.store.search`, paginated as
+any other.
+
+SQLite with more hits (a common word): the hits are a filter on a walk of the listing's
+ordered index. Filtering by the list of *all* hits costs building that list (a million
+rowids at 10 M logs: about 150 ms), though a page needs only the hits among the rows it
+walks. So the walk is cut into a window first: the next ``WINDOW_ROWS`` rows of the listing
+(after the cursor, with every filter), and the lowest and highest id among them. Every row of
+the window is between those ids, so the hits between them (FTS5 seeks a rowid range in its
+index) are exactly the window's hits, and the first ``limit + 1`` of them in the listing's
+order are the page, exactly, when the window holds that many. When it does not, the window
+grows (``WINDOW_GROWTH`` times, ``WINDOW_TRIES`` tries; a window that reaches the end of the
+listing is exact whatever it holds). After the last try, or as soon as a window's ids span
+more than ``WINDOW_SPAN_SHARE`` of the table's (a listing whose rows are spread thin, such as
+one task's among many, where a window's hits are nearly all the hits), the page is read by
+the list of all hits.
+When ids follow time, as appended logs do, a window's ids are a narrow range and the first
+try fills the page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import ColumnElement, Connection, Select
+from sqlalchemy.orm import InstrumentedAttribute
+
+from swarm_director.models.fulltext import FullTextSource
+from swarm_director.store.pagination import (
+    Ordering,
+    Page,
+    after_cursor,
+    check_limit,
+    in_order,
+    page_of,
+    through_condition,
+)
+from swarm_director.store.search import (
+    parse_query,
+    pg_matching,
+    sqlite_has_many_hits,
+    sqlite_hits,
+)
+
+#: Rows of the listing in the first window of a search with many hits (SQLite).
+WINDOW_ROWS = 1_000
+#: How much larger each next window is, and how many windows are tried before the page is
+#: read through the list of all hits.
+WINDOW_GROWTH = 16
+WINDOW_TRIES = 3
+
+#: A window whose ids span more than this share of the table's ids is given up: its hits
+#: would be most of the hits, and the list of all of them is read instead.
+WINDOW_SPAN_SHARE = 0.25
+
+#: Runs a page's statement: rows for a select of columns, objects for a select of an entity.
+Fetch = Callable[[Select[Any]], Sequence[Any]]
+
+
+def search_page(
+    connection: Connection,
+    stmt: Select[Any],
+    ordering: Ordering,
+    source: FullTextSource,
+    id_column: InstrumentedAttribute[int],
+    text: str,
+    *,
+    limit: int,
+    cursor: str | None,
+    fetch: Fetch,
+) -> Page[Any]:
+    """The page after ``cursor`` of the rows of ``stmt`` (a listing's select, filters applied)
+    in ``ordering`` that match the search ``text`` in ``source`` (words and "quoted phrases",
+    see :func:`swarm_director.store.search.parse_query`). ``fetch`` runs the page's statement
+    on ``connection`` (or the session it belongs to).
+
+    Raises ValidationError for a bad ``limit``, query or ``cursor``.
+    """
+    limit = check_limit(limit)
+    query = parse_query(text)
+    condition: ColumnElement[bool]
+    if connection.dialect.name != "sqlite":
+        condition = pg_matching(source, id_column, query, connection)
+    else:
+        hits = sqlite_hits(source, query)
+        if not sqlite_has_many_hits(connection, hits):
+            condition = id_column.in_(hits)  # few: read by id, then sorted
+        else:
+            page = _windowed(connection, stmt, ordering, id_column, hits, limit, cursor, fetch)
+            if page is not None:
+                return page
+            # ``id + 0``: an expression, so SQLite walks the listing's ordered index and keeps
+            # the rows among the hits (by id, it would read and sort every hit).
+            condition = (id_column + 0).in_(hits)
+    walk = in_order(after_cursor(stmt.where(condition), ordering, cursor), ordering)
+    return page_of(list(fetch(walk.limit(limit + 1))), ordering, limit, cursor)
+
+
+def _windowed(
+    connection: Connection,
+    stmt: Select[Any],
+    ordering: Ordering,
+    id_column: InstrumentedAttribute[int],
+    hits: Select[tuple[int]],
+    limit: int,
+    cursor: str | None,
+    fetch: Fetch,
+) -> Page[Any] | None:
+    """The page read window by window (module docstring), or None when no window held it."""
+    listing = after_cursor(stmt, ordering, cursor)
+    key = id_column + 0  # not the primary key: SQLite keeps to the listing's own index
+    rowid = hits.selected_columns[0]
+    # Two statements: SQLite reads a lone min() or max() of the primary key at the index's end.
+    first, final = (
+        sa.select(sa.func.min(id_column)).scalar_subquery(),
+        sa.select(sa.func.max(id_column)).scalar_subquery(),
+    )
+    lowest, highest = connection.execute(sa.select(first, final)).one()
+    if lowest is None:
+        return None
+    widest = (highest - lowest + 1) * WINDOW_SPAN_SHARE
+    size = WINDOW_ROWS
+    for _ in range(WINDOW_TRIES):
+        keys = in_order(listing.with_only_columns(*ordering.keys), ordering)
+        last = connection.execute(keys.offset(size - 1).limit(1)).first()
+        window = listing if last is None else listing.where(through_condition(ordering, last))
+        bounds = window.with_only_columns(sa.func.min(key), sa.func.max(key))
+        low, high = connection.execute(bounds).one()
+        if low is not None and high - low + 1 > widest:
+            return None
+        rows: Sequence[Any] = []
+        if low is not None:
+            window_hits = hits.where(rowid >= low, rowid <= high)
+            rows = fetch(in_order(window.where(key.in_(window_hits)), ordering).limit(limit + 1))
+        if len(rows) > limit or last is None:
+            return page_of(list(rows), ordering, limit, cursor)
+        size *= WINDOW_GROWTH
+    return None
