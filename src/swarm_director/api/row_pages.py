@@ -1,0 +1,66 @@
+"""Pages of Core rows written as JSON without building a response model per row.
+
+A page response is normally validated into its pydantic model (``page_response``) and then
+serialized: for the 50 rows of a log page that validation cost more than the query. The rows
+come from the database, whose column types made them what the model says (they were checked
+when written), so :class:`RowPageWriter` serializes them directly, with a serializer built from
+the item model's own fields: the same names, types and JSON (ISO 8601 ``Z`` timestamps, enum
+values) as the model gives, in about a quarter of the time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from operator import itemgetter
+from typing import Any
+
+from flask import Response
+from pydantic import AliasChoices, BaseModel, TypeAdapter
+from typing_extensions import TypedDict
+
+#: TypedDict's functional form, with names made at run time (which type checkers refuse).
+_typed_dict: Any = TypedDict
+
+
+class RowPageWriter:
+    """Writes ``{"items": [...], "next_cursor": ...}`` for rows holding ``item_model``'s fields.
+
+    A row's attribute for a field is the field's name, or the first of its validation alias
+    choices the row has (``meta`` for a log's ``metadata``).
+    """
+
+    def __init__(self, item_model: type[BaseModel]) -> None:
+        self._fields = item_model.model_fields
+        item = _typed_dict(
+            f"{item_model.__name__}Row",
+            {name: field.annotation for name, field in self._fields.items()},
+        )
+        items = list[item]  # type: ignore[valid-type]  # a type made at run time
+        page = _typed_dict(
+            f"{item_model.__name__}RowPage", {"items": items, "next_cursor": str | None}
+        )
+        self._adapter: TypeAdapter[Any] = TypeAdapter(page)
+        self._getters: dict[tuple[str, ...], itemgetter[Any]] = {}
+
+    def _getter(self, columns: tuple[str, ...]) -> itemgetter[Any]:
+        """The itemgetter picking the fields, in order, from rows with these columns."""
+        getter = self._getters.get(columns)
+        if getter is None:
+            positions = []
+            for name, field in self._fields.items():
+                choices = field.validation_alias
+                names = choices.choices if isinstance(choices, AliasChoices) else []
+                found = [str(n) for n in names if n in columns] + [name]
+                positions.append(columns.index(found[0]))
+            getter = self._getters[columns] = itemgetter(*positions)
+        return getter
+
+    def response(self, rows: Sequence[Any], next_cursor: str | None) -> Response:
+        """The 200 JSON response of the page."""
+        names = tuple(self._fields)
+        items = []
+        if rows:
+            getter = self._getter(tuple(rows[0]._fields))
+            items = [dict(zip(names, getter(row), strict=True)) for row in rows]
+        body = self._adapter.dump_json({"items": items, "next_cursor": next_cursor})
+        return Response(body, status=200, mimetype="application/json")
