@@ -27,7 +27,7 @@ def test_a_log_page_written_from_rows_is_the_models_json(db: Database) -> None:
                 {"agent_type": "worker", "message": "plain", "timestamp": T0},
                 {
                     "agent_type": "director",
-                    "message": "ünïcode \"quoted\" \\ and\nnewline ✓",
+                    "message": 'ünïcode "quoted" \\ and\nnewline ✓',
                     "timestamp": T0 + timedelta(microseconds=5),
                     "log_level": "error",
                     "session_id": "s-1",
