@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
 from swarm_director.db import Database, make_engine
+from swarm_director.db import engine as engine_module
 from swarm_director.models import Agent, AgentType
 
 
@@ -126,3 +127,50 @@ def test_sqlite_connection_pragmas(db: Database) -> None:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+
+
+def _backend_pid(engine: sa.Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
+
+
+def _terminate(url: URL, pid: int) -> None:
+    with psycopg.connect(url.set(drivername="postgresql").render_as_string(False)) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+
+def test_a_postgresql_connection_lost_while_idle_is_replaced_unnoticed(
+    db_url: URL, dialect: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Pooled connections idle over PING_AFTER_IDLE_S are pinged on checkout; one that went
+    # away (a server restart, a proxy's idle timeout) is replaced before the caller sees it.
+    if dialect != "postgresql":
+        pytest.skip("a SQLite connection is a file the process opened itself")
+    monkeypatch.setattr(engine_module, "PING_AFTER_IDLE_S", 0.0)
+    engine = make_engine(db_url, pool_size=1)
+    try:
+        lost = _backend_pid(engine)
+        _terminate(db_url, lost)
+        assert _backend_pid(engine) != lost  # no error: the ping found it gone
+    finally:
+        engine.dispose()
+
+
+def test_a_postgresql_connection_used_within_the_idle_window_is_not_pinged(
+    db_url: URL, dialect: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What the ping costs is saved on a connection used recently: lost within the window, its
+    # next statement fails as a disconnect, and the pool is renewed for the one after.
+    if dialect != "postgresql":
+        pytest.skip("a SQLite connection is a file the process opened itself")
+    monkeypatch.setattr(engine_module, "PING_AFTER_IDLE_S", 60.0)
+    engine = make_engine(db_url, pool_size=1)
+    try:
+        lost = _backend_pid(engine)
+        _terminate(db_url, lost)
+        with pytest.raises(sa.exc.DBAPIError) as raised:
+            _backend_pid(engine)
+        assert raised.value.connection_invalidated
+        assert _backend_pid(engine) != lost
+    finally:
+        engine.dispose()

@@ -17,11 +17,16 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, make_url
 
 from swarm_director.config import Settings
 
 READ_ONLY = "read_only"
+#: A PostgreSQL connection that sat in the pool longer than this is pinged before it is handed
+#: out; one checked in more recently is handed out as it is (see :func:`_install_idle_ping`).
+PING_AFTER_IDLE_S = 1.0
+_IDLE_SINCE = "swarm_idle_since"
 #: Execution option: no transaction; SQLite runs each statement on its own (autocommit).
 _NO_TRANSACTION = "swarm_no_transaction"
 
@@ -104,13 +109,40 @@ def make_engine(
         return engine
     if url.get_backend_name() == "postgresql" and url.get_driver_name() in ("", "psycopg2"):
         url = url.set(drivername="postgresql+psycopg")
-    return create_engine(
-        url,
-        pool_pre_ping=True,
-        pool_size=pool_size,
-        max_overflow=pool_size * 2,
-        pool_recycle=1800,
-    )
+    engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size * 2, pool_recycle=1800)
+    _install_idle_ping(engine)
+    return engine
+
+
+def _install_idle_ping(engine: Engine) -> None:
+    """Ping a pooled connection on checkout when it has been idle over PING_AFTER_IDLE_S.
+
+    SQLAlchemy's ``pool_pre_ping`` pings on every checkout: one more round trip per request,
+    0.14 ms of a 1.5 ms page read on loopback. A connection that went dead while idle (a
+    server restart, a failover, a proxy's idle timeout) has been idle for longer than the
+    outage; a connection used within the last second is handed out without the ping. When
+    a ping fails on a lost connection, every pooled connection older than it is replaced and
+    the checkout gets a new one, as with ``pool_pre_ping``. What the ping no longer covers, a
+    connection lost within a second of its last use, fails its next statement with a
+    disconnect error: the API answers that request 503 and the pool is renewed for the next.
+    """
+    dialect = engine.dialect
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_conn: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get(_IDLE_SINCE)  # none on a connection just made
+        if since is None or time.monotonic() - since <= PING_AFTER_IDLE_S:
+            return
+        try:
+            dialect.do_ping(dbapi_conn)
+        except dialect.loaded_dbapi.Error as error:
+            if dialect.is_disconnect(error, dbapi_conn, None):
+                raise sa_exc.InvalidatePoolError() from error
+            raise
 
 
 def statement_reads(engine: Engine) -> Engine:
