@@ -212,7 +212,8 @@ def test_windowed_pages_of_a_common_word_are_exact_when_ids_do_not_follow_time(
     # here, so that pages need several, some windows hold no hit, and some are given up.
     monkeypatch.setattr(search, "SQLITE_SORTED_HITS", 3)
     monkeypatch.setattr(search_pages, "WINDOW_ROWS", 4)
-    monkeypatch.setattr(search_pages, "WINDOW_GROWTH", 2)
+    monkeypatch.setattr(search_pages, "WINDOW_GROWTH_LEAST", 2)
+    monkeypatch.setattr(search_pages, "WINDOW_GROWTH_MOST", 2)
     if filters:  # a filtered listing's windows span many ids; keep them all the same
         monkeypatch.setattr(search_pages, "WINDOW_SPAN_SHARE", 1.0)
     windows: list[bool] = []

@@ -4,25 +4,25 @@ PostgreSQL, and SQLite when the query has at most ``search.SQLITE_SORTED_HITS`` 
 listing's statement with the condition of :mod:`swarm_director.store.search`, paginated as
 any other.
 
-SQLite with more hits (a common word): the hits are a filter on a walk of the listing's
-ordered index. Filtering by the list of *all* hits costs building that list (a million
-rowids at 10 M logs: about 150 ms), though a page needs only the hits among the rows it
-walks. So the walk is cut into a window first: the next ``WINDOW_ROWS`` rows of the listing
-(after the cursor, with every filter), and the lowest and highest id among them. Every row of
-the window is between those ids, so the hits between them (FTS5 seeks a rowid range in its
-index) are exactly the window's hits, and the first ``limit + 1`` of them in the listing's
-order are the page, exactly, when the window holds that many. When it does not, the window
-grows (``WINDOW_GROWTH`` times, ``WINDOW_TRIES`` tries; a window that reaches the end of the
-listing is exact whatever it holds). After the last try, or as soon as a window's ids span
-more than ``WINDOW_SPAN_SHARE`` of the table's (a listing whose rows are spread thin, such as
-one task's among many, where a window's hits are nearly all the hits), the page is read by
-the list of all hits.
-When ids follow time, as appended logs do, a window's ids are a narrow range and the first
-try fills the page.
+SQLite with more hits (a common word): the hits are a filter on a walk of the listing's ordered
+index. Filtering by the list of *all* hits costs building that list (a million rowids at 10 M
+logs: about 150 ms), though a page needs only the hits among the rows it walks. So the walk is
+cut into a window first: the next ``WINDOW_ROWS`` rows of the listing (after the cursor, with
+every filter), and the lowest and highest id among them. Every row of the window is between
+those ids, so the hits between them (FTS5 seeks a rowid range in its index) are exactly the
+window's hits, and the first ``limit + 1`` of them in the listing's order are the page,
+exactly, when the window holds that many. When it does not, the window grows by what the hits
+it held say is needed (``WINDOW_GROWTH_*``; ``WINDOW_TRIES`` tries; a window that reaches the
+end of the listing is exact whatever it holds). After the last try, or as soon as a window's
+ids span more than ``WINDOW_SPAN_SHARE`` of the table's (a listing whose rows are spread thin,
+such as one task's among many, where a window's hits are nearly all the hits), the page is read
+by the list of all hits. When ids follow time, as appended logs do, a window's ids are a narrow
+range and the first try fills the page.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -49,9 +49,11 @@ from swarm_director.store.search import (
 
 #: Rows of the listing in the first window of a search with many hits (SQLite).
 WINDOW_ROWS = 1_000
-#: How much larger each next window is, and how many windows are tried before the page is
-#: read through the list of all hits.
-WINDOW_GROWTH = 16
+#: How much larger each next window is: enough, at the hit density the last one showed, for
+#: twice the page (a window without hits: the most), but at least the least.
+WINDOW_GROWTH_LEAST = 4
+WINDOW_GROWTH_MOST = 64
+#: How many windows are tried before the page is read through the list of all hits.
 WINDOW_TRIES = 3
 
 #: A window whose ids span more than this share of the table's ids is given up: its hits
@@ -139,5 +141,6 @@ def _windowed(
             rows = fetch(in_order(window.where(key.in_(window_hits)), ordering).limit(limit + 1))
         if len(rows) > limit or last is None:
             return page_of(list(rows), ordering, limit, cursor)
-        size *= WINDOW_GROWTH
+        wanted = math.ceil(2 * (limit + 1) / max(len(rows), 1))
+        size *= min(WINDOW_GROWTH_MOST, max(WINDOW_GROWTH_LEAST, wanted))
     return None
