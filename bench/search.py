@@ -1,6 +1,7 @@
 """Full-text search at scale: the store's ``list_logs(q=...)`` beside the same raw SQL query.
 
     .venv/bin/python bench/search.py [--logs 1000000] [--repeat 40] [--only sqlite|postgresql]
+                                     [--windows]
 
 Fills a fresh database at head with ``--logs`` logs over 100 tasks, written raw (``sqlite3``
 ``executemany`` through the FTS5 triggers; psycopg ``COPY`` with the GIN index built after):
@@ -9,6 +10,10 @@ every 10th message holds the common word ``timeout``, 20 messages hold the rare 
 through the store (``logs.list_logs`` on a connection, as the API calls it) and through the
 baseline: the same SELECT written by hand and run on the bare driver connection. Other
 helpers' ``bench/scale.py`` can call :func:`fill` and :func:`measure`.
+
+``--windows`` (SQLite): the newest 50 hits of a frequent word in several listings (all logs,
+oldest first, a level filter, one task), read window by window as the store does, beside the
+list of all hits (the plan before the windows), p50 of each and their ratio.
 """
 
 from __future__ import annotations
@@ -210,6 +215,48 @@ def measure(url: URL, repeat: int) -> dict[str, tuple[float, float]]:
     return {name: _percentiles(times) for name, times in results.items()}
 
 
+# Listings the SQLite search windows (store/search_pages.py) meet, for a frequent word: name,
+# word, list_logs keywords. Task 7 holds no "timeout" (every 10th log; tasks go by i % 100).
+_LISTINGS: list[tuple[str, str, dict[str, Any]]] = [
+    ("all logs", COMMON, {}),
+    ("all logs", "drafted", {}),
+    ("all logs, oldest first", COMMON, {"order": "asc"}),
+    ("level info and up", COMMON, {"min_level": "info"}),
+    ("one task of 100", "drafted", {"task_id": 7}),
+    ("one task of 100, no hit", COMMON, {"task_id": 7}),
+]
+
+
+def measure_windows(url: URL, repeat: int) -> list[str]:
+    """SQLite: newest 50 hits of a frequent word in several listings, read window by window
+    (the store) beside the list of all hits (the store with its windows turned off, the plan
+    it had before them), alternating; one line each with the p50s and their ratio."""
+    from swarm_director.store import search_pages
+
+    engine = make_engine(url)
+    lines = []
+    tries = search_pages.WINDOW_TRIES
+    try:
+        with engine.connect() as conn:
+            for name, word, filters in _LISTINGS:
+                times: dict[int, list[float]] = {tries: [], 0: []}
+                for _ in range(repeat):
+                    for setting in (tries, 0):
+                        search_pages.WINDOW_TRIES = setting
+                        t0 = time.perf_counter()
+                        logs.list_logs(conn, q=word, limit=50, **filters)
+                        times[setting].append(time.perf_counter() - t0)
+                windowed, full = _percentiles(times[tries])[0], _percentiles(times[0])[0]
+                lines.append(
+                    f"{name:24} {word:8} windows p50 {windowed:7.2f} ms   all hits p50 "
+                    f"{full:7.2f} ms   windows/all {windowed / full:.2f}"
+                )
+    finally:
+        search_pages.WINDOW_TRIES = tries
+        engine.dispose()
+    return lines
+
+
 def figure_lines(figures: dict[str, tuple[float, float]]) -> list[str]:
     """One line per word of :func:`measure`'s figures: store and raw p50/p95, and the ratio."""
     lines = []
@@ -234,12 +281,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--logs", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=40)
     parser.add_argument("--only", choices=("sqlite", "postgresql"))
+    parser.add_argument(
+        "--windows", action="store_true", help="SQLite: also the listings of measure_windows"
+    )
     args = parser.parse_args(argv)
     if args.only != "postgresql":
         with tempfile.TemporaryDirectory() as tmp:
             url = URL.create("sqlite", database=str(Path(tmp) / "search.db"))
             seconds = fill(url, args.logs)
             _report("sqlite", args.logs, seconds, measure(url, args.repeat))
+            if args.windows:
+                for line in measure_windows(url, args.repeat):
+                    print(f"  {line}")
     if args.only == "sqlite":
         return 0
     admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")

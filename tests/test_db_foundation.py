@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, timezone
 
 import psycopg
@@ -134,9 +136,23 @@ def _backend_pid(engine: sa.Engine) -> int:
         return int(conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
 
 
-def _terminate(url: URL, pid: int) -> None:
-    with psycopg.connect(url.set(drivername="postgresql").render_as_string(False)) as admin:
-        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+@contextmanager
+def _pooled_connection_lost(
+    db_url: URL, dialect: str, ping_after_idle_s: float, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[sa.Engine, int]]:
+    """An engine whose one pooled connection's server process was just terminated, and the
+    process id it had."""
+    if dialect != "postgresql":
+        pytest.skip("a SQLite connection is a file the process opened itself")
+    monkeypatch.setattr(engine_module, "PING_AFTER_IDLE_S", ping_after_idle_s)
+    engine = make_engine(db_url, pool_size=1)
+    try:
+        lost = _backend_pid(engine)
+        with psycopg.connect(db_url.set(drivername="postgresql").render_as_string(False)) as c:
+            c.execute("SELECT pg_terminate_backend(%s)", (lost,))
+        yield engine, lost
+    finally:
+        engine.dispose()
 
 
 def test_a_postgresql_connection_lost_while_idle_is_replaced_unnoticed(
@@ -144,16 +160,8 @@ def test_a_postgresql_connection_lost_while_idle_is_replaced_unnoticed(
 ) -> None:
     # Pooled connections idle over PING_AFTER_IDLE_S are pinged on checkout; one that went
     # away (a server restart, a proxy's idle timeout) is replaced before the caller sees it.
-    if dialect != "postgresql":
-        pytest.skip("a SQLite connection is a file the process opened itself")
-    monkeypatch.setattr(engine_module, "PING_AFTER_IDLE_S", 0.0)
-    engine = make_engine(db_url, pool_size=1)
-    try:
-        lost = _backend_pid(engine)
-        _terminate(db_url, lost)
+    with _pooled_connection_lost(db_url, dialect, 0.0, monkeypatch) as (engine, lost):
         assert _backend_pid(engine) != lost  # no error: the ping found it gone
-    finally:
-        engine.dispose()
 
 
 def test_a_postgresql_connection_used_within_the_idle_window_is_not_pinged(
@@ -161,16 +169,8 @@ def test_a_postgresql_connection_used_within_the_idle_window_is_not_pinged(
 ) -> None:
     # What the ping costs is saved on a connection used recently: lost within the window, its
     # next statement fails as a disconnect, and the pool is renewed for the one after.
-    if dialect != "postgresql":
-        pytest.skip("a SQLite connection is a file the process opened itself")
-    monkeypatch.setattr(engine_module, "PING_AFTER_IDLE_S", 60.0)
-    engine = make_engine(db_url, pool_size=1)
-    try:
-        lost = _backend_pid(engine)
-        _terminate(db_url, lost)
+    with _pooled_connection_lost(db_url, dialect, 60.0, monkeypatch) as (engine, lost):
         with pytest.raises(sa.exc.DBAPIError) as raised:
             _backend_pid(engine)
         assert raised.value.connection_invalidated
         assert _backend_pid(engine) != lost
-    finally:
-        engine.dispose()
