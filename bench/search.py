@@ -7,6 +7,7 @@ Fills a fresh database at head with ``--logs`` logs over 100 tasks, written raw 
 ``executemany`` through the FTS5 triggers; psycopg ``COPY`` with the GIN index built after):
 every 10th message holds the common word ``timeout``, 20 messages hold the rare word
 ``kraken``. Then measures, per dialect, p50/p95 of the newest 50 hits (limit 50) for each word
+(and for ``w*``: a different one of 20,000 less frequent words each time, n / 20,000 hits)
 through the store (``logs.list_logs`` on a connection, as the API calls it) and through the
 baseline: the same SELECT written by hand and run on the bare driver connection. Other
 helpers' ``bench/scale.py`` can call :func:`fill` and :func:`measure`.
@@ -39,6 +40,9 @@ from swarm_director.store import logs
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 COMMON, RARE = "timeout", "kraken"
+#: A different word of the ~20,000 "w" words for every search (n / 20,000 hits each): as
+#: users search, where no statement or page is warm from the search before.
+VARIED = "w*"
 RARE_COUNT = 20
 TASKS = 100
 _VOCAB = [
@@ -73,7 +77,7 @@ _SQLITE_SEARCH = (
 )
 # The baseline knows which plan fits each word (the store has to count the hits to choose):
 # the rare word's few hits by id, then sorted; the common word's as a filter on an ordered walk.
-_SQLITE_PLAN = {RARE: "id", COMMON: "+id"}
+_SQLITE_PLAN = {RARE: "id", COMMON: "+id", VARIED: "id"}
 _PG_MATCH = (
     "to_tsvector('simple', regexp_replace(left(message, 100000), '[^[:alnum:]]+', ' ', 'g')) "
     "@@ to_tsquery('simple', %s)"
@@ -86,6 +90,7 @@ _PG_SEARCH = {
     f"WHERE {_PG_MATCH})) ORDER BY timestamp DESC, id DESC LIMIT 51",
     COMMON: f"SELECT * FROM agent_logs WHERE {_PG_MATCH} ORDER BY timestamp DESC, id DESC LIMIT 51",
 }
+_PG_SEARCH[VARIED] = _PG_SEARCH[RARE]
 
 
 def message(i: int, n: int) -> str:
@@ -176,8 +181,8 @@ def _percentiles(times: list[float]) -> tuple[float, float]:
 
 
 def measure(url: URL, repeat: int) -> dict[str, tuple[float, float]]:
-    """p50/p95 in ms of the newest 50 hits for COMMON and RARE, store and raw baseline,
-    alternating so that machine noise hits both alike."""
+    """p50/p95 in ms of the newest 50 hits for RARE, COMMON and VARIED, store and raw
+    baseline, alternating so that machine noise hits both alike."""
     engine = make_engine(url)
     results: dict[str, list[float]] = {}
     try:
@@ -186,27 +191,33 @@ def measure(url: URL, repeat: int) -> dict[str, tuple[float, float]]:
             assert raw is not None
             sqlite = url.get_backend_name() == "sqlite"
 
-            def run_raw(word: str) -> int:
+            def run_raw(kind: str, word: str) -> int:
                 if sqlite:
-                    sql = _SQLITE_SEARCH.format(key=_SQLITE_PLAN[word])
+                    sql = _SQLITE_SEARCH.format(key=_SQLITE_PLAN[kind])
                     return len(raw.execute(sql, (f'"{word}"',)).fetchall())
-                return len(raw.execute(_PG_SEARCH[word], (f"'{word}'",)).fetchall())
+                return len(raw.execute(_PG_SEARCH[kind], (f"'{word}'",)).fetchall())
 
-            def run_store(word: str) -> int:
+            def run_store(_kind: str, word: str) -> int:
                 return len(logs.list_logs(conn, q=word, limit=50).items)
 
-            cases: list[tuple[str, Callable[[str], int], str]] = [
+            cases: list[tuple[str, Callable[[str, str], int], str]] = [
                 (f"{kind} {word}", fn, word)
-                for word in (RARE, COMMON)
+                for word in (RARE, COMMON, VARIED)
                 for kind, fn in (("raw", run_raw), ("store", run_store))
             ]
+            fresh = iter(range(20_000))  # a new "w" word for each varied search
+
+            def actual(word: str) -> str:
+                return f"w{next(fresh)}" if word == VARIED else word
+
             for name, fn, word in cases:  # warm-up, and a sanity check of the hits
-                hits = fn(word)
-                assert hits >= (RARE_COUNT // 2 if word == RARE else 50), (name, hits)
+                hits = fn(word, actual(word))
+                assert hits >= {RARE: RARE_COUNT // 2, COMMON: 50, VARIED: 1}[word], (name, hits)
             for _ in range(repeat):
                 for name, fn, word in cases:
+                    searched = actual(word)
                     t0 = time.perf_counter()
-                    fn(word)
+                    fn(word, searched)
                     results.setdefault(name, []).append(time.perf_counter() - t0)
             if not sqlite:
                 conn.rollback()
@@ -260,7 +271,7 @@ def measure_windows(url: URL, repeat: int) -> list[str]:
 def figure_lines(figures: dict[str, tuple[float, float]]) -> list[str]:
     """One line per word of :func:`measure`'s figures: store and raw p50/p95, and the ratio."""
     lines = []
-    for word in (RARE, COMMON):
+    for word in (RARE, COMMON, VARIED):
         store, raw = figures[f"store {word}"], figures[f"raw {word}"]
         lines.append(
             f"{word:8} store p50 {store[0]:7.2f} ms  p95 {store[1]:7.2f} ms   "

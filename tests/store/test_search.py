@@ -375,3 +375,48 @@ def test_a_word_the_statistics_know_as_common_is_searched_alike(db: Database) ->
     with db.engine.connect() as conn:
         assert len(_log_ids(conn, q="common")) == 300
         assert [r.message for r in logs.list_logs(conn, q="common rare").items] == ["common rare 7"]
+
+
+def test_a_rare_word_is_fetched_without_parallel_workers_or_jit_and_the_settings_come_back(
+    db: Database,
+) -> None:
+    # PostgreSQL guesses thousands of hits for a word its statistics do not know, and for
+    # that guess started parallel workers and compiled the query (JIT): 34 ms of a 3 ms search
+    # at 10 M logs. The hits' statement runs with both off; the connection keeps its own.
+    if db.dialect != "postgresql":
+        pytest.skip("PostgreSQL planner settings")
+    with db.transaction() as session:
+        task = new_task(session)
+        _add(session, task.id, *(f"entry {i} {'needle' if i % 7 == 0 else ''}" for i in range(40)))
+    settings = "SELECT current_setting('jit'), current_setting('max_parallel_workers_per_gather')"
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(" ".join(statement.split()))
+
+    sa.event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        with db.statement_reads() as conn:  # autocommit: set, then reset
+            before = conn.execute(sa.text(settings)).one()
+            statements.clear()
+            assert len(logs.list_logs(conn, q="needle", limit=50).items) == 6
+            assert conn.execute(sa.text(settings)).one() == before
+        hits = next(
+            i for i, s in enumerate(statements) if s.startswith("SELECT agent_logs.timestamp")
+        )
+        assert statements[:hits][-2:] == [
+            "SET max_parallel_workers_per_gather = 0",
+            "SET jit = off",
+        ]
+        assert statements[hits + 1 : hits + 3] == [
+            "RESET max_parallel_workers_per_gather",
+            "RESET jit",
+        ]
+        with db.read() as session:  # a transaction: SET LOCAL, gone at its end
+            statements.clear()
+            assert len(logs.list_logs(session, q="needle", limit=50).items) == 6
+            assert "SET LOCAL jit = off" in statements
+        with db.engine.connect() as conn:
+            assert conn.execute(sa.text(settings)).one() == before
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", record)

@@ -57,6 +57,11 @@ class Ordering:
     def cursor_tag(self) -> str:
         return f"{self.tag}:{'desc' if self.descending else 'asc'}"
 
+    def sorts_in_python(self) -> bool:
+        """Whether Python sorts tuples of these keys' values as the database sorts the rows
+        (integers and timestamps do; text follows the database's collation)."""
+        return all(_python_type(key) in (int, datetime) for key in self.keys)
+
     def reversed(self) -> Ordering:
         """The same keys in the other direction (its cursors are not this one's)."""
         return Ordering(self.tag, self.keys, not self.descending)

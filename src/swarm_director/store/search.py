@@ -12,10 +12,12 @@ Text without a single word, or longer than the limits, is a ValidationError nami
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy import ARRAY, ColumnElement, Connection, Select
+from sqlalchemy import ColumnElement, Connection, Select
 from sqlalchemy.orm import InstrumentedAttribute
 
 from swarm_director.errors import ValidationError
@@ -28,8 +30,9 @@ MAX_SEARCH_WORDS = 32
 #: more walks the listing's own index in order and keeps the rows among the hits (see
 #: :mod:`swarm_director.store.search_pages`).
 SQLITE_SORTED_HITS = 5_000
-#: On PostgreSQL, a query without a frequent word fetches the ids of at most this many hits
-#: and reads them by id; a query with more is left to the planner (the ordered walk).
+#: On PostgreSQL, a query without a frequent word fetches the sort keys of at most this many
+#: hits and reads the page's rows by id; a query with more is left to the planner (the ordered
+#: walk; see :mod:`swarm_director.store.search_pages`).
 PG_SORTED_HITS = 50_000
 # Whether any of the words is among the most common elements the index's statistics hold:
 # the one thing PostgreSQL knows about a word's frequency (for any other word the planner
@@ -110,40 +113,53 @@ def sqlite_has_many_hits(connection: Connection, hits: Select[tuple[int]]) -> bo
     return (connection.execute(counted).scalar() or 0) > SQLITE_SORTED_HITS
 
 
-def _pg_match(source: FullTextSource, query: SearchQuery) -> ColumnElement[bool]:
+def pg_match(source: FullTextSource, query: SearchQuery) -> ColumnElement[bool]:
+    """PostgreSQL: the WHERE condition selecting the rows of ``source`` that match ``query``:
+    the index's own expression ``@@`` the query, written with literals so that the planner
+    recognises the GIN index."""
     document: ColumnElement[str] = sa.literal_column(source.pg_document(qualify=True))
     tsquery = sa.func.to_tsquery(sa.literal_column(f"'{PG_CONFIG}'"), query.tsquery())
     match: ColumnElement[bool] = document.bool_op("@@")(tsquery)
     return match
 
 
-def pg_matching(
-    source: FullTextSource,
-    id_column: InstrumentedAttribute[int],
-    query: SearchQuery,
-    connection: Connection,
-) -> ColumnElement[bool]:
-    """PostgreSQL: the WHERE condition selecting the rows of ``source`` that match ``query``.
-
-    The index's own expression ``@@`` the query, written with literals so that the planner
-    recognises the GIN index. When no word of the query is one the index's statistics know
-    as frequent, the ids of the hits (up to PG_SORTED_HITS) are fetched through the GIN
-    index first and the listing reads those rows by id (``id = ANY(:ids)``).
-    """
-    match = _pg_match(source, query)
+def pg_has_common_word(connection: Connection, source: FullTextSource, query: SearchQuery) -> bool:
+    """PostgreSQL: whether a word of ``query`` is among the most common elements the
+    statistics of ``source``'s index hold (the planner's walk suits those; for any other word
+    the planner guesses, see _PG_COMMON_WORDS)."""
     words = sorted({word.lower() for phrase in query.phrases for word in phrase})
     common = connection.execute(_PG_COMMON_WORDS, {"index": source.pg_index, "words": words})
-    if common.first() is not None:
-        return match
-    table = source.table
-    hits = sa.select(table.c.id).select_from(table).where(match).limit(PG_SORTED_HITS + 1)
-    ids = list(connection.execute(hits.correlate(None)).scalars())
-    if len(ids) > PG_SORTED_HITS:
-        return match
-    found: ColumnElement[bool] = id_column == sa.any_(
-        sa.bindparam("search_hits", ids, type_=ARRAY(table.c.id.type))
-    )
-    return found
+    return common.first() is not None
+
+
+#: What :func:`plain_plans` turns off, and to what.
+_PLAIN_PLAN_SETTINGS = (("max_parallel_workers_per_gather", "0"), ("jit", "off"))
+
+
+@contextmanager
+def plain_plans(connection: Connection) -> Iterator[None]:
+    """PostgreSQL: no parallel workers and no JIT compilation for the statements run inside.
+
+    For a word outside the index statistics' most common elements the planner guesses
+    thousands of hits per partition, and so a costly query: it fetched 20 hits with parallel
+    workers and compiled it with JIT first (``jit`` is on by default), 34 ms at 10 M logs where
+    the index scans themselves take 0.3 ms (EXPLAIN ANALYZE with ``jit = off``). Each new word
+    is a new statement (the words are literals), so no cached plan spares the cost. Inside a
+    transaction the settings are ``SET LOCAL`` (gone at its end); on an autocommit connection
+    they are set and reset.
+    """
+    autocommit = bool(getattr(connection.connection.driver_connection, "autocommit", False))
+    scope = "SET" if autocommit else "SET LOCAL"
+    for name, value in _PLAIN_PLAN_SETTINGS:
+        connection.exec_driver_sql(f"{scope} {name} = {value}")
+    if not autocommit:
+        yield
+        return
+    try:
+        yield
+    finally:
+        for name, _value in _PLAIN_PLAN_SETTINGS:
+            connection.exec_driver_sql(f"RESET {name}")
 
 
 def live_matching(
@@ -156,4 +172,4 @@ def live_matching(
     if dialect == "sqlite":
         condition: ColumnElement[bool] = id_column.in_(sqlite_hits(source, query))
         return condition
-    return _pg_match(source, query)
+    return pg_match(source, query)
