@@ -420,3 +420,35 @@ def test_a_rare_word_is_fetched_without_parallel_workers_or_jit_and_the_settings
             assert conn.execute(sa.text(settings)).one() == before
     finally:
         sa.event.remove(db.engine, "before_cursor_execute", record)
+
+
+def test_a_row_deleted_between_the_keys_and_the_rows_does_not_end_the_pages(
+    db: Database,
+) -> None:
+    # PostgreSQL reads the hits' keys, then the page's rows, each statement its own snapshot
+    # on an autocommit connection: a row deleted in between must not cut the pages short.
+    if db.dialect != "postgresql":
+        pytest.skip("PostgreSQL's search reads keys, then rows")
+    with db.transaction() as session:
+        task = new_task(session)
+        _add(session, task.id, *(f"needle {i}" for i in range(12)))
+    deleted: list[int] = []
+
+    def delete_newest_once(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if deleted or not statement.lstrip().startswith("SELECT agent_logs.timestamp"):
+            return
+        with db.transaction() as other:
+            newest = logs.list_logs(other, limit=1).items[0].id
+            other.execute(sa.delete(AgentLog).where(AgentLog.id == newest))
+        deleted.append(newest)
+
+    sa.event.listen(db.engine, "after_cursor_execute", delete_newest_once)
+    try:
+        with db.statement_reads() as conn:
+            first = logs.list_logs(conn, q="needle", limit=5)
+            rest = logs.list_logs(conn, q="needle", limit=50, cursor=first.next_cursor)
+    finally:
+        sa.event.remove(db.engine, "after_cursor_execute", delete_newest_once)
+    assert deleted
+    messages = [row.message for row in first.items + rest.items]
+    assert messages == [f"needle {i}" for i in range(10, -1, -1)]  # 11 left, newest first

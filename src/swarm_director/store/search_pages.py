@@ -67,6 +67,10 @@ WINDOW_TRIES = 3
 #: would be most of the hits, and the list of all of them is read instead.
 WINDOW_SPAN_SHARE = 0.25
 
+#: PostgreSQL: how often the hits' keys are read again when rows of the page were deleted
+#: between reading the keys and the rows.
+_PG_READS = 3
+
 #: Runs a page's statement: rows for a select of columns, objects for a select of an entity.
 Fetch = Callable[[Select[Any]], Sequence[Any]]
 
@@ -140,14 +144,19 @@ def _pg_by_keys(
         return None
     hits = after_cursor(stmt, ordering, cursor).where(pg_match(source, query))
     keys_of_hits = hits.with_only_columns(*ordering.keys).limit(PG_SORTED_HITS + 1)
-    with plain_plans(connection):
-        keys = [tuple(row) for row in connection.execute(keys_of_hits)]
-    if len(keys) > PG_SORTED_HITS:
-        return None
-    keys.sort(reverse=ordering.descending)
-    ids = [key[-1] for key in keys[: limit + 1]]  # the last key is the primary key
-    # Unordered: with an ORDER BY the planner may still prefer walking the ordered index.
-    rows = list(fetch(stmt.where(id_column.in_(ids)))) if ids else []
+    for _ in range(_PG_READS):
+        with plain_plans(connection):
+            keys = [tuple(row) for row in connection.execute(keys_of_hits)]
+        if len(keys) > PG_SORTED_HITS:
+            return None
+        keys.sort(reverse=ordering.descending)
+        ids = [key[-1] for key in keys[: limit + 1]]  # the last key is the primary key
+        # Unordered: with an ORDER BY the planner may still prefer walking the ordered index.
+        rows = list(fetch(stmt.where(id_column.in_(ids)))) if ids else []
+        if len(rows) == len(ids):
+            break
+        # A row of the page was deleted between the two statements (each its own snapshot on
+        # an autocommit connection): read the keys again, lest the page end early.
     rows.sort(key=lambda row: tuple(getattr(row, k.key) for k in ordering.keys))
     if ordering.descending:
         rows.reverse()
