@@ -424,12 +424,13 @@ def run(dialect: str, args: argparse.Namespace, work: Path) -> None:
                 str(bare_port), "--workers", str(args.workers)]  # fmt: skip
         env = {k: v for k, v in os.environ.items() if k != "SWARM_API_TOKEN"}
         with server(command, port, env), server(bare, bare_port, env):
-            http = bench_newest(port, task_ids, args.samples)
+            per_request = bench_newest(port, task_ids, args.samples)
             kept = alternate_kept_alive(port, bare_port, task_ids, args.samples)
         print(
             f"(1) newest 50 of a task over HTTP, a connection per request: median "
-            f"{_ms(statistics.median(http))}, p99 {_ms(percentile(http, 0.99))}; raw query "
-            f"in-process: median {_ms(statistics.median(raw))}, p99 {_ms(percentile(raw, 0.99))}"
+            f"{_ms(statistics.median(per_request))}, p99 {_ms(percentile(per_request, 0.99))}; "
+            f"raw query in-process: median {_ms(statistics.median(raw))}, "
+            f"p99 {_ms(percentile(raw, 0.99))}"
         )
         for name, values in kept.items():
             print(

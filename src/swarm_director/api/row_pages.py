@@ -31,6 +31,7 @@ class RowPageWriter:
 
     def __init__(self, item_model: type[BaseModel]) -> None:
         self._fields = item_model.model_fields
+        self._names = tuple(self._fields)
         item = _typed_dict(
             f"{item_model.__name__}Row",
             {name: field.annotation for name, field in self._fields.items()},
@@ -57,10 +58,9 @@ class RowPageWriter:
 
     def response(self, rows: Sequence[Any], next_cursor: str | None) -> Response:
         """The 200 JSON response of the page."""
-        names = tuple(self._fields)
         items = []
         if rows:
             getter = self._getter(tuple(rows[0]._fields))
-            items = [dict(zip(names, getter(row), strict=True)) for row in rows]
+            items = [dict(zip(self._names, getter(row), strict=True)) for row in rows]
         body = self._adapter.dump_json({"items": items, "next_cursor": next_cursor})
         return Response(body, status=200, mimetype="application/json")

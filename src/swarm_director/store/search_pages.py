@@ -186,9 +186,9 @@ def _windowed(
     if lowest is None:
         return None
     widest = (highest - lowest + 1) * WINDOW_SPAN_SHARE
+    keys = in_order(listing.with_only_columns(*ordering.keys), ordering)
     size = WINDOW_ROWS
     for _ in range(WINDOW_TRIES):
-        keys = in_order(listing.with_only_columns(*ordering.keys), ordering)
         last = connection.execute(keys.offset(size - 1).limit(1)).first()
         window = listing if last is None else listing.where(through_condition(ordering, last))
         bounds = window.with_only_columns(sa.func.min(key), sa.func.max(key))
