@@ -6,6 +6,7 @@ import click
 
 from swarm_director import __version__
 from swarm_director.cli.common import SwarmGroup
+from swarm_director.store.actor import begin_acting, cli_actor
 
 
 @click.group(cls=SwarmGroup)
@@ -17,6 +18,8 @@ def cli() -> None:
     Example:
       swarm-director db init && swarm-director db seed && swarm-director db status
     """
+    # Every change a command makes is recorded in the history as cli:<user>@<host>.
+    begin_acting(cli_actor())
 
 
 @cli.group(cls=SwarmGroup)
@@ -32,6 +35,7 @@ def _register() -> None:
         db_schema,
         db_seed,
         db_upkeep,
+        history_cmd,
         keys,
         logs,
         serve,

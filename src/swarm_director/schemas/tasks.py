@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import AwareDatetime, Field
 
@@ -15,6 +15,7 @@ from swarm_director.schemas.common import (
     Patch,
     PositiveId,
     ShortText,
+    StoredJSON,
     Title,
     UTCTimestamp,
 )
@@ -82,7 +83,7 @@ class TaskOut(OutputModel):
     claimed_at: AwareDatetime | None
     lease_expires_at: AwareDatetime | None
     last_error: str | None
-    result: Any = None
+    result: StoredJSON | None = None
     created_at: AwareDatetime
     updated_at: AwareDatetime
 

@@ -12,7 +12,7 @@ import getpass
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from functools import cache
 
@@ -53,6 +53,17 @@ def system_actor(job: str) -> str:
 def current_actor() -> Actor:
     """The actor set by :func:`acting_as`, else ``local:<user>@<host>``."""
     return _CURRENT.get() or Actor(f"local:{_user_at_host()}")
+
+
+def begin_acting(name: str, request_id: str | None = None) -> Token[Actor | None]:
+    """Like :func:`acting_as` for a front door whose start and end are separate callbacks
+    (a web request); hand the token to :func:`end_acting`."""
+    return _CURRENT.set(Actor(name[:MAX_ACTOR], request_id))
+
+
+def end_acting(token: Token[Actor | None]) -> None:
+    """Undo the :func:`begin_acting` that gave ``token``."""
+    _CURRENT.reset(token)
 
 
 @contextmanager
