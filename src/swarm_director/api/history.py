@@ -60,30 +60,30 @@ def list_history(query: HistoryQuery) -> Response:
 
 
 @bp.get("/tasks/<int:task_id>/history", responses={200: HistoryPage})
-def task_history(path: TaskPath, query: EntityHistoryQuery) -> Response:
+def list_task_history(path: TaskPath, query: EntityHistoryQuery) -> Response:
     """How the task got where it is: every change, oldest first."""
     return _page(query, query.order, entity="task", entity_id=path.task_id)
 
 
 @bp.get("/agents/<int:agent_id>/history", responses={200: HistoryPage})
-def agent_history(path: AgentPath, query: EntityHistoryQuery) -> Response:
+def list_agent_history(path: AgentPath, query: EntityHistoryQuery) -> Response:
     """Every change of the agent, oldest first."""
     return _page(query, query.order, entity="agent", entity_id=path.agent_id)
 
 
 @bp.get("/drafts/<int:draft_id>/history", responses={200: HistoryPage})
-def draft_history(path: DraftPath, query: EntityHistoryQuery) -> Response:
+def list_draft_history(path: DraftPath, query: EntityHistoryQuery) -> Response:
     """Every change of the draft, oldest first."""
     return _page(query, query.order, entity="draft", entity_id=path.draft_id)
 
 
 @bp.get("/emails/<int:email_id>/history", responses={200: HistoryPage})
-def email_history(path: EmailPath, query: EntityHistoryQuery) -> Response:
+def list_email_history(path: EmailPath, query: EntityHistoryQuery) -> Response:
     """Every change of the email, oldest first."""
     return _page(query, query.order, entity="email", entity_id=path.email_id)
 
 
 @bp.get("/conversations/<int:conversation_id>/history", responses={200: HistoryPage})
-def conversation_history(path: ConversationPath, query: EntityHistoryQuery) -> Response:
+def list_conversation_history(path: ConversationPath, query: EntityHistoryQuery) -> Response:
     """Every change of the conversation, oldest first."""
     return _page(query, query.order, entity="conversation", entity_id=path.conversation_id)
