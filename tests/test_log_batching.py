@@ -8,6 +8,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -18,24 +19,25 @@ from swarm_director.schemas.log_records import RecordDefaults
 
 
 class Destination(BatchingLogHandler):
-    """Stores batches in a list; ``away`` makes every send fail for now, ``refuse`` names
-    messages it will never store."""
+    """Stores batches in a list; ``away`` makes every send fail for now, ``down`` the sends of
+    some tasks; ``refuse`` names messages it will never store."""
 
     destination = "test destination"
     kind = "test"
 
-    def __init__(self, task_id: int | None = 7, **options: float) -> None:
+    def __init__(self, task_id: int | None = 7, **options: Any) -> None:
         self.away = threading.Event()
+        self.down: set[int] = set()
         self.refuse: set[str] = set()
         self.calls: list[tuple[int, list[str], str]] = []
         self.stored: list[str] = []
         self.released = 0
-        super().__init__(RecordDefaults(task_id, "tester", None, None), **options)  # type: ignore[arg-type]
+        super().__init__(RecordDefaults(task_id, "tester", None, None), **options)
 
     def _send(self, batch: Batch) -> int:
         messages = [row["message"] for row in batch.rows]
         self.calls.append((batch.task_id, messages, batch.key))
-        if self.away.is_set():
+        if self.away.is_set() or batch.task_id in self.down:
             raise SendLater("test destination away")
         if self.refuse.intersection(messages):
             raise Refused("a refused message")
@@ -51,7 +53,7 @@ def make() -> Iterator[type[Destination]]:
     made: list[Destination] = []
 
     class Tracked(Destination):
-        def __init__(self, task_id: int | None = 7, **options: float) -> None:
+        def __init__(self, task_id: int | None = 7, **options: Any) -> None:
             super().__init__(task_id, **options)
             made.append(self)
 
@@ -211,3 +213,22 @@ def test_a_flush_during_a_back_off_still_sends_the_queue(make: type[Destination]
     handler.flush()
     assert handler.stored == ["in flight", "queued 1", "queued 2"]
     assert time.monotonic() - started < 2.5
+
+
+def test_a_task_whose_batch_failed_does_not_send_another_tasks_batch_again(
+    make: type[Destination],
+) -> None:
+    # The database handler used to put a whole failed take back in its buffer, so the rows of
+    # a task already stored in it were written a second time.
+    handler = make(task_id=None, flush_interval=60, max_backoff=0.05, flush_timeout=0.3)
+    handler.down.add(2)
+    logger = _logger(handler)
+    logger.info("to 1", extra={"task_id": 1})
+    logger.info("to 2", extra={"task_id": 2})
+    handler.flush()  # task 1's batch is through, task 2's keeps failing
+    assert handler.stored == ["to 1"] and handler.pending == 1
+    handler.down.clear()
+    handler.flush_timeout = 5
+    handler.flush()
+    assert handler.stored == ["to 1", "to 2"]
+    assert [messages for _, messages, _ in handler.calls].count(["to 1"]) == 1
