@@ -21,14 +21,20 @@ sees an exception.
 
 from __future__ import annotations
 
-import logging
+from typing import Unpack
 
 from sqlalchemy import exc as sa_exc
 
 from swarm_director.config import load_settings
 from swarm_director.db import Database, make_engine
 from swarm_director.errors import DatabaseUnavailableError, NotFoundError, SwarmError
-from swarm_director.log_batching import Batch, BatchingLogHandler, Refused, SendLater
+from swarm_director.log_batching import (
+    Batch,
+    BatchingLogHandler,
+    BatchOptions,
+    Refused,
+    SendLater,
+)
 from swarm_director.schemas.log_records import RecordDefaults
 from swarm_director.store import logs
 
@@ -52,12 +58,11 @@ class AgentLogHandler(BatchingLogHandler):
     (next to the logger name, module, function and line). ``agent_type`` defaults to the
     logger's name.
 
-    Rows are written when ``batch_size`` are waiting or the oldest has waited
-    ``flush_interval`` seconds; at most ``max_buffer`` are kept while the database is
-    unavailable, :meth:`flush` waits up to ``flush_timeout`` seconds and :meth:`close` up to
-    ``close_timeout``. Counters as on ``RemoteLogHandler``: :attr:`sent` (``written`` is its
-    former name), :attr:`dropped`, :attr:`rejected`, :attr:`skipped`, :attr:`last_error`,
-    :attr:`pending`.
+    At most ``max_buffer`` rows are kept while the database is unavailable; the other options
+    (``level``, ``batch_size``, ``flush_interval``, ``flush_timeout``, ``close_timeout``,
+    ``max_backoff``) are :class:`~swarm_director.log_batching.BatchingLogHandler`'s, and so
+    are the counters: :attr:`sent` (``written`` is its former name), :attr:`dropped`,
+    :attr:`rejected`, :attr:`skipped`, :attr:`last_error`, :attr:`pending`.
     """
 
     destination = "store"
@@ -72,13 +77,8 @@ class AgentLogHandler(BatchingLogHandler):
         agent_type: str | None = None,
         agent_id: int | None = None,
         session_id: str | None = None,
-        level: int = logging.NOTSET,
-        batch_size: int = 500,
-        flush_interval: float = 1.0,
         max_buffer: int = 100_000,
-        flush_timeout: float = 2.0,
-        close_timeout: float = 5.0,
-        max_backoff: float = 5.0,
+        **options: Unpack[BatchOptions],
     ) -> None:
         if isinstance(database, Database):
             self._database, self._owns_database = database, False
@@ -89,13 +89,8 @@ class AgentLogHandler(BatchingLogHandler):
             self._owns_database = True
         super().__init__(
             RecordDefaults(task_id, agent_type, agent_id, session_id),
-            level=level,
-            batch_size=batch_size,
-            flush_interval=flush_interval,
             max_queue=max_buffer,
-            flush_timeout=flush_timeout,
-            close_timeout=close_timeout,
-            max_backoff=max_backoff,
+            **options,
         )
 
     @property

@@ -26,7 +26,7 @@ import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 from swarm_director.schemas.log_records import RecordDefaults, Row, record_row
 from swarm_director.schemas.logs import MAX_AGENT_TYPE
@@ -48,6 +48,18 @@ class Refused(Exception):
         super().__init__(reason)
         self.reason = reason
         self.split = split
+
+
+class BatchOptions(TypedDict, total=False):
+    """The core's keyword options that both handlers pass through unchanged (defaults in
+    :class:`BatchingLogHandler`)."""
+
+    level: int
+    batch_size: int
+    flush_interval: float
+    flush_timeout: float
+    close_timeout: float
+    max_backoff: float
 
 
 @dataclass(eq=False)  # two batches are never the same batch, whatever their rows

@@ -9,7 +9,7 @@ this module only says how a batch leaves: ``POST /api/tasks/{id}/logs`` with the
 
 from __future__ import annotations
 
-import logging
+from typing import Unpack
 
 from swarm_director.client.errors import (
     ClientError,
@@ -21,7 +21,13 @@ from swarm_director.client.errors import (
 )
 from swarm_director.client.retry import RetryPolicy
 from swarm_director.client.sync import Client
-from swarm_director.log_batching import Batch, BatchingLogHandler, Refused, SendLater
+from swarm_director.log_batching import (
+    Batch,
+    BatchingLogHandler,
+    BatchOptions,
+    Refused,
+    SendLater,
+)
 from swarm_director.schemas.log_records import RecordDefaults
 
 
@@ -42,9 +48,11 @@ class RemoteLogHandler(BatchingLogHandler):
     ``extra`` of the same names wins and ``extra={"metadata": {...}}`` is stored with the row,
     exactly as :class:`swarm_director.agent_logging.AgentLogHandler` does. Records naming no
     task are skipped (counted in :attr:`skipped`). At most ``max_queue`` records wait;
-    :meth:`flush` waits up to ``flush_timeout`` seconds, :meth:`close` (also run at
-    interpreter exit) up to ``close_timeout``. Counters: :attr:`sent`, :attr:`dropped`,
-    :attr:`rejected`, :attr:`skipped`, :attr:`last_error`, :attr:`pending`.
+    ``timeout`` bounds one request; the other options (``level``, ``batch_size``,
+    ``flush_interval``, ``flush_timeout``, ``close_timeout``, ``max_backoff``) are
+    :class:`~swarm_director.log_batching.BatchingLogHandler`'s, and so are the counters:
+    :attr:`sent`, :attr:`dropped`, :attr:`rejected`, :attr:`skipped`, :attr:`last_error`,
+    :attr:`pending`.
     """
 
     destination = "server"
@@ -60,26 +68,16 @@ class RemoteLogHandler(BatchingLogHandler):
         token: str | None = None,
         agent_id: int | None = None,
         session_id: str | None = None,
-        level: int = logging.NOTSET,
-        batch_size: int = 500,
-        flush_interval: float = 1.0,
         max_queue: int = 10_000,
-        flush_timeout: float = 2.0,
-        close_timeout: float = 5.0,
         timeout: float = 10.0,
-        max_backoff: float = 5.0,
+        **options: Unpack[BatchOptions],
     ) -> None:
         # The core retries forever itself; the client must not sleep inside a call.
         self._client = Client(base_url, token, timeout=timeout, retry=RetryPolicy(attempts=1))
         super().__init__(
             RecordDefaults(task_id, agent_type, agent_id, session_id),
-            level=level,
-            batch_size=batch_size,
-            flush_interval=flush_interval,
             max_queue=max_queue,
-            flush_timeout=flush_timeout,
-            close_timeout=close_timeout,
-            max_backoff=max_backoff,
+            **options,
         )
 
     def _send(self, batch: Batch) -> int:
