@@ -456,7 +456,7 @@ def test_server_and_access_log_hold_no_secret(
 
 
 def test_logging_handler_reports_hold_no_password(capsys: pytest.CaptureFixture[str]) -> None:
-    from swarm_director.logging import AgentLogHandler
+    from swarm_director.agent_logging import AgentLogHandler
 
     url = URL.create("postgresql+psycopg", "agent", PASSWORD, "127.0.0.1", free_port(), "gone")
     handler = AgentLogHandler(
