@@ -291,7 +291,7 @@ def test_the_data_layer_imports_no_flask() -> None:
     """Agents use the store and the logging bridge without Flask (a fresh interpreter)."""
     code = (
         "import importlib, pkgutil, sys\n"
-        "import swarm_director, swarm_director.logging\n"
+        "import swarm_director, swarm_director.agent_logging\n"
         "for name in ('db', 'models', 'schemas', 'store', 'ops'):\n"
         "    package = importlib.import_module('swarm_director.' + name)\n"
         "    for module in pkgutil.iter_modules(package.__path__):\n"

@@ -11,8 +11,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
+from swarm_director.agent_logging import AgentLogHandler
 from swarm_director.db import Database, make_engine
-from swarm_director.logging import AgentLogHandler
 from swarm_director.models import AgentLog, Task, TaskType
 from tests.api.conftest import url_text
 
@@ -87,7 +87,7 @@ def test_close_writes_what_is_buffered(db: Database, logger: logging.Logger) -> 
     logger.removeHandler(handler)
     handler.close()
     assert len(_logs(db)) == 25
-    assert handler.written == 25 and handler.dropped == 0
+    assert handler.sent == handler.written == 25 and handler.dropped == 0
 
 
 def test_fields_come_from_extra_and_defaults(db: Database, logger: logging.Logger) -> None:

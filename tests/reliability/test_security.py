@@ -348,14 +348,17 @@ def test_the_scan_catches_what_it_must() -> None:
 TOKEN = "tok-9f8e7d6c5b4a-secret"
 WRONG_TOKEN = "wrong-0a1b2c3d4e-secret"
 PASSWORD = "pw-Hunter2-secret"
+#: Given as ``?password=`` too, which libpq and psycopg accept beside the userinfo's.
+QUERY_PASSWORD = "qpw-Kj7Lm9-secret"
 
 
 @pytest.fixture
 def secrets_env(migrated_url: URL, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """Environment with every secret set; the database URL carries a password (PostgreSQL's
-    test server trusts local connections and ignores it; SQLite URLs have none)."""
+    """Environment with every secret set; the database URL carries a password in its userinfo
+    and in its query (PostgreSQL's test server trusts local connections and ignores both;
+    SQLite URLs have none)."""
     url = (
-        migrated_url.set(password=PASSWORD)
+        migrated_url.set(password=PASSWORD).update_query_dict({"password": QUERY_PASSWORD})
         if migrated_url.get_backend_name() != "sqlite"
         else migrated_url
     )
@@ -370,7 +373,7 @@ def secrets_env(migrated_url: URL, monkeypatch: pytest.MonkeyPatch) -> dict[str,
 
 
 def _secrets(env: dict[str, str]) -> list[str]:
-    return [TOKEN, WRONG_TOKEN, PASSWORD, env["SWARM_BACKUP_KEY"]]
+    return [TOKEN, WRONG_TOKEN, PASSWORD, QUERY_PASSWORD, env["SWARM_BACKUP_KEY"]]
 
 
 def _assert_clean(text: str, env: dict[str, str], where: str) -> None:
@@ -453,7 +456,7 @@ def test_server_and_access_log_hold_no_secret(
 
 
 def test_logging_handler_reports_hold_no_password(capsys: pytest.CaptureFixture[str]) -> None:
-    from swarm_director.logging import AgentLogHandler
+    from swarm_director.agent_logging import AgentLogHandler
 
     url = URL.create("postgresql+psycopg", "agent", PASSWORD, "127.0.0.1", free_port(), "gone")
     handler = AgentLogHandler(

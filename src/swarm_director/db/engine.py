@@ -11,6 +11,7 @@ transaction at all: :func:`statement_reads` runs each statement on its own (auto
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
 from pathlib import Path
@@ -21,6 +22,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, make_url
 
 from swarm_director.config import Settings
+from swarm_director.private_files import create_private_file, private_dir
 
 READ_ONLY = "read_only"
 #: A PostgreSQL connection that sat in the pool longer than this is pinged before it is handed
@@ -87,6 +89,22 @@ def _install_sqlite_hooks(engine: Engine, busy_timeout_s: float) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _create_file_private(engine: Engine, path: Path) -> None:
+    """Create a new SQLite file ``0600`` just before the first connection would create it.
+
+    SQLite would create it with the process's default mode (``0644`` under the usual umask),
+    readable by every local user; it gives the ``-wal`` and ``-shm`` files the main file's
+    mode, so creating the main file private makes all three private. An existing file is
+    left as it is, and a missing folder is left for SQLite to report as before.
+    """
+
+    @event.listens_for(engine, "do_connect")
+    def _before_connect(*_args: Any) -> None:
+        if not path.exists():
+            with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+                create_private_file(path)
+
+
 def make_engine(
     url: URL | str,
     *,
@@ -103,9 +121,11 @@ def make_engine(
     if url.get_backend_name() == "sqlite":
         path = sqlite_file(url)
         if create_dirs and path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(path.parent)
         engine = create_engine(url, connect_args={"timeout": busy_timeout_s})
         _install_sqlite_hooks(engine, busy_timeout_s)
+        if path is not None and "mode" not in url.query:  # (mode=ro never creates the file)
+            _create_file_private(engine, path)
         return engine
     if url.get_backend_name() == "postgresql" and url.get_driver_name() in ("", "psycopg2"):
         url = url.set(drivername="postgresql+psycopg")

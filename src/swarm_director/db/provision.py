@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
 from swarm_director.db.engine import make_engine, sqlite_file
+from swarm_director.private_files import private_dir
 
 
 def database_exists(url: URL) -> bool:
@@ -30,8 +31,8 @@ def create_database(url: URL) -> bool:
         return False
     path = sqlite_file(url)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return True  # SQLite creates the file on first connect
+        private_dir(path.parent)
+        return True  # the engine creates the file (0600) on first connect
     try:
         create_server_database(url, str(url.database))
     except sa.exc.DBAPIError:

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from swarm_director.ops.age import AgeReader, AgeWriter
 from swarm_director.ops.crypto import DecryptingReader, EncryptingWriter
 from swarm_director.ops.errors import CorruptBackupError
+from swarm_director.private_files import open_private
 
 #: Called with (done, expected) units of one stage of work.
 Progress = Callable[[int, int], None]
@@ -112,7 +113,7 @@ def encode(
     """
     total = raw.stat().st_size
     done = 0
-    with out.open("wb") as sink:
+    with open_private(out) as sink:
         hashing = _HashingWriter(sink)
         encrypting: AgeWriter | EncryptingWriter | None = None
         if recipients:
@@ -171,7 +172,7 @@ def decode(
     total = path.stat().st_size
     written = 0
     try:
-        with path.open("rb") as f, out.open("wb") as sink:
+        with path.open("rb") as f, open_private(out) as sink:
             stream = _decoded(f, compressed=compressed, key=key, identities=identities)
             while block := stream.read(BLOCK):
                 sink.write(block)

@@ -58,6 +58,7 @@ from swarm_director.ops.manifest import (
     write_manifest,
 )
 from swarm_director.ops.pgtools import check_client_version, find_tool, first_error, libpq_env
+from swarm_director.private_files import create_private_file, private_dir
 
 RAW_FORMATS = {"sqlite": "sqlite3", "postgresql": "pg_dump-custom"}
 #: How long the backup waits for a lock held by a checkpoint or VACUUM.
@@ -118,7 +119,7 @@ def create_backup(
         raise BackupError("--keep-days must be positive")
     with audit.record(engine, MaintenanceOperation.BACKUP) as details:
         details.update(kind=kind, directory=str(directory))
-        directory.mkdir(parents=True, exist_ok=True)
+        private_dir(directory)
         leftovers = parts.remove_orphans(directory)  # of backups killed before they ended
         with parts.claimed(directory) as token:
             result = _create(
@@ -269,6 +270,7 @@ def _sqlite_snapshot(engine: Engine, target: Path, reporter: Reporter | None) ->
         # steps never restart because of writers (they append to the WAL meanwhile).
         source.execute("BEGIN")
         pages = int(source.execute("PRAGMA page_count").fetchone()[0])
+        create_private_file(target)  # sqlite3 would create it readable by everyone
         destination = sqlite3.connect(str(target), isolation_level=None)
         try:
             # The copy is a private temporary file until it is fsynced and renamed: no
@@ -303,6 +305,7 @@ def _pg_snapshot(
         check_client_version(tool, conn)
     with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn:
         snapshot = str(conn.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one())
+        create_private_file(target)  # pg_dump keeps the mode of a file that exists
         revision = schema_revision(conn)
         counts = row_counts(conn)
         args = [

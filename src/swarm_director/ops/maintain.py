@@ -40,6 +40,7 @@ from swarm_director.ops.optimize import optimize
 from swarm_director.ops.partition_retention import ensure_log_partitions
 from swarm_director.ops.retention import RetentionPolicy, cleanup_logs
 from swarm_director.ops.verify import verify_backup
+from swarm_director.private_files import PRIVATE_FILE, private_dir
 from swarm_director.redact import first_line
 
 #: Key of the PostgreSQL advisory lock (arbitrary, fixed: "SWRM" in ASCII).
@@ -241,9 +242,9 @@ def _optimize(engine: Engine) -> tuple[str, dict[str, Any]]:
 @contextmanager
 def maintenance_lock(engine: Engine, directory: Path) -> Iterator[None]:
     """Hold the maintenance lock, or raise :class:`MaintenanceLockedError` at once."""
-    directory.mkdir(parents=True, exist_ok=True)
+    private_dir(directory)  # the backup folder: private like the backups in it
     path = directory / LOCK_NAME
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

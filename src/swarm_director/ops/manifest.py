@@ -17,6 +17,7 @@ from typing import Any
 from swarm_director.db.base import utcnow
 from swarm_director.ops.artifact import fsync_dir, publish
 from swarm_director.ops.errors import CorruptBackupError
+from swarm_director.private_files import write_private_text
 
 FORMAT = "swarm-director-backup"
 FORMAT_VERSION = 1
@@ -141,7 +142,7 @@ def write_manifest(backup: Path, manifest: Manifest) -> None:
     """Write the manifest atomically beside ``backup``."""
     target = manifest_path(backup)
     part = target.with_name(f"{PART_PREFIX}{uuid.uuid4().hex[:12]}.json")
-    part.write_text(json.dumps(manifest.as_dict(), indent=2) + "\n", encoding="utf-8")
+    write_private_text(part, json.dumps(manifest.as_dict(), indent=2) + "\n")
     publish(part, target)
 
 

@@ -22,6 +22,7 @@ BIN_SETTING = "SWARM_PG_BIN"
 
 # libpq reads these; URL query parameters with the same meaning are passed through.
 _QUERY_ENV = {
+    "password": "PGPASSWORD",  # libpq and psycopg accept it as a query parameter too
     "sslmode": "PGSSLMODE",
     "sslrootcert": "PGSSLROOTCERT",
     "sslcert": "PGSSLCERT",

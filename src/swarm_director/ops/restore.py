@@ -52,6 +52,7 @@ from swarm_director.ops.dbinfo import table_of
 from swarm_director.ops.errors import BackupError, CorruptBackupError, ToolError
 from swarm_director.ops.pgtools import find_tool, first_error, libpq_env
 from swarm_director.ops.verify import Staged, VerifyReport, staged_backup
+from swarm_director.private_files import create_private_file, write_private_text
 
 log = logging.getLogger(__name__)
 _EVENTS = table_of(MaintenanceEvent)
@@ -211,6 +212,7 @@ def _swap_postgresql(
     if staged.report.upgraded_from is not None:
         # The staged copy was upgraded to head: restore that, not the older dump.
         dump = staged.workdir / "upgraded.pgdump"
+        create_private_file(dump)  # pg_dump keeps the mode of a file that exists
         pg_dump = find_tool("pg_dump", pg_bin)
         done = subprocess.run(
             [pg_dump, "--format=custom", f"--file={dump}", "--no-password"],
@@ -228,7 +230,7 @@ def _swap_postgresql(
     # transaction: any error rolls everything back.
     tool, psql = find_tool("pg_restore", pg_bin), find_tool("psql", pg_bin)
     clean = staged.workdir / "clean.sql"
-    clean.write_text(_drop_statements(engine, tool, dump))
+    write_private_text(clean, _drop_statements(engine, tool, dump))
     env = libpq_env(engine.url)
     app = f"swarm-director-restore-{uuid.uuid4().hex[:12]}"
     env["PGAPPNAME"] = app

@@ -47,6 +47,7 @@ from swarm_director.ops.artifact import Reporter, publish, stage
 from swarm_director.ops.dbinfo import quoted, reader, table_of
 from swarm_director.ops.errors import RetentionError
 from swarm_director.ops.partition_retention import DropResult, drop_partitions, plan_drops
+from swarm_director.private_files import open_private, private_dir
 from swarm_director.redact import first_line
 
 LOGS = table_of(AgentLog)
@@ -284,7 +285,7 @@ def _write_archive(
     transaction that holds the partitions' locks), else through short read transactions."""
     if archive.exists():
         raise RetentionError(f"archive {archive} already exists; choose a new file name")
-    archive.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(archive.parent)
     part = archive.with_name(f".part-{archive.name}")
     progress = stage(reporter, "archive")
     total = report.total_matched
@@ -328,7 +329,7 @@ def _write_archive(
 @contextmanager
 def _archive_writer(part: Path, recipients: Sequence[X25519PublicKey]) -> Iterator[IO[str]]:
     """A text stream into gzip, and into age encryption first when there are recipients."""
-    with part.open("wb") as sink:
+    with open_private(part) as sink:
         sealed = AgeWriter(sink, recipients) if recipients else None
         layer: IO[bytes] = sealed if sealed is not None else sink  # type: ignore[assignment]
         with gzip.open(layer, "wt", encoding="utf-8", compresslevel=6) as out:

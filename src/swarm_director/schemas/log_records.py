@@ -1,6 +1,6 @@
 """From a :class:`logging.LogRecord` to an agent log row: one mapping for both log handlers.
 
-``swarm_director.logging.AgentLogHandler`` (writes to the database) and
+``swarm_director.agent_logging.AgentLogHandler`` (writes to the database) and
 ``swarm_director.client.RemoteLogHandler`` (posts to the API) store the same fields the same
 way: defaults from the handler, overridden by the record's ``extra`` of the same names.
 """
