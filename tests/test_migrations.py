@@ -36,6 +36,7 @@ REVISIONS = [
     "007_add_full_text_search",
     "008_partition_agent_logs",
     "009_add_api_keys",
+    "010_add_console_sessions",
 ]
 
 #: Tables each revision creates (and its downgrade drops).
@@ -50,6 +51,7 @@ CREATES = {
     "007_add_full_text_search": set(),
     "008_partition_agent_logs": set(),
     "009_add_api_keys": {"api_keys"},
+    "010_add_console_sessions": {"console_sessions"},
 }
 
 T1 = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
@@ -150,6 +152,10 @@ ROWS: dict[str, list[tuple[str, dict[str, Any]]]] = {
         ("maintenance_events", {"id": 2, "operation": "restore", "status": "failed",
                                 "started_at": T2, "finished_at": None, "details": {},
                                 **STAMPS}),
+    ],
+    "010_add_console_sessions": [
+        ("console_sessions", {"id": 1, "session_hash": "ef" * 32, "key_id": "0123456789ab",
+                              "expires_at": T2, "ended_at": None, "created_at": T1}),
     ],
 }  # fmt: skip
 

@@ -28,6 +28,8 @@ from swarm_director.errors import SchemaError
 from swarm_director.migrations import migrate
 from tests.api.conftest import url_text
 
+SERVE_TOKEN = "t0ken-for-the-serve-test"
+
 
 @pytest.fixture
 def embedded_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
@@ -91,7 +93,7 @@ def _free_port() -> int:
 def server(embedded_env: Path) -> Iterator[int]:
     """The real thing: `swarm-director serve` in a subprocess, on the embedded default."""
     port = _free_port()
-    env = {**os.environ, "SWARM_API_TOKEN": "t0ken", "SWARM_MAX_REQUEST_BYTES": "2000"}
+    env = {**os.environ, "SWARM_API_TOKEN": SERVE_TOKEN, "SWARM_MAX_REQUEST_BYTES": "2000"}
     process = subprocess.Popen(
         [*SWARM_DIRECTOR, "serve", "--port", str(port), "--workers", "1"],
         env=env,
@@ -139,7 +141,7 @@ def _request(
 
 def test_real_server_round_trip(server: int) -> None:
     """Starts, migrates the embedded database, enforces the token, stores, caps bodies."""
-    auth = {"Authorization": "Bearer t0ken", "Content-Type": "application/json"}
+    auth = {"Authorization": f"Bearer {SERVE_TOKEN}", "Content-Type": "application/json"}
     assert _request(server, "GET", "/api/health")[0] == 200
     assert _request(server, "GET", "/api/tasks")[0] == 401
     status, ready = _request(server, "GET", "/api/ready", headers=auth)
@@ -160,7 +162,7 @@ def _chunked_body_is_capped(server: int) -> None:
             "POST",
             "/api/tasks",
             body=chunks,
-            headers={"Authorization": "Bearer t0ken", "Content-Type": "application/json"},
+            headers={"Authorization": f"Bearer {SERVE_TOKEN}", "Content-Type": "application/json"},
             encode_chunked=True,
         )
         response = conn.getresponse()

@@ -87,6 +87,7 @@ def test_status_lists_pending_migrations(url: str) -> None:
         "007_add_full_text_search",
         "008_partition_agent_logs",
         "009_add_api_keys",
+        "010_add_console_sessions",
     ]
     assert "conversations" not in status["rows"]
     code, out = run("db", "current", "--database-url", url)

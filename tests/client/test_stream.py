@@ -163,12 +163,14 @@ def test_streams_are_bounded_per_process(database_url: URL, tmp_path: Path) -> N
         own.stop()
 
 
-def test_logs_tail_prints_records(server: ServeProcess, client: Client) -> None:
+def test_logs_tail_prints_records(server: ServeProcess, client: Client, tmp_path: Path) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_text(TOKEN + "\n")
     task = client.create_task({"type": "analysis", "title": "cli tail"})
     marker = client.add_log(task.id, {"agent_type": "tail", "message": "already there"})
     # Started after the marker whenever it connects (a loaded machine takes seconds).
     args = ["logs", "tail", "--task", str(task.id), "--level", "warning", "--cursor"]
-    args += [str(marker.id), "--url", server.url, "--token", TOKEN, "--idle-exit", "3"]
+    args += [str(marker.id), "--url", server.url, "--token-file", str(key_file), "--idle-exit", "3"]
     process = subprocess.Popen(
         [*SWARM_DIRECTOR, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )

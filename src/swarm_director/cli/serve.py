@@ -187,8 +187,8 @@ def serve_cmd(
 
     On the embedded SQLite default the database is created and migrated on first start; any
     other database must already be at the newest schema (`swarm-director db upgrade`).
-    Set SWARM_API_TOKEN to require `Authorization: Bearer <token>` on every endpoint but
-    /api/health.
+    Set SWARM_API_TOKEN (at least 16 characters) to require `Authorization: Bearer <token>`
+    on every endpoint but /api/health.
 
     \b
     Example:

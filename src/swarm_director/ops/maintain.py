@@ -3,9 +3,10 @@
 Steps: on PostgreSQL, the monthly log partitions of this month and the next ones (and of any
 month whose rows wait in the default partition); then backup (with pruning), verify of that
 backup (restored into a scratch database and checked, as ``db verify`` does), then log
-retention, then expiry of old idempotency keys, then optimize. Retention runs only after a
-successful (and, unless turned off, verified) backup, so logs are never deleted without a
-fresh backup holding them (expired keys are no one's data: they go regardless). Every step
+retention, then expiry of old idempotency keys and of ended console sessions, then optimize.
+Retention runs only after a successful (and, unless turned off, verified) backup, so logs are
+never deleted without a fresh backup holding them (expired keys and sessions are no one's
+data: they go regardless). Every step
 is attempted as far as that rule allows, each failure is reported, and the run as a whole
 fails if any step did. A lock (a file lock in the backup folder, plus a PostgreSQL advisory
 lock on PostgreSQL) makes a second run exit at once instead of overlapping the first.
@@ -33,7 +34,11 @@ from swarm_director.errors import SwarmError
 from swarm_director.ops.artifact import Reporter
 from swarm_director.ops.backup import BackupResult, create_backup
 from swarm_director.ops.errors import MaintenanceLockedError
-from swarm_director.ops.expiry import DEFAULT_TTL, expire_idempotency_keys
+from swarm_director.ops.expiry import (
+    DEFAULT_TTL,
+    expire_idempotency_keys,
+    prune_console_sessions,
+)
 from swarm_director.ops.optimize import optimize
 from swarm_director.ops.partition_retention import ensure_log_partitions
 from swarm_director.ops.retention import RetentionPolicy, cleanup_logs
@@ -131,6 +136,7 @@ def run_maintenance(
         if policy.idempotency_ttl is not None:
             ttl = policy.idempotency_ttl
             _step(report, "keys", lambda: _expire_keys(engine, ttl))
+        _step(report, "sessions", lambda: _prune_sessions(engine))
         if policy.optimize:
             _step(report, "optimize", lambda: _optimize(engine))
     report.seconds = time.perf_counter() - started
@@ -210,6 +216,11 @@ def _partitions(engine: Engine, ahead: int) -> tuple[str, dict[str, Any]]:
 def _expire_keys(engine: Engine, ttl: timedelta) -> tuple[str, dict[str, Any]]:
     deleted = expire_idempotency_keys(engine, ttl)
     return f"expired {deleted} idempotency keys", {"expired": deleted, "ttl_s": ttl.total_seconds()}
+
+
+def _prune_sessions(engine: Engine) -> tuple[str, dict[str, Any]]:
+    deleted = prune_console_sessions(engine)
+    return f"deleted {deleted} ended console sessions", {"deleted": deleted}
 
 
 def _optimize(engine: Engine) -> tuple[str, dict[str, Any]]:

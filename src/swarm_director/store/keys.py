@@ -41,6 +41,7 @@ PREFIX = "sdk_"
 _KEY_ID_BYTES = 6
 _SECRET_BYTES = 32
 _TOKEN = re.compile(r"sdk_([0-9a-f]{12})_([A-Za-z0-9_-]{43})")
+_KEY_ID = re.compile(r"sdk_([0-9a-f]{12})_")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 _TABLE: sa.Table = ApiKey.__table__  # type: ignore[assignment]
 #: Built once: constructing the statement per request cost more than running it. The scope is
@@ -80,6 +81,13 @@ class KeyCheck:
 def looks_like_key(token: str) -> bool:
     """True if ``token`` has the shape of an API key (whether or not it exists)."""
     return _TOKEN.fullmatch(token) is not None
+
+
+def key_id_of(token: str) -> str | None:
+    """The public key id a token names (``sdk_<key id>_...``), whether or not its secret is
+    right; None when it does not look like an API key."""
+    match = _KEY_ID.match(token)
+    return match.group(1) if match is not None else None
 
 
 def _hash(secret: str) -> str:
