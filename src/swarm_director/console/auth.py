@@ -149,7 +149,13 @@ def stream_principal() -> Principal | None:
         return None
     if current_app.secret_key is None or not session.get("issued") or not logged_in():
         return None
-    return Principal(name="console session", scope=ApiScope.READ)
+    key_id = session.get("key_id")
+    return Principal(
+        name="console session",
+        scope=ApiScope.READ,
+        key_id=key_id if isinstance(key_id, str) else None,
+        console=True,
+    )
 
 
 class ConsoleSessions(SecureCookieSessionInterface):
