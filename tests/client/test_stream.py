@@ -16,8 +16,17 @@ import httpx
 import pytest
 from sqlalchemy.engine import URL
 
-from swarm_director.client import Client, NotFoundError, UnavailableError, ValidationError
+from swarm_director.client import (
+    Client,
+    NotFoundError,
+    UnauthorizedError,
+    UnavailableError,
+    ValidationError,
+)
+from swarm_director.db import Database, make_engine
+from swarm_director.models import ApiScope
 from swarm_director.schemas import LogOut
+from swarm_director.store import keys as key_store
 from tests.client.servers import TOKEN, ServeProcess
 from tests.reliability.procs import SWARM_DIRECTOR, request
 
@@ -206,6 +215,44 @@ def test_a_gone_client_frees_its_slot_within_a_poll(database_url: URL, tmp_path:
                 sock.close()
     finally:
         own.stop()
+
+
+def test_follow_with_a_revoked_key_stops_with_401(
+    database_url: URL, server: ServeProcess, client: Client
+) -> None:
+    """Regression: a stream kept delivering for up to an hour after its key was revoked."""
+    database = Database(make_engine(database_url))
+    try:
+        with database.transaction() as session:
+            token = key_store.create_key(session, "tail-reader", ApiScope.READ).token
+        task = client.create_task({"type": "analysis", "title": "revoked tail"})
+        got: list[str] = []
+        ended: list[BaseException] = []
+
+        def follow() -> None:
+            with Client(server.url, token) as reader:
+                try:
+                    for record in reader.follow_logs(task.id, idle_timeout=20):
+                        got.append(record.message)
+                except UnauthorizedError as error:
+                    ended.append(error)
+
+        thread = threading.Thread(target=follow, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 20
+        while not got and time.monotonic() < deadline:
+            _post(client, task.id, ["while live"])
+            time.sleep(0.3)
+        assert got and set(got) == {"while live"}
+        with database.transaction() as session:
+            key_store.revoke_key(session, "tail-reader")
+        _post(client, task.id, ["after the revocation"])
+        thread.join(timeout=20)
+        assert not thread.is_alive()
+        assert "after the revocation" not in got
+        assert [e.details.get("reason") for e in ended] == ["revoked"]
+    finally:
+        database.dispose()
 
 
 def test_logs_tail_prints_records(server: ServeProcess, client: Client) -> None:
