@@ -20,6 +20,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy.engine import URL
 
+from swarm_director.cli import serve
 from swarm_director.cli.main import cli
 from swarm_director.cli.serve import bind_address, prepare_database
 from swarm_director.config import Settings
@@ -71,6 +72,31 @@ def test_serve_refuses_a_missing_database(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["serve", "--database-url", url])
     assert result.exit_code == 1
     assert "swarm-director db init" in result.output
+
+
+@pytest.mark.parametrize(
+    ("threads", "streams", "starts"),
+    [(24, 24, False), (27, 24, False), (28, 24, True), (9, 6, False), (10, 6, True)],
+)
+def test_serve_refuses_threads_that_streams_could_all_take(
+    embedded_env: Path, monkeypatch: pytest.MonkeyPatch, threads: int, streams: int, starts: bool
+) -> None:
+    """Regression: with --threads at or below SWARM_STREAM_MAX_CLIENTS, open log streams took
+    every thread and /api/health timed out; serve only warned and started anyway."""
+    started: list[int] = []
+    monkeypatch.setattr(serve, "run_gunicorn", lambda *a, **kw: started.append(kw["threads"]))
+    monkeypatch.setenv("SWARM_STREAM_MAX_CLIENTS", str(streams))
+    result = CliRunner().invoke(cli, ["serve", "--threads", str(threads)])
+    if starts:
+        assert result.exit_code == 0, result.output
+        assert started == [threads]
+        return
+    assert result.exit_code == 1
+    assert started == []
+    assert not embedded_env.exists()  # nothing done: not even the database created
+    (line,) = result.output.splitlines()
+    assert f"SWARM_STREAM_MAX_CLIENTS={streams}" in line
+    assert f"--threads {streams + serve.REQUEST_THREADS} or more" in line
 
 
 def test_bind_address() -> None:

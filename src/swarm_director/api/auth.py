@@ -52,6 +52,8 @@ class Principal:
     name: str
     scope: ApiScope
     key_id: str | None = None
+    console: bool = False
+    """A console session (its cookie, not a bearer token): ``key_id`` is the key it opened with."""
 
 
 @dataclass(frozen=True)

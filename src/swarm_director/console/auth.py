@@ -270,8 +270,11 @@ def stream_principal() -> Principal | None:
     principal = current_principal()
     if principal is None:
         return None
-    # Read scope whatever the key's: the cookie is a credential for the stream only.
-    return Principal(name=principal.name, scope=ApiScope.READ, key_id=principal.key_id)
+    # Read scope whatever the key's: the cookie is a credential for the stream only; the
+    # stream counts it per address (console=True) and re-checks its key while it is open.
+    return Principal(
+        name=principal.name, scope=ApiScope.READ, key_id=principal.key_id, console=True
+    )
 
 
 class ConsoleSessions(SecureCookieSessionInterface):

@@ -209,7 +209,17 @@ def any_keys(connection: Connection) -> bool:
 def key_is_live(connection: Connection, key_id: str, now: datetime | None = None) -> bool:
     """True while the key ``key_id`` exists, is not revoked and has not expired (a console
     session opened with it ends as soon as this turns False)."""
+    return key_refusal(connection, key_id, now) is None
+
+
+def key_refusal(connection: Connection, key_id: str, now: datetime | None = None) -> str | None:
+    """Why the key ``key_id`` may no longer be used (``unknown``, ``revoked`` or ``expired``),
+    or None while it is live. One indexed lookup (a live stream asks every few seconds)."""
     row = connection.execute(_BY_KEY_ID, {"key_id": key_id}).one_or_none()
-    if row is None or row.revoked_at is not None:
-        return False
-    return row.expires_at is None or row.expires_at > (now or utcnow())
+    if row is None:
+        return "unknown"
+    if row.revoked_at is not None:
+        return "revoked"
+    if row.expires_at is not None and row.expires_at <= (now or utcnow()):
+        return "expired"
+    return None
