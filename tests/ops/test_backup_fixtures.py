@@ -9,6 +9,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pyrage
 import pytest
 import sqlalchemy as sa
 
@@ -62,7 +63,8 @@ def test_a_previous_release_backup_verifies_and_restores(
 
 
 def test_a_previous_release_log_archive_opens() -> None:
-    with (HERE / "logs.jsonl.gz.age").open("rb") as f:
-        plain = gzip.decompress(age.AgeReader(f, age.load_identities(IDENTITY)).read())
+    # The archive is gzip inside age: pyrage opens it with the identity file's key.
+    identities = age.load_identities(IDENTITY)
+    plain = gzip.decompress(pyrage.decrypt((HERE / "logs.jsonl.gz.age").read_bytes(), identities))
     rows = [json.loads(line) for line in plain.splitlines()]
     assert [row["message"] for row in rows] == [f"message {i}" for i in range(ARCHIVED)]
