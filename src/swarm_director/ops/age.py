@@ -179,7 +179,7 @@ class _Counted:
         self._head = head
         self._source = source
         self._progress = progress
-        self._done = 0
+        self._done = self._reported = 0
 
     def readable(self) -> bool:
         return True
@@ -190,7 +190,10 @@ class _Counted:
         else:
             data = self._source.read(size)
         self._done += len(data)
-        self._progress(self._done)
+        # pyrage reads 8 KiB at a time: report once a MiB, and at the end.
+        if not data or self._done - self._reported >= 1 << 20:
+            self._reported = self._done
+            self._progress(self._done)
         return data
 
 
