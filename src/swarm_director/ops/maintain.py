@@ -25,12 +25,12 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from sqlalchemy import Engine
 
 from swarm_director.db.base import utcnow
 from swarm_director.db.partitions import DEFAULT_MONTHS_AHEAD
 from swarm_director.errors import SwarmError
+from swarm_director.ops import age
 from swarm_director.ops.artifact import Reporter
 from swarm_director.ops.backup import BackupResult, create_backup
 from swarm_director.ops.errors import MaintenanceLockedError
@@ -60,11 +60,11 @@ class MaintenancePolicy:
     keep_days: float | None = None
     compress: bool = True
     key: bytes | None = None
-    recipients: Sequence[X25519PublicKey] = ()
+    recipients: Sequence[age.Recipient] = ()
     """age recipients of the backup and the log archive (preferred over ``key``)."""
     verify: bool = True
     """Verify the new backup in a scratch database."""
-    identities: Sequence[X25519PrivateKey] | None = None
+    identities: Sequence[age.Identity] | None = None
     """Open the new backup for its verify when it is encrypted to age recipients."""
     retention: RetentionPolicy | None = None
     archive_dir: Path | None = None
