@@ -24,6 +24,9 @@ from swarm_director.migrations import migrate
 from swarm_director.models import ApiScope
 from swarm_director.store import keys
 
+#: The bootstrap token of the run (16 characters at least, as the server requires).
+BOOTSTRAP = "bootstrap-token-0123456789"
+
 
 def _per_request_us(client: FlaskClient, token: str, n: int) -> float:
     headers = {"Authorization": f"Bearer {token}"}
@@ -41,7 +44,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         url = f"sqlite:///{Path(folder) / 'auth.db'}"
-        app = create_app({"DATABASE_URL": url, "SWARM_API_TOKEN": "bootstrap"})
+        app = create_app({"DATABASE_URL": url, "SWARM_API_TOKEN": BOOTSTRAP})
         try:
             migrate.upgrade(database(app).engine)
             with database(app).transaction() as session:
@@ -50,13 +53,13 @@ def main() -> None:
             client.post(
                 "/api/agents",
                 json={"name": "a", "agent_type": "worker"},
-                headers={"Authorization": "Bearer bootstrap"},
+                headers={"Authorization": "Bearer bootstrap-token-0123456789"},
             )
-            _per_request_us(client, "bootstrap", 100)  # warm-up
+            _per_request_us(client, BOOTSTRAP, 100)  # warm-up
             _per_request_us(client, key, 100)
             token_us, key_us = [], []
             for _ in range(args.rounds):
-                token_us.append(_per_request_us(client, "bootstrap", args.requests))
+                token_us.append(_per_request_us(client, BOOTSTRAP, args.requests))
                 key_us.append(_per_request_us(client, key, args.requests))
         finally:
             database(app).dispose()

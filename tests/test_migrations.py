@@ -36,7 +36,8 @@ REVISIONS = [
     "007_add_full_text_search",
     "008_partition_agent_logs",
     "009_add_api_keys",
-    "010_add_history_and_work_queue",
+    "010_add_console_sessions",
+    "011_add_history_and_work_queue",
 ]
 
 #: Tables each revision creates (and its downgrade drops).
@@ -51,7 +52,8 @@ CREATES = {
     "007_add_full_text_search": set(),
     "008_partition_agent_logs": set(),
     "009_add_api_keys": {"api_keys"},
-    "010_add_history_and_work_queue": {"history"},
+    "010_add_console_sessions": {"console_sessions"},
+    "011_add_history_and_work_queue": {"history"},
 }
 
 T1 = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
@@ -153,8 +155,12 @@ ROWS: dict[str, list[tuple[str, dict[str, Any]]]] = {
                                 "started_at": T2, "finished_at": None, "details": {},
                                 **STAMPS}),
     ],
-    # 010 adds the queue's columns to tasks in place: the tasks above keep every value.
-    "010_add_history_and_work_queue": [
+    "010_add_console_sessions": [
+        ("console_sessions", {"id": 1, "session_hash": "ef" * 32, "key_id": "0123456789ab",
+                              "expires_at": T2, "ended_at": None, "created_at": T1}),
+    ],
+    # 011 adds the queue's columns to tasks in place: the tasks above keep every value.
+    "011_add_history_and_work_queue": [
         ("history", {"id": 1, "entity": "task", "entity_id": 1, "action": "claim",
                      "changes": {"status": ["pending", "in_progress"]}, "actor": "agent-1",
                      "request_id": "r-1", "at": T2}),

@@ -65,6 +65,7 @@ def test_missing_tables_are_reported(dialect: str, tmp_path: Path) -> None:
                 "models but missing from the database",
                 "table history is in the models but missing from the database",
                 "table api_keys is in the models but missing from the database",
+                "table console_sessions is in the models but missing from the database",
                 "table idempotency_keys is in the models but missing from the database",
                 "table maintenance_events is in the models but missing from the database",
                 "table statement_timings is in the models but missing from the database",

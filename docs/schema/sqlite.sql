@@ -49,6 +49,20 @@ CREATE TABLE api_keys (
 	CONSTRAINT ck_api_keys_scope CHECK (scope IN ('read', 'write', 'admin'))
 );
 
+-- console_sessions: One console login. The cookie carries a random session id; only its SHA-256 is stored,
+CREATE TABLE console_sessions (
+	id INTEGER NOT NULL, 
+	session_hash VARCHAR(64) NOT NULL, 
+	key_id VARCHAR(32), 
+	expires_at DATETIME NOT NULL, 
+	ended_at DATETIME, 
+	created_at DATETIME NOT NULL, 
+	CONSTRAINT pk_console_sessions PRIMARY KEY (id), 
+	CONSTRAINT uq_console_sessions_session_hash UNIQUE (session_hash)
+);
+
+CREATE INDEX ix_console_sessions_expires_at ON console_sessions (expires_at);
+
 -- history: One change of one row: ``changes`` maps each changed field to ``[before, after]``
 CREATE TABLE history (
 	id INTEGER NOT NULL, 

@@ -47,6 +47,9 @@ _PROFILE_SUFFIX = {
 }
 
 ENV_FILE = ".env"
+#: Shortest SWARM_API_TOKEN and SWARM_SECRET_KEY accepted: a short one can be guessed offline
+#: (a console cookie or a captured request is all it takes to test guesses).
+MIN_SECRET_CHARS = 16
 #: The shape of an age X25519 recipient (the checksum is checked where it is used).
 _RECIPIENT = re.compile(r"age1[02-9ac-hj-np-z]{58}")
 
@@ -103,8 +106,18 @@ class Settings(BaseSettings):
     """A live log stream ends after this long; clients reconnect with their last event id."""
     stream_max_clients: int = Field(default=24, alias="SWARM_STREAM_MAX_CLIENTS", ge=1)
     """Open live log streams per server process; one more gets 503 with Retry-After."""
+    stream_max_per_key: int = Field(default=4, alias="SWARM_STREAM_MAX_PER_KEY", ge=1)
+    """Open live log streams per API key (console: per address) and process; one more gets 429."""
+    stream_key_check_s: float = Field(default=5.0, alias="SWARM_STREAM_KEY_CHECK_S", gt=0, le=300)
+    """How often an idle live log stream re-checks its API key (revoked or expired: it ends)."""
     secret_key: SecretStr | None = Field(default=None, alias="SWARM_SECRET_KEY")
-    """Signs console session cookies; unset: derived from SWARM_API_TOKEN (set it with API keys)."""
+    """Signs console cookies; unset: a random key kept in SWARM_DATA_DIR (set it on each server)."""
+    auth_fail_limit: int = Field(default=10, alias="SWARM_AUTH_FAIL_LIMIT", ge=1)
+    """Failed logins or bearer tokens per client address (or key id) before 429 answers."""
+    auth_fail_window: Duration = Field(
+        default=timedelta(minutes=1), alias="SWARM_AUTH_FAIL_WINDOW", gt=timedelta(0)
+    )
+    """How long a failed login or bearer token counts against its address and key id."""
     secure_cookies: bool = Field(default=False, alias="SWARM_SECURE_COOKIES")
     """Mark console cookies `Secure` (set it when the service is behind HTTPS)."""
 
@@ -160,6 +173,22 @@ class Settings(BaseSettings):
             return [str(item).strip() for item in value]
         return value
 
+    @field_validator("api_token", "secret_key", mode="before")
+    @classmethod
+    def _long_enough(cls, value: Any) -> Any:
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if not isinstance(raw, str):
+            return value
+        if not raw.strip():
+            return None  # `SWARM_API_TOKEN=` means "no token", as it always did
+        if len(raw) < MIN_SECRET_CHARS:
+            # The message never repeats the value.
+            raise ValueError(
+                f"must be at least {MIN_SECRET_CHARS} characters (make one with "
+                "`openssl rand -hex 32`)"
+            )
+        return value
+
     @field_validator("backup_identity", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
@@ -199,7 +228,14 @@ def load_settings(**overrides: object) -> Settings:
 
     Raises :class:`ConfigError` naming the setting when a value is invalid.
     """
-    values = {k: v for k, v in overrides.items() if v is not None}
+    return make_settings({k: v for k, v in overrides.items() if v is not None})
+
+
+def make_settings(values: Mapping[str, object]) -> Settings:
+    """Settings from the environment with ``values`` on top (``None`` unsets a setting).
+
+    Raises :class:`ConfigError` naming the setting when a value is invalid.
+    """
     try:
         return Settings(**values)  # type: ignore[arg-type]
     except PydanticValidationError as error:

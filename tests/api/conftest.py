@@ -35,14 +35,16 @@ def url_text(url: URL) -> str:
 
 
 @pytest.fixture
-def make_app(db_url: URL) -> Iterator[AppFactory]:
-    """Builds apps on the test database with config overrides; disposes their engines."""
+def make_app(db_url: URL, tmp_path: Path) -> Iterator[AppFactory]:
+    """Builds apps on the test database with config overrides; disposes their engines. The
+    data folder (where the console keeps its generated signing key) is the test's own."""
     apps: list[Flask] = []
 
     def factory(**overrides: Any) -> Flask:
         config: dict[str, Any] = {
             "DATABASE_URL": url_text(db_url),
             "SWARM_API_TOKEN": None,
+            "SWARM_DATA_DIR": str(tmp_path / "data"),
             "TESTING": True,
         }
         config.update(overrides)

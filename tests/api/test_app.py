@@ -83,9 +83,12 @@ def test_openapi_document_is_generated_with_spec_field_names(client: FlaskClient
 # -- auth ------------------------------------------------------------------------------------
 
 
+SECURED_TOKEN = "s3cret-token-0123456789"
+
+
 @pytest.fixture
 def secured(make_app: AppFactory) -> FlaskClient:
-    return make_app(SWARM_API_TOKEN="s3cret-token").test_client()
+    return make_app(SWARM_API_TOKEN=SECURED_TOKEN).test_client()
 
 
 def test_auth_on_requires_the_bearer_token(secured: FlaskClient) -> None:
@@ -93,12 +96,12 @@ def test_auth_on_requires_the_bearer_token(secured: FlaskClient) -> None:
     assert error["code"] == "unauthorized"
     assert secured.get("/api/tasks").headers["WWW-Authenticate"].startswith("Bearer")
     error_of(secured.get("/api/tasks", headers={"Authorization": "Bearer wrong"}), 401)
-    error_of(secured.get("/api/tasks", headers={"Authorization": "Basic s3cret-token"}), 401)
+    error_of(secured.get("/api/tasks", headers={"Authorization": f"Basic {SECURED_TOKEN}"}), 401)
     error_of(secured.get("/api/openapi.json"), 401)
     error_of(secured.get("/api/ready"), 401)
     # Writes are refused before the body is even looked at.
     error_of(secured.post("/api/tasks", data="not json"), 401)
-    ok = secured.get("/api/tasks", headers={"Authorization": "Bearer s3cret-token"})
+    ok = secured.get("/api/tasks", headers={"Authorization": f"Bearer {SECURED_TOKEN}"})
     assert ok.status_code == 200
 
 
@@ -113,12 +116,12 @@ def test_auth_off_needs_no_header(client: FlaskClient) -> None:
 def test_token_from_the_environment(monkeypatch: pytest.MonkeyPatch, db_url: URL) -> None:
     from swarm_director import create_app
 
-    monkeypatch.setenv("SWARM_API_TOKEN", "from-env")
+    monkeypatch.setenv("SWARM_API_TOKEN", "from-env-0123456789")
     app = create_app({"DATABASE_URL": url_text(db_url)})
     try:
         client = app.test_client()
         assert client.get("/api/tasks").status_code == 401
-        ok = client.get("/api/tasks", headers={"Authorization": "Bearer from-env"})
+        ok = client.get("/api/tasks", headers={"Authorization": "Bearer from-env-0123456789"})
         assert ok.status_code == 200
     finally:
         database(app).dispose()

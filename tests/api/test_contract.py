@@ -29,7 +29,7 @@ from swarm_director.migrations import migrate
 from tests.api.conftest import SHORT_STREAMS, url_text
 from tests.dbtools import fresh_database
 
-TOKEN = "contract-token"
+TOKEN = "contract-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 CHECKS = [
     not_a_server_error,
@@ -77,11 +77,13 @@ def seeded_app(
     operation would cost more than the generated requests themselves."""
     if request.param == "postgresql":
         request.getfixturevalue("pg_available")
-    with fresh_database(request.param, tmp_path_factory.mktemp("contract")) as url:
+    tmp = tmp_path_factory.mktemp("contract")
+    with fresh_database(request.param, tmp) as url:
         engine = make_engine(url, create_dirs=True)
         migrate.upgrade(engine)
         engine.dispose()
-        app = create_app({"DATABASE_URL": url_text(url), "SWARM_API_TOKEN": TOKEN, **SHORT_STREAMS})
+        config = {"DATABASE_URL": url_text(url), "SWARM_API_TOKEN": TOKEN, **SHORT_STREAMS}
+        app = create_app({**config, "SWARM_DATA_DIR": str(tmp / "data")})
         try:
             _seed(app)
             yield app

@@ -20,6 +20,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy.engine import URL
 
+from swarm_director.cli import serve
 from swarm_director.cli.main import cli
 from swarm_director.cli.serve import bind_address, prepare_database
 from swarm_director.config import Settings
@@ -27,6 +28,8 @@ from swarm_director.db import Database
 from swarm_director.errors import SchemaError
 from swarm_director.migrations import migrate
 from tests.api.conftest import url_text
+
+SERVE_TOKEN = "t0ken-for-the-serve-test"
 
 
 @pytest.fixture
@@ -71,6 +74,31 @@ def test_serve_refuses_a_missing_database(tmp_path: Path) -> None:
     assert "swarm-director db init" in result.output
 
 
+@pytest.mark.parametrize(
+    ("threads", "streams", "starts"),
+    [(24, 24, False), (27, 24, False), (28, 24, True), (9, 6, False), (10, 6, True)],
+)
+def test_serve_refuses_threads_that_streams_could_all_take(
+    embedded_env: Path, monkeypatch: pytest.MonkeyPatch, threads: int, streams: int, starts: bool
+) -> None:
+    """Regression: with --threads at or below SWARM_STREAM_MAX_CLIENTS, open log streams took
+    every thread and /api/health timed out; serve only warned and started anyway."""
+    started: list[int] = []
+    monkeypatch.setattr(serve, "run_gunicorn", lambda *a, **kw: started.append(kw["threads"]))
+    monkeypatch.setenv("SWARM_STREAM_MAX_CLIENTS", str(streams))
+    result = CliRunner().invoke(cli, ["serve", "--threads", str(threads)])
+    if starts:
+        assert result.exit_code == 0, result.output
+        assert started == [threads]
+        return
+    assert result.exit_code == 1
+    assert started == []
+    assert not embedded_env.exists()  # nothing done: not even the database created
+    (line,) = result.output.splitlines()
+    assert f"SWARM_STREAM_MAX_CLIENTS={streams}" in line
+    assert f"--threads {streams + serve.REQUEST_THREADS} or more" in line
+
+
 def test_bind_address() -> None:
     assert bind_address("127.0.0.1", 5000) == "127.0.0.1:5000"
     assert bind_address("::1", 8080) == "[::1]:8080"
@@ -91,7 +119,7 @@ def _free_port() -> int:
 def server(embedded_env: Path) -> Iterator[int]:
     """The real thing: `swarm-director serve` in a subprocess, on the embedded default."""
     port = _free_port()
-    env = {**os.environ, "SWARM_API_TOKEN": "t0ken", "SWARM_MAX_REQUEST_BYTES": "2000"}
+    env = {**os.environ, "SWARM_API_TOKEN": SERVE_TOKEN, "SWARM_MAX_REQUEST_BYTES": "2000"}
     process = subprocess.Popen(
         [*SWARM_DIRECTOR, "serve", "--port", str(port), "--workers", "1"],
         env=env,
@@ -139,7 +167,7 @@ def _request(
 
 def test_real_server_round_trip(server: int) -> None:
     """Starts, migrates the embedded database, enforces the token, stores, caps bodies."""
-    auth = {"Authorization": "Bearer t0ken", "Content-Type": "application/json"}
+    auth = {"Authorization": f"Bearer {SERVE_TOKEN}", "Content-Type": "application/json"}
     assert _request(server, "GET", "/api/health")[0] == 200
     assert _request(server, "GET", "/api/tasks")[0] == 401
     status, ready = _request(server, "GET", "/api/ready", headers=auth)
@@ -160,7 +188,7 @@ def _chunked_body_is_capped(server: int) -> None:
             "POST",
             "/api/tasks",
             body=chunks,
-            headers={"Authorization": "Bearer t0ken", "Content-Type": "application/json"},
+            headers={"Authorization": f"Bearer {SERVE_TOKEN}", "Content-Type": "application/json"},
             encode_chunked=True,
         )
         response = conn.getresponse()

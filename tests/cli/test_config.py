@@ -63,7 +63,7 @@ def test_sources_environment_dotenv_and_option(
 
 
 def test_secrets_are_masked(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SWARM_API_TOKEN", "tok-very-secret")
+    monkeypatch.setenv("SWARM_API_TOKEN", "tok-very-secret-0123456789")
     monkeypatch.setenv("SWARM_BACKUP_KEY", "a2V5LXZlcnktc2VjcmV0")
     monkeypatch.setenv("DATABASE_URL", "postgresql://u:pw-very-secret@h/db")
     for args in ((), ("--json",)):

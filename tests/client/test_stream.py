@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -15,10 +16,19 @@ import httpx
 import pytest
 from sqlalchemy.engine import URL
 
-from swarm_director.client import Client, NotFoundError, UnavailableError, ValidationError
+from swarm_director.client import (
+    Client,
+    NotFoundError,
+    UnauthorizedError,
+    UnavailableError,
+    ValidationError,
+)
+from swarm_director.db import Database, make_engine
+from swarm_director.models import ApiScope
 from swarm_director.schemas import LogOut
+from swarm_director.store import keys as key_store
 from tests.client.servers import TOKEN, ServeProcess
-from tests.reliability.procs import SWARM_DIRECTOR
+from tests.reliability.procs import SWARM_DIRECTOR, request
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
@@ -135,7 +145,8 @@ def test_stream_errors_are_typed(server: ServeProcess, client: Client) -> None:
 def test_streams_are_bounded_per_process(database_url: URL, tmp_path: Path) -> None:
     # A server of its own: a stream another test left open (a generator not yet collected)
     # would hold a slot of the shared one for as long as its connection lives.
-    own = ServeProcess(database_url.render_as_string(hide_password=False), tmp_path)
+    env = {"SWARM_STREAM_MAX_PER_KEY": "10"}  # one token may open them all
+    own = ServeProcess(database_url.render_as_string(hide_password=False), tmp_path, env=env)
     own.start()
     try:
         path = f"{own.url}/api/logs/stream"
@@ -163,12 +174,95 @@ def test_streams_are_bounded_per_process(database_url: URL, tmp_path: Path) -> N
         own.stop()
 
 
-def test_logs_tail_prints_records(server: ServeProcess, client: Client) -> None:
+def _open_raw(port: int) -> tuple[socket.socket, int]:
+    """A stream on a plain socket (so closing it is only that); returns it and the status."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    head = f"GET /api/logs/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\r\n"
+    sock.sendall(head.encode())
+    status_line = sock.recv(4096).split(b"\r\n", 1)[0]
+    return sock, int(status_line.split()[1])
+
+
+def test_a_gone_client_frees_its_slot_within_a_poll(database_url: URL, tmp_path: Path) -> None:
+    """Regression: a slot stayed taken after its client disconnected, until the next heartbeat
+    failed to send (15 s by default; 60 s here)."""
+    env = {"SWARM_STREAM_MAX_PER_KEY": "10", "SWARM_STREAM_HEARTBEAT_S": "60"}
+    url = database_url.render_as_string(hide_password=False)
+    # 10 threads: the fewest `serve` accepts for 6 streams (SWARM_STREAM_MAX_CLIENTS).
+    own = ServeProcess(url, tmp_path, env=env, threads=10).start()
+    try:
+        opened = [_open_raw(own.port) for _ in range(6)]
+        assert [status for _, status in opened] == [200] * 6
+        started = time.monotonic()  # every stream slot taken: requests still get a thread
+        assert request(own.port, "GET", "/api/health", timeout=5)[0] == 200
+        assert request(own.port, "GET", "/api/tasks?limit=1", token=TOKEN, timeout=5)[0] == 200
+        assert time.monotonic() - started < 2
+        extra, status = _open_raw(own.port)
+        extra.close()
+        assert status == 503
+        for sock, _ in opened:
+            sock.close()
+        closed = time.monotonic()
+        while (reopened := _open_raw(own.port))[1] != 200:
+            reopened[0].close()
+            assert time.monotonic() - closed < 2, "no slot was freed within 2 s"
+            time.sleep(0.1)
+        again = [reopened] + [_open_raw(own.port) for _ in range(5)]
+        try:
+            assert [status for _, status in again] == [200] * 6  # every slot came back
+        finally:
+            for sock, _ in again:
+                sock.close()
+    finally:
+        own.stop()
+
+
+def test_follow_with_a_revoked_key_stops_with_401(
+    database_url: URL, server: ServeProcess, client: Client
+) -> None:
+    """Regression: a stream kept delivering for up to an hour after its key was revoked."""
+    database = Database(make_engine(database_url))
+    try:
+        with database.transaction() as session:
+            token = key_store.create_key(session, "tail-reader", ApiScope.READ).token
+        task = client.create_task({"type": "analysis", "title": "revoked tail"})
+        got: list[str] = []
+        ended: list[BaseException] = []
+
+        def follow() -> None:
+            with Client(server.url, token) as reader:
+                try:
+                    for record in reader.follow_logs(task.id, idle_timeout=20):
+                        got.append(record.message)
+                except UnauthorizedError as error:
+                    ended.append(error)
+
+        thread = threading.Thread(target=follow, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 20
+        while not got and time.monotonic() < deadline:
+            _post(client, task.id, ["while live"])
+            time.sleep(0.3)
+        assert got and set(got) == {"while live"}
+        with database.transaction() as session:
+            key_store.revoke_key(session, "tail-reader")
+        _post(client, task.id, ["after the revocation"])
+        thread.join(timeout=20)
+        assert not thread.is_alive()
+        assert "after the revocation" not in got
+        assert [e.details.get("reason") for e in ended] == ["revoked"]
+    finally:
+        database.dispose()
+
+
+def test_logs_tail_prints_records(server: ServeProcess, client: Client, tmp_path: Path) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_text(TOKEN + "\n")
     task = client.create_task({"type": "analysis", "title": "cli tail"})
     marker = client.add_log(task.id, {"agent_type": "tail", "message": "already there"})
     # Started after the marker whenever it connects (a loaded machine takes seconds).
     args = ["logs", "tail", "--task", str(task.id), "--level", "warning", "--cursor"]
-    args += [str(marker.id), "--url", server.url, "--token", TOKEN, "--idle-exit", "3"]
+    args += [str(marker.id), "--url", server.url, "--token-file", str(key_file), "--idle-exit", "3"]
     process = subprocess.Popen(
         [*SWARM_DIRECTOR, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )

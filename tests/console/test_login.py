@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
+import stat
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from flask import Flask
+from flask.sessions import SecureCookieSessionInterface
 from flask.testing import FlaskClient
+from itsdangerous import BadSignature
 
 from swarm_director.config import Settings
-from swarm_director.console.auth import session_secret
+from swarm_director.console.auth import SECRET_FILE, session_secret, stored_secret
 from tests.api.conftest import AppFactory
 
 TOKEN = "s3cret-token-value"
@@ -87,7 +94,7 @@ def test_a_cookie_from_another_token_is_refused(make_app: AppFactory) -> None:
     _login(client, TOKEN)
     cookie = client.get_cookie("swarm_console")
     assert cookie is not None
-    rotated = make_app(SWARM_API_TOKEN="another-token").test_client()
+    rotated = make_app(SWARM_API_TOKEN="another-token-0123456789").test_client()
     rotated.set_cookie("swarm_console", cookie.value)
     assert rotated.get("/ui/").status_code == 302
 
@@ -107,12 +114,50 @@ def test_without_a_token_there_is_no_login(make_app: AppFactory) -> None:
     assert "Log out" not in client.get("/ui/").get_data(as_text=True)
 
 
-def test_the_session_key_is_the_same_in_every_worker_and_never_the_token() -> None:
-    one = session_secret(Settings(SWARM_API_TOKEN=TOKEN))
-    two = session_secret(Settings(SWARM_API_TOKEN=TOKEN))
-    assert one == two and one is not None and TOKEN.encode() not in one
-    assert session_secret(Settings(SWARM_API_TOKEN=TOKEN, SWARM_SECRET_KEY="k")) == b"k"
-    assert session_secret(Settings(SWARM_API_TOKEN=None)) is None
+def test_the_session_key_is_random_kept_private_and_the_same_for_every_worker(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    settings = Settings(SWARM_API_TOKEN=TOKEN, SWARM_DATA_DIR=str(data))
+    one = session_secret(settings)
+    two = session_secret(
+        Settings(SWARM_API_TOKEN="another-token-0123456789", SWARM_DATA_DIR=str(data))
+    )
+    assert one == two, "every worker (and a restart) reads the same key"
+    assert TOKEN.encode() not in one and len(one) >= 32
+    kept = data / SECRET_FILE
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    # Not derived from the token: another folder gets another key for the same token.
+    other = Settings(SWARM_API_TOKEN=TOKEN, SWARM_DATA_DIR=str(tmp_path / "elsewhere"))
+    assert session_secret(other) != one
+    given = Settings(SWARM_SECRET_KEY="console-signing-key-0123", SWARM_DATA_DIR=str(data))
+    assert session_secret(given) == b"console-signing-key-0123"
+
+
+def test_workers_starting_together_keep_one_key(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with ThreadPoolExecutor(8) as pool:
+        found = set(pool.map(lambda _: stored_secret(data), range(32)))
+    assert len(found) == 1
+    assert [p.name for p in data.iterdir()] == [SECRET_FILE]  # no temporary file left
+
+
+def test_a_cookie_cannot_be_used_to_guess_the_token_offline(make_app: AppFactory) -> None:
+    """The cookie used to be signed with a key derived from the token: anyone logged in could
+    test guesses of the token against their own cookie. Now the signing key is random."""
+    client = make_app(SWARM_API_TOKEN=TOKEN).test_client()
+    _login(client, TOKEN)
+    cookie = client.get_cookie("swarm_console")
+    assert cookie is not None
+    derived = hmac.new(TOKEN.encode(), b"swarm-director console session v1", hashlib.sha256)
+    guess = SecureCookieSessionInterface()
+    app = Flask("guess")
+    app.secret_key = derived.digest()
+    serializer = guess.get_signing_serializer(app)
+    assert serializer is not None
+    with pytest.raises(BadSignature):
+        serializer.loads(cookie.value)
 
 
 def test_an_api_key_opens_the_console_until_it_is_revoked(make_app: AppFactory) -> None:
@@ -137,19 +182,32 @@ def test_an_api_key_opens_the_console_until_it_is_revoked(make_app: AppFactory) 
     assert status == 200 and client.get("/ui/").status_code == 302
 
 
-def test_api_keys_without_a_signing_key_say_what_to_set(make_app: AppFactory) -> None:
+def test_api_keys_open_the_console_without_a_configured_signing_key(
+    make_app: AppFactory,
+) -> None:
     from swarm_director.api.context import database
     from swarm_director.enums import ApiScope
     from swarm_director.store import keys
 
-    app = make_app()
+    app = make_app()  # no SWARM_API_TOKEN, no SWARM_SECRET_KEY: the kept key signs
     with database(app).transaction() as session:
         reader = keys.create_key(session, "reader", ApiScope.READ).token
     client = app.test_client()
-    form = client.get("/ui/login").get_data(as_text=True)
-    response = client.post("/ui/login", data={"key": reader, "csrf": "x"})
+    assert client.get("/ui/").status_code == 302
+    assert _login(client, reader, "/ui/tasks") == (302, "/ui/tasks")
+    assert client.get("/ui/tasks").status_code == 200
+
+
+def test_without_a_usable_data_folder_the_form_says_what_to_set(
+    make_app: AppFactory, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    client = make_app(SWARM_API_TOKEN=TOKEN, SWARM_DATA_DIR=str(blocker / "data")).test_client()
+    form = client.get("/ui/login")
+    assert form.status_code == 200 and "SWARM_SECRET_KEY" in form.get_data(as_text=True)
+    response = client.post("/ui/login", data={"key": TOKEN, "csrf": "x"})
     assert response.status_code == 200
-    assert "SWARM_SECRET_KEY" in form or "SWARM_SECRET_KEY" in response.get_data(as_text=True)
     assert client.get("/ui/").status_code == 302
 
 

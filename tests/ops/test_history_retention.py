@@ -41,7 +41,8 @@ def test_old_rows_are_archived_then_deleted_and_young_rows_stay(
     result = prune_history(db.engine, timedelta(days=90), archive=archive)
 
     assert (result.deleted, result.archived) == (2, 2)
-    rows = [json.loads(line) for line in gzip.open(archive, "rt")]
+    with gzip.open(archive, "rt") as lines:
+        rows = [json.loads(line) for line in lines]
     assert [(r["action"], r["entity_id"]) for r in rows] == [("create", old), ("update", old)]
     assert rows[1]["changes"] == {"title": ["old", "older"]}
     assert _count(db) == 1

@@ -106,7 +106,7 @@ def test_maintain_runs_every_step_and_never_twice_at_once(db: Database, tmp_path
     for _ in range(3):
         report = run_maintenance(db.engine, policy)
         assert report.ok, report.as_dict()
-    expected = ["backup", "verify", "cleanup", "keys", "optimize"]
+    expected = ["backup", "verify", "cleanup", "keys", "sessions", "optimize"]
     if db.engine.dialect.name == "postgresql":  # monthly log partitions made first
         expected.insert(0, "partitions")
         assert report.steps[0].summary == "all present"  # the first run made them

@@ -32,7 +32,7 @@ from tests.dbtools import fresh_database
 from tests.reliability.conftest import Figures, Scale, url_text
 from tests.reliability.hostile import HOSTILE_NUMBERS, HOSTILE_TEXT
 
-TOKEN = "hostile-token"
+TOKEN = "hostile-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 LIMIT_BYTES = 64 * 1024
 
@@ -113,6 +113,7 @@ def app(
             {
                 "DATABASE_URL": url_text(url),
                 "SWARM_API_TOKEN": TOKEN,
+                "SWARM_DATA_DIR": str(tmp / "data"),
                 "SWARM_MAX_REQUEST_BYTES": LIMIT_BYTES,
                 **SHORT_STREAMS,
             }

@@ -477,8 +477,16 @@ def test_logging_handler_reports_hold_no_password(capsys: pytest.CaptureFixture[
 
 
 @pytest.fixture
-def secured_app(migrated_url: URL) -> Iterator[Flask]:
-    app = create_app({"DATABASE_URL": url_text(migrated_url), "SWARM_API_TOKEN": TOKEN})
+def secured_app(migrated_url: URL, tmp_path: Path) -> Iterator[Flask]:
+    # Hundreds of wrong tokens from one address: the slow-down (429) has its own tests.
+    app = create_app(
+        {
+            "DATABASE_URL": url_text(migrated_url),
+            "SWARM_API_TOKEN": TOKEN,
+            "SWARM_DATA_DIR": str(tmp_path / "data"),
+            "SWARM_AUTH_FAIL_LIMIT": 10_000,
+        }
+    )
     try:
         yield app
     finally:

@@ -32,7 +32,7 @@ from tests.reliability.conftest import (
     url_text,
 )
 
-TOKEN = "stateful-token"
+TOKEN = "stateful-token-0123456789"
 
 #: Every default check, with one documented allowance: positive_data_acceptance also takes a
 #: 422 for schema-valid requests the data refuses — a reference to a row that does not exist
@@ -77,8 +77,13 @@ def api(
 ) -> Iterator[Flask]:
     if request.param == "postgresql":
         request.getfixturevalue("pg_available")
-    with migrated_database(request.param, tmp_path_factory.mktemp("stateful")) as url:
-        app = create_app({"DATABASE_URL": url_text(url), "SWARM_API_TOKEN": TOKEN, **SHORT_STREAMS})
+    tmp = tmp_path_factory.mktemp("stateful")
+    with migrated_database(request.param, tmp) as url:
+        config = {"DATABASE_URL": url_text(url), "SWARM_API_TOKEN": TOKEN, **SHORT_STREAMS}
+        # Schemathesis sends wrong tokens by the hundred and wants 401 for each: the
+        # slow-down (429 after SWARM_AUTH_FAIL_LIMIT failures) is tested on its own.
+        limits = {"SWARM_DATA_DIR": str(tmp / "data"), "SWARM_AUTH_FAIL_LIMIT": 1_000_000}
+        app = create_app({**config, **limits})
         _seed(app)
         try:
             yield app

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
-from flask import Response, json
+from flask import Response, json, request
 from flask_openapi3.models.info import Info
 from flask_openapi3.openapi import OpenAPI
 from werkzeug.routing import IntegerConverter
 
 from swarm_director import __version__, console
 from swarm_director.api import actors, auth, context, errors, guards
-from swarm_director.config import Settings
+from swarm_director.config import Settings, make_settings
 from swarm_director.db import Database
 from swarm_director.ops.timing import StatementTimings
 
@@ -28,7 +29,9 @@ set or API keys exist, every endpoint but `/api/health` needs `Authorization: Be
 an API key (`swarm-director keys create`) or the bootstrap token. Scopes: `read` (every GET,
 this document included), `write` (read, plus every change and log ingest), `admin`
 (everything, `/api/admin/*` included); each operation names its scope. 401: missing,
-unknown, revoked or expired key; 403: a key without the scope.
+unknown, revoked or expired key; 403: a key without the scope; 429 (with `Retry-After`): too
+many failed tokens from the client's address or for the key id. Responses carry
+`Cache-Control: no-store` (live streams: `no-cache`).
 """
 
 
@@ -52,10 +55,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> OpenAPI:
     ``config`` overrides settings by their environment names (``DATABASE_URL``,
     ``SWARM_API_TOKEN``, ``SWARM_MAX_REQUEST_BYTES``, ...; ``None`` unsets one); every other key
     goes to ``app.config`` (e.g. ``TESTING``). The app's database engine is created lazily and
-    closed with ``swarm_director.api.context.database(app).dispose()``.
+    closed with ``swarm_director.api.context.database(app).dispose()``. Raises ConfigError
+    naming the setting when one is invalid (e.g. a token shorter than 16 characters).
     """
     overrides, flask_config = _split_config(config or {})
-    settings = Settings(**overrides)
+    settings = make_settings(overrides)
     app = OpenAPI(
         __name__,
         info=Info(title="SwarmDirector store", version=__version__, description=_DESCRIPTION),
@@ -83,12 +87,28 @@ def create_app(config: Mapping[str, Any] | None = None) -> OpenAPI:
     actors.init_app(app)  # after the guards: the principal is known
     _register_resources(app)
     console.init_app(app, settings)
+    app.after_request(_response_headers)
 
     def openapi_document() -> Response:
         return Response(json.dumps(_with_scopes(app.api_doc)), mimetype="application/json")
 
     app.add_url_rule("/api/openapi.json", "openapi_document", openapi_document)
     return app
+
+
+def _response_headers(response: Response) -> Response:
+    # Redirects name this server by path only: an absolute URL would be built from the
+    # request's Host header, which the client chooses (Werkzeug's slash redirects do that).
+    location = response.headers.get("Location")
+    if location:
+        parts = urlsplit(location)
+        if parts.netloc and parts.netloc == request.host:
+            response.headers["Location"] = urlunsplit(("", "", parts.path or "/", *parts[3:]))
+    # API answers are per caller and often secret: no cache keeps them (streams say no-cache).
+    path = auth.normal_path(request.path)
+    if path == "/api" or path.startswith("/api/"):
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
 
 
 def _with_scopes(doc: dict[str, Any]) -> dict[str, Any]:

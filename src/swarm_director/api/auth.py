@@ -9,11 +9,18 @@ Authentication is on when ``SWARM_API_TOKEN`` is set or once any API key has bee
 the database (creating a key means you want keys checked). The token is the bootstrap admin
 key. Whether keys exist is asked at most once a second while there are none, and never again
 once there are (keys are revoked, never deleted).
+
+Failed credentials are counted per client address and per key id (:mod:`.throttle`); past
+the limit the caller answers 429 with ``Retry-After``. Each failure is logged on the
+``swarm_director.auth`` logger with the address, the key id (public) and the reason, never
+the secret.
 """
 
 from __future__ import annotations
 
 import hmac
+import logging
+import posixpath
 import time
 from dataclasses import dataclass
 
@@ -35,6 +42,7 @@ ADMIN_PREFIX = "/api/admin/"
 #: another way (a console session reading a live log stream), or None.
 SESSION_AUTH = "swarm_director.session_auth"
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+log = logging.getLogger("swarm_director.auth")
 
 
 @dataclass(frozen=True)
@@ -44,6 +52,8 @@ class Principal:
     name: str
     scope: ApiScope
     key_id: str | None = None
+    console: bool = False
+    """A console session (its cookie, not a bearer token): ``key_id`` is the key it opened with."""
 
 
 @dataclass(frozen=True)
@@ -56,9 +66,23 @@ class Refusal:
 BOOTSTRAP = Principal(name="bootstrap", scope=ApiScope.ADMIN)
 
 
+def normal_path(path: str) -> str:
+    """``path`` as the router will read it: repeated slashes collapsed, ``.`` and ``..``
+    resolved (``/api//admin/./stats`` is ``/api/admin/stats``); a trailing slash is kept."""
+    if not path.startswith("/"):
+        path = "/" + path
+    normal = posixpath.normpath(path)
+    if normal.startswith("//"):  # normpath keeps a leading "//" (POSIX allows it a meaning)
+        normal = "/" + normal.lstrip("/")
+    if path.endswith("/") and not normal.endswith("/"):
+        normal += "/"
+    return normal
+
+
 def required_scope(method: str, path: str) -> ApiScope:
-    """The scope a request needs: admin for ``/api/admin/*``, read for reads, write else."""
-    if path.startswith(ADMIN_PREFIX):
+    """The scope a request needs: admin for ``/api/admin/*``, read for reads, write else.
+    Decided on the normalised path, so ``/api//admin/stats`` needs admin too."""
+    if normal_path(path).startswith(ADMIN_PREFIX):
         return ApiScope.ADMIN
     if method.upper() in _READ_METHODS:
         return ApiScope.READ
@@ -132,3 +156,49 @@ def _note_use(app: Flask | None, key_id: str) -> None:
         # Bookkeeping only: a busy database must not turn an authenticated request away.
         with auth.lock:
             auth.last_written.pop(key_id, None)
+
+
+def _subjects(address: str, key_id: str | None) -> list[str]:
+    subjects = [f"address {address}"]
+    if key_id is not None:
+        subjects.append(f"key {key_id}")
+    return subjects
+
+
+def throttled(address: str, app: Flask | None = None) -> int | None:
+    """Seconds the client at ``address`` must wait before its credentials are checked again
+    (it failed too often), or None. Asked before checking, so a locked-out address learns
+    nothing about its guesses, right or wrong."""
+    return _auth_state(app).failures.retry_after(_subjects(address, None))
+
+
+def note_failure(
+    address: str, presented: str, reason: str, via: str, app: Flask | None = None
+) -> int | None:
+    """Count and log one failed credential from ``address`` (``via``: ``api`` or ``console``).
+
+    Returns seconds to wait when the key id ``presented`` names had already failed too often
+    (the caller answers 429 instead of 401), else None. A key id's right secret is never
+    refused for this: the secret is 256 random bits, so refusing it would protect nothing
+    and would let anyone who has seen a key id (it is public) lock its owner out.
+    """
+    failures = _auth_state(app).failures
+    key_id = keys.key_id_of(presented)
+    wait = failures.retry_after(_subjects(address, key_id)[1:])
+    reached = failures.failed(_subjects(address, key_id))
+    log.warning(
+        "authentication failed: via=%s address=%s key_id=%s reason=%s",
+        via,
+        address,
+        key_id or "-",
+        reason,
+    )
+    if reached:
+        log.warning(
+            "authentication throttled: address=%s key_id=%s after %d failures in %.0f s",
+            address,
+            key_id or "-",
+            failures.limit,
+            failures.window_s,
+        )
+    return wait

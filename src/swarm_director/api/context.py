@@ -20,6 +20,7 @@ from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from swarm_director.api.errors import response_for
+from swarm_director.api.throttle import FailureCounter
 from swarm_director.config import Settings
 from swarm_director.db import Database
 
@@ -29,9 +30,10 @@ _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 @dataclass
 class AuthState:
-    """Per-app memory of :mod:`swarm_director.api.auth`: whether keys exist, and when each
-    key's last use was written."""
+    """Per-app memory of :mod:`swarm_director.api.auth`: whether keys exist, when each key's
+    last use was written, and recent failures per address and key id."""
 
+    failures: FailureCounter
     keys_exist: bool = False
     checked_at: float = float("-inf")
     last_written: dict[str, float] = field(default_factory=dict)
@@ -46,7 +48,7 @@ class ApiState:
     database: Database
     token: bytes | None
     """The API token as bytes (None: not set)."""
-    auth: AuthState = field(default_factory=AuthState)
+    auth: AuthState
 
 
 def state(app: Flask | None = None) -> ApiState:
@@ -134,6 +136,9 @@ def _teardown(_error: BaseException | None) -> None:
 def init_app(app: Flask, settings: Settings, db: Database) -> None:
     """Attach the settings and database to ``app`` and wire the unit of work."""
     token = settings.api_token.get_secret_value() if settings.api_token else ""
-    app.extensions[EXTENSION] = ApiState(settings, db, token.encode() if token else None)
+    failures = FailureCounter(settings.auth_fail_limit, settings.auth_fail_window.total_seconds())
+    app.extensions[EXTENSION] = ApiState(
+        settings, db, token.encode() if token else None, AuthState(failures)
+    )
     app.after_request(_finish)
     app.teardown_request(_teardown)

@@ -43,8 +43,20 @@ def _unauthorized(reason: str) -> Response:
     return response
 
 
+def _too_many_failures(wait: int) -> Response:
+    response = error_response(
+        429,
+        "too_many_requests",
+        f"Too many failed credentials; try again in {wait} s.",
+        {"retry_after_s": wait},
+    )
+    response.headers["Retry-After"] = str(wait)
+    return response
+
+
 def _check_auth() -> Response | None:
-    if request.path in PUBLIC_PATHS:
+    path = auth.normal_path(request.path)
+    if path in PUBLIC_PATHS:
         return None
     try:
         if not auth.auth_required():
@@ -62,6 +74,10 @@ def _check_auth() -> Response | None:
             return _unauthorized("missing")
         g.principal = principal
         return None
+    address = request.remote_addr or "unknown"
+    wait = auth.throttled(address)
+    if wait is not None:
+        return _too_many_failures(wait)
     try:
         outcome = auth.authenticate(given)
     except sa.exc.SQLAlchemyError:
@@ -70,8 +86,9 @@ def _check_auth() -> Response | None:
             503, "unavailable", "The database is unreachable; credentials cannot be checked."
         )
     if isinstance(outcome, auth.Refusal):
-        return _unauthorized(outcome.reason)
-    needed = auth.required_scope(request.method, request.path)
+        wait = auth.note_failure(address, given, outcome.reason, "api")
+        return _too_many_failures(wait) if wait is not None else _unauthorized(outcome.reason)
+    needed = auth.required_scope(request.method, path)
     if not outcome.scope.grants(needed):
         return error_response(
             403,
@@ -124,7 +141,8 @@ def _check_body() -> Response | None:
 
 def _guard() -> Response | None:
     # The API's rules; other paths (the console at /ui) have their own.
-    if request.path != "/api" and not request.path.startswith("/api/"):
+    path = auth.normal_path(request.path)
+    if path != "/api" and not path.startswith("/api/"):
         return None
     return _check_auth() or _check_body()
 

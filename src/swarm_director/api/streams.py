@@ -9,24 +9,41 @@ send) or ``?cursor=``. A comment line is sent after ``SWARM_STREAM_HEARTBEAT_S``
 
 A stream holds a server thread, not a database connection: every ``SWARM_STREAM_POLL_S`` it
 borrows a pooled connection for one or two short queries (:mod:`swarm_director.store.log_stream`).
-At most ``SWARM_STREAM_MAX_CLIENTS`` streams per process (then 503 with Retry-After), each at
-most ``SWARM_STREAM_MAX_S`` long; on shutdown (:func:`begin_shutdown`) every stream ends within
-one poll, so the server stops cleanly and clients reconnect elsewhere.
+At most ``SWARM_STREAM_MAX_CLIENTS`` streams per process (then 503 with Retry-After) and
+``SWARM_STREAM_MAX_PER_KEY`` per API key, or per address for console sessions (then 429), so
+one caller cannot take every slot; each at most ``SWARM_STREAM_MAX_S`` long. A slot is freed
+within one poll of its client going away: the stream peeks at the client's socket every poll
+rather than waiting for a heartbeat to fail to send.
+
+A stream re-checks its key (one indexed lookup) before it sends rows and every
+``SWARM_STREAM_KEY_CHECK_S`` while idle: once the key is revoked or expired it sends
+``event: end`` with the reason and ends, so nothing stored after the revocation reaches it.
+The check follows the read of the rows it guards: a key still live then was live when they
+were read. On shutdown (:func:`begin_shutdown`) every stream ends within one poll, so the
+server stops cleanly and clients reconnect elsewhere.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
+import select
+import socket
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from flask import Flask, Response, current_app
+from flask import Flask, Response, current_app, g, request
 from flask_openapi3.types import ResponseDict
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
+from pydantic_core import PydanticCustomError
+from sqlalchemy import Connection
 
+from swarm_director.api.auth import Principal
 from swarm_director.api.common import TaskPath, blueprint
 from swarm_director.api.context import database, state
 from swarm_director.api.errors import ErrorResponse, error_response
@@ -35,7 +52,7 @@ from swarm_director.config import Settings
 from swarm_director.db import Database
 from swarm_director.schemas import LogOut
 from swarm_director.schemas.common import MAX_BIG_ID, PositiveId
-from swarm_director.store import tasks
+from swarm_director.store import keys, tasks
 from swarm_director.store.log_stream import BATCH, LogFollower
 
 bp = blueprint("streams", "Live tail of agent logs (Server-Sent Events).")
@@ -45,8 +62,22 @@ _log = logging.getLogger(__name__)
 #: Set when the server begins to stop: open streams end within one poll.
 SHUTDOWN = threading.Event()
 
+_DIGITS = re.compile(r"[0-9]{1,19}")
+
+
+def _digits_only(value: object) -> object:
+    # pydantic's lax mode reads "60.0", " 60", "+60" and "6_0" as 60; an event id is the
+    # digits the server sent, and anything else is a client bug to report, not to guess at.
+    if isinstance(value, bool) or (isinstance(value, str) and not _DIGITS.fullmatch(value)):
+        raise PydanticCustomError("digits", "must be an event id: digits only")
+    return value
+
+
+# The bounds come before the validator so they stay in the OpenAPI document (see PositiveId).
 StreamCursor = Annotated[
-    int, Field(ge=0, le=MAX_BIG_ID, description="The `id` of the last event received.")
+    int,
+    Field(ge=0, le=MAX_BIG_ID, description="The `id` of the last event received."),
+    BeforeValidator(_digits_only),
 ]
 
 
@@ -76,8 +107,12 @@ _STREAM_RESPONSES: ResponseDict = {
         "description": "`text/event-stream` of log records.",
         "content": {"text/event-stream": {}},
     },
+    429: ErrorResponse,
     503: ErrorResponse,
 }
+#: Retry-After of a refused stream: the process is full (streams end often) / the caller holds
+#: its limit (a slot frees only when one of its own streams ends).
+_RETRY_FULL_S, _RETRY_OWN_S = 2, 5
 
 
 @bp.get("/tasks/<int:task_id>/logs/stream", responses=_STREAM_RESPONSES)
@@ -101,22 +136,105 @@ def _open(task_id: int | None, query: StreamQuery, header: StreamHeaders) -> Res
         if task_id is not None:
             tasks.read_task(connection, task_id)  # 404 for a missing task
         follower.start(connection)
-    slots: threading.BoundedSemaphore = current_app.extensions[_EXTENSION]
-    if SHUTDOWN.is_set() or not slots.acquire(blocking=False):
-        response = error_response(
-            503,
-            "unavailable",
-            "Too many open log streams on this server; try again shortly.",
-            {"max_streams": settings.stream_max_clients},
-        )
-        response.headers["Retry-After"] = "2"
-        return response
-    stream = _EventStream(db, follower, settings, slots)
+    slots: _Slots = current_app.extensions[_EXTENSION]
+    principal: Principal | None = g.get("principal")
+    owner, who = _owner(principal)
+    full = "process" if SHUTDOWN.is_set() else slots.take(owner)
+    if full is not None:
+        return _refused(full, who, settings)
+    stream = _EventStream(
+        db,
+        follower,
+        settings,
+        slots=slots,
+        owner=owner,
+        key_id=principal.key_id if principal is not None else None,
+        client=request.environ.get("gunicorn.socket"),
+    )
     return Response(
         stream,
         mimetype="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+def _owner(principal: Principal | None) -> tuple[str, str]:
+    """Whose streams a request's counts against, and how an error names them: the API key
+    (the bootstrap token is one key), else the address (console sessions, no auth)."""
+    if principal is not None and not principal.console:
+        return f"key:{principal.key_id or principal.name}", f"API key {principal.name!r}"
+    address = request.remote_addr or "unknown"
+    return f"address:{address}", f"address {address}"
+
+
+def _refused(full: str, who: str, settings: Settings) -> Response:
+    if full == "owner":
+        limit = settings.stream_max_per_key
+        response = error_response(
+            429,
+            "too_many_requests",
+            f"The {who} already has {limit} open log streams on this server process, its "
+            f"limit (SWARM_STREAM_MAX_PER_KEY); close one first.",
+            {"max_streams_per_key": limit},
+        )
+        response.headers["Retry-After"] = str(_RETRY_OWN_S)
+        return response
+    response = error_response(
+        503,
+        "unavailable",
+        f"Too many open log streams on this server process (SWARM_STREAM_MAX_CLIENTS="
+        f"{settings.stream_max_clients}); try again shortly.",
+        {"max_streams": settings.stream_max_clients},
+    )
+    response.headers["Retry-After"] = str(_RETRY_FULL_S)
+    return response
+
+
+@dataclass
+class _Slots:
+    """The open streams of this process, in all and per owner (see :func:`_owner`)."""
+
+    total: int
+    per_owner: int
+    open: int = 0
+    by_owner: Counter[str] = field(default_factory=Counter)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def take(self, owner: str) -> str | None:
+        """Take a slot for ``owner``: None when taken, else the limit that is reached
+        (``owner`` or ``process``)."""
+        with self.lock:
+            if self.by_owner[owner] >= self.per_owner:
+                return "owner"
+            if self.open >= self.total:
+                return "process"
+            self.open += 1
+            self.by_owner[owner] += 1
+            return None
+
+    def give_back(self, owner: str) -> None:
+        with self.lock:
+            self.open -= 1
+            self.by_owner[owner] -= 1
+            if self.by_owner[owner] <= 0:
+                del self.by_owner[owner]
+
+
+def _client_gone(sock: socket.socket | None) -> bool:
+    """True when the client closed its connection (or it broke). Costs one ``poll(0)``; a
+    peek reads nothing, so a request the client pipelined stays where it is."""
+    if sock is None:  # not under gunicorn: a failed write ends the stream instead
+        return False
+    try:
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        if not poller.poll(0):
+            return False
+        return sock.recv(1, socket.MSG_PEEK) == b""
+    except ValueError:  # a TLS socket takes no flags: leave it to the next write
+        return False
+    except OSError:
+        return True
 
 
 class _EventStream:
@@ -128,12 +246,31 @@ class _EventStream:
         db: Database,
         follower: LogFollower,
         settings: Settings,
-        slots: threading.BoundedSemaphore,
+        *,
+        slots: _Slots,
+        owner: str,
+        key_id: str | None,
+        client: socket.socket | None,
     ) -> None:
         self.db = db
         self.follower = follower
         self.settings = settings
-        self._slots: threading.BoundedSemaphore | None = slots
+        self.key_id = key_id
+        self.client = client
+        self._slots: _Slots | None = slots
+        self._owner = owner
+        self._key_checked = time.monotonic()
+
+    def _key_refusal(self, connection: Connection, *, now: bool) -> str | None:
+        """Why the stream's key may no longer read (see :func:`keys.key_refusal`); asked
+        when ``now``, else at most every ``SWARM_STREAM_KEY_CHECK_S``."""
+        if self.key_id is None:  # the bootstrap token, or no auth: nothing to revoke
+            return None
+        clock = time.monotonic()
+        if not now and clock - self._key_checked < self.settings.stream_key_check_s:
+            return None
+        self._key_checked = clock
+        return keys.key_refusal(connection, self.key_id)
 
     def __iter__(self) -> Iterator[bytes]:
         settings, follower = self.settings, self.follower
@@ -141,11 +278,17 @@ class _EventStream:
         yield f"retry: 1000\nid: {follower.cursor}\nevent: ready\ndata: {ready}\n\n".encode()
         started = last_write = time.monotonic()
         while not SHUTDOWN.is_set() and time.monotonic() - started < settings.stream_max_s:
+            if _client_gone(self.client):
+                return
             try:
                 with self.db.statement_reads() as connection:
                     rows = follower.poll(connection)
+                    refused = self._key_refusal(connection, now=bool(rows))
             except Exception:  # the database went away: end; the client reconnects
                 _log.warning("log stream: poll failed", exc_info=True)
+                return
+            if refused is not None:
+                yield f"event: end\ndata: {json.dumps({'reason': refused})}\n\n".encode()
                 return
             now = time.monotonic()
             if rows:
@@ -160,7 +303,7 @@ class _EventStream:
 
     def close(self) -> None:
         if self._slots is not None:
-            self._slots.release()
+            self._slots.give_back(self._owner)
             self._slots = None
 
 
@@ -170,5 +313,6 @@ def _event(row: Any) -> str:
 
 
 def init_app(app: Flask) -> None:
-    """Give ``app`` its per-process budget of open streams."""
-    app.extensions[_EXTENSION] = threading.BoundedSemaphore(state(app).settings.stream_max_clients)
+    """Give ``app`` its per-process budget of open streams (in all and per key)."""
+    settings = state(app).settings
+    app.extensions[_EXTENSION] = _Slots(settings.stream_max_clients, settings.stream_max_per_key)

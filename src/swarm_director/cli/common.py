@@ -11,13 +11,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from sqlalchemy import exc as sa_exc
 
 from swarm_director.config import Settings, load_settings
 from swarm_director.db import Database
 from swarm_director.errors import SwarmError
-from swarm_director.ops.age import load_identities, parse_recipient
+from swarm_director.ops.age import Identity, Recipient, load_identities, parse_recipient
 from swarm_director.ops.crypto import parse_key
 from swarm_director.redact import first_line, mask_urls
 
@@ -76,17 +75,19 @@ def backup_key(settings: Settings) -> bytes | None:
     return parse_key(settings.backup_key.get_secret_value().strip())
 
 
-def backup_recipients(settings: Settings) -> list[X25519PublicKey]:
+def backup_recipients(settings: Settings) -> list[Recipient]:
     """The age recipients of ``SWARM_BACKUP_RECIPIENTS`` (empty: no age encryption)."""
     return [parse_recipient(text) for text in settings.backup_recipients]
 
 
 def backup_identities(
     settings: Settings, identity_file: Path | None = None
-) -> list[X25519PrivateKey] | None:
+) -> list[Identity] | None:
     """The identities of ``--identity`` (else ``SWARM_BACKUP_IDENTITY``); None when neither
     is given. The file's content is never printed, also not in errors."""
-    path = identity_file or settings.backup_identity
+    if identity_file is not None:
+        return load_identities(identity_file, "--identity")
+    path = settings.backup_identity
     return load_identities(path) if path is not None else None
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TextIO
+
 import click
 
 from swarm_director.cli.common import SwarmGroup, json_option
@@ -37,7 +39,14 @@ def format_record(record: LogOut) -> str:
 @click.option("--session", "session_id", help="Only records of this session id.")
 @click.option("--cursor", help="Resume after this event id (printed with --json).")
 @click.option("--url", default=DEFAULT_URL, show_default=True, help="The API's base URL.")
-@click.option("--token", help="API token (default: $SWARM_API_TOKEN).")
+@click.option(
+    "--token-file",
+    type=click.File("r", encoding="utf-8"),
+    help="Read the API key from this file (first line); default: $SWARM_API_TOKEN.",
+)
+# Kept for scripts that use it, but not shown: a key on the command line is visible to every
+# local user (ps, /proc) and lands in shell history.
+@click.option("--token", hidden=True)
 @click.option(
     "--idle-exit",
     type=click.FloatRange(min=0.1),
@@ -51,6 +60,7 @@ def tail_cmd(
     session_id: str | None,
     cursor: str | None,
     url: str,
+    token_file: TextIO | None,
     token: str | None,
     idle_exit: float | None,
     as_json: bool,
@@ -58,13 +68,19 @@ def tail_cmd(
     """Print log records as they are stored, until Ctrl+C.
 
     Reconnects by itself when the connection drops, without losing or repeating a record.
+    The API key comes from a file (--token-file) or the environment (SWARM_API_TOKEN), never
+    from the command line, where other local users could read it.
 
     \b
     Example:
       swarm-director logs tail --task 7 --level warning
-      swarm-director logs tail --url https://store.example.com --token "$KEY" --json
+      swarm-director logs tail --url https://store.example.com --token-file ~/.swarm-key --json
     """
-    if token is None:
+    if token_file is not None:
+        token = token_file.readline().strip()
+        if not token:
+            raise click.ClickException(f"{token_file.name} holds no API key on its first line")
+    elif token is None:
         secret = load_settings().api_token
         token = secret.get_secret_value() if secret else None
     try:

@@ -76,6 +76,22 @@ class StreamingThreadWorker(ThreadWorker):  # type: ignore[misc]
 #: Seconds an idle client connection is kept open for its next request (clients should drop
 #: theirs sooner: swarm_director.client does after 4 s).
 KEEPALIVE_S = 10
+#: Threads of each worker that open log streams can never take: with every stream slot held,
+#: this many requests are still served at once (health checks, writes, lists).
+REQUEST_THREADS = 4
+
+
+def check_threads(threads: int, settings: Settings) -> None:
+    """Raise ClickException when ``threads`` per worker would let open log streams (at most
+    ``SWARM_STREAM_MAX_CLIENTS`` per process, each holding a thread) starve other requests."""
+    least = settings.stream_max_clients + REQUEST_THREADS
+    if threads < least:
+        raise click.ClickException(
+            f"--threads {threads} is too few: open log streams may take "
+            f"SWARM_STREAM_MAX_CLIENTS={settings.stream_max_clients} threads of each worker and "
+            f"{REQUEST_THREADS} must stay for other requests; use --threads {least} or more, "
+            "or lower SWARM_STREAM_MAX_CLIENTS"
+        )
 
 
 def bind_address(host: str, port: int) -> str:
@@ -176,7 +192,8 @@ def _is_loopback(host: str) -> bool:
     default=32,
     show_default=True,
     type=click.IntRange(1, 1024),
-    help="Threads per worker: requests and open log streams served at once by each.",
+    help="Threads per worker: requests and open log streams served at once by each; at least "
+    f"SWARM_STREAM_MAX_CLIENTS + {REQUEST_THREADS}.",
 )
 @click.option("--access-log", is_flag=True, help="Log every request to stderr.")
 @database_option
@@ -187,8 +204,8 @@ def serve_cmd(
 
     On the embedded SQLite default the database is created and migrated on first start; any
     other database must already be at the newest schema (`swarm-director db upgrade`).
-    Set SWARM_API_TOKEN to require `Authorization: Bearer <token>` on every endpoint but
-    /api/health.
+    Set SWARM_API_TOKEN (at least 16 characters) to require `Authorization: Bearer <token>`
+    on every endpoint but /api/health.
 
     \b
     Example:
@@ -196,19 +213,13 @@ def serve_cmd(
       SWARM_API_TOKEN=$(openssl rand -hex 32) swarm-director serve --host 0.0.0.0 --workers 4
     """
     settings = settings_for(database_url)
+    check_threads(threads, settings)
     click.echo(prepare_database(settings))
     token = settings.api_token.get_secret_value() if settings.api_token else ""
     if not _is_loopback(host) and not token:
         click.echo(
             f"Warning: listening on {host} without SWARM_API_TOKEN: anyone who can reach this "
             "address can read and change the data.",
-            err=True,
-        )
-    if threads <= settings.stream_max_clients:
-        click.echo(
-            f"Warning: --threads {threads} is not above SWARM_STREAM_MAX_CLIENTS="
-            f"{settings.stream_max_clients}: open log streams can take every thread and "
-            "leave none for other requests.",
             err=True,
         )
     scheme_host = bind_address(host, port)

@@ -8,7 +8,7 @@ Policy (scripts, styles and images from this server only, no inline code), no fr
 
 from __future__ import annotations
 
-from flask import Flask, Response, current_app, redirect, request, session, url_for
+from flask import Flask, Response, current_app, redirect, request, url_for
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -16,6 +16,7 @@ from swarm_director.api import errors as api_errors
 from swarm_director.config import Settings
 from swarm_director.console import auth, history_pages, ops_page, pages, task_pages
 from swarm_director.console.web import bp, render
+from swarm_director.enums import ApiScope
 from swarm_director.errors import SwarmError
 
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -82,22 +83,29 @@ def _unexpected(error: Exception) -> Response | tuple[str, int]:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-def login() -> BaseResponse | str:
+def login() -> BaseResponse | str | tuple[str, int, dict[str, str]]:
     """The login form: a key (an API key, any scope, or SWARM_API_TOKEN) opens a session."""
     target = auth.safe_next(request.values.get("next"))
     if not auth.auth_required():
         return redirect(target)
     error = None
     if current_app.secret_key is None:
-        error = "Logging in with API keys needs SWARM_SECRET_KEY set on the server."
+        error = (
+            "Logging in needs a signing key: the server could not keep one in SWARM_DATA_DIR; "
+            "set SWARM_SECRET_KEY."
+        )
     elif request.method == "POST":
         if not auth.csrf_ok():
             error = "The form expired; please try again."
-        elif (principal := auth.check_key(request.form.get("key", ""))) is not None:
-            auth.start_session(principal)
-            return redirect(target)
         else:
-            error = "That key does not open the console."
+            outcome = auth.try_login(request.form.get("key", ""))
+            if not isinstance(outcome, auth.LoginRefused):
+                auth.start_session(outcome)
+                return redirect(target)
+            error = outcome.message
+            if outcome.retry_after is not None:
+                page = render("login.html", title="Log in", error=error, next=target)
+                return page, 429, {"Retry-After": str(outcome.retry_after)}
     # A refused key re-shows the form with the reason (200: browsers log any 4xx page load
     # as a console error, and the form is the answer the person needs).
     return render("login.html", title="Log in", error=error, next=target)
@@ -105,10 +113,11 @@ def login() -> BaseResponse | str:
 
 @bp.post("/logout")
 def logout() -> BaseResponse | tuple[str, int]:
-    """Ends the session (a POST with the CSRF token: a link elsewhere cannot log you out)."""
+    """Ends the session on the server, for every copy of its cookie (a POST with the CSRF
+    token: a link elsewhere cannot log you out)."""
     if not auth.csrf_ok():
         return _error_page(400, "Cannot log out", "The form expired; reload the page.")
-    session.clear()
+    auth.end_session()
     return redirect(url_for("console.login"))
 
 
@@ -128,6 +137,7 @@ def init_app(app: Flask, settings: Settings) -> None:
         return {
             "needs_login": needs_login,
             "logged_in": needs_login and auth.logged_in(),
+            "is_admin": auth.allows(ApiScope.ADMIN),
             "csrf_token": auth.csrf_token,
         }
 

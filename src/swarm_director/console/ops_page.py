@@ -1,23 +1,37 @@
-"""Console page: operations (backups, audit trail, slow statements, table sizes, migrations)."""
+"""Console page: operations (backups, audit trail, slow statements, table sizes, migrations).
+
+Admin only, like ``/api/admin/*``: the audit trail names every API key, and the page shows
+the backup folder and the slowest statements. A session with a lesser key gets 403.
+"""
 
 from __future__ import annotations
 
+from flask import abort
+
 from swarm_director.api.context import connection, database, state
+from swarm_director.console import auth
 from swarm_director.console.pages import head_revision
 from swarm_director.console.web import api_url, bp, enum_arg, here, int_arg, render
 from swarm_director.migrations import migrate
-from swarm_director.models import MaintenanceOperation, MaintenanceStatus
+from swarm_director.models import ApiScope, MaintenanceOperation, MaintenanceStatus
 from swarm_director.ops import audit, dbinfo
 from swarm_director.ops.manifest import list_backups
 from swarm_director.ops.stats import collect_stats
 
 AUDIT_PAGE = 50
+ADMIN_ONLY = (
+    "The operations page needs a key with scope admin (as /api/admin/* does); "
+    "this session's key cannot read it."
+)
 
 
 @bp.get("/ops")
 def ops() -> str:
     """Backups from their manifests with their verify results, the audit trail (filtered by
-    operation and status, paged by id), slow statements, table sizes, migrations."""
+    operation and status, paged by id), slow statements, table sizes, migrations. Admin
+    sessions only (403 otherwise)."""
+    if not auth.allows(ApiScope.ADMIN):
+        abort(403, description=ADMIN_ONLY)
     settings = state().settings
     db = database()
     operation = enum_arg("operation", MaintenanceOperation)

@@ -6,6 +6,7 @@ import functools
 from datetime import timedelta
 
 from swarm_director.api.context import connection, database, session, state
+from swarm_director.console import auth
 from swarm_director.console.web import (
     PAGE_SIZE,
     api_url,
@@ -19,6 +20,7 @@ from swarm_director.console.web import (
 from swarm_director.db import utcnow
 from swarm_director.models import (
     AgentStatus,
+    ApiScope,
     ConversationStatus,
     LogLevel,
     TaskStatus,
@@ -60,16 +62,29 @@ def database_health() -> dict[str, object]:
     }
 
 
+def readiness() -> dict[str, object]:
+    """What a read key may see of the database's health (what ``/api/ready`` says)."""
+    return {
+        "dialect": database().dialect,
+        "revision": dbinfo.schema_revision(connection()),
+        "head": head_revision(),
+    }
+
+
 @bp.get("/")
 def overview() -> str:
     """Tasks by status and type, failures of the last 24 h, agents by status, the busiest
     tasks of the last hour and the database's health."""
     s = session()
     now = utcnow()
+    admin = auth.allows(ApiScope.ADMIN)
+    # A lesser key sees what /api/ready tells it (dialect, revision), not the admin facts.
+    health = database_health() if admin else readiness()
+    api = ["/api/tasks?status=failed", "/api/agents", "/api/admin/stats", "/api/ready"]
     return render(
         "overview.html",
         title="Overview",
-        api=["/api/tasks?status=failed", "/api/agents", "/api/admin/stats", "/api/ready"],
+        api=api if admin else [link for link in api if not link.startswith("/api/admin/")],
         counts=browse.task_counts(s),
         statuses=list(TaskStatus),
         types=list(TaskType),
@@ -79,7 +94,8 @@ def overview() -> str:
         agent_statuses=list(AgentStatus),
         busiest=browse.busiest_tasks(s, now - BUSY_WINDOW),
         sample=browse.BUSIEST_SAMPLE,
-        health=database_health(),
+        health=health,
+        admin=admin,
     )
 
 

@@ -17,6 +17,7 @@ from swarm_director.enums import (
 )
 from swarm_director.models.agent import Agent
 from swarm_director.models.api_key import ApiKey
+from swarm_director.models.console_session import ConsoleSession
 from swarm_director.models.conversation import Conversation, ConversationParticipant, Message
 from swarm_director.models.draft import Draft
 from swarm_director.models.email import EMAIL_TRANSITIONS, EmailMessage
@@ -36,6 +37,7 @@ __all__ = [
     "AgentType",
     "ApiKey",
     "ApiScope",
+    "ConsoleSession",
     "Conversation",
     "ConversationParticipant",
     "ConversationStatus",

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import contextlib
-import gzip
 import hashlib
 import os
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
-
-from swarm_director.ops.age import AgeReader, AgeWriter
+from swarm_director.ops import age
 from swarm_director.ops.crypto import DecryptingReader, EncryptingWriter
 from swarm_director.ops.errors import CorruptBackupError
 from swarm_director.private_files import open_private
+
+if TYPE_CHECKING:
+    from swarm_director.ops.age import Sink
 
 #: Called with (done, expected) units of one stage of work.
 Progress = Callable[[int, int], None]
@@ -36,6 +36,8 @@ def stage(reporter: Reporter | None, name: str) -> Progress | None:
 
 
 BLOCK = 1 << 20
+#: zlib's window bits for a gzip wrapper (header and CRC) around the deflate stream.
+_GZIP = 16 + zlib.MAX_WBITS
 
 
 def sha256_file(path: Path, progress: Progress | None = None) -> str:
@@ -97,13 +99,55 @@ class _HashingWriter:
         self.sink.flush()
 
 
+def gzip_chunks(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """The gzip stream of the concatenated ``chunks``, chunk by chunk (level 6, no name, no
+    time stamp: the same input gives the same bytes)."""
+    compressor = zlib.compressobj(6, zlib.DEFLATED, _GZIP)
+    for chunk in chunks:
+        if out := compressor.compress(chunk):
+            yield out
+    yield compressor.flush()
+
+
+def write_layers(
+    sink: Sink,
+    chunks: Iterable[bytes],
+    *,
+    key: bytes | None = None,
+    recipients: Sequence[age.Recipient] = (),
+) -> None:
+    """Write ``chunks`` to ``sink``: age-encrypted to ``recipients`` when there are any, else
+    in the legacy ``SDBKENC1`` format with ``key`` when given, else as they are."""
+    if recipients:
+        age.encrypt(chunks, sink, recipients)
+    elif key is not None:
+        writer = EncryptingWriter(sink, key)
+        for chunk in chunks:
+            writer.write(chunk)
+        writer.close()
+    else:
+        for chunk in chunks:
+            sink.write(chunk)
+
+
+def _blocks(path: Path, progress: Progress | None) -> Iterator[bytes]:
+    total = path.stat().st_size
+    done = 0
+    with path.open("rb") as source:
+        while block := source.read(BLOCK):
+            yield block
+            done += len(block)
+            if progress:
+                progress(done, total)
+
+
 def encode(
     raw: Path,
     out: Path,
     *,
     compress: bool,
     key: bytes | None,
-    recipients: Sequence[X25519PublicKey] = (),
+    recipients: Sequence[age.Recipient] = (),
     progress: Progress | None = None,
 ) -> tuple[str, int]:
     """Write ``raw`` to ``out`` through gzip and/or encryption; returns (sha256, bytes).
@@ -111,46 +155,46 @@ def encode(
     With ``recipients`` the file is in the age format (the legacy ``key`` is then unused).
     Streams block by block, so memory use does not grow with the database.
     """
-    total = raw.stat().st_size
-    done = 0
+    blocks = _blocks(raw, progress)
     with open_private(out) as sink:
         hashing = _HashingWriter(sink)
-        encrypting: AgeWriter | EncryptingWriter | None = None
-        if recipients:
-            encrypting = AgeWriter(hashing, recipients)  # type: ignore[arg-type]
-        elif key is not None:
-            encrypting = EncryptingWriter(hashing, key)  # type: ignore[arg-type]
-        layer: IO[bytes] = encrypting if encrypting is not None else hashing  # type: ignore[assignment]
-        gz = gzip.GzipFile(fileobj=layer, mode="wb", compresslevel=6, mtime=0) if compress else None
-        target: IO[bytes] = gz if gz is not None else layer  # type: ignore[assignment]
-        with raw.open("rb") as source:
-            while block := source.read(BLOCK):
-                target.write(block)
-                done += len(block)
-                if progress:
-                    progress(done, total)
-        if gz is not None:
-            gz.close()
-        if encrypting is not None:
-            encrypting.close()
+        write_layers(
+            hashing,
+            gzip_chunks(blocks) if compress else blocks,
+            key=key,
+            recipients=recipients,
+        )
+        hashing.flush()
     return hashing.digest.hexdigest(), hashing.size
 
 
-def _decoded(
-    f: IO[bytes],
-    *,
-    compressed: bool,
-    key: bytes | None,
-    identities: Sequence[X25519PrivateKey] | None,
-) -> IO[bytes]:
-    stream: IO[bytes] = f
-    if identities is not None:
-        stream = AgeReader(f, identities)  # type: ignore[assignment]
-    elif key is not None:
-        stream = DecryptingReader(f, key)  # type: ignore[assignment]
-    if compressed:
-        stream = gzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[assignment]
-    return stream
+class _Gunzip:
+    """A ``write`` file object that decompresses gzip members into ``sink``, at most
+    :data:`BLOCK` bytes of output at a time (a gzip stream of zeros inflates a thousandfold)."""
+
+    def __init__(self, sink: Sink) -> None:
+        self._sink = sink
+        self._inflate = zlib.decompressobj(_GZIP)
+        self._fed = False
+
+    def write(self, data: bytes) -> int:
+        pending, more = bytes(data), False
+        while pending or more:
+            if self._inflate.eof:  # a further member: gzip allows them one after another
+                self._inflate, self._fed = zlib.decompressobj(_GZIP), False
+            out = self._inflate.decompress(pending, BLOCK)
+            self._fed = self._fed or bool(pending)
+            if out:
+                self._sink.write(out)
+            done = self._inflate.eof
+            pending = self._inflate.unused_data if done else self._inflate.unconsumed_tail
+            more = not done and len(out) == BLOCK  # output may be waiting inside zlib
+        return len(data)
+
+    def close(self) -> None:
+        """Raise EOFError when the stream ended inside a member."""
+        if self._fed and not self._inflate.eof:
+            raise EOFError("compressed file ended before the end-of-stream marker was reached")
 
 
 def decode(
@@ -159,7 +203,7 @@ def decode(
     *,
     compressed: bool,
     key: bytes | None,
-    identities: Sequence[X25519PrivateKey] | None = None,
+    identities: Sequence[age.Identity] | None = None,
     progress: Progress | None = None,
 ) -> int:
     """Write the plaintext of backup ``path`` to ``out``, fsynced; returns its size.
@@ -170,16 +214,27 @@ def decode(
     raises :class:`CorruptBackupError`. Streams block by block.
     """
     total = path.stat().st_size
-    written = 0
+
+    def read_so_far(done: int) -> None:
+        if progress:
+            progress(min(done, total), total)
+
     try:
         with path.open("rb") as f, open_private(out) as sink:
-            stream = _decoded(f, compressed=compressed, key=key, identities=identities)
-            while block := stream.read(BLOCK):
-                sink.write(block)
-                written += len(block)
-                if progress:
-                    progress(min(f.tell(), total), total)
-    except (EOFError, gzip.BadGzipFile, zlib.error) as error:
+            target: _Gunzip | IO[bytes] = _Gunzip(sink) if compressed else sink
+            if identities is not None:
+                age.decrypt(f, target, identities, read_so_far)
+            else:
+                stream: IO[bytes] = f
+                if key is not None:
+                    stream = DecryptingReader(f, key)  # type: ignore[assignment]
+                while block := stream.read(BLOCK):
+                    target.write(block)
+                    read_so_far(f.tell())
+            if isinstance(target, _Gunzip):
+                target.close()
+            written = sink.tell()
+    except (EOFError, zlib.error) as error:
         raise CorruptBackupError(f"backup file is damaged or truncated ({error})") from None
     fsync_file(out)
     return written

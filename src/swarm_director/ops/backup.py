@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 from sqlalchemy import Engine
 
 from swarm_director import __version__
@@ -100,7 +99,7 @@ def create_backup(
     *,
     compress: bool = False,
     key: bytes | None = None,
-    recipients: Sequence[X25519PublicKey] = (),
+    recipients: Sequence[age.Recipient] = (),
     keep_last: int | None = None,
     keep_days: float | None = None,
     kind: str = "manual",
@@ -172,7 +171,7 @@ def _create(
     *,
     compress: bool,
     key: bytes | None,
-    recipients: Sequence[X25519PublicKey],
+    recipients: Sequence[age.Recipient],
     kind: str,
     reporter: Reporter | None,
     pg_bin: Path | None,

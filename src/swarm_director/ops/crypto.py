@@ -11,6 +11,9 @@ file's random salt, so no two files share a key and a wrong key is told apart fr
 chunk (the STREAM construction): reordered, dropped, duplicated or truncated chunks all fail
 authentication, and a file cut at a chunk boundary is caught because its last chunk is not
 marked final. Memory use is one chunk, whatever the database size.
+
+Backups are now written in the age format (:mod:`.age`); this one stays so that backups
+written with ``SWARM_BACKUP_KEY`` still verify and restore, and for servers that keep using it.
 """
 
 from __future__ import annotations
@@ -20,15 +23,17 @@ import binascii
 import hmac
 import secrets
 import struct
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from swarm_director.ops.chunked import ChunkedReader, ChunkedWriter
 from swarm_director.ops.errors import BackupKeyError, CorruptBackupError
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
 
 #: The setting that holds the key, for messages.
 KEY_SETTING = "SWARM_BACKUP_KEY"
@@ -74,10 +79,91 @@ def _nonce(index: int, final: bool) -> bytes:
     return index.to_bytes(11, "big") + (b"\x01" if final else b"\x00")
 
 
-class EncryptingWriter(ChunkedWriter):
+# -- chunked file objects: these do the buffering, a subclass seals or opens one chunk ----
+
+
+class _ChunkedWriter:
+    """A write-only file object that hands ``chunk_size`` bytes at a time to :meth:`_emit`,
+    and the rest (the only chunk that may be short) to it on :meth:`close`. ``sink`` stays
+    open."""
+
+    def __init__(self, sink: SupportsWrite[bytes], chunk_size: int) -> None:
+        self._sink = sink
+        self._chunk_size = chunk_size
+        self._buffer = bytearray()
+        self._index = 0
+        self._closed = False
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        self._buffer += data
+        # At least one byte stays back: only the whole stream's last chunk may be short, and
+        # it is empty only when the stream is.
+        while len(self._buffer) > self._chunk_size:
+            self._emit(bytes(self._buffer[: self._chunk_size]), final=False)
+            del self._buffer[: self._chunk_size]
+        return len(data)
+
+    def close(self) -> None:
+        if not self._closed:
+            self._emit(bytes(self._buffer), final=True)
+            self._buffer.clear()
+            self._closed = True
+
+    def _emit(self, plaintext: bytes, *, final: bool) -> None:
+        """Seal chunk number ``self._index`` into the sink and count it."""
+        raise NotImplementedError
+
+
+class _ChunkedReader:
+    """A read-only file object over the chunks :meth:`_next_chunk` opens one by one (it sets
+    ``self._done`` with the last one)."""
+
+    def __init__(self, source: IO[bytes]) -> None:
+        self._source = source
+        self._index = 0
+        self._plain = b""
+        self._offset = 0
+        self._done = False
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        out = bytearray()
+        while size < 0 or len(out) < size:
+            if self._offset >= len(self._plain):
+                if self._done:
+                    break
+                self._plain = self._next_chunk()
+                self._offset = 0
+                continue
+            take = len(self._plain) - self._offset if size < 0 else size - len(out)
+            out += self._plain[self._offset : self._offset + take]
+            self._offset += take
+        return bytes(out)
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._source.close()
+
+    def _next_chunk(self) -> bytes:
+        """The plaintext of the next chunk (raising on damage)."""
+        raise NotImplementedError
+
+
+class EncryptingWriter(_ChunkedWriter):
     """A write-only file object that encrypts into ``sink`` (call :meth:`close` to finish)."""
 
-    def __init__(self, sink: IO[bytes], key: bytes, chunk_size: int = CHUNK_SIZE) -> None:
+    def __init__(
+        self, sink: SupportsWrite[bytes], key: bytes, chunk_size: int = CHUNK_SIZE
+    ) -> None:
         salt = secrets.token_bytes(16)
         file_key, check = _derive(key, salt)
         super().__init__(sink, chunk_size)
@@ -92,7 +178,7 @@ class EncryptingWriter(ChunkedWriter):
         self._index += 1
 
 
-class DecryptingReader(ChunkedReader):
+class DecryptingReader(_ChunkedReader):
     """A read-only file object giving the plaintext of an encrypted ``source``.
 
     Raises :class:`BackupKeyError` for a wrong key and :class:`CorruptBackupError` for any

@@ -3,6 +3,9 @@
 A key only has to outlive the client's retries. Kept forever, ``idempotency_keys`` would grow
 by a row per keyed batch; ``db maintain`` deletes keys older than ``--idempotency-ttl``
 (default 7 days). A batch retried with a key that has expired is stored again, as new.
+
+Console sessions that were logged out or have expired no longer open anything; ``db maintain``
+deletes them too.
 """
 
 from __future__ import annotations
@@ -14,10 +17,11 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 
 from swarm_director.db.base import utcnow
-from swarm_director.models import IdempotencyKey
+from swarm_director.models import ConsoleSession, IdempotencyKey
 from swarm_director.ops.dbinfo import table_of
 
 KEYS = table_of(IdempotencyKey)
+SESSIONS = table_of(ConsoleSession)
 DEFAULT_TTL = timedelta(days=7)
 DEFAULT_BATCH = 5000
 #: Pause between SQLite delete batches, so that waiting writers get the lock in between.
@@ -56,3 +60,14 @@ def expire_idempotency_keys(
             return deleted
         if engine.dialect.name == "sqlite":
             time.sleep(_SQLITE_YIELD_S)
+
+
+def prune_console_sessions(engine: Engine, *, now: datetime | None = None) -> int:
+    """Delete the console sessions that were logged out or have expired; returns how many.
+
+    One statement: a session lasts hours, so there are at most a few thousand of them.
+    """
+    at = now or utcnow()
+    ended = sa.or_(SESSIONS.c.ended_at.is_not(None), SESSIONS.c.expires_at <= at)
+    with engine.begin() as conn:
+        return int(conn.execute(sa.delete(SESSIONS).where(ended)).rowcount)

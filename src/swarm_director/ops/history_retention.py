@@ -13,22 +13,22 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 from sqlalchemy import Engine
 
 from swarm_director.db.base import utcnow
 from swarm_director.models import HistoryEntry
+from swarm_director.ops import age
 from swarm_director.ops.artifact import publish
 from swarm_director.ops.dbinfo import table_of
 from swarm_director.ops.errors import RetentionError
-from swarm_director.ops.retention import _archive_writer  # one archive format for both
+from swarm_director.ops.retention import write_archive  # one archive format for both
 from swarm_director.private_files import private_dir
 
 HISTORY = table_of(HistoryEntry)
@@ -65,7 +65,7 @@ def _archive(
     engine: Engine,
     cutoff: datetime,
     archive: Path,
-    recipients: Sequence[X25519PublicKey],
+    recipients: Sequence[age.Recipient],
 ) -> tuple[int, int]:
     """Write every row older than ``cutoff`` to ``archive``; (how many, the highest id)."""
     if archive.exists():
@@ -73,23 +73,26 @@ def _archive(
     private_dir(archive.parent)
     part = archive.with_name(f".part-{archive.name}")
     count, last_id = 0, 0
+
+    def lines() -> Iterator[bytes]:
+        nonlocal count, last_id
+        while True:
+            query = (
+                sa.select(HISTORY)
+                .where(HISTORY.c.at < cutoff, HISTORY.c.id > last_id)
+                .order_by(HISTORY.c.id)
+                .limit(BATCH)
+            )
+            with engine.connect() as conn:
+                rows = conn.execute(query).all()
+            if not rows:
+                return
+            yield "".join(_row_json(row) + "\n" for row in rows).encode("utf-8")
+            count += len(rows)
+            last_id = rows[-1].id
+
     try:
-        with _archive_writer(part, recipients) as out:
-            while True:
-                query = (
-                    sa.select(HISTORY)
-                    .where(HISTORY.c.at < cutoff, HISTORY.c.id > last_id)
-                    .order_by(HISTORY.c.id)
-                    .limit(BATCH)
-                )
-                with engine.connect() as conn:
-                    rows = conn.execute(query).all()
-                if not rows:
-                    break
-                for row in rows:
-                    out.write(_row_json(row) + "\n")
-                count += len(rows)
-                last_id = rows[-1].id
+        write_archive(part, lines(), recipients)
         publish(part, archive)
     finally:
         part.unlink(missing_ok=True)
@@ -101,7 +104,7 @@ def prune_history(
     older_than: timedelta = DEFAULT_RETENTION,
     *,
     archive: Path | None = None,
-    recipients: Sequence[X25519PublicKey] = (),
+    recipients: Sequence[age.Recipient] = (),
     now: datetime | None = None,
 ) -> HistoryPruneResult:
     """Delete history rows older than ``older_than`` (archived to ``archive`` first when

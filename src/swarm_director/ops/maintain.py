@@ -3,13 +3,14 @@
 Steps: on PostgreSQL, the monthly log partitions of this month and the next ones (and of any
 month whose rows wait in the default partition); then backup (with pruning), verify of that
 backup (restored into a scratch database and checked, as ``db verify`` does), then log
-retention, then history retention, then expiry of old idempotency keys, then optimize.
-Retention of logs and history runs only after a successful (and, unless turned off, verified)
-backup, so rows are never deleted without a fresh backup holding them (expired keys are no
-one's data: they go regardless). Every step is attempted as far as that rule allows, each
-failure is reported, and the run as a whole fails if any step did. A lock (a file lock in the
-backup folder, plus a PostgreSQL advisory lock on PostgreSQL) makes a second run exit at once
-instead of overlapping the first.
+retention, then history retention, then expiry of old idempotency keys and of ended
+console sessions, then optimize. Retention of logs and history runs only after a
+successful (and, unless turned off, verified) backup, so rows are never deleted without a
+fresh backup holding them (expired keys and sessions are no one's data: they go
+regardless). Every step is attempted as far as that rule allows, each failure is reported,
+and the run as a whole fails if any step did. A lock (a file lock in the backup folder,
+plus a PostgreSQL advisory lock on PostgreSQL) makes a second run exit at once instead of
+overlapping the first.
 """
 
 from __future__ import annotations
@@ -25,16 +26,20 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from sqlalchemy import Engine
 
 from swarm_director.db.base import utcnow
 from swarm_director.db.partitions import DEFAULT_MONTHS_AHEAD
 from swarm_director.errors import SwarmError
+from swarm_director.ops import age
 from swarm_director.ops.artifact import Reporter
 from swarm_director.ops.backup import BackupResult, create_backup
 from swarm_director.ops.errors import MaintenanceLockedError
-from swarm_director.ops.expiry import DEFAULT_TTL, expire_idempotency_keys
+from swarm_director.ops.expiry import (
+    DEFAULT_TTL,
+    expire_idempotency_keys,
+    prune_console_sessions,
+)
 from swarm_director.ops.history_retention import prune_history
 from swarm_director.ops.optimize import optimize
 from swarm_director.ops.partition_retention import ensure_log_partitions
@@ -57,11 +62,11 @@ class MaintenancePolicy:
     keep_days: float | None = None
     compress: bool = True
     key: bytes | None = None
-    recipients: Sequence[X25519PublicKey] = ()
+    recipients: Sequence[age.Recipient] = ()
     """age recipients of the backup and the log archive (preferred over ``key``)."""
     verify: bool = True
     """Verify the new backup in a scratch database."""
-    identities: Sequence[X25519PrivateKey] | None = None
+    identities: Sequence[age.Identity] | None = None
     """Open the new backup for its verify when it is encrypted to age recipients."""
     retention: RetentionPolicy | None = None
     archive_dir: Path | None = None
@@ -141,6 +146,7 @@ def run_maintenance(
         if policy.idempotency_ttl is not None:
             ttl = policy.idempotency_ttl
             _step(report, "keys", lambda: _expire_keys(engine, ttl))
+        _step(report, "sessions", lambda: _prune_sessions(engine))
         if policy.optimize:
             _step(report, "optimize", lambda: _optimize(engine))
     report.seconds = time.perf_counter() - started
@@ -232,6 +238,11 @@ def _partitions(engine: Engine, ahead: int) -> tuple[str, dict[str, Any]]:
 def _expire_keys(engine: Engine, ttl: timedelta) -> tuple[str, dict[str, Any]]:
     deleted = expire_idempotency_keys(engine, ttl)
     return f"expired {deleted} idempotency keys", {"expired": deleted, "ttl_s": ttl.total_seconds()}
+
+
+def _prune_sessions(engine: Engine) -> tuple[str, dict[str, Any]]:
+    deleted = prune_console_sessions(engine)
+    return f"deleted {deleted} ended console sessions", {"deleted": deleted}
 
 
 def _optimize(engine: Engine) -> tuple[str, dict[str, Any]]:

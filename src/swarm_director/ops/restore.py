@@ -40,12 +40,11 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from sqlalchemy import Engine
 
 from swarm_director.db.engine import sqlite_file
 from swarm_director.models import MaintenanceEvent, MaintenanceOperation
-from swarm_director.ops import audit
+from swarm_director.ops import age, audit
 from swarm_director.ops.artifact import Reporter, stage
 from swarm_director.ops.backup import SQLITE_TIMEOUT_S, BackupResult, create_backup
 from swarm_director.ops.dbinfo import table_of
@@ -84,8 +83,8 @@ def restore_backup(
     *,
     backup_dir: Path,
     key: bytes | None = None,
-    identities: Sequence[X25519PrivateKey] | None = None,
-    recipients: Sequence[X25519PublicKey] = (),
+    identities: Sequence[age.Identity] | None = None,
+    recipients: Sequence[age.Recipient] = (),
     reporter: Reporter | None = None,
     lock_timeout_s: float = 60.0,
     pg_bin: Path | None = None,

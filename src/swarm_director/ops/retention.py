@@ -22,28 +22,25 @@ the space reusable.
 
 from __future__ import annotations
 
-import gzip
 import json
 import time
 from array import array
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import sqlalchemy as sa
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 from sqlalchemy import Connection, Engine
 
 from swarm_director.db.base import utcnow
 from swarm_director.db.partitions import Partition, relation_bytes
 from swarm_director.durations import parse_duration
 from swarm_director.models import AgentLog, LogLevel, MaintenanceOperation, Task, TaskStatus
-from swarm_director.ops import audit
-from swarm_director.ops.age import AgeWriter
-from swarm_director.ops.artifact import Reporter, publish, stage
+from swarm_director.ops import age, audit
+from swarm_director.ops.artifact import Reporter, gzip_chunks, publish, stage, write_layers
 from swarm_director.ops.dbinfo import quoted, reader, table_of
 from swarm_director.ops.errors import RetentionError
 from swarm_director.ops.partition_retention import DropResult, drop_partitions, plan_drops
@@ -155,7 +152,7 @@ def cleanup_logs(
     policy: RetentionPolicy,
     *,
     archive: Path | None = None,
-    recipients: Sequence[X25519PublicKey] = (),
+    recipients: Sequence[age.Recipient] = (),
     dry_run: bool = False,
     batch_size: int = DEFAULT_BATCH,
     reporter: Reporter | None = None,
@@ -274,7 +271,7 @@ def _write_archive(
     engine: Engine,
     where: sa.ColumnElement[bool],
     archive: Path,
-    recipients: Sequence[X25519PublicKey],
+    recipients: Sequence[age.Recipient],
     report: CleanupReport,
     reporter: Reporter | None,
     conn: Connection | None = None,
@@ -292,32 +289,37 @@ def _write_archive(
     ids: array[int] = array("q")
     going = dropped or []
     archived = 0
-    last_id = 0
+
+    def lines() -> Iterator[bytes]:
+        nonlocal archived
+        last_id = 0
+        while True:
+            query = (
+                sa.select(LOGS)
+                .where(where, LOGS.c.id > last_id)
+                .order_by(LOGS.c.id)
+                .limit(DEFAULT_BATCH * 5)
+            )
+            source: AbstractContextManager[Connection] = (
+                nullcontext(conn) if conn is not None else reader(engine).connect()
+            )
+            with source as reading:
+                rows = reading.execute(query).all()
+            if not rows:
+                return
+            text = []
+            for row in rows:
+                text.append(_row_json(row))
+                archived += 1
+                if not any(p.lower <= row.timestamp < p.upper for p in going):
+                    ids.append(row.id)
+            yield ("\n".join(text) + "\n").encode("utf-8")
+            last_id = rows[-1].id
+            if progress:
+                progress(archived, max(total, archived))
+
     try:
-        with _archive_writer(part, recipients) as out:
-            while True:
-                query = (
-                    sa.select(LOGS)
-                    .where(where, LOGS.c.id > last_id)
-                    .order_by(LOGS.c.id)
-                    .limit(DEFAULT_BATCH * 5)
-                )
-                source: AbstractContextManager[Connection] = (
-                    nullcontext(conn) if conn is not None else reader(engine).connect()
-                )
-                with source as reading:
-                    rows = reading.execute(query).all()
-                if not rows:
-                    break
-                for row in rows:
-                    out.write(_row_json(row))
-                    out.write("\n")
-                    archived += 1
-                    if not any(p.lower <= row.timestamp < p.upper for p in going):
-                        ids.append(row.id)
-                last_id = rows[-1].id
-                if progress:
-                    progress(archived, max(total, archived))
+        write_archive(part, lines(), recipients)
         publish(part, archive)  # fsync, then the final name: durable before any delete
     finally:
         part.unlink(missing_ok=True)
@@ -326,16 +328,10 @@ def _write_archive(
     return ids
 
 
-@contextmanager
-def _archive_writer(part: Path, recipients: Sequence[X25519PublicKey]) -> Iterator[IO[str]]:
-    """A text stream into gzip, and into age encryption first when there are recipients."""
+def write_archive(part: Path, lines: Iterator[bytes], recipients: Sequence[age.Recipient]) -> None:
+    """``lines`` into gzip, and into age encryption after it when there are recipients."""
     with open_private(part) as sink:
-        sealed = AgeWriter(sink, recipients) if recipients else None
-        layer: IO[bytes] = sealed if sealed is not None else sink  # type: ignore[assignment]
-        with gzip.open(layer, "wt", encoding="utf-8", compresslevel=6) as out:
-            yield out
-        if sealed is not None:
-            sealed.close()
+        write_layers(sink, gzip_chunks(lines), recipients=recipients)
 
 
 def _delete_ids(

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 
@@ -108,7 +107,7 @@ def verify_backup(
     *,
     target: URL | None = None,
     key: bytes | None = None,
-    identities: Sequence[X25519PrivateKey] | None = None,
+    identities: Sequence[age.Identity] | None = None,
     reporter: Reporter | None = None,
     audit_engine: Engine | None = None,
     pg_bin: Path | None = None,
@@ -154,7 +153,7 @@ def staged_backup(
     *,
     target: URL | None,
     key: bytes | None,
-    identities: Sequence[X25519PrivateKey] | None = None,
+    identities: Sequence[age.Identity] | None = None,
     reporter: Reporter | None = None,
     pg_bin: Path | None = None,
 ) -> Iterator[Staged]:

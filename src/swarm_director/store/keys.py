@@ -41,6 +41,7 @@ PREFIX = "sdk_"
 _KEY_ID_BYTES = 6
 _SECRET_BYTES = 32
 _TOKEN = re.compile(r"sdk_([0-9a-f]{12})_([A-Za-z0-9_-]{43})")
+_KEY_ID = re.compile(r"sdk_([0-9a-f]{12})_")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 _TABLE: sa.Table = ApiKey.__table__  # type: ignore[assignment]
 #: Built once: constructing the statement per request cost more than running it. The scope is
@@ -80,6 +81,13 @@ class KeyCheck:
 def looks_like_key(token: str) -> bool:
     """True if ``token`` has the shape of an API key (whether or not it exists)."""
     return _TOKEN.fullmatch(token) is not None
+
+
+def key_id_of(token: str) -> str | None:
+    """The public key id a token names (``sdk_<key id>_...``), whether or not its secret is
+    right; None when it does not look like an API key."""
+    match = _KEY_ID.match(token)
+    return match.group(1) if match is not None else None
 
 
 def _hash(secret: str) -> str:
@@ -201,7 +209,17 @@ def any_keys(connection: Connection) -> bool:
 def key_is_live(connection: Connection, key_id: str, now: datetime | None = None) -> bool:
     """True while the key ``key_id`` exists, is not revoked and has not expired (a console
     session opened with it ends as soon as this turns False)."""
+    return key_refusal(connection, key_id, now) is None
+
+
+def key_refusal(connection: Connection, key_id: str, now: datetime | None = None) -> str | None:
+    """Why the key ``key_id`` may no longer be used (``unknown``, ``revoked`` or ``expired``),
+    or None while it is live. One indexed lookup (a live stream asks every few seconds)."""
     row = connection.execute(_BY_KEY_ID, {"key_id": key_id}).one_or_none()
-    if row is None or row.revoked_at is not None:
-        return False
-    return row.expires_at is None or row.expires_at > (now or utcnow())
+    if row is None:
+        return "unknown"
+    if row.revoked_at is not None:
+        return "revoked"
+    if row.expires_at is not None and row.expires_at <= (now or utcnow()):
+        return "expired"
+    return None

@@ -1,7 +1,7 @@
 """History of every change, and the work queue's columns on tasks.
 
-Revision ID: 010_add_history_and_work_queue
-Revises: 009_add_api_keys
+Revision ID: 011_add_history_and_work_queue
+Revises: 010_add_console_sessions
 Create Date: 2026-12-06
 
 ``history`` gets a row per create, update and delete of the swarm's entities (written by the
@@ -21,8 +21,8 @@ from sqlalchemy.dialects import postgresql
 TIMESTAMP = sa.DateTime(timezone=True)
 JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
-revision = "010_add_history_and_work_queue"
-down_revision: str | None = "009_add_api_keys"
+revision = "011_add_history_and_work_queue"
+down_revision: str | None = "010_add_console_sessions"
 branch_labels: str | None = None
 depends_on: str | None = None
 
