@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from flask import Response
+from flask import Response, g
 from pydantic import Field
 
 from swarm_director.api.common import AgentPath, PageQuery, TaskPath, blueprint, page_response
@@ -12,6 +12,7 @@ from swarm_director.api.context import connection
 from swarm_director.api.conversations import ConversationPath
 from swarm_director.api.drafts import DraftPath
 from swarm_director.api.emails import EmailPath
+from swarm_director.enums import ApiScope
 from swarm_director.schemas.common import ISOTimestamp, Name, PositiveBigId
 from swarm_director.schemas.history import HistoryEntity, HistoryPage
 from swarm_director.store import history
@@ -33,9 +34,18 @@ class EntityHistoryQuery(PageQuery):
     order: Literal["asc", "desc"] = Field(default="asc", description="`asc`: oldest first.")
 
 
+def _hidden() -> frozenset[str]:
+    # API keys' history (names, scopes, expiry) is for admin keys, like key management.
+    principal = g.get("principal")
+    if principal is None or principal.scope.grants(ApiScope.ADMIN):
+        return frozenset()
+    return history.ADMIN_ENTITIES
+
+
 def _page(query: PageQuery, order: str, **filters: object) -> Response:
     page = history.list_history(
         connection(),
+        hidden=_hidden(),
         order=order,  # type: ignore[arg-type]
         limit=query.limit,
         cursor=query.cursor,
@@ -46,7 +56,8 @@ def _page(query: PageQuery, order: str, **filters: object) -> Response:
 
 @bp.get("/history", responses={200: HistoryPage})
 def list_history(query: HistoryQuery) -> Response:
-    """The swarm's changes, newest first, filtered by entity, actor, action and time."""
+    """The swarm's changes, newest first, filtered by entity, actor, action and time. API
+    keys' changes are listed only to admin keys."""
     return _page(
         query,
         query.order,

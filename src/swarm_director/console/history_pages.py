@@ -7,7 +7,9 @@ import json
 from typing import Any
 
 from swarm_director.api.context import connection
+from swarm_director.console import auth
 from swarm_director.console.web import bp, int_arg, newest_first, render, text_arg
+from swarm_director.enums import ApiScope
 from swarm_director.store import history
 
 #: How many of a task's or agent's changes a page shows (the API has them all).
@@ -56,9 +58,15 @@ def describe(row: Any) -> str:
     return words
 
 
+def _hidden() -> frozenset[str]:
+    return frozenset() if auth.allows(ApiScope.ADMIN) else history.ADMIN_ENTITIES
+
+
 def timeline(entity: str, entity_id: int) -> tuple[list[Any], bool]:
     """The oldest :data:`SHOWN` changes of one row, and whether there are more."""
-    page = history.list_history(connection(), entity=entity, entity_id=entity_id, limit=SHOWN)
+    page = history.list_history(
+        connection(), entity=entity, entity_id=entity_id, limit=SHOWN, hidden=_hidden()
+    )
     return page.items, page.next_cursor is not None
 
 
@@ -69,6 +77,7 @@ def activity() -> str:
     entity, entity_id = text_arg("entity"), int_arg("entity_id")
     actor, action = text_arg("actor"), text_arg("action")
     filters = {"entity": entity, "entity_id": entity_id, "actor": actor, "action": action}
+    hidden = _hidden()
     paged = newest_first(
         lambda order, cursor: history.list_history(
             connection(),
@@ -79,6 +88,7 @@ def activity() -> str:
             order=order,
             cursor=cursor,
             limit=50,
+            hidden=hidden,
         )
     )
     return render(
@@ -87,6 +97,6 @@ def activity() -> str:
         api=["/api/history"],
         changes=paged,
         filters=filters,
-        entities=sorted(history.ENTITY_NAMES),
+        entities=sorted(history.ENTITY_NAMES - hidden),
         describe=describe,
     )

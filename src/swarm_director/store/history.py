@@ -10,7 +10,7 @@ database's own ``ON DELETE CASCADE`` are named by the delete of the row they bel
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from enum import Enum
@@ -48,6 +48,8 @@ ENTITIES: dict[type[Any], str] = {
     ApiKey: "api_key",
 }
 ENTITY_NAMES = frozenset(ENTITIES.values())
+#: What only admin keys may read (the API keeps key management under /api/admin and the CLI).
+ADMIN_ENTITIES = frozenset({"api_key"})
 #: Fields never recorded: bookkeeping, and the hash of a key's secret.
 _UNRECORDED = frozenset(
     {"created_at", "updated_at", "last_used_at", "secret_hash", "participant_count"}
@@ -179,10 +181,12 @@ def list_history(
     order: Literal["asc", "desc"] = "asc",
     limit: int = DEFAULT_LIMIT,
     cursor: str | None = None,
+    hidden: Collection[str] = (),
 ) -> Page[Row[Any]]:
     """A page of history rows matching every filter given, oldest first (``order="desc"``:
-    newest first); ``since`` inclusive, ``until`` exclusive. Raises ValidationError for an
-    unknown entity, a bad filter, order, limit or cursor."""
+    newest first); ``since`` inclusive, ``until`` exclusive; rows of the ``hidden`` entities
+    left out (what the reader's scope may not see). Raises ValidationError for an unknown
+    entity, a bad filter, order, limit or cursor."""
     if entity is not None and entity not in ENTITY_NAMES:
         raise ValidationError(
             "invalid entity",
@@ -205,6 +209,8 @@ def list_history(
     if until is not None:
         check_filter(HistoryEntry.at, until, "until")
         stmt = stmt.where(HistoryEntry.at < until)
+    if hidden:
+        stmt = stmt.where(HistoryEntry.entity.not_in(list(hidden)))
     ordering = _OLDEST_FIRST if order == "asc" else _NEWEST_FIRST
     return paginate_rows(source, stmt, ordering, limit=limit, cursor=cursor)
 
