@@ -89,7 +89,14 @@ def _to_utc(value: datetime) -> datetime:
     # Naive timestamps are taken to be UTC already (as the database layer does).
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        # 9999-12-31T23:59:59-14:00 is a valid ISO 8601 text whose UTC time is in year 10000,
+        # which no datetime (nor database) holds; pydantic turns only ValueErrors into a 422.
+        raise PydanticCustomError(
+            "datetime_range", "the time in UTC is outside years 1 to 9999"
+        ) from None
 
 
 _EMAIL_LOCAL = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
