@@ -57,6 +57,16 @@ def test_values_are_counted_on_the_text_as_a_parser_counts_them(
         assert over is None or limit < over <= values_in(document)
 
 
+def test_a_text_of_many_strings_is_counted_alike() -> None:
+    # Past a thousand strings the count runs on a copy with the strings emptied.
+    document = {"rows": [{"k,[": "a,[{", "n": [1, "]}", {}]} for _ in range(2000)]}
+    text = json.dumps(document).encode()
+    assert text.count(b'"') > 2000
+    assert count_values(text) == values_in(document)
+    assert values_over(text, values_in(document)) is None
+    assert values_over(text, values_in(document) - 1) == values_in(document)
+
+
 def test_where_the_count_passes_names_the_growing_field() -> None:
     text = json.dumps({"message": "m", "metadata": {"a": [{}] * 100}}).encode()
     assert where_count_passes(text, 50) == ("metadata", "a")

@@ -118,30 +118,49 @@ def count_values(text: bytes) -> int:
     container of n values has n - 1 commas, so values = commas + non-empty containers + 1.
     Text that is not JSON gets some number; the parser refuses it afterwards.
     """
-    return _count(_STRING.sub(b'""', text), None)
+    commas, openers = _structure(text)
+    if not openers:
+        return 1 if text.strip(_SPACE) else 0
+    tight = _STRING.sub(b'""', text).translate(None, _SPACE)
+    empty = tight.count(b"[]") + tight.count(b"{}")
+    return commas + openers - empty + 1
 
 
 def values_over(text: bytes, limit: int) -> int | None:
-    """How many values (as :func:`count_values`) the JSON text ``text`` holds when they are
-    more than ``limit``, else None. Cheaper than counting: the exact count (one more copy of
-    the text) is made only when commas and brackets alone cannot tell."""
+    """None when the JSON text ``text`` holds at most ``limit`` values (as counted by
+    :func:`count_values`), else a number above ``limit`` it holds at least.
+
+    Cheaper than counting: commas and brackets alone decide but for texts near the limit, and
+    a text of few strings (the shape of a flood of tiny values) is not copied at all.
+    """
     if len(text) <= limit:  # every value takes at least one byte
         return None
-    found = _count(_STRING.sub(b'""', text), limit)
+    commas, openers = _structure(text)
+    if commas + 1 > limit:  # each comma separates two values
+        return commas + 1
+    if commas + openers + 1 <= limit:  # at most one value per comma and per container
+        return None
+    found = count_values(text)
     return found if found > limit else None
 
 
-def _count(bare: bytes, limit: int | None) -> int:
-    # ``bare``: the text with every string emptied, so commas and brackets are structure.
-    commas = bare.count(b",")
-    openers = bare.count(b"[") + bare.count(b"{")
-    if not openers:
-        return 1 if bare.strip(_SPACE) else 0
-    if limit is not None and (commas + 1 > limit or commas + openers + 1 <= limit):
-        return commas + 1 if commas + 1 > limit else commas + openers + 1  # decided already
-    tight = bare.translate(None, _SPACE)
-    empty = tight.count(b"[]") + tight.count(b"{}")
-    return commas + openers - empty + 1
+#: Up to this many strings, structure is counted on the text itself (no copy), minus what the
+#: strings hold; with more, on a copy with every string emptied (strings make it shorter).
+_FEW_STRINGS = 1000
+
+
+def _structure(text: bytes) -> tuple[int, int]:
+    """(commas, opening brackets) outside the strings of ``text``."""
+    if text.count(b'"') > 2 * _FEW_STRINGS:
+        bare = _STRING.sub(b'""', text)
+        return bare.count(b","), bare.count(b"[") + bare.count(b"{")
+    commas = text.count(b",")
+    openers = text.count(b"[") + text.count(b"{")
+    for match in _STRING.finditer(text):
+        start, end = match.span()
+        commas -= text.count(b",", start, end)
+        openers -= text.count(b"[", start, end) + text.count(b"{", start, end)
+    return commas, openers
 
 
 def where_count_passes(text: bytes, limit: int) -> tuple[int | str, ...]:
