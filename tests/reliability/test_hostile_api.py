@@ -328,7 +328,7 @@ def _body_models(components: dict[str, Any], op: dict[str, Any]) -> list[str]:
     return sorted({name for name in names if name.endswith(("Create", "Update"))})
 
 
-def _body_fields(app: Flask, kind: str) -> list[tuple[str, str, str]]:
+def _fields_mentioning(app: Flask, kind: str) -> list[tuple[str, str, str]]:
     """(method, path, field) of every body field whose schema mentions ``kind``."""
     components = _components(app)
     found = []
@@ -348,7 +348,7 @@ def _date_time_fields(app: Flask) -> list[tuple[str, str, str, str]]:
         for parameter in op.get("parameters", [])
         if parameter["in"] == "query" and "date-time" in json.dumps(parameter["schema"])
     ]
-    return found + [(m, p, "body", name) for m, p, name in _body_fields(app, "date-time")]
+    return found + [(m, p, "body", name) for m, p, name in _fields_mentioning(app, "date-time")]
 
 
 def test_overflowing_timestamps_everywhere(app: Flask, figures: Figures) -> None:
@@ -370,7 +370,7 @@ def test_overflowing_timestamps_everywhere(app: Flask, figures: Figures) -> None
 
 def _free_form_fields(app: Flask) -> list[tuple[str, str, str]]:
     """(method, path, field) of every object-valued field of a request body."""
-    return _body_fields(app, '"type": "object"')
+    return _fields_mentioning(app, '"type": "object"')
 
 
 def test_huge_free_form_json_everywhere(app: Flask, figures: Figures) -> None:
