@@ -90,6 +90,12 @@ class Settings(BaseSettings):
     """When set, every API endpoint but `/api/health` needs `Authorization: Bearer <token>`."""
     max_request_bytes: int = Field(default=16 * 1024 * 1024, alias="SWARM_MAX_REQUEST_BYTES", ge=1)
     """Request bodies larger than this get 413 before they are parsed."""
+    max_request_values: int = Field(default=500_000, alias="SWARM_MAX_REQUEST_VALUES", ge=1)
+    """Request bodies holding more JSON values than this get 413 before they are parsed."""
+    max_json_bytes: int = Field(default=64 * 1024, alias="SWARM_MAX_JSON_BYTES", ge=2)
+    """Largest free-form JSON value (a row's metadata, an agent's config), as compact JSON."""
+    max_json_items: int = Field(default=10_000, alias="SWARM_MAX_JSON_ITEMS", ge=1)
+    """Most JSON values one free-form JSON value (metadata, config) may hold."""
     timings: bool = Field(default=True, alias="SWARM_TIMINGS")
     """Record the slowest statement shapes of the service in the database (listed by db stats)."""
     timings_flush: Duration = Field(
@@ -329,8 +335,11 @@ def _default_text(name: str) -> str:
         return format_duration(default)
     if isinstance(default, StrEnum):
         return default.value
-    if name == "max_request_bytes" and isinstance(default, int):
-        return f"{default // (1024 * 1024)} MiB" if default % (1024 * 1024) == 0 else str(default)
+    if name.endswith("_bytes") and isinstance(default, int):
+        for unit, factor in (("MiB", 1024 * 1024), ("KiB", 1024)):
+            if default >= factor and default % factor == 0:
+                return f"{default // factor} {unit}"
+        return str(default)
     if isinstance(default, bool):
         return "on" if default else "off"
     return str(default)

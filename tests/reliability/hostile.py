@@ -113,3 +113,37 @@ def bodies(fields: list[str]) -> st.SearchStrategy[Any]:
     known = st.fixed_dictionaries({}, optional=dict.fromkeys(fields, values))
     with_extra = st.builds(lambda d, v: {**d, "unexpected": v}, known, values)
     return st.one_of(known, known, known, with_extra, json_values)
+
+
+#: Valid ISO 8601 texts whose time in UTC is outside years 1..9999 (a datetime overflows).
+OVERFLOWING_TIMESTAMPS = [
+    "9999-12-31T23:59:59-14:00",
+    "9999-12-31T23:59:59.999999-00:01",
+    "0001-01-01T00:00:00+14:00",
+    "0001-01-01T00:00:00+00:01",
+]
+
+#: ``next`` targets of the console login that break a Location header or leave the console.
+HOSTILE_NEXT = [
+    "/ui/\r\nSet-Cookie: x=1",
+    "/ui/%0d%0aSet-Cookie:x",
+    "/ui/tasks\nLocation: https://evil.example/",
+    "/ui/\x00",
+    "/ui/\u2028x",
+    "/ui/ x",
+    "//evil.example/ui/",
+    "https://evil.example/ui/",
+    "/ui\\..\\x",
+]
+
+
+def huge_documents(max_items: int, max_bytes: int) -> dict[str, Any]:
+    """Free-form JSON documents past each limit, by name: too many tiny values (a flood of
+    ``{}``), too many nested ones, too many bytes in one string, and too many bytes of
+    escapes (each ``\\u0000``-free quote doubles when encoded)."""
+    return {
+        "many_empty_objects": {"a": [{}] * (max_items + 1)},
+        "many_nested": {"a": [[0]] * (max_items // 2 + 1)},
+        "long_string": {"a": "x" * (max_bytes + 1)},
+        "many_quotes": {"a": '"' * (max_bytes // 2 + 1)},
+    }

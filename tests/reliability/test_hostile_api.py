@@ -14,6 +14,7 @@ was sent — SQL metacharacters and paths are data, never code.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,10 +26,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from swarm_director import create_app
-from swarm_director.api.context import database
+from swarm_director.api.context import database, state
 from swarm_director.db import Base, make_engine
 from tests.api.conftest import SHORT_STREAMS
 from tests.dbtools import fresh_database
+from tests.reliability import hostile
 from tests.reliability.conftest import Figures, Scale, url_text
 from tests.reliability.hostile import HOSTILE_NUMBERS, HOSTILE_TEXT
 
@@ -311,3 +313,155 @@ def test_hostile_raw_bodies(app: Flask, figures: Figures) -> None:
         )
         assert status == 415, (method, path, status)
     figures.record(f"hostile_api_raw_{attack.dialect}", attack.figures())
+
+
+# -- the probe's cases (issue 18): each runs whole in the quick run and in the full run -----
+
+
+def _body_models(components: dict[str, Any], op: dict[str, Any]) -> list[str]:
+    """The Create/Update models an operation's body is made of (a log ingest: LogCreate)."""
+    content = op.get("requestBody", {}).get("content", {}).get("application/json")
+    if content is None:
+        return []
+    names = re.findall(r"#/components/schemas/(\w+)", json.dumps(content["schema"]))
+    for name in list(names):  # one level down: LogIngest is LogCreate or a list of them
+        names += re.findall(r"#/components/schemas/(\w+)", json.dumps(components[name]))
+    return sorted({name for name in names if name.endswith(("Create", "Update"))})
+
+
+def _fields_mentioning(app: Flask, kind: str) -> list[tuple[str, str, str]]:
+    """(method, path, field) of every body field whose schema mentions ``kind``."""
+    components = _components(app)
+    found = []
+    for method, path, op in _operations(app):
+        for model in _body_models(components, op):
+            for name, spec in components[model].get("properties", {}).items():
+                if kind in json.dumps(spec):
+                    found.append((method, path, name))
+    return found
+
+
+def _date_time_fields(app: Flask) -> list[tuple[str, str, str, str]]:
+    """(method, path, "query" or "body", name) of every date-time parameter and body field."""
+    found = [
+        (method, path, "query", parameter["name"])
+        for method, path, op in _operations(app)
+        for parameter in op.get("parameters", [])
+        if parameter["in"] == "query" and "date-time" in json.dumps(parameter["schema"])
+    ]
+    return found + [(m, p, "body", name) for m, p, name in _fields_mentioning(app, "date-time")]
+
+
+def test_overflowing_timestamps_everywhere(app: Flask, figures: Figures) -> None:
+    attack = Attack(app)
+    fields = _date_time_fields(app)
+    assert len(fields) >= 9, fields  # since/until of four reads, a log's timestamp
+    for method, path, where, name in fields:
+        for value in hostile.OVERFLOWING_TIMESTAMPS:
+            if where == "query":
+                status = attack.send(method, f"{_fill(path)}?{name}={quote(value)}")
+            else:
+                body = {**BASE_BODIES[(method, path)], name: value}
+                status = attack.send(method, _fill(path), body=body, sent=(name, value))
+                batch = attack.send(method, _fill(path), body=[body], sent=(name, value))
+                assert batch == 422, (method, path, name, value, batch)
+            assert status == 422, (method, path, name, value, status)
+    figures.record(f"hostile_api_timestamps_{attack.dialect}", attack.figures())
+
+
+def _free_form_fields(app: Flask) -> list[tuple[str, str, str]]:
+    """(method, path, field) of every object-valued field of a request body."""
+    return _fields_mentioning(app, '"type": "object"')
+
+
+def test_huge_free_form_json_everywhere(app: Flask, figures: Figures) -> None:
+    """Every metadata/config field of every body gets documents past each limit: refused with
+    a 413 (body size or value count) or a 422 naming the field, nothing stored."""
+    attack = Attack(app)
+    fields = _free_form_fields(app)
+    assert len(fields) >= 7, fields
+    limits = state(app).settings
+    documents = hostile.huge_documents(limits.max_json_items, limits.max_json_bytes)
+    for method, path, name in fields:
+        for kind, document in documents.items():
+            body = {**BASE_BODIES[(method, path)], name: document}
+            status = attack.send(method, _fill(path), body=body, sent=(kind, None))
+            assert status in (413, 422), (method, path, name, kind, status)
+    figures.record(f"hostile_api_huge_json_{attack.dialect}", attack.figures())
+
+
+def test_a_body_of_too_many_values_is_refused_before_parsing(app: Flask, figures: Figures) -> None:
+    """The same database behind an app whose body value limit a 64 KiB body can pass."""
+    settings = state(app).settings
+    strict = create_app(
+        {
+            "DATABASE_URL": url_text(database(app).engine.url),
+            "SWARM_API_TOKEN": TOKEN,
+            "SWARM_DATA_DIR": str(settings.data_dir),
+            "SWARM_MAX_REQUEST_BYTES": LIMIT_BYTES,
+            "SWARM_MAX_REQUEST_VALUES": 2_000,
+        }
+    )
+    try:
+        attack = Attack(strict)
+        flood = b'{"metadata": {"a": [' + b",".join([b"{}"] * 3_000) + b"]}}"
+        for method, path, _name in _free_form_fields(strict):
+            status = attack.send(method, _fill(path), raw=flood, sent=("flood", None))
+            assert status == 413, (method, path, status)
+        figures.record(f"hostile_api_value_flood_{attack.dialect}", attack.figures())
+    finally:
+        database(strict).dispose()
+
+
+def _console_client(app: Flask) -> FlaskClient:
+    client = app.test_client()
+    form = client.get("/ui/login").get_data(as_text=True)
+    csrf = form.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+    response = client.post("/ui/login", data={"key": TOKEN, "csrf": csrf, "next": "/ui/"})
+    assert response.status_code == 302 and response.headers["Location"] == "/ui/"
+    return client
+
+
+def test_console_routes_with_a_repeated_path_id(app: Flask, figures: Figures) -> None:
+    """Every console route with an id in its path, with each id repeated as a query
+    parameter (real, missing, hostile): never a 5xx."""
+    client = _console_client(app)
+    tried = 0
+    rules = [
+        rule
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint.startswith("console.")
+        and rule.arguments
+        and "GET" in rule.methods
+        and rule.endpoint != "console.static"
+    ]
+    assert len(rules) >= 4, rules
+    values = ["1", "2", "5", "424242", *HOSTILE_IDS, quote("\r\nx")]
+    for rule in rules:
+        url = rule.rule
+        for name in rule.arguments:
+            url = url.replace(f"<int:{name}>", "1")
+        for name in rule.arguments:
+            for value in values:
+                response = client.get(f"{url}?{name}={value}")
+                tried += 1
+                assert response.status_code < 500, (url, name, value, response.status_code)
+    figures.record(f"hostile_console_path_ids_{database(app).dialect}", {"tried": tried})
+
+
+def test_console_login_next_is_never_a_header_break(app: Flask, figures: Figures) -> None:
+    tried = 0
+    for target in hostile.HOSTILE_NEXT:
+        client = app.test_client()
+        form = client.get(f"/ui/login?next={quote(target)}")
+        assert form.status_code == 200, (target, form.status_code)
+        csrf = form.get_data(as_text=True).split('name="csrf" value="', 1)[1].split('"', 1)[0]
+        posted = client.post("/ui/login", data={"key": TOKEN, "csrf": csrf, "next": target})
+        tried += 2
+        location = posted.headers.get("Location", "")
+        assert posted.status_code == 302, (target, posted.status_code)
+        assert location.startswith("/ui/") and location.isprintable(), (target, location)
+        assert "evil" not in location
+        cookies = posted.headers.getlist("Set-Cookie")
+        assert all(c.startswith("swarm_console=") for c in cookies), (target, cookies)
+    figures.record(f"hostile_console_next_{database(app).dialect}", {"tried": tried})

@@ -119,8 +119,12 @@ def swarm_error_response(error: SwarmError) -> Response:
 def validation_error_response(error: PydanticValidationError) -> Response:
     """422 naming each invalid field (used for flask-openapi3's request validation)."""
     fields = fields_from_pydantic(error)
-    names = ", ".join(fields) or "request"
-    return error_response(422, "validation_error", f"Invalid fields: {names}.", {"fields": fields})
+    if len(fields) == 1:  # the problem in the message too, e.g. the limit a field passed
+        ((name, problem),) = fields.items()
+        message = f"Invalid field {name}: {problem}."
+    else:
+        message = f"Invalid fields: {', '.join(fields) or 'request'}."
+    return error_response(422, "validation_error", message, {"fields": fields})
 
 
 def _http_error(error: HTTPException) -> Response:

@@ -1,5 +1,5 @@
 """Checks every request passes before a handler runs: credentials and scope, body size, body
-type, JSON syntax.
+type, how many JSON values the body holds, JSON syntax.
 
 They run in that order, so an unauthenticated client learns nothing else, and a body is never
 read — let alone parsed — when it is too large or not JSON.
@@ -14,6 +14,8 @@ from werkzeug.exceptions import BadRequest
 from swarm_director.api import auth
 from swarm_director.api.context import state
 from swarm_director.api.errors import error_response
+from swarm_director.schemas import json_limits
+from swarm_director.schemas.common import field_path
 
 #: Reachable without a token: load balancers and probes call it.
 PUBLIC_PATHS = frozenset({"/api/health"})
@@ -110,6 +112,30 @@ def _too_large(size: str, limit: int) -> Response:
     )
 
 
+def _too_many_values(data: bytes) -> Response | None:
+    # Parsing is what costs (60 to 100 bytes per value whatever its text), so the values are
+    # counted on the bytes first; see schemas.json_limits.
+    limit = state().settings.max_request_values
+    found = json_limits.values_over(data, limit)
+    if found is None:
+        return None
+    where = field_path(json_limits.where_count_passes(data, limit))
+    at = "" if where == "body" else f" (the count passed it in {where})"
+    return error_response(
+        413,
+        "payload_too_large",
+        f"The request body holds more than {limit} JSON values{at}; the limit is "
+        f"SWARM_MAX_REQUEST_VALUES. A free-form object such as metadata may hold at most "
+        f"{state().settings.max_json_items} values (SWARM_MAX_JSON_ITEMS).",
+        {
+            "limit": "SWARM_MAX_REQUEST_VALUES",
+            "limit_values": limit,
+            "values_at_least": found,
+            "field": where,
+        },
+    )
+
+
 def _check_body() -> Response | None:
     if request.routing_exception is not None:
         return None  # 404/405 take precedence; the body is never read
@@ -129,6 +155,9 @@ def _check_body() -> Response | None:
             "unsupported_media_type",
             "The request body must be JSON (Content-Type: application/json).",
         )
+    refused = _too_many_values(request.get_data(cache=True))
+    if refused is not None:
+        return refused
     try:
         # Parsed once here; flask-openapi3 reads the cached result.
         request.get_json()
@@ -147,9 +176,26 @@ def _guard() -> Response | None:
     return _check_auth() or _check_body()
 
 
+def _apply_json_limits() -> None:
+    # The schemas read the free-form JSON limits from a context variable (they are shared with
+    # agents calling the store in-process, who get the defaults); this server's settings apply
+    # to its requests, and the next request of the thread starts from the defaults again.
+    g.json_limits_token = json_limits.set_current(
+        json_limits.JSONLimits.from_settings(state().settings)
+    )
+
+
+def _reset_json_limits(_error: BaseException | None) -> None:
+    token = g.pop("json_limits_token", None)
+    if token is not None:
+        json_limits.reset_current(token)
+
+
 def init_app(app: Flask) -> None:
     """Run the guards before every request; cap the body stream at the configured size."""
     # Werkzeug stops reading a body without Content-Length (chunked) after this many bytes;
     # one past the limit tells "exactly at the limit" from "over it".
     app.config["MAX_CONTENT_LENGTH"] = state(app).settings.max_request_bytes + 1
+    app.before_request(_apply_json_limits)
     app.before_request(_guard)
+    app.teardown_request(_reset_json_limits)

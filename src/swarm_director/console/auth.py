@@ -242,8 +242,16 @@ def end_session() -> None:
 
 
 def safe_next(target: str | None) -> str:
-    """Where to go after login: a console path, never another site."""
-    if target and target.startswith("/ui/") and not target.startswith("//") and "\\" not in target:
+    """Where to go after login: a console path, never another site, never a header break."""
+    if (
+        target
+        and target.startswith("/ui/")
+        and "\\" not in target
+        # CR/LF would end the Location header (Werkzeug refuses with a 500); no other control
+        # character or space belongs in a path either: the URL the console makes is quoted.
+        and target.isprintable()
+        and " " not in target
+    ):
         return target
     return url_for("console.overview")
 

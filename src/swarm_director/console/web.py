@@ -112,15 +112,20 @@ def newest_first(fetch: Callable[[Literal["asc", "desc"], str | None], Page[Any]
 
 
 def here(**changes: Any) -> str:
-    """This page's URL with some query parameters changed (None removes one)."""
-    args: dict[str, Any] = {key: value for key, value in request.args.items() if value != ""}
+    """This page's URL with some query parameters changed (None removes one). A query
+    parameter named like one of the path's (``/ui/tasks/1?task_id=5``) is left out: the
+    path names the row, and no page reads such a parameter."""
+    path_args = request.view_args or {}
+    args: dict[str, Any] = {
+        key: value for key, value in request.args.items() if value != "" and key not in path_args
+    }
     for key, value in changes.items():
         if value is None:
             args.pop(key, None)
         else:
             args[key] = value
     assert request.endpoint is not None
-    return url_for(request.endpoint, **(request.view_args or {}), **args)
+    return url_for(request.endpoint, **path_args, **args)
 
 
 def api_url(path: str, **params: Any) -> str:

@@ -32,7 +32,9 @@ from pydantic import (
     StringConstraints,
 )
 from pydantic import ValidationError as PydanticValidationError
-from pydantic_core import PydanticCustomError
+from pydantic_core import PydanticCustomError, to_json
+
+from swarm_director.schemas import json_limits
 
 T = TypeVar("T")
 
@@ -89,7 +91,14 @@ def _to_utc(value: datetime) -> datetime:
     # Naive timestamps are taken to be UTC already (as the database layer does).
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        # 9999-12-31T23:59:59-14:00 is a valid ISO 8601 text whose UTC time is in year 10000,
+        # which no datetime (nor database) holds; pydantic turns only ValueErrors into a 422.
+        raise PydanticCustomError(
+            "datetime_range", "the time in UTC is outside years 1 to 9999"
+        ) from None
 
 
 _EMAIL_LOCAL = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
@@ -167,38 +176,54 @@ ISOTimestamp = Annotated[datetime, BeforeValidator(_iso_only), AfterValidator(_t
 """A timestamp in a query string: ISO 8601 text only (numbers are refused), as UTC."""
 
 
-def _check_storable(document: dict[str, JsonValue]) -> dict[str, JsonValue]:
+def _walk(document: dict[str, JsonValue]) -> int:
+    """How many values ``document`` holds (itself and keys not counted); raises the pydantic
+    error of the first value that cannot be stored."""
     # NaN and Infinity are not JSON (PostgreSQL's jsonb refuses them; SQLite would keep text no
     # JSON parser reads) and jsonb cannot hold U+0000 in a string. Checked here rather than
     # through the allow_inf_nan setting, which does not reach JsonValue in every container.
     pending: list[Any] = [document]
+    values = -1
     while pending:
         value = pending.pop()
+        values += 1
         if isinstance(value, dict):
             pending.extend(value.values())
-            pending.extend(value.keys())
+            for key in value:
+                if "\x00" in key:
+                    raise PydanticCustomError("string_nul", "may not contain the NUL character")
         elif isinstance(value, list):
             pending.extend(value)
         elif isinstance(value, float) and not math.isfinite(value):
             raise PydanticCustomError("finite_number", "JSON numbers must be finite")
         elif isinstance(value, str) and "\x00" in value:
             raise PydanticCustomError("string_nul", "may not contain the NUL character")
+    return values
+
+
+def _check_free_form(document: dict[str, JsonValue]) -> dict[str, JsonValue]:
+    # Storable, and within what one free-form value may cost (see json_limits): the values
+    # counted on the walk the storability check makes anyway, the bytes on its compact JSON.
+    limits = json_limits.current()
+    limits.check_items(_walk(document))
+    limits.check_bytes(len(to_json(document)))
     return document
 
 
-JSONObject = Annotated[dict[str, JsonValue], AfterValidator(_check_storable)]
-"""A JSON object (finite numbers only, so it stores the same on SQLite and PostgreSQL)."""
+JSONObject = Annotated[dict[str, JsonValue], AfterValidator(_check_free_form)]
+"""A free-form JSON object (metadata, config): finite numbers only, so it stores the same on
+SQLite and PostgreSQL, and within :mod:`~swarm_director.schemas.json_limits`."""
 
 UncheckedJSONObject = dict[str, JsonValue]
-"""A JSON object whose storability (finite numbers, no NUL) its user checks itself: bulk log
-ingest checks the encoded text of each document instead of walking it (see
+"""A JSON object whose storability (finite numbers, no NUL) and limits its user checks itself:
+bulk log ingest checks the encoded text of each document instead of walking it (see
 ``store.log_ingest.encode_documents``), then :func:`storable_error` only for suspects."""
 
 
 def storable_error(document: dict[str, JsonValue]) -> str | None:
     """Why ``document`` cannot be stored (the message :data:`JSONObject` gives), or None."""
     try:
-        _check_storable(document)
+        _walk(document)
     except PydanticCustomError as error:
         return error.message()
     return None

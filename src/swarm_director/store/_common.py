@@ -49,9 +49,12 @@ def validated(schema: type[M], data: M | Mapping[str, Any], what: str) -> M:
     try:
         return schema.model_validate(data)
     except PydanticValidationError as exc:
-        raise ValidationError(
-            f"invalid {what}", details={"fields": fields_from_pydantic(exc)}
-        ) from None
+        fields = fields_from_pydantic(exc)
+        message = f"invalid {what}"
+        if len(fields) == 1:  # the problem in the message too, e.g. the limit a field passed
+            ((name, problem),) = fields.items()
+            message += f" at {name}: {problem}"
+        raise ValidationError(message, details={"fields": fields}) from None
 
 
 def fits(type_: TypeEngine[Any], value: object) -> bool:

@@ -265,3 +265,8 @@ def emails_of_agent(session: Session, agent_id: int, *, limit: int = 20) -> list
         .limit(limit)
     )
     return list(session.scalars(stmt))
+
+
+def log_record(session: Session, log_id: int) -> Row[Any]:
+    """The log record with this id (its columns, ``meta`` included); NotFoundError if none."""
+    return read_or_404(session, AgentLog, log_id, "log record")

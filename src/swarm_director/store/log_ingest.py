@@ -16,13 +16,14 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 import sqlalchemy as sa
-from pydantic_core import to_json
+from pydantic_core import PydanticCustomError, to_json
 from sqlalchemy import Connection, Dialect, Table, insert
 from sqlalchemy.exc import IntegrityError
 
 from swarm_director.db import utcnow
 from swarm_director.errors import ValidationError
 from swarm_director.models import AgentLog, LogLevel
+from swarm_director.schemas import json_limits
 from swarm_director.schemas.common import storable_error
 from swarm_director.schemas.logs import LogRow
 
@@ -114,18 +115,27 @@ def encode_documents(batch: Sequence[LogRow]) -> list[str | None]:
     """Each row's ``metadata`` as JSON text (None where absent).
 
     Raises ValidationError naming the first row whose document cannot be stored (a NaN or
-    infinite number, a NUL character). Only documents whose text contains ``NaN``,
-    ``Infinity`` or ``\\u0000`` are walked to decide, so the check costs one regex scan.
+    infinite number, a NUL character) or passes the free-form JSON limits (bytes of this
+    text, values counted on it: see ``schemas.json_limits``). Only documents whose text
+    contains ``NaN``, ``Infinity`` or ``\\u0000`` are walked, so the checks cost one regex
+    scan and a length (a count for long texts only).
     """
     documents: list[str | None] = []
     suspect = _SUSPECT.search
+    limits = json_limits.current()
     for index, row in enumerate(batch):
         doc = row.get("metadata")
         if doc is None:
             documents.append(None)
             continue
         text = to_json(doc, inf_nan_mode="constants")
-        if suspect(text) and (problem := storable_error(doc)):
+        problem = storable_error(doc) if suspect(text) else None
+        if problem is None:
+            try:
+                limits.check_text(text)
+            except PydanticCustomError as error:
+                problem = error.message()
+        if problem is not None:
             field = f"[{index}].metadata"
             raise ValidationError(
                 f"invalid log record at {field}: {problem}", details={"fields": {field: problem}}

@@ -9,6 +9,7 @@
   if (!url) { return; }
   var body = table.tBodies[0];
   var MAX_ROWS = 1000;
+  var PREVIEW_CHARS = 2048;  // of a row's metadata; the rest is one link away
   var failures = 0;
   var seen = {};
   Array.prototype.forEach.call(body.rows, function (row) {
@@ -63,9 +64,18 @@
       var summary = document.createElement("summary");
       summary.textContent = "metadata";
       var pre = document.createElement("pre");
-      pre.textContent = JSON.stringify(log.metadata, null, 2);
+      var json = JSON.stringify(log.metadata, null, 2);
+      // As the server's pages do: a preview, and the whole document one link away.
+      pre.textContent = json.length > PREVIEW_CHARS ? json.slice(0, PREVIEW_CHARS) : json;
       details.appendChild(summary);
       details.appendChild(pre);
+      if (json.length > PREVIEW_CHARS) {
+        var more = document.createElement("p");
+        more.className = "muted";
+        more.appendChild(document.createTextNode("The first " + PREVIEW_CHARS + " of " + json.length + " characters. "));
+        more.appendChild(link("/ui/logs/" + encodeURIComponent(log.id) + "/metadata", "Whole metadata (JSON)"));
+        details.appendChild(more);
+      }
       message.appendChild(details);
     }
     return row;
