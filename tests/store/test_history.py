@@ -4,10 +4,13 @@ in the transaction of the change."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from click.testing import CliRunner
 
+from swarm_director.cli.main import cli
 from swarm_director.db import Database, utcnow
 from swarm_director.errors import ValidationError
 from swarm_director.models import HistoryEntry
@@ -130,3 +133,10 @@ def test_prune_deletes_only_older_rows(db: Database) -> None:
         assert history.prune_history(conn, utcnow() - timedelta(days=1)) == 0
         assert history.prune_history(conn, utcnow() + timedelta(seconds=1)) == 1
         assert conn.scalar(sa.select(sa.func.count()).select_from(HistoryEntry)) == 0
+
+
+def test_a_cli_command_run_in_process_leaves_no_actor_behind(tmp_path: Path) -> None:
+    before = current_actor()
+    result = CliRunner().invoke(cli, ["config", "show"], env={"SWARM_DATA_DIR": str(tmp_path)})
+    assert result.exit_code == 0, result.output
+    assert current_actor() == before
