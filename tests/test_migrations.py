@@ -37,6 +37,7 @@ REVISIONS = [
     "008_partition_agent_logs",
     "009_add_api_keys",
     "010_add_console_sessions",
+    "011_add_history_and_work_queue",
 ]
 
 #: Tables each revision creates (and its downgrade drops).
@@ -52,6 +53,7 @@ CREATES = {
     "008_partition_agent_logs": set(),
     "009_add_api_keys": {"api_keys"},
     "010_add_console_sessions": {"console_sessions"},
+    "011_add_history_and_work_queue": {"history"},
 }
 
 T1 = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
@@ -156,6 +158,19 @@ ROWS: dict[str, list[tuple[str, dict[str, Any]]]] = {
     "010_add_console_sessions": [
         ("console_sessions", {"id": 1, "session_hash": "ef" * 32, "key_id": "0123456789ab",
                               "expires_at": T2, "ended_at": None, "created_at": T1}),
+    ],
+    # 011 adds the queue's columns to tasks in place: the tasks above keep every value.
+    "011_add_history_and_work_queue": [
+        ("history", {"id": 1, "entity": "task", "entity_id": 1, "action": "claim",
+                     "changes": {"status": ["pending", "in_progress"]}, "actor": "agent-1",
+                     "request_id": "r-1", "at": T2}),
+        ("tasks", {"id": 4, "type": "analysis", "user_id": None, "status": "in_progress",
+                   "title": "Leased", "description": None, "priority": "critical",
+                   "assigned_agent_id": 4, "parent_task_id": None, "conversation_id": None,
+                   "completed_at": None, "attempts": 2, "max_attempts": 5,
+                   "not_before": None, "lease_token": "t" * 32, "lease_expires_at": T2,
+                   "claimed_at": T1, "last_error": "boom", "result": {"ok": True},
+                   **STAMPS}),
     ],
 }  # fmt: skip
 
@@ -433,6 +448,7 @@ def test_search_indexes_the_rows_from_before_it_and_downgrade_removes_it(
         insert_rows(engine, revision)
     migrate.upgrade(engine, "007_add_full_text_search")
     insert_rows(engine, "007_add_full_text_search")  # written after: kept by the index itself
+    migrate.upgrade(engine)  # the store reads the models' columns, which later revisions add
 
     assert _found(engine) == ([1, 2], [1], [2])
 

@@ -51,7 +51,19 @@ def test_missing_tables_are_reported(dialect: str, tmp_path: Path) -> None:
         try:
             migrate.upgrade(engine, "003_add_conversation_tracking")
             problems = compare_schema(engine)
+            queue = ("attempts", "claimed_at", "last_error", "lease_expires_at", "lease_token")
+            queue += ("max_attempts", "not_before", "result")
             expected = [
+                "column agents.last_seen_at is in the models but missing from the database",
+                *(
+                    f"column tasks.{c} is in the models but missing from the database"
+                    for c in queue
+                ),
+                "index ix_tasks_status_lease_expires_at on tasks (status, lease_expires_at) is in "
+                "the models but missing from the database",
+                "index ix_tasks_status_priority_id on tasks (status, priority, id) is in the "
+                "models but missing from the database",
+                "table history is in the models but missing from the database",
                 "table api_keys is in the models but missing from the database",
                 "table console_sessions is in the models but missing from the database",
                 "table idempotency_keys is in the models but missing from the database",

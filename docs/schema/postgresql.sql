@@ -17,6 +17,7 @@ CREATE TABLE agents (
 	total_messages_sent INTEGER NOT NULL, 
 	average_response_time FLOAT, 
 	last_conversation_at TIMESTAMP WITH TIME ZONE, 
+	last_seen_at TIMESTAMP WITH TIME ZONE, 
 	created_at TIMESTAMP WITH TIME ZONE NOT NULL, 
 	updated_at TIMESTAMP WITH TIME ZONE NOT NULL, 
 	CONSTRAINT pk_agents PRIMARY KEY (id), 
@@ -61,6 +62,25 @@ CREATE TABLE console_sessions (
 );
 
 CREATE INDEX ix_console_sessions_expires_at ON console_sessions (expires_at);
+
+-- history: One change of one row: ``changes`` maps each changed field to ``[before, after]``
+CREATE TABLE history (
+	id BIGSERIAL NOT NULL, 
+	entity VARCHAR(20) NOT NULL, 
+	entity_id BIGINT NOT NULL, 
+	action VARCHAR(20) NOT NULL, 
+	changes JSONB NOT NULL, 
+	actor VARCHAR(200) NOT NULL, 
+	request_id VARCHAR(64), 
+	at TIMESTAMP WITH TIME ZONE NOT NULL, 
+	CONSTRAINT pk_history PRIMARY KEY (id)
+);
+
+CREATE INDEX ix_history_actor_id ON history (actor, id);
+
+CREATE INDEX ix_history_at ON history (at);
+
+CREATE INDEX ix_history_entity_entity_id_id ON history (entity, entity_id, id);
 
 -- idempotency_keys: A client-chosen key for one write, the hash of its body and the result it produced.
 CREATE TABLE idempotency_keys (
@@ -118,6 +138,14 @@ CREATE TABLE tasks (
 	parent_task_id INTEGER, 
 	conversation_id INTEGER, 
 	completed_at TIMESTAMP WITH TIME ZONE, 
+	attempts INTEGER DEFAULT '0' NOT NULL, 
+	max_attempts INTEGER DEFAULT '3' NOT NULL, 
+	not_before TIMESTAMP WITH TIME ZONE, 
+	lease_token VARCHAR(64), 
+	lease_expires_at TIMESTAMP WITH TIME ZONE, 
+	claimed_at TIMESTAMP WITH TIME ZONE, 
+	last_error TEXT, 
+	result JSONB, 
 	created_at TIMESTAMP WITH TIME ZONE NOT NULL, 
 	updated_at TIMESTAMP WITH TIME ZONE NOT NULL, 
 	CONSTRAINT pk_tasks PRIMARY KEY (id), 
@@ -135,6 +163,10 @@ CREATE INDEX ix_tasks_conversation_id ON tasks (conversation_id);
 CREATE INDEX ix_tasks_parent_task_id_id ON tasks (parent_task_id, id);
 
 CREATE INDEX ix_tasks_status_id ON tasks (status, id);
+
+CREATE INDEX ix_tasks_status_lease_expires_at ON tasks (status, lease_expires_at);
+
+CREATE INDEX ix_tasks_status_priority_id ON tasks (status, priority, id);
 
 CREATE INDEX ix_tasks_type_id ON tasks (type, id);
 

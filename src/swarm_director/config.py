@@ -127,6 +127,14 @@ class Settings(BaseSettings):
     secure_cookies: bool = Field(default=False, alias="SWARM_SECURE_COOKIES")
     """Mark console cookies `Secure` (set it when the service is behind HTTPS)."""
 
+    # -- work queue ------------------------------------------------------------------------
+    queue_backoff_base_s: float = Field(default=5.0, alias="SWARM_QUEUE_BACKOFF_BASE_S", gt=0)
+    """A failed task's first retry waits about this long (half to all of it), doubling per try."""
+    queue_backoff_cap_s: float = Field(default=3600.0, alias="SWARM_QUEUE_BACKOFF_CAP_S", gt=0)
+    """The longest wait before a retry of a failed task."""
+    claim_max_wait_s: float = Field(default=60.0, alias="SWARM_CLAIM_MAX_WAIT_S", ge=0, le=60)
+    """A claim's wait_s is cut to this (keep it below your proxy's read timeout)."""
+
     # -- backups ---------------------------------------------------------------------------
     backup_dir: Path | None = Field(default=None, alias="SWARM_BACKUP_DIR")
     """Backup folder; unset: backups/ beside the embedded database's folder, else ./backups."""
@@ -154,6 +162,8 @@ class Settings(BaseSettings):
     """db maintain archives deleted logs here (one .jsonl.gz per run); unset: no archive."""
     idempotency_ttl: Duration = Field(default=timedelta(days=7), alias="SWARM_IDEMPOTENCY_TTL")
     """db maintain deletes idempotency keys older than this (a later retry is stored again)."""
+    history_retention: Duration = Field(default=timedelta(days=90), alias="SWARM_HISTORY_RETENTION")
+    """db maintain deletes history rows older than this (archived with the logs when set)."""
     partitions_ahead: int = Field(default=3, alias="SWARM_PARTITIONS_AHEAD", ge=0, le=120)
     """PostgreSQL: db maintain keeps this many monthly log partitions ready beyond this month."""
 

@@ -22,7 +22,11 @@ AppFactory = Callable[..., Flask]
 
 #: App settings under which a live-tail stream ends after 50 ms (polling every 20 ms), so a
 #: generated request to a stream endpoint returns at once.
-SHORT_STREAMS = {"SWARM_STREAM_MAX_S": 0.05, "SWARM_STREAM_POLL_S": 0.02}
+SHORT_STREAMS = {
+    "SWARM_STREAM_MAX_S": 0.05,
+    "SWARM_STREAM_POLL_S": 0.02,
+    "SWARM_CLAIM_MAX_WAIT_S": 0.05,
+}
 
 
 def url_text(url: URL) -> str:

@@ -88,6 +88,7 @@ def test_status_lists_pending_migrations(url: str) -> None:
         "008_partition_agent_logs",
         "009_add_api_keys",
         "010_add_console_sessions",
+        "011_add_history_and_work_queue",
     ]
     assert "conversations" not in status["rows"]
     code, out = run("db", "current", "--database-url", url)

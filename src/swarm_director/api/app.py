@@ -12,7 +12,7 @@ from flask_openapi3.openapi import OpenAPI
 from werkzeug.routing import IntegerConverter
 
 from swarm_director import __version__, console
-from swarm_director.api import auth, context, errors, guards
+from swarm_director.api import actors, auth, context, errors, guards
 from swarm_director.config import Settings, make_settings
 from swarm_director.db import Database
 from swarm_director.ops.timing import StatementTimings
@@ -84,6 +84,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> OpenAPI:
     context.init_app(app, settings, db)
     errors.init_app(app)
     guards.init_app(app)
+    actors.init_app(app)  # after the guards: the principal is known
     _register_resources(app)
     console.init_app(app, settings)
     app.after_request(_response_headers)
@@ -135,12 +136,17 @@ def _register_resources(app: OpenAPI) -> None:
         drafts,
         emails,
         health,
+        history,
         logs,
+        queue,
         streams,
         tasks,
     )
 
     streams.init_app(app)
-    for module in (health, agents, tasks, logs, streams, drafts, emails, conversations):
+    queue.init_app(app)
+    # queue before tasks: /tasks/claim and /tasks/dead are not task ids
+    modules = (health, agents, queue, tasks, logs, streams, drafts, emails, conversations, history)
+    for module in modules:
         app.register_api(module.bp)
     app.register_api(health.admin)

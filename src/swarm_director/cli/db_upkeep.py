@@ -295,7 +295,12 @@ def cleanup_logs_command(
     help="PostgreSQL: monthly log partitions to have ready beyond the current month "
     "[SWARM_PARTITIONS_AHEAD: 3].",
 )
+@click.option(
+    "--history-older-than",
+    help="Delete history rows older than this [SWARM_HISTORY_RETENTION: 90d].",
+)
 @click.option("--no-cleanup", is_flag=True, help="Skip log retention.")
+@click.option("--no-history-cleanup", is_flag=True, help="Keep every history row.")
 @click.option("--no-key-expiry", is_flag=True, help="Keep every idempotency key.")
 @click.option("--no-optimize", is_flag=True, help="Skip optimize.")
 @json_option
@@ -311,14 +316,16 @@ def maintain_command(
     no_verify: bool,
     identity_file: Path | None,
     partitions_ahead: int | None,
+    history_older_than: str | None,
     no_cleanup: bool,
+    no_history_cleanup: bool,
     no_key_expiry: bool,
     no_optimize: bool,
     as_json: bool,
 ) -> None:
     """Run the maintenance policy once: log partitions ahead (PostgreSQL), backup + prune,
-    verify of that backup (as db verify, in a scratch database), log retention, expiry of old
-    idempotency keys, optimize.
+    verify of that backup (as db verify, in a scratch database), log retention, history
+    retention (archived with the logs), expiry of old idempotency keys, optimize.
 
     A backup encrypted to SWARM_BACKUP_RECIPIENTS is verified with --identity (else
     SWARM_BACKUP_IDENTITY); on a server that holds no identity, pass --no-verify and verify
@@ -344,6 +351,13 @@ def maintain_command(
             key_ttl = (
                 parse_duration(idempotency_ttl) if idempotency_ttl else settings.idempotency_ttl
             )
+        history_ttl = None
+        if not no_history_cleanup:
+            history_ttl = (
+                parse_duration(history_older_than)
+                if history_older_than
+                else settings.history_retention
+            )
         recipients = backup_recipients(settings)
         policy = MaintenancePolicy(
             backup_dir=directory or settings.resolved_backup_dir(),
@@ -356,6 +370,7 @@ def maintain_command(
             retention=retention,
             archive_dir=archive_dir or settings.log_archive_dir,
             idempotency_ttl=key_ttl,
+            history_retention=history_ttl,
             optimize=not no_optimize,
             pg_bin=settings.pg_bin,
             partitions_ahead=(

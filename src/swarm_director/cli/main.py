@@ -6,17 +6,23 @@ import click
 
 from swarm_director import __version__
 from swarm_director.cli.common import SwarmGroup
+from swarm_director.store.actor import begin_acting, cli_actor, end_acting
 
 
 @click.group(cls=SwarmGroup)
 @click.version_option(__version__, prog_name="swarm-director")
-def cli() -> None:
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """SwarmDirector store: database, API server and operations tooling.
 
     \b
     Example:
       swarm-director db init && swarm-director db seed && swarm-director db status
     """
+    # Every change a command makes is recorded in the history as cli:<user>@<host> (until the
+    # command ends: a command run in process, e.g. by a test, leaves no actor behind).
+    token = begin_acting(cli_actor())
+    ctx.call_on_close(lambda: end_acting(token))
 
 
 @cli.group(cls=SwarmGroup)
@@ -32,6 +38,7 @@ def _register() -> None:
         db_schema,
         db_seed,
         db_upkeep,
+        history_cmd,
         keys,
         logs,
         serve,

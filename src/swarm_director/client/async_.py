@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from types import TracebackType
 from typing import TypeVar
@@ -21,7 +22,8 @@ from swarm_director.client.transport import (
     outcome,
     request_kwargs,
 )
-from swarm_director.enums import LogLevel
+from swarm_director.client.worker import Job, awork
+from swarm_director.enums import LogLevel, TaskType
 from swarm_director.schemas import LogOut
 
 T = TypeVar("T")
@@ -73,7 +75,7 @@ class AsyncClient(Surface, AsyncSender):
         while True:
             attempt += 1
             try:
-                response = await self._http.request(**request_kwargs(call))
+                response = await self._http.request(**request_kwargs(call, self.options))
             except httpx.TransportError as error:
                 await asyncio.sleep(delay_after_error(policy, call, attempt, error))
                 continue
@@ -81,6 +83,18 @@ class AsyncClient(Surface, AsyncSender):
             if delay is None:
                 return call.parse(response.content)
             await asyncio.sleep(delay)
+
+    def work(
+        self,
+        agent_id: int,
+        *,
+        types: Sequence[TaskType | str] = (),
+        lease_s: float = 60.0,
+        wait_s: float = 30.0,
+        retry: bool = True,
+    ) -> AbstractAsyncContextManager[Job | None]:
+        """:meth:`Client.work` for asyncio: ``async with aclient.work(agent_id) as job``."""
+        return awork(self, agent_id, types=types, lease_s=lease_s, wait_s=wait_s, retry=retry)
 
     async def follow_logs(
         self,

@@ -31,7 +31,7 @@ class Call(Generic[T_co]):
     for idempotent methods and for requests made safe by an ``Idempotency-Key``.
     """
 
-    __slots__ = ("content", "headers", "method", "model", "params", "path", "retry")
+    __slots__ = ("content", "headers", "method", "model", "params", "path", "retry", "wait_s")
 
     def __init__(
         self,
@@ -43,6 +43,7 @@ class Call(Generic[T_co]):
         content: bytes | None = None,
         headers: dict[str, str] | None = None,
         retry: bool | None = None,
+        wait_s: float = 0.0,
     ) -> None:
         self.method = method
         self.path = path
@@ -51,6 +52,9 @@ class Call(Generic[T_co]):
         self.content = content
         self.headers = headers or {}
         self.retry = method in IDEMPOTENT_METHODS if retry is None else retry
+        #: How long the server may hold the request on purpose (a claim waiting for work):
+        #: added to the read timeout.
+        self.wait_s = wait_s
 
     def parse(self, content: bytes) -> T_co:
         """The answer's body as ``model`` (None when the call expects no body)."""

@@ -16,6 +16,7 @@ from typing import Any, Generic, ParamSpec, TypeVar, overload
 from swarm_director.client import conversation_operations as conv
 from swarm_director.client import log_operations as logs
 from swarm_director.client import operations as ops
+from swarm_director.client import queue_operations as queue
 from swarm_director.client.calls import Call
 from swarm_director.schemas import PageOut
 
@@ -140,6 +141,23 @@ class Surface:
     delete_task = Operation(ops.delete_task)
     list_subtasks = Operation(ops.list_subtasks)
     iter_subtasks = Pager(ops.list_subtasks)
+
+    claim_tasks = Operation(queue.claim_tasks)
+    heartbeat = Operation(queue.heartbeat)
+    complete_task = Operation(queue.complete_task)
+    fail_task = Operation(queue.fail_task)
+    list_expired_leases = Operation(queue.list_expired_leases)
+    list_dead_tasks = Operation(queue.list_dead_tasks)
+
+    list_history = Operation(queue.list_history)
+    iter_history = Pager(queue.list_history)
+    list_task_history = Operation(queue.list_task_history)
+    iter_task_history = Pager(queue.list_task_history)
+    list_agent_history = Operation(queue.list_agent_history)
+    iter_agent_history = Pager(queue.list_agent_history)
+    list_draft_history = Operation(queue.list_draft_history)
+    list_email_history = Operation(queue.list_email_history)
+    list_conversation_history = Operation(queue.list_conversation_history)
 
     list_logs = Operation(logs.list_logs)
     iter_logs = Pager(logs.list_logs)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from types import TracebackType
 from typing import TypeVar
@@ -21,7 +22,8 @@ from swarm_director.client.transport import (
     outcome,
     request_kwargs,
 )
-from swarm_director.enums import LogLevel
+from swarm_director.client.worker import Job, work
+from swarm_director.enums import LogLevel, TaskType
 from swarm_director.schemas import LogOut
 
 T = TypeVar("T")
@@ -72,7 +74,7 @@ class Client(Surface, SyncSender):
         while True:
             attempt += 1
             try:
-                response = self._http.request(**request_kwargs(call))
+                response = self._http.request(**request_kwargs(call, self.options))
             except httpx.TransportError as error:
                 time.sleep(delay_after_error(policy, call, attempt, error))
                 continue
@@ -80,6 +82,20 @@ class Client(Surface, SyncSender):
             if delay is None:
                 return call.parse(response.content)
             time.sleep(delay)
+
+    def work(
+        self,
+        agent_id: int,
+        *,
+        types: Sequence[TaskType | str] = (),
+        lease_s: float = 60.0,
+        wait_s: float = 30.0,
+        retry: bool = True,
+    ) -> AbstractContextManager[Job | None]:
+        """Claim one task and hold its lease while the ``with`` block works on it; the block's
+        end completes it with ``job.result``, an exception fails it (see
+        :mod:`swarm_director.client.worker`). Yields None when no task became ready."""
+        return work(self, agent_id, types=types, lease_s=lease_s, wait_s=wait_s, retry=retry)
 
     def follow_logs(
         self,

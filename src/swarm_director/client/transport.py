@@ -54,15 +54,18 @@ class ClientOptions:
         return httpx.Timeout(self.timeout, read=read)
 
 
-def request_kwargs(call: Call[Any]) -> dict[str, Any]:
+def request_kwargs(call: Call[Any], options: ClientOptions) -> dict[str, Any]:
     """Keyword arguments of ``httpx.Client.request`` for ``call``."""
-    return {
+    kwargs: dict[str, Any] = {
         "method": call.method,
         "url": call.path,
         "params": call.params or None,
         "content": call.content,
         "headers": call.headers or None,
     }
+    if call.wait_s:
+        kwargs["timeout"] = httpx.Timeout(options.timeout, read=options.timeout + call.wait_s)
+    return kwargs
 
 
 def delay_after_error(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from swarm_director.api.context import connection, session
+from swarm_director.console.history_pages import describe, timeline
 from swarm_director.console.web import (
     PAGE_SIZE,
     Paged,
@@ -102,6 +103,7 @@ def task_page(task_id: int) -> str:
     versions = drafts.list_drafts(s, task_id, limit=PAGE_SIZE)
     email_page = emails.list_emails(s, task_id=task_id, limit=PAGE_SIZE)
     span = browse.log_span(s, task_id)
+    changes, more_changes = timeline("task", task_id)
     shown, diff = _drafts_shown(s, task_id, versions.items)
     ids = [task.assigned_agent_id, *(row.agent_id for row in log_paged.items)]
     for draft in versions.items:
@@ -118,13 +120,15 @@ def task_page(task_id: int) -> str:
             _log_api(f"/api/tasks/{task_id}/logs", filters),
             f"/api/tasks/{task_id}/drafts",
             f"/api/tasks/{task_id}/emails",
+            f"/api/tasks/{task_id}/history",
         ],
         task=task,
         ancestors=browse.task_ancestors(s, task_id),
         subtasks=subtasks,
         tree_cut=tree_cut,
         tree_limit=browse.MAX_TREE_ROWS,
-        timeline=_timeline(task, span, versions.items, email_page.items),
+        timeline=_timeline(changes, span, versions.items, email_page.items),
+        timeline_cut=more_changes,
         logs=log_paged,
         filters=filters,
         levels=list(LogLevel),
@@ -175,10 +179,14 @@ def _diff_lines(text: str) -> list[tuple[str, str]]:
     return out
 
 
-def _timeline(task: Any, span: Any, versions: list[Any], mails: list[Any]) -> list[dict[str, Any]]:
-    """The task's history from the timestamps the store keeps (no status history is stored):
-    created, first and last log, draft versions, emails sent, completed, last change."""
-    events: list[dict[str, Any]] = [{"at": task.created_at, "what": "created (pending)"}]
+def _timeline(
+    changes: list[Any], span: Any, versions: list[Any], mails: list[Any]
+) -> list[dict[str, Any]]:
+    """The task's recorded changes (each status change with who made it), with its first and
+    last log, draft versions and emails sent, in time order."""
+    events: list[dict[str, Any]] = [
+        {"at": row.at, "what": describe(row), "who": row.actor} for row in changes
+    ]
     if span.first is not None:
         events.append({"at": span.first, "what": "first log"})
     for draft in versions:
@@ -188,9 +196,6 @@ def _timeline(task: Any, span: Any, versions: list[Any], mails: list[Any]) -> li
             events.append({"at": mail.sent_at, "what": f"email {mail.id} sent"})
     if span.last is not None and span.last != span.first:
         events.append({"at": span.last, "what": "last log"})
-    if task.completed_at is not None:
-        events.append({"at": task.completed_at, "what": "completed"})
-    events.append({"at": task.updated_at, "what": f"last change (now {task.status.value})"})
     return sorted(events, key=lambda event: event["at"])
 
 

@@ -21,6 +21,7 @@ from swarm_director.models.console_session import ConsoleSession
 from swarm_director.models.conversation import Conversation, ConversationParticipant, Message
 from swarm_director.models.draft import Draft
 from swarm_director.models.email import EMAIL_TRANSITIONS, EmailMessage
+from swarm_director.models.history import HistoryEntry
 from swarm_director.models.idempotency import IdempotencyKey
 from swarm_director.models.log import AgentLog
 from swarm_director.models.maintenance import MaintenanceEvent
@@ -44,6 +45,7 @@ __all__ = [
     "DraftStatus",
     "EmailMessage",
     "EmailStatus",
+    "HistoryEntry",
     "IdempotencyKey",
     "LogLevel",
     "MaintenanceEvent",

@@ -35,6 +35,8 @@ class Agent(TimestampMixin, Base):
     average_response_time: Mapped[float | None] = mapped_column(Float)
     """Mean response time in seconds, maintained by the agent runtime."""
     last_conversation_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    """The agent's last sign of life: a claim or a lease heartbeat of the work queue."""
 
     parent: Mapped[Agent | None] = relationship(
         remote_side=[id], back_populates="children", lazy="raise"

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from swarm_director.db.base import Base, TimestampMixin
-from swarm_director.db.types import UTCDateTime, enum_type
+from swarm_director.db.types import JSONType, UTCDateTime, enum_type
 from swarm_director.enums import TaskPriority, TaskStatus, TaskType
 
 if TYPE_CHECKING:
@@ -51,6 +51,19 @@ class Task(TimestampMixin, Base):
         ForeignKey("conversations.id", ondelete="SET NULL", use_alter=True)
     )
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The work queue (store/queue.py): a claim takes a lease for ``lease_token``'s holder
+    # until ``lease_expires_at``; a failure retries after ``not_before`` until
+    # ``max_attempts`` claims were used.
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Claims so far (a claim of an expired lease counts as a new attempt)."""
+    max_attempts: Mapped[int] = mapped_column(Integer, default=3, server_default="3")
+    not_before: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    """A pending task is not claimed before this time (a retry's backoff, or scheduled work)."""
+    lease_token: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[Any | None] = mapped_column(JSONType)
 
     logs: Mapped[list[AgentLog]] = relationship(
         back_populates="task", passive_deletes=True, lazy="raise"
@@ -71,4 +84,7 @@ class Task(TimestampMixin, Base):
         Index("ix_tasks_assigned_agent_id_id", "assigned_agent_id", "id"),
         Index("ix_tasks_parent_task_id_id", "parent_task_id", "id"),
         Index("ix_tasks_conversation_id", "conversation_id"),
+        # The queue's claim: ready tasks of one priority in id order; expired leases.
+        Index("ix_tasks_status_priority_id", "status", "priority", "id"),
+        Index("ix_tasks_status_lease_expires_at", "status", "lease_expires_at"),
     )

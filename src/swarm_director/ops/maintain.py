@@ -3,13 +3,14 @@
 Steps: on PostgreSQL, the monthly log partitions of this month and the next ones (and of any
 month whose rows wait in the default partition); then backup (with pruning), verify of that
 backup (restored into a scratch database and checked, as ``db verify`` does), then log
-retention, then expiry of old idempotency keys and of ended console sessions, then optimize.
-Retention runs only after a successful (and, unless turned off, verified) backup, so logs are
-never deleted without a fresh backup holding them (expired keys and sessions are no one's
-data: they go regardless). Every step
-is attempted as far as that rule allows, each failure is reported, and the run as a whole
-fails if any step did. A lock (a file lock in the backup folder, plus a PostgreSQL advisory
-lock on PostgreSQL) makes a second run exit at once instead of overlapping the first.
+retention, then history retention, then expiry of old idempotency keys and of ended
+console sessions, then optimize. Retention of logs and history runs only after a
+successful (and, unless turned off, verified) backup, so rows are never deleted without a
+fresh backup holding them (expired keys and sessions are no one's data: they go
+regardless). Every step is attempted as far as that rule allows, each failure is reported,
+and the run as a whole fails if any step did. A lock (a file lock in the backup folder,
+plus a PostgreSQL advisory lock on PostgreSQL) makes a second run exit at once instead of
+overlapping the first.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from swarm_director.ops.expiry import (
     expire_idempotency_keys,
     prune_console_sessions,
 )
+from swarm_director.ops.history_retention import prune_history
 from swarm_director.ops.optimize import optimize
 from swarm_director.ops.partition_retention import ensure_log_partitions
 from swarm_director.ops.retention import RetentionPolicy, cleanup_logs
@@ -70,6 +72,8 @@ class MaintenancePolicy:
     archive_dir: Path | None = None
     idempotency_ttl: timedelta | None = DEFAULT_TTL
     """Idempotency keys older than this are deleted (None: kept)."""
+    history_retention: timedelta | None = None
+    """History rows older than this are deleted, after the verified backup (None: kept)."""
     optimize: bool = True
     pg_bin: Path | None = None
     """Folder of pg_dump (None: on PATH)."""
@@ -133,6 +137,12 @@ def run_maintenance(
             else:
                 why = "skipped: no fresh, verified backup holds the logs"
                 report.steps.append(StepResult("cleanup", False, why))
+        if policy.history_retention is not None:
+            if backed_up:
+                _step(report, "history", lambda: _prune_history(engine, policy))
+            else:
+                why = "skipped: no fresh, verified backup holds the history"
+                report.steps.append(StepResult("history", False, why))
         if policy.idempotency_ttl is not None:
             ttl = policy.idempotency_ttl
             _step(report, "keys", lambda: _expire_keys(engine, ttl))
@@ -205,6 +215,18 @@ def _cleanup(
         engine, policy.retention, archive=archive, recipients=policy.recipients, reporter=reporter
     )
     return f"deleted {result.deleted} logs", result.as_dict()
+
+
+def _prune_history(engine: Engine, policy: MaintenancePolicy) -> tuple[str, dict[str, Any]]:
+    assert policy.history_retention is not None
+    archive = None
+    if policy.archive_dir is not None:
+        stamp = utcnow().strftime("%Y%m%dT%H%M%S_%fZ")
+        archive = policy.archive_dir / f"history-{stamp}.jsonl.gz"
+    result = prune_history(
+        engine, policy.history_retention, archive=archive, recipients=policy.recipients
+    )
+    return f"deleted {result.deleted} history rows", result.as_dict()
 
 
 def _partitions(engine: Engine, ahead: int) -> tuple[str, dict[str, Any]]:

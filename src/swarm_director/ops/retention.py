@@ -319,7 +319,7 @@ def _write_archive(
                 progress(archived, max(total, archived))
 
     try:
-        _archive_file(part, lines(), recipients)
+        write_archive(part, lines(), recipients)
         publish(part, archive)  # fsync, then the final name: durable before any delete
     finally:
         part.unlink(missing_ok=True)
@@ -328,7 +328,7 @@ def _write_archive(
     return ids
 
 
-def _archive_file(part: Path, lines: Iterator[bytes], recipients: Sequence[age.Recipient]) -> None:
+def write_archive(part: Path, lines: Iterator[bytes], recipients: Sequence[age.Recipient]) -> None:
     """``lines`` into gzip, and into age encryption after it when there are recipients."""
     with open_private(part) as sink:
         write_layers(sink, gzip_chunks(lines), recipients=recipients)

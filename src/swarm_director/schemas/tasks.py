@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import AwareDatetime, Field
 
 from swarm_director.enums import TaskPriority, TaskStatus, TaskType
@@ -13,8 +15,13 @@ from swarm_director.schemas.common import (
     Patch,
     PositiveId,
     ShortText,
+    StoredJSON,
     Title,
+    UTCTimestamp,
 )
+
+#: How often the work queue may hand a task out (a first try and its retries).
+Attempts = Annotated[int, Field(ge=1, le=100, description="Claims allowed before it fails.")]
 
 
 class TaskCreate(InputModel):
@@ -28,6 +35,10 @@ class TaskCreate(InputModel):
     assigned_agent_id: PositiveId | None = None
     parent_task_id: PositiveId | None = Field(default=None, description="Makes it a subtask.")
     conversation_id: PositiveId | None = None
+    max_attempts: Attempts = 3
+    not_before: UTCTimestamp | None = Field(
+        default=None, description="Not claimed from the work queue before this time."
+    )
 
 
 class TaskUpdate(InputModel):
@@ -42,6 +53,8 @@ class TaskUpdate(InputModel):
     assigned_agent_id: PositiveId | None = None
     parent_task_id: PositiveId | None = None
     conversation_id: PositiveId | None = None
+    max_attempts: Patch[Attempts] = None
+    not_before: UTCTimestamp | None = None
     expected_status: Patch[TaskStatus] = Field(
         default=None,
         description="Precondition, not a change: apply this update only if the task's status "
@@ -64,6 +77,13 @@ class TaskOut(OutputModel):
     parent_task_id: int | None
     conversation_id: int | None
     completed_at: AwareDatetime | None
+    attempts: int = Field(description="Claims from the work queue so far.")
+    max_attempts: int
+    not_before: AwareDatetime | None
+    claimed_at: AwareDatetime | None
+    lease_expires_at: AwareDatetime | None
+    last_error: str | None
+    result: StoredJSON | None = None
     created_at: AwareDatetime
     updated_at: AwareDatetime
 

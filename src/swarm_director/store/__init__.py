@@ -11,7 +11,7 @@ raises the typed errors of :mod:`swarm_director.errors`. Inputs are the pydantic
         logs.add_logs(session, task.id, [{"agent_type": "worker", "message": "started"}])
 """
 
-from swarm_director.store import agents, conversations, drafts, emails, logs, tasks
+from swarm_director.store import agents, conversations, drafts, emails, history, logs, tasks
 from swarm_director.store.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "conversations",
     "drafts",
     "emails",
+    "history",
     "logs",
     "tasks",
 ]

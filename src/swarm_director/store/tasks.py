@@ -33,6 +33,7 @@ from swarm_director.store._common import (
     would_create_cycle,
 )
 from swarm_director.store.pagination import DEFAULT_LIMIT, Ordering, Page, paginate
+from swarm_director.store.queue_wait import announce
 from swarm_director.store.search_pages import search_page
 
 _BY_ID = Ordering("tasks", (Task.id,))
@@ -63,6 +64,7 @@ def create_task(session: Session, data: TaskCreate | Mapping[str, Any]) -> Task:
     task = Task(**fields, status=TaskStatus.PENDING)
     session.add(task)
     session.flush()
+    announce(session)
     return task
 
 
@@ -180,14 +182,20 @@ def update_task(session: Session, task_id: int, data: TaskUpdate | Mapping[str, 
                 f"task {new_parent} is task {task.id} or one of its subtasks",
                 details={"fields": {"parent_task_id": "would create a cycle of subtasks"}},
             )
+    changes_made = set(changes)
     new_status = changes.pop("status", task.status)
     for field, value in changes.items():
         setattr(task, field, value)
     if new_status != task.status:
+        if task.status is TaskStatus.IN_PROGRESS:
+            # Whoever held the lease holds it no longer: its heartbeat and completion are refused.
+            task.lease_token = task.lease_expires_at = None
         task.status = new_status
         if new_status is TaskStatus.COMPLETED:
             task.completed_at = utcnow()
     session.flush()
+    if new_status is TaskStatus.PENDING and "status" in changes_made:
+        announce(session)
     return task
 
 

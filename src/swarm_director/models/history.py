@@ -1,0 +1,47 @@
+"""History: one row per create, update and delete of the swarm's entities (an audit trail).
+
+Rows are written in the transaction of the change they describe (see
+:mod:`swarm_director.store.history`), so a change and its history commit or roll back together.
+Logs are records already and are not repeated here.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from swarm_director.db.base import Base, utcnow
+from swarm_director.db.types import JSONType, UTCDateTime
+from swarm_director.models.log import BigId
+
+
+class HistoryEntry(Base):
+    """One change of one row: ``changes`` maps each changed field to ``[before, after]``
+    (``before`` is null on create, ``after`` on delete)."""
+
+    __tablename__ = "history"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    entity: Mapped[str] = mapped_column(String(20))
+    """``agent``, ``task``, ``draft``, ``email``, ``conversation``, ``participant``,
+    ``message`` or ``api_key``."""
+    entity_id: Mapped[int] = mapped_column(BigId)
+    action: Mapped[str] = mapped_column(String(20))
+    """``create``, ``update``, ``delete``, or a queue step (``claim``, ``complete``, ``fail``,
+    ``retry``, ``expire``, ``requeue``)."""
+    changes: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    actor: Mapped[str] = mapped_column(String(200))
+    """Who: an API key's name, ``bootstrap``, ``cli:<user>@<host>``, ``system:<job>``."""
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    # One entity's history in order (GET /api/tasks/{id}/history), the swarm's in order with
+    # an actor or action filter, and retention by time.
+    __table_args__ = (
+        Index("ix_history_entity_entity_id_id", "entity", "entity_id", "id"),
+        Index("ix_history_actor_id", "actor", "id"),
+        Index("ix_history_at", "at"),
+    )
