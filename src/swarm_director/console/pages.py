@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from swarm_director.api.context import connection, database, session, state
 from swarm_director.console import auth
+from swarm_director.console.history_pages import agent_changes
 from swarm_director.console.web import (
     PAGE_SIZE,
     api_url,
@@ -141,6 +142,7 @@ def agent_page(agent_id: int) -> str:
         conversations=browse.conversations_of_agent(s, agent_id, limit=SHORT_LIST),
         emails=browse.emails_of_agent(s, agent_id, limit=SHORT_LIST),
         levels=list(LogLevel),
+        **agent_changes(agent_id),
     )
 
 
