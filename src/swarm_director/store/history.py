@@ -10,7 +10,7 @@ database's own ``ON DELETE CASCADE`` are named by the delete of the row they bel
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from enum import Enum
@@ -167,6 +167,20 @@ def record(
     values = {name: [_json(pair[0]), _json(pair[1])] for name, pair in changes.items()}
     target = connection.connection() if isinstance(connection, Session) else connection
     target.execute(insert(_TABLE), [_entry(entity, entity_id, action, values)])
+
+
+def record_created(
+    connection: Connection | Session, entity: str, created: Sequence[tuple[int, Mapping[str, Any]]]
+) -> None:
+    """Record many rows created by one Core insert (``(id, fields)`` each), in one statement."""
+    if not created:
+        return
+    target = connection.connection() if isinstance(connection, Session) else connection
+    rows = [
+        _entry(entity, row_id, "create", {k: [None, _json(v)] for k, v in fields.items()})
+        for row_id, fields in created
+    ]
+    target.execute(insert(_TABLE), rows)
 
 
 def list_history(
