@@ -82,7 +82,8 @@ def _values(obj: Any, *, after: bool) -> Changes:
     state = inspect(obj)
     found: Changes = {}
     for attr in state.mapper.column_attrs:
-        if attr.key in _UNRECORDED or attr.key not in state.dict:
+        # The id is the row's entity_id; an empty field says nothing a reader needs.
+        if attr.key in _UNRECORDED or attr.key == "id" or state.dict.get(attr.key) is None:
             continue
         value = _json(state.dict[attr.key]) if attr.key not in _HIDDEN else "***"
         found[_field_name(attr.key)] = [None, value] if after else [value, None]
