@@ -3,9 +3,10 @@
 It takes tasks over HTTP with :meth:`Client.work <swarm_director.client.Client.work>` (claim,
 heartbeats in the background, complete or fail when the block ends) until it is killed. A
 task says what to do in its description: ``work_s=<seconds>`` to sleep, and a task titled
-``raise ...`` raises, so that its worker fails it. The journal (one line per step, not
-fsynced) is only for the test's figures and for choosing whom to kill; the test's verdict
-comes from the database, never from what workers say they did.
+``raise ...`` raises, so that its worker fails it. Both the result and the error name the
+attempt the worker's lease was for, so the history shows which lease each ending came from.
+The journal (one line per step, not fsynced) is only for the test's figures and for choosing
+whom to kill; the test's verdict comes from the database, never from what workers say.
 """
 
 from __future__ import annotations
@@ -53,8 +54,8 @@ def queue_worker(base_url: str, agent_id: int, lease_s: float, journal: str) -> 
                     _note(fd, f"c {job.task.id} {job.task.attempts}")
                     time.sleep(work_seconds(job.task.description))
                     if job.task.title.startswith(RAISE_PREFIX):
-                        raise RuntimeError(f"task {job.task.id} always raises")
-                    job.result = {"agent_id": agent_id, "pid": os.getpid()}
+                        raise RuntimeError(f"{job.task.id} attempt {job.task.attempts} raises")
+                    job.result = {"agent_id": agent_id, "attempt": job.task.attempts}
                 _note(fd, f"{job.outcome} {job.task.id}")
             except ClientError as error:  # a 5xx, a timeout: the test counts them
                 _note(fd, f"error {type(error).__name__}: {str(error).splitlines()[:1]}")
