@@ -488,6 +488,7 @@ def test_workers_survive_sigkill_and_the_history_shows_every_guarantee(
     finally:
         chaos.stop()
         server.stop()
+        db.dispose()  # the check below reads through a new connection of the same engine
 
     log = server.output()
     assert "Traceback" not in log, log[-3000:]
@@ -496,7 +497,7 @@ def test_workers_survive_sigkill_and_the_history_shows_every_guarantee(
     assert not errors, errors[:5]
     lost = sum(1 for line in journals if line.startswith("lost"))
     verdict = check_run(db.engine, chaos.raising, timedelta(seconds=LEASE_S))
-    db.dispose()
+    db.engine.dispose()
     assert not verdict.problems, verdict.problems[:20]
     assert len(chaos.created) == run.tasks and len(chaos.raising) == run.raising
     assert verdict.counts["completions"] == run.tasks - run.raising
