@@ -12,10 +12,10 @@ from click.testing import CliRunner
 
 from swarm_director.cli.main import cli
 from swarm_director.db import Database, utcnow
+from swarm_director.db.actor import acting_as, cli_actor, current_actor
 from swarm_director.errors import ValidationError
 from swarm_director.models import HistoryEntry
 from swarm_director.store import conversations, drafts, emails, history, keys, tasks
-from swarm_director.store.actor import acting_as, cli_actor, current_actor
 from tests.store.conftest import new_agent, new_task
 
 
