@@ -11,11 +11,11 @@ import sqlalchemy as sa
 from flask import Flask, Response, current_app, g, request
 from werkzeug.exceptions import BadRequest
 
-from swarm_director.api import auth
-from swarm_director.api.context import state
-from swarm_director.api.errors import error_response
 from swarm_director.schemas import json_limits
 from swarm_director.schemas.common import field_path
+from swarm_director.web import auth
+from swarm_director.web.context import state
+from swarm_director.web.errors import error_response
 
 #: Reachable without a token: load balancers and probes call it.
 PUBLIC_PATHS = frozenset({"/api/health"})
