@@ -180,8 +180,9 @@ def _apply_json_limits() -> None:
     # The schemas read the free-form JSON limits from a context variable (they are shared with
     # agents calling the store in-process, who get the defaults); this server's settings apply
     # to its requests, and the next request of the thread starts from the defaults again.
+    settings = state().settings
     g.json_limits_token = json_limits.set_current(
-        json_limits.JSONLimits.from_settings(state().settings)
+        json_limits.JSONLimits(settings.max_json_bytes, settings.max_json_items)
     )
 
 
