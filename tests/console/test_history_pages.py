@@ -6,9 +6,9 @@ from __future__ import annotations
 from flask import Flask
 from flask.testing import FlaskClient
 
-from swarm_director.api.context import database
 from swarm_director.store import queue, tasks
 from swarm_director.store.actor import acting_as
+from swarm_director.web.context import database
 from tests.console.conftest import Swarm
 from tests.console.test_pages import page
 
