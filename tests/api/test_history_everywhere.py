@@ -14,12 +14,12 @@ from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
 
-from swarm_director.api.context import database
 from swarm_director.cli.main import cli
 from swarm_director.db import make_engine
 from swarm_director.db.actor import cli_actor
 from swarm_director.models import HistoryEntry
 from swarm_director.store import keys
+from swarm_director.web.context import database
 from tests.api.conftest import AppFactory, url_text
 from tests.dbtools import fresh_database
 

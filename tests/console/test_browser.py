@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import URL
 
-from swarm_director.api.context import database
 from swarm_director.db import Database, make_engine
+from swarm_director.web.context import database
 from tests.api.conftest import AppFactory, url_text
 from tests.api.test_serve import SWARM_DIRECTOR
 from tests.console.conftest import Swarm, fill

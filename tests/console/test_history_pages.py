@@ -8,9 +8,9 @@ import time
 from flask import Flask
 from flask.testing import FlaskClient
 
-from swarm_director.api.context import database
 from swarm_director.db.actor import acting_as
 from swarm_director.store import agents, queue, tasks
+from swarm_director.web.context import database
 from tests.console.conftest import Swarm
 from tests.console.test_pages import page
 

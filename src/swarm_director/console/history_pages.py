@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from swarm_director.api.context import connection
 from swarm_director.console import auth
-from swarm_director.console.web import bp, int_arg, newest_first, render, text_arg
+from swarm_director.console.common import bp, int_arg, newest_first, render, text_arg
 from swarm_director.enums import ApiScope
 from swarm_director.store import history
+from swarm_director.web.context import connection
 
 #: How many of a task's or agent's changes a page shows (the API has them all).
 SHOWN = 200

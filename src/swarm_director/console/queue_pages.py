@@ -3,9 +3,9 @@ tasks that used up their attempts."""
 
 from __future__ import annotations
 
-from swarm_director.api.context import connection, session
-from swarm_director.console.web import bp, render
+from swarm_director.console.common import bp, render
 from swarm_director.store import browse, queue
+from swarm_director.web.context import connection, session
 
 
 @bp.get("/queue")

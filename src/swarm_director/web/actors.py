@@ -38,7 +38,7 @@ def _end(_error: BaseException | None) -> None:
 
 
 def init_app(app: Flask) -> None:
-    """Set the actor after the guards authenticated the request; undo it when it ends."""
+    """Set the actor after the API's guards authenticated the request; undo it when it ends."""
     app.before_request(_begin)
     app.after_request(_echo)
     app.teardown_request(_end)
