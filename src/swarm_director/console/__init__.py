@@ -13,7 +13,15 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
 from swarm_director.config import Settings
-from swarm_director.console import auth, documents, history_pages, ops_page, pages, task_pages
+from swarm_director.console import (
+    auth,
+    documents,
+    history_pages,
+    ops_page,
+    pages,
+    queue_pages,
+    task_pages,
+)
 from swarm_director.console.common import bp, render
 from swarm_director.enums import ApiScope
 from swarm_director.errors import SwarmError
@@ -146,4 +154,12 @@ def init_app(app: Flask, settings: Settings) -> None:
 bp.before_request(auth.require_login)
 bp.register_error_handler(SwarmError, _swarm_error)
 bp.register_error_handler(Exception, _unexpected)
-__all__ = ["documents", "history_pages", "init_app", "ops_page", "pages", "task_pages"]
+__all__ = [
+    "documents",
+    "history_pages",
+    "init_app",
+    "ops_page",
+    "pages",
+    "queue_pages",
+    "task_pages",
+]

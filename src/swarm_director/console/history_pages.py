@@ -70,6 +70,12 @@ def timeline(entity: str, entity_id: int) -> tuple[list[Any], bool]:
     return page.items, page.next_cursor is not None
 
 
+def agent_changes(agent_id: int) -> dict[str, Any]:
+    """What the agent page shows of the agent's history (newest last)."""
+    changes, more = timeline("agent", agent_id)
+    return {"changes": changes, "more_changes": more, "describe": describe}
+
+
 @bp.get("/activity")
 def activity() -> str:
     """Every recorded change across the swarm, newest first, filtered by kind of row, actor

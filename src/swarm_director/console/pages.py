@@ -16,6 +16,7 @@ from swarm_director.console.common import (
     render,
     text_arg,
 )
+from swarm_director.console.history_pages import agent_changes
 from swarm_director.db import utcnow
 from swarm_director.models import (
     AgentStatus,
@@ -141,6 +142,7 @@ def agent_page(agent_id: int) -> str:
         conversations=browse.conversations_of_agent(s, agent_id, limit=SHORT_LIST),
         emails=browse.emails_of_agent(s, agent_id, limit=SHORT_LIST),
         levels=list(LogLevel),
+        **agent_changes(agent_id),
     )
 
 

@@ -10,7 +10,7 @@ import uuid
 
 from flask import Flask, Response, g, request
 
-from swarm_director.store.actor import begin_acting, end_acting
+from swarm_director.db.actor import begin_acting, end_acting
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
