@@ -379,6 +379,15 @@ def idle_cost(target: Target, agent_id: int, window: float) -> None:
     print(line)
 
 
+#: Sizes: (default, --quick).
+SIZES = {
+    "tasks": (20_000, 1000),
+    "cycles": (2000, 200),
+    "rounds": (3, 2),
+    "samples": (200, 20),
+    "idle_s": (10.0, 3.0),
+    "updates": (5000, 500),
+}
 #: Updates per block in (4): blocks with and without the hook alternate, so that a change in
 #: the machine's load falls on both sides alike.
 BLOCK = 50
@@ -467,13 +476,13 @@ def run(dialect: str, args: argparse.Namespace, work: Path) -> bool:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--dialect", choices=["sqlite", "postgresql", "both"], default="both")
-    parser.add_argument("--tasks", type=int, default=20_000, help="tasks burned down in (2)")
-    parser.add_argument("--cycles", type=int, default=2000, help="claims + completions a round")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--tasks", type=int, help="tasks burned down in (2): 20,000")
+    parser.add_argument("--cycles", type=int, help="claims + completions a round (1): 2,000")
+    parser.add_argument("--rounds", type=int, help="rounds of (1), each side: 3")
     parser.add_argument("--workers", type=int, default=4, help="worker processes")
-    parser.add_argument("--samples", type=int, default=200, help="waited-for tasks in (3)")
-    parser.add_argument("--idle-s", type=float, default=10.0, help="idle waiter window (3)")
-    parser.add_argument("--updates", type=int, default=5000, help="update_task calls each way")
+    parser.add_argument("--samples", type=int, help="waited-for tasks in (3): 200")
+    parser.add_argument("--idle-s", type=float, help="idle waiter's seconds in (3): 10")
+    parser.add_argument("--updates", type=int, help="update_task calls each way in (4): 5,000")
     parser.add_argument("--server-workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--quick", action="store_true", help="small sizes, a smoke run")
     parser.add_argument("--serve-bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
@@ -481,11 +490,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.serve_bare:
         serve_bare(args.serve_bare, args.server_workers)
         return 0
-    if args.quick:  # smaller sizes, except those given on the command line
-        small = {"tasks": 1000, "cycles": 200, "rounds": 2, "samples": 20, "idle_s": 3.0}
-        for name, value in (small | {"updates": 500}).items():
-            if getattr(args, name) == parser.get_default(name):
-                setattr(args, name, value)
+    for name, (full, quick) in SIZES.items():  # --quick: small sizes, unless given
+        if getattr(args, name) is None:
+            setattr(args, name, quick if args.quick else full)
     dialects = ["sqlite", "postgresql"] if args.dialect == "both" else [args.dialect]
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start")
     work = Path(tempfile.mkdtemp(prefix="sd-bench-queue-"))
