@@ -55,6 +55,8 @@ _UNRECORDED = frozenset(
 _HIDDEN: frozenset[str] = frozenset({"lease_token"})
 _ACTION_KEY = "swarm_director.history_action"
 _TABLE: Table = HistoryEntry.__table__  # type: ignore[assignment]
+# Built once; inline: nothing to read back (without it PostgreSQL returns each new row's id).
+_INSERT = insert(_TABLE).inline()
 
 Changes = dict[str, list[Any]]
 
@@ -85,9 +87,12 @@ def _values(obj: Any, *, after: bool) -> Changes:
 
 def _updates(obj: Any) -> Changes:
     state = inspect(obj)
+    # Only attributes set since the load can have changed (asking every column for its
+    # history costs more than the change's own UPDATE).
+    touched = state.committed_state
     found: Changes = {}
     for attr in state.mapper.column_attrs:
-        if attr.key in _UNRECORDED:
+        if attr.key in _UNRECORDED or attr.key not in touched:
             continue
         history = state.attrs[attr.key].history
         if not history.added:
@@ -136,7 +141,7 @@ def _record_flush(session: Session, _context: UOWTransaction) -> None:
         if entity is not None:
             rows.append(_entry(entity, obj.id, "delete", _values(obj, after=False)))
     if rows:
-        session.connection().execute(insert(_TABLE), rows)
+        session.connection().execute(_INSERT, rows[0] if len(rows) == 1 else rows)
 
 
 @contextmanager
@@ -160,7 +165,7 @@ def record(
     """Record one change made through a Core statement (the ORM's are recorded already)."""
     values = {name: [_json(pair[0]), _json(pair[1])] for name, pair in changes.items()}
     target = connection.connection() if isinstance(connection, Session) else connection
-    target.execute(insert(_TABLE), [_entry(entity, entity_id, action, values)])
+    target.execute(_INSERT, _entry(entity, entity_id, action, values))
 
 
 def record_created(
@@ -174,4 +179,4 @@ def record_created(
         _entry(entity, row_id, "create", {k: [None, _json(v)] for k, v in fields.items()})
         for row_id, fields in created
     ]
-    target.execute(insert(_TABLE), rows)
+    target.execute(_INSERT, rows)

@@ -12,11 +12,13 @@ each other); SQLite serializes writers already.
 
 Every claim, completion, failure and expiry is a history row (actions ``claim``, ``complete``,
 ``retry``, ``fail``, ``expire``); heartbeats are not. Statements are Core (one or two per step)
-on the session's connection: the queue's hot path builds no ORM objects.
+on the session's connection: the queue's hot path builds no ORM objects, and its statements are
+built once with bound parameters (building a statement costs more than running it).
 """
 
 from __future__ import annotations
 
+import functools
 import random
 import secrets
 from collections.abc import Sequence
@@ -24,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, Table, or_, select, update
+from sqlalchemy import Connection, Integer, Row, Select, Table, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from swarm_director.db import utcnow
@@ -45,6 +47,29 @@ PRIORITY_ORDER = (TaskPriority.CRITICAL, TaskPriority.HIGH, TaskPriority.MEDIUM,
 EXPIRE_BATCH = 100
 MAX_LEASE_S = 24 * 3600.0
 EXPIRY_ACTOR = system_actor("lease-expiry")
+
+# The statements, built once. An update sets the columns named by its parameters' keys.
+_AGENT = select(_AGENTS.c.id).where(_AGENTS.c.id == bindparam("agent_id"))
+_AGENT_SEEN = update(_AGENTS).where(_AGENTS.c.id == bindparam("agent_id"))
+_UPDATE = update(_TASKS).where(_TASKS.c.id == bindparam("task_id"))
+_UPDATE_RETURNING = _UPDATE.returning(*_TASK_COLUMNS)
+_HOLDER = (
+    select(*_TASK_COLUMNS)
+    .where(_TASKS.c.id == bindparam("task_id"))
+    .with_for_update(key_share=True)
+)
+_EXPIRED_WHERE = (
+    _TASKS.c.status == TaskStatus.IN_PROGRESS,
+    _TASKS.c.lease_expires_at <= bindparam("now"),
+)
+_EXPIRED = (
+    select(_TASKS.c.id, _TASKS.c.attempts, _TASKS.c.max_attempts, _TASKS.c.assigned_agent_id)
+    .where(*_EXPIRED_WHERE)
+    .order_by(_TASKS.c.lease_expires_at)
+    .limit(EXPIRE_BATCH)
+    .with_for_update(skip_locked=True)
+)
+_ANY_EXPIRED = select(_TASKS.c.id).where(*_EXPIRED_WHERE).limit(1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,23 +103,28 @@ def _lease_length(lease_s: float) -> timedelta:
     return timedelta(seconds=lease_s)
 
 
-def _ready(
-    now: datetime, agent_id: int, priority: TaskPriority | None, types: Sequence[TaskType]
-) -> Any:
+@functools.cache
+def _ready(by_priority: bool, by_type: bool, locked: bool) -> Select[Any]:
+    """Ready tasks for ``agent_id`` at ``now``, oldest first, at most ``limit``; of one
+    ``priority`` and of ``types`` when asked."""
     stmt = (
         select(_TASKS.c.id, _TASKS.c.attempts, _TASKS.c.assigned_agent_id)
         .where(
             _TASKS.c.status == TaskStatus.PENDING,
-            or_(_TASKS.c.not_before.is_(None), _TASKS.c.not_before <= now),
-            or_(_TASKS.c.assigned_agent_id.is_(None), _TASKS.c.assigned_agent_id == agent_id),
+            or_(_TASKS.c.not_before.is_(None), _TASKS.c.not_before <= bindparam("now")),
+            or_(
+                _TASKS.c.assigned_agent_id.is_(None),
+                _TASKS.c.assigned_agent_id == bindparam("agent_id"),
+            ),
         )
         .order_by(_TASKS.c.id)
+        .limit(bindparam("limit", type_=Integer))
     )
-    if priority is not None:
-        stmt = stmt.where(_TASKS.c.priority == priority)
-    if types:
-        stmt = stmt.where(_TASKS.c.type.in_(list(types)))
-    return stmt
+    if by_priority:
+        stmt = stmt.where(_TASKS.c.priority == bindparam("priority"))
+    if by_type:
+        stmt = stmt.where(_TASKS.c.type.in_(bindparam("types", expanding=True)))
+    return stmt.with_for_update(skip_locked=True) if locked else stmt
 
 
 def expire_leases(source: Session | Connection, now: datetime | None = None) -> int:
@@ -102,29 +132,23 @@ def expire_leases(source: Session | Connection, now: datetime | None = None) -> 
     up), as ``system:lease-expiry``; returns how many. Claims call it; so does ``db maintain``."""
     connection = core_connection(source)
     now = now or utcnow()
-    expired = connection.execute(
-        select(_TASKS.c.id, _TASKS.c.attempts, _TASKS.c.max_attempts, _TASKS.c.assigned_agent_id)
-        .where(_TASKS.c.status == TaskStatus.IN_PROGRESS, _TASKS.c.lease_expires_at <= now)
-        .order_by(_TASKS.c.lease_expires_at)
-        .limit(EXPIRE_BATCH)
-        .with_for_update(skip_locked=True)
-    ).all()
+    expired = connection.execute(_EXPIRED, {"now": now}).all()
     with acting_as(EXPIRY_ACTOR):
         for row in expired:
             dead = row.attempts >= row.max_attempts
             status = TaskStatus.FAILED if dead else TaskStatus.PENDING
             error = f"lease expired (attempt {row.attempts} of {row.max_attempts})"
             connection.execute(
-                update(_TASKS)
-                .where(_TASKS.c.id == row.id)
-                .values(
-                    status=status,
-                    assigned_agent_id=None,
-                    lease_token=None,
-                    lease_expires_at=None,
-                    last_error=error,
-                    updated_at=now,
-                )
+                _UPDATE,
+                {
+                    "task_id": row.id,
+                    "status": status,
+                    "assigned_agent_id": None,
+                    "lease_token": None,
+                    "lease_expires_at": None,
+                    "last_error": error,
+                    "updated_at": now,
+                },
             )
             history.record(
                 connection,
@@ -167,20 +191,24 @@ def claim_tasks(
     kinds = [TaskType(t) for t in types]
     connection = core_connection(source)
     if not fits(_AGENTS.c.id.type, agent_id) or (
-        connection.execute(select(_AGENTS.c.id).where(_AGENTS.c.id == agent_id)).first() is None
+        connection.execute(_AGENT, {"agent_id": agent_id}).first() is None
     ):
         raise NotFoundError(f"agent {agent_id} not found", details={"id": agent_id})
     now = now or utcnow()
     expire_leases(connection, now)
     picked: list[Row[Any]] = []
+    stmt = _ready(True, bool(kinds), True)
+    params: dict[str, Any] = {"now": now, "agent_id": agent_id}
+    if kinds:
+        params["types"] = kinds
     for priority in PRIORITY_ORDER:
-        stmt = _ready(now, agent_id, priority, kinds).limit(limit - len(picked))
-        picked += connection.execute(stmt.with_for_update(skip_locked=True)).all()
+        params.update(priority=priority, limit=limit - len(picked))
+        picked += connection.execute(stmt, params).all()
         if len(picked) == limit:
             break
     claims = [_take(connection, row, agent_id, now, now + lease) for row in picked]
     if claims:
-        connection.execute(update(_AGENTS).where(_AGENTS.c.id == agent_id).values(last_seen_at=now))
+        connection.execute(_AGENT_SEEN, {"agent_id": agent_id, "last_seen_at": now})
     return claims
 
 
@@ -189,19 +217,18 @@ def _take(
 ) -> Claim:
     token = secrets.token_urlsafe(24)
     task = connection.execute(
-        update(_TASKS)
-        .where(_TASKS.c.id == row.id)
-        .values(
-            status=TaskStatus.IN_PROGRESS,
-            assigned_agent_id=agent_id,
-            attempts=row.attempts + 1,
-            lease_token=token,
-            lease_expires_at=expires,
-            claimed_at=now,
-            not_before=None,
-            updated_at=now,
-        )
-        .returning(*_TASK_COLUMNS)
+        _UPDATE_RETURNING,
+        {
+            "task_id": row.id,
+            "status": TaskStatus.IN_PROGRESS,
+            "assigned_agent_id": agent_id,
+            "attempts": row.attempts + 1,
+            "lease_token": token,
+            "lease_expires_at": expires,
+            "claimed_at": now,
+            "not_before": None,
+            "updated_at": now,
+        },
     ).one()
     history.record(
         connection,
@@ -223,9 +250,7 @@ def _holder(connection: Connection, task_id: int, token: str, now: datetime) -> 
     ConflictError saying why not (nothing is changed either way)."""
     if not fits(_TASKS.c.id.type, task_id):
         raise NotFoundError(f"task {task_id} not found", details={"id": task_id})
-    row = connection.execute(
-        select(*_TASK_COLUMNS).where(_TASKS.c.id == task_id).with_for_update(key_share=True)
-    ).one_or_none()
+    row = connection.execute(_HOLDER, {"task_id": task_id}).one_or_none()
     if row is None:
         raise NotFoundError(f"task {task_id} not found", details={"id": task_id})
     if (
@@ -263,13 +288,9 @@ def heartbeat(
     now = now or utcnow()
     row = _holder(connection, task_id, lease_token, now)
     expires = now + lease
-    connection.execute(
-        update(_TASKS).where(_TASKS.c.id == task_id).values(lease_expires_at=expires)
-    )
+    connection.execute(_UPDATE, {"task_id": task_id, "lease_expires_at": expires})
     if row.assigned_agent_id is not None:
-        connection.execute(
-            update(_AGENTS).where(_AGENTS.c.id == row.assigned_agent_id).values(last_seen_at=now)
-        )
+        connection.execute(_AGENT_SEEN, {"agent_id": row.assigned_agent_id, "last_seen_at": now})
     return expires
 
 
@@ -287,17 +308,16 @@ def complete_task(
     now = now or utcnow()
     row = _holder(connection, task_id, lease_token, now)
     task = connection.execute(
-        update(_TASKS)
-        .where(_TASKS.c.id == task_id)
-        .values(
-            status=TaskStatus.COMPLETED,
-            completed_at=now,
-            result=result,
-            lease_token=None,
-            lease_expires_at=None,
-            updated_at=now,
-        )
-        .returning(*_TASK_COLUMNS)
+        _UPDATE_RETURNING,
+        {
+            "task_id": task_id,
+            "status": TaskStatus.COMPLETED,
+            "completed_at": now,
+            "result": result,
+            "lease_token": None,
+            "lease_expires_at": None,
+            "updated_at": now,
+        },
     ).one()
     history.record(
         connection,
@@ -337,18 +357,17 @@ def fail_task(
     status = TaskStatus.PENDING if again else TaskStatus.FAILED
     due = now + backoff.delay(row.attempts) if again else None
     task = connection.execute(
-        update(_TASKS)
-        .where(_TASKS.c.id == task_id)
-        .values(
-            status=status,
-            assigned_agent_id=None if again else row.assigned_agent_id,
-            not_before=due,
-            last_error=error,
-            lease_token=None,
-            lease_expires_at=None,
-            updated_at=now,
-        )
-        .returning(*_TASK_COLUMNS)
+        _UPDATE_RETURNING,
+        {
+            "task_id": task_id,
+            "status": status,
+            "assigned_agent_id": None if again else row.assigned_agent_id,
+            "not_before": due,
+            "last_error": error,
+            "lease_token": None,
+            "lease_expires_at": None,
+            "updated_at": now,
+        },
     ).one()
     changes: dict[str, tuple[Any, Any]] = {
         "status": (TaskStatus.IN_PROGRESS, status),
@@ -397,12 +416,13 @@ def has_ready_task(
 ) -> bool:
     """Whether a claim by ``agent_id`` would find a task now (a read; waiters ask it first)."""
     now = now or utcnow()
-    expired = select(_TASKS.c.id).where(
-        _TASKS.c.status == TaskStatus.IN_PROGRESS, _TASKS.c.lease_expires_at <= now
-    )
-    if connection.execute(_ready(now, agent_id, None, types).limit(1)).first():
+    kinds = list(types)
+    params: dict[str, Any] = {"now": now, "agent_id": agent_id, "limit": 1}
+    if kinds:
+        params["types"] = kinds
+    if connection.execute(_ready(False, bool(kinds), False), params).first():
         return True
-    return connection.execute(expired.limit(1)).first() is not None
+    return connection.execute(_ANY_EXPIRED, {"now": now}).first() is not None
 
 
 __all__ = [
