@@ -12,7 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from swarm_director.api.context import database
-from swarm_director.ops.stats import collect_stats
+from swarm_director.ops.stats.collect import collect_stats
 from tests.api.helpers import make_agent, make_task
 from tests.ops.factory import insert_logs
 

@@ -21,7 +21,7 @@ from swarm_director.api.context import database
 from swarm_director.db.base import utcnow
 from swarm_director.db.engine import sqlite_file
 from swarm_director.models import ApiKey, ApiScope
-from swarm_director.ops.pgtools import find_tool, libpq_env
+from swarm_director.ops.backup.pgtools import find_tool, libpq_env
 from swarm_director.store import keys as key_store
 from tests.api.conftest import AppFactory
 from tests.api.helpers import error_of, make_agent, make_task

@@ -11,7 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from swarm_director.api.context import database
-from swarm_director.ops.stats import collect_stats
+from swarm_director.ops.stats.collect import collect_stats
 from tests.api.helpers import all_pages, error_of, make_agent, make_task
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 
 from swarm_director.db import Base, Database, utcnow
 from swarm_director.models import AgentLog
-from swarm_director.ops.check import CheckReport, run_check
+from swarm_director.ops.checks.db_check import CheckReport, run_check
 from tests.ops.factory import small_dataset
 
 

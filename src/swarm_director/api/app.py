@@ -15,7 +15,7 @@ from swarm_director import __version__, console
 from swarm_director.api import actors, auth, context, errors, guards
 from swarm_director.config import Settings, make_settings
 from swarm_director.db import Database
-from swarm_director.ops.timing import StatementTimings
+from swarm_director.ops.stats.timings import StatementTimings
 
 _SETTING_KEYS = frozenset(
     field.alias for field in Settings.model_fields.values() if field.alias is not None

@@ -9,7 +9,7 @@ from swarm_director.api.common import blueprint, json_response
 from swarm_director.api.context import database
 from swarm_director.api.errors import ErrorResponse, error_response
 from swarm_director.errors import SchemaError
-from swarm_director.ops.stats import collect_stats
+from swarm_director.ops.stats.collect import collect_stats
 from swarm_director.schemas.health import HealthOut, ReadyOut, StatsOut, TableStats
 
 bp = blueprint("health", "Liveness, readiness and statistics.", secured=False)

@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 from swarm_director.models import MaintenanceOperation
 from swarm_director.ops import audit
 from swarm_director.ops.dbinfo import database_bytes
-from swarm_director.ops.retention import checkpoint_wal
+from swarm_director.ops.retention.logs import checkpoint_wal
 
 
 @dataclass

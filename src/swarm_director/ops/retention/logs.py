@@ -10,7 +10,7 @@ followed by a short pause so that waiting writers get their turn). Any failure s
 and raises with how far it got.
 
 On PostgreSQL, where ``agent_logs`` is partitioned by month, months whose every row goes are
-dropped whole first (see :mod:`.partition_retention`); the batched deletes then only touch the
+dropped whole first (see :mod:`.partitions`); the batched deletes then only touch the
 month that straddles the cutoff, months holding rows a per-level rule keeps, and the default
 partition.
 
@@ -39,11 +39,12 @@ from swarm_director.db.base import utcnow
 from swarm_director.db.partitions import Partition, relation_bytes
 from swarm_director.durations import parse_duration
 from swarm_director.models import AgentLog, LogLevel, MaintenanceOperation, Task, TaskStatus
-from swarm_director.ops import age, audit
+from swarm_director.ops import audit
 from swarm_director.ops.artifact import Reporter, gzip_chunks, publish, stage, write_layers
+from swarm_director.ops.crypto import age
 from swarm_director.ops.dbinfo import quoted, reader, table_of
 from swarm_director.ops.errors import RetentionError
-from swarm_director.ops.partition_retention import DropResult, drop_partitions, plan_drops
+from swarm_director.ops.retention.partitions import DropResult, drop_partitions, plan_drops
 from swarm_director.private_files import open_private, private_dir
 from swarm_director.redact import first_line
 

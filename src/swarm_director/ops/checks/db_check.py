@@ -36,8 +36,8 @@ from swarm_director.models import (
     Task,
 )
 from swarm_director.ops.audit import write_event
+from swarm_director.ops.checks.search_index import search_index_findings
 from swarm_director.ops.dbinfo import existing_tables, model_tables, reader, table_of
-from swarm_director.ops.search_index import search_index_findings
 from swarm_director.redact import first_line
 
 #: At most this many problems are listed per rule; the rest are only counted.

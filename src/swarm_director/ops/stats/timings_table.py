@@ -1,6 +1,6 @@
 """The ``statement_timings`` table: merging a process's counters in, reading the list out.
 
-See :mod:`swarm_director.ops.timing` for why the timings live in the database.
+See :mod:`swarm_director.ops.stats.timings` for why the timings live in the database.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from swarm_director.models import StatementTiming
 from swarm_director.ops.dbinfo import existing_tables, table_of
 
 if TYPE_CHECKING:
-    from swarm_director.ops.timing import ShapeStats
+    from swarm_director.ops.stats.timings import ShapeStats
 
 TIMINGS = table_of(StatementTiming)
 #: ``sources`` stops growing past this many characters (a handful of ``host:pid``).

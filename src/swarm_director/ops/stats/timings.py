@@ -10,7 +10,7 @@ one event dispatch, two ``perf_counter`` calls and a dict update per statement
 Where the figures go, and why there. A background thread of the process merges the counters
 gathered since its last flush into the ``statement_timings`` table every
 ``SWARM_TIMINGS_FLUSH`` (and once more when the process exits):
-:func:`swarm_director.ops.timing_table.merge`, one UPSERT per shape (count and total added,
+:func:`swarm_director.ops.stats.timings_table.merge`, one UPSERT per shape (count and total added,
 worst and last-seen kept at their maximum, the process's ``host:pid`` added to ``sources``),
 then the table is pruned to the ``SWARM_TIMINGS_KEEP`` slowest shapes. So every server of a
 database, on any host, adds to one list, and ``db stats`` or ``/api/admin/stats`` read it
@@ -26,7 +26,7 @@ request; on SQLite it waits at most :data:`FLUSH_LOCK_WAIT_S` for the write lock
 for one short transaction, on PostgreSQL the same bound is its ``lock_timeout``.
 
 On PostgreSQL with the ``pg_stat_statements`` extension installed *and* preloaded,
-``db stats`` also lists the server's own view (:func:`~swarm_director.ops.timing_table.
+``db stats`` also lists the server's own view (:func:`~swarm_director.ops.stats.timings_table.
 server_statements`); it needs ``shared_preload_libraries``, a server restart, so the table
 above is what is always there.
 """
@@ -148,7 +148,7 @@ class StatementTimings:
         Returns False when that failed (busy, unreachable, no table yet); the counters are
         then kept for the next flush. Never raises.
         """
-        from swarm_director.ops import timing_table
+        from swarm_director.ops.stats import timings_table
 
         engine = self._engine
         if engine is None:
@@ -158,7 +158,7 @@ class StatementTimings:
         if not batch:
             return True
         try:
-            timing_table.merge(
+            timings_table.merge(
                 engine.execution_options(**{UNTIMED: True}),
                 list(batch.values()),
                 keep=self.keep,
