@@ -34,7 +34,8 @@ from swarm_director.db import Database, make_engine
 from swarm_director.migrations import migrate
 from swarm_director.ops.backup.create import create_backup
 from swarm_director.ops.checks.db_check import run_check
-from swarm_director.ops.retention.logs import RetentionPolicy, cleanup_logs
+from swarm_director.ops.retention.logs import cleanup_logs
+from swarm_director.ops.retention.policy import RetentionPolicy
 from swarm_director.ops.stats.timings import StatementTimings
 
 LEVELS = ("debug", "info", "info", "info", "warning", "error")

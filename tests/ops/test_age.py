@@ -30,7 +30,8 @@ from swarm_director.ops.backup.verify import verify_backup
 from swarm_director.ops.crypto import age
 from swarm_director.ops.crypto.sdbkenc1 import MAGIC, DecryptingReader
 from swarm_director.ops.errors import BackupKeyError, CorruptBackupError
-from swarm_director.ops.retention.logs import RetentionPolicy, cleanup_logs
+from swarm_director.ops.retention.logs import cleanup_logs
+from swarm_director.ops.retention.policy import RetentionPolicy
 from tests.ops.factory import add_task, insert_logs, small_dataset
 from tests.ops.helpers import content
 

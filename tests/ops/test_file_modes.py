@@ -20,7 +20,8 @@ from swarm_director.ops.backup.create import create_backup, manifest_path
 from swarm_director.ops.backup.restore import restore_backup
 from swarm_director.ops.crypto.sdbkenc1 import new_key, parse_key
 from swarm_director.ops.maintain import LOCK_NAME, maintenance_lock
-from swarm_director.ops.retention.logs import RetentionPolicy, cleanup_logs
+from swarm_director.ops.retention.logs import cleanup_logs
+from swarm_director.ops.retention.policy import RetentionPolicy
 from tests.ops.factory import add_task, insert_logs, small_dataset
 
 DAY = timedelta(days=1)

@@ -20,7 +20,8 @@ from swarm_director.ops.errors import MaintenanceLockedError
 from swarm_director.ops.maintain import MaintenancePolicy, maintenance_lock, run_maintenance
 from swarm_director.ops.optimize import optimize
 from swarm_director.ops.retention.expiry import expire_idempotency_keys
-from swarm_director.ops.retention.logs import RetentionPolicy, cleanup_logs
+from swarm_director.ops.retention.logs import cleanup_logs
+from swarm_director.ops.retention.policy import RetentionPolicy
 from swarm_director.ops.stats.collect import collect_stats
 from tests.ops.factory import add_task, count, insert_logs
 from tests.ops.helpers import events

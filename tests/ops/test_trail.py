@@ -17,7 +17,7 @@ from swarm_director.ops.checks.db_check import check_database
 from swarm_director.ops.crypto import age
 from swarm_director.ops.maintain import MaintenancePolicy, run_maintenance
 from swarm_director.ops.optimize import optimize
-from swarm_director.ops.retention.logs import RetentionPolicy
+from swarm_director.ops.retention.policy import RetentionPolicy
 from swarm_director.store import keys
 from tests.ops.factory import add_task, count, insert_logs, small_dataset
 from tests.ops.helpers import events

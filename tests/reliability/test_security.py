@@ -257,11 +257,11 @@ REVIEWED: dict[tuple[str, str], str] = {
         'conn.exec_driver_sql(f"DROP TABLE IF EXISTS {preparer.quote(name)} CASCADE")',
     ): "identifier quoted by the dialect's identifier preparer (names from the catalog)",
     (
-        "ops/retention/logs.py",
+        "ops/retention/space.py",
         'conn.exec_driver_sql(f"VACUUM (ANALYZE) {quoted(conn, LOGS.name)}")',
     ): "a model's table name, quoted by the identifier preparer (dbinfo.quoted)",
     (
-        "ops/retention/logs.py",
+        "ops/retention/space.py",
         'raw.executescript(f"PRAGMA incremental_vacuum({_VACUUM_STEP_PAGES:d})")',
     ): "constant PRAGMA; a module constant formatted with :d",
     (

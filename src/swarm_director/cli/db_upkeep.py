@@ -26,12 +26,9 @@ from swarm_director.models import TaskStatus
 from swarm_director.ops.checks.db_check import check_database
 from swarm_director.ops.maintain import MaintenancePolicy, run_maintenance
 from swarm_director.ops.optimize import optimize
-from swarm_director.ops.retention.logs import (
-    DEFAULT_BATCH,
-    RetentionPolicy,
-    cleanup_logs,
-    parse_keep,
-)
+from swarm_director.ops.retention.batched_deletes import DEFAULT_BATCH
+from swarm_director.ops.retention.logs import cleanup_logs
+from swarm_director.ops.retention.policy import RetentionPolicy, parse_keep
 from swarm_director.ops.stats.collect import collect_stats
 from swarm_director.redact import masked_url
 

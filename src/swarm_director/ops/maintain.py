@@ -43,8 +43,9 @@ from swarm_director.ops.retention.expiry import (
     prune_console_sessions,
 )
 from swarm_director.ops.retention.history import prune_history
-from swarm_director.ops.retention.logs import RetentionPolicy, cleanup_logs
+from swarm_director.ops.retention.logs import cleanup_logs
 from swarm_director.ops.retention.partitions import ensure_log_partitions
+from swarm_director.ops.retention.policy import RetentionPolicy
 from swarm_director.private_files import PRIVATE_FILE, private_dir
 from swarm_director.redact import first_line
 

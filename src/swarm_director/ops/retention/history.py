@@ -28,7 +28,7 @@ from swarm_director.ops.artifact import publish
 from swarm_director.ops.crypto import age
 from swarm_director.ops.dbinfo import table_of
 from swarm_director.ops.errors import RetentionError
-from swarm_director.ops.retention.logs import write_archive  # one archive format for both
+from swarm_director.ops.retention.archive import write_archive  # one archive format for both
 from swarm_director.private_files import private_dir
 
 HISTORY = table_of(HistoryEntry)
