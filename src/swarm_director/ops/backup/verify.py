@@ -37,7 +37,8 @@ from swarm_director.ops.backup.pgtools import (
     first_error,
     libpq_env,
 )
-from swarm_director.ops.checks.db_check import CheckReport, run_check
+from swarm_director.ops.checks.db_check import run_check
+from swarm_director.ops.checks.findings import CheckReport
 from swarm_director.ops.crypto import age
 from swarm_director.ops.crypto.sdbkenc1 import MAGIC, SCHEME
 from swarm_director.ops.dbinfo import (
