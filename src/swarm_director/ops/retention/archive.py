@@ -54,10 +54,6 @@ def write_log_archive(
     """Write every chosen row to ``archive``; the ids to delete one by one (not those of
     ``dropped`` partitions, which go whole). Reads through ``conn`` when given (the
     transaction that holds the partitions' locks), else through short read transactions."""
-    if archive.exists():
-        raise RetentionError(f"archive {archive} already exists; choose a new file name")
-    private_dir(archive.parent)
-    part = archive.with_name(f".part-{archive.name}")
     progress = stage(reporter, "archive")
     total = report.total_matched
     ids: array[int] = array("q")
@@ -92,17 +88,28 @@ def write_log_archive(
             if progress:
                 progress(archived, max(total, archived))
 
-    try:
-        write_archive(part, lines(), recipients)
-        publish(part, archive)  # fsync, then the final name: durable before any delete
-    finally:
-        part.unlink(missing_ok=True)
+    write_archive(archive, lines(), recipients)
     report.archived = archived
     report.archive = str(archive)
     return ids
 
 
-def write_archive(part: Path, lines: Iterator[bytes], recipients: Sequence[age.Recipient]) -> None:
-    """``lines`` into gzip, and into age encryption after it when there are recipients."""
-    with open_private(part) as sink:
-        write_layers(sink, gzip_chunks(lines), recipients=recipients)
+def write_archive(
+    archive: Path, lines: Iterator[bytes], recipients: Sequence[age.Recipient]
+) -> None:
+    """``lines`` into gzip (and age encryption after it when there are recipients) as the new
+    file ``archive``, durable when this returns. Raises RetentionError if ``archive`` exists.
+
+    The file is written under a hidden ``.part-`` name, fsynced and renamed into place, so an
+    archive under its final name is always complete; the part is removed on any failure.
+    """
+    if archive.exists():
+        raise RetentionError(f"archive {archive} already exists; choose a new file name")
+    private_dir(archive.parent)
+    part = archive.with_name(f".part-{archive.name}")
+    try:
+        with open_private(part) as sink:
+            write_layers(sink, gzip_chunks(lines), recipients=recipients)
+        publish(part, archive)  # fsync, then the final name: durable before any delete
+    finally:
+        part.unlink(missing_ok=True)
