@@ -13,7 +13,8 @@ from swarm_director.db import Database
 from swarm_director.models import StatementTiming
 from swarm_director.ops.stats import timings_table
 from swarm_director.ops.stats.collect import collect_stats
-from swarm_director.ops.stats.timings import ShapeStats, StatementTimings, shape_of
+from swarm_director.ops.stats.timings import StatementTimings, shape_of
+from swarm_director.ops.stats.timings_table import ShapeStats
 from tests.ops.factory import add_task, insert_logs
 
 

@@ -39,10 +39,12 @@ import re
 import threading
 import time
 import weakref
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, event
+
+from swarm_director.ops.stats import timings_table
+from swarm_director.ops.stats.timings_table import ShapeStats
 
 #: Execution option: statements run with it are not recorded (the flush's own).
 UNTIMED = "swarm_untimed"
@@ -66,25 +68,6 @@ def shape_of(statement: str) -> str:
     text = _IN_LIST.sub("(...)", text)
     text = _VALUES_ROWS.sub(r"\1, ...", text)
     return _SPACE.sub(" ", text).strip()
-
-
-@dataclass
-class ShapeStats:
-    """Timings of one statement shape."""
-
-    shape: str
-    count: int = 0
-    total_s: float = 0.0
-    max_s: float = 0.0
-    last_seen: float = 0.0
-    """Unix time of the last execution."""
-
-    def absorb(self, other: ShapeStats) -> None:
-        """Add ``other``'s executions (of the same shape) to these."""
-        self.count += other.count
-        self.total_s += other.total_s
-        self.max_s = max(self.max_s, other.max_s)
-        self.last_seen = max(self.last_seen, other.last_seen)
 
 
 class StatementTimings:
@@ -148,8 +131,6 @@ class StatementTimings:
         Returns False when that failed (busy, unreachable, no table yet); the counters are
         then kept for the next flush. Never raises.
         """
-        from swarm_director.ops.stats import timings_table
-
         engine = self._engine
         if engine is None:
             return False
