@@ -1,4 +1,6 @@
-"""Backup files on disk: streamed gzip/encryption layers, checksums, durable writes."""
+"""Backup and archive files on disk: streamed gzip/encryption layers, checksums, durable writes,
+and the progress callbacks of long steps.
+"""
 
 from __future__ import annotations
 
