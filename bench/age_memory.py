@@ -21,8 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from swarm_director.ops import age
 from swarm_director.ops.artifact import decode, encode
+from swarm_director.ops.crypto import age
 
 MIB = 1 << 20
 

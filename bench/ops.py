@@ -3,10 +3,10 @@
     .venv/bin/python bench/ops.py [--logs 1000000] [--rounds 3] [--keep DIR]
 
 1. Generates the data set with raw ``sqlite3`` ``executemany`` into a schema at head.
-2. Backup: ``ops.backup.create_backup`` (online backup API in a pinned read transaction, fsync,
-   SHA-256, row counts, manifest, audit row) against the ``sqlite3`` module's own
-   ``Connection.backup`` into a file, alternating, ``--rounds`` each; prints the medians and
-   the ratio (target: within 1.5x).
+2. Backup: ``ops.backup.create.create_backup`` (online backup API in a pinned read
+   transaction, fsync, SHA-256, row counts, manifest, audit row) against the ``sqlite3``
+   module's own ``Connection.backup`` into a file, alternating, ``--rounds`` each; prints the
+   medians and the ratio (target: within 1.5x).
 3. ``db check`` (``run_check``) on the whole database.
 4. Statement-timing overhead: the same 20,000 point queries with and without the collector.
 5. Cleanup of half the logs (``cleanup_logs --older-than 30d``, batches of 2,000) while a
@@ -32,10 +32,11 @@ import sqlalchemy as sa
 
 from swarm_director.db import Database, make_engine
 from swarm_director.migrations import migrate
-from swarm_director.ops.backup import create_backup
-from swarm_director.ops.check import run_check
-from swarm_director.ops.retention import RetentionPolicy, cleanup_logs
-from swarm_director.ops.timing import StatementTimings
+from swarm_director.ops.backup.create import create_backup
+from swarm_director.ops.checks.db_check import run_check
+from swarm_director.ops.retention.logs import cleanup_logs
+from swarm_director.ops.retention.policy import RetentionPolicy
+from swarm_director.ops.stats.timings import StatementTimings
 
 LEVELS = ("debug", "info", "info", "info", "warning", "error")
 TASKS = 10_000

@@ -68,7 +68,8 @@ from swarm_director.db.partitions import (
 )
 from swarm_director.migrations import migrate
 from swarm_director.ops.dbinfo import database_bytes
-from swarm_director.ops.retention import RetentionPolicy, cleanup_logs
+from swarm_director.ops.retention.logs import cleanup_logs
+from swarm_director.ops.retention.policy import RetentionPolicy
 from swarm_director.store import logs
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

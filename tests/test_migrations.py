@@ -22,7 +22,7 @@ from swarm_director.db.partitions import partition_names
 from swarm_director.errors import SchemaError
 from swarm_director.migrations import migrate
 from swarm_director.models.fulltext import full_text_names
-from swarm_director.ops.drift import compare_schema
+from swarm_director.ops.checks.schema_drift import compare_schema
 from swarm_director.store import conversations, logs, tasks
 from tests.dbtools import fresh_database
 

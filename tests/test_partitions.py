@@ -14,11 +14,11 @@ import sqlalchemy as sa
 from swarm_director.db import make_engine
 from swarm_director.db.partitions import ensure_partitions, list_partitions
 from swarm_director.migrations import migrate
-from swarm_director.ops.backup import create_backup
-from swarm_director.ops.check import run_check
-from swarm_director.ops.drift import compare_schema
-from swarm_director.ops.restore import restore_backup
-from swarm_director.ops.verify import verify_backup
+from swarm_director.ops.backup.create import create_backup
+from swarm_director.ops.backup.restore import restore_backup
+from swarm_director.ops.backup.verify import verify_backup
+from swarm_director.ops.checks.db_check import run_check
+from swarm_director.ops.checks.schema_drift import compare_schema
 from tests.dbtools import fresh_database
 
 pytestmark = pytest.mark.parametrize("dialect", ["postgresql"])

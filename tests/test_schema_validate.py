@@ -15,7 +15,7 @@ from sqlalchemy.engine import URL
 from swarm_director.db import make_engine
 from swarm_director.db.partitions import ensure_partitions, partition_names
 from swarm_director.migrations import migrate
-from swarm_director.ops.drift import compare_schema
+from swarm_director.ops.checks.schema_drift import compare_schema
 from tests.dbtools import fresh_database
 
 

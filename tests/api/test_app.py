@@ -15,7 +15,7 @@ from sqlalchemy.engine import URL
 
 from swarm_director.migrations import migrate
 from swarm_director.models import Agent
-from swarm_director.ops import timing, timing_table
+from swarm_director.ops.stats import timings, timings_table
 from swarm_director.web.context import database, session
 from tests.api.conftest import AppFactory, url_text
 from tests.api.helpers import error_of, make_agent
@@ -313,8 +313,8 @@ def test_statement_timings_are_on_by_default_and_reach_admin_stats(make_app: Any
     app = make_app()
     client = app.test_client()
     assert client.get("/api/tasks?status=pending").status_code == 200
-    recorder = timing._INSTALLED[database(app).engine.dialect]
+    recorder = timings._INSTALLED[database(app).engine.dialect]
     assert recorder.flush()  # the service's flusher thread does this every 30 s
     stats = client.get("/api/admin/stats").get_json()
     [tasks] = [s for s in stats["slow_statements"] if "FROM tasks" in s["shape"]]
-    assert tasks["count"] == 1 and tasks["sources"] == [timing_table.source_name()]
+    assert tasks["count"] == 1 and tasks["sources"] == [timings_table.source_name()]

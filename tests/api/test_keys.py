@@ -19,7 +19,7 @@ from sqlalchemy.engine import URL
 from swarm_director.db.base import utcnow
 from swarm_director.db.engine import sqlite_file
 from swarm_director.models import ApiKey, ApiScope
-from swarm_director.ops.pgtools import find_tool, libpq_env
+from swarm_director.ops.backup.pgtools import find_tool, libpq_env
 from swarm_director.store import keys as key_store
 from swarm_director.web import auth
 from swarm_director.web.context import database

@@ -10,7 +10,7 @@ from urllib.parse import quote
 from flask import Flask
 from flask.testing import FlaskClient
 
-from swarm_director.ops.stats import collect_stats
+from swarm_director.ops.stats.collect import collect_stats
 from swarm_director.web.context import database
 from tests.api.helpers import all_pages, error_of, make_agent, make_task
 

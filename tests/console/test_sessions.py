@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 
 from swarm_director.db import utcnow
 from swarm_director.models import ApiScope, ConsoleSession
-from swarm_director.ops.expiry import prune_console_sessions
+from swarm_director.ops.retention.expiry import prune_console_sessions
 from swarm_director.store import keys as key_store
 from swarm_director.web.context import database
 from tests.api.conftest import AppFactory

@@ -23,14 +23,15 @@ from click.testing import CliRunner
 
 from swarm_director.cli.main import cli
 from swarm_director.db import Database
-from swarm_director.ops import age
 from swarm_director.ops.artifact import decode, gzip_chunks
-from swarm_director.ops.backup import create_backup
-from swarm_director.ops.crypto import MAGIC, DecryptingReader
+from swarm_director.ops.backup.create import create_backup
+from swarm_director.ops.backup.restore import restore_backup
+from swarm_director.ops.backup.verify import verify_backup
+from swarm_director.ops.crypto import age
+from swarm_director.ops.crypto.sdbkenc1 import MAGIC, DecryptingReader
 from swarm_director.ops.errors import BackupKeyError, CorruptBackupError
-from swarm_director.ops.restore import restore_backup
-from swarm_director.ops.retention import RetentionPolicy, cleanup_logs
-from swarm_director.ops.verify import verify_backup
+from swarm_director.ops.retention.logs import cleanup_logs
+from swarm_director.ops.retention.policy import RetentionPolicy
 from tests.ops.factory import add_task, insert_logs, small_dataset
 from tests.ops.helpers import content
 

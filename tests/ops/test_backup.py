@@ -17,8 +17,8 @@ import pytest
 import sqlalchemy as sa
 
 from swarm_director.db import Database
-from swarm_director.ops import parts
-from swarm_director.ops.backup import (
+from swarm_director.ops.backup import temp_files
+from swarm_director.ops.backup.create import (
     Manifest,
     create_backup,
     list_backups,
@@ -26,10 +26,10 @@ from swarm_director.ops.backup import (
     prune,
     write_manifest,
 )
-from swarm_director.ops.check import run_check
-from swarm_director.ops.crypto import MAGIC, new_key, parse_key
+from swarm_director.ops.backup.verify import staged_backup, verify_backup
+from swarm_director.ops.checks.db_check import run_check
+from swarm_director.ops.crypto.sdbkenc1 import MAGIC, new_key, parse_key
 from swarm_director.ops.errors import BackupKeyError
-from swarm_director.ops.verify import staged_backup, verify_backup
 from tests.ops.factory import add_task, insert_logs, small_dataset
 from tests.ops.helpers import events
 
@@ -62,9 +62,9 @@ def test_backup_writes_file_and_manifest(db: Database, tmp_path: Path) -> None:
 _KILLED_MID_BACKUP = """
 import os, signal, sys
 from pathlib import Path
-from swarm_director.ops import parts
+from swarm_director.ops.backup import temp_files
 directory = Path(sys.argv[1])
-with parts.claimed(directory) as token:
+with temp_files.claimed(directory) as token:
     (directory / f".part-{token}.raw").write_bytes(b"half a database" * 1000)
     print(token, flush=True)
     os.kill(os.getpid(), signal.SIGKILL)
@@ -84,7 +84,7 @@ def test_next_backup_removes_what_a_killed_one_left_and_spares_a_live_one(
     assert orphan.exists()
     unrelated = backups / ".part-agent_logs-20261201.jsonl.gz"  # not a backup's data part
     unrelated.write_bytes(b"x")
-    with parts.claimed(backups) as live_token:  # a backup still running in this folder
+    with temp_files.claimed(backups) as live_token:  # a backup still running in this folder
         live = backups / f".part-{live_token}.out"
         live.write_bytes(b"in progress")
         result = create_backup(db.engine, backups)
@@ -104,11 +104,11 @@ def test_a_backup_that_ends_while_leftovers_are_sought_is_not_reported(
 ) -> None:
     # Another backup lists a live one's part; the live one finishes (part renamed, lock
     # released) before its lock is tried: nothing was left over, so nothing is reported.
-    live = parts.claimed(tmp_path)
+    live = temp_files.claimed(tmp_path)
     token = live.__enter__()
     part = tmp_path / f".part-{token}.raw"
     part.write_bytes(b"x")
-    try_lock = parts._try_lock
+    try_lock = temp_files._try_lock
 
     def finishing_first(path: Path) -> int | None:
         if part.exists():
@@ -116,8 +116,8 @@ def test_a_backup_that_ends_while_leftovers_are_sought_is_not_reported(
             live.__exit__(None, None, None)
         return try_lock(path)
 
-    monkeypatch.setattr(parts, "_try_lock", finishing_first)
-    assert parts.remove_orphans(tmp_path) == []
+    monkeypatch.setattr(temp_files, "_try_lock", finishing_first)
+    assert temp_files.remove_orphans(tmp_path) == []
     assert not any(tmp_path.iterdir())
 
 

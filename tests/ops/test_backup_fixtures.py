@@ -14,11 +14,11 @@ import pytest
 import sqlalchemy as sa
 
 from swarm_director.db import Database
-from swarm_director.ops import age
-from swarm_director.ops.backup import manifest_path
-from swarm_director.ops.crypto import parse_key
-from swarm_director.ops.restore import restore_backup
-from swarm_director.ops.verify import verify_backup
+from swarm_director.ops.backup.create import manifest_path
+from swarm_director.ops.backup.restore import restore_backup
+from swarm_director.ops.backup.verify import verify_backup
+from swarm_director.ops.crypto import age
+from swarm_director.ops.crypto.sdbkenc1 import parse_key
 from tests.fixtures.make_backups import ARCHIVED, HERE, LOGS
 
 IDENTITY = HERE / "identity.txt"

@@ -10,7 +10,8 @@ from sqlalchemy import Engine
 
 from swarm_director.db import Base, Database, utcnow
 from swarm_director.models import AgentLog
-from swarm_director.ops.check import CheckReport, run_check
+from swarm_director.ops.checks.db_check import run_check
+from swarm_director.ops.checks.findings import CheckReport
 from tests.ops.factory import small_dataset
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.engine import URL
 
 from swarm_director.cli.main import cli
 from swarm_director.db import Database
-from swarm_director.ops.crypto import new_key
+from swarm_director.ops.crypto.sdbkenc1 import new_key
 from tests.ops.factory import insert_logs, small_dataset
 from tests.ops.helpers import content, events
 
@@ -149,7 +149,7 @@ def test_password_is_masked(tmp_path: Path) -> None:
 def test_backup_key_legacy_prints_a_usable_key() -> None:
     code, out = run("db", "backup-key", "--legacy")
     assert code == 0
-    from swarm_director.ops.crypto import parse_key
+    from swarm_director.ops.crypto.sdbkenc1 import parse_key
 
     assert len(parse_key(out.strip())) == 32
 

@@ -16,11 +16,12 @@ from sqlalchemy.engine import URL
 from swarm_director.cli.main import cli
 from swarm_director.db import Database
 from swarm_director.models import LogLevel
-from swarm_director.ops.backup import create_backup, manifest_path
-from swarm_director.ops.crypto import new_key, parse_key
+from swarm_director.ops.backup.create import create_backup, manifest_path
+from swarm_director.ops.backup.restore import restore_backup
+from swarm_director.ops.crypto.sdbkenc1 import new_key, parse_key
 from swarm_director.ops.maintain import LOCK_NAME, maintenance_lock
-from swarm_director.ops.restore import restore_backup
-from swarm_director.ops.retention import RetentionPolicy, cleanup_logs
+from swarm_director.ops.retention.logs import cleanup_logs
+from swarm_director.ops.retention.policy import RetentionPolicy
 from tests.ops.factory import add_task, insert_logs, small_dataset
 
 DAY = timedelta(days=1)

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from swarm_director.db import Database, utcnow
 from swarm_director.errors import SwarmError
 from swarm_director.models import HistoryEntry
-from swarm_director.ops.history_retention import prune_history
+from swarm_director.ops.retention.history import prune_history
 from swarm_director.store import tasks
 
 

@@ -15,13 +15,14 @@ from click.testing import CliRunner
 from swarm_director.cli.main import cli
 from swarm_director.db import Database, utcnow
 from swarm_director.models import IdempotencyKey, LogLevel
-from swarm_director.ops.backup import list_backups
+from swarm_director.ops.backup.create import list_backups
 from swarm_director.ops.errors import MaintenanceLockedError
-from swarm_director.ops.expiry import expire_idempotency_keys
 from swarm_director.ops.maintain import MaintenancePolicy, maintenance_lock, run_maintenance
 from swarm_director.ops.optimize import optimize
-from swarm_director.ops.retention import RetentionPolicy, cleanup_logs
-from swarm_director.ops.stats import collect_stats
+from swarm_director.ops.retention.expiry import expire_idempotency_keys
+from swarm_director.ops.retention.logs import cleanup_logs
+from swarm_director.ops.retention.policy import RetentionPolicy
+from swarm_director.ops.stats.collect import collect_stats
 from tests.ops.factory import add_task, count, insert_logs
 from tests.ops.helpers import events
 

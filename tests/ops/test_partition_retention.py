@@ -19,10 +19,11 @@ from swarm_director.db.partitions import (
 )
 from swarm_director.migrations import migrate
 from swarm_director.models import LogLevel, TaskStatus
-from swarm_director.ops.check import run_check
-from swarm_director.ops.drift import compare_schema
-from swarm_director.ops.partition_retention import ensure_log_partitions
-from swarm_director.ops.retention import RetentionPolicy, cleanup_logs
+from swarm_director.ops.checks.db_check import run_check
+from swarm_director.ops.checks.schema_drift import compare_schema
+from swarm_director.ops.retention.logs import cleanup_logs
+from swarm_director.ops.retention.partitions import ensure_log_partitions
+from swarm_director.ops.retention.policy import RetentionPolicy
 from tests.dbtools import fresh_database
 from tests.ops.factory import add_task, insert_logs
 

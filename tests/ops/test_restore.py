@@ -10,11 +10,11 @@ import pytest
 import sqlalchemy as sa
 
 from swarm_director.db import Database
-from swarm_director.ops.backup import Manifest, create_backup, list_backups, manifest_path
+from swarm_director.ops.backup.create import Manifest, create_backup, list_backups, manifest_path
+from swarm_director.ops.backup.restore import restore_backup
+from swarm_director.ops.backup.verify import verify_backup
 from swarm_director.ops.dbinfo import head_revision
 from swarm_director.ops.errors import BackupError, CorruptBackupError, ToolError
-from swarm_director.ops.restore import restore_backup
-from swarm_director.ops.verify import verify_backup
 from tests.ops.factory import add_task, insert_logs, small_dataset
 from tests.ops.helpers import content, events
 

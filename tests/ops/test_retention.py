@@ -17,13 +17,11 @@ import sqlalchemy as sa
 from swarm_director.db import Database
 from swarm_director.durations import DurationError, format_duration, parse_duration
 from swarm_director.models import AgentLog, LogLevel, TaskStatus
-from swarm_director.ops import retention
 from swarm_director.ops.errors import RetentionError
-from swarm_director.ops.retention import (
-    RetentionPolicy,
-    cleanup_logs,
-    parse_keep,
-)
+from swarm_director.ops.retention import batched_deletes
+from swarm_director.ops.retention import logs as log_retention
+from swarm_director.ops.retention.logs import cleanup_logs
+from swarm_director.ops.retention.policy import RetentionPolicy, parse_keep
 from tests.ops.factory import add_task, count, insert_logs
 from tests.ops.helpers import events
 
@@ -115,7 +113,7 @@ def test_archive_plus_remaining_rows_equal_the_original_set(
     archive = tmp_path / "logs-2026.jsonl.gz"
 
     seen_before_first_delete: list[bool] = []
-    real_batch = retention._run_batch
+    real_batch = batched_deletes.run_batch
 
     def spy(engine: sa.Engine, statement: sa.Delete, report: Any) -> int:
         if not seen_before_first_delete:
@@ -123,7 +121,7 @@ def test_archive_plus_remaining_rows_equal_the_original_set(
                 seen_before_first_delete.append(sum(1 for _ in f) == 250)
         return 0 if report is None else real_batch(engine, statement, report)
 
-    real_drop = retention.drop_partitions
+    real_drop = log_retention.drop_partitions
 
     def drop_spy(engine: sa.Engine, parts: Any, keep: Any, *, archive: Any = None) -> Any:
         # PostgreSQL: when the old rows fill whole months (another test of the session may
@@ -134,8 +132,8 @@ def test_archive_plus_remaining_rows_equal_the_original_set(
 
         return real_drop(engine, parts, keep, archive=archive_then_look)
 
-    monkeypatch.setattr(retention, "_run_batch", spy)
-    monkeypatch.setattr(retention, "drop_partitions", drop_spy)
+    monkeypatch.setattr(batched_deletes, "run_batch", spy)
+    monkeypatch.setattr(log_retention, "drop_partitions", drop_spy)
     report = cleanup_logs(
         db.engine, RetentionPolicy(older_than=30 * DAY), archive=archive, batch_size=100
     )

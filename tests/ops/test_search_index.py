@@ -7,10 +7,10 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from swarm_director.db import Database
-from swarm_director.ops.backup import create_backup
-from swarm_director.ops.check import run_check
-from swarm_director.ops.restore import restore_backup
-from swarm_director.ops.verify import verify_backup
+from swarm_director.ops.backup.create import create_backup
+from swarm_director.ops.backup.restore import restore_backup
+from swarm_director.ops.backup.verify import verify_backup
+from swarm_director.ops.checks.db_check import run_check
 from swarm_director.store import logs
 from tests.ops.factory import small_dataset
 

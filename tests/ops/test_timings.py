@@ -11,9 +11,10 @@ import sqlalchemy as sa
 
 from swarm_director.db import Database
 from swarm_director.models import StatementTiming
-from swarm_director.ops import timing_table
-from swarm_director.ops.stats import collect_stats
-from swarm_director.ops.timing import ShapeStats, StatementTimings, shape_of
+from swarm_director.ops.stats import timings_table
+from swarm_director.ops.stats.collect import collect_stats
+from swarm_director.ops.stats.timings import StatementTimings, shape_of
+from swarm_director.ops.stats.timings_table import ShapeStats
 from tests.ops.factory import add_task, insert_logs
 
 
@@ -54,12 +55,12 @@ def test_merge_adds_up_processes_per_shape_and_prunes_to_the_slowest(
     now = time.time()
     slow = ShapeStats("SELECT ? FROM a", count=2, total_s=0.004, max_s=0.003, last_seen=now - 5)
     fast = ShapeStats("SELECT ? FROM b", count=1, total_s=0.001, max_s=0.001, last_seen=now)
-    monkeypatch.setattr(timing_table, "source_name", lambda: "host-a:1")
-    timing_table.merge(db.engine, [slow, fast], keep=10, lock_wait_s=1)
+    monkeypatch.setattr(timings_table, "source_name", lambda: "host-a:1")
+    timings_table.merge(db.engine, [slow, fast], keep=10, lock_wait_s=1)
     again = ShapeStats("SELECT ? FROM a", count=3, total_s=0.003, max_s=0.002, last_seen=now)
-    monkeypatch.setattr(timing_table, "source_name", lambda: "host-b:2")
-    timing_table.merge(db.engine, [again], keep=10, lock_wait_s=1)
-    timing_table.merge(db.engine, [again], keep=10, lock_wait_s=1)  # a source is listed once
+    monkeypatch.setattr(timings_table, "source_name", lambda: "host-b:2")
+    timings_table.merge(db.engine, [again], keep=10, lock_wait_s=1)
+    timings_table.merge(db.engine, [again], keep=10, lock_wait_s=1)  # a source is listed once
     rows = _rows(db)
     merged = rows["SELECT ? FROM a"]
     assert merged.calls == 8
@@ -68,7 +69,7 @@ def test_merge_adds_up_processes_per_shape_and_prunes_to_the_slowest(
     assert merged.last_seen.timestamp() == pytest.approx(now, abs=0.01)
     assert merged.sources.split() == ["host-a:1", "host-b:2"]
     assert rows["SELECT ? FROM b"].sources == "host-a:1"
-    timing_table.merge(db.engine, [again], keep=1, lock_wait_s=1)
+    timings_table.merge(db.engine, [again], keep=1, lock_wait_s=1)
     assert list(_rows(db)) == ["SELECT ? FROM a"]  # the faster shape was pruned
 
 

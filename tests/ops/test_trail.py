@@ -11,13 +11,13 @@ from click.testing import CliRunner
 from swarm_director.cli.main import cli
 from swarm_director.db import Database
 from swarm_director.models import ApiScope
-from swarm_director.ops import age
-from swarm_director.ops.backup import create_backup
-from swarm_director.ops.check import check_database
+from swarm_director.ops.backup.create import create_backup
+from swarm_director.ops.backup.restore import restore_backup
+from swarm_director.ops.checks.db_check import check_database
+from swarm_director.ops.crypto import age
 from swarm_director.ops.maintain import MaintenancePolicy, run_maintenance
 from swarm_director.ops.optimize import optimize
-from swarm_director.ops.restore import restore_backup
-from swarm_director.ops.retention import RetentionPolicy
+from swarm_director.ops.retention.policy import RetentionPolicy
 from swarm_director.store import keys
 from tests.ops.factory import add_task, count, insert_logs, small_dataset
 from tests.ops.helpers import events

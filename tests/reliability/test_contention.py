@@ -25,7 +25,7 @@ from sqlalchemy.engine import URL
 
 from swarm_director.db import Database, make_engine
 from swarm_director.models import Agent, AgentLog, Conversation, Draft, Message, Task
-from swarm_director.ops.check import run_check
+from swarm_director.ops.checks.db_check import run_check
 from swarm_director.store import agents, conversations, tasks
 from tests.reliability.conftest import Figures, Scale, url_text
 from tests.reliability.procs import worker_context

@@ -33,7 +33,7 @@ from sqlalchemy.engine import URL
 
 from swarm_director.db import Database, make_engine
 from swarm_director.models import AgentLog, Draft, EmailMessage
-from swarm_director.ops.check import run_check
+from swarm_director.ops.checks.db_check import run_check
 from swarm_director.store import tasks
 from tests.reliability.conftest import Figures, Scale, url_text
 from tests.reliability.procs import Server, worker_context

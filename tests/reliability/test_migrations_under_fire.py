@@ -29,7 +29,7 @@ from sqlalchemy.engine import URL
 from swarm_director.cli.main import cli
 from swarm_director.db import make_engine
 from swarm_director.migrations import migrate
-from swarm_director.ops.drift import compare_schema
+from swarm_director.ops.checks.schema_drift import compare_schema
 from tests.dbtools import create_pg_database, drop_pg_database
 from tests.reliability.conftest import Scale, url_text
 from tests.reliability.procs import ROOT

@@ -38,7 +38,7 @@ from swarm_director import create_app
 from swarm_director.cli.main import cli
 from swarm_director.cli.serve import serve_cmd
 from swarm_director.db import make_engine
-from swarm_director.ops.crypto import new_key
+from swarm_director.ops.crypto.sdbkenc1 import new_key
 from swarm_director.web.context import database
 from tests.reliability.conftest import Scale, url_text
 from tests.reliability.procs import ROOT, Server, free_port, request
@@ -125,15 +125,15 @@ REVIEWED: dict[tuple[str, str], str] = {
         'f"INSERT INTO {TABLE} ({columns}) SELECT {columns} FROM {old} ORDER BY id"  # noqa: S608',
     ): "the revision's own constants and names read from this database's catalog (constraints, indexes, sequences of agent_logs), never input",
     (
-        "ops/partition_retention.py",
+        "ops/retention/partitions.py",
         'conn.exec_driver_sql(f"DROP TABLE {quoted(conn, part.name)}")',
     ): "a partition name from the catalog quoted by the preparer; a module constant lock timeout",
     (
-        "ops/partition_retention.py",
+        "ops/retention/partitions.py",
         "conn.exec_driver_sql(f\"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'\")",
     ): "a partition name from the catalog quoted by the preparer; a module constant lock timeout",
     (
-        "ops/restore.py",
+        "ops/backup/restore.py",
         'return f"DROP TABLE IF EXISTS {\', \'.join(names)} CASCADE;\\n" if names else ""',
     ): "table names listed by pg_restore from a verified backup, each quoted by the preparer",
     (
@@ -233,15 +233,15 @@ REVIEWED: dict[tuple[str, str], str] = {
         'return [f"DROP TRIGGER IF EXISTS {name}" for name in self.triggers] + [',
     ): "search DDL: names come from the fixed SOURCES (LOGS, TASKS, MESSAGES), never input",
     (
-        "ops/search_index.py",
+        "ops/checks/search_index.py",
         'extra = f"SELECT id FROM {index} EXCEPT SELECT id FROM {table} ORDER BY 1"  # noqa: S608',
     ): "db check's search rule: names come from models.fulltext.SOURCES, never input",
     (
-        "ops/search_index.py",
+        "ops/checks/search_index.py",
         'f"full-text index {source.pg_index} is invalid: REINDEX INDEX {source.pg_index}",',
     ): "not SQL that runs: a db check problem telling the operator what to run",
     (
-        "ops/search_index.py",
+        "ops/checks/search_index.py",
         'missing = f"SELECT id FROM {table} EXCEPT SELECT id FROM {index} ORDER BY 1"  # noqa: S608',
     ): "db check's search rule: names come from models.fulltext.SOURCES, never input",
     (
@@ -257,27 +257,27 @@ REVIEWED: dict[tuple[str, str], str] = {
         'conn.exec_driver_sql(f"DROP TABLE IF EXISTS {preparer.quote(name)} CASCADE")',
     ): "identifier quoted by the dialect's identifier preparer (names from the catalog)",
     (
-        "ops/retention.py",
+        "ops/retention/space.py",
         'conn.exec_driver_sql(f"VACUUM (ANALYZE) {quoted(conn, LOGS.name)}")',
     ): "a model's table name, quoted by the identifier preparer (dbinfo.quoted)",
     (
-        "ops/retention.py",
+        "ops/retention/space.py",
         'raw.executescript(f"PRAGMA incremental_vacuum({_VACUUM_STEP_PAGES:d})")',
     ): "constant PRAGMA; a module constant formatted with :d",
     (
-        "ops/timing_table.py",
+        "ops/stats/timings_table.py",
         'raw.execute(f"PRAGMA busy_timeout={int(lock_wait_s * 1000):d}")',
     ): "constant PRAGMA; the value is an int formatted with :d",
     (
-        "ops/timing_table.py",
+        "ops/stats/timings_table.py",
         'raw.execute(f"PRAGMA busy_timeout={previous:d}")',
     ): "constant PRAGMA; an int read back from PRAGMA busy_timeout, formatted with :d",
     (
-        "ops/stats.py",
+        "ops/stats/collect.py",
         "f\"Slow statement ({slow['max_ms']:.0f} ms worst, {slow['count']} runs): \"",
     ): "not SQL: a suggestion telling the operator to use EXPLAIN",
     (
-        "ops/drift.py",
+        "ops/checks/schema_drift.py",
         'action = f" ON DELETE {fk.ondelete.upper()}" if fk.ondelete else ""',
     ): "not SQL that runs: text of a drift report",
 }

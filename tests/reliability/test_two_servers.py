@@ -31,7 +31,7 @@ from sqlalchemy.engine import URL
 
 from swarm_director.db import make_engine
 from swarm_director.models import Agent, AgentLog, Conversation, Draft, Message, Task
-from swarm_director.ops.check import run_check
+from swarm_director.ops.checks.db_check import run_check
 from tests.reliability.conftest import Figures, Scale, migrated_database, url_text
 from tests.reliability.procs import Server, request
 from tests.reliability.test_contention import _setup

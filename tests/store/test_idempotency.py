@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from swarm_director.db import Database, utcnow
 from swarm_director.errors import ConflictError, ValidationError
 from swarm_director.models import AgentLog, IdempotencyKey
-from swarm_director.ops.expiry import expire_idempotency_keys
+from swarm_director.ops.retention.expiry import expire_idempotency_keys
 from swarm_director.store import logs
 from tests.store.conftest import new_task
 

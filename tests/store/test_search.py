@@ -13,8 +13,9 @@ from sqlalchemy.orm import Session
 from swarm_director.db import Database
 from swarm_director.errors import ValidationError
 from swarm_director.models import AgentLog
-from swarm_director.ops.check import run_check
-from swarm_director.ops.retention import RetentionPolicy, cleanup_logs
+from swarm_director.ops.checks.db_check import run_check
+from swarm_director.ops.retention.logs import cleanup_logs
+from swarm_director.ops.retention.policy import RetentionPolicy
 from swarm_director.schemas.common import MAX_SEARCH_CHARS
 from swarm_director.store import conversations, logs, search, search_pages, tasks
 from swarm_director.store.search import MAX_SEARCH_WORDS, parse_query

@@ -16,8 +16,8 @@ from sqlalchemy import exc as sa_exc
 from swarm_director.config import Settings, load_settings
 from swarm_director.db import Database
 from swarm_director.errors import SwarmError
-from swarm_director.ops.age import Identity, Recipient, load_identities, parse_recipient
-from swarm_director.ops.crypto import parse_key
+from swarm_director.ops.crypto.age import Identity, Recipient, load_identities, parse_recipient
+from swarm_director.ops.crypto.sdbkenc1 import parse_key
 from swarm_director.redact import first_line, mask_urls
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -23,12 +23,12 @@ from swarm_director.cli.common import (
 from swarm_director.cli.main import db
 from swarm_director.cli.output import human_bytes, progress_bars
 from swarm_director.db.base import utcnow
-from swarm_director.ops import age
-from swarm_director.ops.backup import create_backup, list_backups
-from swarm_director.ops.crypto import KEY_SETTING, new_key
+from swarm_director.ops.backup.create import create_backup, list_backups
+from swarm_director.ops.backup.restore import restore_backup
+from swarm_director.ops.backup.verify import verify_backup
+from swarm_director.ops.crypto import age
+from swarm_director.ops.crypto.sdbkenc1 import KEY_SETTING, new_key
 from swarm_director.ops.errors import CorruptBackupError
-from swarm_director.ops.restore import restore_backup
-from swarm_director.ops.verify import verify_backup
 from swarm_director.redact import masked_url
 
 

@@ -25,8 +25,8 @@ from swarm_director.migrations import migrate
 from swarm_director.migrations.revision import REVIEW_REMINDER, write_revision
 from swarm_director.models import MaintenanceOperation
 from swarm_director.ops import audit
+from swarm_director.ops.checks.schema_drift import compare_schema
 from swarm_director.ops.dbinfo import database_bytes, estimated_row_counts, reader, row_counts
-from swarm_director.ops.drift import compare_schema
 from swarm_director.ops.schema_export import export_schema
 from swarm_director.redact import masked_url
 

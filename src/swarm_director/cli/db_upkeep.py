@@ -23,11 +23,13 @@ from swarm_director.cli.main import db
 from swarm_director.cli.output import human_bytes, progress_bars, rows_text
 from swarm_director.durations import parse_duration
 from swarm_director.models import TaskStatus
-from swarm_director.ops.check import check_database
+from swarm_director.ops.checks.db_check import check_database
 from swarm_director.ops.maintain import MaintenancePolicy, run_maintenance
 from swarm_director.ops.optimize import optimize
-from swarm_director.ops.retention import DEFAULT_BATCH, RetentionPolicy, cleanup_logs, parse_keep
-from swarm_director.ops.stats import collect_stats
+from swarm_director.ops.retention.batched_deletes import DEFAULT_BATCH
+from swarm_director.ops.retention.logs import cleanup_logs
+from swarm_director.ops.retention.policy import RetentionPolicy, parse_keep
+from swarm_director.ops.stats.collect import collect_stats
 from swarm_director.redact import masked_url
 
 

@@ -14,8 +14,8 @@ from swarm_director.console.pages import head_revision
 from swarm_director.migrations import migrate
 from swarm_director.models import ApiScope, MaintenanceOperation, MaintenanceStatus
 from swarm_director.ops import audit, dbinfo
-from swarm_director.ops.manifest import list_backups
-from swarm_director.ops.stats import collect_stats
+from swarm_director.ops.backup.manifest import list_backups
+from swarm_director.ops.stats.collect import collect_stats
 from swarm_director.web.context import connection, database, state
 
 AUDIT_PAGE = 50

@@ -27,7 +27,7 @@ from swarm_director.models import (
     TaskType,
 )
 from swarm_director.ops import audit, dbinfo
-from swarm_director.ops.manifest import list_backups
+from swarm_director.ops.backup.manifest import list_backups
 from swarm_director.store import agents, browse, conversations, logs, tasks
 from swarm_director.web.context import connection, database, session, state
 

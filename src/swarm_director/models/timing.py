@@ -1,4 +1,4 @@
-"""Statement timings shared by every process of one database (see ops/timing.py)."""
+"""Statement timings shared by every process of one database (see ops/stats/timings.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""Backup files on disk: streamed gzip/encryption layers, checksums, durable writes."""
+"""Backup and archive files on disk: streamed gzip/encryption layers, checksums, durable writes,
+and the progress callbacks of long steps.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +12,13 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from swarm_director.ops import age
-from swarm_director.ops.crypto import DecryptingReader, EncryptingWriter
+from swarm_director.ops.crypto import age
+from swarm_director.ops.crypto.sdbkenc1 import DecryptingReader, EncryptingWriter
 from swarm_director.ops.errors import CorruptBackupError
 from swarm_director.private_files import open_private
 
 if TYPE_CHECKING:
-    from swarm_director.ops.age import Sink
+    from swarm_director.ops.crypto.age import Sink
 
 #: Called with (done, expected) units of one stage of work.
 Progress = Callable[[int, int], None]

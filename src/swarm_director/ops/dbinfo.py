@@ -43,6 +43,12 @@ def existing_tables(conn: Connection) -> set[str]:
     return set(sa.inspect(conn).get_table_names())
 
 
+def present_model_tables(conn: Connection) -> list[sa.Table]:
+    """The model tables that exist in the connected database, parents before children."""
+    present = existing_tables(conn)
+    return [table for table in model_tables() if table.name in present]
+
+
 def row_counts(conn: Connection) -> dict[str, int]:
     """Exact rows per model table present in the database, in dependency order."""
     present = existing_tables(conn)

@@ -31,20 +31,21 @@ from sqlalchemy import Engine
 from swarm_director.db.base import utcnow
 from swarm_director.db.partitions import DEFAULT_MONTHS_AHEAD
 from swarm_director.errors import SwarmError
-from swarm_director.ops import age
 from swarm_director.ops.artifact import Reporter
-from swarm_director.ops.backup import BackupResult, create_backup
+from swarm_director.ops.backup.create import BackupResult, create_backup
+from swarm_director.ops.backup.verify import verify_backup
+from swarm_director.ops.crypto import age
 from swarm_director.ops.errors import MaintenanceLockedError
-from swarm_director.ops.expiry import (
+from swarm_director.ops.optimize import optimize
+from swarm_director.ops.retention.expiry import (
     DEFAULT_TTL,
     expire_idempotency_keys,
     prune_console_sessions,
 )
-from swarm_director.ops.history_retention import prune_history
-from swarm_director.ops.optimize import optimize
-from swarm_director.ops.partition_retention import ensure_log_partitions
-from swarm_director.ops.retention import RetentionPolicy, cleanup_logs
-from swarm_director.ops.verify import verify_backup
+from swarm_director.ops.retention.history import prune_history
+from swarm_director.ops.retention.logs import cleanup_logs
+from swarm_director.ops.retention.partitions import ensure_log_partitions
+from swarm_director.ops.retention.policy import RetentionPolicy
 from swarm_director.private_files import PRIVATE_FILE, private_dir
 from swarm_director.redact import first_line
 

@@ -14,12 +14,22 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import Engine
 
 from swarm_director.models import MaintenanceOperation
 from swarm_director.ops import audit
 from swarm_director.ops.dbinfo import database_bytes
-from swarm_director.ops.retention import checkpoint_wal
+
+
+def checkpoint_wal(conn: sa.Connection) -> None:
+    """Copy the WAL into the database and truncate it, blocking writers only briefly.
+
+    A PASSIVE checkpoint first copies what it can while writers carry on; the TRUNCATE that
+    follows (which holds the write lock while it runs) then has little left to copy.
+    """
+    conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+    conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 @dataclass

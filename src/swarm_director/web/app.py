@@ -14,7 +14,7 @@ from swarm_director import api, console
 from swarm_director.api import document
 from swarm_director.config import Settings, make_settings
 from swarm_director.db import Database
-from swarm_director.ops.timing import StatementTimings
+from swarm_director.ops.stats.timings import StatementTimings
 from swarm_director.web import actors, context, errors
 
 _SETTING_KEYS = frozenset(

@@ -8,7 +8,7 @@ size is ``page_count * page_size``. PostgreSQL's per-table sizes come from
 ``pg_total_relation_size``/``pg_relation_size`` (file sizes, no scan) either way. With
 ``exact=True`` (``db stats --exact``) rows and old logs are counted and SQLite's ``dbstat``
 is read. Slow statements come from the ``statement_timings`` table every server process
-flushes into (:mod:`swarm_director.ops.timing`), plus ``pg_stat_statements`` where it works.
+flushes into (:mod:`swarm_director.ops.stats.timings`), plus ``pg_stat_statements`` where it works.
 Suggestions are plain sentences with the command to run.
 """
 
@@ -24,7 +24,7 @@ from sqlalchemy import Connection, Engine
 from swarm_director.db.base import utcnow
 from swarm_director.db.engine import sqlite_file
 from swarm_director.models import AgentLog, MaintenanceEvent, MaintenanceOperation
-from swarm_director.ops import audit, timing_table
+from swarm_director.ops import audit
 from swarm_director.ops.dbinfo import (
     PgFacts,
     RowCount,
@@ -39,6 +39,7 @@ from swarm_director.ops.dbinfo import (
     sqlite_files_size,
     table_of,
 )
+from swarm_director.ops.stats import timings_table
 from swarm_director.redact import masked_url
 
 #: Logs older than this are counted for the retention suggestion.
@@ -119,8 +120,8 @@ def collect_stats(
         old_logs, capped = 0, False
         if table_of(AgentLog).name in counts:
             old_logs, capped = _old_logs(conn, now - LOG_AGE_HINT, None if exact else OLD_LOGS_CAP)
-        slow = timing_table.slowest(conn, present=present)
-        server, note = timing_table.server_statements(conn) if server_statements else ([], "")
+        slow = timings_table.slowest(conn, present=present)
+        server, note = timings_table.server_statements(conn) if server_statements else ([], "")
         last = _last_successful(conn, present)
     stats = Stats(
         url=masked_url(engine.url),

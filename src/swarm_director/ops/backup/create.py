@@ -10,7 +10,7 @@ counts of the manifest are taken too, so counts and dump describe the same insta
 A backup is written under a hidden ``.part`` name, fsynced and renamed into place; the manifest
 is written the same way after it. A file without a manifest is therefore never mistaken for a
 finished backup. The ``.part`` files of a backup killed before it ended are removed by the next
-backup into the same folder (see :mod:`swarm_director.ops.parts`).
+backup into the same folder (see :mod:`swarm_director.ops.backup.temp_files`).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from swarm_director import __version__
 from swarm_director.db.base import utcnow
 from swarm_director.db.engine import sqlite_file
 from swarm_director.models import MaintenanceOperation
-from swarm_director.ops import age, audit, parts
+from swarm_director.ops import audit
 from swarm_director.ops.artifact import (
     Reporter,
     encode,
@@ -43,10 +43,8 @@ from swarm_director.ops.artifact import (
     sha256_file,
     stage,
 )
-from swarm_director.ops.crypto import SCHEME
-from swarm_director.ops.dbinfo import row_counts, schema_revision
-from swarm_director.ops.errors import BackupError
-from swarm_director.ops.manifest import (
+from swarm_director.ops.backup import temp_files
+from swarm_director.ops.backup.manifest import (
     EXTENSIONS,
     PART_PREFIX,
     BackupEntry,
@@ -56,7 +54,16 @@ from swarm_director.ops.manifest import (
     prune,
     write_manifest,
 )
-from swarm_director.ops.pgtools import check_client_version, find_tool, first_error, libpq_env
+from swarm_director.ops.backup.pgtools import (
+    check_client_version,
+    find_tool,
+    first_error,
+    libpq_env,
+)
+from swarm_director.ops.crypto import age
+from swarm_director.ops.crypto.sdbkenc1 import SCHEME
+from swarm_director.ops.dbinfo import row_counts, schema_revision
+from swarm_director.ops.errors import BackupError
 from swarm_director.private_files import create_private_file, private_dir
 
 RAW_FORMATS = {"sqlite": "sqlite3", "postgresql": "pg_dump-custom"}
@@ -119,8 +126,8 @@ def create_backup(
     with audit.record(engine, MaintenanceOperation.BACKUP) as details:
         details.update(kind=kind, directory=str(directory))
         private_dir(directory)
-        leftovers = parts.remove_orphans(directory)  # of backups killed before they ended
-        with parts.claimed(directory) as token:
+        leftovers = temp_files.remove_orphans(directory)  # of backups killed before they ended
+        with temp_files.claimed(directory) as token:
             result = _create(
                 engine,
                 directory,

@@ -10,7 +10,7 @@ one event dispatch, two ``perf_counter`` calls and a dict update per statement
 Where the figures go, and why there. A background thread of the process merges the counters
 gathered since its last flush into the ``statement_timings`` table every
 ``SWARM_TIMINGS_FLUSH`` (and once more when the process exits):
-:func:`swarm_director.ops.timing_table.merge`, one UPSERT per shape (count and total added,
+:func:`swarm_director.ops.stats.timings_table.merge`, one UPSERT per shape (count and total added,
 worst and last-seen kept at their maximum, the process's ``host:pid`` added to ``sources``),
 then the table is pruned to the ``SWARM_TIMINGS_KEEP`` slowest shapes. So every server of a
 database, on any host, adds to one list, and ``db stats`` or ``/api/admin/stats`` read it
@@ -26,7 +26,7 @@ request; on SQLite it waits at most :data:`FLUSH_LOCK_WAIT_S` for the write lock
 for one short transaction, on PostgreSQL the same bound is its ``lock_timeout``.
 
 On PostgreSQL with the ``pg_stat_statements`` extension installed *and* preloaded,
-``db stats`` also lists the server's own view (:func:`~swarm_director.ops.timing_table.
+``db stats`` also lists the server's own view (:func:`~swarm_director.ops.stats.timings_table.
 server_statements`); it needs ``shared_preload_libraries``, a server restart, so the table
 above is what is always there.
 """
@@ -39,10 +39,12 @@ import re
 import threading
 import time
 import weakref
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, event
+
+from swarm_director.ops.stats import timings_table
+from swarm_director.ops.stats.timings_table import ShapeStats
 
 #: Execution option: statements run with it are not recorded (the flush's own).
 UNTIMED = "swarm_untimed"
@@ -66,25 +68,6 @@ def shape_of(statement: str) -> str:
     text = _IN_LIST.sub("(...)", text)
     text = _VALUES_ROWS.sub(r"\1, ...", text)
     return _SPACE.sub(" ", text).strip()
-
-
-@dataclass
-class ShapeStats:
-    """Timings of one statement shape."""
-
-    shape: str
-    count: int = 0
-    total_s: float = 0.0
-    max_s: float = 0.0
-    last_seen: float = 0.0
-    """Unix time of the last execution."""
-
-    def absorb(self, other: ShapeStats) -> None:
-        """Add ``other``'s executions (of the same shape) to these."""
-        self.count += other.count
-        self.total_s += other.total_s
-        self.max_s = max(self.max_s, other.max_s)
-        self.last_seen = max(self.last_seen, other.last_seen)
 
 
 class StatementTimings:
@@ -148,8 +131,6 @@ class StatementTimings:
         Returns False when that failed (busy, unreachable, no table yet); the counters are
         then kept for the next flush. Never raises.
         """
-        from swarm_director.ops import timing_table
-
         engine = self._engine
         if engine is None:
             return False
@@ -158,7 +139,7 @@ class StatementTimings:
         if not batch:
             return True
         try:
-            timing_table.merge(
+            timings_table.merge(
                 engine.execution_options(**{UNTIMED: True}),
                 list(batch.values()),
                 keep=self.keep,

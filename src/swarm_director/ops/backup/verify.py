@@ -3,7 +3,7 @@
 The backup is checked against its manifest (size, SHA-256), decrypted and decompressed into a
 temporary database (a SQLite file in a scratch folder, or a throwaway PostgreSQL database on
 the target server), compared with the manifest (schema revision, rows per table), upgraded to
-head if it is older, and put through the full :func:`~swarm_director.ops.check.run_check`.
+head if it is older, and put through the full :func:`~swarm_director.ops.checks.db_check.run_check`.
 :func:`staged_backup` is the same work handed to ``restore``, which copies from the staged
 database only when everything passed.
 """
@@ -28,10 +28,19 @@ from sqlalchemy.engine import URL
 from swarm_director.db.engine import make_engine
 from swarm_director.db.provision import create_server_database, drop_server_database
 from swarm_director.models import MaintenanceOperation
-from swarm_director.ops import age, audit
+from swarm_director.ops import audit
 from swarm_director.ops.artifact import Reporter, decode, sha256_file, stage
-from swarm_director.ops.check import CheckReport, run_check
-from swarm_director.ops.crypto import MAGIC, SCHEME
+from swarm_director.ops.backup.manifest import Manifest, manifest_path
+from swarm_director.ops.backup.pgtools import (
+    check_client_version,
+    find_tool,
+    first_error,
+    libpq_env,
+)
+from swarm_director.ops.checks.db_check import run_check
+from swarm_director.ops.checks.findings import CheckReport
+from swarm_director.ops.crypto import age
+from swarm_director.ops.crypto.sdbkenc1 import MAGIC, SCHEME
 from swarm_director.ops.dbinfo import (
     head_revision,
     revision_is_known,
@@ -40,8 +49,6 @@ from swarm_director.ops.dbinfo import (
     upgrade_to_head,
 )
 from swarm_director.ops.errors import BackupKeyError, CorruptBackupError, ToolError
-from swarm_director.ops.manifest import Manifest, manifest_path
-from swarm_director.ops.pgtools import check_client_version, find_tool, first_error, libpq_env
 from swarm_director.redact import first_line
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"

@@ -32,7 +32,7 @@ from swarm_director.db import Base
 from swarm_director.db.engine import READ_ONLY
 from swarm_director.db.partitions import PARTITION_BY, partition_key, partition_names
 from swarm_director.models.fulltext import full_text_names
-from swarm_director.ops.drift_fulltext import compare_full_text
+from swarm_director.ops.checks.fulltext_drift import compare_full_text
 
 #: Alembic's own bookkeeping table; not part of the models.
 VERSION_TABLE = "alembic_version"

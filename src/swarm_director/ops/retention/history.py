@@ -24,12 +24,9 @@ from sqlalchemy import Engine
 
 from swarm_director.db.base import utcnow
 from swarm_director.models import HistoryEntry
-from swarm_director.ops import age
-from swarm_director.ops.artifact import publish
+from swarm_director.ops.crypto import age
 from swarm_director.ops.dbinfo import table_of
-from swarm_director.ops.errors import RetentionError
-from swarm_director.ops.retention import write_archive  # one archive format for both
-from swarm_director.private_files import private_dir
+from swarm_director.ops.retention.archive import write_archive  # one archive format for both
 
 HISTORY = table_of(HistoryEntry)
 DEFAULT_RETENTION = timedelta(days=90)
@@ -68,10 +65,6 @@ def _archive(
     recipients: Sequence[age.Recipient],
 ) -> tuple[int, int]:
     """Write every row older than ``cutoff`` to ``archive``; (how many, the highest id)."""
-    if archive.exists():
-        raise RetentionError(f"archive {archive} already exists; choose a new file name")
-    private_dir(archive.parent)
-    part = archive.with_name(f".part-{archive.name}")
     count, last_id = 0, 0
 
     def lines() -> Iterator[bytes]:
@@ -91,11 +84,7 @@ def _archive(
             count += len(rows)
             last_id = rows[-1].id
 
-    try:
-        write_archive(part, lines(), recipients)
-        publish(part, archive)
-    finally:
-        part.unlink(missing_ok=True)
+    write_archive(archive, lines(), recipients)
     return count, last_id
 
 

@@ -1,6 +1,7 @@
-"""The ``statement_timings`` table: merging a process's counters in, reading the list out.
+"""The ``statement_timings`` table: merging a process's counters (:class:`ShapeStats`) in,
+reading the list out.
 
-See :mod:`swarm_director.ops.timing` for why the timings live in the database.
+See :mod:`swarm_director.ops.stats.timings` for why the timings live in the database.
 """
 
 from __future__ import annotations
@@ -9,8 +10,9 @@ import hashlib
 import os
 import socket
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
@@ -19,12 +21,28 @@ from sqlalchemy.dialects import postgresql, sqlite
 from swarm_director.models import StatementTiming
 from swarm_director.ops.dbinfo import existing_tables, table_of
 
-if TYPE_CHECKING:
-    from swarm_director.ops.timing import ShapeStats
-
 TIMINGS = table_of(StatementTiming)
 #: ``sources`` stops growing past this many characters (a handful of ``host:pid``).
 SOURCES_CHARS = 240
+
+
+@dataclass
+class ShapeStats:
+    """Timings of one statement shape."""
+
+    shape: str
+    count: int = 0
+    total_s: float = 0.0
+    max_s: float = 0.0
+    last_seen: float = 0.0
+    """Unix time of the last execution."""
+
+    def absorb(self, other: ShapeStats) -> None:
+        """Add ``other``'s executions (of the same shape) to these."""
+        self.count += other.count
+        self.total_s += other.total_s
+        self.max_s = max(self.max_s, other.max_s)
+        self.last_seen = max(self.last_seen, other.last_seen)
 
 
 def source_name() -> str:

@@ -2,7 +2,7 @@
 
 Alembic's comparison knows tables and plain indexes; an FTS5 virtual table with its shadow
 tables and triggers, or a GIN expression index, is invisible to it (or mistaken for an extra
-table), so :mod:`swarm_director.ops.drift` leaves them out of that comparison and asks
+table), so :mod:`swarm_director.ops.checks.schema_drift` leaves them out of that comparison and asks
 here instead: each object must exist under its name with the definition the models give.
 """
 

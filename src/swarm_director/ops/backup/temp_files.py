@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from swarm_director.ops.manifest import PART_PREFIX
+from swarm_director.ops.backup.manifest import PART_PREFIX
 
 _DATA_PART = re.compile(rf"^{re.escape(PART_PREFIX)}([0-9a-f]{{12}})\.(raw|out)$")
 

@@ -1,0 +1,1 @@
+"""Encryption of backups and archives: age (written and read) and ``SDBKENC1`` (read only)."""

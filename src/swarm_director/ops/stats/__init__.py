@@ -1,0 +1,1 @@
+"""``db stats`` and the statement timings it reports (collected by every server process)."""
