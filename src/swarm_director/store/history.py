@@ -32,7 +32,12 @@ from swarm_director.models import (
     Task,
 )
 from swarm_director.models.history import HistoryEntry
-from swarm_director.store._common import attribute_columns, check_filter, where_equal
+from swarm_director.store._common import (
+    attribute_columns,
+    check_filter,
+    core_connection,
+    where_equal,
+)
 from swarm_director.store.actor import current_actor
 from swarm_director.store.pagination import DEFAULT_LIMIT, Ordering, Page, paginate_rows
 
@@ -170,7 +175,7 @@ def record(
 
 
 def list_history(
-    source: Connection,
+    source: Session | Connection,
     *,
     entity: str | None = None,
     entity_id: int | None = None,
@@ -212,7 +217,7 @@ def list_history(
     if hidden:
         stmt = stmt.where(HistoryEntry.entity.not_in(list(hidden)))
     ordering = _OLDEST_FIRST if order == "asc" else _NEWEST_FIRST
-    return paginate_rows(source, stmt, ordering, limit=limit, cursor=cursor)
+    return paginate_rows(core_connection(source), stmt, ordering, limit=limit, cursor=cursor)
 
 
 def prune_history(connection: Connection, before: datetime) -> int:
