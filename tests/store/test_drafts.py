@@ -64,7 +64,7 @@ def test_review_changes_status_reviewer_and_notes_only(db: Database) -> None:
     with db.transaction() as s:
         reviewer = new_agent(s)
         draft = drafts.create_draft(s, new_task(s).id, {"content": "original"})
-        reviewed = drafts.update_draft(
+        reviewed = drafts.review_draft(
             s,
             draft.id,
             {"status": "approved", "reviewer_agent_id": reviewer.id, "review_notes": "ok"},
@@ -76,10 +76,10 @@ def test_review_changes_status_reviewer_and_notes_only(db: Database) -> None:
         )
     with db.transaction() as s:
         with pytest.raises(ValidationError) as info:
-            drafts.update_draft(s, draft.id, {"content": "rewritten", "status": "rejected"})
+            drafts.review_draft(s, draft.id, {"content": "rewritten", "status": "rejected"})
         assert "content" in info.value.details["fields"]
         with pytest.raises(ValidationError):
-            drafts.update_draft(s, draft.id, {"reviewer_agent_id": 999})
+            drafts.review_draft(s, draft.id, {"reviewer_agent_id": 999})
     with db.read() as s:
         stored = drafts.get_draft(s, draft.id)
         assert (stored.content, stored.status) == ("original", DraftStatus.APPROVED)
