@@ -77,9 +77,8 @@ def test_stats_show_sizes_last_runs_and_suggestions(db: Database, tmp_path: Path
     assert "never analyzed" not in "\n".join(after.suggestions)
 
 
+@pytest.mark.parametrize("dialect", ["sqlite"], indirect=True)  # free list is a SQLite notion
 def test_free_list_suggestion(db: Database) -> None:
-    if db.dialect != "sqlite":
-        pytest.skip("free list is a SQLite notion")
     task = add_task(db)
     insert_logs(db.engine, task, 5000)
     with db.engine.begin() as conn:

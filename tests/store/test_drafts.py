@@ -137,9 +137,9 @@ def _process_writer(url: str, task_id: int, count: int, start: object) -> None:
         database.dispose()
 
 
+# separate processes on one SQLite file; PostgreSQL is covered by threads
+@pytest.mark.parametrize("dialect", ["sqlite"], indirect=True)
 def test_concurrent_processes_get_consecutive_versions(db: Database, db_url: URL) -> None:
-    if db.dialect != "sqlite":
-        pytest.skip("separate processes on one SQLite file; PostgreSQL is covered by threads")
     with db.transaction() as s:
         task_id = new_task(s).id
     context = multiprocessing.get_context("spawn")
