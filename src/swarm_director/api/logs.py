@@ -14,7 +14,6 @@ from swarm_director.api.common import (
     blueprint,
     json_response,
 )
-from swarm_director.api.context import connection, session
 from swarm_director.api.row_pages import RowPageWriter
 from swarm_director.enums import LogLevel
 from swarm_director.errors import ValidationError
@@ -22,6 +21,7 @@ from swarm_director.schemas import LogBatchOut, LogCreate, LogOut, LogPage
 from swarm_director.schemas.common import ISOTimestamp, Name, PositiveId, SearchText
 from swarm_director.schemas.logs import AgentTypeLabel
 from swarm_director.store import logs, tasks
+from swarm_director.web.context import connection, session
 
 bp = blueprint("logs", "Append-only agent logs: batch ingest and filtered, paginated reads.")
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from swarm_director.api.context import connection
 from swarm_director.console import auth
-from swarm_director.console.web import bp, int_arg, newest_first, render, text_arg
+from swarm_director.console.common import bp, int_arg, newest_first, render, text_arg
 from swarm_director.enums import ApiScope
 from swarm_director.store import history
+from swarm_director.web.context import connection
 
 #: How many of a task's or agent's changes a page shows (the API has them all).
 SHOWN = 200
@@ -68,6 +68,12 @@ def timeline(entity: str, entity_id: int) -> tuple[list[Any], bool]:
         connection(), entity=entity, entity_id=entity_id, limit=SHOWN, hidden=_hidden()
     )
     return page.items, page.next_cursor is not None
+
+
+def agent_changes(agent_id: int) -> dict[str, Any]:
+    """What the agent page shows of the agent's history (newest last)."""
+    changes, more = timeline("agent", agent_id)
+    return {"changes": changes, "more_changes": more, "describe": describe}
 
 
 @bp.get("/activity")
