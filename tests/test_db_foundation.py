@@ -34,6 +34,7 @@ def test_timestamps_come_back_as_aware_utc(db: Database) -> None:
         assert got.created_at.tzinfo is not None
 
 
+@pytest.mark.parametrize("dialect", ["sqlite"], indirect=True)  # SQLite stores timestamps as text
 @pytest.mark.parametrize(
     ("stored", "expected"),
     [
@@ -47,8 +48,6 @@ def test_sqlite_timestamp_text_reads_back_as_aware_utc(
 ) -> None:
     # SQLite keeps timestamps as text; rows written by other tools (sqlite3 shell, a restore)
     # may use another ISO form than SQLAlchemy's. Both the ORM and the Core read paths parse it.
-    if db.dialect != "sqlite":
-        pytest.skip("SQLite stores timestamps as text")
     with db.transaction() as s:
         agent = Agent(name="a", agent_type=AgentType.WORKER)
         s.add(agent)
@@ -121,9 +120,8 @@ def test_enum_check_constraint_rejects_unknown_value(db: Database) -> None:
         )
 
 
+@pytest.mark.parametrize("dialect", ["sqlite"], indirect=True)  # the PRAGMAs are SQLite's
 def test_sqlite_connection_pragmas(db: Database) -> None:
-    if db.dialect != "sqlite":
-        pytest.skip("SQLite only")
     with db.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
@@ -138,12 +136,10 @@ def _backend_pid(engine: sa.Engine) -> int:
 
 @contextmanager
 def _pooled_connection_lost(
-    db_url: URL, dialect: str, ping_after_idle_s: float, monkeypatch: pytest.MonkeyPatch
+    db_url: URL, ping_after_idle_s: float, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[sa.Engine, int]]:
     """An engine whose one pooled connection's server process was just terminated, and the
     process id it had."""
-    if dialect != "postgresql":
-        pytest.skip("a SQLite connection is a file the process opened itself")
     monkeypatch.setattr(engine_module, "PING_AFTER_IDLE_S", ping_after_idle_s)
     engine = make_engine(db_url, pool_size=1)
     try:
@@ -155,21 +151,25 @@ def _pooled_connection_lost(
         engine.dispose()
 
 
+# A SQLite connection is a file the process opened itself: nothing to lose.
+@pytest.mark.parametrize("dialect", ["postgresql"], indirect=True)
 def test_a_postgresql_connection_lost_while_idle_is_replaced_unnoticed(
-    db_url: URL, dialect: str, monkeypatch: pytest.MonkeyPatch
+    db_url: URL, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Pooled connections idle over PING_AFTER_IDLE_S are pinged on checkout; one that went
     # away (a server restart, a proxy's idle timeout) is replaced before the caller sees it.
-    with _pooled_connection_lost(db_url, dialect, 0.0, monkeypatch) as (engine, lost):
+    with _pooled_connection_lost(db_url, 0.0, monkeypatch) as (engine, lost):
         assert _backend_pid(engine) != lost  # no error: the ping found it gone
 
 
+# A SQLite connection is a file the process opened itself: nothing to lose.
+@pytest.mark.parametrize("dialect", ["postgresql"], indirect=True)
 def test_a_postgresql_connection_used_within_the_idle_window_is_not_pinged(
-    db_url: URL, dialect: str, monkeypatch: pytest.MonkeyPatch
+    db_url: URL, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # What the ping costs is saved on a connection used recently: lost within the window, its
     # next statement fails as a disconnect, and the pool is renewed for the one after.
-    with _pooled_connection_lost(db_url, dialect, 60.0, monkeypatch) as (engine, lost):
+    with _pooled_connection_lost(db_url, 60.0, monkeypatch) as (engine, lost):
         with pytest.raises(sa.exc.DBAPIError) as raised:
             _backend_pid(engine)
         assert raised.value.connection_invalidated

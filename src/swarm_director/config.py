@@ -155,9 +155,11 @@ class Settings(BaseSettings):
 
     # -- retention -------------------------------------------------------------------------
     log_retention: Duration = Field(default=timedelta(days=30), alias="SWARM_LOG_RETENTION")
-    """db maintain deletes agent logs older than this (unless a level keeps them longer)."""
+    """db maintain and db cleanup-logs delete agent logs older than this (unless a level keeps
+    them longer)."""
     log_keep: str = Field(default="error=90d", alias="SWARM_LOG_KEEP")
-    """Per-level retention for db maintain, LEVEL=DURATION,... (e.g. error=90d,warning=60d)."""
+    """Per-level retention of db maintain and db cleanup-logs, LEVEL=DURATION,... (e.g.
+    error=90d,warning=60d)."""
     log_archive_dir: Path | None = Field(default=None, alias="SWARM_LOG_ARCHIVE_DIR")
     """db maintain archives deleted logs here (one .jsonl.gz per run); unset: no archive."""
     idempotency_ttl: Duration = Field(default=timedelta(days=7), alias="SWARM_IDEMPOTENCY_TTL")
@@ -301,7 +303,7 @@ def describe(
                 value=_shown(name, getattr(settings, name), dumped[name]),
                 source=source,
                 description=_description(name),
-                default=_default_text(name),
+                default=default_text(name),
             )
         )
     return rows
@@ -326,7 +328,8 @@ def _description(name: str) -> str:
     return " ".join((Settings.model_fields[name].description or "").split())
 
 
-def _default_text(name: str) -> str:
+def default_text(name: str) -> str:
+    """The default of the setting whose field is ``name``, as ``config table`` shows it."""
     field = Settings.model_fields[name]
     default = field.default
     if default is None or field.default_factory is not None:

@@ -43,3 +43,63 @@ def test_patch_fields_document_no_null_default(document: dict[str, Any]) -> None
     assignee = task_update["properties"]["assigned_agent_id"]
     assert assignee["default"] is None
     assert {"type": "null"} in assignee["anyOf"]
+
+
+#: Operations whose client methods and store functions have other names, and what they are.
+#: Every other operation id is a `Client` method and a store function of the same name.
+_OTHER_NAMES: dict[str, tuple[set[str], set[str]]] = {
+    "health": ({"health"}, set()),  # no data: answered by the app
+    "ready": ({"ready"}, set()),  # ops.dbinfo, not the store
+    "admin_stats": ({"admin_stats"}, set()),  # ops.stats, not the store
+    # one endpoint takes a record or a batch; the client and the store split the two
+    "add_task_logs": ({"add_log", "add_logs"}, {"add_log", "add_logs"}),
+    # a task's list is the cross-task list with task_id / entity set
+    "list_task_logs": ({"list_task_logs"}, {"list_logs"}),
+    "list_task_emails": ({"list_task_emails"}, {"list_emails"}),
+    **{
+        f"list_{kind}_history": ({f"list_{kind}_history"}, {"list_history"})
+        for kind in ("task", "agent", "draft", "email", "conversation")
+    },
+    # the live tail: the client follows a stream, the store's LogFollower polls
+    "stream_logs": ({"follow_logs"}, {"LogFollower"}),
+    "stream_task_logs": ({"follow_logs"}, {"LogFollower"}),
+}
+
+
+def _store_names() -> set[str]:
+    from swarm_director.store import (
+        agents,
+        conversations,
+        drafts,
+        emails,
+        history,
+        log_stream,
+        logs,
+        queue,
+        tasks,
+    )
+
+    modules = (agents, conversations, drafts, emails, history, log_stream, logs, queue, tasks)
+    return {name for module in modules for name in vars(module) if not name.startswith("_")}
+
+
+def test_every_operation_has_one_name_in_the_api_the_client_and_the_store(
+    document: dict[str, Any],
+) -> None:
+    from swarm_director.client import AsyncClient, Client
+
+    store = _store_names()
+    operations = [
+        operation["operationId"]
+        for path in document["paths"].values()
+        for operation in path.values()
+        if isinstance(operation, dict) and "operationId" in operation
+    ]
+    assert len(operations) > 40
+    unmatched = []
+    for name in operations:
+        client_names, store_names = _OTHER_NAMES.get(name, ({name}, {name}))
+        for names, where in ((client_names, dir(Client)), (client_names, dir(AsyncClient))):
+            unmatched += [f"{name}: client {n}" for n in names if n not in where]
+        unmatched += [f"{name}: store {n}" for n in store_names if n not in store]
+    assert unmatched == []

@@ -5,13 +5,8 @@ from __future__ import annotations
 import builtins
 import http.client
 import json
-import os
 import signal
-import socket
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -28,6 +23,7 @@ from swarm_director.db import Database
 from swarm_director.errors import SchemaError
 from swarm_director.migrations import migrate
 from tests.api.conftest import url_text
+from tests.serving import ServeProcess, free_port, serve_env
 
 SERVE_TOKEN = "t0ken-for-the-serve-test"
 
@@ -60,7 +56,7 @@ def test_other_databases_below_head_are_refused(behind_head_url: URL) -> None:
 
 
 def test_serve_refuses_in_one_line(behind_head_url: URL) -> None:
-    args = ["serve", "--database-url", url_text(behind_head_url), "--port", str(_free_port())]
+    args = ["serve", "--database-url", url_text(behind_head_url), "--port", str(free_port())]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 1
     assert "swarm-director db upgrade" in result.output
@@ -104,49 +100,14 @@ def test_bind_address() -> None:
     assert bind_address("::1", 8080) == "[::1]:8080"
 
 
-#: The console script, run with this interpreter.
-SWARM_DIRECTOR = [sys.executable, "-c", "from swarm_director.cli.main import cli; cli()"]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def server(embedded_env: Path) -> Iterator[int]:
     """The real thing: `swarm-director serve` in a subprocess, on the embedded default."""
-    port = _free_port()
-    env = {**os.environ, "SWARM_API_TOKEN": SERVE_TOKEN, "SWARM_MAX_REQUEST_BYTES": "2000"}
-    process = subprocess.Popen(
-        [*SWARM_DIRECTOR, "serve", "--port", str(port), "--workers", "1"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    output = process.communicate(timeout=5)[0] if process.poll() is not None else ""
-                    pytest.fail(f"server did not start: {output}")
-                time.sleep(0.1)
-        yield port
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.communicate(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.communicate()
-    assert process.returncode == 0
+    env = serve_env({"SWARM_API_TOKEN": SERVE_TOKEN, "SWARM_MAX_REQUEST_BYTES": "2000"})
+    process = ServeProcess(None, embedded_env.parent, env=env)
+    with process:
+        yield process.port
+    assert process.stop() == 0, process.output()
 
 
 def _request(

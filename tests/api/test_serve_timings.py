@@ -6,8 +6,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -15,53 +13,22 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy.engine import URL
 
 from tests.api.conftest import url_text
-from tests.api.test_serve import SWARM_DIRECTOR, _free_port
+from tests.serving import SWARM_DIRECTOR, ServeProcess, serve_env
 
 
 @contextmanager
 def serve(url: URL, folder: Path) -> Iterator[tuple[int, int]]:
     """``swarm-director serve`` (one worker) started in ``folder``; yields (port, pid)."""
     folder.mkdir()
-    port = _free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("SWARM_")},
-        "DATABASE_URL": url_text(url),
-        "SWARM_TIMINGS_FLUSH": "0.2s",
-    }
-    process = subprocess.Popen(
-        [*SWARM_DIRECTOR, "serve", "--port", str(port), "--workers", "1"],
-        cwd=folder,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    env = serve_env(
+        {"DATABASE_URL": url_text(url), "SWARM_TIMINGS_FLUSH": "0.2s"}, drop_prefix="SWARM_"
     )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"server did not start: {_output(process)}")
-                time.sleep(0.1)
-        yield port, process.pid
-    finally:
-        process.send_signal(signal.SIGTERM)
-        _output(process)
-
-
-def _output(process: subprocess.Popen[str]) -> str:
-    try:
-        return process.communicate(timeout=15)[0]
-    except subprocess.TimeoutExpired:
-        process.kill()
-        return process.communicate()[0]
+    with ServeProcess(None, folder, env=env) as server:
+        assert server.process is not None
+        yield server.port, server.process.pid
 
 
 def _get(port: int, path: str) -> int:

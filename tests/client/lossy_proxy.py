@@ -11,7 +11,7 @@ import socket
 import threading
 from contextlib import suppress
 
-from tests.reliability.procs import free_port
+from tests.serving import free_port
 
 
 def _read_request(conn: socket.socket) -> bytes:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.client.servers import TOKEN, ServeProcess
-from tests.reliability.procs import ROOT
+from tests.serving import ROOT
 
 CLIENT_PROJECT = ROOT / "clients" / "python"
 SERVER_ONLY = {"sqlalchemy", "flask", "psycopg", "psycopg-binary", "alembic", "gunicorn"}

@@ -42,9 +42,9 @@ def test_follower_returns_new_matching_rows_once(db: Database) -> None:
     assert follower.queries >= 4  # each poll costs one or two statements
 
 
+# SQLite writers are serialized: ids become visible in order
+@pytest.mark.parametrize("dialect", ["postgresql"], indirect=True)
 def test_an_uncommitted_lower_id_holds_the_stream_back(db: Database, dialect: str) -> None:
-    if dialect != "postgresql":
-        pytest.skip("SQLite writers are serialized: ids become visible in order")
     task_id = _task(db)
     now = [0.0]
     follower = LogFollower(filters={"task_id": task_id}, clock=lambda: now[0])
@@ -64,11 +64,11 @@ def test_an_uncommitted_lower_id_holds_the_stream_back(db: Database, dialect: st
     assert _poll(db, follower) == ["slow", "fast"]  # both, in id order, none skipped
 
 
+# SQLite reuses rolled-back ids: no gap
+@pytest.mark.parametrize("dialect", ["postgresql"], indirect=True)
 def test_a_gap_that_never_fills_is_skipped_after_the_grace_period(
     db: Database, dialect: str
 ) -> None:
-    if dialect != "postgresql":
-        pytest.skip("SQLite reuses rolled-back ids: no gap")
     task_id = _task(db)
     now = [0.0]
     follower = LogFollower(filters={"task_id": task_id}, clock=lambda: now[0], grace_s=5)

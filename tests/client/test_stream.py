@@ -28,7 +28,7 @@ from swarm_director.models import ApiScope
 from swarm_director.schemas import LogOut
 from swarm_director.store import keys as key_store
 from tests.client.servers import TOKEN, ServeProcess
-from tests.reliability.procs import SWARM_DIRECTOR, request
+from tests.serving import SWARM_DIRECTOR, request
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 

@@ -6,11 +6,7 @@ Without the browser these tests are skipped with the reason; under ``CI=true`` t
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import socket
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -22,9 +18,9 @@ from sqlalchemy.engine import URL
 from swarm_director.db import Database, make_engine
 from swarm_director.web.context import database
 from tests.api.conftest import AppFactory, url_text
-from tests.api.test_serve import SWARM_DIRECTOR
 from tests.console.conftest import Swarm, fill
 from tests.dbtools import IN_CI
+from tests.serving import ServeProcess, serve_env
 
 
 def _wait_url(driver: Any, ok: Any, timeout: float = 10.0) -> None:
@@ -69,25 +65,6 @@ def browser() -> Iterator[Any]:
     driver.quit()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _wait_for(port: int, process: subprocess.Popen[str] | None = None) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            if (process is not None and process.poll() is not None) or time.monotonic() > deadline:
-                pytest.fail("server did not start")
-            time.sleep(0.1)
-
-
 @pytest.fixture
 def served(db_url: URL, tmp_path: Any) -> Iterator[tuple[str, Swarm]]:
     """`swarm-director serve` with a token on a filled database of the test's dialect."""
@@ -96,26 +73,9 @@ def served(db_url: URL, tmp_path: Any) -> Iterator[tuple[str, Swarm]]:
         swarm = fill(db)
     finally:
         db.dispose()
-    port = _free_port()
-    env = {**os.environ, "SWARM_API_TOKEN": TOKEN, "SWARM_DATA_DIR": str(tmp_path / "data")}
-    command = [*SWARM_DIRECTOR, "serve", "--port", str(port), "--workers", "2"]
-    process = subprocess.Popen(
-        [*command, "--database-url", url_text(db_url)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        _wait_for(port, process)
-        yield f"http://127.0.0.1:{port}", swarm
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    env = serve_env({"SWARM_API_TOKEN": TOKEN, "SWARM_DATA_DIR": str(tmp_path / "data")})
+    with ServeProcess(url_text(db_url), tmp_path, env=env, workers=2) as server:
+        yield server.url, swarm
 
 
 def _errors(driver: Any) -> list[str]:

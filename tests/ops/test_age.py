@@ -296,10 +296,10 @@ def test_cli_refuses_a_bad_recipient_in_one_line(tmp_path: Path) -> None:
     assert not (tmp_path / "b").exists() or not any((tmp_path / "b").iterdir())
 
 
+# the CLI wiring is dialect-independent; age backups of both are tested above
+@pytest.mark.parametrize("dialect", ["sqlite"], indirect=True)
 @needs_age
 def test_cli_backup_key_backup_verify_and_encrypted_archive(db: Database, tmp_path: Path) -> None:
-    if db.dialect != "sqlite":
-        pytest.skip("the CLI wiring is dialect-independent; age backups of both are tested above")
     task = add_task(db)
     insert_logs(db.engine, task, 12, age=40 * DAY)
     url = db.engine.url.render_as_string(hide_password=False)

@@ -145,9 +145,9 @@ def test_malformed_key_is_refused() -> None:
         parse_key("too-short")
 
 
+# pruning works on manifests only; one dialect suffices
+@pytest.mark.parametrize("dialect", ["sqlite"], indirect=True)
 def test_prune_keeps_newest_and_recent(db: Database, tmp_path: Path) -> None:
-    if db.dialect != "sqlite":
-        pytest.skip("pruning works on manifests only; one dialect suffices")
     small_dataset(db, logs=1)
     made = [create_backup(db.engine, tmp_path) for _ in range(4)]
     # Age the two oldest by 10 days.

@@ -111,9 +111,9 @@ def test_refused_restore_is_one_line_error(db: Database, db_url: URL, tmp_path: 
     assert code == 1 and "truncated" in out
 
 
+# encryption layer is dialect-independent; covered in test_backup on both
+@pytest.mark.parametrize("dialect", ["sqlite"], indirect=True)
 def test_encrypted_backup_needs_the_key(db: Database, db_url: URL, tmp_path: Path) -> None:
-    if db.dialect != "sqlite":
-        pytest.skip("encryption layer is dialect-independent; covered in test_backup on both")
     small_dataset(db, logs=3)
     key = new_key()
     env = {"SWARM_BACKUP_KEY": key}
@@ -154,11 +154,11 @@ def test_backup_key_legacy_prints_a_usable_key() -> None:
     assert len(parse_key(out.strip())) == 32
 
 
+# progress display is dialect-independent
+@pytest.mark.parametrize("dialect", ["sqlite"], indirect=True)
 def test_progress_bars_only_on_a_terminal_and_never_with_json(
     db: Database, db_url: URL, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if db.dialect != "sqlite":
-        pytest.skip("progress display is dialect-independent")
     from swarm_director.cli import output
 
     ids = small_dataset(db, logs=0)

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from swarm_director.cli.main import cli
 from swarm_director.db import Database, utcnow
-from swarm_director.models import IdempotencyKey, LogLevel
+from swarm_director.models import AgentLog, IdempotencyKey, LogLevel
 from swarm_director.ops.backup.create import list_backups
 from swarm_director.ops.errors import MaintenanceLockedError
 from swarm_director.ops.maintain import MaintenancePolicy, maintenance_lock, run_maintenance
@@ -78,9 +78,8 @@ def test_stats_show_sizes_last_runs_and_suggestions(db: Database, tmp_path: Path
     assert "never analyzed" not in "\n".join(after.suggestions)
 
 
+@pytest.mark.parametrize("dialect", ["sqlite"], indirect=True)  # free list is a SQLite notion
 def test_free_list_suggestion(db: Database) -> None:
-    if db.dialect != "sqlite":
-        pytest.skip("free list is a SQLite notion")
     task = add_task(db)
     insert_logs(db.engine, task, 5000)
     with db.engine.begin() as conn:
@@ -217,7 +216,7 @@ def test_cli_cleanup_logs_dry_run_archive_and_bad_input(db: Database, tmp_path: 
     huge = ["db", "cleanup-logs", "--database-url", url, "--older-than", "9999999999d", "-y"]
     bad = runner.invoke(cli, huge)  # was an OverflowError traceback
     assert bad.exit_code == 1 and "at most 100 years" in bad.output
-    assert count(db.engine, __import__("swarm_director.models").models.AgentLog) == 30
+    assert count(db.engine, AgentLog) == 30
     archive = tmp_path / "old.jsonl.gz"
     done = runner.invoke(
         cli,
@@ -227,6 +226,53 @@ def test_cli_cleanup_logs_dry_run_archive_and_bad_input(db: Database, tmp_path: 
     payload = json.loads(done.output)
     assert payload["deleted"] == 30 and payload["archived"] == 30
     assert archive.exists() and os.path.getsize(archive) > 0
+
+
+def _logs_left(db: Database) -> list[tuple[str, int]]:
+    """(level, age in whole days) of every log left, oldest first."""
+    with db.engine.connect() as conn:
+        rows = conn.execute(sa.select(AgentLog.log_level, AgentLog.timestamp)).all()
+    now = utcnow()
+    return sorted(((LogLevel(lvl).value, (now - at).days) for lvl, at in rows), key=lambda r: -r[1])
+
+
+def test_cli_cleanup_logs_follows_the_retention_settings_unless_an_option_is_given(
+    db: Database,
+) -> None:
+    task = add_task(db)
+    insert_logs(db.engine, task, 2, age=3 * DAY)
+    insert_logs(db.engine, task, 1, age=3 * DAY, level=LogLevel.ERROR)
+    insert_logs(db.engine, task, 1, age=1 * DAY)
+    url = db.engine.url.render_as_string(hide_password=False)
+    env = {"SWARM_LOG_RETENTION": "2d", "SWARM_LOG_KEEP": "error=5d"}
+    runner = CliRunner()
+    done = runner.invoke(cli, ["db", "cleanup-logs", "--database-url", url, "-y"], env=env)
+    assert done.exit_code == 0, done.output
+    assert done.output.startswith("Deleted 2 logs (2 info)")
+    assert _logs_left(db) == [("error", 3), ("info", 1)]
+
+    # An option wins over its setting: --keep '' keeps no level longer.
+    args = ["db", "cleanup-logs", "--database-url", url, "-y", "--keep", ""]
+    done = runner.invoke(cli, args, env=env)
+    assert done.exit_code == 0, done.output
+    assert _logs_left(db) == [("info", 1)]
+    done = runner.invoke(cli, [*args, "--older-than", "12h"], env=env)
+    assert done.exit_code == 0, done.output
+    assert _logs_left(db) == []
+
+
+def test_cli_cleanup_logs_refuses_a_bad_retention_setting(db: Database) -> None:
+    task = add_task(db)
+    insert_logs(db.engine, task, 3, age=40 * DAY)
+    url = db.engine.url.render_as_string(hide_password=False)
+    bad = CliRunner().invoke(
+        cli,
+        ["db", "cleanup-logs", "--database-url", url, "-y"],
+        env={"SWARM_LOG_RETENTION": "a while"},
+    )
+    assert bad.exit_code == 1 and "invalid setting SWARM_LOG_RETENTION" in bad.output
+    assert "Traceback" not in bad.output
+    assert count(db.engine, AgentLog) == 3
 
 
 def test_cli_stats_and_optimize_json(db: Database) -> None:

@@ -88,11 +88,11 @@ def test_maintain_fails_on_a_backup_corrupted_before_its_verify(
     assert [(op, st) for op, st, _ in events(db.engine) if op == "verify"][-1] == ("verify", "ok")
 
 
+# the exit status does not depend on the dialect
+@pytest.mark.parametrize("dialect", ["sqlite"], indirect=True)
 def test_maintain_cli_exits_non_zero_when_verify_fails_and_no_verify_skips_it(
     db: Database, tmp_path: Path
 ) -> None:
-    if db.dialect != "sqlite":
-        pytest.skip("the exit status does not depend on the dialect")
     small_dataset(db, logs=2)
     url = db.engine.url.render_as_string(hide_password=False)
     _, recipient = age.new_identity()

@@ -1,4 +1,5 @@
-"""Processes the reliability tests start and stop: workers, a real server, a TCP proxy.
+"""Processes the reliability tests start and stop: workers, a real server, a TCP proxy
+(the server and the helpers it shares with other suites are in :mod:`tests.serving`).
 
 Worker processes come from a multiprocessing *forkserver* that has imported the store once, so
 starting one costs a fork instead of the seconds a fresh interpreter needs on a loaded machine.
@@ -7,26 +8,25 @@ Every wait here is bounded by a deadline.
 
 from __future__ import annotations
 
-import http.client
-import json
 import multiprocessing
-import os
 import selectors
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from multiprocessing.context import ForkServerContext
 from pathlib import Path
-from typing import Any
 
-#: The console script, run with this interpreter.
-SWARM_DIRECTOR = [sys.executable, "-c", "from swarm_director.cli.main import cli; cli()"]
-ROOT = Path(__file__).resolve().parents[2]
+from tests.serving import (
+    ServeProcess,
+    children_of,
+    free_port,
+    request,
+    serve_env,
+    wait_for_port,
+)
 
 _context: ForkServerContext | None = None
 
@@ -40,52 +40,14 @@ def worker_context() -> ForkServerContext:
     return _context
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_for_port(port: int, deadline_s: float, process: subprocess.Popen[str] | None) -> None:
-    """Until something accepts connections on ``port``; fails on timeout or process exit."""
-    deadline = time.monotonic() + deadline_s
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            if process is not None and process.poll() is not None:
-                raise RuntimeError(f"server exited with {process.returncode}") from None
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"nothing listens on port {port}") from None
-            time.sleep(0.05)
-
-
-def children_of(pid: int) -> list[int]:
-    """Pids of the live child processes of ``pid`` (from /proc)."""
-    found: list[int] = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        # "pid (comm) state ppid ...": comm may hold spaces; split after the last ')'.
-        fields = stat[stat.rfind(")") + 2 :].split()
-        if len(fields) > 1 and int(fields[1]) == pid and fields[0] != "Z":
-            found.append(int(entry))
-    return found
-
-
 #: Settings the tests pass explicitly; never inherited from the developer's environment.
 _SERVER_SETTINGS = frozenset({"DATABASE_URL", "SWARM_API_TOKEN", "SWARM_MAX_REQUEST_BYTES"})
 
 
-class Server:
-    """``swarm-director serve`` in a subprocess on a free loopback port."""
+class Server(ServeProcess):
+    """``swarm-director serve`` (:class:`tests.serving.ServeProcess`) that also tracks its
+    workers: :meth:`start` waits until every worker has booted, :meth:`wait_serving` until a
+    respawned one serves again."""
 
     def __init__(
         self,
@@ -96,35 +58,20 @@ class Server:
         env: Mapping[str, str] | None = None,
         extra_args: tuple[str, ...] = (),
     ) -> None:
-        self.port = free_port()
-        self.workers = workers
-        self.log_path = log_path
-        inherited = {k: v for k, v in os.environ.items() if k not in _SERVER_SETTINGS}
-        full_env = {**inherited, "PYTHONPATH": str(ROOT), **(env or {})}
-        self._log = log_path.open("w")
-        self.process = subprocess.Popen(
-            [
-                *SWARM_DIRECTOR,
-                "serve",
-                "--port",
-                str(self.port),
-                "--workers",
-                str(workers),
-                "--database-url",
-                database_url,
-                *extra_args,
-            ],
-            env=full_env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            text=True,
-            cwd=log_path.parent,
+        super().__init__(
+            database_url,
+            log_path.parent,
+            env=serve_env(env, drop=_SERVER_SETTINGS),
+            workers=workers,
+            extra_args=extra_args,
+            name=log_path.stem,
         )
 
     def start(self, deadline_s: float = 90.0) -> Server:
         started = time.monotonic()
+        process = self.launch()
         try:
-            wait_for_port(self.port, deadline_s, self.process)
+            wait_for_port(self.port, deadline_s, process)
             self.wait_workers(deadline_s)
             # Requests wait in the backlog until a worker has loaded the app: the first answer
             # tells how long a worker takes to boot on this machine right now.
@@ -153,10 +100,12 @@ class Server:
             time.sleep(min(0.2, self.boot_s - youngest))
 
     def worker_pids(self) -> list[int]:
+        assert self.process is not None
         return children_of(self.process.pid)
 
     def wait_workers(self, deadline_s: float = 60.0) -> list[int]:
         """Until all workers run and answer /api/health (a respawned one takes seconds)."""
+        assert self.process is not None
         deadline = time.monotonic() + deadline_s
         while True:
             pids = self.worker_pids()
@@ -168,23 +117,8 @@ class Server:
                 raise TimeoutError(f"workers did not come up: {pids}")
             time.sleep(0.05)
 
-    def output(self) -> str:
-        if not self._log.closed:
-            self._log.flush()
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                for pid in self.worker_pids():
-                    with suppress(ProcessLookupError):
-                        os.kill(pid, signal.SIGKILL)
-                self.process.kill()
-                self.process.wait(timeout=10)
-        self._log.close()
+    def stop(self, sig: int = signal.SIGINT, timeout: float = 20.0) -> int:
+        return super().stop(sig, timeout)
 
 
 def _booted(log_path: Path, pid: int) -> bool:
@@ -192,35 +126,6 @@ def _booted(log_path: Path, pid: int) -> bool:
     # loaded when the worker's module imports finish, which we see as a listening worker. The
     # log line is the cheap signal; requests before the app loads simply wait in the backlog.
     return f"Booting worker with pid: {pid}" in log_path.read_text(errors="replace")
-
-
-def request(
-    port: int,
-    method: str,
-    path: str,
-    body: Any = None,
-    *,
-    token: str | None = None,
-    raw: bytes | None = None,
-    headers: Mapping[str, str] | None = None,
-    timeout: float = 30.0,
-) -> tuple[int, Any]:
-    """One HTTP request to 127.0.0.1:``port``; returns (status, parsed JSON or None)."""
-    sent = dict(headers or {})
-    data = raw
-    if body is not None:
-        data = json.dumps(body).encode()
-        sent.setdefault("Content-Type", "application/json")
-    if token is not None:
-        sent["Authorization"] = f"Bearer {token}"
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        conn.request(method, path, body=data, headers=sent)
-        response = conn.getresponse()
-        payload = response.read()
-        return response.status, json.loads(payload) if payload else None
-    finally:
-        conn.close()
 
 
 class TcpProxy:

@@ -128,11 +128,11 @@ def _task(client: FlaskClient) -> int:
     return task_id
 
 
+# a full disk is simulated with SQLite's max_page_count
+@pytest.mark.parametrize("dialect", ["sqlite"], indirect=True)
 def test_disk_full_is_503_rolls_back_and_recovers(
     client: FlaskClient, migrated_url: URL, dialect: str
 ) -> None:
-    if dialect != "sqlite":
-        pytest.skip("a full disk is simulated with SQLite's max_page_count")
     task_id = _task(client)
     with injected(migrated_url) as fault:
         fault.max_pages = 0  # pinned to the current size
@@ -174,9 +174,9 @@ def test_cli_fails_in_one_line_on_a_read_only_database(migrated_url: URL) -> Non
     assert _count(migrated_url, Task) > 0
 
 
+# a full disk is simulated with SQLite's max_page_count
+@pytest.mark.parametrize("dialect", ["sqlite"], indirect=True)
 def test_cli_fails_in_one_line_on_a_full_disk(migrated_url: URL, dialect: str) -> None:
-    if dialect != "sqlite":
-        pytest.skip("a full disk is simulated with SQLite's max_page_count")
     args = ["db", "seed", "--scale", "20", "--database-url", url_text(migrated_url)]
     with injected(migrated_url) as fault:
         fault.max_pages = 0
@@ -200,9 +200,9 @@ def _proxied(url: URL, port: int) -> URL:
     return url.set(host="127.0.0.1", port=port, password=SECRET)
 
 
+# SQLite is a file opened by the process itself: it cannot go away
+@pytest.mark.parametrize("dialect", ["postgresql"], indirect=True)
 def test_unreachable_postgresql_is_503_until_it_comes_back(migrated_url: URL, dialect: str) -> None:
-    if dialect != "postgresql":
-        pytest.skip("SQLite is a file opened by the process itself: it cannot go away")
     target = (migrated_url.host or "127.0.0.1", migrated_url.port or 5432)
     with proxy_to(target) as proxy:
         url = _proxied(migrated_url, proxy.port)
@@ -225,9 +225,9 @@ def test_unreachable_postgresql_is_503_until_it_comes_back(migrated_url: URL, di
     assert _count(migrated_url, AgentLog) == 10
 
 
+# needs a network connection to cut
+@pytest.mark.parametrize("dialect", ["postgresql"], indirect=True)
 def test_a_connection_lost_before_commit_stores_nothing(migrated_url: URL, dialect: str) -> None:
-    if dialect != "postgresql":
-        pytest.skip("needs a network connection to cut")
     target = (migrated_url.host or "127.0.0.1", migrated_url.port or 5432)
     with proxy_to(target) as proxy:
         db = Database(make_engine(_proxied(migrated_url, proxy.port)))
@@ -246,9 +246,8 @@ def test_a_connection_lost_before_commit_stores_nothing(migrated_url: URL, diale
             db.dispose()
 
 
+@pytest.mark.parametrize("dialect", ["postgresql"], indirect=True)  # SQLite cannot be unreachable
 def test_cli_fails_in_one_line_when_postgresql_is_unreachable(migrated_url: URL) -> None:
-    if migrated_url.get_backend_name() != "postgresql":
-        pytest.skip("PostgreSQL only")
     with proxy_to((migrated_url.host or "127.0.0.1", migrated_url.port or 5432)) as proxy:
         url = url_text(_proxied(migrated_url, proxy.port))
         proxy.down()

@@ -83,10 +83,10 @@ CALLS: dict[str, tuple[st.SearchStrategy[Any], Callable[..., Any]]] = {
         logs.add_logs,
     ),
     "create_draft": (st.tuples(ids, bodies(_fields(DraftCreate))), drafts.create_draft),
-    "update_draft": (st.tuples(ids, bodies(_fields(DraftUpdate))), drafts.update_draft),
+    "review_draft": (st.tuples(ids, bodies(_fields(DraftUpdate))), drafts.review_draft),
     "create_email": (st.tuples(ids, bodies(_fields(EmailCreate))), emails.create_email),
     "update_email": (st.tuples(ids, bodies(_fields(EmailUpdate))), emails.update_email),
-    "update_email_status": (st.tuples(ids, values, values), emails.update_email_status),
+    "set_email_status": (st.tuples(ids, values, values), emails.set_email_status),
     "create_conversation": (
         st.tuples(bodies(_fields(ConversationCreate))),
         conversations.create_conversation,

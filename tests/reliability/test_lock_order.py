@@ -34,9 +34,9 @@ def _waiting_on_lock(db: Database, pid: int) -> bool:
     return kind == "Lock"
 
 
+# SQLite serializes writers with BEGIN IMMEDIATE: no row locks to order
+@pytest.mark.parametrize("dialect", ["postgresql"], indirect=True)
 def test_leaving_while_a_message_is_posted_does_not_deadlock(db: Database, dialect: str) -> None:
-    if dialect != "postgresql":
-        pytest.skip("SQLite serializes writers with BEGIN IMMEDIATE: no row locks to order")
     with db.transaction() as session:
         agent = agents.create_agent(session, {"name": "leaver", "agent_type": "worker"}).id
         conv = conversations.create_conversation(session, {"title": "c"}).id

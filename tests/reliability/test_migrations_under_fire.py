@@ -32,7 +32,7 @@ from swarm_director.migrations import migrate
 from swarm_director.ops.checks.schema_drift import compare_schema
 from tests.dbtools import create_pg_database, drop_pg_database
 from tests.reliability.conftest import Scale, url_text
-from tests.reliability.procs import ROOT
+from tests.serving import ROOT
 
 HEAD = migrate.head_revision()
 

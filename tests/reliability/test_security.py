@@ -41,7 +41,8 @@ from swarm_director.db import make_engine
 from swarm_director.ops.crypto.sdbkenc1 import new_key
 from swarm_director.web.context import database
 from tests.reliability.conftest import Scale, url_text
-from tests.reliability.procs import ROOT, Server, free_port, request
+from tests.reliability.procs import Server
+from tests.serving import ROOT, free_port, request
 
 SRC = ROOT / "src" / "swarm_director"
 SQL_WORDS = re.compile(

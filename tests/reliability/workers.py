@@ -67,7 +67,7 @@ def crash_store_writer(url: str, ack_path: str, tag: str, task_id: int, batch: i
                 {"recipient": RECIPIENT, "subject": name, "body": name, "status": "queued"},
             )
             if previous_email is not None:
-                emails.update_email_status(session, previous_email, "sent")
+                emails.set_email_status(session, previous_email, "sent")
         _ack(fd, name)
         previous_email = email.id
         n += 1

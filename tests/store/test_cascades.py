@@ -60,7 +60,7 @@ def test_deleting_an_agent_nulls_references_and_ends_participations(db: Database
         log = logs.add_log(s, task.id, {"agent_type": "w", "message": "m", "agent_id": gone.id})
         logs.add_logs(s, task.id, [{"agent_type": "w", "message": "bulk", "agent_id": gone.id}])
         draft = drafts.create_draft(s, task.id, {"content": "c", "author_agent_id": gone.id})
-        drafts.update_draft(s, draft.id, {"reviewer_agent_id": gone.id})
+        drafts.review_draft(s, draft.id, {"reviewer_agent_id": gone.id})
         c = conversations.create_conversation(s, {"title": "t", "created_by_agent_id": gone.id})
         conversations.add_participant(s, c.id, gone.id)
         conversations.add_participant(s, c.id, boss.id)

@@ -64,7 +64,7 @@ def test_review_changes_status_reviewer_and_notes_only(db: Database) -> None:
     with db.transaction() as s:
         reviewer = new_agent(s)
         draft = drafts.create_draft(s, new_task(s).id, {"content": "original"})
-        reviewed = drafts.update_draft(
+        reviewed = drafts.review_draft(
             s,
             draft.id,
             {"status": "approved", "reviewer_agent_id": reviewer.id, "review_notes": "ok"},
@@ -76,10 +76,10 @@ def test_review_changes_status_reviewer_and_notes_only(db: Database) -> None:
         )
     with db.transaction() as s:
         with pytest.raises(ValidationError) as info:
-            drafts.update_draft(s, draft.id, {"content": "rewritten", "status": "rejected"})
+            drafts.review_draft(s, draft.id, {"content": "rewritten", "status": "rejected"})
         assert "content" in info.value.details["fields"]
         with pytest.raises(ValidationError):
-            drafts.update_draft(s, draft.id, {"reviewer_agent_id": 999})
+            drafts.review_draft(s, draft.id, {"reviewer_agent_id": 999})
     with db.read() as s:
         stored = drafts.get_draft(s, draft.id)
         assert (stored.content, stored.status) == ("original", DraftStatus.APPROVED)
@@ -137,9 +137,9 @@ def _process_writer(url: str, task_id: int, count: int, start: object) -> None:
         database.dispose()
 
 
+# separate processes on one SQLite file; PostgreSQL is covered by threads
+@pytest.mark.parametrize("dialect", ["sqlite"], indirect=True)
 def test_concurrent_processes_get_consecutive_versions(db: Database, db_url: URL) -> None:
-    if db.dialect != "sqlite":
-        pytest.skip("separate processes on one SQLite file; PostgreSQL is covered by threads")
     with db.transaction() as s:
         task_id = new_task(s).id
     context = multiprocessing.get_context("spawn")

@@ -63,7 +63,7 @@ def test_outbox_is_oldest_first_across_tasks(session: Session) -> None:
         emails.create_email(session, new_task(session).id, {**MAIL, "status": "queued"}).id
         for _ in range(5)
     ]
-    emails.update_email_status(session, ids[1], "sent")
+    emails.set_email_status(session, ids[1], "sent")
     page = emails.list_emails(session, status=EmailStatus.QUEUED, limit=2)
     rest = emails.list_emails(session, status=EmailStatus.QUEUED, limit=2, cursor=page.next_cursor)
     assert [e.id for e in page.items + rest.items] == [ids[0], ids[2], ids[3], ids[4]]
@@ -71,35 +71,35 @@ def test_outbox_is_oldest_first_across_tasks(session: Session) -> None:
 
 def test_sent_at_is_set_exactly_when_sent(session: Session) -> None:
     email = emails.create_email(session, new_task(session).id, MAIL)
-    assert emails.update_email_status(session, email.id, "queued").sent_at is None
-    sent = emails.update_email_status(session, email.id, EmailStatus.SENT)
+    assert emails.set_email_status(session, email.id, "queued").sent_at is None
+    sent = emails.set_email_status(session, email.id, EmailStatus.SENT)
     first_sent_at = sent.sent_at
     assert first_sent_at is not None and first_sent_at.tzinfo is not None
-    delivered = emails.update_email_status(session, email.id, "delivered")
+    delivered = emails.set_email_status(session, email.id, "delivered")
     assert (delivered.status, delivered.sent_at) == (EmailStatus.DELIVERED, first_sent_at)
 
 
 def test_bounce_and_retry(session: Session) -> None:
     email = emails.create_email(session, new_task(session).id, {**MAIL, "status": "queued"})
-    failed = emails.update_email_status(session, email.id, "failed", error_message="mailbox full")
+    failed = emails.set_email_status(session, email.id, "failed", error_message="mailbox full")
     assert (failed.sent_at, failed.error_message) == (None, "mailbox full")
-    retried = emails.update_email_status(session, email.id, "queued")
+    retried = emails.set_email_status(session, email.id, "queued")
     assert (retried.sent_at, retried.error_message) == (None, None)
-    sent_at = emails.update_email_status(session, email.id, "sent").sent_at
-    bounced = emails.update_email_status(session, email.id, "failed", error_message="bounced")
+    sent_at = emails.set_email_status(session, email.id, "sent").sent_at
+    bounced = emails.set_email_status(session, email.id, "failed", error_message="bounced")
     # A bounce keeps the time it left; queueing it again clears it until it is sent again.
     assert (bounced.sent_at, bounced.error_message) == (sent_at, "bounced")
-    assert emails.update_email_status(session, email.id, "queued").sent_at is None
-    assert emails.update_email_status(session, email.id, "sent").sent_at is not None
+    assert emails.set_email_status(session, email.id, "queued").sent_at is None
+    assert emails.set_email_status(session, email.id, "sent").sent_at is not None
 
 
 def test_error_message_only_with_failed(session: Session) -> None:
     email = emails.create_email(session, new_task(session).id, MAIL)
     with pytest.raises(ValidationError) as info:
-        emails.update_email_status(session, email.id, "queued", error_message="why")
+        emails.set_email_status(session, email.id, "queued", error_message="why")
     assert "error_message" in info.value.details["fields"]
     with pytest.raises(ValidationError) as info:
-        emails.update_email_status(session, email.id, "teleported")
+        emails.set_email_status(session, email.id, "teleported")
     assert "status" in info.value.details["fields"]
 
 
@@ -123,13 +123,13 @@ def test_illegal_transitions_raise_and_change_nothing(
     with db.transaction() as s:
         email_id = emails.create_email(s, new_task(s).id, MAIL).id
         for status in path:
-            emails.update_email_status(s, email_id, status)
+            emails.set_email_status(s, email_id, status)
     with db.read() as s:
         before = emails.get_email(s, email_id)
         snapshot = (before.status, before.sent_at, before.error_message, before.updated_at)
     with db.transaction() as s:
         with pytest.raises(InvalidTransitionError) as info:
-            emails.update_email_status(s, email_id, illegal)
+            emails.set_email_status(s, email_id, illegal)
         assert (info.value.details["from"], info.value.details["to"]) == (snapshot[0], illegal)
     with db.read() as s:
         after = emails.get_email(s, email_id)

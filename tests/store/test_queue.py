@@ -117,7 +117,7 @@ def test_an_expired_lease_is_taken_over_and_the_old_holder_is_refused(db: Databa
         queue.heartbeat(session, task_id, first.lease_token)
     assert late.value.details["reason"] == "lease_expired"
     with db.statement_reads() as conn:
-        assert [r.id for r in queue.expired_leases(conn)] == [task_id]
+        assert [r.id for r in queue.list_expired_leases(conn)] == [task_id]
     second = _claim(db, other)[0]
     assert second.task.id == task_id and second.task.attempts == 2
     with db.transaction() as session, pytest.raises(ConflictError):
@@ -146,7 +146,7 @@ def test_failures_retry_with_backoff_until_the_attempts_are_used_up(db: Database
         failed = queue.fail_task(session, task_id, claim.lease_token, "boom 2", now=later)
     assert (failed.status, failed.attempts, failed.last_error) == ("failed", 2, "boom 2")
     with db.statement_reads() as conn:
-        assert [r.id for r in queue.dead_tasks(conn)] == [task_id]
+        assert [r.id for r in queue.list_dead_tasks(conn)] == [task_id]
     assert [a for a, _ in _actions(db, task_id)] == ["create", "claim", "retry", "claim", "fail"]
 
 

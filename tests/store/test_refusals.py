@@ -33,7 +33,7 @@ NOT_FOUND: dict[str, Callable[[Session], Any]] = {
     "delete_task": lambda s: tasks.delete_task(s, -HUGE),
     "add_logs": lambda s: logs.add_logs(s, HUGE, [{"agent_type": "w", "message": "m"}]),
     "get_draft_version": lambda s: drafts.get_draft_version(s, HUGE, HUGE),
-    "update_email_status": lambda s: emails.update_email_status(s, HUGE, "sent"),
+    "set_email_status": lambda s: emails.set_email_status(s, HUGE, "sent"),
     "get_message": lambda s: conversations.get_message(s, HUGER),
     "remove_participant": lambda s: conversations.remove_participant(
         s, conversations.create_conversation(s, {"title": "t"}).id, HUGE

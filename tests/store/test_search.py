@@ -378,14 +378,13 @@ def test_a_word_the_statistics_know_as_common_is_searched_alike(db: Database) ->
         assert [r.message for r in logs.list_logs(conn, q="common rare").items] == ["common rare 7"]
 
 
+@pytest.mark.parametrize("dialect", ["postgresql"], indirect=True)  # PostgreSQL planner settings
 def test_a_rare_word_is_fetched_without_parallel_workers_or_jit_and_the_settings_come_back(
     db: Database,
 ) -> None:
     # PostgreSQL guesses thousands of hits for a word its statistics do not know, and for
     # that guess started parallel workers and compiled the query (JIT): 34 ms of a 3 ms search
     # at 10 M logs. The hits' statement runs with both off; the connection keeps its own.
-    if db.dialect != "postgresql":
-        pytest.skip("PostgreSQL planner settings")
     with db.transaction() as session:
         task = new_task(session)
         _add(session, task.id, *(f"entry {i} {'needle' if i % 7 == 0 else ''}" for i in range(40)))
@@ -423,13 +422,13 @@ def test_a_rare_word_is_fetched_without_parallel_workers_or_jit_and_the_settings
         sa.event.remove(db.engine, "before_cursor_execute", record)
 
 
+# PostgreSQL's search reads keys, then rows
+@pytest.mark.parametrize("dialect", ["postgresql"], indirect=True)
 def test_a_row_deleted_between_the_keys_and_the_rows_does_not_end_the_pages(
     db: Database,
 ) -> None:
     # PostgreSQL reads the hits' keys, then the page's rows, each statement its own snapshot
     # on an autocommit connection: a row deleted in between must not cut the pages short.
-    if db.dialect != "postgresql":
-        pytest.skip("PostgreSQL's search reads keys, then rows")
     with db.transaction() as session:
         task = new_task(session)
         _add(session, task.id, *(f"needle {i}" for i in range(12)))

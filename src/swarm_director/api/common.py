@@ -17,7 +17,7 @@ from swarm_director.web.errors import COMMON_ERROR_RESPONSES
 API_PREFIX = "/api"
 SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 
-#: ``?limit=`` bounds (SPEC: default 50, max 1000), from the store that enforces them.
+#: ``?limit=`` bounds, from the store that enforces them.
 Limit = Annotated[
     int,
     Field(ge=1, le=MAX_LIMIT, description=f"Page size (default {DEFAULT_LIMIT}, max {MAX_LIMIT})."),

@@ -80,5 +80,5 @@ def get_draft(path: DraftPath) -> Response:
 @bp.patch("/drafts/<int:draft_id>", responses={200: DraftOut})
 def review_draft(path: DraftPath, body: DraftUpdate) -> Response:
     """Record a review: status, reviewer and notes. The content is immutable (422)."""
-    draft = drafts.update_draft(session(), path.draft_id, body)
+    draft = drafts.review_draft(session(), path.draft_id, body)
     return json_response(DraftOut.model_validate(draft))

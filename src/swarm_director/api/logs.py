@@ -67,7 +67,7 @@ class LogFilterFields(QueryModel):
     q: SearchText | None = None
 
     def store_filters(self) -> dict[str, Any]:
-        """The filters as keyword arguments of ``store.logs.filter_logs``."""
+        """The filters as ``filters`` of ``store.log_stream.LogFollower`` (``q`` included)."""
         return {
             "min_level": self.level,
             "agent_type": self.agent_type,

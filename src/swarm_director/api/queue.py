@@ -103,14 +103,14 @@ def fail_task(path: TaskPath, body: FailRequest) -> Response:
 def list_expired_leases(query: PageQuery) -> Response:
     """Tasks in progress whose lease expired (their agent stopped): the next claim takes them
     over. Oldest expiry first, at most 1,000 (no further pages)."""
-    return page_response(TaskPage, queue.expired_leases(connection())[: query.limit], None)
+    return page_response(TaskPage, queue.list_expired_leases(connection())[: query.limit], None)
 
 
 @bp.get("/tasks/dead", responses={200: TaskPage})
 def list_dead_tasks(query: PageQuery) -> Response:
     """Failed tasks that used up their attempts, newest first, at most 1,000 (no further
     pages)."""
-    return page_response(TaskPage, queue.dead_tasks(connection())[: query.limit], None)
+    return page_response(TaskPage, queue.list_dead_tasks(connection())[: query.limit], None)
 
 
 def init_app(app: Flask) -> None:

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import click
 from sqlalchemy import exc as sa_exc
 
-from swarm_director.config import Settings, load_settings
+from swarm_director.config import Settings, default_text, load_settings
 from swarm_director.db import Database
 from swarm_director.errors import SwarmError
 from swarm_director.ops.crypto.age import Identity, Recipient, load_identities, parse_recipient
@@ -31,6 +31,14 @@ def database_option(f: F) -> F:
         default=None,
         help="Database URL (default: $DATABASE_URL, else the embedded SQLite file).",
     )(f)
+
+
+def from_setting(field: str) -> str:
+    """``[SWARM_NAME: default]`` for the help of an option that falls back to the setting
+    ``field``, so the help never repeats a default that could drift from config.py."""
+    env_name = Settings.model_fields[field].alias or field
+    default = default_text(field)
+    return f"[{env_name}]" if default == "unset" else f"[{env_name}: {default}]"
 
 
 def json_option(f: F) -> F:

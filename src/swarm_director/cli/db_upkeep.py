@@ -14,6 +14,7 @@ from swarm_director.cli.common import (
     backup_recipients,
     database_option,
     emit_json,
+    from_setting,
     identity_option,
     json_option,
     opened,
@@ -156,9 +157,13 @@ def stats_command(database_url: str | None, exact: bool, as_json: bool) -> None:
 
 @db.command("cleanup-logs")
 @database_option
-@click.option("--older-than", default="30d", show_default=True, help="Delete logs older than this.")
+@click.option("--older-than", help=f"Delete logs older than this {from_setting('log_retention')}.")
 @click.option(
-    "--keep", "keep", metavar="LEVEL=AGE,...", help="Per-level retention, e.g. error=90d."
+    "--keep",
+    "keep",
+    metavar="LEVEL=AGE,...",
+    help="Per-level retention, e.g. error=90d,warning=60d; --keep '' keeps no level longer "
+    f"{from_setting('log_keep')}.",
 )
 @click.option(
     "--task-status",
@@ -179,7 +184,7 @@ def stats_command(database_url: str | None, exact: bool, as_json: bool) -> None:
 @json_option
 def cleanup_logs_command(
     database_url: str | None,
-    older_than: str,
+    older_than: str | None,
     keep: str | None,
     task_status: tuple[str, ...],
     archive: Path | None,
@@ -191,19 +196,23 @@ def cleanup_logs_command(
     """Delete old agent logs in short batches, optionally archiving them first.
 
     Writers are blocked at most one batch at a time. Exits non-zero on any failure, saying how
-    many rows were deleted before it.
+    many rows were deleted before it. --older-than and --keep default to their settings, as in
+    db maintain (see `swarm-director config show`); an option wins over the setting.
 
     \b
     Example:
       swarm-director db cleanup-logs --older-than 30d --keep error=90d,warning=60d \\
           --task-status completed --archive logs-2026-01.jsonl.gz --yes
     """
-    policy = RetentionPolicy(
-        older_than=parse_duration(older_than),
-        keep=parse_keep(keep),
-        task_statuses=[TaskStatus(s) for s in task_status] or None,
-    )
+    # Options are checked before the database is opened; the settings fill in what is not given.
+    older = parse_duration(older_than) if older_than else None
+    keep_rules = parse_keep(keep) if keep is not None else None
     with opened(database_url) as (database, settings):
+        policy = RetentionPolicy(
+            older_than=settings.log_retention if older is None else older,
+            keep=parse_keep(settings.log_keep) if keep_rules is None else keep_rules,
+            task_statuses=[TaskStatus(s) for s in task_status] or None,
+        )
         recipients = backup_recipients(settings)
         if not dry_run and not yes:
             preview = cleanup_logs(database.engine, policy, dry_run=True)
@@ -261,29 +270,31 @@ def cleanup_logs_command(
     help="Backup folder [default: SWARM_BACKUP_DIR, else the default backup folder].",
 )
 @click.option(
-    "--keep-last", type=click.IntRange(1), help="Keep the newest N backups [SWARM_KEEP_LAST: 7]."
+    "--keep-last",
+    type=click.IntRange(1),
+    help=f"Keep the newest N backups {from_setting('keep_last')}.",
 )
 @click.option(
     "--keep-days",
     type=click.FloatRange(0, min_open=True),
-    help="Also keep backups younger than N days [SWARM_KEEP_DAYS].",
+    help=f"Also keep backups younger than N days {from_setting('keep_days')}.",
 )
-@click.option("--older-than", help="Delete logs older than this [SWARM_LOG_RETENTION: 30d].")
+@click.option("--older-than", help=f"Delete logs older than this {from_setting('log_retention')}.")
 @click.option(
     "--keep",
     "keep",
     metavar="LEVEL=AGE,...",
-    help="Per-level retention [SWARM_LOG_KEEP: error=90d].",
+    help=f"Per-level retention {from_setting('log_keep')}.",
 )
 @click.option(
     "--archive-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Archive deleted logs here, one .jsonl.gz per run [SWARM_LOG_ARCHIVE_DIR].",
+    help=f"Archive deleted logs here, one .jsonl.gz per run {from_setting('log_archive_dir')}.",
 )
 @click.option(
     "--idempotency-ttl",
     help="Delete idempotency keys older than this; a batch retried later is stored again "
-    "[SWARM_IDEMPOTENCY_TTL: 7d].",
+    f"{from_setting('idempotency_ttl')}.",
 )
 @click.option(
     "--no-verify",
@@ -295,11 +306,11 @@ def cleanup_logs_command(
     "--partitions-ahead",
     type=click.IntRange(0, 120),
     help="PostgreSQL: monthly log partitions to have ready beyond the current month "
-    "[SWARM_PARTITIONS_AHEAD: 3].",
+    f"{from_setting('partitions_ahead')}.",
 )
 @click.option(
     "--history-older-than",
-    help="Delete history rows older than this [SWARM_HISTORY_RETENTION: 90d].",
+    help=f"Delete history rows older than this {from_setting('history_retention')}.",
 )
 @click.option("--no-cleanup", is_flag=True, help="Skip log retention.")
 @click.option("--no-history-cleanup", is_flag=True, help="Keep every history row.")

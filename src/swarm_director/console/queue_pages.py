@@ -11,8 +11,8 @@ from swarm_director.web.context import connection, session
 @bp.get("/queue")
 def queue_page() -> str:
     """Expired leases (the next claim takes them over) and dead tasks (failed for good)."""
-    stuck = queue.expired_leases(connection())
-    dead = queue.dead_tasks(connection())
+    stuck = queue.list_expired_leases(connection())
+    dead = queue.list_dead_tasks(connection())
     ids = [t.assigned_agent_id for t in (*stuck, *dead)]
     return render(
         "queue.html",

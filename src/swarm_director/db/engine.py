@@ -137,14 +137,14 @@ def make_engine(
 def _install_idle_ping(engine: Engine) -> None:
     """Ping a pooled connection on checkout when it has been idle over PING_AFTER_IDLE_S.
 
-    SQLAlchemy's ``pool_pre_ping`` pings on every checkout: one more round trip per request,
-    0.14 ms of a 1.5 ms page read on loopback. A connection that went dead while idle (a
-    server restart, a failover, a proxy's idle timeout) has been idle for longer than the
-    outage; a connection used within the last second is handed out without the ping. When
-    a ping fails on a lost connection, every pooled connection older than it is replaced and
-    the checkout gets a new one, as with ``pool_pre_ping``. What the ping no longer covers, a
-    connection lost within a second of its last use, fails its next statement with a
-    disconnect error: the API answers that request 503 and the pool is renewed for the next.
+    SQLAlchemy's ``pool_pre_ping`` pings on every checkout: one more round trip per request (what
+    that cost a page read: docs/benchmarks.md, "Scale"). A connection that went dead while idle (a
+    server restart, a failover, a proxy's idle timeout) has been idle for longer than the outage; a
+    connection used within the last second is handed out without the ping. When a ping fails on a
+    lost connection, every pooled connection older than it is replaced and the checkout gets a new
+    one, as with ``pool_pre_ping``. What the ping no longer covers, a connection lost within a
+    second of its last use, fails its next statement with a disconnect error: the API answers that
+    request 503 and the pool is renewed for the next.
     """
     dialect = engine.dialect
 

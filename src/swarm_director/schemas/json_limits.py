@@ -1,9 +1,9 @@
 """What free-form JSON may cost, measured on its encoded text before anything is built.
 
 A row's ``metadata`` and an agent's ``config`` are stored and shown as sent, so their size is
-the client's choice. Parsed, CPython spends 60 to 100 bytes per JSON value whatever its text
-(``[{}, {}, ...]``: 3 bytes each), so 15 MB of it took a worker from 118 to 898 MiB. Two
-bounds keep what a request or a row costs in proportion:
+the client's choice. Parsed, CPython spends far more memory per JSON value than its text
+takes (``[{}, {}, ...]``: 3 bytes each; the measured case is in docs/api.md). Two bounds keep
+what a request or a row costs in proportion:
 
 * per free-form value (:class:`JSONLimits`): its compact JSON bytes and how many values it
   holds, checked by the schemas (:data:`~swarm_director.schemas.common.JSONObject`) and by

@@ -119,7 +119,7 @@ def seed_demo(session: Session) -> SeedResult:
             "author_agent_id": writer,
         },
     )
-    drafts.update_draft(
+    drafts.review_draft(
         session,
         first.id,
         {"status": "rejected", "reviewer_agent_id": reviewer, "review_notes": "Too formal"},
@@ -132,7 +132,7 @@ def seed_demo(session: Session) -> SeedResult:
             "author_agent_id": writer,
         },
     )
-    drafts.update_draft(session, second.id, {"status": "approved", "reviewer_agent_id": reviewer})
+    drafts.review_draft(session, second.id, {"status": "approved", "reviewer_agent_id": reviewer})
 
     sent = emails.create_email(
         session,
@@ -147,7 +147,7 @@ def seed_demo(session: Session) -> SeedResult:
             "status": "queued",
         },
     )
-    emails.update_email_status(session, sent.id, EmailStatus.SENT)
+    emails.set_email_status(session, sent.id, EmailStatus.SENT)
     emails.create_email(
         session,
         reply.id,

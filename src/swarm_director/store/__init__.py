@@ -1,8 +1,14 @@
 """The data-access layer agents and the API call: one module per aggregate.
 
-Every function takes a :class:`~sqlalchemy.orm.Session` first, may flush, never commits, and
-raises the typed errors of :mod:`swarm_director.errors`. Inputs are the pydantic bodies of
-:mod:`swarm_director.schemas` or plain mappings of their fields. Usage from a worker::
+No function commits (the caller's transaction boundary does, once); they may flush and raise
+the typed errors of :mod:`swarm_director.errors`. The first argument says what a function
+needs: a :class:`~sqlalchemy.orm.Session` for writes and for reads that return ORM objects;
+``source`` (a Session or a Connection) for Core reads that return read-only rows with the
+model's attribute names (logs, history, :func:`.tasks.read_task`) and for the work queue; a
+:class:`~sqlalchemy.Connection` for per-request bookkeeping (API keys, console sessions). Which
+entity is read which way, and why: docs/development.md, "The store". Inputs are the pydantic
+bodies of :mod:`swarm_director.schemas` or plain mappings of their fields. Usage from a
+worker::
 
     from swarm_director.store import logs, tasks
 

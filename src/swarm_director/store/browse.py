@@ -1,8 +1,10 @@
 """Read-only summaries for people browsing the data (the web console).
 
 Each function answers one question a page asks in a fixed number of statements, whatever the
-size of the data: no function here runs a query per row. They take a session, never write,
-and return plain rows or small dataclasses.
+size of the data: no function here runs a query per row. None writes. Counts, trees of rows
+and single records are Core reads (``source``: a session or a bare connection) returning rows
+or small dataclasses; the lists of agents, failed tasks, conversations and emails return ORM
+objects (they take a session).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Integer, Row, func, literal, select
+from sqlalchemy import Connection, Integer, Row, func, literal, select
 from sqlalchemy.orm import Session
 
 from swarm_director.models import Agent, AgentLog, Conversation, EmailMessage, Task, TaskStatus
@@ -36,11 +38,10 @@ class TaskCounts:
     total: int
 
 
-def task_counts(session: Session) -> TaskCounts:
+def task_counts(source: Session | Connection) -> TaskCounts:
     """How many tasks there are per status and type (one grouped statement)."""
-    rows = session.execute(
-        select(Task.status, Task.type, func.count()).group_by(Task.status, Task.type)
-    ).all()
+    stmt = select(Task.status, Task.type, func.count()).group_by(Task.status, Task.type)
+    rows = core_connection(source).execute(stmt).all()
     cells: dict[tuple[str, str], int] = {}
     by_status: dict[str, int] = {}
     by_type: dict[str, int] = {}
@@ -51,9 +52,10 @@ def task_counts(session: Session) -> TaskCounts:
     return TaskCounts(cells, by_status, by_type, sum(by_status.values()))
 
 
-def agent_counts(session: Session) -> dict[str, int]:
+def agent_counts(source: Session | Connection) -> dict[str, int]:
     """How many agents there are per status."""
-    rows = session.execute(select(Agent.status, func.count()).group_by(Agent.status)).all()
+    stmt = select(Agent.status, func.count()).group_by(Agent.status)
+    rows = core_connection(source).execute(stmt).all()
     return {status.value: count for status, count in rows}
 
 
@@ -68,13 +70,15 @@ def failed_since(session: Session, since: datetime, *, limit: int = 20) -> list[
     return list(session.scalars(stmt))
 
 
-def error_logs_since(session: Session, since: datetime) -> int:
+def error_logs_since(source: Session | Connection, since: datetime) -> int:
     """How many ``error`` logs were written since ``since`` (index on level, timestamp)."""
     stmt = select(func.count()).where(AgentLog.log_level == "error", AgentLog.timestamp >= since)
-    return int(core_connection(session).execute(stmt).scalar_one())
+    return int(core_connection(source).execute(stmt).scalar_one())
 
 
-def busiest_tasks(session: Session, since: datetime, *, limit: int = 10) -> list[Row[Any]]:
+def busiest_tasks(
+    source: Session | Connection, since: datetime, *, limit: int = 10
+) -> list[Row[Any]]:
     """Tasks with the most logs since ``since`` among the newest :data:`BUSIEST_SAMPLE` logs:
     rows of ``id, title, status, logs``, busiest first."""
     recent = (
@@ -96,7 +100,7 @@ def busiest_tasks(session: Session, since: datetime, *, limit: int = 10) -> list
         .join(counts, counts.c.task_id == Task.id)
         .order_by(counts.c.logs.desc(), Task.id)
     )
-    return list(core_connection(session).execute(stmt).all())
+    return list(core_connection(source).execute(stmt).all())
 
 
 @dataclass
@@ -148,12 +152,13 @@ def _depth_first(roots: list[AgentNode]) -> list[AgentNode]:
     return out
 
 
-def agent_names(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
+def agent_names(source: Session | Connection, ids: Iterable[int | None]) -> dict[int, str]:
     """Names of the agents with these ids (missing ones are left out), in one statement."""
     wanted = sorted({i for i in ids if i is not None and fits(Agent.id.type, i)})
     if not wanted:
         return {}
-    rows = session.execute(select(Agent.id, Agent.name).where(Agent.id.in_(wanted))).all()
+    stmt = select(Agent.id, Agent.name).where(Agent.id.in_(wanted))
+    rows = core_connection(source).execute(stmt).all()
     return {agent_id: name for agent_id, name in rows}
 
 
@@ -166,7 +171,7 @@ class TreeRow:
 
 
 def subtask_tree(
-    session: Session, task_id: int, *, limit: int = MAX_TREE_ROWS
+    source: Session | Connection, task_id: int, *, limit: int = MAX_TREE_ROWS
 ) -> tuple[list[TreeRow], bool]:
     """Every subtask below the task, depth-first in id order, as rows of ``id, title, status,
     parent_task_id``, with whether the tree was cut at ``limit`` rows (one recursive query)."""
@@ -179,7 +184,7 @@ def subtask_tree(
     )
     # UNION (not UNION ALL): stored data with a loop still ends.
     tree = tree.union(step)
-    rows = core_connection(session).execute(select(tree).order_by(tree.c.id).limit(limit + 1))
+    rows = core_connection(source).execute(select(tree).order_by(tree.c.id).limit(limit + 1))
     found = rows.all()
     children: dict[int, list[Row[Any]]] = {}
     for row in found[:limit]:
@@ -197,9 +202,9 @@ def subtask_tree(
     return out, len(found) > limit
 
 
-def task_ancestors(session: Session, task_id: int, *, limit: int = 50) -> list[Any]:
+def task_ancestors(source: Session | Connection, task_id: int, *, limit: int = 50) -> list[Any]:
     """The task's parent, grandparent, ... (nearest first) as rows of ``id, title``."""
-    task = read_or_404(session, Task, task_id, "task")
+    task = read_or_404(source, Task, task_id, "task")
     if task.parent_task_id is None:
         return []
     base = select(Task.id, Task.parent_task_id, Task.title, literal(1, Integer).label("n"))
@@ -210,7 +215,7 @@ def task_ancestors(session: Session, task_id: int, *, limit: int = 50) -> list[A
     )
     chain = chain.union(step)
     stmt = select(chain.c.id, chain.c.title).where(chain.c.n <= limit).order_by(chain.c.n)
-    return list(core_connection(session).execute(stmt))
+    return list(core_connection(source).execute(stmt))
 
 
 @dataclass(frozen=True)
@@ -221,12 +226,12 @@ class LogSpan:
     last: datetime | None
 
 
-def log_span(session: Session, task_id: int) -> LogSpan:
+def log_span(source: Session | Connection, task_id: int) -> LogSpan:
     """First and last log timestamps of a task: two index seeks, never a scan of its logs
     (written as two scalar subqueries so SQLite's min/max optimisation applies to each)."""
     first = select(func.min(AgentLog.timestamp)).where(AgentLog.task_id == task_id)
     last = select(func.max(AgentLog.timestamp)).where(AgentLog.task_id == task_id)
-    row = core_connection(session).execute(
+    row = core_connection(source).execute(
         select(first.scalar_subquery().label("first"), last.scalar_subquery().label("last"))
     )
     first_at, last_at = row.one()
@@ -267,6 +272,6 @@ def emails_of_agent(session: Session, agent_id: int, *, limit: int = 20) -> list
     return list(session.scalars(stmt))
 
 
-def log_record(session: Session, log_id: int) -> Row[Any]:
+def log_record(source: Session | Connection, log_id: int) -> Row[Any]:
     """The log record with this id (its columns, ``meta`` included); NotFoundError if none."""
-    return read_or_404(session, AgentLog, log_id, "log record")
+    return read_or_404(source, AgentLog, log_id, "log record")

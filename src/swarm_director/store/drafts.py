@@ -78,7 +78,7 @@ def list_drafts(
     return paginate(session, stmt, _BY_VERSION, limit=limit, cursor=cursor)
 
 
-def update_draft(session: Session, draft_id: int, data: DraftUpdate | Mapping[str, Any]) -> Draft:
+def review_draft(session: Session, draft_id: int, data: DraftUpdate | Mapping[str, Any]) -> Draft:
     """Records a review (status, reviewer, notes) and returns the draft. The content cannot
     change: sending it is a ValidationError naming ``content``.
 

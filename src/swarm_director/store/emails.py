@@ -104,7 +104,7 @@ def _apply_status(email: EmailMessage, new: EmailStatus, error_message: str | No
     email.status = new
 
 
-def update_email_status(
+def set_email_status(
     session: Session, email_id: int, status: EmailStatus | str, error_message: str | None = None
 ) -> EmailMessage:
     """Moves the email to ``status`` along draft→queued→sent→delivered, queued→failed,
@@ -127,7 +127,7 @@ def update_email(
 ) -> EmailMessage:
     """Applies the fields present in ``data`` and returns the email. Addresses, subject, body
     and draft change only while the email is a draft; a status in ``data`` is applied after
-    them, as :func:`update_email_status` does. Nothing changes unless everything is valid.
+    them, as :func:`set_email_status` does. Nothing changes unless everything is valid.
 
     Raises NotFoundError, ValidationError, ConflictError (editing an email that is no longer
     a draft), InvalidTransitionError.

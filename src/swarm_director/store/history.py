@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import Connection, Row, Table, select
+from sqlalchemy.orm import Session
 
 from swarm_director.errors import ValidationError
 from swarm_director.models.history import HistoryEntry
@@ -19,7 +20,12 @@ from swarm_director.models.recording import (
     record_created,
     step,
 )
-from swarm_director.store._common import attribute_columns, check_filter, where_equal
+from swarm_director.store._common import (
+    attribute_columns,
+    check_filter,
+    core_connection,
+    where_equal,
+)
 from swarm_director.store.pagination import DEFAULT_LIMIT, Ordering, Page, paginate_rows
 
 _TABLE: Table = HistoryEntry.__table__  # type: ignore[assignment]
@@ -40,7 +46,7 @@ __all__ = [
 
 
 def list_history(
-    source: Connection,
+    source: Session | Connection,
     *,
     entity: str | None = None,
     entity_id: int | None = None,
@@ -82,7 +88,7 @@ def list_history(
     if hidden:
         stmt = stmt.where(HistoryEntry.entity.not_in(list(hidden)))
     ordering = _OLDEST_FIRST if order == "asc" else _NEWEST_FIRST
-    return paginate_rows(source, stmt, ordering, limit=limit, cursor=cursor)
+    return paginate_rows(core_connection(source), stmt, ordering, limit=limit, cursor=cursor)
 
 
 def prune_history(connection: Connection, before: datetime) -> int:

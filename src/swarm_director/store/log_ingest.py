@@ -66,8 +66,9 @@ def sqlite_timestamp(value: datetime) -> str:
 
 
 def sqlite_json(value: Any) -> str:
-    """A JSON document as text. pydantic-core's encoder is ~10x faster than json.dumps; the
-    text differs only in whitespace and in not escaping non-ASCII: the same document."""
+    """A JSON document as text, by pydantic-core's encoder (faster than json.dumps: see
+    docs/benchmarks.md, "Bulk log ingest"); the text differs only in whitespace and in not
+    escaping non-ASCII: the same document."""
     return to_json(value).decode()
 
 

@@ -381,7 +381,7 @@ def fail_task(
     return task
 
 
-def expired_leases(connection: Connection, *, now: datetime | None = None) -> list[Row[Any]]:
+def list_expired_leases(connection: Connection, *, now: datetime | None = None) -> list[Row[Any]]:
     """Tasks still in progress whose lease has expired (stuck: their agent stopped), oldest
     expiry first, at most 1,000."""
     now = now or utcnow()
@@ -394,7 +394,7 @@ def expired_leases(connection: Connection, *, now: datetime | None = None) -> li
     return list(connection.execute(stmt).all())
 
 
-def dead_tasks(connection: Connection) -> list[Row[Any]]:
+def list_dead_tasks(connection: Connection) -> list[Row[Any]]:
     """Failed tasks that used up their attempts, newest first, at most 1,000."""
     stmt = (
         select(*_TASK_COLUMNS)
@@ -430,10 +430,10 @@ __all__ = [
     "Claim",
     "claim_tasks",
     "complete_task",
-    "dead_tasks",
     "expire_leases",
-    "expired_leases",
     "fail_task",
     "has_ready_task",
     "heartbeat",
+    "list_dead_tasks",
+    "list_expired_leases",
 ]

@@ -37,7 +37,7 @@ PG_SORTED_HITS = 50_000
 # Whether any of the words is among the most common elements the index's statistics hold:
 # the one thing PostgreSQL knows about a word's frequency (for any other word the planner
 # assumes at most 0.5 % of rows, a guess on which it may walk the whole table for a word
-# that occurs twice: measured 17 s at 1 M logs).
+# that occurs twice; docs/benchmarks.md, "Full-text search", has the measurement).
 _PG_COMMON_WORDS = sa.text(
     "SELECT 1 FROM pg_stats, unnest(most_common_elems::text::text[]) AS elem "
     "WHERE schemaname = current_schema() AND elem = ANY(:words) AND tablename IN ("
@@ -141,9 +141,9 @@ def plain_plans(connection: Connection) -> Iterator[None]:
     """PostgreSQL: no parallel workers and no JIT compilation for the statements run inside.
 
     For a word outside the index statistics' most common elements the planner guesses
-    thousands of hits per partition, and so a costly query: it fetched 20 hits with parallel
-    workers and compiled it with JIT first (``jit`` is on by default), 34 ms at 10 M logs where
-    the index scans themselves take 0.3 ms (EXPLAIN ANALYZE with ``jit = off``). Each new word
+    thousands of hits per partition, and so a costly query: it fetched a handful of hits with
+    parallel workers and compiled it with JIT first (``jit`` is on by default), many times the
+    cost of the index scans themselves (docs/benchmarks.md, "Full-text search"). Each new word
     is a new statement (the words are literals), so no cached plan spares the cost. Inside a
     transaction the settings are ``SET LOCAL`` (gone at its end); on an autocommit connection
     they are set and reset.

@@ -9,17 +9,17 @@ match, as the planner likes it (a walk of the ordered index).
 
 SQLite with more hits (a common word): the hits are a filter on a walk of the listing's ordered
 index. Filtering by the list of *all* hits costs building that list (a million rowids at 10 M
-logs: about 150 ms), though a page needs only the hits among the rows it walks. So the walk is
-cut into a window first: the next ``WINDOW_ROWS`` rows of the listing (after the cursor, with
-every filter), and the lowest and highest id among them. Every row of the window is between
-those ids, so the hits between them (FTS5 seeks a rowid range in its index) are exactly the
-window's hits, and the first ``limit + 1`` of them in the listing's order are the page,
-exactly, when the window holds that many. When it does not, the window grows by what the hits
-it held say is needed (``WINDOW_GROWTH_*``; ``WINDOW_TRIES`` tries; a window that reaches the
-end of the listing is exact whatever it holds). After the last try, or as soon as a window's
-ids span more than ``WINDOW_SPAN_SHARE`` of the table's (a listing whose rows are spread thin,
-such as one task's among many, where a window's hits are nearly all the hits), the page is read
-by the list of all hits. When ids follow time, as appended logs do, a window's ids are a narrow
+logs; docs/benchmarks.md, "Scale"), though a page needs only the hits among the rows it walks.
+So the walk is cut into a window first: the next ``WINDOW_ROWS`` rows of the listing (after the
+cursor, with every filter), and the lowest and highest id among them. Every row of the window is
+between those ids, so the hits between them (FTS5 seeks a rowid range in its index) are exactly
+the window's hits, and the first ``limit + 1`` of them in the listing's order are the page,
+exactly, when the window holds that many. When it does not, the window grows by what the hits it
+held say is needed (``WINDOW_GROWTH_*``; ``WINDOW_TRIES`` tries; a window that reaches the end
+of the listing is exact whatever it holds). After the last try, or as soon as a window's ids
+span more than ``WINDOW_SPAN_SHARE`` of the table's (a listing whose rows are spread thin, such
+as one task's among many, where a window's hits are nearly all the hits), the page is read by
+the list of all hits. When ids follow time, as appended logs do, a window's ids are a narrow
 range and the first try fills the page.
 """
 
@@ -136,9 +136,9 @@ def _pg_by_keys(
 
     Reading the hits' rows by a list of ids and sorting them in the database left the plan to
     the planner, which takes every partition for holding all the ids: at 500 ids it walked the
-    partitions' timestamp indexes filtering by id, 250 ms at 10 M logs where reading them by id
-    takes a few; the page's own ids (at most ``limit + 1``) are read by id whatever the planner
-    guesses.
+    partitions' timestamp indexes filtering by id, far slower than reading them by id
+    (docs/benchmarks.md, "Full-text search"); the page's own ids (at most ``limit + 1``) are
+    read by id whatever the planner guesses.
     """
     if not ordering.sorts_in_python() or pg_has_common_word(connection, source, query):
         return None
