@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from swarm_director.db import Base, Database, make_engine
+from swarm_director.db import Database, make_engine
+from swarm_director.migrations import migrate
 from tests.dbtools import fresh_database
 
 
@@ -16,7 +17,9 @@ def own_db(dialect: str, tmp_path: Path) -> Iterator[Database]:
     """A database of its own (not the shared per-session one) that a test may damage."""
     with fresh_database(dialect, tmp_path) as url:
         database = Database(make_engine(url))
-        Base.metadata.create_all(database.engine)
+        # Migrations, not create_all (see tests/conftest.py): a create_all on PostgreSQL keeps
+        # the tasks <-> conversations foreign key out of later SQLite DDL in this process.
+        migrate.upgrade(database.engine)
         try:
             yield database
         finally:

@@ -77,12 +77,13 @@ class TaskOut(OutputModel):
     parent_task_id: int | None
     conversation_id: int | None
     completed_at: AwareDatetime | None
-    attempts: int = Field(description="Claims from the work queue so far.")
-    max_attempts: int
-    not_before: AwareDatetime | None
-    claimed_at: AwareDatetime | None
-    lease_expires_at: AwareDatetime | None
-    last_error: str | None
+    # The work queue's fields have defaults so a client parses a server that predates them.
+    attempts: int = Field(default=0, description="Claims from the work queue so far.")
+    max_attempts: int = 3
+    not_before: AwareDatetime | None = None
+    claimed_at: AwareDatetime | None = None
+    lease_expires_at: AwareDatetime | None = None
+    last_error: str | None = None
     result: StoredJSON | None = None
     created_at: AwareDatetime
     updated_at: AwareDatetime
