@@ -37,18 +37,14 @@ class FilterModel(BaseModel):
 
     @classmethod
     def filter_names(cls) -> tuple[str, ...]:
-        """The names of this listing's filters: the fields declared by filter models (an API
-        query model deriving from one adds paging fields, which are not filters)."""
+        """The names of this listing's filters: the fields declared by the filter models it
+        derives from (an API query model deriving from one adds paging fields, which are not
+        filters)."""
         names = _FILTER_NAMES.get(cls)
         if names is None:
-            declared = (
-                name
-                for klass in reversed(cls.__mro__)
-                if issubclass(klass, FilterModel)
-                for name in vars(klass).get("__annotations__", {})
-                if name in cls.__pydantic_fields__
-            )
-            names = _FILTER_NAMES[cls] = tuple(dict.fromkeys(declared))
+            filters = [k for k in cls.__mro__ if _is_filter(k)]
+            declared = {name for k in filters for name in vars(k).get("__annotations__", {})}
+            names = _FILTER_NAMES[cls] = tuple(n for n in cls.__pydantic_fields__ if n in declared)
         return names
 
     @classmethod
@@ -66,6 +62,16 @@ class FilterModel(BaseModel):
     def query_params(self) -> dict[str, Any]:
         """The filters that are set as query-string values (enums by value, ISO 8601 times)."""
         return self.model_dump(mode="json", include=set(self.given()))
+
+
+def _is_filter(klass: type) -> bool:
+    """A filter model: a FilterModel whose bases are all filters (not a query model that
+    adds paging to one)."""
+    return (
+        issubclass(klass, FilterModel)
+        and klass is not FilterModel
+        and all(base is FilterModel or _is_filter(base) for base in klass.__bases__)
+    )
 
 
 # -- logs --------------------------------------------------------------------------------------

@@ -46,7 +46,9 @@ class FilterRules(Generic[F]):
         if unknown := set(rules) - names:
             raise TypeError(f"{model.__name__} has no filter {', '.join(sorted(unknown))}")
         self.model = model
-        self._rules = {
+        self.rules = rules
+        """The rules as declared, by filter name."""
+        self._conditions = {
             name: rule if isinstance(rule, tuple) else (rule, operator.eq)
             for name, rule in rules.items()
             if rule is not None
@@ -60,7 +62,7 @@ class FilterRules(Generic[F]):
     def apply(self, stmt: Select[T], value: F) -> Select[T]:
         """``stmt`` narrowed by every filter of ``value`` that is set (search excepted).
         Raises ValidationError for a value its column cannot be compared with."""
-        for name, (column, compare) in self._rules.items():
+        for name, (column, compare) in self._conditions.items():
             wanted = getattr(value, name)
             if wanted is not None:
                 check_filter(column, wanted, name)
