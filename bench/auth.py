@@ -19,10 +19,10 @@ from pathlib import Path
 from flask.testing import FlaskClient
 
 from swarm_director import create_app
-from swarm_director.api.context import database
 from swarm_director.migrations import migrate
 from swarm_director.models import ApiScope
 from swarm_director.store import keys
+from swarm_director.web.context import database
 
 #: The bootstrap token of the run (16 characters at least, as the server requires).
 BOOTSTRAP = "bootstrap-token-0123456789"

@@ -32,10 +32,10 @@ from sqlalchemy.engine import make_url
 
 from bench.api import fill_logs, new_tasks
 from swarm_director import create_app
-from swarm_director.api.context import database as app_database
 from swarm_director.db import Database, make_engine, utcnow
 from swarm_director.migrations import migrate
 from swarm_director.store import logs
+from swarm_director.web.context import database as app_database
 
 TARGET_MS = 100.0
 

@@ -1,4 +1,4 @@
-"""Full-text search at scale: the store's ``list_logs(q=...)`` beside the same raw SQL query.
+"""Full-text search at scale: the store's ``list_logs`` with ``q`` beside the same raw SQL query.
 
     .venv/bin/python bench/search.py [--logs 1000000] [--repeat 40] [--only sqlite|postgresql]
                                      [--windows]

@@ -26,9 +26,9 @@ from sqlalchemy.engine import URL, make_url
 
 from bench.api import bare_app, fill_logs, new_tasks
 from swarm_director import create_app
-from swarm_director.api.context import database as app_database
 from swarm_director.db import Database, make_engine
 from swarm_director.migrations import migrate
+from swarm_director.web.context import database as app_database
 
 TARGET_S = 0.050
 

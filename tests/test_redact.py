@@ -16,13 +16,13 @@ from click.testing import CliRunner
 from sqlalchemy.engine import make_url
 
 from swarm_director import create_app
-from swarm_director.api.context import database
 from swarm_director.cli import serve
 from swarm_director.cli.main import cli
 from swarm_director.db import make_engine
 from swarm_director.migrations import migrate
 from swarm_director.ops.pgtools import libpq_env
 from swarm_director.redact import mask_urls, masked_url
+from swarm_director.web.context import database
 from tests.dbtools import fresh_database
 
 SECRET = "hunter2-query-secret"

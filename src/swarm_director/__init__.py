@@ -1,7 +1,8 @@
 """SwarmDirector store: the persistence service of the SwarmDirector multi-agent system.
 
 The data layer (``swarm_director.db``, ``.models``, ``.store``) works without Flask;
-:func:`create_app` builds the HTTP API and imports Flask only when called.
+:func:`create_app` builds the HTTP API and the web console, and imports Flask only when
+called.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ __version__ = "0.1.0"
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
-    """The Flask application serving the REST API (see ``swarm_director.api``)."""
-    from swarm_director.api.app import create_app as _create_app
+    """The Flask application serving the REST API and the web console (see
+    :func:`swarm_director.web.app.create_app`)."""
+    from swarm_director.web.app import create_app as _create_app
 
     return _create_app(config)
 

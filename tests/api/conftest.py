@@ -12,9 +12,9 @@ from flask.testing import FlaskClient
 from sqlalchemy.engine import URL
 
 from swarm_director import create_app
-from swarm_director.api.context import database
 from swarm_director.db import make_engine
 from swarm_director.migrations import migrate
+from swarm_director.web.context import database
 from tests.dbtools import fresh_database
 
 AppFactory = Callable[..., Flask]

@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from swarm_director.api.context import database
 from swarm_director.ops.stats import collect_stats
+from swarm_director.web.context import database
 from tests.api.helpers import make_agent, make_task
 from tests.ops.factory import insert_logs
 

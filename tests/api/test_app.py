@@ -13,10 +13,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.engine import URL
 
-from swarm_director.api.context import database, session
 from swarm_director.migrations import migrate
 from swarm_director.models import Agent
 from swarm_director.ops import timing, timing_table
+from swarm_director.web.context import database, session
 from tests.api.conftest import AppFactory, url_text
 from tests.api.helpers import error_of, make_agent
 

@@ -11,13 +11,13 @@ import pytest
 from click.testing import CliRunner
 from flask import Flask
 
-from swarm_director.api.context import database
-from swarm_director.api.throttle import FailureCounter
 from swarm_director.cli.main import cli
 from swarm_director.config import MIN_SECRET_CHARS, load_settings
 from swarm_director.errors import ConfigError
 from swarm_director.models import ApiScope
 from swarm_director.store import keys as key_store
+from swarm_director.web.context import database
+from swarm_director.web.throttle import FailureCounter
 from tests.api.conftest import AppFactory
 from tests.api.helpers import error_of
 

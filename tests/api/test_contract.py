@@ -23,9 +23,9 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from swarm_director import create_app
-from swarm_director.api.context import database
 from swarm_director.db import make_engine
 from swarm_director.migrations import migrate
+from swarm_director.web.context import database
 from tests.api.conftest import SHORT_STREAMS, url_text
 from tests.dbtools import fresh_database
 

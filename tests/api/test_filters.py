@@ -15,7 +15,6 @@ from flask import Flask
 
 from swarm_director import create_app
 from swarm_director.api import streams
-from swarm_director.api.context import database
 from swarm_director.client import Client
 from swarm_director.client.errors import NotFoundError as ClientNotFound
 from swarm_director.errors import NotFoundError
@@ -32,6 +31,7 @@ from swarm_director.schemas.filters import (
 )
 from swarm_director.store import conversations, history, logs, tasks
 from swarm_director.store.filtering import FilterRules
+from swarm_director.web.context import database
 from tests.api.conftest import AppFactory
 
 TASK, CONVERSATION = 1, 1

@@ -16,13 +16,13 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.engine import URL
 
-from swarm_director.api import auth
-from swarm_director.api.context import database
 from swarm_director.db.base import utcnow
 from swarm_director.db.engine import sqlite_file
 from swarm_director.models import ApiKey, ApiScope
 from swarm_director.ops.pgtools import find_tool, libpq_env
 from swarm_director.store import keys as key_store
+from swarm_director.web import auth
+from swarm_director.web.context import database
 from tests.api.conftest import AppFactory
 from tests.api.helpers import error_of, make_agent, make_task
 

@@ -10,8 +10,8 @@ from urllib.parse import quote
 from flask import Flask
 from flask.testing import FlaskClient
 
-from swarm_director.api.context import database
 from swarm_director.ops.stats import collect_stats
+from swarm_director.web.context import database
 from tests.api.helpers import all_pages, error_of, make_agent, make_task
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -9,7 +9,7 @@ import pytest
 from openapi_spec_validator import OpenAPIV31SpecValidator
 
 from swarm_director import create_app
-from swarm_director.api.context import database
+from swarm_director.web.context import database
 
 
 @pytest.fixture(scope="module")

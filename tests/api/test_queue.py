@@ -10,8 +10,8 @@ from typing import Any
 from flask import Flask
 from flask.testing import FlaskClient
 
-from swarm_director.api.context import database
 from swarm_director.store import keys
+from swarm_director.web.context import database
 from tests.api.conftest import AppFactory
 from tests.api.helpers import make_agent, make_task
 

@@ -16,10 +16,10 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from swarm_director.api.context import database
 from swarm_director.db.base import utcnow
 from swarm_director.models import ApiKey, ApiScope
 from swarm_director.store import keys as key_store
+from swarm_director.web.context import database
 from tests.api.conftest import AppFactory
 from tests.api.helpers import error_of
 

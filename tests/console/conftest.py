@@ -12,9 +12,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, event
 
-from swarm_director.api.context import database
 from swarm_director.db import Database, utcnow
 from swarm_director.store import agents, conversations, drafts, emails, logs, tasks
+from swarm_director.web.context import database
 from tests.api.conftest import AppFactory, make_app  # noqa: F401  (fixture)
 
 #: Text that would run script or break markup if it were not escaped.

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import URL
 
-from swarm_director.api.context import database
 from swarm_director.db import Database, make_engine
+from swarm_director.web.context import database
 from tests.api.conftest import AppFactory, url_text
 from tests.api.test_serve import SWARM_DIRECTOR
 from tests.console.conftest import Swarm, fill
@@ -170,7 +170,7 @@ def test_console_in_a_browser(browser: Any, served: tuple[str, Swarm]) -> None:
     _wait_url(driver, lambda url: "type=analysis" in url)
     rows = driver.find_elements(By.CSS_SELECTOR, "main tbody tr")
     assert len(rows) == 1 and "Sub <script>" in rows[0].text
-    for label in ("Overview", "Agents", "Logs", "Conversations", "Operations"):
+    for label in ("Overview", "Agents", "Logs", "Conversations", "Activity", "Operations"):
         driver.find_element(By.LINK_TEXT, label).click()
         WebDriverWait(driver, 10, ignored_exceptions=(StaleElementReferenceException,)).until(
             lambda d, label=label: d.find_element(By.TAG_NAME, "h1").text == label
@@ -236,3 +236,46 @@ def test_live_logs_appear_without_a_reload(
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_the_timeline_shows_each_status_change_in_a_browser(
+    browser: Any, served: tuple[str, Swarm], tmp_path: Any
+) -> None:
+    import httpx
+    from selenium.webdriver.common.by import By
+
+    base, _swarm = served
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    with httpx.Client(base_url=base, headers=auth, timeout=60) as api:
+        agent = api.post("/api/agents", json={"name": "browser-worker", "agent_type": "worker"})
+        task = api.post("/api/tasks", json={"type": "communication", "title": "Ping the team"})
+        task_id, agent_id = task.json()["id"], agent.json()["id"]
+        body = {"agent_id": agent_id, "types": ["communication"], "limit": 100}
+        claims = api.post("/api/tasks/claim", json=body).json()["claims"]
+        token = next(c["lease_token"] for c in claims if c["task"]["id"] == task_id)
+        failed = api.post(
+            f"/api/tasks/{task_id}/fail", json={"lease_token": token, "error": "SMTP timeout"}
+        )
+        assert failed.status_code == 200
+        api.patch(f"/api/tasks/{task_id}", json={"priority": "critical"})
+    driver = browser
+    driver.delete_all_cookies()
+    driver.get(f"{base}/ui/login")
+    driver.find_element(By.ID, "key").send_keys(TOKEN)
+    driver.find_element(By.CSS_SELECTOR, "form.login button").click()
+    _wait_url(driver, lambda url: url.endswith("/ui/"))
+    driver.get(f"{base}/ui/tasks/{task_id}")
+    steps = [li.text for li in driver.find_elements(By.CSS_SELECTOR, "ol.timeline li")]
+    expected = [
+        "created (pending)",
+        f"claimed, attempt 1 by agent #{agent_id}",
+        "attempt failed, will be retried, attempt 1: SMTP timeout",
+        "priority: medium → critical",
+    ]
+    for text in expected:
+        assert any(text in step and "(bootstrap)" in step for step in steps), (text, steps)
+    driver.save_screenshot(str(tmp_path / "timeline.png"))
+    driver.get(f"{base}/ui/activity?entity=task&entity_id={task_id}")
+    rows = driver.find_elements(By.CSS_SELECTOR, "main tbody tr")
+    assert len(rows) == 4 and all("bootstrap" in row.text for row in rows)
+    assert _errors(driver) == []

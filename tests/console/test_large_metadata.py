@@ -10,10 +10,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from swarm_director.api.context import database
-from swarm_director.console.web import PAGE_SIZE
+from swarm_director.console.common import PAGE_SIZE
 from swarm_director.schemas.json_limits import DEFAULT_LIMITS
 from swarm_director.store import agents, conversations, logs, tasks
+from swarm_director.web.context import database
 from tests.console.test_pages import links
 
 #: Markup and quotes grow when escaped (" is &#34;): the worst case for a page's size.

@@ -161,9 +161,9 @@ def test_a_cookie_cannot_be_used_to_guess_the_token_offline(make_app: AppFactory
 
 
 def test_an_api_key_opens_the_console_until_it_is_revoked(make_app: AppFactory) -> None:
-    from swarm_director.api.context import database
     from swarm_director.enums import ApiScope
     from swarm_director.store import keys
+    from swarm_director.web.context import database
 
     app = make_app(SWARM_SECRET_KEY="console-signing-key-for-tests")
     with database(app).transaction() as session:
@@ -185,9 +185,9 @@ def test_an_api_key_opens_the_console_until_it_is_revoked(make_app: AppFactory) 
 def test_api_keys_open_the_console_without_a_configured_signing_key(
     make_app: AppFactory,
 ) -> None:
-    from swarm_director.api.context import database
     from swarm_director.enums import ApiScope
     from swarm_director.store import keys
+    from swarm_director.web.context import database
 
     app = make_app()  # no SWARM_API_TOKEN, no SWARM_SECRET_KEY: the kept key signs
     with database(app).transaction() as session:
@@ -214,9 +214,9 @@ def test_without_a_usable_data_folder_the_form_says_what_to_set(
 def test_a_console_session_reads_the_live_log_stream_and_nothing_else(
     make_app: AppFactory,
 ) -> None:
-    from swarm_director.api.context import database
     from swarm_director.schemas.tasks import TaskCreate
     from swarm_director.store import tasks as task_store
+    from swarm_director.web.context import database
 
     app = make_app(SWARM_API_TOKEN=TOKEN, SWARM_STREAM_MAX_S="0.3")
     with database(app).transaction() as session:

@@ -11,11 +11,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
-from swarm_director.api.context import database
 from swarm_director.db import utcnow
 from swarm_director.models import MaintenanceOperation, MaintenanceStatus
 from swarm_director.ops import audit
 from swarm_director.store import logs
+from swarm_director.web.context import database
 from tests.console.conftest import HOSTILE, Counter, Swarm, fill
 
 

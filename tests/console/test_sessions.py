@@ -11,11 +11,11 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from swarm_director.api.context import database
 from swarm_director.db import utcnow
 from swarm_director.models import ApiScope, ConsoleSession
 from swarm_director.ops.expiry import prune_console_sessions
 from swarm_director.store import keys as key_store
+from swarm_director.web.context import database
 from tests.api.conftest import AppFactory
 
 TOKEN = "console-bootstrap-token-0123"

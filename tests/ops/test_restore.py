@@ -39,6 +39,7 @@ def test_restore_round_trip_with_safety_backup(own_db: Database, tmp_path: Path)
     report = restore_backup(db.engine, backup.path, backup_dir=tmp_path)
 
     assert content(db.engine) == before
+    assert len(before["history"]) >= 5  # the history travels with the backup
     safety = report.safety_backup
     assert safety.manifest.kind == "pre-restore"
     assert safety.manifest.row_counts["agent_logs"] == 42

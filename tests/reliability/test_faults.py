@@ -35,11 +35,11 @@ from sqlalchemy.engine import URL
 from sqlalchemy.pool import Pool
 
 from swarm_director import create_app
-from swarm_director.api.context import database
 from swarm_director.cli.main import cli
 from swarm_director.db import Database, make_engine
 from swarm_director.models import AgentLog, Task
 from swarm_director.store import logs
+from swarm_director.web.context import database
 from tests.reliability.conftest import url_text
 from tests.reliability.procs import proxy_to
 

@@ -26,8 +26,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from swarm_director import create_app
-from swarm_director.api.context import database, state
 from swarm_director.db import Base, make_engine
+from swarm_director.web.context import database, state
 from tests.api.conftest import SHORT_STREAMS
 from tests.dbtools import fresh_database
 from tests.reliability import hostile

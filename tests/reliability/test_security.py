@@ -35,11 +35,11 @@ from flask import Flask
 from sqlalchemy.engine import URL
 
 from swarm_director import create_app
-from swarm_director.api.context import database
 from swarm_director.cli.main import cli
 from swarm_director.cli.serve import serve_cmd
 from swarm_director.db import make_engine
 from swarm_director.ops.crypto import new_key
+from swarm_director.web.context import database
 from tests.reliability.conftest import Scale, url_text
 from tests.reliability.procs import ROOT, Server, free_port, request
 

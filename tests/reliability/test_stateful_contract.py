@@ -21,8 +21,8 @@ from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
 
 from swarm_director import create_app
-from swarm_director.api.context import database
 from swarm_director.db import Base
+from swarm_director.web.context import database
 from tests.api.conftest import SHORT_STREAMS
 from tests.reliability.conftest import (
     Figures,

@@ -12,10 +12,10 @@ from click.testing import CliRunner
 
 from swarm_director.cli.main import cli
 from swarm_director.db import Database, utcnow
+from swarm_director.db.actor import acting_as, cli_actor, current_actor
 from swarm_director.errors import ValidationError
 from swarm_director.models import HistoryEntry
 from swarm_director.store import conversations, drafts, emails, history, keys, tasks
-from swarm_director.store.actor import acting_as, cli_actor, current_actor
 from tests.store.conftest import new_agent, new_task
 
 
@@ -142,3 +142,25 @@ def test_a_cli_command_run_in_process_leaves_no_actor_behind(tmp_path: Path) -> 
     result = CliRunner().invoke(cli, ["config", "show"], env={"SWARM_DATA_DIR": str(tmp_path)})
     assert result.exit_code == 0, result.output
     assert current_actor() == before
+
+
+def test_participants_leaving_and_rejoining_and_message_edits_are_recorded(db: Database) -> None:
+    with db.transaction() as session:
+        agent = new_agent(session).id
+        chat = conversations.create_conversation(session, {"title": "c"}).id
+        member = conversations.add_participant(session, chat, agent, role="writer").id
+        message = conversations.add_message(session, chat, {"content": "v1"}).id
+    with db.transaction() as session:
+        conversations.remove_participant(session, chat, agent)
+        conversations.add_participant(session, chat, agent, role="editor")
+        conversations.edit_message(session, message, {"content": "v2"})
+    left, back = _rows(db, "participant", member)[1:]
+    assert left.changes["is_active"] == [True, False] and left.changes["left_at"][1]
+    assert back.changes["is_active"] == [False, True]
+    assert back.changes["role"] == ["writer", "editor"]
+    edit = _rows(db, "message", message)[-1]
+    assert (edit.action, edit.changes["content"], edit.changes["edit_count"]) == (
+        "update",
+        ["v1", "v2"],
+        [0, 1],
+    )

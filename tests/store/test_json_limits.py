@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from swarm_director.config import Settings
 from swarm_director.errors import ValidationError
 from swarm_director.models import AgentLog
 from swarm_director.schemas.json_limits import (
@@ -76,7 +77,9 @@ def test_where_the_count_passes_names_the_growing_field() -> None:
 
 
 def test_the_defaults_are_the_settings_defaults() -> None:
-    assert JSONLimits(max_bytes=64 * 1024, max_items=10_000) == DEFAULT_LIMITS
+    fields = Settings.model_fields
+    defaults = JSONLimits(fields["max_json_bytes"].default, fields["max_json_items"].default)
+    assert defaults == DEFAULT_LIMITS
 
 
 def _log(metadata: dict[str, Any]) -> dict[str, Any]:

@@ -11,10 +11,10 @@ import pytest
 import sqlalchemy as sa
 
 from swarm_director.db import Database, utcnow
+from swarm_director.db.actor import acting_as, current_actor
 from swarm_director.errors import ConflictError, NotFoundError, ValidationError
 from swarm_director.models import Agent, HistoryEntry, Task, TaskStatus
 from swarm_director.store import history, queue, tasks
-from swarm_director.store.actor import acting_as, current_actor
 from swarm_director.store.queue_wait import ReadySignal, wait_for
 from tests.store.conftest import new_agent, new_task
 

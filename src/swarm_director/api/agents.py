@@ -13,12 +13,12 @@ from swarm_director.api.common import (
     no_content,
     page_response,
 )
-from swarm_director.api.context import session
-from swarm_director.api.errors import ErrorResponse
 from swarm_director.enums import AgentStatus, AgentType
 from swarm_director.schemas import AgentCreate, AgentOut, AgentPage, AgentUpdate
 from swarm_director.schemas.common import PositiveId
 from swarm_director.store import agents
+from swarm_director.web.context import session
+from swarm_director.web.errors import ErrorResponse
 
 bp = blueprint("agents", "Agents and their hierarchy (parent_id).")
 

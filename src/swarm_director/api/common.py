@@ -10,9 +10,9 @@ from flask_openapi3.blueprint import APIBlueprint
 from flask_openapi3.models.tag import Tag
 from pydantic import BaseModel, ConfigDict, Field
 
-from swarm_director.api.errors import COMMON_ERROR_RESPONSES
 from swarm_director.schemas.common import PositiveId
 from swarm_director.store.pagination import DEFAULT_LIMIT, MAX_CURSOR_CHARS, MAX_LIMIT
+from swarm_director.web.errors import COMMON_ERROR_RESPONSES
 
 API_PREFIX = "/api"
 SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}]

@@ -13,8 +13,6 @@ from swarm_director.api.common import (
     no_content,
     page_response,
 )
-from swarm_director.api.context import session
-from swarm_director.api.errors import ErrorResponse
 from swarm_director.schemas import (
     ConversationCreate,
     ConversationOut,
@@ -31,6 +29,8 @@ from swarm_director.schemas import (
 from swarm_director.schemas.common import PositiveBigId, PositiveId
 from swarm_director.schemas.filters import ConversationFilter, MessageFilter
 from swarm_director.store import conversations
+from swarm_director.web.context import session
+from swarm_director.web.errors import ErrorResponse
 
 bp = blueprint("conversations", "Conversations between agents: participants and messages.")
 

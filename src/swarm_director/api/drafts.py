@@ -14,10 +14,10 @@ from swarm_director.api.common import (
     json_response,
     page_response,
 )
-from swarm_director.api.context import session
 from swarm_director.schemas import DraftCreate, DraftDiffOut, DraftOut, DraftPage, DraftUpdate
 from swarm_director.schemas.common import PositiveId
 from swarm_director.store import drafts
+from swarm_director.web.context import session
 
 bp = blueprint("drafts", "Draft versions of a task: create, review, compare.")
 

@@ -13,12 +13,12 @@ from swarm_director.api.common import (
     json_response,
     page_response,
 )
-from swarm_director.api.context import session
-from swarm_director.api.errors import ErrorResponse
 from swarm_director.enums import EmailStatus
 from swarm_director.schemas import EmailCreate, EmailOut, EmailPage, EmailUpdate
 from swarm_director.schemas.common import PositiveId
 from swarm_director.store import emails, tasks
+from swarm_director.web.context import session
+from swarm_director.web.errors import ErrorResponse
 
 bp = blueprint("emails", "Emails of tasks and the outbox (status=queued).")
 

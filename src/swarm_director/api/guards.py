@@ -11,11 +11,11 @@ import sqlalchemy as sa
 from flask import Flask, Response, current_app, g, request
 from werkzeug.exceptions import BadRequest
 
-from swarm_director.api import auth
-from swarm_director.api.context import state
-from swarm_director.api.errors import error_response
 from swarm_director.schemas import json_limits
 from swarm_director.schemas.common import field_path
+from swarm_director.web import auth
+from swarm_director.web.context import state
+from swarm_director.web.errors import error_response
 
 #: Reachable without a token: load balancers and probes call it.
 PUBLIC_PATHS = frozenset({"/api/health"})
@@ -180,8 +180,9 @@ def _apply_json_limits() -> None:
     # The schemas read the free-form JSON limits from a context variable (they are shared with
     # agents calling the store in-process, who get the defaults); this server's settings apply
     # to its requests, and the next request of the thread starts from the defaults again.
+    settings = state().settings
     g.json_limits_token = json_limits.set_current(
-        json_limits.JSONLimits.from_settings(state().settings)
+        json_limits.JSONLimits(settings.max_json_bytes, settings.max_json_items)
     )
 
 

@@ -6,11 +6,11 @@ from flask import Response, current_app
 
 from swarm_director import __version__
 from swarm_director.api.common import blueprint, json_response
-from swarm_director.api.context import database
-from swarm_director.api.errors import ErrorResponse, error_response
 from swarm_director.errors import SchemaError
 from swarm_director.ops.stats import collect_stats
 from swarm_director.schemas.health import HealthOut, ReadyOut, StatsOut, TableStats
+from swarm_director.web.context import database
+from swarm_director.web.errors import ErrorResponse, error_response
 
 bp = blueprint("health", "Liveness, readiness and statistics.", secured=False)
 admin = blueprint("admin", "Operator views.")

@@ -8,7 +8,6 @@ from flask import Response, g
 from pydantic import Field
 
 from swarm_director.api.common import AgentPath, PageQuery, TaskPath, blueprint, page_response
-from swarm_director.api.context import connection
 from swarm_director.api.conversations import ConversationPath
 from swarm_director.api.drafts import DraftPath
 from swarm_director.api.emails import EmailPath
@@ -16,6 +15,7 @@ from swarm_director.enums import ApiScope
 from swarm_director.schemas.filters import HistoryFilter
 from swarm_director.schemas.history import HistoryPage
 from swarm_director.store import history
+from swarm_director.web.context import connection
 
 bp = blueprint("history", "The recorded history of every change, with who made it.")
 

@@ -8,12 +8,12 @@ from flask import Response
 from pydantic import BaseModel, Field, RootModel, SkipValidation
 
 from swarm_director.api.common import PageQuery, TaskPath, blueprint, json_response
-from swarm_director.api.context import connection, session
 from swarm_director.api.row_pages import RowPageWriter
 from swarm_director.errors import ValidationError
 from swarm_director.schemas import LogBatchOut, LogCreate, LogOut, LogPage
 from swarm_director.schemas.filters import LogFilter, TaskLogFilter
 from swarm_director.store import logs, tasks
+from swarm_director.web.context import connection, session
 
 bp = blueprint("logs", "Append-only agent logs: batch ingest and filtered, paginated reads.")
 

@@ -12,8 +12,6 @@ from swarm_director.api.common import (
     json_response,
     page_response,
 )
-from swarm_director.api.context import connection, database, session, state
-from swarm_director.api.errors import ErrorResponse
 from swarm_director.schemas import TaskOut, TaskPage
 from swarm_director.schemas.queue import (
     ClaimOut,
@@ -26,6 +24,8 @@ from swarm_director.schemas.queue import (
 )
 from swarm_director.store import queue
 from swarm_director.store.queue_wait import ReadySignal, wait_for
+from swarm_director.web.context import connection, database, session, state
+from swarm_director.web.errors import ErrorResponse
 
 bp = blueprint("queue", "The work queue: claim tasks under a lease, then complete or fail them.")
 _SIGNAL = "swarm_director.ready_signal"

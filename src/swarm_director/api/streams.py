@@ -43,10 +43,7 @@ from pydantic import BaseModel, BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 from sqlalchemy import Connection
 
-from swarm_director.api.auth import Principal
 from swarm_director.api.common import QueryModel, TaskPath, blueprint
-from swarm_director.api.context import database, state
-from swarm_director.api.errors import ErrorResponse, error_response
 from swarm_director.config import Settings
 from swarm_director.db import Database
 from swarm_director.schemas import LogOut
@@ -54,6 +51,9 @@ from swarm_director.schemas.common import MAX_BIG_ID
 from swarm_director.schemas.filters import LogFilter, TaskLogFilter
 from swarm_director.store import keys, tasks
 from swarm_director.store.log_stream import BATCH, LogFollower
+from swarm_director.web.auth import Principal
+from swarm_director.web.context import database, state
+from swarm_director.web.errors import ErrorResponse, error_response
 
 bp = blueprint("streams", "Live tail of agent logs (Server-Sent Events).")
 

@@ -13,11 +13,11 @@ from swarm_director.api.common import (
     no_content,
     page_response,
 )
-from swarm_director.api.context import connection, session
-from swarm_director.api.errors import ErrorResponse
 from swarm_director.schemas import TaskCreate, TaskOut, TaskPage, TaskUpdate
 from swarm_director.schemas.filters import TaskFilter
 from swarm_director.store import tasks
+from swarm_director.web.context import connection, session
+from swarm_director.web.errors import ErrorResponse
 
 bp = blueprint("tasks", "Tasks routed through the agent hierarchy.")
 

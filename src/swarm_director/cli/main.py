@@ -6,7 +6,7 @@ import click
 
 from swarm_director import __version__
 from swarm_director.cli.common import SwarmGroup
-from swarm_director.store.actor import begin_acting, cli_actor, end_acting
+from swarm_director.db.actor import begin_acting, cli_actor, end_acting
 
 
 @click.group(cls=SwarmGroup)

@@ -230,7 +230,7 @@ def serve_cmd(
     app_config = {"DATABASE_URL": database_url} if database_url else None
 
     def load_app() -> WSGIApp:
-        from swarm_director.api.app import create_app
+        from swarm_director.web.app import create_app
 
         return create_app(app_config)
 

@@ -12,12 +12,20 @@ from flask import Flask, Response, current_app, redirect, request, url_for
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
-from swarm_director.api import errors as api_errors
 from swarm_director.config import Settings
-from swarm_director.console import auth, documents, history_pages, ops_page, pages, task_pages
-from swarm_director.console.web import bp, render
+from swarm_director.console import (
+    auth,
+    documents,
+    history_pages,
+    ops_page,
+    pages,
+    queue_pages,
+    task_pages,
+)
+from swarm_director.console.common import bp, render
 from swarm_director.enums import ApiScope
 from swarm_director.errors import SwarmError
+from swarm_director.web import errors as web_errors
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -61,13 +69,13 @@ def _error_page(status: int, title: str, message: str) -> tuple[str, int]:
 
 
 def _swarm_error(error: SwarmError) -> tuple[str, int]:
-    status = api_errors.swarm_error_response(error).status_code
+    status = web_errors.swarm_error_response(error).status_code
     return _error_page(status, "Not found" if status == 404 else "Cannot show this", error.message)
 
 
 def _http_error(error: HTTPException) -> Response | tuple[str, int]:
     if not _is_console():
-        return api_errors.response_for(error)
+        return web_errors.response_for(error)
     status = error.code or 500
     return _error_page(status, error.name, error.description or error.name)
 
@@ -77,7 +85,7 @@ def _unexpected(error: Exception) -> Response | tuple[str, int]:
         return _http_error(error)
     if isinstance(error, SwarmError):
         return _swarm_error(error)
-    response = api_errors.response_for(error)  # logs it; hides driver text
+    response = web_errors.response_for(error)  # logs it; hides driver text
     message = "The page could not be built (the database may be unavailable); try again."
     return _error_page(response.status_code, "Something went wrong", message)
 
@@ -146,4 +154,12 @@ def init_app(app: Flask, settings: Settings) -> None:
 bp.before_request(auth.require_login)
 bp.register_error_handler(SwarmError, _swarm_error)
 bp.register_error_handler(Exception, _unexpected)
-__all__ = ["documents", "history_pages", "init_app", "ops_page", "pages", "task_pages"]
+__all__ = [
+    "documents",
+    "history_pages",
+    "init_app",
+    "ops_page",
+    "pages",
+    "queue_pages",
+    "task_pages",
+]

@@ -33,12 +33,12 @@ from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, Se
 from itsdangerous import URLSafeTimedSerializer
 from werkzeug.wrappers import Response as BaseResponse
 
-from swarm_director.api import auth as api_auth
-from swarm_director.api.auth import Principal
-from swarm_director.api.context import state
 from swarm_director.config import Settings
 from swarm_director.enums import ApiScope
 from swarm_director.store import console_sessions
+from swarm_director.web import auth as web_auth
+from swarm_director.web.auth import Principal
+from swarm_director.web.context import state
 
 #: Paths whose requests read the session cookie; every other request (the JSON API) skips
 #: the signature check entirely. A cookie-authenticated endpoint outside /ui (e.g. a live
@@ -61,7 +61,7 @@ log = logging.getLogger("swarm_director.auth")
 
 def auth_required(app: Flask | None = None) -> bool:
     """True when the console needs a login: the API needs one (a token, or API keys exist)."""
-    return api_auth.auth_required(app)
+    return web_auth.auth_required(app)
 
 
 @dataclass(frozen=True)
@@ -76,17 +76,17 @@ class LoginRefused:
 def try_login(secret: str) -> Principal | LoginRefused:
     """Who ``secret`` stands for when it may open the console (any live key: ``read`` is
     enough; the API's own check), else why not. Failures count against the client's address
-    and the key id (see :func:`swarm_director.api.auth.note_failure`)."""
+    and the key id (see :func:`swarm_director.web.auth.note_failure`)."""
     secret = secret.strip()
     if not secret:
         return LoginRefused("Type a key.")
     address = request.remote_addr or "unknown"
-    wait = api_auth.throttled(address)
+    wait = web_auth.throttled(address)
     if wait is None:
-        found = api_auth.authenticate(secret)
+        found = web_auth.authenticate(secret)
         if isinstance(found, Principal):
             return found
-        wait = api_auth.note_failure(address, secret, found.reason, "console")
+        wait = web_auth.note_failure(address, secret, found.reason, "console")
         if wait is None:
             return LoginRefused("That key does not open the console.")
     return LoginRefused(f"Too many failed logins; try again in {wait} seconds.", wait)
@@ -132,7 +132,7 @@ def stored_secret(folder: Path) -> bytes:
 def _signing_key(app: Flask) -> bytes | None:
     # Made only once a login can be needed, so a server without authentication writes no file.
     try:
-        if not api_auth.auth_required(app):
+        if not web_auth.auth_required(app):
             return None
     except sa.exc.SQLAlchemyError:
         pass  # cannot tell: have the key ready; the page itself reports the database
@@ -183,7 +183,7 @@ def _session_principal() -> Principal | None:
         return None
     if not hmac.compare_digest(fingerprint, _fingerprint(token)):
         return None  # opened with another token: the token was changed since
-    return api_auth.BOOTSTRAP
+    return web_auth.BOOTSTRAP
 
 
 def logged_in() -> bool:
@@ -320,4 +320,4 @@ def init_app(app: Flask, settings: Settings) -> None:
     if settings.secret_key is not None:
         app.secret_key = settings.secret_key.get_secret_value().encode()
     app.session_interface = ConsoleSessions()
-    app.extensions[api_auth.SESSION_AUTH] = stream_principal
+    app.extensions[web_auth.SESSION_AUTH] = stream_principal

@@ -15,9 +15,9 @@ from typing import Any
 from flask import Response, json
 from markupsafe import escape
 
-from swarm_director.api.context import session
-from swarm_director.console.web import bp, pretty_json
+from swarm_director.console.common import bp, pretty_json
 from swarm_director.store import agents, browse, conversations
+from swarm_director.web.context import session
 
 #: Most bytes of escaped HTML one document's preview takes on a page.
 PREVIEW_BYTES = 2048

@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from swarm_director.api.context import connection
 from swarm_director.console import auth
-from swarm_director.console.web import api_url, bp, filter_args, newest_first, render
+from swarm_director.console.common import api_url, bp, filter_args, newest_first, render
 from swarm_director.enums import ApiScope
 from swarm_director.schemas.filters import HistoryFilter
 from swarm_director.schemas.history import HistoryEntity
 from swarm_director.store import history
+from swarm_director.web.context import connection
 
 #: How many of a task's or agent's changes a page shows (the API has them all).
 SHOWN = 200
@@ -73,6 +73,12 @@ def timeline(entity: HistoryEntity, entity_id: int) -> tuple[list[Any], bool]:
         hidden=_hidden(),
     )
     return page.items, page.next_cursor is not None
+
+
+def agent_changes(agent_id: int) -> dict[str, Any]:
+    """What the agent page shows of the agent's history (newest last)."""
+    changes, more = timeline("agent", agent_id)
+    return {"changes": changes, "more_changes": more, "describe": describe}
 
 
 @bp.get("/activity")

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from flask import abort
 
-from swarm_director.api.context import connection, database, state
 from swarm_director.console import auth
+from swarm_director.console.common import api_url, bp, enum_arg, here, int_arg, render
 from swarm_director.console.pages import head_revision
-from swarm_director.console.web import api_url, bp, enum_arg, here, int_arg, render
 from swarm_director.migrations import migrate
 from swarm_director.models import ApiScope, MaintenanceOperation, MaintenanceStatus
 from swarm_director.ops import audit, dbinfo
 from swarm_director.ops.manifest import list_backups
 from swarm_director.ops.stats import collect_stats
+from swarm_director.web.context import connection, database, state
 
 AUDIT_PAGE = 50
 ADMIN_ONLY = (

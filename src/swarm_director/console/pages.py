@@ -5,9 +5,8 @@ from __future__ import annotations
 import functools
 from datetime import timedelta
 
-from swarm_director.api.context import connection, database, session, state
 from swarm_director.console import auth
-from swarm_director.console.web import (
+from swarm_director.console.common import (
     PAGE_SIZE,
     api_url,
     bp,
@@ -16,6 +15,7 @@ from swarm_director.console.web import (
     render,
     text_arg,
 )
+from swarm_director.console.history_pages import agent_changes
 from swarm_director.db import utcnow
 from swarm_director.models import (
     AgentStatus,
@@ -29,6 +29,7 @@ from swarm_director.ops import audit, dbinfo
 from swarm_director.ops.manifest import list_backups
 from swarm_director.schemas.filters import ConversationFilter, LogFilter, TaskFilter
 from swarm_director.store import agents, browse, conversations, logs, tasks
+from swarm_director.web.context import connection, database, session, state
 
 #: "Failures in the last 24 h" and "busiest tasks" look this far back.
 FAILURE_WINDOW = timedelta(hours=24)
@@ -143,6 +144,7 @@ def agent_page(agent_id: int) -> str:
         conversations=browse.conversations_of_agent(s, agent_id, limit=SHORT_LIST),
         emails=browse.emails_of_agent(s, agent_id, limit=SHORT_LIST),
         levels=list(LogLevel),
+        **agent_changes(agent_id),
     )
 
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from swarm_director.api.context import connection, session
-from swarm_director.console.history_pages import describe, timeline
-from swarm_director.console.web import (
+from swarm_director.console.common import (
     PAGE_SIZE,
     Paged,
     api_url,
@@ -18,10 +16,12 @@ from swarm_director.console.web import (
     newest_first,
     render,
 )
+from swarm_director.console.history_pages import describe, timeline
 from swarm_director.errors import NotFoundError
 from swarm_director.models import LogLevel, TaskPriority, TaskStatus, TaskType
 from swarm_director.schemas.filters import LogFilter, TaskFilter, TaskLogFilter
 from swarm_director.store import browse, drafts, emails, logs, tasks
+from swarm_director.web.context import connection, session
 
 Order = Literal["asc", "desc"]
 

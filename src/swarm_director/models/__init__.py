@@ -15,6 +15,9 @@ from swarm_director.enums import (
     TaskStatus,
     TaskType,
 )
+
+# Registers the history's recording of every change on every Session (after the models).
+from swarm_director.models import recording
 from swarm_director.models.agent import Agent
 from swarm_director.models.api_key import ApiKey
 from swarm_director.models.console_session import ConsoleSession
@@ -58,4 +61,5 @@ __all__ = [
     "TaskPriority",
     "TaskStatus",
     "TaskType",
+    "recording",
 ]

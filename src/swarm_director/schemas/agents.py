@@ -71,6 +71,9 @@ class AgentOut(OutputModel):
     total_messages_sent: int
     average_response_time: float | None
     last_conversation_at: AwareDatetime | None
+    last_seen_at: AwareDatetime | None = Field(
+        default=None, description="Last claim or lease heartbeat of the work queue."
+    )
     created_at: AwareDatetime
     updated_at: AwareDatetime
 

@@ -28,8 +28,6 @@ from dataclasses import dataclass
 
 from pydantic_core import PydanticCustomError
 
-from swarm_director.config import Settings
-
 #: A JSON string with its escapes (unrolled: one pass, no backtracking per character).
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
 _TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{},:]')
@@ -44,11 +42,6 @@ class JSONLimits:
     """Its compact JSON text (UTF-8) may be this long."""
     max_items: int
     """It may hold this many values (nested ones included, the object itself and keys not)."""
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> JSONLimits:
-        """The limits ``settings`` set."""
-        return cls(settings.max_json_bytes, settings.max_json_items)
 
     def check_text(self, text: bytes) -> None:
         """Raises a pydantic error naming the limit when the encoded value ``text`` passes one."""
@@ -76,11 +69,10 @@ class JSONLimits:
             )
 
 
-#: The settings' defaults: what applies outside a server's request.
-DEFAULT_LIMITS = JSONLimits(
-    Settings.model_fields["max_json_bytes"].default,
-    Settings.model_fields["max_json_items"].default,
-)
+#: The defaults of SWARM_MAX_JSON_BYTES and SWARM_MAX_JSON_ITEMS: what applies outside a
+#: server's request. Written out rather than read from ``config.Settings``: the schemas ship
+#: in the client-only distribution, which has no settings (a test compares the two).
+DEFAULT_LIMITS = JSONLimits(max_bytes=64 * 1024, max_items=10_000)
 _CURRENT: ContextVar[JSONLimits] = ContextVar("json_limits", default=DEFAULT_LIMITS)
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import insert, select
 
 from swarm_director.db import Database
 from swarm_director.models import Agent, Task
-from swarm_director.store import logs
+from swarm_director.store import history, logs
 
 _LEVELS = ("debug", "info", "info", "info", "info", "warning", "error")
 _TYPES = ("email_draft", "document_review", "communication", "analysis")
@@ -65,6 +65,7 @@ def seed_synthetic(
                 for n in range(first, first + count)
             ]
             ids = list(session.scalars(insert(Task).returning(Task.id), rows))
+            history.record_created(session, "task", list(zip(ids, rows, strict=True)))
             for n, task_id in zip(range(first, first + count), ids, strict=True):
                 age = timedelta(days=(n * 7) % 90)
                 logs.add_logs(session, task_id, _log_rows(n, logs_per_task, start - age))

@@ -38,6 +38,7 @@ from swarm_director.schemas.conversations import (
     ParticipantCreate,
 )
 from swarm_director.schemas.filters import ConversationFilter, MessageFilter
+from swarm_director.store import history
 from swarm_director.store._common import (
     core_connection,
     fits,
@@ -184,6 +185,11 @@ def add_participant(
     membership = (Participant.conversation_id == conversation_id) & (
         Participant.agent_id == agent_id
     )
+    gone = session.execute(
+        select(Participant.id, Participant.left_at, Participant.role).where(
+            membership & ~Participant.is_active
+        )
+    ).first()
     rejoined = _bump(
         session,
         Participant,
@@ -193,6 +199,20 @@ def add_participant(
         joined_at=now,
         role=body.role,
     )
+    if (
+        rejoined and gone is not None
+    ):  # a Core update: recorded here (ORM changes record themselves)
+        history.record(
+            session,
+            "participant",
+            gone.id,
+            "update",
+            {
+                "is_active": (False, True),
+                "left_at": (gone.left_at, None),
+                "role": (gone.role, body.role),
+            },
+        )
     if not rejoined:
         if session.scalar(select(Participant.id).where(membership)) is not None:
             raise already
@@ -237,9 +257,17 @@ def remove_participant(session: Session, conversation_id: int, agent_id: int) ->
         Conversation.id == conversation_id,
         participant_count=Conversation.participant_count - 1,
     )
-    return session.scalars(
+    left = session.scalars(
         select(Participant).where(membership).execution_options(populate_existing=True)
     ).one()
+    history.record(
+        session,
+        "participant",
+        left.id,
+        "update",
+        {"is_active": (True, False), "left_at": (None, left.left_at)},
+    )
+    return left
 
 
 def list_participants(
@@ -366,10 +394,15 @@ def edit_message(
     if not changes:
         return message
     values: dict[str, Any] = {"is_edited": True, "edit_count": Message.edit_count + 1}
+    recorded: dict[str, tuple[Any, Any]] = {"edit_count": (message.edit_count, None)}
     if "content" in changes:
         values["content"] = changes["content"]
+        recorded["content"] = (message.content, changes["content"])
     if "metadata" in changes:
         values["meta"] = sa.null() if changes["metadata"] is None else changes["metadata"]
+        recorded["metadata"] = (message.meta, changes["metadata"])
     _bump(session, Message, Message.id == message_id, **values)
     session.refresh(message)
+    recorded["edit_count"] = (recorded["edit_count"][0], message.edit_count)
+    history.record(session, "message", message_id, "update", recorded)
     return message

@@ -28,12 +28,12 @@ from sqlalchemy import Connection, Row, Table, or_, select, update
 from sqlalchemy.orm import Session
 
 from swarm_director.db import utcnow
+from swarm_director.db.actor import acting_as, system_actor
 from swarm_director.enums import TaskPriority, TaskStatus, TaskType
 from swarm_director.errors import ConflictError, NotFoundError, ValidationError
 from swarm_director.models import Agent, Task
 from swarm_director.store import history
 from swarm_director.store._common import attribute_columns, core_connection, fits
-from swarm_director.store.actor import acting_as, system_actor
 from swarm_director.store.queue_wait import announce
 
 _TASKS: Table = Task.__table__  # type: ignore[assignment]

@@ -19,10 +19,10 @@ from flask import Flask, Response, current_app, g, request
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
-from swarm_director.api.errors import response_for
-from swarm_director.api.throttle import FailureCounter
 from swarm_director.config import Settings
 from swarm_director.db import Database
+from swarm_director.web.errors import response_for
+from swarm_director.web.throttle import FailureCounter
 
 EXTENSION = "swarm_director"
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -30,7 +30,7 @@ _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 @dataclass
 class AuthState:
-    """Per-app memory of :mod:`swarm_director.api.auth`: whether keys exist, when each key's
+    """Per-app memory of :mod:`swarm_director.web.auth`: whether keys exist, when each key's
     last use was written, and recent failures per address and key id."""
 
     failures: FailureCounter
@@ -41,7 +41,7 @@ class AuthState:
 
 
 @dataclass(frozen=True)
-class ApiState:
+class AppState:
     """What the app was built with."""
 
     settings: Settings
@@ -51,10 +51,10 @@ class ApiState:
     auth: AuthState
 
 
-def state(app: Flask | None = None) -> ApiState:
+def state(app: Flask | None = None) -> AppState:
     """The state of ``app`` (default: the current app)."""
     target = app if app is not None else current_app
-    result: ApiState = target.extensions[EXTENSION]
+    result: AppState = target.extensions[EXTENSION]
     return result
 
 
@@ -137,7 +137,7 @@ def init_app(app: Flask, settings: Settings, db: Database) -> None:
     """Attach the settings and database to ``app`` and wire the unit of work."""
     token = settings.api_token.get_secret_value() if settings.api_token else ""
     failures = FailureCounter(settings.auth_fail_limit, settings.auth_fail_window.total_seconds())
-    app.extensions[EXTENSION] = ApiState(
+    app.extensions[EXTENSION] = AppState(
         settings, db, token.encode() if token else None, AuthState(failures)
     )
     app.after_request(_finish)

@@ -10,7 +10,7 @@ import uuid
 
 from flask import Flask, Response, g, request
 
-from swarm_director.store.actor import begin_acting, end_acting
+from swarm_director.db.actor import begin_acting, end_acting
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
@@ -38,7 +38,7 @@ def _end(_error: BaseException | None) -> None:
 
 
 def init_app(app: Flask) -> None:
-    """Set the actor after the guards authenticated the request; undo it when it ends."""
+    """Set the actor after the API's guards authenticated the request; undo it when it ends."""
     app.before_request(_begin)
     app.after_request(_echo)
     app.teardown_request(_end)

@@ -1,9 +1,9 @@
 """Who is calling and what they may do: bearer tokens to principals, routes to scopes.
 
 :func:`authenticate` is the one place a presented secret becomes a :class:`Principal`; the
-request guard and any other front door (a web console login) call it. :func:`required_scope`
-is the one rule that maps a request to the scope it needs; the OpenAPI document is annotated
-from the same rule, so the two cannot disagree.
+API's request guard (:mod:`swarm_director.api.guards`) and the console's login call it.
+:func:`required_scope` is the one rule that maps a request to the scope it needs; the OpenAPI
+document is annotated from the same rule, so the two cannot disagree.
 
 Authentication is on when ``SWARM_API_TOKEN`` is set or once any API key has been created in
 the database (creating a key means you want keys checked). The token is the bootstrap admin
@@ -27,10 +27,10 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from flask import Flask
 
-from swarm_director.api.context import AuthState, state
 from swarm_director.db.base import utcnow
 from swarm_director.models import ApiScope
 from swarm_director.store import keys
+from swarm_director.web.context import AuthState, state
 
 #: How often ``last_used_at`` of one key is written at most.
 LAST_USED_EVERY_S = 60.0
@@ -39,7 +39,8 @@ NO_KEYS_RECHECK_S = 1.0
 ADMIN_PREFIX = "/api/admin/"
 #: ``app.extensions`` key of a callable another front door (the console) may register: it
 #: returns the Principal of a request that carries no bearer token but is authenticated
-#: another way (a console session reading a live log stream), or None.
+#: another way (a console session reading a live log stream), or None. The API's guard asks
+#: it, so neither surface imports the other.
 SESSION_AUTH = "swarm_director.session_auth"
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 log = logging.getLogger("swarm_director.auth")

@@ -1,4 +1,4 @@
-"""Every error the API returns, in one JSON shape: ``{"error": {"code", "message", "details"}}``.
+"""Every error the app returns, in one JSON shape: ``{"error": {"code", "message", "details"}}``.
 
 Domain errors from the store keep their code and message (they are written to be shown);
 anything unexpected becomes a 500 with a fixed message, and the traceback goes to the server
