@@ -105,14 +105,8 @@ class AsyncClient(Surface, AsyncSender):
         read_timeout: float = DEFAULT_READ_TIMEOUT,
         **filters: Unpack[TaskLogFilterArgs],
     ) -> AsyncIterator[LogOut]:
-        """Yield log records as they are stored (of one task, or all), until the caller stops.
-
-        Starts after ``cursor`` (an event id seen before), else with records stored from now
-        on. A lost connection is re-opened with the last id, so nothing is lost or repeated.
-        ``idle_timeout`` ends the iteration after that many seconds without a record.
-        ``filters`` are those of the log lists (the fields of
-        :class:`~swarm_director.schemas.filters.TaskLogFilter`).
-        """
+        """:meth:`Client.follow_logs` for asyncio: ``async for record in
+        aclient.follow_logs(task_id, level="warning")``."""
         follower = Follower(cursor, idle_timeout, read_timeout)
         path, params = stream_request(task_id, filters)
         timeout = self.options.stream_timeout(follower.read_timeout)
