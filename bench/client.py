@@ -152,7 +152,7 @@ def stream_cost(database_url: str, task_id: int, seconds: float = 5.0, poll: flo
     db = Database(make_engine(database_url))
     try:
         for label, busy in (("idle", False), ("busy", True)):
-            follower = LogFollower(filters={"task_id": task_id})
+            follower = LogFollower(log_filter={"task_id": task_id})
             stop = threading.Event()
 
             def write(stop: threading.Event = stop) -> None:

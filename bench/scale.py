@@ -19,7 +19,7 @@ For each dialect, on a fresh database migrated to head (PostgreSQL: partitioned 
    SQLite: batched DELETE), beside the second-oldest month removed by batched ``DELETE``
    (2,000 ids a transaction, as retention does on a plain table): seconds and bytes returned.
 4. Search (``--search``): the newest 50 hits for a rare word (20 logs) and for a word in every
-   tenth log, through the store (``list_logs(q=...)``) beside the raw FTS5 / GIN query, p50
+   tenth log, through the store (``list_logs`` with ``q``) beside the raw FTS5 / GIN query, p50
    and p95 (``bench/search.py``'s ``measure``; the messages are that script's, so its words
    and frequencies hold here). PostgreSQL: again once the GIN pending lists that (2) filled
    are merged (as VACUUM does).

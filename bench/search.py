@@ -1,4 +1,4 @@
-"""Full-text search at scale: the store's ``list_logs(q=...)`` beside the same raw SQL query.
+"""Full-text search at scale: the store's ``list_logs`` with ``q`` beside the same raw SQL query.
 
     .venv/bin/python bench/search.py [--logs 1000000] [--repeat 40] [--only sqlite|postgresql]
                                      [--windows]
@@ -29,7 +29,7 @@ from collections.abc import Callable
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
@@ -198,7 +198,7 @@ def measure(url: URL, repeat: int) -> dict[str, tuple[float, float]]:
                 return len(raw.execute(_PG_SEARCH[kind], (f"'{word}'",)).fetchall())
 
             def run_store(_kind: str, word: str) -> int:
-                return len(logs.list_logs(conn, q=word, limit=50).items)
+                return len(logs.list_logs(conn, {"q": word}, limit=50).items)
 
             cases: list[tuple[str, Callable[[str, str], int], str]] = [
                 (f"{kind} {word}", fn, word)
@@ -227,14 +227,14 @@ def measure(url: URL, repeat: int) -> dict[str, tuple[float, float]]:
 
 
 # Listings the SQLite search windows (store/search_pages.py) meet, for a frequent word: name,
-# word, list_logs keywords. Task 7 holds no "timeout" (every 10th log; tasks go by i % 100).
-_LISTINGS: list[tuple[str, str, dict[str, Any]]] = [
-    ("all logs", COMMON, {}),
-    ("all logs", "drafted", {}),
-    ("all logs, oldest first", COMMON, {"order": "asc"}),
-    ("level info and up", COMMON, {"min_level": "info"}),
-    ("one task of 100", "drafted", {"task_id": 7}),
-    ("one task of 100, no hit", COMMON, {"task_id": 7}),
+# word, log filters and order. Task 7 holds no "timeout" (every 10th log; tasks go by i % 100).
+_LISTINGS: list[tuple[str, str, dict[str, Any], Literal["asc", "desc"]]] = [
+    ("all logs", COMMON, {}, "desc"),
+    ("all logs", "drafted", {}, "desc"),
+    ("all logs, oldest first", COMMON, {}, "asc"),
+    ("level info and up", COMMON, {"level": "info"}, "desc"),
+    ("one task of 100", "drafted", {"task_id": 7}, "desc"),
+    ("one task of 100, no hit", COMMON, {"task_id": 7}, "desc"),
 ]
 
 
@@ -249,13 +249,13 @@ def measure_windows(url: URL, repeat: int) -> list[str]:
     tries = search_pages.WINDOW_TRIES
     try:
         with engine.connect() as conn:
-            for name, word, filters in _LISTINGS:
+            for name, word, filters, order in _LISTINGS:
                 times: dict[int, list[float]] = {tries: [], 0: []}
                 for _ in range(repeat):
                     for setting in (tries, 0):
                         search_pages.WINDOW_TRIES = setting
                         t0 = time.perf_counter()
-                        logs.list_logs(conn, q=word, limit=50, **filters)
+                        logs.list_logs(conn, {**filters, "q": word}, order=order, limit=50)
                         times[setting].append(time.perf_counter() - t0)
                 windowed, full = _percentiles(times[tries])[0], _percentiles(times[0])[0]
                 lines.append(

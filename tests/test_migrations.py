@@ -433,10 +433,10 @@ def _found(engine: sa.Engine) -> tuple[list[int], list[int], list[int]]:
     """Ids of the logs, tasks and messages that searches for words of the ROWS find."""
     with engine.connect() as conn, Session(conn) as session:
         return (
-            [row.id for row in logs.list_logs(conn, q="started").items]
-            + [row.id for row in logs.list_logs(conn, q='"example com"').items],
-            [task.id for task in tasks.list_tasks(session, q="launch EMAIL").items],
-            [m.id for m in conversations.list_messages(session, 1, q="reply").items],
+            [row.id for row in logs.list_logs(conn, {"q": "started"}).items]
+            + [row.id for row in logs.list_logs(conn, {"q": '"example com"'}).items],
+            [task.id for task in tasks.list_tasks(session, {"q": "launch EMAIL"}).items],
+            [m.id for m in conversations.list_messages(session, 1, {"q": "reply"}).items],
         )
 
 

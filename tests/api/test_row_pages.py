@@ -11,6 +11,7 @@ from swarm_director.api.common import page_response
 from swarm_director.api.row_pages import RowPageWriter
 from swarm_director.db import Database
 from swarm_director.schemas import LogOut, LogPage
+from swarm_director.schemas.filters import LogFilter
 from swarm_director.store import logs, tasks
 
 T0 = datetime(2026, 3, 1, 12, 30, tzinfo=UTC)
@@ -44,12 +45,12 @@ def test_a_log_page_written_from_rows_is_the_models_json(db: Database) -> None:
     writer = RowPageWriter(LogOut)
     with Flask(__name__).app_context(), db.statement_reads() as connection:
         for limit in (3, 2):  # the last page, and one with a next cursor
-            page = logs.list_logs(connection, task_id=task.id, limit=limit)
+            page = logs.list_logs(connection, LogFilter(task_id=task.id), limit=limit)
             expected = page_response(LogPage, page.items, page.next_cursor).get_data()
             got = writer.response(page.items, page.next_cursor)
             assert got.status_code == 200 and got.mimetype == "application/json"
             assert got.get_data() == expected
-        empty = logs.list_logs(connection, task_id=task.id + 1)
+        empty = logs.list_logs(connection, LogFilter(task_id=task.id + 1))
         assert writer.response(empty.items, None).get_data() == (
             page_response(LogPage, empty.items, None).get_data()
         )

@@ -29,14 +29,14 @@ def _poll(db: Database, follower: LogFollower) -> list[str]:
 def test_follower_returns_new_matching_rows_once(db: Database) -> None:
     task_id, other = _task(db), _task(db)
     _add(db, task_id, "old")
-    follower = LogFollower(filters={"task_id": task_id})
+    follower = LogFollower(log_filter={"task_id": task_id})
     assert _poll(db, follower) == []  # starts at the newest row
     _add(db, task_id, "a", "b")
     _add(db, other, "elsewhere")
     _add(db, task_id, "c")
     assert _poll(db, follower) == ["a", "b", "c"]
     assert _poll(db, follower) == []
-    resumed = LogFollower(after_id=follower.cursor, filters={"task_id": task_id})
+    resumed = LogFollower(after_id=follower.cursor, log_filter={"task_id": task_id})
     _add(db, task_id, "d")
     assert _poll(db, resumed) == ["d"]
     assert follower.queries >= 4  # each poll costs one or two statements
@@ -47,7 +47,7 @@ def test_follower_returns_new_matching_rows_once(db: Database) -> None:
 def test_an_uncommitted_lower_id_holds_the_stream_back(db: Database, dialect: str) -> None:
     task_id = _task(db)
     now = [0.0]
-    follower = LogFollower(filters={"task_id": task_id}, clock=lambda: now[0])
+    follower = LogFollower(log_filter={"task_id": task_id}, clock=lambda: now[0])
     _poll(db, follower)
     with db.engine.connect() as slow:
         slow_tx = slow.begin()
@@ -71,7 +71,7 @@ def test_a_gap_that_never_fills_is_skipped_after_the_grace_period(
 ) -> None:
     task_id = _task(db)
     now = [0.0]
-    follower = LogFollower(filters={"task_id": task_id}, clock=lambda: now[0], grace_s=5)
+    follower = LogFollower(log_filter={"task_id": task_id}, clock=lambda: now[0], grace_s=5)
     _poll(db, follower)
     with db.engine.connect() as rolled_back, rolled_back.begin() as tx:
         rolled_back.execute(

@@ -23,7 +23,7 @@ def _search_problems(db: Database) -> set[tuple[str | None, int | None, str]]:
 
 def _found(db: Database, q: str) -> list[str]:
     with db.engine.connect() as conn:
-        return [row.message for row in logs.list_logs(conn, q=q, limit=1000).items]
+        return [row.message for row in logs.list_logs(conn, {"q": q}, limit=1000).items]
 
 
 def test_rows_the_index_lost_or_kept_are_named(own_db: Database) -> None:

@@ -101,13 +101,13 @@ CALLS: dict[str, tuple[st.SearchStrategy[Any], Callable[..., Any]]] = {
     "list_tasks": (
         st.tuples(values, values, cursors),
         lambda s, user_id, limit, cursor: tasks.list_tasks(
-            s, user_id=user_id, limit=limit, cursor=cursor
+            s, {"user_id": user_id}, limit=limit, cursor=cursor
         ),
     ),
     "list_logs": (
         st.tuples(values, values, values, cursors),
         lambda s, session_id, agent_type, order, cursor: logs.list_logs(
-            s, session_id=session_id, agent_type=agent_type, order=order, cursor=cursor
+            s, {"session_id": session_id, "agent_type": agent_type}, order=order, cursor=cursor
         ),
     ),
 }

@@ -266,11 +266,11 @@ def contention_reader(url: str, rid: int, seconds: float, plan: dict[str, Any], 
 
     def list_logs() -> None:
         with db.read() as session:
-            logs.list_logs(session, task_id=rng.choice(plan["tasks"]), limit=100)
+            logs.list_logs(session, {"task_id": rng.choice(plan["tasks"])}, limit=100)
 
     def list_tasks() -> None:
         with db.read() as session:
-            tasks.list_tasks(session, status=rng.choice(list(TaskStatus)), limit=100)
+            tasks.list_tasks(session, {"status": rng.choice(list(TaskStatus))}, limit=100)
 
     def list_messages() -> None:
         with db.read() as session:

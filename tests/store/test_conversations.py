@@ -41,13 +41,13 @@ def test_create_get_update_list(session: Session) -> None:
     )
     other = conv.create_conversation(session, {"title": "Other"})
     assert other.meta is None
-    assert [x.id for x in conv.list_conversations(session, task_id=task.id).items] == [c.id]
+    assert [x.id for x in conv.list_conversations(session, {"task_id": task.id}).items] == [c.id]
     done = conv.update_conversation(session, c.id, {"status": "completed", "metadata": None})
     assert done.completed_at is not None and done.meta is None
     archived = conv.update_conversation(session, c.id, {"status": "archived"})
     assert archived.completed_at == done.completed_at
     assert [
-        x.id for x in conv.list_conversations(session, status=ConversationStatus.ACTIVE).items
+        x.id for x in conv.list_conversations(session, {"status": ConversationStatus.ACTIVE}).items
     ] == [other.id]
     assert conv.update_conversation(session, c.id, {"status": "active"}).completed_at is None
 
@@ -201,7 +201,7 @@ def test_messages_in_order_threads_and_edits(session: Session) -> None:
     page = conv.list_messages(session, c.id, limit=2)
     rest = conv.list_messages(session, c.id, limit=2, cursor=page.next_cursor)
     assert [m.content for m in page.items + rest.items] == ["q", "a", "unrelated"]
-    assert [m.id for m in conv.list_messages(session, c.id, thread_id="t1").items] == [
+    assert [m.id for m in conv.list_messages(session, c.id, {"thread_id": "t1"}).items] == [
         first.id,
         reply.id,
     ]

@@ -21,7 +21,7 @@ from tests.store.conftest import new_agent, new_task
 
 def _rows(db: Database, entity: str, entity_id: int) -> list[sa.Row]:
     with db.statement_reads() as conn:
-        return list(history.list_history(conn, entity=entity, entity_id=entity_id).items)
+        return list(history.list_history(conn, {"entity": entity, "entity_id": entity_id}).items)
 
 
 def test_a_task_s_life_is_recorded_field_by_field_with_its_actor(db: Database) -> None:
@@ -92,8 +92,8 @@ def test_every_tracked_entity_is_recorded(db: Database) -> None:
         rows = _rows(db, entity, entity_id)
         assert [(r.action, r.actor) for r in rows] == [("create", "writer")], entity
     with db.statement_reads() as conn:
-        participants = history.list_history(conn, entity="participant").items
-        api_key = history.list_history(conn, entity="api_key").items[0]
+        participants = history.list_history(conn, {"entity": "participant"}).items
+        api_key = history.list_history(conn, {"entity": "api_key"}).items[0]
     assert [p.changes["agent_id"][1] for p in participants] == [agent.id]
     assert "secret_hash" not in api_key.changes  # never the secret, not even hashed
 
@@ -112,18 +112,20 @@ def test_the_swarm_wide_history_filters_and_pages(db: Database) -> None:
         second = new_task(session).id
         tasks.update_task(session, second, {"title": "renamed"})
     with db.statement_reads() as conn:
-        by_b = history.list_history(conn, actor="b").items
+        by_b = history.list_history(conn, {"actor": "b"}).items
         assert [(r.entity_id, r.action) for r in by_b] == [(second, "create"), (second, "update")]
         newest = history.list_history(conn, order="desc", limit=1)
         assert newest.items[0].action == "update" and newest.next_cursor is not None
         rest = history.list_history(conn, order="desc", limit=5, cursor=newest.next_cursor)
         assert [r.entity_id for r in rest.items] == [second, first]
-        assert history.list_history(conn, since=utcnow() + timedelta(minutes=1)).items == []
-        assert len(history.list_history(conn, until=utcnow() + timedelta(minutes=1)).items) == 3
-        updates = history.list_history(conn, action="update").items
+        assert history.list_history(conn, {"since": utcnow() + timedelta(minutes=1)}).items == []
+        assert (
+            len(history.list_history(conn, {"until": utcnow() + timedelta(minutes=1)}).items) == 3
+        )
+        updates = history.list_history(conn, {"action": "update"}).items
         assert [r.entity_id for r in updates] == [second]
         with pytest.raises(ValidationError):
-            history.list_history(conn, entity="log")
+            history.list_history(conn, {"entity": "log"})
 
 
 def test_prune_deletes_only_older_rows(db: Database) -> None:

@@ -16,6 +16,7 @@ from swarm_director.db import Database
 from swarm_director.errors import NotFoundError, ValidationError
 from swarm_director.models import AgentLog, LogLevel
 from swarm_director.schemas import LogCreate, fields_from_pydantic
+from swarm_director.schemas.filters import LogFilter
 from swarm_director.schemas.logs import LogRow
 from swarm_director.store import logs
 from swarm_director.store.log_ingest import bind_processor, encode_documents
@@ -56,7 +57,7 @@ def test_add_log_and_read_back(session: Session) -> None:
     )
     assert log.id > 0 and log.log_level is LogLevel.WARNING and log.meta == {"route": ["a", "b"]}
     assert log.timestamp.tzinfo is not None
-    page = logs.list_logs(session, task_id=task.id)
+    page = logs.list_logs(session, LogFilter(task_id=task.id))
     assert [x.id for x in page.items] == [log.id]
 
 
@@ -65,7 +66,9 @@ def test_lists_through_a_session_see_its_unflushed_changes(session: Session) -> 
     session.add(AgentLog(task_id=task.id, agent_type="worker", message="pending", timestamp=T0))
     # No flush by the caller: the list, a Core statement, must still see the row, as an ORM
     # query on the same session would.
-    assert [x.message for x in logs.list_logs(session, task_id=task.id).items] == ["pending"]
+    assert [x.message for x in logs.list_logs(session, LogFilter(task_id=task.id)).items] == [
+        "pending"
+    ]
 
 
 def test_add_log_errors(session: Session) -> None:
@@ -90,7 +93,7 @@ def test_bulk_add_of_5000_rows(db: Database) -> None:
     with db.read() as s:
         assert count_rows(s, AgentLog, AgentLog.task_id == task_id) == 5000
         assert count_rows(s, AgentLog, AgentLog.log_level == "error") == 1
-        oldest = logs.list_logs(s, task_id=task_id, order="asc", limit=2).items
+        oldest = logs.list_logs(s, LogFilter(task_id=task_id), order="asc", limit=2).items
         assert [x.message for x in oldest] == ["step 0", "step 1"]
         assert oldest[0].timestamp == T0 and oldest[0].meta == {"batch": 1}
         assert oldest[0].agent_id == agent_id and oldest[0].created_at.tzinfo is not None
@@ -100,7 +103,7 @@ def test_bulk_rows_without_timestamp_keep_batch_order(session: Session) -> None:
     task = new_task(session)
     before = datetime.now(UTC)
     logs.add_logs(session, task.id, [{"agent_type": "w", "message": str(i)} for i in range(30)])
-    page = logs.list_logs(session, task_id=task.id, order="asc", limit=1000)
+    page = logs.list_logs(session, LogFilter(task_id=task.id), order="asc", limit=1000)
     assert [x.message for x in page.items] == [str(i) for i in range(30)]
     assert all(x.timestamp >= before - timedelta(seconds=1) for x in page.items)
 
@@ -174,7 +177,7 @@ def test_bulk_rows_are_stored_like_orm_rows(db: Database) -> None:
     as_json = [m if isinstance(m, dict) else json.loads(m) for m in (orm_meta, bulk_meta)]
     assert as_json[0] == as_json[1] == {"é": [1.5, None]}
     with db.read() as s:
-        read = logs.list_logs(s, task_id=task_id).items
+        read = logs.list_logs(s, LogFilter(task_id=task_id)).items
         assert {x.timestamp for x in read} == {stamp}
 
 
@@ -218,11 +221,11 @@ def test_filters_and_time_window(session: Session) -> None:
     logs.add_logs(session, other.id, rows(5))
 
     def messages(**filters: Any) -> list[str]:
-        return [x.message for x in logs.list_logs(session, order="asc", **filters).items]
+        return [x.message for x in logs.list_logs(session, filters, order="asc").items]
 
     assert len(messages()) == 17
-    assert messages(task_id=task.id, min_level=LogLevel.WARNING) == ["2", "3", "6", "7", "10", "11"]
-    assert messages(task_id=task.id, min_level="error") == ["3", "7", "11"]
+    assert messages(task_id=task.id, level=LogLevel.WARNING) == ["2", "3", "6", "7", "10", "11"]
+    assert messages(task_id=task.id, level="error") == ["3", "7", "11"]
     assert messages(agent_type="critic", task_id=task.id) == ["1", "3", "5", "7", "9", "11"]
     assert messages(agent_id=agent.id) == ["0", "1", "2", "3"]
     assert messages(session_id="s2", task_id=task.id) == ["2", "5", "8", "11"]
@@ -232,7 +235,7 @@ def test_filters_and_time_window(session: Session) -> None:
     assert window == ["3", "4", "5"]
     naive_since = (T0 + timedelta(minutes=10)).replace(tzinfo=None)
     assert messages(task_id=task.id, since=naive_since) == ["10", "11"]
-    newest = [x.message for x in logs.list_logs(session, task_id=task.id, limit=3).items]
+    newest = [x.message for x in logs.list_logs(session, LogFilter(task_id=task.id), limit=3).items]
     assert newest == ["11", "10", "9"]
 
 
@@ -270,9 +273,11 @@ def test_newest_logs_of_a_task_use_the_task_index(db: Database, with_cursor: boo
         if db.dialect == "postgresql":
             s.execute(sa.text("ANALYZE agent_logs"))
             s.execute(sa.text("SET LOCAL enable_seqscan = off"))
-        cursor = logs.list_logs(s, task_id=task_ids[3]).next_cursor if with_cursor else None
+        cursor = (
+            logs.list_logs(s, LogFilter(task_id=task_ids[3])).next_cursor if with_cursor else None
+        )
         statement, params = _captured_sql(
-            db, s, lambda: logs.list_logs(s, task_id=task_ids[3], cursor=cursor)
+            db, s, lambda: logs.list_logs(s, LogFilter(task_id=task_ids[3]), cursor=cursor)
         )
         prefix = "EXPLAIN QUERY PLAN " if db.dialect == "sqlite" else "EXPLAIN "
         plan = "\n".join(
@@ -388,7 +393,7 @@ def test_bulk_rows_with_copy_control_characters_come_back_unchanged(db: Database
         task_id = new_task(s).id
         assert logs.add_logs(s, task_id, batch) == len(tricky)
     with db.read() as s:
-        stored = logs.list_logs(s, task_id=task_id, order="asc").items
+        stored = logs.list_logs(s, LogFilter(task_id=task_id), order="asc").items
     assert [(r.message, r.session_id, r.meta, r.agent_type) for r in stored] == [
         (b["message"], b["session_id"], b["metadata"], "w\\t") for b in batch
     ]
@@ -409,6 +414,6 @@ def test_copy_timestamps_are_the_stored_instant(db: Database, value: datetime) -
         logs.add_logs(s, task_id, [{"agent_type": "w", "message": "m", "timestamp": value}])
         logs.add_log(s, task_id, {"agent_type": "w", "message": "orm", "timestamp": value})
     with db.read() as s:
-        stamps = {r.timestamp for r in logs.list_logs(s, task_id=task_id).items}
+        stamps = {r.timestamp for r in logs.list_logs(s, LogFilter(task_id=task_id)).items}
     expected = value.replace(tzinfo=UTC) if value.tzinfo is None else value
     assert stamps == {expected}

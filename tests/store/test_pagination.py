@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from swarm_director.db import Database
 from swarm_director.errors import ValidationError
+from swarm_director.schemas.filters import LogFilter
 from swarm_director.store import agents, logs, tasks
 from swarm_director.store.pagination import MAX_LIMIT, Page
 from tests.store.conftest import new_agent, new_task
@@ -88,7 +89,7 @@ def test_logs_newest_first_with_ties_and_concurrent_inserts(db: Database) -> Non
                 for i in range(20)
             ],
         )
-        with_order = logs.list_logs(s, task_id=task_id, limit=1000).items
+        with_order = logs.list_logs(s, LogFilter(task_id=task_id), limit=1000).items
         expected = [row.id for row in with_order]
         sorted_keys = sorted(((r.timestamp, r.id) for r in with_order), reverse=True)
     assert [k[1] for k in sorted_keys] == expected
@@ -110,7 +111,7 @@ def test_logs_newest_first_with_ties_and_concurrent_inserts(db: Database) -> Non
 
     def page(**kw: Any) -> Any:
         with db.read() as s:
-            return ids_only(logs.list_logs(s, task_id=task_id, **kw))
+            return ids_only(logs.list_logs(s, LogFilter(task_id=task_id), **kw))
 
     seen = walk(page, 7, insert_newer_and_older)
     assert len(seen) == len(set(seen)), "a row was repeated"
@@ -127,9 +128,12 @@ def test_oldest_first_walk(session: Session) -> None:
             for i in range(9)
         ],
     )
-    seen = walk(lambda **kw: logs.list_logs(session, task_id=task.id, order="asc", **kw), 4)
+    seen = walk(
+        lambda **kw: logs.list_logs(session, LogFilter(task_id=task.id), order="asc", **kw), 4
+    )
     messages = {
-        row.id: row.message for row in logs.list_logs(session, task_id=task.id, limit=100).items
+        row.id: row.message
+        for row in logs.list_logs(session, LogFilter(task_id=task.id), limit=100).items
     }
     assert [messages[i] for i in seen] == [str(i) for i in reversed(range(9))]
 

@@ -38,7 +38,7 @@ def _task(db: Database, task_id: int) -> sa.Row:
 
 def _actions(db: Database, task_id: int) -> list[tuple[str, str]]:
     with db.statement_reads() as conn:
-        rows = history.list_history(conn, entity="task", entity_id=task_id).items
+        rows = history.list_history(conn, {"entity": "task", "entity_id": task_id}).items
     return [(r.action, r.actor) for r in rows]
 
 

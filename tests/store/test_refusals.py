@@ -51,12 +51,12 @@ INVALID: dict[str, tuple[Callable[[Session], Any], str]] = {
         ),
         "cursor",
     ),
-    "id filter": (lambda s: tasks.list_tasks(s, assigned_agent_id=HUGE), "assigned_agent_id"),
-    "NUL filter": (lambda s: tasks.list_tasks(s, user_id="a\x00b"), "user_id"),
-    "number for text": (lambda s: tasks.list_tasks(s, user_id=5), "user_id"),  # type: ignore[arg-type]
+    "id filter": (lambda s: tasks.list_tasks(s, {"assigned_agent_id": HUGE}), "assigned_agent_id"),
+    "NUL filter": (lambda s: tasks.list_tasks(s, {"user_id": "a\x00b"}), "user_id"),
+    "number for text": (lambda s: tasks.list_tasks(s, {"user_id": 5}), "user_id"),
     "unknown enum": (lambda s: emails.list_emails(s, status="lost"), "status"),  # type: ignore[arg-type]
-    "unknown level": (lambda s: logs.list_logs(s, min_level="loud"), "min_level"),  # type: ignore[arg-type]
-    "text for time": (lambda s: logs.list_logs(s, since="yesterday"), "since"),  # type: ignore[arg-type]
+    "unknown level": (lambda s: logs.list_logs(s, {"level": "loud"}), "level"),
+    "text for time": (lambda s: logs.list_logs(s, {"since": "yesterday"}), "since"),
     "text for bool": (
         lambda s: conversations.list_participants(
             s,

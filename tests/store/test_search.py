@@ -25,7 +25,7 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def _log_ids(source: Session | sa.Connection, **filters: Any) -> list[int]:
-    return [row.id for row in logs.list_logs(source, order="asc", limit=1000, **filters).items]
+    return [row.id for row in logs.list_logs(source, filters, order="asc", limit=1000).items]
 
 
 def _add(session: Session, task_id: int, *messages: str, **fields: Any) -> None:
@@ -37,7 +37,7 @@ def _add(session: Session, task_id: int, *messages: str, **fields: Any) -> None:
 
 
 def _messages(session: Session, task_id: int, q: str) -> list[str]:
-    page = logs.list_logs(session, task_id=task_id, q=q, order="asc", limit=1000)
+    page = logs.list_logs(session, {"task_id": task_id, "q": q}, order="asc", limit=1000)
     return [row.message for row in page.items]
 
 
@@ -120,7 +120,7 @@ def test_query_without_words_or_too_long_is_refused(
     task = new_task(session)
     _add(session, task.id, "a b w x")
     with pytest.raises(ValidationError) as info:
-        logs.list_logs(session, q=text)
+        logs.list_logs(session, {"q": text})
     assert problem in info.value.details["fields"]["q"]
     assert problem in info.value.message
 
@@ -147,7 +147,7 @@ def test_search_combines_with_every_log_filter(session: Session) -> None:
     ids = _log_ids(session, task_id=one.id, q="timeout")
     assert len(ids) == 3
     assert sorted(_log_ids(session, q="timeout")) == sorted(ids + _log_ids(session, task_id=two.id))
-    assert _log_ids(session, q="timeout", min_level="error") == ids[:1]
+    assert _log_ids(session, q="timeout", level="error") == ids[:1]
     assert _log_ids(session, q="timeout", agent_id=agent.id) == ids[:1]
     assert _log_ids(session, q="timeout", session_id="s-1") == ids[1:2]
     assert _log_ids(session, q="timeout", agent_type="director") == ids[2:]
@@ -178,7 +178,7 @@ def test_pages_of_a_search_hold_every_hit_once(
     cursor = None
     pages = 0
     while True:
-        page = logs.list_logs(session, q="needle", order=order, limit=6, cursor=cursor)  # type: ignore[arg-type]
+        page = logs.list_logs(session, {"q": "needle"}, order=order, limit=6, cursor=cursor)  # type: ignore[arg-type]
         seen += [row.message for row in page.items]
         pages += 1
         if page.next_cursor is None:
@@ -203,7 +203,7 @@ def _all_pages(list_page: Any) -> list[int]:
 @pytest.mark.parametrize("order", ["asc", "desc"])
 @pytest.mark.parametrize(
     "filters",
-    [{}, {"task_id": 0}, {"min_level": "warning"}],
+    [{}, {"task_id": 0}, {"level": "warning"}],
     ids=["all-logs", "one-task", "warnings"],
 )
 def test_windowed_pages_of_a_common_word_are_exact_when_ids_do_not_follow_time(
@@ -241,10 +241,10 @@ def test_windowed_pages_of_a_common_word_are_exact_when_ids_do_not_follow_time(
         }
         logs.add_logs(session, one.id if i % 3 else two.id, [row])  # ids in this order
     stored = logs.list_logs(session, order="asc", limit=1000).items
-    wanted = {"min_level": filters.get("min_level")}
+    wanted = {"level": filters.get("level"), "q": "timeout"}
     if "task_id" in filters:
         wanted["task_id"] = two.id
-    levels = {"warning", "error"} if wanted["min_level"] else {"info", "warning", "error"}
+    levels = {"warning", "error"} if wanted["level"] else {"info", "warning", "error"}
     expected = [
         row.id
         for row in stored
@@ -257,11 +257,10 @@ def test_windowed_pages_of_a_common_word_are_exact_when_ids_do_not_follow_time(
     found = _all_pages(
         lambda cursor: logs.list_logs(
             session,
-            q="timeout",
-            order=order,
+            wanted,
+            order=order,  # type: ignore[arg-type]
             limit=5,
             cursor=cursor,
-            **wanted,  # type: ignore[arg-type]
         )
     )
     assert found == expected
@@ -279,7 +278,7 @@ def test_tasks_are_searched_by_title_and_description_with_their_filters(
     new_task(session, title="Report card", parent_task_id=c.id)
 
     def found(**filters: Any) -> list[int]:
-        return [t.id for t in tasks.list_tasks(session, limit=1000, **filters).items]
+        return [t.id for t in tasks.list_tasks(session, filters, limit=1000).items]
 
     assert found(q="board") == [a.id, b.id]
     assert found(q="board", priority="high") == [b.id]
@@ -288,8 +287,8 @@ def test_tasks_are_searched_by_title_and_description_with_their_filters(
     tasks.update_task(session, b.id, {"title": "Standup"})
     assert found(q="board") == [a.id]  # the update re-indexed the title
     assert found(q="standup") == [b.id]
-    first = tasks.list_tasks(session, q="report", limit=1)
-    second = tasks.list_tasks(session, q="report", limit=1, cursor=first.next_cursor)
+    first = tasks.list_tasks(session, {"q": "report"}, limit=1)
+    second = tasks.list_tasks(session, {"q": "report"}, limit=1, cursor=first.next_cursor)
     assert [t.title for t in first.items + second.items] == ["Quarterly report", "Report card"]
     assert second.next_cursor is None
 
@@ -313,7 +312,7 @@ def test_messages_are_searched_within_their_conversation_and_thread(session: Ses
     )
 
     def found(conversation_id: int, **filters: Any) -> list[str]:
-        page = conversations.list_messages(session, conversation_id, **filters)
+        page = conversations.list_messages(session, conversation_id, filters)
         return [m.content for m in page.items]
 
     assert found(conv.id, q="release") == ["ship the release", "release notes"]
@@ -347,7 +346,7 @@ def test_index_stays_exact_after_delete_cascade_and_retention(db: Database) -> N
     with db.transaction() as session:
         assert _messages(session, keep.id, "needle") == ["needle new"]
         assert _log_ids(session, q="subtask") == []
-        assert [t.id for t in tasks.list_tasks(session, q="doomed").items] == []
+        assert [t.id for t in tasks.list_tasks(session, {"q": "doomed"}).items] == []
         assert conversations.list_conversations(session).items == []
         _add(session, keep.id, "needle newest")
         assert sorted(_messages(session, keep.id, "needle")) == ["needle new", "needle newest"]
@@ -375,7 +374,9 @@ def test_a_word_the_statistics_know_as_common_is_searched_alike(db: Database) ->
         assert elems is not None and "common" in elems
     with db.engine.connect() as conn:
         assert len(_log_ids(conn, q="common")) == 300
-        assert [r.message for r in logs.list_logs(conn, q="common rare").items] == ["common rare 7"]
+        assert [r.message for r in logs.list_logs(conn, {"q": "common rare"}).items] == [
+            "common rare 7"
+        ]
 
 
 @pytest.mark.parametrize("dialect", ["postgresql"], indirect=True)  # PostgreSQL planner settings
@@ -399,7 +400,7 @@ def test_a_rare_word_is_fetched_without_parallel_workers_or_jit_and_the_settings
         with db.statement_reads() as conn:  # autocommit: set, then reset
             before = conn.execute(sa.text(settings)).one()
             statements.clear()
-            assert len(logs.list_logs(conn, q="needle", limit=50).items) == 6
+            assert len(logs.list_logs(conn, {"q": "needle"}, limit=50).items) == 6
             assert conn.execute(sa.text(settings)).one() == before
         hits = next(
             i for i, s in enumerate(statements) if s.startswith("SELECT agent_logs.timestamp")
@@ -414,7 +415,7 @@ def test_a_rare_word_is_fetched_without_parallel_workers_or_jit_and_the_settings
         ]
         with db.read() as session:  # a transaction: SET LOCAL, gone at its end
             statements.clear()
-            assert len(logs.list_logs(session, q="needle", limit=50).items) == 6
+            assert len(logs.list_logs(session, {"q": "needle"}, limit=50).items) == 6
             assert "SET LOCAL jit = off" in statements
         with db.engine.connect() as conn:
             assert conn.execute(sa.text(settings)).one() == before
@@ -445,8 +446,8 @@ def test_a_row_deleted_between_the_keys_and_the_rows_does_not_end_the_pages(
     sa.event.listen(db.engine, "after_cursor_execute", delete_newest_once)
     try:
         with db.statement_reads() as conn:
-            first = logs.list_logs(conn, q="needle", limit=5)
-            rest = logs.list_logs(conn, q="needle", limit=50, cursor=first.next_cursor)
+            first = logs.list_logs(conn, {"q": "needle"}, limit=5)
+            rest = logs.list_logs(conn, {"q": "needle"}, limit=50, cursor=first.next_cursor)
     finally:
         sa.event.remove(db.engine, "after_cursor_execute", delete_newest_once)
     assert deleted

@@ -60,7 +60,7 @@ def test_filters(session: Session) -> None:
     tasks.update_task(session, b.id, {"status": "in_progress"})
 
     def ids(**filters: object) -> list[int]:
-        return [t.id for t in tasks.list_tasks(session, **filters).items]  # type: ignore[arg-type]
+        return [t.id for t in tasks.list_tasks(session, filters).items]
 
     assert ids() == [parent.id, a.id, b.id]
     assert ids(user_id="alice") == [parent.id, a.id]

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from flask import Response
 from flask_openapi3.blueprint import APIBlueprint
 from flask_openapi3.models.tag import Tag
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from swarm_director.schemas.common import PositiveId
 from swarm_director.store.pagination import DEFAULT_LIMIT, MAX_CURSOR_CHARS, MAX_LIMIT
@@ -58,8 +58,11 @@ class QueryModel(BaseModel):
     flask-openapi3 calls ``model_json_schema()`` on the query model of every request to see
     which parameters are lists; generating it costs milliseconds, so the argument-less call
     is answered from a per-class cache (the OpenAPI document passes arguments and is
-    generated as usual).
+    generated as usual). Unknown parameters are ignored; a query model that derives from a
+    filter model (which refuses unknown fields) lists it first, so this setting wins.
     """
+
+    model_config = ConfigDict(extra="ignore")
 
     @classmethod
     def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:

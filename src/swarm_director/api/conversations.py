@@ -13,7 +13,6 @@ from swarm_director.api.common import (
     no_content,
     page_response,
 )
-from swarm_director.enums import ConversationStatus
 from swarm_director.schemas import (
     ConversationCreate,
     ConversationOut,
@@ -27,7 +26,8 @@ from swarm_director.schemas import (
     ParticipantOut,
     ParticipantPage,
 )
-from swarm_director.schemas.common import Name, PositiveBigId, PositiveId, SearchText
+from swarm_director.schemas.common import PositiveBigId, PositiveId
+from swarm_director.schemas.filters import ConversationFilter, MessageFilter
 from swarm_director.store import conversations
 from swarm_director.web.context import session
 from swarm_director.web.errors import ErrorResponse
@@ -48,29 +48,23 @@ class MessagePath(BaseModel):
     message_id: PositiveBigId
 
 
-class ConversationQuery(PageQuery):
-    status: ConversationStatus | None = None
-    task_id: PositiveId | None = None
+class ConversationQuery(ConversationFilter, PageQuery):
+    """The query of conversation lists: the filters and a page."""
 
 
 class ParticipantQuery(PageQuery):
     active: bool | None = Field(default=None, description="Current (true) or former (false).")
 
 
-class MessageQuery(PageQuery):
-    thread_id: Name | None = None
-    q: SearchText | None = None
+class MessageQuery(MessageFilter, PageQuery):
+    """The query of a conversation's messages: the filters and a page."""
 
 
 @bp.get("/conversations", responses={200: ConversationPage})
 def list_conversations(query: ConversationQuery) -> Response:
     """List conversations in id order, by status and/or task."""
     page = conversations.list_conversations(
-        session(),
-        status=query.status,
-        task_id=query.task_id,
-        limit=query.limit,
-        cursor=query.cursor,
+        session(), query, limit=query.limit, cursor=query.cursor
     )
     return page_response(ConversationPage, page.items, page.next_cursor)
 
@@ -144,12 +138,7 @@ def list_messages(path: ConversationPath, query: MessageQuery) -> Response:
     """List the conversation's messages in the order they were added (optionally one thread,
     or those whose content matches the search `q`)."""
     page = conversations.list_messages(
-        session(),
-        path.conversation_id,
-        thread_id=query.thread_id,
-        q=query.q,
-        limit=query.limit,
-        cursor=query.cursor,
+        session(), path.conversation_id, query, limit=query.limit, cursor=query.cursor
     )
     return page_response(MessagePage, page.items, page.next_cursor)
 

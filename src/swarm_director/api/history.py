@@ -12,21 +12,17 @@ from swarm_director.api.conversations import ConversationPath
 from swarm_director.api.drafts import DraftPath
 from swarm_director.api.emails import EmailPath
 from swarm_director.enums import ApiScope
-from swarm_director.schemas.common import ISOTimestamp, Name, PositiveBigId
-from swarm_director.schemas.history import HistoryEntity, HistoryPage
+from swarm_director.schemas.filters import HistoryFilter
+from swarm_director.schemas.history import HistoryPage
 from swarm_director.store import history
 from swarm_director.web.context import connection
 
 bp = blueprint("history", "The recorded history of every change, with who made it.")
 
 
-class HistoryQuery(PageQuery):
-    entity: HistoryEntity | None = None
-    entity_id: PositiveBigId | None = None
-    actor: Name | None = Field(default=None, description="Exactly this actor.")
-    action: Name | None = Field(default=None, description="create, update, delete, claim, ...")
-    since: ISOTimestamp | None = Field(default=None, description="Changes at or after this.")
-    until: ISOTimestamp | None = Field(default=None, description="Changes before this.")
+class HistoryQuery(HistoryFilter, PageQuery):
+    """The query of the swarm's history: the filters, an order and a page."""
+
     order: Literal["asc", "desc"] = Field(default="desc", description="`desc`: newest first.")
 
 
@@ -42,14 +38,14 @@ def _hidden() -> frozenset[str]:
     return history.ADMIN_ENTITIES
 
 
-def _page(query: PageQuery, order: str, **filters: object) -> Response:
+def _page(query: HistoryQuery | EntityHistoryQuery, history_filter: HistoryFilter) -> Response:
     page = history.list_history(
         connection(),
+        history_filter,
         hidden=_hidden(),
-        order=order,  # type: ignore[arg-type]
+        order=query.order,
         limit=query.limit,
         cursor=query.cursor,
-        **filters,  # type: ignore[arg-type]
     )
     return page_response(HistoryPage, page.items, page.next_cursor)
 
@@ -58,43 +54,34 @@ def _page(query: PageQuery, order: str, **filters: object) -> Response:
 def list_history(query: HistoryQuery) -> Response:
     """The swarm's changes, newest first, filtered by entity, actor, action and time. API
     keys' changes are listed only to admin keys."""
-    return _page(
-        query,
-        query.order,
-        entity=query.entity,
-        entity_id=query.entity_id,
-        actor=query.actor,
-        action=query.action,
-        since=query.since,
-        until=query.until,
-    )
+    return _page(query, query)
 
 
 @bp.get("/tasks/<int:task_id>/history", responses={200: HistoryPage})
 def list_task_history(path: TaskPath, query: EntityHistoryQuery) -> Response:
     """How the task got where it is: every change, oldest first."""
-    return _page(query, query.order, entity="task", entity_id=path.task_id)
+    return _page(query, HistoryFilter(entity="task", entity_id=path.task_id))
 
 
 @bp.get("/agents/<int:agent_id>/history", responses={200: HistoryPage})
 def list_agent_history(path: AgentPath, query: EntityHistoryQuery) -> Response:
     """Every change of the agent, oldest first."""
-    return _page(query, query.order, entity="agent", entity_id=path.agent_id)
+    return _page(query, HistoryFilter(entity="agent", entity_id=path.agent_id))
 
 
 @bp.get("/drafts/<int:draft_id>/history", responses={200: HistoryPage})
 def list_draft_history(path: DraftPath, query: EntityHistoryQuery) -> Response:
     """Every change of the draft, oldest first."""
-    return _page(query, query.order, entity="draft", entity_id=path.draft_id)
+    return _page(query, HistoryFilter(entity="draft", entity_id=path.draft_id))
 
 
 @bp.get("/emails/<int:email_id>/history", responses={200: HistoryPage})
 def list_email_history(path: EmailPath, query: EntityHistoryQuery) -> Response:
     """Every change of the email, oldest first."""
-    return _page(query, query.order, entity="email", entity_id=path.email_id)
+    return _page(query, HistoryFilter(entity="email", entity_id=path.email_id))
 
 
 @bp.get("/conversations/<int:conversation_id>/history", responses={200: HistoryPage})
 def list_conversation_history(path: ConversationPath, query: EntityHistoryQuery) -> Response:
     """Every change of the conversation, oldest first."""
-    return _page(query, query.order, entity="conversation", entity_id=path.conversation_id)
+    return _page(query, HistoryFilter(entity="conversation", entity_id=path.conversation_id))

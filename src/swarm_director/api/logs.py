@@ -7,19 +7,11 @@ from typing import Annotated, Any, Literal
 from flask import Response
 from pydantic import BaseModel, Field, RootModel, SkipValidation
 
-from swarm_director.api.common import (
-    PageQuery,
-    QueryModel,
-    TaskPath,
-    blueprint,
-    json_response,
-)
+from swarm_director.api.common import PageQuery, TaskPath, blueprint, json_response
 from swarm_director.api.row_pages import RowPageWriter
-from swarm_director.enums import LogLevel
 from swarm_director.errors import ValidationError
 from swarm_director.schemas import LogBatchOut, LogCreate, LogOut, LogPage
-from swarm_director.schemas.common import ISOTimestamp, Name, PositiveId, SearchText
-from swarm_director.schemas.logs import AgentTypeLabel
+from swarm_director.schemas.filters import LogFilter, TaskLogFilter
 from swarm_director.store import logs, tasks
 from swarm_director.web.context import connection, session
 
@@ -53,69 +45,32 @@ class IngestHeaders(BaseModel):
     )
 
 
-class LogFilterFields(QueryModel):
-    """The filters of log lists, shared with the live tail (``/logs/stream``)."""
-
-    level: LogLevel | None = Field(
-        default=None, description="Minimum level: `warning` gives warnings and errors."
-    )
-    agent_type: AgentTypeLabel | None = None
-    agent_id: PositiveId | None = None
-    session_id: Name | None = None
-    since: ISOTimestamp | None = Field(default=None, description="Timestamp ≥ since (ISO 8601).")
-    until: ISOTimestamp | None = Field(default=None, description="Timestamp < until (ISO 8601).")
-    q: SearchText | None = None
-
-    def store_filters(self) -> dict[str, Any]:
-        """The filters as ``filters`` of ``store.log_stream.LogFollower`` (``q`` included)."""
-        return {
-            "min_level": self.level,
-            "agent_type": self.agent_type,
-            "agent_id": self.agent_id,
-            "session_id": self.session_id,
-            "since": self.since,
-            "until": self.until,
-            "q": self.q,
-        }
-
-
-class LogFilters(PageQuery, LogFilterFields):
+class TaskLogQuery(TaskLogFilter, PageQuery):
     order: Literal["asc", "desc"] = Field(
         default="desc", description="By (timestamp, id); `desc` is newest first."
     )
 
 
-class AllLogFilters(LogFilters):
-    task_id: PositiveId | None = None
+class LogQuery(LogFilter, TaskLogQuery):
+    """The query of logs across tasks: a task's, and ``task_id``."""
 
 
-def _list(task_id: int | None, query: LogFilters) -> Response:
+def _list(log_filter: LogFilter, query: TaskLogQuery) -> Response:
     page = logs.list_logs(
-        connection(),
-        task_id=task_id,
-        min_level=query.level,
-        agent_type=query.agent_type,
-        agent_id=query.agent_id,
-        session_id=query.session_id,
-        since=query.since,
-        until=query.until,
-        q=query.q,
-        order=query.order,
-        limit=query.limit,
-        cursor=query.cursor,
+        connection(), log_filter, order=query.order, limit=query.limit, cursor=query.cursor
     )
-    if not page.items and task_id is not None:
+    if not page.items and log_filter.task_id is not None:
         # A missing task is 404, not an empty page; checked only when the page is empty
         # because rows of a task prove it exists (this is the hot path of agents' reads).
-        tasks.read_task(connection(), task_id)
+        tasks.read_task(connection(), log_filter.task_id)
     return _PAGES.response(page.items, page.next_cursor)
 
 
 @bp.get("/tasks/<int:task_id>/logs", responses={200: LogPage})
-def list_task_logs(path: TaskPath, query: LogFilters) -> Response:
+def list_task_logs(path: TaskPath, query: TaskLogQuery) -> Response:
     """List a task's logs, newest first by default, with level/agent/session/time filters and
     the search `q` over the message."""
-    return _list(path.task_id, query)
+    return _list(LogFilter.of(query, task_id=path.task_id), query)
 
 
 @bp.post("/tasks/<int:task_id>/logs", responses={201: LogIngestOut})
@@ -142,6 +97,6 @@ def add_task_logs(path: TaskPath, body: LogIngest, header: IngestHeaders) -> Res
 
 
 @bp.get("/logs", responses={200: LogPage})
-def list_logs(query: AllLogFilters) -> Response:
+def list_logs(query: LogQuery) -> Response:
     """List logs across tasks (optionally of one task) with the same filters."""
-    return _list(query.task_id, query)
+    return _list(query, query)

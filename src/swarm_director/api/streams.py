@@ -43,12 +43,12 @@ from pydantic import BaseModel, BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 from sqlalchemy import Connection
 
-from swarm_director.api.common import TaskPath, blueprint
-from swarm_director.api.logs import LogFilterFields
+from swarm_director.api.common import QueryModel, TaskPath, blueprint
 from swarm_director.config import Settings
 from swarm_director.db import Database
 from swarm_director.schemas import LogOut
-from swarm_director.schemas.common import MAX_BIG_ID, PositiveId
+from swarm_director.schemas.common import MAX_BIG_ID
+from swarm_director.schemas.filters import LogFilter, TaskLogFilter
 from swarm_director.store import keys, tasks
 from swarm_director.store.log_stream import BATCH, LogFollower
 from swarm_director.web.auth import Principal
@@ -81,12 +81,12 @@ StreamCursor = Annotated[
 ]
 
 
-class StreamQuery(LogFilterFields):
+class StreamQuery(TaskLogFilter, QueryModel):
     cursor: StreamCursor | None = None
 
 
-class AllStreamQuery(StreamQuery):
-    task_id: PositiveId | None = None
+class AllStreamQuery(LogFilter, StreamQuery):
+    """The query of the stream across tasks: a task's, and ``task_id``."""
 
 
 class StreamHeaders(BaseModel):
@@ -131,7 +131,7 @@ def _open(task_id: int | None, query: StreamQuery, header: StreamHeaders) -> Res
     settings = state().settings
     db = database()
     after = header.last_event_id if header.last_event_id is not None else query.cursor
-    follower = LogFollower(after_id=after, filters={"task_id": task_id, **query.store_filters()})
+    follower = LogFollower(after_id=after, log_filter=LogFilter.of(query, task_id=task_id))
     with db.statement_reads() as connection:
         if task_id is not None:
             tasks.read_task(connection, task_id)  # 404 for a missing task

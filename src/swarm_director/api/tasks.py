@@ -13,9 +13,8 @@ from swarm_director.api.common import (
     no_content,
     page_response,
 )
-from swarm_director.enums import TaskPriority, TaskStatus, TaskType
 from swarm_director.schemas import TaskCreate, TaskOut, TaskPage, TaskUpdate
-from swarm_director.schemas.common import Name, PositiveId, SearchText
+from swarm_director.schemas.filters import TaskFilter
 from swarm_director.store import tasks
 from swarm_director.web.context import connection, session
 from swarm_director.web.errors import ErrorResponse
@@ -23,32 +22,15 @@ from swarm_director.web.errors import ErrorResponse
 bp = blueprint("tasks", "Tasks routed through the agent hierarchy.")
 
 
-class TaskQuery(PageQuery):
-    status: TaskStatus | None = None
-    type: TaskType | None = None
-    user_id: Name | None = None
-    assigned_agent_id: PositiveId | None = None
-    parent_task_id: PositiveId | None = None
-    priority: TaskPriority | None = None
-    q: SearchText | None = None
+class TaskQuery(TaskFilter, PageQuery):
+    """The query of task lists: the filters and a page."""
 
 
 @bp.get("/tasks", responses={200: TaskPage})
 def list_tasks(query: TaskQuery) -> Response:
     """List tasks in id order, filtered by status, type, user, assignee, parent and priority,
     and by the search `q` over title and description."""
-    page = tasks.list_tasks(
-        session(),
-        status=query.status,
-        type=query.type,
-        user_id=query.user_id,
-        assigned_agent_id=query.assigned_agent_id,
-        parent_task_id=query.parent_task_id,
-        priority=query.priority,
-        q=query.q,
-        limit=query.limit,
-        cursor=query.cursor,
-    )
+    page = tasks.list_tasks(session(), query, limit=query.limit, cursor=query.cursor)
     return page_response(TaskPage, page.items, page.next_cursor)
 
 

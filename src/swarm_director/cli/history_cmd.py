@@ -66,16 +66,8 @@ def history_cmd(
         raise click.UsageError("--id needs --entity")
     start: datetime | None = utcnow() - parse_duration(since) if since else None
     with opened(database_url) as (db, _settings), db.statement_reads() as conn:
-        page = history.list_history(
-            conn,
-            entity=entity,
-            entity_id=entity_id,
-            actor=actor,
-            action=action,
-            since=start,
-            order="desc",
-            limit=limit,
-        )
+        wanted = {"entity": entity, "entity_id": entity_id, "actor": actor, "action": action}
+        page = history.list_history(conn, {**wanted, "since": start}, order="desc", limit=limit)
     rows = list(reversed(page.items))
     if as_json:
         emit_json([HistoryOut.model_validate(r).model_dump(mode="json") for r in rows])

@@ -14,6 +14,8 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel
 from pydantic_core import to_json
 
+from swarm_director.schemas.filters import FilterModel
+
 T_co = TypeVar("T_co", covariant=True)
 
 #: Methods that may be repeated without changing the outcome (RFC 9110 §9.2.2).
@@ -82,6 +84,17 @@ def query(**values: Any) -> Params:
         else:
             params[name] = str(value)
     return params
+
+
+def filter_query(model: type[FilterModel], filters: Mapping[str, Any]) -> Params:
+    """The query parameters of a listing's filters, given as keyword arguments named like the
+    fields of ``model`` (sent as they are: the server answers a bad value with a 422 naming
+    it). An unknown name is a TypeError, as for any unexpected keyword argument."""
+    names = model.filter_names()
+    unknown = [name for name in filters if name not in names]
+    if unknown:
+        raise TypeError(f"unexpected filter {unknown[0]!r} (filters: {', '.join(names)})")
+    return query(**filters)
 
 
 def _plain(body: Body) -> Any:

@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
-from swarm_director.client.calls import Body, Call, query
+from typing import Unpack
+
+from swarm_director.client.calls import Body, Call, filter_query, query
 from swarm_director.client.operations import patch, post
-from swarm_director.enums import ConversationStatus
 from swarm_director.schemas import (
     ConversationOut,
     ConversationPage,
@@ -14,17 +15,23 @@ from swarm_director.schemas import (
     ParticipantOut,
     ParticipantPage,
 )
+from swarm_director.schemas.filters import (
+    ConversationFilter,
+    ConversationFilterArgs,
+    MessageFilter,
+    MessageFilterArgs,
+)
 
 
 def list_conversations(
     *,
-    status: ConversationStatus | str | None = None,
-    task_id: int | None = None,
     limit: int | None = None,
     cursor: str | None = None,
+    **filters: Unpack[ConversationFilterArgs],
 ) -> Call[ConversationPage]:
-    """A page of conversations in id order."""
-    params = query(status=status, task_id=task_id, limit=limit, cursor=cursor)
+    """A page of conversations in id order (filters: the fields of
+    :class:`~swarm_director.schemas.filters.ConversationFilter`)."""
+    params = filter_query(ConversationFilter, filters) | query(limit=limit, cursor=cursor)
     return Call("GET", "/api/conversations", ConversationPage, params=params)
 
 
@@ -76,13 +83,13 @@ def remove_participant(conversation_id: int, agent_id: int) -> Call[ParticipantO
 def list_messages(
     conversation_id: int,
     *,
-    thread_id: str | None = None,
-    q: str | None = None,
     limit: int | None = None,
     cursor: str | None = None,
+    **filters: Unpack[MessageFilterArgs],
 ) -> Call[MessagePage]:
-    """A page of the conversation's messages in the order they were added."""
-    params = query(thread_id=thread_id, q=q, limit=limit, cursor=cursor)
+    """A page of the conversation's messages in the order they were added (filters: the
+    fields of :class:`~swarm_director.schemas.filters.MessageFilter`)."""
+    params = filter_query(MessageFilter, filters) | query(limit=limit, cursor=cursor)
     path = f"/api/conversations/{conversation_id}/messages"
     return Call("GET", path, MessagePage, params=params)
 

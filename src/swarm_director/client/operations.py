@@ -3,22 +3,16 @@
 One function per ``operationId`` of ``/api/openapi.json`` (logs in :mod:`.log_operations`,
 conversations in :mod:`.conversation_operations`); :mod:`.surface` turns each into a method of
 both clients. Bodies are schema models or plain mappings; list filters are keyword arguments,
-None meaning "not filtered". ``q`` (full-text search) is passed when given.
+None meaning "not filtered"; a listing with a filter model
+(:mod:`swarm_director.schemas.filters`) takes its fields as keyword arguments.
 """
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import TypeVar, Unpack
 
-from swarm_director.client.calls import JSON_HEADERS, Body, Call, json_body, query
-from swarm_director.enums import (
-    AgentStatus,
-    AgentType,
-    EmailStatus,
-    TaskPriority,
-    TaskStatus,
-    TaskType,
-)
+from swarm_director.client.calls import JSON_HEADERS, Body, Call, filter_query, json_body, query
+from swarm_director.enums import AgentStatus, AgentType, EmailStatus
 from swarm_director.schemas import (
     AgentOut,
     AgentPage,
@@ -33,6 +27,7 @@ from swarm_director.schemas import (
     TaskOut,
     TaskPage,
 )
+from swarm_director.schemas.filters import TaskFilter, TaskFilterArgs
 
 T = TypeVar("T")
 
@@ -107,29 +102,11 @@ def delete_agent(agent_id: int) -> Call[None]:
 
 
 def list_tasks(
-    *,
-    status: TaskStatus | str | None = None,
-    type: TaskType | str | None = None,
-    user_id: str | None = None,
-    assigned_agent_id: int | None = None,
-    parent_task_id: int | None = None,
-    priority: TaskPriority | str | None = None,
-    q: str | None = None,
-    limit: int | None = None,
-    cursor: str | None = None,
+    *, limit: int | None = None, cursor: str | None = None, **filters: Unpack[TaskFilterArgs]
 ) -> Call[TaskPage]:
-    """A page of tasks in id order (``q``: full-text search where the server offers it)."""
-    params = query(
-        status=status,
-        type=type,
-        user_id=user_id,
-        assigned_agent_id=assigned_agent_id,
-        parent_task_id=parent_task_id,
-        priority=priority,
-        q=q,
-        limit=limit,
-        cursor=cursor,
-    )
+    """A page of tasks in id order filtered by the fields of
+    :class:`~swarm_director.schemas.filters.TaskFilter` (``q``: full-text search)."""
+    params = filter_query(TaskFilter, filters) | query(limit=limit, cursor=cursor)
     return Call("GET", "/api/tasks", TaskPage, params=params)
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
-from typing import Any
+from typing import Any, Unpack
 
-from swarm_director.client.calls import JSON_HEADERS, Call, json_body, query
+from swarm_director.client.calls import JSON_HEADERS, Call, filter_query, json_body, query
 from swarm_director.enums import TaskType
 from swarm_director.schemas import TaskOut, TaskPage
+from swarm_director.schemas.filters import HistoryFilter, HistoryFilterArgs
 from swarm_director.schemas.history import HistoryPage
 from swarm_director.schemas.queue import ClaimResponse, HeartbeatOut
 
@@ -76,28 +76,14 @@ def list_dead_tasks(*, limit: int | None = None) -> Call[TaskPage]:
 
 def list_history(
     *,
-    entity: str | None = None,
-    entity_id: int | None = None,
-    actor: str | None = None,
-    action: str | None = None,
-    since: datetime | str | None = None,
-    until: datetime | str | None = None,
     order: str | None = None,
     limit: int | None = None,
     cursor: str | None = None,
+    **filters: Unpack[HistoryFilterArgs],
 ) -> Call[HistoryPage]:
-    """A page of the swarm's recorded changes, newest first (``order="asc"``: oldest)."""
-    params = query(
-        entity=entity,
-        entity_id=entity_id,
-        actor=actor,
-        action=action,
-        since=since,
-        until=until,
-        order=order,
-        limit=limit,
-        cursor=cursor,
-    )
+    """A page of the swarm's recorded changes, newest first (``order="asc"``: oldest),
+    filtered by the fields of :class:`~swarm_director.schemas.filters.HistoryFilter`."""
+    params = filter_query(HistoryFilter, filters) | query(order=order, limit=limit, cursor=cursor)
     return Call("GET", "/api/history", HistoryPage, params=params)
 
 

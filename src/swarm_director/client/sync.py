@@ -5,15 +5,14 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
-from datetime import datetime
 from types import TracebackType
-from typing import TypeVar
+from typing import TypeVar, Unpack
 
 import httpx
 
 from swarm_director.client.calls import Call
 from swarm_director.client.follow import DEFAULT_READ_TIMEOUT, Follower, Refused
-from swarm_director.client.log_operations import log_filters, stream_path
+from swarm_director.client.log_operations import stream_request
 from swarm_director.client.retry import RetryPolicy
 from swarm_director.client.surface import Surface, SyncSender
 from swarm_director.client.transport import (
@@ -23,8 +22,9 @@ from swarm_director.client.transport import (
     request_kwargs,
 )
 from swarm_director.client.worker import Job, work
-from swarm_director.enums import LogLevel, TaskType
+from swarm_director.enums import TaskType
 from swarm_director.schemas import LogOut
+from swarm_director.schemas.filters import TaskLogFilterArgs
 
 T = TypeVar("T")
 
@@ -101,34 +101,21 @@ class Client(Surface, SyncSender):
         self,
         task_id: int | None = None,
         *,
-        level: LogLevel | str | None = None,
-        agent_type: str | None = None,
-        agent_id: int | None = None,
-        session_id: str | None = None,
-        since: datetime | str | None = None,
-        until: datetime | str | None = None,
-        q: str | None = None,
         cursor: str | None = None,
         idle_timeout: float | None = None,
         read_timeout: float = DEFAULT_READ_TIMEOUT,
+        **filters: Unpack[TaskLogFilterArgs],
     ) -> Iterator[LogOut]:
         """Yield log records as they are stored (of one task, or all), until the caller stops.
 
         Starts after ``cursor`` (an event id seen before), else with records stored from now
         on. A lost connection is re-opened with the last id, so nothing is lost or repeated.
         ``idle_timeout`` ends the iteration after that many seconds without a record.
+        ``filters`` are those of the log lists (the fields of
+        :class:`~swarm_director.schemas.filters.TaskLogFilter`).
         """
         follower = Follower(cursor, idle_timeout, read_timeout)
-        path = stream_path(task_id)
-        params = log_filters(
-            level=level,
-            agent_type=agent_type,
-            agent_id=agent_id,
-            session_id=session_id,
-            since=since,
-            until=until,
-            q=q,
-        )
+        path, params = stream_request(task_id, filters)
         timeout = self.options.stream_timeout(follower.read_timeout)
         policy = self.options.retry
         while not follower.idle():

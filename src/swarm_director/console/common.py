@@ -15,7 +15,9 @@ from flask import Blueprint, current_app, render_template, request, url_for
 
 from swarm_director.errors import ValidationError
 from swarm_director.schemas.common import MAX_ID
+from swarm_director.schemas.filters import FilterModel
 from swarm_director.store import Page
+from swarm_director.store.filtering import parse_filter
 
 bp = Blueprint(
     "console",
@@ -27,6 +29,7 @@ bp = Blueprint(
 )
 
 E = TypeVar("E", bound=StrEnum)
+F = TypeVar("F", bound=FilterModel)
 #: Longest free-text filter accepted (search words, session ids, user ids).
 MAX_TEXT = 200
 PAGE_SIZE = 50
@@ -69,11 +72,12 @@ def text_arg(name: str) -> str | None:
     return raw
 
 
-def search_args() -> dict[str, Any]:
-    """``{"q": ...}`` when the page was asked to search, else ``{}`` (the store validates the
-    words and phrases, as it does for the API)."""
-    q = text_arg("q")
-    return {} if q is None else {"q": q}
+def filter_args(model: type[F], **more: Any) -> F:
+    """The filters of a listing (a model of :mod:`swarm_director.schemas.filters`) read from
+    the query string by their names (blank ones left out), with ``more`` (e.g. the task of
+    the path): the API's rules and errors, one definition. ValidationError names a bad one."""
+    raw = {name: request.args.get(name, "").strip() for name in model.filter_names()}
+    return parse_filter(model, {**{k: v for k, v in raw.items() if v}, **more})
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,10 @@ import json
 from typing import Any
 
 from swarm_director.console import auth
-from swarm_director.console.common import bp, int_arg, newest_first, render, text_arg
+from swarm_director.console.common import api_url, bp, filter_args, newest_first, render
 from swarm_director.enums import ApiScope
+from swarm_director.schemas.filters import HistoryFilter
+from swarm_director.schemas.history import HistoryEntity
 from swarm_director.store import history
 from swarm_director.web.context import connection
 
@@ -62,10 +64,13 @@ def _hidden() -> frozenset[str]:
     return frozenset() if auth.allows(ApiScope.ADMIN) else history.ADMIN_ENTITIES
 
 
-def timeline(entity: str, entity_id: int) -> tuple[list[Any], bool]:
+def timeline(entity: HistoryEntity, entity_id: int) -> tuple[list[Any], bool]:
     """The oldest :data:`SHOWN` changes of one row, and whether there are more."""
     page = history.list_history(
-        connection(), entity=entity, entity_id=entity_id, limit=SHOWN, hidden=_hidden()
+        connection(),
+        HistoryFilter(entity=entity, entity_id=entity_id),
+        limit=SHOWN,
+        hidden=_hidden(),
     )
     return page.items, page.next_cursor is not None
 
@@ -80,27 +85,17 @@ def agent_changes(agent_id: int) -> dict[str, Any]:
 def activity() -> str:
     """Every recorded change across the swarm, newest first, filtered by kind of row, actor
     and action."""
-    entity, entity_id = text_arg("entity"), int_arg("entity_id")
-    actor, action = text_arg("actor"), text_arg("action")
-    filters = {"entity": entity, "entity_id": entity_id, "actor": actor, "action": action}
+    filters = filter_args(HistoryFilter)
     hidden = _hidden()
     paged = newest_first(
         lambda order, cursor: history.list_history(
-            connection(),
-            entity=entity,
-            entity_id=entity_id,
-            actor=actor,
-            action=action,
-            order=order,
-            cursor=cursor,
-            limit=50,
-            hidden=hidden,
+            connection(), filters, order=order, cursor=cursor, limit=50, hidden=hidden
         )
     )
     return render(
         "activity.html",
         title="Activity",
-        api=["/api/history"],
+        api=[api_url("/api/history", **filters.query_params())],
         changes=paged,
         filters=filters,
         entities=sorted(history.ENTITY_NAMES - hidden),

@@ -10,9 +10,8 @@ from swarm_director.console.common import (
     PAGE_SIZE,
     api_url,
     bp,
-    enum_arg,
+    filter_args,
     here,
-    int_arg,
     render,
     text_arg,
 )
@@ -28,6 +27,7 @@ from swarm_director.models import (
 )
 from swarm_director.ops import audit, dbinfo
 from swarm_director.ops.backup.manifest import list_backups
+from swarm_director.schemas.filters import ConversationFilter, LogFilter, TaskFilter
 from swarm_director.store import agents, browse, conversations, logs, tasks
 from swarm_director.web.context import connection, database, session, state
 
@@ -120,8 +120,10 @@ def agent_page(agent_id: int) -> str:
     """An agent with its tasks, recent logs, conversations and the emails of its tasks."""
     s = session()
     agent = agents.get_agent(s, agent_id)
-    task_page = tasks.list_tasks(s, assigned_agent_id=agent_id, order="desc", limit=SHORT_LIST)
-    log_page = logs.list_logs(connection(), agent_id=agent_id, limit=SHORT_LIST)
+    task_page = tasks.list_tasks(
+        s, TaskFilter(assigned_agent_id=agent_id), order="desc", limit=SHORT_LIST
+    )
+    log_page = logs.list_logs(connection(), LogFilter(agent_id=agent_id), limit=SHORT_LIST)
     reports = agents.list_agents(s, parent_id=agent_id, limit=PAGE_SIZE)
     names = browse.agent_names(s, [agent.parent_id])
     return render(
@@ -149,19 +151,16 @@ def agent_page(agent_id: int) -> str:
 @bp.get("/conversations")
 def conversation_list() -> str:
     """Conversations, filtered by status and task, in id order."""
-    status = enum_arg("status", ConversationStatus)
-    task_id = int_arg("task_id")
+    filters = filter_args(ConversationFilter)
     cursor = text_arg("cursor")
-    page = conversations.list_conversations(
-        session(), status=status, task_id=task_id, limit=PAGE_SIZE, cursor=cursor
-    )
+    page = conversations.list_conversations(session(), filters, limit=PAGE_SIZE, cursor=cursor)
     return render(
         "conversations.html",
         title="Conversations",
-        api=[api_url("/api/conversations", status=status, task_id=task_id, cursor=cursor)],
+        api=[api_url("/api/conversations", **filters.query_params(), cursor=cursor)],
         items=page.items,
         statuses=list(ConversationStatus),
-        filters={"status": status, "task_id": task_id},
+        filters=filters,
         next_url=here(cursor=page.next_cursor) if page.next_cursor else None,
         first_url=here(cursor=None) if cursor else None,
     )

@@ -9,18 +9,17 @@ from swarm_director.console.common import (
     Paged,
     api_url,
     bp,
-    enum_arg,
+    filter_args,
     here,
     int_arg,
     live_stream_url,
     newest_first,
     render,
-    search_args,
-    text_arg,
 )
 from swarm_director.console.history_pages import describe, timeline
 from swarm_director.errors import NotFoundError
 from swarm_director.models import LogLevel, TaskPriority, TaskStatus, TaskType
+from swarm_director.schemas.filters import LogFilter, TaskFilter, TaskLogFilter
 from swarm_director.store import browse, drafts, emails, logs, tasks
 from swarm_director.web.context import connection, session
 
@@ -30,65 +29,35 @@ Order = Literal["asc", "desc"]
 @bp.get("/tasks")
 def task_list() -> str:
     """Tasks newest first with the API's filters and search; older/newer keyset paging."""
-    filters: dict[str, Any] = {
-        "status": enum_arg("status", TaskStatus),
-        "type": enum_arg("type", TaskType),
-        "priority": enum_arg("priority", TaskPriority),
-        "user_id": text_arg("user_id"),
-        "assigned_agent_id": int_arg("assigned_agent_id"),
-        "parent_task_id": int_arg("parent_task_id"),
-    }
-    search = search_args()
+    filters = filter_args(TaskFilter)
     s = session()
 
     def fetch(order: Order, cursor: str | None) -> Any:
-        return tasks.list_tasks(s, **filters, **search, order=order, limit=PAGE_SIZE, cursor=cursor)
+        return tasks.list_tasks(s, filters, order=order, limit=PAGE_SIZE, cursor=cursor)
 
     paged = newest_first(fetch)
     names = browse.agent_names(s, [t.assigned_agent_id for t in paged.items])
     return render(
         "tasks.html",
         title="Tasks",
-        api=[api_url("/api/tasks", **filters, **search)],
+        api=[api_url("/api/tasks", **filters.query_params())],
         paged=paged,
         names=names,
         filters=filters,
-        q=text_arg("q") or "",
+        q=filters.q or "",
         statuses=list(TaskStatus),
         types=list(TaskType),
         priorities=list(TaskPriority),
     )
 
 
-def _log_filters() -> dict[str, Any]:
-    return {
-        "min_level": enum_arg("level", LogLevel),
-        "agent_id": int_arg("agent_id"),
-        "session_id": text_arg("session_id"),
-    }
-
-
-def _log_page(task_id: int | None, filters: dict[str, Any]) -> Paged:
-    search = search_args()
+def _log_page(log_filter: LogFilter) -> Paged:
     conn = connection()
 
     def fetch(order: Order, cursor: str | None) -> Any:
-        return logs.list_logs(
-            conn, task_id=task_id, **filters, **search, order=order, limit=PAGE_SIZE, cursor=cursor
-        )
+        return logs.list_logs(conn, log_filter, order=order, limit=PAGE_SIZE, cursor=cursor)
 
     return newest_first(fetch)
-
-
-def _log_api(path: str, filters: dict[str, Any], **extra: Any) -> str:
-    return api_url(
-        path,
-        **extra,
-        level=filters["min_level"],
-        agent_id=filters["agent_id"],
-        session_id=filters["session_id"],
-        **search_args(),
-    )
 
 
 @bp.get("/tasks/<int:task_id>")
@@ -97,8 +66,8 @@ def task_page(task_id: int) -> str:
     paged, live), drafts with a diff between any two versions, and emails."""
     s = session()
     task = tasks.read_task(connection(), task_id)
-    filters = _log_filters()
-    log_paged = _log_page(task_id, filters)
+    filters = filter_args(TaskLogFilter)
+    log_paged = _log_page(LogFilter.of(filters, task_id=task_id))
     subtasks, tree_cut = browse.subtask_tree(s, task_id)
     versions = drafts.list_drafts(s, task_id, limit=PAGE_SIZE)
     email_page = emails.list_emails(s, task_id=task_id, limit=PAGE_SIZE)
@@ -109,7 +78,7 @@ def task_page(task_id: int) -> str:
     for draft in versions.items:
         ids += [draft.author_agent_id, draft.reviewer_agent_id]
     live = None
-    if not any(filters.values()) and not log_paged.first and not search_args():
+    if not filters.given() and not log_paged.first:
         live = live_stream_url(task_id)
     return render(
         "task.html",
@@ -117,7 +86,7 @@ def task_page(task_id: int) -> str:
         api=[
             f"/api/tasks/{task_id}",
             f"/api/tasks/{task_id}/subtasks",
-            _log_api(f"/api/tasks/{task_id}/logs", filters),
+            api_url(f"/api/tasks/{task_id}/logs", **filters.query_params()),
             f"/api/tasks/{task_id}/drafts",
             f"/api/tasks/{task_id}/emails",
             f"/api/tasks/{task_id}/history",
@@ -132,7 +101,7 @@ def task_page(task_id: int) -> str:
         logs=log_paged,
         filters=filters,
         levels=list(LogLevel),
-        q=text_arg("q") or "",
+        q=filters.q or "",
         live=live,
         drafts=versions.items,
         more_drafts=versions.next_cursor is not None,
@@ -202,21 +171,20 @@ def _timeline(
 @bp.get("/logs")
 def log_list() -> str:
     """Logs across tasks, newest first, with the task page's filters."""
-    filters = _log_filters()
-    task_id = int_arg("task_id")
-    if task_id is not None:
-        tasks.read_task(connection(), task_id)
-    paged = _log_page(task_id, filters)
+    filters = filter_args(LogFilter)
+    if filters.task_id is not None:
+        tasks.read_task(connection(), filters.task_id)
+    paged = _log_page(filters)
     names = browse.agent_names(session(), [row.agent_id for row in paged.items])
     return render(
         "logs.html",
         title="Logs",
-        api=[_log_api("/api/logs", filters, task_id=task_id)],
+        api=[api_url("/api/logs", **filters.query_params())],
         logs=paged,
         filters=filters,
-        task_id=task_id,
+        task_id=filters.task_id,
         levels=list(LogLevel),
-        q=text_arg("q") or "",
+        q=filters.q or "",
         names=names,
         here=here,
     )

@@ -37,6 +37,7 @@ from swarm_director.schemas.conversations import (
     MessageUpdate,
     ParticipantCreate,
 )
+from swarm_director.schemas.filters import ConversationFilter, MessageFilter
 from swarm_director.store import history
 from swarm_director.store._common import (
     core_connection,
@@ -48,6 +49,7 @@ from swarm_director.store._common import (
     validated,
     where_equal,
 )
+from swarm_director.store.filtering import SEARCHED, FilterRules
 from swarm_director.store.pagination import DEFAULT_LIMIT, Ordering, Page, paginate
 from swarm_director.store.search_pages import search_page
 
@@ -84,19 +86,23 @@ def get_conversation(session: Session, conversation_id: int) -> Conversation:
 
 def list_conversations(
     session: Session,
+    conversation_filter: ConversationFilter | Mapping[str, Any] | None = None,
     *,
-    status: ConversationStatus | None = None,
-    task_id: int | None = None,
     limit: int = DEFAULT_LIMIT,
     cursor: str | None = None,
 ) -> Page[Conversation]:
-    """A page of conversations in id order, by status and/or task."""
-    stmt = where_equal(
-        select(Conversation),
-        (Conversation.status, status, "status"),
-        (Conversation.task_id, task_id, "task_id"),
-    )
+    """A page of conversations in id order, by status and/or task (``conversation_filter``:
+    a :class:`~swarm_director.schemas.filters.ConversationFilter` or a mapping of its
+    fields). Raises ValidationError for a bad filter, limit or cursor."""
+    wanted = CONVERSATION_FILTERS.parse(conversation_filter)
+    stmt = CONVERSATION_FILTERS.apply(select(Conversation), wanted)
     return paginate(session, stmt, _CONVERSATIONS, limit=limit, cursor=cursor)
+
+
+#: The conditions of :class:`ConversationFilter`.
+CONVERSATION_FILTERS = FilterRules(
+    ConversationFilter, status=Conversation.status, task_id=Conversation.task_id
+)
 
 
 def update_conversation(
@@ -344,34 +350,38 @@ def get_message(session: Session, message_id: int) -> Message:
 def list_messages(
     session: Session,
     conversation_id: int,
+    message_filter: MessageFilter | Mapping[str, Any] | None = None,
     *,
-    thread_id: str | None = None,
-    q: str | None = None,
     limit: int = DEFAULT_LIMIT,
     cursor: str | None = None,
 ) -> Page[Message]:
-    """A page of the conversation's messages in the order they were added (optionally of one
-    thread; ``q`` searches the content: words and "quoted phrases", see
+    """A page of the conversation's messages in the order they were added, filtered by
+    ``message_filter`` (:class:`~swarm_director.schemas.filters.MessageFilter` or a mapping of
+    its fields: one thread; ``q`` searches the content: words and "quoted phrases", see
     :mod:`swarm_director.store.search`). Raises NotFoundError (conversation), ValidationError
     (bad filter, limit, cursor or query)."""
     get_conversation(session, conversation_id)
-    stmt = where_equal(
-        select(Message).where(Message.conversation_id == conversation_id),
-        (Message.thread_id, thread_id, "thread_id"),
+    wanted = MESSAGE_FILTERS.parse(message_filter)
+    stmt = MESSAGE_FILTERS.apply(
+        select(Message).where(Message.conversation_id == conversation_id), wanted
     )
-    if q is not None:
+    if wanted.q is not None:
         return search_page(
             core_connection(session),
             stmt,
             _MESSAGES,
             MESSAGES,
             Message.id,
-            q,
+            wanted.q,
             limit=limit,
             cursor=cursor,
             fetch=lambda page: session.scalars(page).all(),
         )
     return paginate(session, stmt, _MESSAGES, limit=limit, cursor=cursor)
+
+
+#: The conditions of :class:`MessageFilter`.
+MESSAGE_FILTERS = FilterRules(MessageFilter, thread_id=Message.thread_id, q=SEARCHED)
 
 
 def edit_message(

@@ -3,7 +3,8 @@ the recording itself is :mod:`swarm_director.models.recording`)."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import operator
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any, Literal
 
@@ -20,12 +21,9 @@ from swarm_director.models.recording import (
     record_created,
     step,
 )
-from swarm_director.store._common import (
-    attribute_columns,
-    check_filter,
-    core_connection,
-    where_equal,
-)
+from swarm_director.schemas.filters import HistoryFilter
+from swarm_director.store._common import attribute_columns, core_connection
+from swarm_director.store.filtering import FilterRules
 from swarm_director.store.pagination import DEFAULT_LIMIT, Ordering, Page, paginate_rows
 
 _TABLE: Table = HistoryEntry.__table__  # type: ignore[assignment]
@@ -47,48 +45,39 @@ __all__ = [
 
 def list_history(
     source: Session | Connection,
+    history_filter: HistoryFilter | Mapping[str, Any] | None = None,
     *,
-    entity: str | None = None,
-    entity_id: int | None = None,
-    actor: str | None = None,
-    action: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
     order: Literal["asc", "desc"] = "asc",
     limit: int = DEFAULT_LIMIT,
     cursor: str | None = None,
     hidden: Collection[str] = (),
 ) -> Page[Row[Any]]:
-    """A page of history rows matching every filter given, oldest first (``order="desc"``:
-    newest first); ``since`` inclusive, ``until`` exclusive; rows of the ``hidden`` entities
-    left out (what the reader's scope may not see). Raises ValidationError for an unknown
-    entity, a bad filter, order, limit or cursor."""
-    if entity is not None and entity not in ENTITY_NAMES:
-        raise ValidationError(
-            "invalid entity",
-            details={"fields": {"entity": f"must be one of {', '.join(sorted(ENTITY_NAMES))}"}},
-        )
+    """A page of history rows matching every filter of ``history_filter``
+    (:class:`~swarm_director.schemas.filters.HistoryFilter` or a mapping of its fields), oldest
+    first (``order="desc"``: newest first); ``since`` inclusive, ``until`` exclusive; rows of
+    the ``hidden`` entities left out (what the reader's scope may not see). Raises
+    ValidationError for an unknown entity, a bad filter, order, limit or cursor."""
     if order not in ("asc", "desc"):
         raise ValidationError(
             "invalid order", details={"fields": {"order": "must be 'asc' or 'desc'"}}
         )
-    stmt = where_equal(
-        select(*_COLUMNS),
-        (HistoryEntry.entity, entity, "entity"),
-        (HistoryEntry.entity_id, entity_id, "entity_id"),
-        (HistoryEntry.actor, actor, "actor"),
-        (HistoryEntry.action, action, "action"),
-    )
-    if since is not None:
-        check_filter(HistoryEntry.at, since, "since")
-        stmt = stmt.where(HistoryEntry.at >= since)
-    if until is not None:
-        check_filter(HistoryEntry.at, until, "until")
-        stmt = stmt.where(HistoryEntry.at < until)
+    stmt = HISTORY_FILTERS.apply(select(*_COLUMNS), HISTORY_FILTERS.parse(history_filter))
     if hidden:
         stmt = stmt.where(HistoryEntry.entity.not_in(list(hidden)))
     ordering = _OLDEST_FIRST if order == "asc" else _NEWEST_FIRST
     return paginate_rows(core_connection(source), stmt, ordering, limit=limit, cursor=cursor)
+
+
+#: The conditions of :class:`HistoryFilter`.
+HISTORY_FILTERS = FilterRules(
+    HistoryFilter,
+    entity=HistoryEntry.entity,
+    entity_id=HistoryEntry.entity_id,
+    actor=HistoryEntry.actor,
+    action=HistoryEntry.action,
+    since=(HistoryEntry.at, operator.ge),
+    until=(HistoryEntry.at, operator.lt),
+)
 
 
 def prune_history(connection: Connection, before: datetime) -> int:

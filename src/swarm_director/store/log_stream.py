@@ -25,7 +25,8 @@ from sqlalchemy import Connection, func, select
 
 from swarm_director.models import AgentLog
 from swarm_director.models.fulltext import LOGS
-from swarm_director.store.logs import LogRecord, filter_logs, log_columns
+from swarm_director.schemas.filters import LogFilter
+from swarm_director.store.logs import LOG_FILTERS, LogRecord, log_columns
 from swarm_director.store.search import live_matching, parse_query
 
 #: How long a missing id holds a stream back before it is taken as never coming.
@@ -38,23 +39,22 @@ BATCH = 500
 class LogFollower:
     """Returns the log rows stored after a cursor, in id order, never one twice.
 
-    ``filters`` are keyword arguments of :func:`swarm_director.store.logs.filter_logs`
-    (checked when the follower is made: ValidationError for a bad one). ``after_id`` is a
-    cursor from an earlier stream; None starts at the newest row (:meth:`start`).
+    ``log_filter`` is a :class:`~swarm_director.schemas.filters.LogFilter` (or a mapping of
+    its fields), checked when the follower is made: ValidationError for a bad one. ``after_id``
+    is a cursor from an earlier stream; None starts at the newest row (:meth:`start`).
     """
 
     def __init__(
         self,
         *,
         after_id: int | None = None,
-        filters: Mapping[str, Any] | None = None,
+        log_filter: LogFilter | Mapping[str, Any] | None = None,
         grace_s: float = GAP_GRACE_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.filters = dict(filters or {})
-        search = {k: v for k, v in self.filters.items() if k != "q"}
-        self._select = filter_logs(select(*log_columns()), **search)
-        self._q: str | None = self.filters.get("q")
+        self.log_filter = LOG_FILTERS.parse(log_filter)
+        self._select = LOG_FILTERS.apply(select(*log_columns()), self.log_filter)
+        self._q = self.log_filter.q
         if self._q is not None:
             parse_query(self._q)  # a bad query is refused before the stream opens
         self._searching = False

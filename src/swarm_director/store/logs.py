@@ -7,13 +7,13 @@ driver call: ``COPY`` on PostgreSQL, one ``executemany`` on SQLite.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
-from sqlalchemy import Connection, Row, Select, select
+from sqlalchemy import Connection, Row, select
 from sqlalchemy.orm import Session
 
 from swarm_director.db import utcnow
@@ -22,17 +22,17 @@ from swarm_director.errors import ConflictError, ValidationError
 from swarm_director.models import Agent, AgentLog, LogLevel, Task
 from swarm_director.models.fulltext import LOGS
 from swarm_director.schemas.common import fields_from_pydantic
+from swarm_director.schemas.filters import LogFilter
 from swarm_director.schemas.logs import LogCreate, LogRow
 from swarm_director.store import idempotency
 from swarm_director.store._common import (
     attribute_columns,
-    check_filter,
     core_connection,
     get_or_404,
     require_ref,
     validated,
-    where_equal,
 )
+from swarm_director.store.filtering import SEARCHED, FilterRules
 from swarm_director.store.log_ingest import WriteConflict, encode_documents, write_rows
 from swarm_director.store.pagination import DEFAULT_LIMIT, Ordering, Page, paginate_rows
 from swarm_director.store.search_pages import search_page
@@ -144,15 +144,8 @@ def _insert_batch(
 
 def list_logs(
     source: Session | Connection,
+    log_filter: LogFilter | Mapping[str, Any] | None = None,
     *,
-    task_id: int | None = None,
-    min_level: LogLevel | None = None,
-    agent_type: str | None = None,
-    agent_id: int | None = None,
-    session_id: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    q: str | None = None,
     order: Literal["asc", "desc"] = "desc",
     limit: int = DEFAULT_LIMIT,
     cursor: str | None = None,
@@ -163,35 +156,28 @@ def list_logs(
     not ORM objects: listing is the service's hottest read, run as a Core statement on
     ``source`` (a session's connection, or a bare read connection, which is cheaper still).
 
-    Filters: a task, a minimum level (``warning`` gives warnings and errors), agent type,
-    agent, session, a time window ``since <= timestamp < until``, and ``q``, a full-text
-    search of the message (words and "quoted phrases", see :mod:`swarm_director.store.search`).
-    Raises ValidationError for a bad order, limit, cursor or query.
+    ``log_filter`` (:class:`~swarm_director.schemas.filters.LogFilter`, or a mapping of its
+    fields): a task, a minimum level (``warning`` gives warnings and errors), agent type, agent,
+    session, a time window ``since <= timestamp < until``, and ``q``, a full-text search of the
+    message (words and "quoted phrases", see :mod:`swarm_director.store.search`).
+    Raises ValidationError for a bad filter, order, limit, cursor or query.
     """
     if order not in ("asc", "desc"):
         raise ValidationError(
             "invalid order", details={"fields": {"order": "must be 'asc' or 'desc'"}}
         )
-    stmt = filter_logs(
-        select(*_LOG_COLUMNS),
-        task_id=task_id,
-        min_level=min_level,
-        agent_type=agent_type,
-        agent_id=agent_id,
-        session_id=session_id,
-        since=since,
-        until=until,
-    )
+    wanted = LOG_FILTERS.parse(log_filter)
+    stmt = LOG_FILTERS.apply(select(*_LOG_COLUMNS), wanted)
     connection = core_connection(source)
     ordering = _NEWEST_FIRST if order == "desc" else _OLDEST_FIRST
-    if q is not None:
+    if wanted.q is not None:
         return search_page(
             connection,
             stmt,
             ordering,
             LOGS,
             AgentLog.id,
-            q,
+            wanted.q,
             limit=limit,
             cursor=cursor,
             fetch=lambda page: connection.execute(page).all(),
@@ -199,38 +185,23 @@ def list_logs(
     return paginate_rows(connection, stmt, ordering, limit=limit, cursor=cursor)
 
 
-def filter_logs(
-    stmt: Select[Any],
-    *,
-    task_id: int | None = None,
-    min_level: LogLevel | None = None,
-    agent_type: str | None = None,
-    agent_id: int | None = None,
-    session_id: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-) -> Select[Any]:
-    """``stmt`` restricted by the log filters of :func:`list_logs` (shared with the live tail
-    in :mod:`swarm_director.store.log_stream`). Raises ValidationError for a value that
-    cannot be compared with its column."""
-    stmt = where_equal(
-        stmt,
-        (AgentLog.task_id, task_id, "task_id"),
-        (AgentLog.agent_type, agent_type, "agent_type"),
-        (AgentLog.agent_id, agent_id, "agent_id"),
-        (AgentLog.session_id, session_id, "session_id"),
-    )
-    if min_level is not None:
-        check_filter(AgentLog.log_level, min_level, "min_level")
-        levels = LOG_LEVEL_ORDER[LOG_LEVEL_ORDER.index(LogLevel(min_level)) :]
-        stmt = stmt.where(AgentLog.log_level.in_(levels))
-    if since is not None:
-        check_filter(AgentLog.timestamp, since, "since")
-        stmt = stmt.where(AgentLog.timestamp >= since)
-    if until is not None:
-        check_filter(AgentLog.timestamp, until, "until")
-        stmt = stmt.where(AgentLog.timestamp < until)
-    return stmt
+def _at_least(column: Any, level: LogLevel) -> Any:
+    return column.in_(LOG_LEVEL_ORDER[LOG_LEVEL_ORDER.index(LogLevel(level)) :])
+
+
+#: The conditions of :class:`LogFilter` (shared with the live tail in
+#: :mod:`swarm_director.store.log_stream`).
+LOG_FILTERS = FilterRules(
+    LogFilter,
+    task_id=AgentLog.task_id,
+    level=(AgentLog.log_level, _at_least),
+    agent_type=AgentLog.agent_type,
+    agent_id=AgentLog.agent_id,
+    session_id=AgentLog.session_id,
+    since=(AgentLog.timestamp, operator.ge),
+    until=(AgentLog.timestamp, operator.lt),
+    q=SEARCHED,
+)
 
 
 def log_columns() -> tuple[Any, ...]:

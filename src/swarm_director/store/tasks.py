@@ -15,11 +15,10 @@ from swarm_director.models import (
     Agent,
     Conversation,
     Task,
-    TaskPriority,
     TaskStatus,
-    TaskType,
 )
 from swarm_director.models.fulltext import TASKS
+from swarm_director.schemas.filters import TaskFilter
 from swarm_director.schemas.tasks import TaskCreate, TaskUpdate
 from swarm_director.store._common import (
     core_connection,
@@ -29,9 +28,9 @@ from swarm_director.store._common import (
     read_or_404,
     require_ref,
     validated,
-    where_equal,
     would_create_cycle,
 )
+from swarm_director.store.filtering import SEARCHED, FilterRules
 from swarm_director.store.pagination import DEFAULT_LIMIT, Ordering, Page, paginate
 from swarm_director.store.queue_wait import announce
 from swarm_director.store.search_pages import search_page
@@ -81,44 +80,32 @@ def read_task(source: Session | Connection, task_id: int) -> TaskRecord:
 
 def list_tasks(
     session: Session,
+    task_filter: TaskFilter | Mapping[str, Any] | None = None,
     *,
-    status: TaskStatus | None = None,
-    type: TaskType | None = None,
-    user_id: str | None = None,
-    assigned_agent_id: int | None = None,
-    parent_task_id: int | None = None,
-    priority: TaskPriority | None = None,
     order: Literal["asc", "desc"] = "asc",
-    q: str | None = None,
     limit: int = DEFAULT_LIMIT,
     cursor: str | None = None,
 ) -> Page[Task]:
     """A page of tasks in id order (oldest first; ``order="desc"``: newest first) matching
-    every filter given; ``q`` searches title and description (words and "quoted phrases", see
-    :mod:`swarm_director.store.search`). Raises ValidationError for a bad filter, order, limit,
-    cursor or query."""
+    every filter of ``task_filter`` (:class:`~swarm_director.schemas.filters.TaskFilter`, or a
+    mapping of its fields); its ``q`` searches title and description (words and "quoted
+    phrases", see :mod:`swarm_director.store.search`). Raises ValidationError for a bad filter,
+    order, limit, cursor or query."""
     if order not in ("asc", "desc"):
         raise ValidationError(
             "invalid order", details={"fields": {"order": "must be 'asc' or 'desc'"}}
         )
-    stmt = where_equal(
-        select(Task),
-        (Task.status, status, "status"),
-        (Task.type, type, "type"),
-        (Task.user_id, user_id, "user_id"),
-        (Task.assigned_agent_id, assigned_agent_id, "assigned_agent_id"),
-        (Task.parent_task_id, parent_task_id, "parent_task_id"),
-        (Task.priority, priority, "priority"),
-    )
+    wanted = TASK_FILTERS.parse(task_filter)
+    stmt = TASK_FILTERS.apply(select(Task), wanted)
     ordering = _BY_ID if order == "asc" else _NEWEST_FIRST
-    if q is not None:
+    if wanted.q is not None:
         return search_page(
             core_connection(session),
             stmt,
             ordering,
             TASKS,
             Task.id,
-            q,
+            wanted.q,
             limit=limit,
             cursor=cursor,
             fetch=lambda page: session.scalars(page).all(),
@@ -126,12 +113,25 @@ def list_tasks(
     return paginate(session, stmt, ordering, limit=limit, cursor=cursor)
 
 
+#: The conditions of :class:`TaskFilter`.
+TASK_FILTERS = FilterRules(
+    TaskFilter,
+    status=Task.status,
+    type=Task.type,
+    user_id=Task.user_id,
+    assigned_agent_id=Task.assigned_agent_id,
+    parent_task_id=Task.parent_task_id,
+    priority=Task.priority,
+    q=SEARCHED,
+)
+
+
 def list_subtasks(
     session: Session, task_id: int, *, limit: int = DEFAULT_LIMIT, cursor: str | None = None
 ) -> Page[Task]:
     """A page of the direct subtasks of a task, in id order; NotFoundError if it is missing."""
     get_task(session, task_id)
-    return list_tasks(session, parent_task_id=task_id, limit=limit, cursor=cursor)
+    return list_tasks(session, TaskFilter(parent_task_id=task_id), limit=limit, cursor=cursor)
 
 
 def _check_transition(task: Task, new: TaskStatus) -> None:
