@@ -121,6 +121,9 @@ def test_bad_queue_requests_are_422_and_change_nothing(client: FlaskClient) -> N
         {"agent_id": agent, "types": ["nope"]},
         {"agent_id": 0},
         {"agent_id": agent, "extra": 1},
+        {"agent_id": agent, "wait_s": False},  # lax mode read false as 0
+        {"agent_id": agent, "lease_s": "60"},
+        {"agent_id": agent, "limit": True},
     ):
         assert client.post("/api/tasks/claim", json=body).status_code == 422, body
     assert client.post("/api/tasks/claim", json={"agent_id": 99999}).status_code == 404
@@ -131,6 +134,9 @@ def test_bad_queue_requests_are_422_and_change_nothing(client: FlaskClient) -> N
         ("fail", {"lease_token": "x", "error": ""}),
     ):
         assert client.post(f"/api/tasks/{task}/{route}", json=body).status_code == 422
+    for body in ({"not_before": 0}, {"max_attempts": True}, {"not_before": "1700000000"}):
+        create = client.post("/api/tasks", json={"type": "analysis", "title": "t", **body})
+        assert create.status_code == 422, body  # a number was read as Unix time
     assert client.get(f"/api/tasks/{task}").get_json()["status"] == "pending"
 
 

@@ -82,6 +82,10 @@ BASE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/api/conversations/{conversation_id}/messages"): {"content": "c"},
     ("patch", "/api/messages/{message_id}"): {"content": "c"},
     ("post", "/api/conversations/{conversation_id}/participants"): {"agent_id": 2},
+    ("post", "/api/tasks/claim"): {"agent_id": 1, "types": ["analysis"], "lease_s": 30},
+    ("post", "/api/tasks/{task_id}/heartbeat"): {"lease_token": "t", "lease_s": 30},
+    ("post", "/api/tasks/{task_id}/complete"): {"lease_token": "t", "result": {"n": 1}},
+    ("post", "/api/tasks/{task_id}/fail"): {"lease_token": "t", "error": "e"},
 }
 
 RAW_BODIES: list[tuple[str, bytes]] = [

@@ -23,8 +23,10 @@ MAX_LEASE_S = 86400.0
 #: Longest a claim may wait for a task to become ready.
 MAX_WAIT_S = 60.0
 
+# Strict numbers: lax mode would take true as 1 and "60" as 60.0.
 LeaseSeconds = Annotated[
-    float, Field(gt=0, le=MAX_LEASE_S, description="Lease length in seconds (default 60).")
+    float,
+    Field(gt=0, le=MAX_LEASE_S, strict=True, description="Lease length in seconds (default 60)."),
 ]
 LeaseToken = Annotated[
     str, StringConstraints(min_length=1, max_length=64), NoNul, Field(description="From the claim.")
@@ -39,11 +41,12 @@ class ClaimRequest(InputModel):
         default_factory=list, max_length=10, description="Task types taken; empty: any."
     )
     lease_s: LeaseSeconds = 60.0
-    limit: int = Field(default=1, ge=1, le=100, description="How many tasks at most.")
+    limit: int = Field(default=1, ge=1, le=100, strict=True, description="How many tasks at most.")
     wait_s: float = Field(
         default=0.0,
         ge=0,
         le=MAX_WAIT_S,
+        strict=True,
         description="Wait up to this long for a task to become ready (0: answer at once).",
     )
 
@@ -82,5 +85,6 @@ class FailRequest(InputModel):
     error: LongText = Field(description="Why the attempt failed (kept as `last_error`).")
     retry: bool = Field(
         default=True,
+        strict=True,
         description="Retry after a backoff while attempts remain; false: failed for good.",
     )

@@ -9,6 +9,7 @@ from pydantic import AwareDatetime, Field
 from swarm_director.enums import TaskPriority, TaskStatus, TaskType
 from swarm_director.schemas.common import (
     InputModel,
+    ISOTimestamp,
     Name,
     OutputModel,
     PageOut,
@@ -17,11 +18,12 @@ from swarm_director.schemas.common import (
     ShortText,
     StoredJSON,
     Title,
-    UTCTimestamp,
 )
 
 #: How often the work queue may hand a task out (a first try and its retries).
-Attempts = Annotated[int, Field(ge=1, le=100, description="Claims allowed before it fails.")]
+Attempts = Annotated[
+    int, Field(ge=1, le=100, strict=True, description="Claims allowed before it fails.")
+]
 
 
 class TaskCreate(InputModel):
@@ -36,8 +38,8 @@ class TaskCreate(InputModel):
     parent_task_id: PositiveId | None = Field(default=None, description="Makes it a subtask.")
     conversation_id: PositiveId | None = None
     max_attempts: Attempts = 3
-    not_before: UTCTimestamp | None = Field(
-        default=None, description="Not claimed from the work queue before this time."
+    not_before: ISOTimestamp | None = Field(
+        default=None, description="Not claimed from the work queue before this time (ISO 8601)."
     )
 
 
@@ -54,7 +56,7 @@ class TaskUpdate(InputModel):
     parent_task_id: PositiveId | None = None
     conversation_id: PositiveId | None = None
     max_attempts: Patch[Attempts] = None
-    not_before: UTCTimestamp | None = None
+    not_before: ISOTimestamp | None = None
     expected_status: Patch[TaskStatus] = Field(
         default=None,
         description="Precondition, not a change: apply this update only if the task's status "
