@@ -1,4 +1,4 @@
-"""The raw driver baseline of bench/queue.py's claim + complete: the store's statements
+"""The raw driver baseline of bench/work_queue.py's claim + complete: the store's statements
 (``store.queue.claim_tasks`` then ``complete_task``, as SQLAlchemy renders them) written by hand
 on a sqlite3 or psycopg connection, with the same parameters and checks."""
 

@@ -1,6 +1,6 @@
 """The work queue and the history: each figure beside its baseline, measured in the same run.
 
-    .venv/bin/python bench/queue.py [--dialect sqlite|postgresql|both] [--tasks 20000]
+    .venv/bin/python bench/work_queue.py [--dialect sqlite|postgresql|both] [--tasks 20000]
                                     [--cycles 2000] [--samples 200] [--quick]
 
 For each dialect, on a fresh database migrated to head (a SQLite file; PostgreSQL at
@@ -37,36 +37,35 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# Run as a script, this file's folder comes first on sys.path and its name would hide the
-# standard library's ``queue`` (which multiprocessing imports); the repository root instead.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-sys.path.insert(0, str(_HERE.parent))
+# Run as a script: the repository root on the path, for ``bench.work_queue_raw``. (The file
+# is not called queue.py: bench/ is on the path of every bench script, and gunicorn and
+# multiprocessing import the standard library's ``queue``.)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import argparse  # noqa: E402
-import http.client  # noqa: E402
-import json  # noqa: E402
-import multiprocessing as mp  # noqa: E402
-import os  # noqa: E402
-import random  # noqa: E402
-import shutil  # noqa: E402
-import statistics  # noqa: E402
-import tempfile  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-from typing import Any  # noqa: E402
+import argparse
+import http.client
+import json
+import multiprocessing as mp
+import os
+import random
+import shutil
+import statistics
+import tempfile
+import threading
+import time
+from typing import Any
 
-from sqlalchemy import event, func, select  # noqa: E402
-from sqlalchemy.orm import Session  # noqa: E402
-from swarm_director.store.actor import acting_as  # noqa: E402
+from sqlalchemy import event, func, select
+from sqlalchemy.orm import Session
 
-from bench.api import SWARM_DIRECTOR, free_port, percentile, server  # noqa: E402
-from bench.queue_raw import ACTOR, RESULT, Raw  # noqa: E402
-from bench.scale import Target  # noqa: E402
-from swarm_director.db import Database, make_engine  # noqa: E402
-from swarm_director.models import HistoryEntry, Task, TaskType  # noqa: E402
-from swarm_director.store import agents, history, queue, tasks  # noqa: E402
-from swarm_director.store.queue_wait import ReadySignal, wait_for  # noqa: E402
+from bench.api import SWARM_DIRECTOR, free_port, percentile, server
+from bench.scale import Target
+from bench.work_queue_raw import ACTOR, RESULT, Raw
+from swarm_director.db import Database, make_engine
+from swarm_director.db.actor import acting_as
+from swarm_director.models import HistoryEntry, Task, TaskType
+from swarm_director.store import agents, history, queue, tasks
+from swarm_director.store.queue_wait import ReadySignal, wait_for
 
 HOST = "127.0.0.1"
 
