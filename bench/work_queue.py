@@ -63,8 +63,8 @@ from bench.scale import Target
 from bench.work_queue_raw import ACTOR, RESULT, Raw
 from swarm_director.db import Database, make_engine
 from swarm_director.db.actor import acting_as
-from swarm_director.models import HistoryEntry, Task, TaskType
-from swarm_director.store import agents, history, queue, tasks
+from swarm_director.models import HistoryEntry, Task, TaskType, recording
+from swarm_director.store import agents, queue, tasks
 from swarm_director.store.queue_wait import ReadySignal, wait_for
 
 HOST = "127.0.0.1"
@@ -395,7 +395,7 @@ BLOCK = 50
 def updates_with_history(db: Database, count: int) -> bool:
     """(4): ``count`` updates each way; returns whether the ratio met its target."""
     ids = add_tasks(db, 100)
-    hook = history._record_flush  # the hook is what is measured
+    hook = recording._record_flush  # the hook is what is measured
 
     def block(label: str, first: int) -> float:
         start = time.perf_counter()
