@@ -127,7 +127,8 @@ def verify_backup(
     with any of ``identities``, a legacy one with ``key``. With ``audit_engine`` the outcome
     is recorded in that database's audit trail.
     """
-    if audit_engine is None:
+
+    def staged_report() -> VerifyReport:
         with staged_backup(
             path,
             target=target,
@@ -137,17 +138,12 @@ def verify_backup(
             pg_bin=pg_bin,
         ) as staged:
             return staged.report
+
+    if audit_engine is None:
+        return staged_report()
     with audit.record(audit_engine, MaintenanceOperation.VERIFY) as details:
         details["file"] = str(path)
-        with staged_backup(
-            path,
-            target=target,
-            key=key,
-            identities=identities,
-            reporter=reporter,
-            pg_bin=pg_bin,
-        ) as staged:
-            report = staged.report
+        report = staged_report()
         details.update(ok=report.ok, reasons=report.reasons, revision=report.revision)
         if not report.ok:
             raise CorruptBackupError(f"{path.name} failed verification: {report.reasons[0]}")
