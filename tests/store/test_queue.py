@@ -59,6 +59,17 @@ def test_a_claim_takes_the_highest_priority_then_the_oldest_ready_task(db: Datab
     assert seen is not None
 
 
+def test_an_empty_claim_on_a_core_transaction_is_the_agents_sign_of_life(db: Database) -> None:
+    agent, _ = _setup(db)
+    with db.writes() as conn:
+        assert queue.claim_tasks(conn, agent) == []
+    with db.statement_reads() as conn:
+        seen = conn.scalar(sa.select(Agent.last_seen_at).where(Agent.id == agent))
+    assert seen is not None and utcnow() - seen < timedelta(minutes=1)
+    with pytest.raises(NotFoundError), db.writes() as conn:
+        queue.claim_tasks(conn, agent + 1000)
+
+
 def test_a_claim_skips_tasks_not_yet_due_of_other_types_or_for_another_agent(
     db: Database,
 ) -> None:
