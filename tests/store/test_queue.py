@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from swarm_director.db import Database, utcnow
 from swarm_director.db.actor import acting_as, current_actor
 from swarm_director.errors import ConflictError, NotFoundError, ValidationError
-from swarm_director.models import Agent, HistoryEntry, Task, TaskStatus
+from swarm_director.models import Agent, HistoryEntry, Task, TaskStatus, TaskType
 from swarm_director.store import history, queue, tasks
 from swarm_director.store.queue_wait import ReadySignal, wait_for
 from tests.store.conftest import new_agent, new_task
@@ -272,3 +272,20 @@ def test_completed_at_and_status_are_only_in_the_row_through_the_store(db: Datab
         task = session.get(Task, task_id)
         assert task is not None and task.status is TaskStatus.COMPLETED
         assert task.completed_at is not None
+
+
+def test_has_ready_task_sees_a_due_task_of_its_types_and_an_expired_lease(db: Database) -> None:
+    agent, _ = _setup(db, {"not_before": utcnow() + timedelta(hours=1)})
+
+    def ready(*types: str) -> bool:
+        with db.statement_reads() as conn:
+            return queue.has_ready_task(conn, agent, [TaskType(t) for t in types])
+
+    assert not ready()  # only a task not yet due
+    with db.transaction() as session:
+        review = new_task(session, type="document_review").id
+    assert ready() and ready("document_review") and not ready("analysis")
+    [claim] = _claim(db, agent, types=["document_review"], lease_s=0.05)
+    assert claim.task.id == review and not ready("document_review")
+    time.sleep(0.1)  # the lease expires: the next claim would put it back and take it
+    assert ready("analysis") and ready()

@@ -421,9 +421,13 @@ def has_ready_task(
     params: dict[str, Any] = {"now": now, "agent_id": agent_id, "limit": 1}
     if kinds:
         params["types"] = kinds
-    if connection.execute(_ready(False, bool(kinds), False), params).first():
-        return True
-    return connection.execute(_ANY_EXPIRED, {"now": now}).first() is not None
+    return bool(connection.execute(_any_ready(bool(kinds)), params).scalar())
+
+
+@functools.cache
+def _any_ready(by_type: bool) -> Select[Any]:
+    """One read: a ready task for the agent, or an expired lease (which a claim puts back)."""
+    return select(or_(_ready(False, by_type, False).exists(), _ANY_EXPIRED.exists()))
 
 
 __all__ = [
