@@ -156,13 +156,27 @@ def test_search_combines_with_every_log_filter(session: Session) -> None:
 
 
 @pytest.mark.parametrize("order", ["asc", "desc"])
-@pytest.mark.parametrize("sorted_hits", [5000, 3], ids=["few-hits-plan", "many-hits-plan"])
+@pytest.mark.parametrize(
+    ("sorted_hits", "windows"),
+    [(5000, False), (3, False), (5000, True)],
+    ids=["few-hits-plan", "many-hits-plan", "pg-window-plan"],
+)
 def test_pages_of_a_search_hold_every_hit_once(
-    session: Session, order: str, sorted_hits: int, monkeypatch: pytest.MonkeyPatch
+    session: Session,
+    order: str,
+    sorted_hits: int,
+    windows: bool,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # Up to *_SORTED_HITS hits are read by id, more by walking the ordered index.
+    # Up to *_SORTED_HITS hits are read by id, more by walking the ordered index; PostgreSQL
+    # looks in windows of the listing first (small ones here: 4 rows, then at most 16).
     monkeypatch.setattr(search, "SQLITE_SORTED_HITS", sorted_hits)
     monkeypatch.setattr(search, "PG_SORTED_HITS", sorted_hits)
+    if windows:
+        monkeypatch.setattr(search, "PG_WINDOW_ROWS", 4)
+        monkeypatch.setattr(search, "PG_WINDOW_MOST_ROWS", 16)
+    else:
+        monkeypatch.setattr(search_pages, "_pg_windowed", lambda *_args: None)
     task = new_task(session)
     # Equal timestamps in runs, so the pages must use the id to break ties.
     rows = [
@@ -215,6 +229,9 @@ def test_windowed_pages_of_a_common_word_are_exact_when_ids_do_not_follow_time(
     monkeypatch.setattr(search_pages, "WINDOW_ROWS", 4)
     monkeypatch.setattr(search_pages, "WINDOW_GROWTH_LEAST", 2)
     monkeypatch.setattr(search_pages, "WINDOW_GROWTH_MOST", 2)
+    # PostgreSQL's windows of the listing: as small, so that they grow and give up too.
+    monkeypatch.setattr(search, "PG_WINDOW_ROWS", 4)
+    monkeypatch.setattr(search, "PG_WINDOW_MOST_ROWS", 16)
     if filters:  # a filtered listing's windows span many ids; keep them all the same
         monkeypatch.setattr(search_pages, "WINDOW_SPAN_SHARE", 1.0)
     windows: list[bool] = []
@@ -381,11 +398,13 @@ def test_a_word_the_statistics_know_as_common_is_searched_alike(db: Database) ->
 
 @pytest.mark.parametrize("dialect", ["postgresql"], indirect=True)  # PostgreSQL planner settings
 def test_a_rare_word_is_fetched_without_parallel_workers_or_jit_and_the_settings_come_back(
-    db: Database,
+    db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # PostgreSQL guesses thousands of hits for a word its statistics do not know, and for
     # that guess started parallel workers and compiled the query (JIT): 34 ms of a 3 ms search
     # at 10 M logs. The hits' statement runs with both off; the connection keeps its own.
+    # (The newest 4 logs hold no hit: the search leaves its first window for the index.)
+    monkeypatch.setattr(search, "PG_WINDOW_ROWS", 4)
     with db.transaction() as session:
         task = new_task(session)
         _add(session, task.id, *(f"entry {i} {'needle' if i % 7 == 0 else ''}" for i in range(40)))
@@ -425,18 +444,22 @@ def test_a_rare_word_is_fetched_without_parallel_workers_or_jit_and_the_settings
 
 # PostgreSQL's search reads keys, then rows
 @pytest.mark.parametrize("dialect", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("keys_from", ["search_window", "agent_logs"], ids=["window", "index"])
 def test_a_row_deleted_between_the_keys_and_the_rows_does_not_end_the_pages(
-    db: Database,
+    db: Database, keys_from: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # PostgreSQL reads the hits' keys, then the page's rows, each statement its own snapshot
-    # on an autocommit connection: a row deleted in between must not cut the pages short.
+    # PostgreSQL reads the hits' keys (from a window of the listing, or through the index),
+    # then the page's rows, each statement its own snapshot on an autocommit connection: a
+    # row deleted in between must not cut the pages short.
+    if keys_from == "agent_logs":
+        monkeypatch.setattr(search_pages, "_pg_windowed", lambda *_args: None)
     with db.transaction() as session:
         task = new_task(session)
         _add(session, task.id, *(f"needle {i}" for i in range(12)))
     deleted: list[int] = []
 
     def delete_newest_once(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if deleted or not statement.lstrip().startswith("SELECT agent_logs.timestamp"):
+        if deleted or not statement.lstrip().startswith(f"SELECT {keys_from}.timestamp"):
             return
         with db.transaction() as other:
             newest = logs.list_logs(other, limit=1).items[0].id
