@@ -41,7 +41,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import ColumnElement, Connection, Select
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm import InstrumentedAttribute, aliased
 
 from swarm_director.models.fulltext import FullTextSource
 from swarm_director.store import search
@@ -112,7 +112,7 @@ def search_page(
     condition: ColumnElement[bool]
     if connection.dialect.name != "sqlite":
         page = _pg_windowed(
-            connection, stmt, ordering, source, id_column, query, limit, cursor, fetch
+            connection, stmt, ordering, source, query, limit, cursor, fetch
         ) or _pg_by_keys(connection, stmt, ordering, source, id_column, query, limit, cursor, fetch)
         if page is not None:
             return page
@@ -191,7 +191,14 @@ def _page_by_ids(
             return None
         ids = [key[-1] for key in keys]  # the last key is the primary key
         # Unordered: with an ORDER BY the planner may still prefer walking the ordered index.
-        rows = list(fetch(stmt.where(id_column.in_(ids)))) if ids else []
+        # The other keys' range too: without statistics the planner guessed a quarter of the
+        # table for 50 ids and read all of it; a range of timestamps it takes for narrow (and
+        # a partitioned table's other partitions are left out).
+        bounds = [
+            column.between(min(values), max(values))
+            for column, values in zip(ordering.keys[:-1], zip(*keys, strict=True), strict=False)
+        ]
+        rows = list(fetch(stmt.where(id_column.in_(ids), *bounds))) if ids else []
         if len(rows) == len(ids):
             break
         # A row of the page was deleted between the two statements (each its own snapshot on
@@ -207,7 +214,6 @@ def _pg_windowed(
     stmt: Select[Any],
     ordering: Ordering,
     source: FullTextSource,
-    id_column: InstrumentedAttribute[int],
     query: SearchQuery,
     limit: int,
     cursor: str | None,
@@ -216,47 +222,45 @@ def _pg_windowed(
     """PostgreSQL: the page found among the next rows of the listing (module docstring), or
     None when the windows tried did not hold it.
 
-    A window is a subquery, the listing's keys and text in order with ``LIMIT``, so its plan
-    is the listing's own whatever the statistics hold; the query is tested on the subquery's
-    rows, which the planner cannot push into it. Every row of a window comes before every
-    row after it, so the first ``limit + 1`` hits of a window are the page's, exactly; and a
-    window holding fewer rows than its size reached the end of the listing, so its hits are
-    all there are.
+    A window is a subquery, the listing's rows in order with ``LIMIT``, so its plan is the
+    listing's own whatever the statistics hold; the query is tested on the subquery's rows,
+    which the planner cannot push into it, and the page is read from them (not by id: for a
+    list of ids the planner without statistics guessed a quarter of the table and read all of
+    it). Every row of a window comes before every row after it, so the first ``limit + 1`` hits
+    of a window are the page's, exactly; and a window holding fewer rows than its size reached
+    the end of the listing, so its hits are all there are.
     """
-    if not ordering.sorts_in_python():
-        return None
     listing = in_order(after_cursor(stmt, ordering, cursor), ordering)
-    texts = [source.table.c[column] for column in source.columns]
-    key_count = len(ordering.keys)
+    descriptions = stmt.column_descriptions
+    entity = descriptions[0]["entity"] if len(descriptions) == 1 else None
+    if entity is not None and descriptions[0]["expr"] is not entity:
+        entity = None  # one column of an entity, not the entity itself
 
-    def window_keys(size: int) -> list[tuple[Any, ...]]:
-        window = listing.with_only_columns(*ordering.keys, *texts).limit(size).subquery(_WINDOW)
-        keys = list(window.c)[:key_count]
-        hits = (
-            sa.select(*keys)
-            .where(pg_holds_words(source, query, _WINDOW), pg_match(source, query, _WINDOW))
+    def window_page(size: int) -> list[Any]:
+        window = listing.limit(size).subquery(_WINDOW)
+        keys = [window.c[key.key] for key in ordering.keys]
+        hits = sa.select(aliased(entity, window)) if entity is not None else sa.select(*window.c)
+        page = (
+            hits.where(pg_holds_words(source, query, _WINDOW), pg_match(source, query, _WINDOW))
             .order_by(*(key.desc() if ordering.descending else key.asc() for key in keys))
             .limit(limit + 1)
         )
-        return [tuple(row) for row in connection.execute(hits)]
+        return list(fetch(page))
 
     def window_rows(size: int) -> int:
         window = listing.with_only_columns(*ordering.keys).limit(size).subquery()
         return int(connection.execute(sa.select(sa.func.count()).select_from(window)).scalar_one())
 
-    def page_keys() -> list[tuple[Any, ...]] | None:
-        size = search.PG_WINDOW_ROWS
-        while True:
-            keys = window_keys(size)
-            if len(keys) > limit or window_rows(size) < size:
-                return keys
-            most = search.PG_WINDOW_MOST_ROWS
-            density = len(keys) / size
-            if size >= most or density * most < limit + 1:
-                return None  # too rare for the largest window: the GIN index finds them sooner
-            size = min(most, max(size * WINDOW_GROWTH_LEAST, math.ceil(2 * (limit + 1) / density)))
-
-    return _page_by_ids(stmt, ordering, id_column, limit, cursor, fetch, page_keys)
+    size = search.PG_WINDOW_ROWS
+    while True:
+        rows = window_page(size)
+        if len(rows) > limit or window_rows(size) < size:
+            return page_of(rows, ordering, limit, cursor)
+        most = search.PG_WINDOW_MOST_ROWS
+        density = len(rows) / size
+        if size >= most or density * most < limit + 1:
+            return None  # too rare for the largest window: the GIN index finds them sooner
+        size = min(most, max(size * WINDOW_GROWTH_LEAST, math.ceil(2 * (limit + 1) / density)))
 
 
 def _windowed(
