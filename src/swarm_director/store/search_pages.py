@@ -254,12 +254,14 @@ def _pg_windowed(
     size = search.PG_WINDOW_ROWS
     while True:
         rows = window_page(size)
+        if not rows:
+            return None  # rarer than one row in ``size``: the GIN index finds them sooner
         if len(rows) > limit or window_rows(size) < size:
             return page_of(rows, ordering, limit, cursor)
         most = search.PG_WINDOW_MOST_ROWS
         density = len(rows) / size
         if size >= most or density * most < limit + 1:
-            return None  # too rare for the largest window: the GIN index finds them sooner
+            return None  # too rare for the largest window: the index, as above
         size = min(most, max(size * WINDOW_GROWTH_LEAST, math.ceil(2 * (limit + 1) / density)))
 
 
