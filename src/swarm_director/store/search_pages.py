@@ -231,6 +231,8 @@ def _pg_windowed(
     the end of the listing, so its hits are all there are.
     """
     listing = in_order(after_cursor(stmt, ordering, cursor), ordering)
+    if not set(source.columns) <= set(listing.selected_columns.keys()):
+        return None  # the text is not among the listing's columns under its own name
     descriptions = stmt.column_descriptions
     entity = descriptions[0]["entity"] if len(descriptions) == 1 else None
     if entity is not None and descriptions[0]["expr"] is not entity:
