@@ -134,7 +134,7 @@ def test_a_word_in_one_recent_log_of_200_is_paged_exactly(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A word in one log of 200 (a new error code, say): the first window of 1,000 rows holds
-    # about 5 hits, so the next is sized for twice the page at that density.
+    # about 5 hits, so the next is sized for 1.5 pages at that density.
     monkeypatch.setattr(search, "PG_SORTED_HITS", SORTED_HITS)
     with db.transaction() as session:
         task = new_task(session)

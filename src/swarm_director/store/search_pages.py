@@ -81,6 +81,9 @@ WINDOW_SPAN_SHARE = 0.25
 #: PostgreSQL: how often the hits' keys are read again when rows of the page were deleted
 #: between reading the keys and the rows.
 _PG_READS = 3
+#: PostgreSQL: a window after the first is sized for this many pages at the density of hits
+#: the one before showed (each row of a window costs a check; one too small, a second try).
+PG_WINDOW_MARGIN = 1.5
 #: PostgreSQL: the name of a window's subquery (:func:`_pg_windowed`).
 _WINDOW = "search_window"
 
@@ -264,7 +267,8 @@ def _pg_windowed(
         density = len(rows) / size
         if size >= most or density * most < limit + 1:
             return None  # too rare for the largest window: the index, as above
-        size = min(most, max(size * WINDOW_GROWTH_LEAST, math.ceil(2 * (limit + 1) / density)))
+        wanted = math.ceil(PG_WINDOW_MARGIN * (limit + 1) / density)
+        size = min(most, max(size * WINDOW_GROWTH_LEAST, wanted))
 
 
 def _windowed(
