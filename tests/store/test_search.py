@@ -156,13 +156,27 @@ def test_search_combines_with_every_log_filter(session: Session) -> None:
 
 
 @pytest.mark.parametrize("order", ["asc", "desc"])
-@pytest.mark.parametrize("sorted_hits", [5000, 3], ids=["few-hits-plan", "many-hits-plan"])
+@pytest.mark.parametrize(
+    ("sorted_hits", "windows"),
+    [(5000, False), (3, False), (5000, True)],
+    ids=["few-hits-plan", "many-hits-plan", "pg-window-plan"],
+)
 def test_pages_of_a_search_hold_every_hit_once(
-    session: Session, order: str, sorted_hits: int, monkeypatch: pytest.MonkeyPatch
+    session: Session,
+    order: str,
+    sorted_hits: int,
+    windows: bool,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # Up to *_SORTED_HITS hits are read by id, more by walking the ordered index.
+    # Up to *_SORTED_HITS hits are read by id, more by walking the ordered index; PostgreSQL
+    # looks in windows of the listing first (small ones here: 4 rows, then at most 16).
     monkeypatch.setattr(search, "SQLITE_SORTED_HITS", sorted_hits)
     monkeypatch.setattr(search, "PG_SORTED_HITS", sorted_hits)
+    if windows:
+        monkeypatch.setattr(search, "PG_WINDOW_ROWS", 4)
+        monkeypatch.setattr(search, "PG_WINDOW_MOST_ROWS", 16)
+    else:
+        monkeypatch.setattr(search_pages, "_pg_windowed", lambda *_args: None)
     task = new_task(session)
     # Equal timestamps in runs, so the pages must use the id to break ties.
     rows = [
@@ -215,6 +229,9 @@ def test_windowed_pages_of_a_common_word_are_exact_when_ids_do_not_follow_time(
     monkeypatch.setattr(search_pages, "WINDOW_ROWS", 4)
     monkeypatch.setattr(search_pages, "WINDOW_GROWTH_LEAST", 2)
     monkeypatch.setattr(search_pages, "WINDOW_GROWTH_MOST", 2)
+    # PostgreSQL's windows of the listing: as small, so that they grow and give up too.
+    monkeypatch.setattr(search, "PG_WINDOW_ROWS", 4)
+    monkeypatch.setattr(search, "PG_WINDOW_MOST_ROWS", 16)
     if filters:  # a filtered listing's windows span many ids; keep them all the same
         monkeypatch.setattr(search_pages, "WINDOW_SPAN_SHARE", 1.0)
     windows: list[bool] = []
@@ -381,11 +398,13 @@ def test_a_word_the_statistics_know_as_common_is_searched_alike(db: Database) ->
 
 @pytest.mark.parametrize("dialect", ["postgresql"], indirect=True)  # PostgreSQL planner settings
 def test_a_rare_word_is_fetched_without_parallel_workers_or_jit_and_the_settings_come_back(
-    db: Database,
+    db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # PostgreSQL guesses thousands of hits for a word its statistics do not know, and for
     # that guess started parallel workers and compiled the query (JIT): 34 ms of a 3 ms search
     # at 10 M logs. The hits' statement runs with both off; the connection keeps its own.
+    # (The newest 4 logs hold no hit: the search leaves its first window for the index.)
+    monkeypatch.setattr(search, "PG_WINDOW_ROWS", 4)
     with db.transaction() as session:
         task = new_task(session)
         _add(session, task.id, *(f"entry {i} {'needle' if i % 7 == 0 else ''}" for i in range(40)))
@@ -405,18 +424,14 @@ def test_a_rare_word_is_fetched_without_parallel_workers_or_jit_and_the_settings
         hits = next(
             i for i, s in enumerate(statements) if s.startswith("SELECT agent_logs.timestamp")
         )
-        assert statements[:hits][-2:] == [
-            "SET max_parallel_workers_per_gather = 0",
-            "SET jit = off",
-        ]
-        assert statements[hits + 1 : hits + 3] == [
-            "RESET max_parallel_workers_per_gather",
-            "RESET jit",
-        ]
+        assert statements[hits - 1] == "SET max_parallel_workers_per_gather = 0; SET jit = off"
+        assert statements[hits + 1] == "RESET max_parallel_workers_per_gather; RESET jit"
         with db.read() as session:  # a transaction: SET LOCAL, gone at its end
             statements.clear()
             assert len(logs.list_logs(session, {"q": "needle"}, limit=50).items) == 6
-            assert "SET LOCAL jit = off" in statements
+            assert (
+                "SET LOCAL max_parallel_workers_per_gather = 0; SET LOCAL jit = off" in statements
+            )
         with db.engine.connect() as conn:
             assert conn.execute(sa.text(settings)).one() == before
     finally:
@@ -426,10 +441,12 @@ def test_a_rare_word_is_fetched_without_parallel_workers_or_jit_and_the_settings
 # PostgreSQL's search reads keys, then rows
 @pytest.mark.parametrize("dialect", ["postgresql"], indirect=True)
 def test_a_row_deleted_between_the_keys_and_the_rows_does_not_end_the_pages(
-    db: Database,
+    db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # PostgreSQL reads the hits' keys, then the page's rows, each statement its own snapshot
-    # on an autocommit connection: a row deleted in between must not cut the pages short.
+    # PostgreSQL reads a rare word's hits' keys through the index, then the page's rows, each
+    # statement its own snapshot on an autocommit connection: a row deleted in between must
+    # not cut the pages short. (The windows of the listing read the page in one statement.)
+    monkeypatch.setattr(search_pages, "_pg_windowed", lambda *_args: None)
     with db.transaction() as session:
         task = new_task(session)
         _add(session, task.id, *(f"needle {i}" for i in range(12)))

@@ -70,16 +70,20 @@ class FullTextSource:
         """The PostgreSQL GIN index."""
         return f"ix_{self.name}_fts"
 
-    def pg_document(self, qualify: bool = False) -> str:
-        """The ``tsvector`` expression of the PostgreSQL index. A query must use exactly this
-        expression (literals, not parameters) for the planner to use the index."""
-        prefix = f"{self.name}." if qualify else ""
+    def pg_text(self, relation: str | None = None) -> str:
+        """The text the PostgreSQL index reads: the leading PG_INDEXED_CHARS characters of the
+        columns (joined by a space), of ``relation`` when given (a table or a subquery)."""
+        prefix = f"{relation}." if relation else ""
         parts = [f"coalesce({prefix}{column}, '')" for column in self.columns]
         text = " || ' ' || ".join(parts) if len(parts) > 1 else f"{prefix}{self.columns[0]}"
-        return (
-            f"to_tsvector('{PG_CONFIG}', regexp_replace(left({text}, {PG_INDEXED_CHARS}), "
-            f"'{PG_SEPARATORS}', ' ', 'g'))"
-        )
+        return f"left({text}, {PG_INDEXED_CHARS})"
+
+    def pg_document(self, qualify: bool = False, relation: str | None = None) -> str:
+        """The ``tsvector`` expression of the PostgreSQL index. A query must use exactly this
+        expression (literals, not parameters) for the planner to use the index. ``qualify``:
+        the columns named with the table's name; ``relation``: with that name instead."""
+        text = self.pg_text(relation or (self.name if qualify else None))
+        return f"to_tsvector('{PG_CONFIG}', regexp_replace({text}, '{PG_SEPARATORS}', ' ', 'g'))"
 
     def sqlite_create(self) -> list[str]:
         """Statements creating the FTS5 table and its triggers, and indexing existing rows."""

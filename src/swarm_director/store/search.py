@@ -34,6 +34,13 @@ SQLITE_SORTED_HITS = 5_000
 #: hits and reads the page's rows by id; a query with more is left to the planner (the ordered
 #: walk; see :mod:`swarm_director.store.search_pages`).
 PG_SORTED_HITS = 50_000
+#: On PostgreSQL, a search first looks for its page among this many rows of the listing (its
+#: newest, or the next after the cursor), checked row by row: a plan that needs no
+#: statistics, and a page at once for a word frequent among recent rows (see
+#: :mod:`swarm_director.store.search_pages`).
+PG_WINDOW_ROWS = 1_000
+#: The largest window a PostgreSQL search tries when the first one showed hits, but too few.
+PG_WINDOW_MOST_ROWS = 32_000
 # Whether any of the words is among the most common elements the index's statistics hold:
 # the one thing PostgreSQL knows about a word's frequency (for any other word the planner
 # assumes at most 0.5 % of rows, a guess on which it may walk the whole table for a word
@@ -113,14 +120,34 @@ def sqlite_has_many_hits(connection: Connection, hits: Select[tuple[int]]) -> bo
     return (connection.execute(counted).scalar() or 0) > SQLITE_SORTED_HITS
 
 
-def pg_match(source: FullTextSource, query: SearchQuery) -> ColumnElement[bool]:
+def pg_match(
+    source: FullTextSource, query: SearchQuery, relation: str | None = None
+) -> ColumnElement[bool]:
     """PostgreSQL: the WHERE condition selecting the rows of ``source`` that match ``query``:
     the index's own expression ``@@`` the query, written with literals so that the planner
-    recognises the GIN index."""
-    document: ColumnElement[str] = sa.literal_column(source.pg_document(qualify=True))
+    recognises the GIN index. ``relation``: the condition on the columns of that subquery
+    (computed row by row, no index)."""
+    document: ColumnElement[str] = sa.literal_column(
+        source.pg_document(qualify=True, relation=relation)
+    )
     tsquery = sa.func.to_tsquery(sa.literal_column(f"'{PG_CONFIG}'"), query.tsquery())
     match: ColumnElement[bool] = document.bool_op("@@")(tsquery)
     return match
+
+
+def pg_holds_words(
+    source: FullTextSource, query: SearchQuery, relation: str
+) -> ColumnElement[bool]:
+    """PostgreSQL: a condition every row matching ``query`` meets, on the columns of the
+    subquery ``relation``: the lower-cased text holds each word. Some twenty times cheaper per
+    row than building the row's ``tsvector`` (``regexp_replace`` first), so a search that
+    checks rows one by one tests this first (docs/benchmarks.md, "Reads under live ingest").
+
+    It holds for every match: a token of the document is a run of the text's letters and
+    digits, lower-cased by the same ``lower()`` as the text here, one character at a time."""
+    text = sa.func.lower(sa.literal_column(source.pg_text(relation)))
+    words = sorted({word for phrase in query.phrases for word in phrase})
+    return sa.and_(*(sa.func.strpos(text, sa.func.lower(word)) > 0 for word in words))
 
 
 def pg_has_common_word(connection: Connection, source: FullTextSource, query: SearchQuery) -> bool:
@@ -150,16 +177,16 @@ def plain_plans(connection: Connection) -> Iterator[None]:
     """
     autocommit = bool(getattr(connection.connection.driver_connection, "autocommit", False))
     scope = "SET" if autocommit else "SET LOCAL"
-    for name, value in _PLAIN_PLAN_SETTINGS:
-        connection.exec_driver_sql(f"{scope} {name} = {value}")
+    # One round trip for all of them (statements without parameters may be joined): under
+    # load each round trip is a wait for the server's turn on a core.
+    connection.exec_driver_sql("; ".join(f"{scope} {n} = {v}" for n, v in _PLAIN_PLAN_SETTINGS))
     if not autocommit:
         yield
         return
     try:
         yield
     finally:
-        for name, _value in _PLAIN_PLAN_SETTINGS:
-            connection.exec_driver_sql(f"RESET {name}")
+        connection.exec_driver_sql("; ".join(f"RESET {n}" for n, _v in _PLAIN_PLAN_SETTINGS))
 
 
 def live_matching(

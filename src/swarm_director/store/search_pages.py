@@ -2,10 +2,20 @@
 
 SQLite when the query has at most ``search.SQLITE_SORTED_HITS`` hits: the listing's
 statement restricted to the hits' rowids, paginated as any other (SQLite reads them by id and
-sorts them). PostgreSQL when no word of the query is frequent (see :func:`_pg_by_keys`): the
-sort keys of the listing's hits through the GIN index, sorted here, and the page read by id;
-with a frequent word, or more than ``search.PG_SORTED_HITS`` hits, the listing filtered by the
-match, as the planner likes it (a walk of the ordered index).
+sorts them).
+
+PostgreSQL first looks for the page in a window of the listing (:func:`_pg_windowed`): the
+next ``search.PG_WINDOW_ROWS`` rows of the listing's own plan (its ordered index, as a page
+without a search reads it), each checked against the query, cheapest check first. That plan
+holds whatever the statistics say: a table that grows faster than ANALYZE follows (or with no
+autovacuum at all) has statistics that know nothing of its newest rows and words, and the
+planner, guessing 0.5 % of rows for an unknown word, read and sorted every hit of a word in
+every tenth log (docs/benchmarks.md, "Reads under live ingest"). A window that held some hits
+but too few for the page is followed by one larger window, up to ``search.PG_WINDOW_MOST_ROWS``
+rows. Without the page by then (a rare word), when no word of the query is frequent (see
+:func:`_pg_by_keys`): the sort keys of the listing's hits through the GIN index, sorted here,
+and the page read by id; with a frequent word, or more than ``search.PG_SORTED_HITS`` hits, the
+listing filtered by the match, as the planner likes it (a walk of the ordered index).
 
 SQLite with more hits (a common word): the hits are a filter on a walk of the listing's ordered
 index. Filtering by the list of *all* hits costs building that list (a million rowids at 10 M
@@ -31,9 +41,10 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import ColumnElement, Connection, Select
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm import InstrumentedAttribute, aliased
 
 from swarm_director.models.fulltext import FullTextSource
+from swarm_director.store import search
 from swarm_director.store.pagination import (
     Ordering,
     Page,
@@ -44,10 +55,10 @@ from swarm_director.store.pagination import (
     through_condition,
 )
 from swarm_director.store.search import (
-    PG_SORTED_HITS,
     SearchQuery,
     parse_query,
     pg_has_common_word,
+    pg_holds_words,
     pg_match,
     plain_plans,
     sqlite_has_many_hits,
@@ -70,6 +81,11 @@ WINDOW_SPAN_SHARE = 0.25
 #: PostgreSQL: how often the hits' keys are read again when rows of the page were deleted
 #: between reading the keys and the rows.
 _PG_READS = 3
+#: PostgreSQL: a window after the first is sized for this many pages at the density of hits
+#: the one before showed (each row of a window costs a check; one too small, a second try).
+PG_WINDOW_MARGIN = 1.5
+#: PostgreSQL: the name of a window's subquery (:func:`_pg_windowed`).
+_WINDOW = "search_window"
 
 #: Runs a page's statement: rows for a select of columns, objects for a select of an entity.
 Fetch = Callable[[Select[Any]], Sequence[Any]]
@@ -98,9 +114,9 @@ def search_page(
     query = parse_query(text)
     condition: ColumnElement[bool]
     if connection.dialect.name != "sqlite":
-        page = _pg_by_keys(
-            connection, stmt, ordering, source, id_column, query, limit, cursor, fetch
-        )
+        page = _pg_windowed(
+            connection, stmt, ordering, source, query, limit, cursor, fetch
+        ) or _pg_by_keys(connection, stmt, ordering, source, id_column, query, limit, cursor, fetch)
         if page is not None:
             return page
         condition = pg_match(source, query)  # frequent: the planner's walk of the listing
@@ -143,16 +159,49 @@ def _pg_by_keys(
     if not ordering.sorts_in_python() or pg_has_common_word(connection, source, query):
         return None
     hits = after_cursor(stmt, ordering, cursor).where(pg_match(source, query))
-    keys_of_hits = hits.with_only_columns(*ordering.keys).limit(PG_SORTED_HITS + 1)
-    for _ in range(_PG_READS):
+    keys_of_hits = hits.with_only_columns(*ordering.keys).limit(search.PG_SORTED_HITS + 1)
+
+    def page_keys() -> list[tuple[Any, ...]] | None:
         with plain_plans(connection):
             keys = [tuple(row) for row in connection.execute(keys_of_hits)]
-        if len(keys) > PG_SORTED_HITS:
+        if len(keys) > search.PG_SORTED_HITS:
             return None
         keys.sort(reverse=ordering.descending)
-        ids = [key[-1] for key in keys[: limit + 1]]  # the last key is the primary key
+        return keys[: limit + 1]
+
+    return _page_by_ids(stmt, ordering, id_column, limit, cursor, fetch, page_keys)
+
+
+#: Reads the sort keys of a page's rows (at most ``limit + 1``, in the listing's order), or
+#: None when the way it reads them does not suit the query.
+PageKeys = Callable[[], Sequence[tuple[Any, ...]] | None]
+
+
+def _page_by_ids(
+    stmt: Select[Any],
+    ordering: Ordering,
+    id_column: InstrumentedAttribute[int],
+    limit: int,
+    cursor: str | None,
+    fetch: Fetch,
+    page_keys: PageKeys,
+) -> Page[Any] | None:
+    """PostgreSQL: the page whose rows' keys ``page_keys`` reads, the rows read by id and
+    sorted here; None when ``page_keys`` gives up."""
+    for _ in range(_PG_READS):
+        keys = page_keys()
+        if keys is None:
+            return None
+        ids = [key[-1] for key in keys]  # the last key is the primary key
         # Unordered: with an ORDER BY the planner may still prefer walking the ordered index.
-        rows = list(fetch(stmt.where(id_column.in_(ids)))) if ids else []
+        # The other keys' range too: without statistics the planner guessed a quarter of the
+        # table for 50 ids and read all of it; a range of timestamps it takes for narrow (and
+        # a partitioned table's other partitions are left out).
+        bounds = [
+            column.between(min(values), max(values))
+            for column, values in zip(ordering.keys[:-1], zip(*keys, strict=True), strict=False)
+        ]
+        rows = list(fetch(stmt.where(id_column.in_(ids), *bounds))) if ids else []
         if len(rows) == len(ids):
             break
         # A row of the page was deleted between the two statements (each its own snapshot on
@@ -161,6 +210,65 @@ def _pg_by_keys(
     if ordering.descending:
         rows.reverse()
     return page_of(rows, ordering, limit, cursor)
+
+
+def _pg_windowed(
+    connection: Connection,
+    stmt: Select[Any],
+    ordering: Ordering,
+    source: FullTextSource,
+    query: SearchQuery,
+    limit: int,
+    cursor: str | None,
+    fetch: Fetch,
+) -> Page[Any] | None:
+    """PostgreSQL: the page found among the next rows of the listing (module docstring), or
+    None when the windows tried did not hold it.
+
+    A window is a subquery, the listing's rows in order with ``LIMIT``, so its plan is the
+    listing's own whatever the statistics hold; the query is tested on the subquery's rows,
+    which the planner cannot push into it, and the page is read from them (not by id: for a
+    list of ids the planner without statistics guessed a quarter of the table and read all of
+    it). Every row of a window comes before every row after it, so the first ``limit + 1`` hits
+    of a window are the page's, exactly; and a window holding fewer rows than its size reached
+    the end of the listing, so its hits are all there are.
+    """
+    listing = in_order(after_cursor(stmt, ordering, cursor), ordering)
+    if not set(source.columns) <= set(listing.selected_columns.keys()):
+        return None  # the text is not among the listing's columns under its own name
+    descriptions = stmt.column_descriptions
+    entity = descriptions[0]["entity"] if len(descriptions) == 1 else None
+    if entity is not None and descriptions[0]["expr"] is not entity:
+        entity = None  # one column of an entity, not the entity itself
+
+    def window_page(size: int) -> list[Any]:
+        window = listing.limit(size).subquery(_WINDOW)
+        keys = [window.c[key.key] for key in ordering.keys]
+        hits = sa.select(aliased(entity, window)) if entity is not None else sa.select(*window.c)
+        page = (
+            hits.where(pg_holds_words(source, query, _WINDOW), pg_match(source, query, _WINDOW))
+            .order_by(*(key.desc() if ordering.descending else key.asc() for key in keys))
+            .limit(limit + 1)
+        )
+        return list(fetch(page))
+
+    def window_rows(size: int) -> int:
+        window = listing.with_only_columns(*ordering.keys).limit(size).subquery()
+        return int(connection.execute(sa.select(sa.func.count()).select_from(window)).scalar_one())
+
+    size = search.PG_WINDOW_ROWS
+    while True:
+        rows = window_page(size)
+        if not rows:
+            return None  # rarer than one row in ``size``: the GIN index finds them sooner
+        if len(rows) > limit or window_rows(size) < size:
+            return page_of(rows, ordering, limit, cursor)
+        most = search.PG_WINDOW_MOST_ROWS
+        density = len(rows) / size
+        if size >= most or density * most < limit + 1:
+            return None  # too rare for the largest window: the index, as above
+        wanted = math.ceil(PG_WINDOW_MARGIN * (limit + 1) / density)
+        size = min(most, max(size * WINDOW_GROWTH_LEAST, wanted))
 
 
 def _windowed(
