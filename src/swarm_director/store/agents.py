@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
@@ -76,6 +77,23 @@ def list_agents(
         (Agent.parent_id, parent_id, "parent_id"),
     )
     return paginate(session, stmt, _BY_ID, limit=limit, cursor=cursor)
+
+
+def list_silent_agents(session: Session, since: datetime, *, limit: int = 200) -> list[Agent]:
+    """Agents not taken offline whose last sign of life (a claim or a heartbeat of the work
+    queue) is older than ``since``, the longest silent first, at most ``limit``. An agent
+    that never used the queue has no sign of life and is not listed."""
+    stmt = (
+        select(Agent)
+        .where(
+            Agent.last_seen_at.is_not(None),
+            Agent.last_seen_at < since,
+            Agent.status != AgentStatus.OFFLINE,
+        )
+        .order_by(Agent.last_seen_at, Agent.id)
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))
 
 
 def update_agent(session: Session, agent_id: int, data: AgentUpdate | Mapping[str, Any]) -> Agent:
