@@ -1,4 +1,5 @@
-"""The read-only web console at ``/ui/``: server-rendered pages over the store and ops.
+"""The web console at ``/ui/``: server-rendered pages over the store and ops, and forms that
+act through the same store functions as the API (see :mod:`.forms`).
 
 Every page is plain HTML that works without JavaScript; one small script adds live logs.
 Security: a login when a token is configured (see :mod:`.auth`), a strict Content-Security-
@@ -14,12 +15,15 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from swarm_director.config import Settings
 from swarm_director.console import (
+    admin_pages,
     auth,
     documents,
     history_pages,
     ops_page,
     pages,
     queue_pages,
+    swarm_actions,
+    task_actions,
     task_pages,
 )
 from swarm_director.console.common import bp, render
@@ -146,6 +150,7 @@ def init_app(app: Flask, settings: Settings) -> None:
             "needs_login": needs_login,
             "logged_in": needs_login and auth.logged_in(),
             "is_admin": auth.allows(ApiScope.ADMIN),
+            "can_write": auth.allows(ApiScope.WRITE),
             "csrf_token": auth.csrf_token,
         }
 
@@ -155,11 +160,14 @@ bp.before_request(auth.require_login)
 bp.register_error_handler(SwarmError, _swarm_error)
 bp.register_error_handler(Exception, _unexpected)
 __all__ = [
+    "admin_pages",
     "documents",
     "history_pages",
     "init_app",
     "ops_page",
     "pages",
     "queue_pages",
+    "swarm_actions",
+    "task_actions",
     "task_pages",
 ]

@@ -5,7 +5,8 @@ changed the row meanwhile: the action is refused and nothing changes."""
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
@@ -16,16 +17,16 @@ from swarm_director.store._common import lock_or_404
 E = TypeVar("E", bound=Base)
 
 
-def stamp(row: Any) -> str:
-    """The change stamp of ``row`` (an ORM object or a Core row with ``updated_at``)."""
-    return str(row.updated_at.isoformat())
+def stamp(updated_at: datetime) -> str:
+    """The change stamp of a row whose ``updated_at`` is this."""
+    return updated_at.isoformat()
 
 
 def unchanged(session: Session, model: type[E], row_id: int, what: str, seen: str) -> E:
     """The row of ``model`` with id ``row_id``, locked until the transaction ends, when its
     stamp is still ``seen``. Raises NotFoundError, or ConflictError when it changed since."""
     row = lock_or_404(session, model, row_id, what)
-    if stamp(row) != seen:
+    if stamp(row.updated_at) != seen:
         status = getattr(row, "status", None)
         now = f" (it is {status.value} now)" if status is not None else ""
         raise ConflictError(
