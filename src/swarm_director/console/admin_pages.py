@@ -15,11 +15,17 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from swarm_director.console import auth
 from swarm_director.console.common import bp, render
-from swarm_director.console.forms import action, confirm_first, done, form_enum, form_text
+from swarm_director.console.forms import (
+    action,
+    bad_field,
+    confirm_first,
+    done,
+    form_enum,
+    form_text,
+)
 from swarm_director.db.base import utcnow
 from swarm_director.durations import parse_duration
 from swarm_director.enums import ApiScope
-from swarm_director.errors import ValidationError
 from swarm_director.ops.backup.create import create_backup
 from swarm_director.ops.backup.encryption import backup_key, backup_recipients
 from swarm_director.redact import first_line
@@ -57,9 +63,7 @@ def create_key() -> str:
     try:
         expires_in = parse_duration(lifetime) if lifetime is not None else None
     except ValueError as error:
-        raise ValidationError(
-            "invalid expires", details={"fields": {"expires": first_line(str(error))}}
-        ) from None
+        raise bad_field("expires", first_line(str(error))) from None
     created = keys.create_key(session(), name, scope, expires_in=expires_in)
     return render("key_created.html", title="Key created", key=created.key, token=created.token)
 

@@ -141,7 +141,8 @@ def back_to(default: str) -> str:
     return given if given and auth.safe_next(given) == given else default
 
 
-def _bad(name: str, problem: str) -> ValidationError:
+def bad_field(name: str, problem: str) -> ValidationError:
+    """The error (422) of a form field the action cannot use, naming it in the message."""
     return ValidationError(f"invalid {name}: {problem}", details={"fields": {name: problem}})
 
 
@@ -150,10 +151,10 @@ def form_text(name: str, *, required: bool = True, limit: int = MAX_FIELD) -> st
     raw = request.form.get(name, "").strip()
     if not raw:
         if required:
-            raise _bad(name, "must not be empty")
+            raise bad_field(name, "must not be empty")
         return None
     if len(raw) > limit or "\x00" in raw:
-        raise _bad(name, f"must be at most {limit} characters of text")
+        raise bad_field(name, f"must be at most {limit} characters of text")
     return raw
 
 
@@ -163,7 +164,7 @@ def form_id(name: str, *, required: bool = True) -> int | None:
     if not raw and not required:
         return None
     if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= MAX_ID:
-        raise _bad(name, f"must be a whole number from 1 to {MAX_ID}")
+        raise bad_field(name, f"must be a whole number from 1 to {MAX_ID}")
     return int(raw)
 
 
@@ -174,14 +175,14 @@ def form_enum(name: str, enum: type[E], allowed: tuple[E, ...] | None = None) ->
     for member in choices:
         if raw == member.value:
             return member
-    raise _bad(name, "must be one of " + ", ".join(m.value for m in choices))
+    raise bad_field(name, "must be one of " + ", ".join(m.value for m in choices))
 
 
 def seen() -> str:
     """The change stamp the page showed the row with (the ``seen`` field)."""
     raw = request.form.get("seen", "")
     if not raw or len(raw) > 64:
-        raise _bad("seen", "the form lacks the row's change stamp; reload the page")
+        raise bad_field("seen", "the form lacks the row's change stamp; reload the page")
     return raw
 
 

@@ -15,6 +15,7 @@ from swarm_director.console.common import bp
 from swarm_director.console.forms import (
     action,
     back_to,
+    bad_field,
     confirm_first,
     done,
     form_enum,
@@ -22,7 +23,7 @@ from swarm_director.console.forms import (
     seen,
 )
 from swarm_director.enums import ApiScope
-from swarm_director.errors import ConflictError, ValidationError
+from swarm_director.errors import ConflictError
 from swarm_director.models import Agent, AgentStatus, Draft, DraftStatus
 from swarm_director.store import agents, drafts
 from swarm_director.store.preconditions import unchanged
@@ -84,6 +85,4 @@ def _decision() -> DraftStatus:
         return DraftStatus.APPROVED
     if raw == "send_back":
         return DraftStatus.REJECTED
-    raise ValidationError(
-        "invalid decision", details={"fields": {"decision": "must be approve or send_back"}}
-    )
+    raise bad_field("decision", "must be approve or send_back")

@@ -18,6 +18,7 @@ from swarm_director.console.common import bp
 from swarm_director.console.forms import (
     action,
     back_to,
+    bad_field,
     confirm_first,
     done,
     form_enum,
@@ -26,7 +27,7 @@ from swarm_director.console.forms import (
     seen,
 )
 from swarm_director.enums import ApiScope
-from swarm_director.errors import ConflictError, ValidationError
+from swarm_director.errors import ConflictError
 from swarm_director.models import Task, TaskPriority, TaskStatus
 from swarm_director.schemas.filters import TaskFilter
 from swarm_director.store import queue, tasks
@@ -134,9 +135,7 @@ def _bulk_ids() -> list[int]:
     raw = request.form.get("ids", "")
     parts = raw.split(",") if raw else []
     if not parts or len(parts) > BULK_MAX or not all(p.isascii() and p.isdigit() for p in parts):
-        raise ValidationError(
-            "invalid ids", details={"fields": {"ids": "the confirmed list of tasks is damaged"}}
-        )
+        raise bad_field("ids", "the confirmed list of tasks is damaged; start again from the list")
     return [int(p) for p in parts]
 
 

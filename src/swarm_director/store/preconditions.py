@@ -26,7 +26,9 @@ def unchanged(session: Session, model: type[E], row_id: int, what: str, seen: st
     """The row of ``model`` with id ``row_id``, locked until the transaction ends, when its
     stamp is still ``seen``. Raises NotFoundError, or ConflictError when it changed since."""
     row = lock_or_404(session, model, row_id, what)
-    if stamp(row.updated_at) != seen:
+    # Every model the console acts on has updated_at (TimestampMixin).
+    updated: datetime = row.updated_at  # type: ignore[attr-defined]
+    if stamp(updated) != seen:
         status = getattr(row, "status", None)
         now = f" (it is {status.value} now)" if status is not None else ""
         raise ConflictError(
