@@ -40,8 +40,9 @@ class World:
     draft: int
 
 
-def _make_world(app: Flask) -> World:
-    db = database(app)
+def build_world(db: Database) -> dict[str, Any]:
+    """API keys of each scope (and ``doomed``, write), two agents, tasks failed, dead (no
+    attempt left), running (live lease), stuck (lease expired), a draft under review."""
     now = utcnow()
     with db.transaction() as s:
         made = {
@@ -73,23 +74,19 @@ def _make_world(app: Flask) -> World:
             .where(Task.id == ids["stuck"])
             .values(lease_expires_at=now - timedelta(minutes=1))
         )
-    return World(
-        app,
-        made,
-        agent_id,
-        other_id,
-        ids["failed"],
-        ids["dead"],
-        ids["running"],
-        ids["stuck"],
-        draft_id,
-    )
+    return {
+        "keys": made,
+        "agent": agent_id,
+        "other_agent": other_id,
+        **ids,
+        "draft": draft_id,
+    }
 
 
 @pytest.fixture
 def world(make_app: AppFactory, tmp_path: Path) -> World:
     app = make_app(SWARM_API_TOKEN=TOKEN, SWARM_BACKUP_DIR=str(tmp_path / "backups"))
-    return _make_world(app)
+    return World(app=app, **build_world(database(app)))
 
 
 def _csrf(html: str) -> str:
