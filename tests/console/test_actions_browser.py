@@ -60,9 +60,8 @@ def _login(driver: Any, base: str, key: str) -> None:
 
 def _click(driver: Any, css: str, then: str) -> None:
     """Click the button ``css`` and wait for ``then`` on the page that answers."""
-    from selenium.webdriver.common.by import By
-
     from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.common.by import By
 
     driver.find_element(By.CSS_SELECTOR, css).click()
     try:

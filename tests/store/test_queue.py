@@ -261,3 +261,20 @@ def test_completed_at_and_status_are_only_in_the_row_through_the_store(db: Datab
         task = session.get(Task, task_id)
         assert task is not None and task.status is TaskStatus.COMPLETED
         assert task.completed_at is not None
+
+
+def test_requeue_names_the_actor_and_leaves_a_live_lease_alone(db: Database) -> None:
+    agent, (task,) = _setup(db, {})
+    (claim,) = _claim(db, agent, lease_s=60)
+    with db.transaction() as session, pytest.raises(ConflictError):
+        queue.requeue_task(session, task)
+    later = utcnow() + timedelta(minutes=2)
+    with db.transaction() as session, acting_as("operator-key"):
+        row = queue.requeue_task(session, task, now=later)
+    assert row.status is TaskStatus.PENDING and row.lease_token is None
+    assert row.max_attempts == 3  # attempts remained: unchanged
+    assert _actions(db, task)[-1] == ("requeue", "operator-key")
+    with db.transaction() as session, pytest.raises(ConflictError):
+        queue.heartbeat(session, task, claim.lease_token)
+    with db.transaction() as session, pytest.raises(NotFoundError):
+        queue.requeue_task(session, 10**30)

@@ -102,8 +102,9 @@ def fail_task(path: TaskPath, body: FailRequest) -> Response:
 @bp.post("/tasks/<int:task_id>/requeue", responses={200: TaskOut, 409: ErrorResponse})
 def requeue_task(path: TaskPath) -> Response:
     """Put a task whose lease expired back to pending now (an operator's hand, instead of
-    waiting for the next claim), with one more attempt when its attempts are used up. 409,
-    and nothing changes, when the task is not in progress or its lease is still live."""
+    waiting for the next claim), with one more attempt when its attempts are used up. The
+    body is `{}`. 409, and nothing changes, when the task is not in progress or its lease is
+    still live."""
     task = queue.requeue_task(session(), path.task_id)
     return json_response(TaskOut.model_validate(task))
 
