@@ -72,12 +72,19 @@ def _headers(response: Response) -> Response:
 
 
 def _error_page(status: int, title: str, message: str) -> tuple[str, int]:
-    return render("error.html", title=title, status=status, message=message), status
+    back = request.form.get("back", "") if request.method == "POST" else ""
+    back = back if back and auth.safe_next(back) == back else None
+    page = render("error.html", title=title, status=status, message=message, back=back)
+    return page, status
 
 
 def _swarm_error(error: SwarmError) -> tuple[str, int]:
     status = web_errors.swarm_error_response(error).status_code
-    return _error_page(status, "Not found" if status == 404 else "Cannot show this", error.message)
+    if request.method == "POST":  # an action refused: the form's page is where to go back
+        title = "Not done"
+    else:
+        title = "Not found" if status == 404 else "Cannot show this"
+    return _error_page(status, title, error.message)
 
 
 def _http_error(error: HTTPException) -> Response | tuple[str, int]:

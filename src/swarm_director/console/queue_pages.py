@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from swarm_director.console.common import bp, render
 from swarm_director.db.base import utcnow
+from swarm_director.durations import format_duration
 from swarm_director.store import agents, browse, drafts, queue
 from swarm_director.web.context import connection, session, state
 
@@ -33,7 +34,7 @@ def queue_page() -> str:
         dead=dead,
         review=review,
         silent=silent,
-        silent_after=silent_after,
+        silent_after=format_duration(silent_after),
         now=now,
         names=browse.agent_names(s, ids),
     )
