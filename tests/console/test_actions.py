@@ -491,3 +491,28 @@ def test_bad_input_is_one_plain_message(
     assert words in text and "Traceback" not in text
     assert text.count('class="error"') == 1
     assert _snapshot(db) == before
+
+
+def test_an_open_console_acts_as_anonymous_with_the_same_checks(make_app: AppFactory) -> None:
+    """Without a token or keys the console is open (like the API) and its forms work; the
+    history says ``anonymous``, as for the API. The Origin and CSRF checks still apply."""
+    app = make_app()
+    db = database(app)
+    with db.transaction() as s:
+        task = tasks.create_task(s, {"type": "analysis", "title": "t", "priority": "low"})
+        task_id = task.id
+    client = app.test_client()
+    html = client.get(f"/ui/tasks/{task_id}").get_data(as_text=True)
+    assert f'action="/ui/tasks/{task_id}/priority"' in html
+    form = {"csrf": _csrf(html), "seen": _stamp(db, Task, task_id), "priority": "high"}
+    _refused(client.post(f"/ui/tasks/{task_id}/priority", data=form), 403, "Origin header")
+    forged = {**form, "csrf": "x" * 32}
+    _refused(
+        client.post(f"/ui/tasks/{task_id}/priority", data=forged, headers=ORIGIN),
+        403,
+        "security token",
+    )
+    done = client.post(f"/ui/tasks/{task_id}/priority", data=form, headers=ORIGIN)
+    assert done.status_code == 303
+    assert _row(db, Task, task_id).priority.value == "high"
+    assert _history(db, "task", task_id)[-1][:2] == ("update", "anonymous")
