@@ -202,6 +202,7 @@ def test_retry_fail_requeue_priority_and_reassign(world: World) -> None:
     action, actor, changes = _history(db, "task", world.stuck)[-1]
     assert (action, actor) == ("requeue", "write-operator")
     assert changes["status"] == ["in_progress", "pending"]
+    assert "requeued by hand after its lease expired" in op.page(f"/ui/tasks/{world.stuck}")
 
     seen = _stamp(db, Task, world.dead)
     response = op.post(f"/ui/tasks/{world.dead}/priority", {"seen": seen, "priority": "critical"})
