@@ -517,3 +517,20 @@ def test_an_open_console_acts_as_anonymous_with_the_same_checks(make_app: AppFac
     assert done.status_code == 303
     assert _row(db, Task, task_id).priority.value == "high"
     assert _history(db, "task", task_id)[-1][:2] == ("update", "anonymous")
+
+
+def test_a_backup_that_cannot_be_written_is_one_plain_message(
+    make_app: AppFactory, tmp_path: Path
+) -> None:
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the backup folder should be")
+    app = make_app(SWARM_API_TOKEN=TOKEN, SWARM_BACKUP_DIR=str(blocked))
+    op = Operator(app, TOKEN)
+    response = op.post("/ui/ops/backup", {"back": "/ui/ops"})
+    text = response.get_data(as_text=True)
+    assert response.status_code == 400, text[:300]
+    assert "could not be written" in text and text.count('class="error"') == 1
+    assert 'href="/ui/ops">Back to the page' in text
+    with database(app).read() as s:
+        event = s.scalars(sa.select(MaintenanceEvent)).one()  # the trail says it failed
+    assert event.status.value == "failed" and event.details["actor"] == "bootstrap"

@@ -72,8 +72,8 @@ def _headers(response: Response) -> Response:
 
 
 def _error_page(status: int, title: str, message: str) -> tuple[str, int]:
-    back = request.form.get("back", "") if request.method == "POST" else ""
-    back = back if back and auth.safe_next(back) == back else None
+    given = request.form.get("back", "") if request.method == "POST" else ""
+    back = given if given and auth.safe_next(given) == given else None
     page = render("error.html", title=title, status=status, message=message, back=back)
     return page, status
 
@@ -100,7 +100,13 @@ def _unexpected(error: Exception) -> Response | tuple[str, int]:
     if isinstance(error, SwarmError):
         return _swarm_error(error)
     response = web_errors.response_for(error)  # logs it; hides driver text
-    message = "The page could not be built (the database may be unavailable); try again."
+    if request.method == "POST":  # an action: its transaction was rolled back
+        message = (
+            "The action could not be done (the database may be unavailable); nothing was "
+            "changed. Try again."
+        )
+    else:
+        message = "The page could not be built (the database may be unavailable); try again."
     return _error_page(response.status_code, "Something went wrong", message)
 
 

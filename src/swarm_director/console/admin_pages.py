@@ -28,6 +28,7 @@ from swarm_director.durations import parse_duration
 from swarm_director.enums import ApiScope
 from swarm_director.ops.backup.create import create_backup
 from swarm_director.ops.backup.encryption import backup_key, backup_recipients
+from swarm_director.ops.errors import BackupError
 from swarm_director.redact import first_line
 from swarm_director.store import keys
 from swarm_director.web.context import database, session, state
@@ -94,12 +95,18 @@ def backup_now() -> BaseResponse:
     folder, encrypted as the settings say, recorded in the audit trail."""
     settings = state().settings
     recipients = backup_recipients(settings)
-    result = create_backup(
-        database().engine,
-        settings.resolved_backup_dir(),
-        key=None if recipients else backup_key(settings),
-        recipients=recipients,
-        kind="console",
-    )
+    folder = settings.resolved_backup_dir()
+    try:
+        result = create_backup(
+            database().engine,
+            folder,
+            key=None if recipients else backup_key(settings),
+            recipients=recipients,
+            kind="console",
+        )
+    except OSError as error:  # the folder: missing rights, a full disk (the trail has it)
+        raise BackupError(
+            f"The backup could not be written to {folder}: {first_line(str(error))}"
+        ) from None
     rows = result.manifest.total_rows
     return done(f"Backup written: {result.path.name} ({rows} rows).", url_for("console.ops"))
