@@ -162,6 +162,17 @@ def main() -> None:
             shot("keys")
             click("form.act button[type=submit]", "shown this once")
             shot("key-created")
+            narrow = browser(320, 900, True)  # the forms reflow on a phone, in dark mode
+            try:
+                driver, wide = narrow, driver
+                login(TOKEN)
+                driver.get(f"{base}/ui/tasks/{world['stuck']}")
+                target = args.out / "actions-task-320-dark.png"
+                driver.save_screenshot(str(target))
+                print(target)
+            finally:
+                narrow.quit()
+                driver = wide
             login(world["read_key"])
             driver.get(f"{base}/ui/tasks/{world['stuck']}")
             shot("read-only")
