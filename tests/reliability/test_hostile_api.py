@@ -87,6 +87,7 @@ BASE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/api/tasks/{task_id}/heartbeat"): {"lease_token": "t", "lease_s": 30},
     ("post", "/api/tasks/{task_id}/complete"): {"lease_token": "t", "result": {"n": 1}},
     ("post", "/api/tasks/{task_id}/fail"): {"lease_token": "t", "error": "e"},
+    ("post", "/api/tasks/{task_id}/requeue"): {},
 }
 
 RAW_BODIES: list[tuple[str, bytes]] = [

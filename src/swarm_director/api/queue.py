@@ -21,6 +21,7 @@ from swarm_director.schemas.queue import (
     FailRequest,
     HeartbeatOut,
     HeartbeatRequest,
+    RequeueRequest,
 )
 from swarm_director.store import queue
 from swarm_director.store.queue_wait import ReadySignal, wait_for
@@ -100,11 +101,12 @@ def fail_task(path: TaskPath, body: FailRequest) -> Response:
 
 
 @bp.post("/tasks/<int:task_id>/requeue", responses={200: TaskOut, 409: ErrorResponse})
-def requeue_task(path: TaskPath) -> Response:
+def requeue_task(path: TaskPath, body: RequeueRequest) -> Response:
     """Put a task whose lease expired back to pending now (an operator's hand, instead of
     waiting for the next claim), with one more attempt when its attempts are used up. The
     body is `{}`. 409, and nothing changes, when the task is not in progress or its lease is
     still live."""
+    del body  # nothing in it: validated as `{}`
     task = queue.requeue_task(session(), path.task_id)
     return json_response(TaskOut.model_validate(task))
 
