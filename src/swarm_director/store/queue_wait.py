@@ -28,8 +28,9 @@ from swarm_director.store._common import core_connection
 CHANNEL = "swarm_director_tasks"
 #: How often SQLite's watcher reads data_version.
 SQLITE_POLL_S = 0.005
-#: A waiter looks at least this often, notified or not.
-FALLBACK_S = 1.0
+#: A waiter looks at least this often, notified or not: a little under the pool's idle-ping
+#: threshold (db.engine.PING_AFTER_IDLE_S), so that its connection is not pinged each time.
+FALLBACK_S = 0.9
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
 
