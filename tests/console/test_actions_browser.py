@@ -34,6 +34,9 @@ def served(db_url: URL, tmp_path: Path) -> Iterator[tuple[str, Database, dict[st
                 "SWARM_API_TOKEN": TOKEN,
                 "SWARM_DATA_DIR": str(tmp_path / "data"),
                 "SWARM_BACKUP_DIR": str(tmp_path / "backups"),
+                # Task pages open a live log stream each; clicking through them fast on a
+                # loaded machine can hold more than the default 4 per address for a moment.
+                "SWARM_STREAM_MAX_PER_KEY": "20",
             }
         )
         with ServeProcess(url_text(db_url), tmp_path, env=env, workers=2) as server:
