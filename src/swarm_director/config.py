@@ -134,6 +134,10 @@ class Settings(BaseSettings):
     """The longest wait before a retry of a failed task."""
     claim_max_wait_s: float = Field(default=60.0, alias="SWARM_CLAIM_MAX_WAIT_S", ge=0, le=60)
     """A claim's wait_s is cut to this (keep it below your proxy's read timeout)."""
+    agent_silent_after: Duration = Field(
+        default=timedelta(minutes=10), alias="SWARM_AGENT_SILENT_AFTER", gt=timedelta(0)
+    )
+    """The console lists an agent as silent when its last claim or heartbeat is older."""
 
     # -- backups ---------------------------------------------------------------------------
     backup_dir: Path | None = Field(default=None, alias="SWARM_BACKUP_DIR")

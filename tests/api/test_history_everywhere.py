@@ -5,6 +5,7 @@ commands, and the seeding."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +16,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from swarm_director.cli.main import cli
-from swarm_director.db import make_engine
+from swarm_director.db import make_engine, utcnow
 from swarm_director.db.actor import cli_actor
-from swarm_director.models import HistoryEntry
+from swarm_director.models import HistoryEntry, Task
 from swarm_director.store import keys
 from swarm_director.web.context import database
 from tests.api.conftest import AppFactory, url_text
@@ -78,6 +79,7 @@ CASES: dict[tuple[str, str], Case] = {
     ("post", "/api/tasks/{task_id}/heartbeat"): lambda w: _lease_case(w, "heartbeat", None),
     ("post", "/api/tasks/{task_id}/complete"): lambda w: _lease_case(w, "complete", "complete"),
     ("post", "/api/tasks/{task_id}/fail"): lambda w: _lease_case(w, "fail", "retry"),
+    ("post", "/api/tasks/{task_id}/requeue"): lambda w: _requeue_case(w),
     ("post", "/api/tasks/{task_id}/logs"): lambda w: (
         "POST", f"/api/tasks/{w.task}/logs", {"agent_type": "a", "message": "m"}, None),
     ("post", "/api/tasks/{task_id}/drafts"): lambda w: (
@@ -125,6 +127,17 @@ def _lease_case(w: World, step: str, action: str | None) -> Any:
     if step == "fail":
         body["error"] = "boom"
     return "POST", f"/api/tasks/{task}/{step}", body, ("task", task, action) if action else None
+
+
+def _requeue_case(w: World) -> Any:
+    task, _token = w.claim()
+    with database(w.client.application).transaction() as session:  # the lease runs out
+        session.execute(
+            sa.update(Task)
+            .where(Task.id == task)
+            .values(lease_expires_at=utcnow() - timedelta(seconds=1))
+        )
+    return "POST", f"/api/tasks/{task}/requeue", {}, ("task", task, "requeue")
 
 
 @pytest.fixture

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import timedelta
 from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
 
+from swarm_director.db import utcnow
+from swarm_director.models import Task
 from swarm_director.store import keys
 from swarm_director.web.context import database
 from tests.api.conftest import AppFactory
@@ -160,3 +163,54 @@ def test_each_queue_step_is_in_the_history_with_the_key_s_name(make_app: AppFact
     ]
     assert rows[1]["changes"]["status"] == ["pending", "in_progress"]
     assert all(r["request_id"] for r in rows)
+
+
+def test_requeue_puts_an_expired_lease_back_and_refuses_a_live_one(client: FlaskClient) -> None:
+    agent = make_agent(client, "worker-1")["id"]
+    task = make_task(client, max_attempts=1)["id"]
+    (claim,) = _claim(client, agent, lease_s=30)
+    live = client.post(f"/api/tasks/{task}/requeue", json={})
+    assert live.status_code == 409 and live.get_json()["error"]["details"]["reason"] == "lease_live"
+    assert client.get(f"/api/tasks/{task}").get_json()["status"] == "in_progress"
+    with database(client.application).transaction() as s:  # the lease runs out
+        s.execute(
+            Task.__table__.update()
+            .where(Task.id == task)
+            .values(lease_expires_at=utcnow() - timedelta(seconds=1))
+        )
+    done = client.post(f"/api/tasks/{task}/requeue", json={})
+    assert done.status_code == 200
+    body = done.get_json()
+    assert (body["status"], body["assigned_agent_id"], body["lease_expires_at"]) == (
+        "pending",
+        None,
+        None,
+    )
+    assert body["max_attempts"] == 2  # it had used its one attempt: one more
+    zombie = client.post(f"/api/tasks/{task}/complete", json={"lease_token": claim["lease_token"]})
+    assert zombie.status_code == 409
+    again = client.post(f"/api/tasks/{task}/requeue", json={})
+    assert again.status_code == 409
+    assert again.get_json()["error"]["details"]["reason"] == "not_in_progress"
+    assert client.post("/api/tasks/424242/requeue", json={}).status_code == 404
+    history = client.get(f"/api/tasks/{task}/history").get_json()["items"]
+    assert [h["action"] for h in history][-1] == "requeue"
+    (retaken,) = _claim(client, agent)
+    assert retaken["task"]["id"] == task and retaken["task"]["attempts"] == 2
+
+
+def test_an_operator_fails_a_running_task_with_a_reason(client: FlaskClient) -> None:
+    agent = make_agent(client, "worker-1")["id"]
+    task = make_task(client)["id"]
+    (claim,) = _claim(client, agent, lease_s=30)
+    response = client.patch(
+        f"/api/tasks/{task}",
+        json={"status": "failed", "expected_status": "in_progress", "last_error": "by hand"},
+    )
+    assert response.status_code == 200
+    assert (response.get_json()["status"], response.get_json()["last_error"]) == (
+        "failed",
+        "by hand",
+    )
+    late = client.post(f"/api/tasks/{task}/complete", json={"lease_token": claim["lease_token"]})
+    assert late.status_code == 409

@@ -104,3 +104,16 @@ def test_a_waiting_claim_through_the_client_gets_a_new_task(
     created = time.monotonic()
     waiter.join(10)
     assert got and got[0] - created < 1.0  # wait_s stretched the read timeout
+
+
+def test_requeue_through_the_client(client: Client) -> None:
+    agent = _agent(client, "r")
+    task = client.create_task({"type": "analysis", "title": "stuck", "priority": "critical"})
+    (claim,) = client.claim_tasks(agent, lease_s=0.2).claims
+    assert claim.task.id == task.id
+    time.sleep(0.3)
+    again = client.requeue_task(task.id)
+    assert (again.status, again.assigned_agent_id) == ("pending", None)
+    with pytest.raises(ConflictError):
+        client.requeue_task(task.id)
+    assert client.list_task_history(task.id).items[-1].action == "requeue"

@@ -4,7 +4,8 @@ The operations come from ``/api/openapi.json`` (so a new endpoint is attacked to
 id gets SQL, path-traversal, negative, huge and non-numeric values; each query parameter and
 each body field gets the hostile strings and numbers of ``hostile.py``; and every body
 operation also gets raw bodies: oversized, nested 100,000 deep, invalid UTF-8, NaN/Infinity
-literals, huge integers, not JSON at all. The app runs with auth on.
+literals, huge integers, not JSON at all. The app runs with auth on. The console's POST
+routes (its actions) get each form field hostile, and forged tokens and origins.
 
 Passing means: never a 5xx; every 4xx is the one JSON error shape; a refused request changed
 no row of any table; an accepted one (hostile text is often valid text) stored exactly what
@@ -87,6 +88,7 @@ BASE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/api/tasks/{task_id}/heartbeat"): {"lease_token": "t", "lease_s": 30},
     ("post", "/api/tasks/{task_id}/complete"): {"lease_token": "t", "result": {"n": 1}},
     ("post", "/api/tasks/{task_id}/fail"): {"lease_token": "t", "error": "e"},
+    ("post", "/api/tasks/{task_id}/requeue"): {},
 }
 
 RAW_BODIES: list[tuple[str, bytes]] = [
@@ -470,6 +472,142 @@ def test_console_login_next_is_never_a_header_break(app: Flask, figures: Figures
         cookies = posted.headers.getlist("Set-Cookie")
         assert all(c.startswith("swarm_console=") for c in cookies), (target, cookies)
     figures.record(f"hostile_console_next_{database(app).dialect}", {"tried": tried})
+
+
+#: Every field a console form sends (the actions' own and the task list's filters).
+CONSOLE_FIELDS = [
+    "seen",
+    "reason",
+    "priority",
+    "agent_id",
+    "status",
+    "decision",
+    "notes",
+    "name",
+    "scope",
+    "expires",
+    "ids",
+    "back",
+    "type",
+    "user_id",
+    "q",
+]
+#: Console actions left out of the field flood: it would take a backup per value (into the
+#: server's default backup folder); it gets the refusals below like every other route.
+NO_FLOOD = {"console.backup_now"}
+
+
+def _console_posts(app: Flask) -> list[tuple[str, str]]:
+    """(endpoint, path with every id 1) of each console POST route that acts."""
+    found = []
+    for rule in app.url_map.iter_rules():
+        if not rule.endpoint.startswith("console.") or "POST" not in (rule.methods or ()):
+            continue
+        if rule.endpoint in ("console.login", "console.logout"):
+            continue
+        path = rule.rule
+        for name in rule.arguments:
+            path = path.replace(f"<int:{name}>", "1")
+        found.append((rule.endpoint, path))
+    return sorted(found)
+
+
+#: A valid form of each action (the hostile value then replaces one field of it), so that a
+#: hostile value reaches the store, not only the first field check.
+CONSOLE_FORMS: dict[str, dict[str, str]] = {
+    "console.fail_task": {"reason": "stopped by hand"},
+    "console.change_priority": {"priority": "high"},
+    "console.assign_task": {"agent_id": "2"},
+    "console.set_agent_status": {"status": "offline"},
+    "console.review_draft": {"decision": "send_back", "notes": "again"},
+    "console.create_key": {"name": "hostile-made", "scope": "read", "expires": "1d"},
+    "console.revoke_key": {"name": "nobody"},
+    "console.retry_tasks": {"type": "analysis", "ids": "1"},
+}
+#: The row whose change stamp (``seen``) a route's form carries.
+STAMPED = {"tasks": "tasks", "agents": "agents", "drafts": "drafts"}
+
+
+def _fields_of(endpoint: str) -> list[str]:
+    """The fields ``endpoint`` reads (its form's, the stamp and the way back); the bulk retry
+    reads the task list's filters too."""
+    if endpoint == "console.retry_tasks":
+        return CONSOLE_FIELDS
+    return ["seen", "back", *CONSOLE_FORMS.get(endpoint, {})]
+
+
+def _seen(app: Flask, path: str) -> str:
+    """The current change stamp of the row ``path`` acts on (none: "")."""
+    parts = path.strip("/").split("/")  # ui, tasks, 1, retry
+    if len(parts) < 4 or parts[1] not in STAMPED or not parts[2].isdigit():
+        return ""
+    table = Base.metadata.tables[STAMPED[parts[1]]]
+    with database(app).engine.connect() as conn:
+        found = conn.execute(sa.select(table.c.updated_at).where(table.c.id == int(parts[2])))
+        stamp = found.scalar()
+    return stamp.isoformat() if stamp is not None else "x"
+
+
+def _check_console(response: Any, what: str, before: Any, app: Flask) -> int:
+    status: int = response.status_code
+    text = response.get_data(as_text=True)
+    assert status < 500, f"{what} -> {status} {text[:300]}"
+    leaks = [m for m in INTERNALS if m in text]
+    assert not leaks, f"{what} leaked {leaks}: {text[:300]}"
+    if status >= 400:
+        assert text.count('class="error"') == 1, f"{what}: not one plain message: {text[:300]}"
+        assert _snapshot(app) == before, f"{what} was refused but changed rows"
+    return status
+
+
+def test_console_actions_with_hostile_forms(app: Flask, scale: Scale, figures: Figures) -> None:
+    """Every console POST route with each form field hostile (and confirmed), with the
+    session's CSRF token and Origin: never a 5xx, one plain message, a refusal changes
+    nothing. Then without the token, with a wrong one, and from a foreign Origin: always
+    403, nothing changed."""
+    client = _console_client(app)
+    csrf = client.get("/ui/").get_data(as_text=True).split('name="csrf" value="', 1)[1]
+    csrf = csrf.split('"', 1)[0]
+    origin = {"Origin": "http://localhost"}
+    routes = _console_posts(app)
+    assert len(routes) >= 10, routes
+    values: list[Any] = [
+        *_pick(HOSTILE_TEXT, scale),
+        *_pick(HOSTILE_NUMBERS, scale),
+        *HOSTILE_IDS[:4],
+    ]
+    tried = accepted = 0
+    for endpoint, path in routes:
+        for url in (path, path.replace("/1/", "/424242/")):
+            for field in [] if endpoint in NO_FLOOD else _fields_of(endpoint):
+                for value in values:
+                    form = {
+                        **CONSOLE_FORMS.get(endpoint, {}),
+                        "seen": _seen(app, url),
+                        "csrf": csrf,
+                        "confirmed": "yes",
+                        field: str(value),
+                    }
+                    before = _snapshot(app)
+                    response = client.post(url, data=form, headers=origin)
+                    tried += 1
+                    what = f"POST {url} {field}={str(value)[:40]!r}"
+                    accepted += _check_console(response, what, before, app) < 400
+            for form, headers in [
+                ({"confirmed": "yes"}, origin),
+                ({"csrf": "x" * 32, "confirmed": "yes"}, origin),
+                ({"csrf": csrf, "confirmed": "yes"}, {"Origin": "http://evil.example"}),
+                ({"csrf": csrf, "confirmed": "yes"}, {"Origin": "null"}),
+                ({"csrf": csrf, "confirmed": "yes"}, {}),
+            ]:
+                before = _snapshot(app)
+                response = client.post(url, data=form, headers=headers)
+                tried += 1
+                assert response.status_code == 403, (url, form, headers, response.status_code)
+                _check_console(response, f"POST {url} forged {headers}", before, app)
+    figures.record(
+        f"hostile_console_posts_{database(app).dialect}", {"tried": tried, "accepted": accepted}
+    )
 
 
 def test_console_filters_of_every_listing_page(app: Flask, scale: Scale, figures: Figures) -> None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 
 import pytest
 from sqlalchemy.orm import Session
 
-from swarm_director.db import Database
+from swarm_director.db import Database, utcnow
 from swarm_director.errors import ConflictError, NotFoundError, ValidationError
 from swarm_director.models import Agent, AgentStatus
 from swarm_director.store import agents
@@ -114,3 +115,23 @@ def test_concurrent_moves_cannot_create_a_cycle(db: Database) -> None:
     with db.read() as s:
         parents = {x.id: x.parent_id for x in s.query(Agent)}
     assert None in parents.values()
+
+
+def test_silent_agents_are_those_whose_last_sign_of_life_is_old(db: Database) -> None:
+    now = utcnow()
+    with db.transaction() as s:
+        made = {}
+        for name, seen, status in [
+            ("quiet", now - timedelta(hours=2), "idle"),
+            ("quieter", now - timedelta(hours=3), "busy"),
+            ("lively", now - timedelta(seconds=5), "idle"),
+            ("gone", now - timedelta(hours=5), "offline"),
+            ("never", None, "idle"),
+        ]:
+            agent = agents.create_agent(s, {"name": name, "agent_type": "worker", "status": status})
+            agent.last_seen_at = seen
+            made[name] = agent.id
+    with db.read() as s:
+        silent = agents.list_silent_agents(s, now - timedelta(minutes=10))
+        assert [a.name for a in silent] == ["quieter", "quiet"]
+        assert len(agents.list_silent_agents(s, now - timedelta(minutes=10), limit=1)) == 1

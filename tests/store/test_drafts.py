@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from swarm_director.db import Database, make_engine
 from swarm_director.errors import NotFoundError, ValidationError
 from swarm_director.models import Draft, DraftStatus
-from swarm_director.store import drafts
+from swarm_director.store import drafts, tasks
 from tests.store.conftest import new_agent, new_task
 
 
@@ -156,3 +156,18 @@ def test_concurrent_processes_get_consecutive_versions(db: Database, db_url: URL
         w.join(timeout=120)
     assert [w.exitcode for w in workers] == [0] * processes
     assert versions(db, task_id) == list(range(1, processes * each + 1))
+
+
+def test_drafts_waiting_for_review_are_listed_longest_waiting_first(db: Database) -> None:
+    with db.transaction() as s:
+        task = tasks.create_task(s, {"type": "email_draft", "title": "letter"})
+        first = drafts.create_draft(s, task.id, {"content": "one"})
+        second = drafts.create_draft(s, task.id, {"content": "two"})
+        drafts.create_draft(s, task.id, {"content": "three"})  # still a draft
+        drafts.review_draft(s, first.id, {"status": "under_review"})
+        drafts.review_draft(s, second.id, {"status": "under_review"})
+        first_id, second_id = first.id, second.id
+    with db.transaction() as s:
+        drafts.review_draft(s, first_id, {"status": "approved"})
+    with db.read() as s:
+        assert [d.id for d in drafts.list_drafts_for_review(s)] == [second_id]

@@ -274,6 +274,23 @@ def test_completed_at_and_status_are_only_in_the_row_through_the_store(db: Datab
         assert task.completed_at is not None
 
 
+def test_requeue_names_the_actor_and_leaves_a_live_lease_alone(db: Database) -> None:
+    agent, (task,) = _setup(db, {})
+    (claim,) = _claim(db, agent, lease_s=60)
+    with db.transaction() as session, pytest.raises(ConflictError):
+        queue.requeue_task(session, task)
+    later = utcnow() + timedelta(minutes=2)
+    with db.transaction() as session, acting_as("operator-key"):
+        row = queue.requeue_task(session, task, now=later)
+    assert row.status is TaskStatus.PENDING and row.lease_token is None
+    assert row.max_attempts == 3  # attempts remained: unchanged
+    assert _actions(db, task)[-1] == ("requeue", "operator-key")
+    with db.transaction() as session, pytest.raises(ConflictError):
+        queue.heartbeat(session, task, claim.lease_token)
+    with db.transaction() as session, pytest.raises(NotFoundError):
+        queue.requeue_task(session, 10**30)
+
+
 def test_has_ready_task_sees_a_due_task_of_its_types_and_an_expired_lease(db: Database) -> None:
     agent, _ = _setup(db, {"not_before": utcnow() + timedelta(hours=1)})
 

@@ -21,6 +21,7 @@ from swarm_director.schemas.queue import (
     FailRequest,
     HeartbeatOut,
     HeartbeatRequest,
+    RequeueRequest,
 )
 from swarm_director.store import queue
 from swarm_director.store.queue_wait import ReadySignal, wait_for
@@ -99,6 +100,18 @@ def fail_task(path: TaskPath, body: FailRequest) -> Response:
         task = queue.fail_task(
             unit, path.task_id, body.lease_token, body.error, retry=body.retry, backoff=_backoff()
         )
+    return json_response(TaskOut.model_validate(task))
+
+
+@bp.post("/tasks/<int:task_id>/requeue", responses={200: TaskOut, 409: ErrorResponse})
+def requeue_task(path: TaskPath, body: RequeueRequest) -> Response:
+    """Put a task whose lease expired back to pending now (an operator's hand, instead of
+    waiting for the next claim), with one more attempt when its attempts are used up. The
+    body is `{}`. 409, and nothing changes, when the task is not in progress or its lease is
+    still live."""
+    del body  # nothing in it: validated as `{}`
+    with database().writes() as unit:
+        task = queue.requeue_task(unit, path.task_id)
     return json_response(TaskOut.model_validate(task))
 
 

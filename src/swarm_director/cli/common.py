@@ -16,8 +16,7 @@ from sqlalchemy import exc as sa_exc
 from swarm_director.config import Settings, default_text, load_settings
 from swarm_director.db import Database
 from swarm_director.errors import SwarmError
-from swarm_director.ops.crypto.age import Identity, Recipient, load_identities, parse_recipient
-from swarm_director.ops.crypto.sdbkenc1 import parse_key
+from swarm_director.ops.crypto.age import Identity, load_identities
 from swarm_director.redact import first_line, mask_urls
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -74,18 +73,6 @@ def opened(database_url: str | None) -> Iterator[tuple[Database, Settings]]:
         yield database, settings
     finally:
         database.dispose()
-
-
-def backup_key(settings: Settings) -> bytes | None:
-    """The key of ``SWARM_BACKUP_KEY`` (None: backups are not encrypted)."""
-    if settings.backup_key is None or not settings.backup_key.get_secret_value().strip():
-        return None
-    return parse_key(settings.backup_key.get_secret_value().strip())
-
-
-def backup_recipients(settings: Settings) -> list[Recipient]:
-    """The age recipients of ``SWARM_BACKUP_RECIPIENTS`` (empty: no age encryption)."""
-    return [parse_recipient(text) for text in settings.backup_recipients]
 
 
 def backup_identities(

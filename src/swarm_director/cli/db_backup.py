@@ -10,8 +10,6 @@ import click
 
 from swarm_director.cli.common import (
     backup_identities,
-    backup_key,
-    backup_recipients,
     database_option,
     emit_json,
     identity_option,
@@ -24,6 +22,7 @@ from swarm_director.cli.main import db
 from swarm_director.cli.output import human_bytes, progress_bars
 from swarm_director.db.base import utcnow
 from swarm_director.ops.backup.create import create_backup, list_backups
+from swarm_director.ops.backup.encryption import backup_key, backup_recipients
 from swarm_director.ops.backup.restore import restore_backup
 from swarm_director.ops.backup.verify import verify_backup
 from swarm_director.ops.crypto import age

@@ -10,8 +10,6 @@ import click
 from swarm_director.cli.common import (
     ProblemsFound,
     backup_identities,
-    backup_key,
-    backup_recipients,
     database_option,
     emit_json,
     from_setting,
@@ -24,6 +22,7 @@ from swarm_director.cli.main import db
 from swarm_director.cli.output import human_bytes, progress_bars, rows_text
 from swarm_director.durations import parse_duration
 from swarm_director.models import TaskStatus
+from swarm_director.ops.backup.encryption import backup_key, backup_recipients
 from swarm_director.ops.checks.db_check import check_database
 from swarm_director.ops.maintain import MaintenancePolicy, run_maintenance
 from swarm_director.ops.optimize import optimize

@@ -64,6 +64,12 @@ def fail_task(task_id: int, lease_token: str, error: str, *, retry: bool = True)
     return call
 
 
+def requeue_task(task_id: int) -> Call[TaskOut]:
+    """Put a task whose lease expired back to pending now (an operator's hand)."""
+    call: Call[TaskOut] = _post(f"/api/tasks/{task_id}/requeue", TaskOut, {})
+    return call
+
+
 def list_expired_leases(*, limit: int | None = None) -> Call[TaskPage]:
     """Tasks in progress whose lease expired (their agent stopped)."""
     return Call("GET", "/api/tasks/expired-leases", TaskPage, params=query(limit=limit))

@@ -146,6 +146,7 @@ class Surface:
     heartbeat = Operation(queue.heartbeat)
     complete_task = Operation(queue.complete_task)
     fail_task = Operation(queue.fail_task)
+    requeue_task = Operation(queue.requeue_task)
     list_expired_leases = Operation(queue.list_expired_leases)
     list_dead_tasks = Operation(queue.list_dead_tasks)
 

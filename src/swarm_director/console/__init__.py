@@ -1,4 +1,5 @@
-"""The read-only web console at ``/ui/``: server-rendered pages over the store and ops.
+"""The web console at ``/ui/``: server-rendered pages over the store and ops, and forms that
+act through the same store functions as the API (see :mod:`.forms`).
 
 Every page is plain HTML that works without JavaScript; one small script adds live logs.
 Security: a login when a token is configured (see :mod:`.auth`), a strict Content-Security-
@@ -14,12 +15,15 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from swarm_director.config import Settings
 from swarm_director.console import (
+    admin_pages,
     auth,
     documents,
     history_pages,
     ops_page,
     pages,
     queue_pages,
+    swarm_actions,
+    task_actions,
     task_pages,
 )
 from swarm_director.console.common import bp, render
@@ -43,7 +47,10 @@ SECURITY_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
+    # same-origin, not no-referrer: under no-referrer a browser sends "Origin: null" with the
+    # console's own form POSTs, and the actions check Origin (see console.forms). No referrer
+    # ever leaves for another site either way.
+    "Referrer-Policy": "same-origin",
     "Cross-Origin-Opener-Policy": "same-origin",
 }
 
@@ -65,12 +72,19 @@ def _headers(response: Response) -> Response:
 
 
 def _error_page(status: int, title: str, message: str) -> tuple[str, int]:
-    return render("error.html", title=title, status=status, message=message), status
+    given = request.form.get("back", "") if request.method == "POST" else ""
+    back = given if given and auth.safe_next(given) == given else None
+    page = render("error.html", title=title, status=status, message=message, back=back)
+    return page, status
 
 
 def _swarm_error(error: SwarmError) -> tuple[str, int]:
     status = web_errors.swarm_error_response(error).status_code
-    return _error_page(status, "Not found" if status == 404 else "Cannot show this", error.message)
+    if request.method == "POST":  # an action refused: the form's page is where to go back
+        title = "Not done"
+    else:
+        title = "Not found" if status == 404 else "Cannot show this"
+    return _error_page(status, title, error.message)
 
 
 def _http_error(error: HTTPException) -> Response | tuple[str, int]:
@@ -86,7 +100,13 @@ def _unexpected(error: Exception) -> Response | tuple[str, int]:
     if isinstance(error, SwarmError):
         return _swarm_error(error)
     response = web_errors.response_for(error)  # logs it; hides driver text
-    message = "The page could not be built (the database may be unavailable); try again."
+    if request.method == "POST":  # an action: its transaction was rolled back
+        message = (
+            "The action could not be done (the database may be unavailable); nothing was "
+            "changed. Try again."
+        )
+    else:
+        message = "The page could not be built (the database may be unavailable); try again."
     return _error_page(response.status_code, "Something went wrong", message)
 
 
@@ -146,6 +166,7 @@ def init_app(app: Flask, settings: Settings) -> None:
             "needs_login": needs_login,
             "logged_in": needs_login and auth.logged_in(),
             "is_admin": auth.allows(ApiScope.ADMIN),
+            "can_write": auth.allows(ApiScope.WRITE),
             "csrf_token": auth.csrf_token,
         }
 
@@ -155,11 +176,14 @@ bp.before_request(auth.require_login)
 bp.register_error_handler(SwarmError, _swarm_error)
 bp.register_error_handler(Exception, _unexpected)
 __all__ = [
+    "admin_pages",
     "documents",
     "history_pages",
     "init_app",
     "ops_page",
     "pages",
     "queue_pages",
+    "swarm_actions",
+    "task_actions",
     "task_pages",
 ]

@@ -27,7 +27,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
 from flask import Flask, Request, Response, current_app, g, redirect, request, session, url_for
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, SessionMixin
 from itsdangerous import URLSafeTimedSerializer
@@ -130,12 +129,8 @@ def stored_secret(folder: Path) -> bytes:
 
 
 def _signing_key(app: Flask) -> bytes | None:
-    # Made only once a login can be needed, so a server without authentication writes no file.
-    try:
-        if not web_auth.auth_required(app):
-            return None
-    except sa.exc.SQLAlchemyError:
-        pass  # cannot tell: have the key ready; the page itself reports the database
+    # Also without authentication: the console's action forms carry a CSRF token kept in the
+    # signed cookie, so an open console needs the key as well (made on its first page).
     settings = state(app).settings
     try:
         return session_secret(settings)
@@ -287,7 +282,7 @@ def stream_principal() -> Principal | None:
 
 class ConsoleSessions(SecureCookieSessionInterface):
     """Flask's signed-cookie sessions, read only on :data:`SESSION_PATHS`, signed with a key
-    loaded when a login is first needed (:func:`session_secret`)."""
+    loaded on the console's first request (:func:`session_secret`)."""
 
     def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
         if app.secret_key is None:

@@ -24,6 +24,7 @@ _STEPS = {
     "retry": "attempt failed, will be retried",
     "fail": "failed for good",
     "expire": "lease expired",
+    "requeue": "requeued by hand after its lease expired",
 }
 #: Fields a step's description names itself, not listed again.
 _SAID = {"status", "attempt", "lease_expires_at", "result", "not_before", "assigned_agent_id"}

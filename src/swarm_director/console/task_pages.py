@@ -17,6 +17,7 @@ from swarm_director.console.common import (
     render,
 )
 from swarm_director.console.history_pages import describe, timeline
+from swarm_director.db.base import utcnow
 from swarm_director.errors import NotFoundError
 from swarm_director.models import LogLevel, TaskPriority, TaskStatus, TaskType
 from swarm_director.schemas.filters import LogFilter, TaskFilter, TaskLogFilter
@@ -110,6 +111,8 @@ def task_page(task_id: int) -> str:
         emails=email_page.items,
         more_emails=email_page.next_cursor is not None,
         names=browse.agent_names(s, ids),
+        lease_expired=task.lease_expires_at is not None and task.lease_expires_at <= utcnow(),
+        priorities=list(TaskPriority),
     )
 
 

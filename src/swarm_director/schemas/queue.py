@@ -80,6 +80,11 @@ class CompleteRequest(InputModel):
     result: JSONObject | None = Field(default=None, description="Stored as the task's result.")
 
 
+class RequeueRequest(InputModel):
+    """The body of a requeue: an empty object (`{}`); the task and its expired lease say
+    everything."""
+
+
 class FailRequest(InputModel):
     lease_token: LeaseToken
     error: LongText = Field(description="Why the attempt failed (kept as `last_error`).")

@@ -57,6 +57,9 @@ class TaskUpdate(InputModel):
     conversation_id: PositiveId | None = None
     max_attempts: Patch[Attempts] = None
     not_before: ISOTimestamp | None = None
+    last_error: ShortText | None = Field(
+        default=None, description="Why the task failed (e.g. the reason an operator failed it)."
+    )
     expected_status: Patch[TaskStatus] = Field(
         default=None,
         description="Precondition, not a change: apply this update only if the task's status "

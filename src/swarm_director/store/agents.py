@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from swarm_director.errors import ConflictError
-from swarm_director.models import Agent, Conversation
+from swarm_director.models import Agent, AgentStatus, Conversation
 from swarm_director.models.conversation import ConversationParticipant
 from swarm_director.schemas.agents import AgentCreate, AgentUpdate
 from swarm_director.schemas.filters import AgentFilter
@@ -72,6 +73,23 @@ def list_agents(
     Raises ValidationError for a bad filter, limit or cursor."""
     stmt = AGENT_FILTERS.apply(select(Agent), AGENT_FILTERS.parse(agent_filter))
     return paginate(session, stmt, _BY_ID, limit=limit, cursor=cursor)
+
+
+def list_silent_agents(session: Session, since: datetime, *, limit: int = 200) -> list[Agent]:
+    """Agents not taken offline whose last sign of life (a claim or a heartbeat of the work
+    queue) is older than ``since``, the longest silent first, at most ``limit``. An agent
+    that never used the queue has no sign of life and is not listed."""
+    stmt = (
+        select(Agent)
+        .where(
+            Agent.last_seen_at.is_not(None),
+            Agent.last_seen_at < since,
+            Agent.status != AgentStatus.OFFLINE,
+        )
+        .order_by(Agent.last_seen_at, Agent.id)
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))
 
 
 #: The conditions of :class:`AgentFilter`.

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from swarm_director.errors import ConflictError, NotFoundError
-from swarm_director.models import Agent, Draft, Task
+from swarm_director.models import Agent, Draft, DraftStatus, Task
 from swarm_director.schemas.drafts import DraftCreate, DraftUpdate
 from swarm_director.store._common import (
     fits,
@@ -76,6 +76,18 @@ def list_drafts(
     get_or_404(session, Task, task_id, "task")
     stmt = select(Draft).where(Draft.task_id == task_id)
     return paginate(session, stmt, _BY_VERSION, limit=limit, cursor=cursor)
+
+
+def list_drafts_for_review(session: Session, *, limit: int = 200) -> list[Draft]:
+    """Drafts waiting for a review (``under_review``), the longest waiting first, at most
+    ``limit``."""
+    stmt = (
+        select(Draft)
+        .where(Draft.status == DraftStatus.UNDER_REVIEW)
+        .order_by(Draft.updated_at, Draft.id)
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))
 
 
 def review_draft(session: Session, draft_id: int, data: DraftUpdate | Mapping[str, Any]) -> Draft:

@@ -10,11 +10,12 @@ nothing, so a task is completed at most once in effect, whatever a worker that c
 the dead says. On PostgreSQL claims lock with ``FOR UPDATE SKIP LOCKED`` (claimers never wait on
 each other); SQLite serializes writers already.
 
-Every claim, completion, failure and expiry is a history row (actions ``claim``, ``complete``,
-``retry``, ``fail``, ``expire``); heartbeats are not. Statements are Core (one or two per step)
-on the caller's connection (the API gives each call a Core transaction, ``Database.writes``,
-not a session): the queue's hot path builds no ORM objects, and its statements are built once
-with bound parameters (building a statement costs more than running it).
+Every claim, completion, failure, expiry and requeue is a history row (actions ``claim``,
+``complete``, ``retry``, ``fail``, ``expire``, ``requeue``); heartbeats are not. Statements are
+Core (one or two per step) on the caller's connection (the API gives each call a Core
+transaction, ``Database.writes``, not a session): the queue's hot path builds no ORM objects,
+and its statements are built once with bound parameters (building a statement costs more than
+running it).
 """
 
 from __future__ import annotations
@@ -379,6 +380,58 @@ def fail_task(
         changes["not_before"] = (None, due)
         changes["assigned_agent_id"] = (row.assigned_agent_id, None)
     history.record(connection, "task", task_id, "retry" if again else "fail", changes)
+    return task
+
+
+def requeue_task(
+    source: Session | Connection, task_id: int, *, now: datetime | None = None
+) -> Row[Any]:
+    """Put one task whose lease expired back to pending now, by hand (an operator, not the
+    next claim): unassigned, due at once, with one more attempt when its attempts are used
+    up (that is what asking for it again means). A history row (``requeue``) names the
+    current actor. Returns the task. Raises NotFoundError, ConflictError (not in progress, or
+    its lease is still live: its agent may yet finish it; nothing is changed)."""
+    connection = core_connection(source)
+    now = now or utcnow()
+    if not fits(_TASKS.c.id.type, task_id):
+        raise NotFoundError(f"task {task_id} not found", details={"id": task_id})
+    row = connection.execute(_HOLDER, {"task_id": task_id}).one_or_none()
+    if row is None:
+        raise NotFoundError(f"task {task_id} not found", details={"id": task_id})
+    if row.status != TaskStatus.IN_PROGRESS:
+        raise ConflictError(
+            f"task {task_id} is {row.status.value}, not in progress; nothing was changed",
+            details={"status": row.status.value, "reason": "not_in_progress"},
+        )
+    if row.lease_expires_at is not None and row.lease_expires_at > now:
+        raise ConflictError(
+            f"the lease of task {task_id} is live until "
+            f"{row.lease_expires_at:%Y-%m-%dT%H:%M:%SZ}; nothing was changed",
+            details={"status": row.status.value, "reason": "lease_live"},
+        )
+    attempts = max(row.max_attempts, row.attempts + 1)
+    task = connection.execute(
+        _UPDATE_RETURNING,
+        {
+            "task_id": task_id,
+            "status": TaskStatus.PENDING,
+            "assigned_agent_id": None,
+            "max_attempts": attempts,
+            "not_before": None,
+            "lease_token": None,
+            "lease_expires_at": None,
+            "updated_at": now,
+        },
+    ).one()
+    changes: dict[str, tuple[Any, Any]] = {
+        "status": (TaskStatus.IN_PROGRESS, TaskStatus.PENDING),
+        "assigned_agent_id": (row.assigned_agent_id, None),
+        "lease_expires_at": (row.lease_expires_at, None),
+    }
+    if attempts != row.max_attempts:
+        changes["max_attempts"] = (row.max_attempts, attempts)
+    history.record(connection, "task", task_id, "requeue", changes)
+    announce(connection)
     return task
 
 

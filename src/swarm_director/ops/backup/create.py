@@ -31,6 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 
 from swarm_director import __version__
+from swarm_director.db.actor import current_actor
 from swarm_director.db.base import utcnow
 from swarm_director.db.engine import sqlite_file
 from swarm_director.models import MaintenanceOperation
@@ -124,7 +125,8 @@ def create_backup(
     if keep_days is not None and keep_days <= 0:
         raise BackupError("--keep-days must be positive")
     with audit.record(engine, MaintenanceOperation.BACKUP) as details:
-        details.update(kind=kind, directory=str(directory))
+        # Who asked: the CLI's user, a maintenance job, or the console session's key.
+        details.update(kind=kind, directory=str(directory), actor=current_actor().name)
         private_dir(directory)
         leftovers = temp_files.remove_orphans(directory)  # of backups killed before they ended
         with temp_files.claimed(directory) as token:
