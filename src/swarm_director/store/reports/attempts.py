@@ -1,0 +1,186 @@
+"""The work queue's attempts, read from the history: how long tasks waited and ran, how often
+they were retried, and how often attempts failed, by type and by agent.
+
+An attempt is a ``claim`` step recorded in the range. It waited from when the task was ready:
+the step before it (the task's creation, a retry, a lease expiry), or that step's
+``not_before`` when it was later (a due time, a retry's backoff). It ran until the step after
+it: ``complete``, or ``fail``, ``retry`` or ``expire`` (failed). Percentiles are nearest-rank
+(the value at rank ⌈p·n⌉), in seconds to the millisecond; everything is computed by the
+database with window functions, so only a row per group comes back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, Float, case, cast, func, select
+from sqlalchemy.orm import Session
+
+from swarm_director.models.agent import Agent
+from swarm_director.models.history import HistoryEntry
+from swarm_director.models.task import Task
+from swarm_director.schemas.reports import DurationReport, DurationRow, FailureRow, ReportQuery
+from swarm_director.store._common import core_connection
+from swarm_director.store.reports.window import Window, epoch_seconds_exact, resolve
+
+_QUEUE_STEPS = ("create", "claim", "complete", "fail", "retry", "expire")
+_FAILED_ENDS = ("fail", "retry", "expire")
+
+
+def _attempts(window: Window, dialect: str) -> Any:
+    """One row per attempt claimed in the range: task, agent, attempt number, wait, run and
+    how it ended."""
+    h = HistoryEntry
+    claimed = (
+        select(h.entity_id)
+        .where(
+            h.entity == "task",
+            h.action == "claim",
+            h.at >= window.since,
+            h.at < window.until,
+        )
+        .distinct()
+    )
+    by_task: dict[str, Any] = {"partition_by": h.entity_id, "order_by": h.id}
+    at_s = epoch_seconds_exact(h.at, dialect)
+    due = h.changes[("not_before", 1)].as_string()
+    due_s = epoch_seconds_exact(due if dialect == "sqlite" else cast(due, h.at.type), dialect)
+    ready_s = case((due_s > at_s, due_s), else_=at_s)
+    steps = (
+        select(
+            h.entity_id.label("task_id"),
+            h.action,
+            h.at,
+            at_s.label("at_s"),
+            h.changes[("assigned_agent_id", 1)].as_integer().label("agent_id"),
+            func.lag(ready_s).over(**by_task).label("ready_s"),
+            func.lead(h.action).over(**by_task).label("next_action"),
+            func.lead(at_s).over(**by_task).label("next_s"),
+            func.sum(case((h.action == "claim", 1), else_=0))
+            .over(**by_task, rows=(None, 0))
+            .label("attempt"),
+        )
+        .where(h.entity == "task", h.action.in_(_QUEUE_STEPS), h.entity_id.in_(claimed))
+        .subquery("steps")
+    )
+    s = steps.c
+    wait = func.round(cast(s.at_s - s.ready_s, Float) * 1000) / 1000.0
+    run = case(
+        (s.next_action == "complete", func.round(cast(s.next_s - s.at_s, Float) * 1000) / 1000.0)
+    )
+    return (
+        select(
+            s.task_id,
+            Task.type,
+            s.agent_id,
+            s.attempt,
+            wait.label("wait_s"),
+            run.label("run_s"),
+            case((s.next_action == "complete", 1), else_=0).label("completed"),
+            case((s.next_action.in_(_FAILED_ENDS), 1), else_=0).label("failed"),
+        )
+        .join(Task, Task.id == s.task_id)
+        .where(s.action == "claim", s.at >= window.since, s.at < window.until)
+        .subquery("attempts")
+    )
+
+
+def _rank(p: int, n: Any) -> Any:
+    """⌈p·n/100⌉ in integer arithmetic (the same on both dialects)."""
+    return (p * n + 99) // 100
+
+
+def durations(
+    source: Session | Connection, query: ReportQuery | None = None, *, window: Window | None = None
+) -> DurationReport:
+    """Wait and run percentiles and retries per task type, over the attempts claimed in the
+    range. Raises ValidationError for a bad range."""
+    window = window or resolve(query)
+    connection = core_connection(source)
+    a = _attempts(window, connection.dialect.name).c
+    by_type: dict[str, Any] = {"partition_by": a.type}
+    ranked = select(
+        a.type,
+        a.task_id,
+        a.attempt,
+        a.wait_s,
+        a.run_s,
+        func.row_number().over(**by_type, order_by=a.wait_s.asc().nulls_last()).label("wr"),
+        func.count(a.wait_s).over(**by_type).label("wn"),
+        func.row_number().over(**by_type, order_by=a.run_s.asc().nulls_last()).label("rr"),
+        func.count(a.run_s).over(**by_type).label("rn"),
+    ).subquery("ranked")
+    r = ranked.c
+    stmt = (
+        select(
+            r.type,
+            func.count(),
+            func.count(r.task_id.distinct()),
+            func.sum(case((r.attempt > 1, 1), else_=0)),
+            func.max(case((r.wr == _rank(50, r.wn), r.wait_s))),
+            func.max(case((r.wr == _rank(95, r.wn), r.wait_s))),
+            func.max(case((r.rr == _rank(50, r.rn), r.run_s))),
+            func.max(case((r.rr == _rank(95, r.rn), r.run_s))),
+        )
+        .group_by(r.type)
+        .order_by(r.type)
+    )
+    rows = []
+    for kind, attempts, tasks, retries, w50, w95, r50, r95 in connection.execute(stmt):
+        rows.append(
+            DurationRow(
+                type=kind.value,
+                attempts=attempts,
+                tasks=tasks,
+                retries=int(retries or 0),
+                retries_per_task=round(int(retries or 0) / tasks, 3),
+                wait_p50_s=_seconds(w50),
+                wait_p95_s=_seconds(w95),
+                run_p50_s=_seconds(r50),
+                run_p95_s=_seconds(r95),
+            )
+        )
+    return DurationReport(range=window.described(), types=rows)
+
+
+def _seconds(value: Any) -> float | None:
+    return None if value is None else round(float(value), 3)
+
+
+def failure_rows(connection: Connection, window: Window, by: str) -> list[FailureRow]:
+    """Attempts claimed in the range by how they ended, per task type or per agent."""
+    a = _attempts(window, connection.dialect.name).c
+    key = a.type if by == "type" else a.agent_id
+    stmt = select(key, func.count(), func.sum(a.completed), func.sum(a.failed)).group_by(key)
+    names: dict[int, str] = {}
+    found = connection.execute(stmt).all()
+    if by == "agent":
+        ids = [row[0] for row in found if row[0] is not None]
+        names = {
+            i: n
+            for i, n in connection.execute(select(Agent.id, Agent.name).where(Agent.id.in_(ids)))
+        }
+    rows = []
+    for value, attempts, completed, failed in found:
+        completed, failed = int(completed or 0), int(failed or 0)
+        if by == "type":
+            label = value.value
+            key_text: str | None = value.value
+        else:
+            key_text = None if value is None else str(value)
+            label = "unassigned" if value is None else names.get(value, f"agent {value}")
+        rows.append(
+            FailureRow(
+                key=key_text,
+                label=label,
+                attempts=attempts,
+                completed=completed,
+                failed=failed,
+                running=attempts - completed - failed,
+                failure_rate=round(failed / (completed + failed), 4)
+                if completed + failed
+                else None,
+            )
+        )
+    rows.sort(key=lambda row: (-(row.failure_rate or 0), -row.attempts, row.label))
+    return rows
