@@ -73,7 +73,7 @@ def grow_past(
         return {}
     rng = random.Random(seed)  # noqa: S311 (demo data, not secrets)
     end = now or utcnow()
-    agent_ids = dict(session.execute(select(Agent.name, Agent.id)).tuples().all())
+    agent_ids: dict[str, int] = {n: i for n, i in session.execute(select(Agent.name, Agent.id))}
     clock = _Clock(end - timedelta(days=days))
     counts = {"tasks": 0, "agent_logs": 0, "drafts": 0, "emails": 0}
     t = clock.now
