@@ -20,6 +20,7 @@ from swarm_director.console import (
     ops_page,
     pages,
     queue_pages,
+    report_pages,
     task_pages,
 )
 from swarm_director.console.common import bp, render
@@ -161,5 +162,6 @@ __all__ = [
     "ops_page",
     "pages",
     "queue_pages",
+    "report_pages",
     "task_pages",
 ]
