@@ -24,10 +24,11 @@ def failures(
     most frequent errors. Raises ValidationError for a bad range."""
     window = window or resolve(query)
     connection = core_connection(source)
+    rows = failure_rows(connection, window)
     return FailureReport(
         range=window.described(),
-        by_type=failure_rows(connection, window, "type"),
-        by_agent=failure_rows(connection, window, "agent"),
+        by_type=rows["type"],
+        by_agent=rows["agent"],
         errors=top_errors(connection, window),
     )
 

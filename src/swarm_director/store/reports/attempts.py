@@ -147,40 +147,50 @@ def _seconds(value: Any) -> float | None:
     return None if value is None else round(float(value), 3)
 
 
-def failure_rows(connection: Connection, window: Window, by: str) -> list[FailureRow]:
-    """Attempts claimed in the range by how they ended, per task type or per agent."""
+def failure_rows(connection: Connection, window: Window) -> dict[str, list[FailureRow]]:
+    """Attempts claimed in the range by how they ended, per task type and per agent (one
+    query: the attempts are grouped by both, and summed here)."""
     a = _attempts(window, connection.dialect.name).c
-    key = a.type if by == "type" else a.agent_id
-    stmt = select(key, func.count(), func.sum(a.completed), func.sum(a.failed)).group_by(key)
-    names: dict[int, str] = {}
-    found = connection.execute(stmt).all()
-    if by == "agent":
-        ids = [row[0] for row in found if row[0] is not None]
-        names = {
-            i: n
-            for i, n in connection.execute(select(Agent.id, Agent.name).where(Agent.id.in_(ids)))
-        }
-    rows = []
-    for value, attempts, completed, failed in found:
-        completed, failed = int(completed or 0), int(failed or 0)
-        if by == "type":
-            label = value.value
-            key_text: str | None = value.value
-        else:
-            key_text = None if value is None else str(value)
-            label = "unassigned" if value is None else names.get(value, f"agent {value}")
-        rows.append(
-            FailureRow(
-                key=key_text,
-                label=label,
-                attempts=attempts,
-                completed=completed,
-                failed=failed,
-                running=attempts - completed - failed,
-                failure_rate=round(failed / (completed + failed), 4)
-                if completed + failed
-                else None,
-            )
+    stmt = select(
+        a.type, a.agent_id, func.count(), func.sum(a.completed), func.sum(a.failed)
+    ).group_by(a.type, a.agent_id)
+    by_type: dict[Any, list[int]] = {}
+    by_agent: dict[Any, list[int]] = {}
+    for kind, agent_id, attempts, completed, failed in connection.execute(stmt):
+        for groups, key in ((by_type, kind), (by_agent, agent_id)):
+            sums = groups.setdefault(key, [0, 0, 0])
+            sums[0] += attempts
+            sums[1] += int(completed or 0)
+            sums[2] += int(failed or 0)
+    ids = [agent_id for agent_id in by_agent if agent_id is not None]
+    names = {
+        i: n for i, n in connection.execute(select(Agent.id, Agent.name).where(Agent.id.in_(ids)))
+    }
+    type_rows = [_row(kind.value, kind.value, sums) for kind, sums in by_type.items()]
+    agent_rows = [
+        _row(
+            None if agent_id is None else str(agent_id),
+            "unassigned" if agent_id is None else names.get(agent_id, f"agent {agent_id}"),
+            sums,
         )
-    rows.sort(key=lambda row: (-(row.failure_rate or 0), -row.attempts, row.label))
-    return rows
+        for agent_id, sums in by_agent.items()
+    ]
+    return {"type": _worst_first(type_rows), "agent": _worst_first(agent_rows)}
+
+
+def _row(key: str | None, label: str, sums: list[int]) -> FailureRow:
+    attempts, completed, failed = sums
+    finished = completed + failed
+    return FailureRow(
+        key=key,
+        label=label,
+        attempts=attempts,
+        completed=completed,
+        failed=failed,
+        running=attempts - finished,
+        failure_rate=round(failed / finished, 4) if finished else None,
+    )
+
+
+def _worst_first(rows: list[FailureRow]) -> list[FailureRow]:
+    return sorted(rows, key=lambda row: (-(row.failure_rate or 0), -row.attempts, row.label))
