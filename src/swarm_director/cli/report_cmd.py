@@ -87,7 +87,8 @@ def _query(
     except PydanticValidationError as error:
         problem = error.errors()[0]
         field = str(problem["loc"][0]) if problem["loc"] else "range"
-        raise click.BadParameter(problem["msg"], param_hint=f"--{field}") from None
+        message = str(problem["msg"]).removeprefix("Value error, ")
+        raise click.BadParameter(message, param_hint=f"--{field}") from None
 
 
 def _options(f: Callable[..., Any]) -> Callable[..., Any]:
