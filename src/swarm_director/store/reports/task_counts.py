@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, or_, select
+from sqlalchemy import Connection, and_, case, func, literal, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from swarm_director.models.agent import Agent
@@ -59,16 +59,17 @@ def task_counts(
     group = _GROUPS[query.by] if query.by else None
     extra = [group] if group is not None else []
 
+    # One statement: creations from the tasks, completions and failures from the history.
     created_bucket = window.bucket_sql(Task.created_at, dialect).label("b")
     created = (
-        select(created_bucket, *extra, func.count())
+        select(created_bucket, literal(0).label("kind"), *extra, func.count().label("n"))
         .where(Task.created_at >= window.since, Task.created_at < window.until)
         .group_by(created_bucket, *extra)
     )
     step_bucket = window.bucket_sql(HistoryEntry.at, dialect).label("b")
-    outcome = HistoryEntry.action == "complete"
+    kind = case((HistoryEntry.action == "complete", 1), else_=2).label("kind")
     steps = (
-        select(step_bucket, *extra, outcome.label("ok"), func.count())
+        select(step_bucket, kind, *extra, func.count().label("n"))
         .join(Task, Task.id == HistoryEntry.entity_id)
         .where(
             HistoryEntry.entity == "task",
@@ -76,7 +77,7 @@ def task_counts(
             HistoryEntry.at < window.until,
             or_(HistoryEntry.action == "complete", failed_step()),
         )
-        .group_by(step_bucket, *extra, outcome)
+        .group_by(step_bucket, kind, *extra)
     )
     n = len(window.starts)
     series: dict[str | None, dict[str, list[int]]] = defaultdict(
@@ -84,14 +85,10 @@ def task_counts(
     )
     if group is None:
         series[None]  # one series even when nothing happened
-    created_rows: list[Any] = list(connection.execute(created))
-    for row in created_rows:
-        key = _key(row[1]) if group is not None else None
-        series[key]["created"][row[0]] += row[-1]
-    step_rows: list[Any] = list(connection.execute(steps))
-    for row in step_rows:
-        key = _key(row[1]) if group is not None else None
-        series[key]["completed" if row[-2] else "failed"][row[0]] += row[-1]
+    rows: list[Any] = list(connection.execute(union_all(created, steps)))
+    for row in rows:
+        key = _key(row[2]) if group is not None else None
+        series[key][COUNTS[row[1]]][row[0]] += row[-1]
     labels = _labels(connection, query.by, list(series))
     ordered = sorted(series, key=lambda k: (k is None, _sort_key(k)))
     return TaskCountsReport(
