@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Float, case, cast, func, select
+from sqlalchemy import Connection, Float, and_, case, cast, func, select
 from sqlalchemy.orm import Session
 
 from swarm_director.models.agent import Agent
@@ -45,14 +45,18 @@ def _attempts(window: Window, dialect: str) -> Any:
     at_s = epoch_seconds_exact(h.at, dialect)
     due = h.changes[("not_before", 1)].as_string()
     due_s = epoch_seconds_exact(due if dialect == "sqlite" else cast(due, h.at.type), dialect)
-    ready_s = case((due_s > at_s, due_s), else_=at_s)
+    # Only a creation or a retry carries a due time, only a claim an agent: the JSON is read
+    # for those rows alone.
+    ready_s = case((and_(h.action.in_(("create", "retry")), due_s > at_s), due_s), else_=at_s)
     steps = (
         select(
             h.entity_id.label("task_id"),
             h.action,
             h.at,
             at_s.label("at_s"),
-            h.changes[("assigned_agent_id", 1)].as_integer().label("agent_id"),
+            case((h.action == "claim", h.changes[("assigned_agent_id", 1)].as_integer())).label(
+                "agent_id"
+            ),
             func.lag(ready_s).over(**by_task).label("ready_s"),
             func.lead(h.action).over(**by_task).label("next_action"),
             func.lead(at_s).over(**by_task).label("next_s"),
