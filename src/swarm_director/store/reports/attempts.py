@@ -1,12 +1,13 @@
 """The work queue's attempts, read from the history: how long tasks waited and ran, how often
 they were retried, and how often attempts failed, by type and by agent.
 
-An attempt is a ``claim`` step recorded in the range. It waited from when the task was ready:
+An attempt is a ``claim`` step recorded in the range (its attempt number is the one the claim
+recorded). It waited from when the task was ready:
 the step before it (the task's creation, a retry, a lease expiry), or that step's
 ``not_before`` when it was later (a due time, a retry's backoff). It ran until the step after
 it: ``complete``, or ``fail``, ``retry`` or ``expire`` (failed). Percentiles are nearest-rank
 (the value at rank ⌈p·n⌉), in seconds to the millisecond; everything is computed by the
-database with window functions, so only a row per group comes back.
+database (percentiles with window functions), so only a row per group comes back.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Connection, Float, and_, case, cast, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from swarm_director.models.agent import Agent
 from swarm_director.models.history import HistoryEntry
@@ -29,45 +30,64 @@ _FAILED_ENDS = ("fail", "retry", "expire")
 
 def _attempts(window: Window, dialect: str) -> Any:
     """One row per attempt claimed in the range: task, agent, attempt number, wait, run and
-    how it ended."""
-    h = HistoryEntry
-    claimed = (
-        select(h.entity_id)
-        .where(
-            h.entity == "task",
-            h.action == "claim",
-            h.at >= window.since,
-            h.at < window.until,
-        )
-        .distinct()
-    )
-    by_task: dict[str, Any] = {"partition_by": h.entity_id, "order_by": h.id}
-    at_s = epoch_seconds_exact(h.at, dialect)
-    due = h.changes[("not_before", 1)].as_string()
-    due_s = epoch_seconds_exact(due if dialect == "sqlite" else cast(due, h.at.type), dialect)
-    # Only a creation or a retry carries a due time, only a claim an agent: the JSON is read
-    # for those rows alone.
-    ready_s = case((and_(h.action.in_(("create", "retry")), due_s > at_s), due_s), else_=at_s)
-    steps = (
+    how it ended.
+
+    The step before and the step after each claim are read by correlated subqueries on the
+    history's (entity, entity_id, id) index, so a short range reads a few rows per claim
+    instead of the whole history of every task it touches (window functions over all of a
+    task's steps made PostgreSQL scan the table: 150 ms for a day of 30,000 tasks, measured).
+    """
+    c = aliased(HistoryEntry, name="claim")
+
+    def step_of_task(alias: Any) -> list[Any]:
+        return [
+            alias.entity == "task",
+            alias.entity_id == c.entity_id,
+            alias.action.in_(_QUEUE_STEPS),
+        ]
+
+    before = aliased(HistoryEntry, name="before")
+    at_s = epoch_seconds_exact(before.at, dialect)
+    due = before.changes[("not_before", 1)].as_string()
+    due_s = epoch_seconds_exact(due if dialect == "sqlite" else cast(due, before.at.type), dialect)
+    # Only a creation or a retry carries a due time: its JSON is read for those alone.
+    ready = (
         select(
-            h.entity_id.label("task_id"),
-            h.action,
-            h.at,
-            at_s.label("at_s"),
-            case((h.action == "claim", h.changes[("assigned_agent_id", 1)].as_integer())).label(
-                "agent_id"
-            ),
-            func.lag(ready_s).over(**by_task).label("ready_s"),
-            func.lead(h.action).over(**by_task).label("next_action"),
-            func.lead(at_s).over(**by_task).label("next_s"),
-            func.sum(case((h.action == "claim", 1), else_=0))
-            .over(**by_task, rows=(None, 0))
-            .label("attempt"),
+            case((and_(before.action.in_(("create", "retry")), due_s > at_s), due_s), else_=at_s)
         )
-        .where(h.entity == "task", h.action.in_(_QUEUE_STEPS), h.entity_id.in_(claimed))
-        .subquery("steps")
+        .where(*step_of_task(before), before.id < c.id)
+        .order_by(before.id.desc())
+        .limit(1)
+        .scalar_subquery()
     )
-    s = steps.c
+    after = aliased(HistoryEntry, name="after")
+    next_step = select(after.action).where(*step_of_task(after), after.id > c.id)
+    next_action = next_step.order_by(after.id).limit(1).scalar_subquery()
+    next_s = (
+        select(epoch_seconds_exact(after.at, dialect))
+        .where(*step_of_task(after), after.id > c.id)
+        .order_by(after.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    claimed_s = epoch_seconds_exact(c.at, dialect)
+    claims = (
+        select(
+            c.entity_id.label("task_id"),
+            c.changes[("assigned_agent_id", 1)].as_integer().label("agent_id"),
+            c.changes[("attempt", 1)].as_integer().label("attempt"),
+            claimed_s.label("at_s"),
+            ready.label("ready_s"),
+            next_action.label("next_action"),
+            next_s.label("next_s"),
+        )
+        .where(c.entity == "task", c.action == "claim", c.at >= window.since, c.at < window.until)
+        # Computed once: PostgreSQL would otherwise inline it and run the subqueries again for
+        # each use of their columns below.
+        .cte("claims")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
+    )
+    s = claims.c
     wait = func.round(cast(s.at_s - s.ready_s, Float) * 1000) / 1000.0
     run = case(
         (s.next_action == "complete", func.round(cast(s.next_s - s.at_s, Float) * 1000) / 1000.0)
@@ -84,7 +104,6 @@ def _attempts(window: Window, dialect: str) -> Any:
             case((s.next_action.in_(_FAILED_ENDS), 1), else_=0).label("failed"),
         )
         .join(Task, Task.id == s.task_id)
-        .where(s.action == "claim", s.at >= window.since, s.at < window.until)
         .subquery("attempts")
     )
 
