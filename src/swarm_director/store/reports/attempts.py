@@ -1,8 +1,7 @@
 """The work queue's attempts, read from the history: how long tasks waited and ran, how often
 they were retried, and how often attempts failed, by type and by agent.
 
-An attempt is a ``claim`` step recorded in the range (its attempt number is the one the claim
-recorded). It waited from when the task was ready:
+An attempt is a ``claim`` step recorded in the range. It waited from when the task was ready:
 the step before it (the task's creation, a retry, a lease expiry), or that step's
 ``not_before`` when it was later (a due time, a retry's backoff). It ran until the step after
 it: ``complete``, or ``fail``, ``retry`` or ``expire`` (failed). Percentiles are nearest-rank
@@ -12,6 +11,7 @@ database (percentiles with window functions), so only a row per group comes back
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Float, and_, case, cast, func, select
@@ -24,13 +24,24 @@ from swarm_director.schemas.reports import DurationReport, DurationRow, FailureR
 from swarm_director.store._common import core_connection
 from swarm_director.store.reports.window import Window, epoch_seconds_exact, resolve
 
+#: Ranges up to this long take the lookup shape (measured: bench/reports.py, docs/benchmarks.md).
+LOOKUP_RANGE = timedelta(days=2)
 _QUEUE_STEPS = ("create", "claim", "complete", "fail", "retry", "expire")
 _FAILED_ENDS = ("fail", "retry", "expire")
 
 
 def _attempts(window: Window, dialect: str) -> Any:
     """One row per attempt claimed in the range: task, agent, attempt number, wait, run and
-    how it ended.
+    how it ended. Two shapes of one query, the same figures (the tests run both): a short
+    range looks up the steps around each of its claims; a long one reads every step of the
+    tasks it touches in one pass, cheaper than that many lookups."""
+    if window.until - window.since <= LOOKUP_RANGE:
+        return _attempts_by_lookup(window, dialect)
+    return _attempts_by_window(window, dialect)
+
+
+def _attempts_by_lookup(window: Window, dialect: str) -> Any:
+    """The attempts of a short range, looked up claim by claim.
 
     The step before and the step after each claim are read by correlated subqueries on the
     history's (entity, entity_id, id) index, so a short range reads a few rows per claim
@@ -104,6 +115,68 @@ def _attempts(window: Window, dialect: str) -> Any:
             case((s.next_action.in_(_FAILED_ENDS), 1), else_=0).label("failed"),
         )
         .join(Task, Task.id == s.task_id)
+        .subquery("attempts")
+    )
+
+
+def _attempts_by_window(window: Window, dialect: str) -> Any:
+    """The attempts of a long range: one pass of window functions over every queue step of
+    the tasks claimed in it (the attempt number counted, not read)."""
+    h = HistoryEntry
+    claimed = (
+        select(h.entity_id)
+        .where(
+            h.entity == "task",
+            h.action == "claim",
+            h.at >= window.since,
+            h.at < window.until,
+        )
+        .distinct()
+    )
+    by_task: dict[str, Any] = {"partition_by": h.entity_id, "order_by": h.id}
+    at_s = epoch_seconds_exact(h.at, dialect)
+    due = h.changes[("not_before", 1)].as_string()
+    due_s = epoch_seconds_exact(due if dialect == "sqlite" else cast(due, h.at.type), dialect)
+    # Only a creation or a retry carries a due time, only a claim an agent: the JSON is read
+    # for those rows alone.
+    ready_s = case((and_(h.action.in_(("create", "retry")), due_s > at_s), due_s), else_=at_s)
+    steps = (
+        select(
+            h.entity_id.label("task_id"),
+            h.action,
+            h.at,
+            at_s.label("at_s"),
+            case((h.action == "claim", h.changes[("assigned_agent_id", 1)].as_integer())).label(
+                "agent_id"
+            ),
+            func.lag(ready_s).over(**by_task).label("ready_s"),
+            func.lead(h.action).over(**by_task).label("next_action"),
+            func.lead(at_s).over(**by_task).label("next_s"),
+            func.sum(case((h.action == "claim", 1), else_=0))
+            .over(**by_task, rows=(None, 0))
+            .label("attempt"),
+        )
+        .where(h.entity == "task", h.action.in_(_QUEUE_STEPS), h.entity_id.in_(claimed))
+        .subquery("steps")
+    )
+    s = steps.c
+    wait = func.round(cast(s.at_s - s.ready_s, Float) * 1000) / 1000.0
+    run = case(
+        (s.next_action == "complete", func.round(cast(s.next_s - s.at_s, Float) * 1000) / 1000.0)
+    )
+    return (
+        select(
+            s.task_id,
+            Task.type,
+            s.agent_id,
+            s.attempt,
+            wait.label("wait_s"),
+            run.label("run_s"),
+            case((s.next_action == "complete", 1), else_=0).label("completed"),
+            case((s.next_action.in_(_FAILED_ENDS), 1), else_=0).label("failed"),
+        )
+        .join(Task, Task.id == s.task_id)
+        .where(s.action == "claim", s.at >= window.since, s.at < window.until)
         .subquery("attempts")
     )
 
