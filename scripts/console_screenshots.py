@@ -2,10 +2,12 @@
 
     .venv/bin/python scripts/console_screenshots.py [--out docs/console] [--scale 20]
 
-Creates a fresh embedded database in a temporary folder, runs ``db seed`` and
-``db seed --scale N``, starts ``swarm-director serve`` on it and photographs each page with
-headless Chromium (Debian's ``chromium`` + ``chromium-driver``) at 1280 px (light) and
-320 px wide (dark mode). Writes ``<page>-desktop.png`` and ``<page>-320-dark.png``.
+Creates a fresh embedded database in a temporary folder, runs ``db seed --past 7d`` (a week
+of history for the reports) and ``db seed --scale N``, starts ``swarm-director serve`` on it
+and photographs each page with headless Chromium (Debian's ``chromium`` + ``chromium-driver``)
+at 1280 px (light) and 320 px wide (dark mode); the Reports page also at 1280 px dark. Writes
+``<page>-desktop.png``, ``<page>-320-dark.png`` (and ``reports-desktop-dark.png``).
+``--only reports`` photographs only the pages named.
 """
 
 from __future__ import annotations
@@ -31,7 +33,10 @@ PAGES = {
     "logs": "/ui/logs?level=warning",
     "conversation": "/ui/conversations/1",
     "ops": "/ui/ops",
+    "reports": "/ui/reports?range=7d",
 }
+#: Pages also photographed at desktop width in dark mode.
+DARK_DESKTOP = ("reports",)
 
 
 def free_port() -> int:
@@ -61,7 +66,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("docs/console"))
     parser.add_argument("--scale", type=int, default=20)
+    parser.add_argument("--only", nargs="*", choices=sorted(PAGES), help="only these pages")
     args = parser.parse_args()
+    pages = {name: PAGES[name] for name in args.only} if args.only else PAGES
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "SWARM_DATA_DIR": str(Path(tmp) / "data"), "SWARM_ENV": "development"}
@@ -69,7 +76,8 @@ def main() -> None:
         env.pop("SWARM_API_TOKEN", None)
         run = {"env": env, "cwd": tmp, "check": True, "stdout": subprocess.DEVNULL}
         subprocess.run([*SWARM_DIRECTOR, "db", "init"], **run)  # type: ignore[call-overload]
-        subprocess.run([*SWARM_DIRECTOR, "db", "seed"], **run)  # type: ignore[call-overload]
+        seed = ["db", "seed", "--past", "7d"]
+        subprocess.run([*SWARM_DIRECTOR, *seed], **run)  # type: ignore[call-overload]
         scale = ["db", "seed", "--scale", str(args.scale)]
         subprocess.run([*SWARM_DIRECTOR, *scale], **run)  # type: ignore[call-overload]
         subprocess.run([*SWARM_DIRECTOR, "db", "backup"], **run)  # type: ignore[call-overload]
@@ -92,10 +100,13 @@ def main() -> None:
             for width, height, dark, suffix in (
                 (1280, 900, False, "desktop"),
                 (320, 900, True, "320-dark"),
+                (1280, 900, True, "desktop-dark"),
             ):
                 driver = browser(width, height, dark)
                 try:
-                    for name, path in PAGES.items():
+                    for name, path in pages.items():
+                        if suffix == "desktop-dark" and name not in DARK_DESKTOP:
+                            continue
                         driver.get(f"http://127.0.0.1:{port}{path}")  # type: ignore[attr-defined]
                         full = driver.execute_script(  # type: ignore[attr-defined]
                             "return document.documentElement.scrollHeight"

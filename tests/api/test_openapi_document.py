@@ -63,6 +63,13 @@ _OTHER_NAMES: dict[str, tuple[set[str], set[str]]] = {
     # the live tail: the client follows a stream, the store's LogFollower polls
     "stream_logs": ({"follow_logs"}, {"LogFollower"}),
     "stream_task_logs": ({"follow_logs"}, {"LogFollower"}),
+    # reports: the store's functions say what they compute
+    "report_tasks": ({"report_tasks"}, {"task_counts"}),
+    "report_durations": ({"report_durations"}, {"durations"}),
+    "report_failures": ({"report_failures"}, {"failures"}),
+    "report_logs": ({"report_logs"}, {"log_volume"}),
+    "report_emails": ({"report_emails"}, {"email_outcomes"}),
+    "report_drafts": ({"report_drafts"}, {"draft_approvals"}),
 }
 
 
@@ -76,10 +83,22 @@ def _store_names() -> set[str]:
         log_stream,
         logs,
         queue,
+        reports,
         tasks,
     )
 
-    modules = (agents, conversations, drafts, emails, history, log_stream, logs, queue, tasks)
+    modules = (
+        agents,
+        conversations,
+        drafts,
+        emails,
+        history,
+        log_stream,
+        logs,
+        queue,
+        reports,
+        tasks,
+    )
     return {name for module in modules for name in vars(module) if not name.startswith("_")}
 
 

@@ -181,3 +181,24 @@ def test_token_is_required_and_checked(server: ServeProcess) -> None:
     assert missing.value.status == 401 and missing.value.code == "unauthorized"
     with Client(server.url, "wrong") as wrong, pytest.raises(UnauthorizedError):
         wrong.get_task(1)
+
+
+def test_reports(client: Client) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    task = client.create_task(TaskCreate(type="analysis", title=_name("counted")))
+    client.add_log(task.id, LogCreate(agent_type="worker", message="boom 42", log_level="error"))
+    now = datetime.now(UTC)
+    since, until = now - timedelta(hours=1), now + timedelta(minutes=1)
+    tasks = client.report_tasks(since=since, until=until, bucket="minute", by="type")
+    analysis = next(s for s in tasks.series if s.key == "analysis")
+    assert sum(analysis.created) >= 1 and len(tasks.range.buckets) in (61, 62)
+    logs = client.report_logs(since=since, until=until)
+    assert logs.totals["error"] >= 1
+    failures = client.report_failures(since=since, until=until)
+    assert any(e.pattern == "boom <n>" and e.source == "log" for e in failures.errors)
+    for call in (client.report_durations, client.report_emails, client.report_drafts):
+        assert call(since=since, until=until).range.since == since
+    with pytest.raises(ValidationError) as bad:
+        client.report_tasks(bucket="minute", since=now - timedelta(days=30), until=now)
+    assert "bucket" in bad.value.details["fields"]

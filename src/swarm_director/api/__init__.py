@@ -42,6 +42,7 @@ def _register_resources(app: OpenAPI) -> None:
         history,
         logs,
         queue,
+        reports,
         streams,
         tasks,
     )
@@ -49,7 +50,19 @@ def _register_resources(app: OpenAPI) -> None:
     streams.init_app(app)
     queue.init_app(app)
     # queue before tasks: /tasks/claim and /tasks/dead are not task ids
-    modules = (health, agents, queue, tasks, logs, streams, drafts, emails, conversations, history)
+    modules = (
+        health,
+        agents,
+        queue,
+        tasks,
+        logs,
+        streams,
+        drafts,
+        emails,
+        conversations,
+        history,
+        reports,
+    )
     for module in modules:
         app.register_api(module.bp)
     app.register_api(health.admin)

@@ -41,6 +41,7 @@ def _register() -> None:
         history_cmd,
         keys,
         logs,
+        report_cmd,
         serve,
     )
 

@@ -17,6 +17,7 @@ from swarm_director.client import conversation_operations as conv
 from swarm_director.client import log_operations as logs
 from swarm_director.client import operations as ops
 from swarm_director.client import queue_operations as queue
+from swarm_director.client import report_operations as report
 from swarm_director.client.calls import Call
 from swarm_director.schemas import PageOut
 
@@ -159,6 +160,13 @@ class Surface:
     list_draft_history = Operation(queue.list_draft_history)
     list_email_history = Operation(queue.list_email_history)
     list_conversation_history = Operation(queue.list_conversation_history)
+
+    report_tasks = Operation(report.report_tasks)
+    report_durations = Operation(report.report_durations)
+    report_failures = Operation(report.report_failures)
+    report_logs = Operation(report.report_logs)
+    report_emails = Operation(report.report_emails)
+    report_drafts = Operation(report.report_drafts)
 
     list_logs = Operation(logs.list_logs)
     iter_logs = Pager(logs.list_logs)

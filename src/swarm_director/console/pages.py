@@ -16,6 +16,7 @@ from swarm_director.console.common import (
     text_arg,
 )
 from swarm_director.console.history_pages import agent_changes
+from swarm_director.console.report_pages import overview_charts
 from swarm_director.db import utcnow
 from swarm_director.models import (
     AgentStatus,
@@ -97,6 +98,7 @@ def overview() -> str:
         sample=browse.BUSIEST_SAMPLE,
         health=health,
         admin=admin,
+        charts=overview_charts(),
     )
 
 

@@ -13,8 +13,9 @@ belonged to.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from enum import Enum
 from typing import Any
@@ -59,6 +60,8 @@ _TABLE: Table = HistoryEntry.__table__  # type: ignore[assignment]
 _INSERT = insert(_TABLE).inline()
 
 Changes = dict[str, list[Any]]
+#: Where history rows take their time from (see :func:`recorded_at`).
+_CLOCK: ContextVar[Callable[[], datetime]] = ContextVar("history_clock", default=utcnow)
 
 
 def _json(value: Any) -> Any:
@@ -117,8 +120,20 @@ def _entry(entity: str, entity_id: int, action: str, changes: Changes) -> dict[s
         "changes": changes,
         "actor": actor.name,
         "request_id": actor.request_id,
-        "at": utcnow(),
+        "at": _CLOCK.get()(),
     }
+
+
+@contextmanager
+def recorded_at(clock: Callable[[], datetime]) -> Iterator[None]:
+    """History rows recorded inside the block take their time from ``clock`` instead of the
+    wall clock: for seeding a past (the demo's week of history) and for tests that build a
+    swarm at known times. Production code never uses it."""
+    token = _CLOCK.set(clock)
+    try:
+        yield
+    finally:
+        _CLOCK.reset(token)
 
 
 @event.listens_for(Session, "after_flush")

@@ -1,0 +1,47 @@
+"""Reports over a time range (see docs/reports.md): counts per bucket, durations, failure
+rates and the most frequent errors, computed by the database from the tasks, the logs and the
+history of every change. Each function takes a session or connection and a
+:class:`~swarm_director.schemas.reports.ReportQuery`."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection
+from sqlalchemy.orm import Session
+
+from swarm_director.schemas.reports import FailureReport, ReportQuery
+from swarm_director.store._common import core_connection
+from swarm_director.store.reports.activity import draft_approvals, email_outcomes, log_volume
+from swarm_director.store.reports.attempts import durations, failure_rows
+from swarm_director.store.reports.errors import mask, top_errors
+from swarm_director.store.reports.task_counts import task_counts
+from swarm_director.store.reports.window import MAX_BUCKETS, Window, resolve
+
+
+def failures(
+    source: Session | Connection, query: ReportQuery | None = None, *, window: Window | None = None
+) -> FailureReport:
+    """Failure rates of the attempts claimed in the range by task type and by agent, and the
+    most frequent errors. Raises ValidationError for a bad range."""
+    window = window or resolve(query)
+    connection = core_connection(source)
+    rows = failure_rows(connection, window)
+    return FailureReport(
+        range=window.described(),
+        by_type=rows["type"],
+        by_agent=rows["agent"],
+        errors=top_errors(connection, window),
+    )
+
+
+__all__ = [
+    "MAX_BUCKETS",
+    "Window",
+    "draft_approvals",
+    "durations",
+    "email_outcomes",
+    "failures",
+    "log_volume",
+    "mask",
+    "resolve",
+    "task_counts",
+]

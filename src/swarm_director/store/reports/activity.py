@@ -1,0 +1,112 @@
+"""Log volume per level, emails sent and failed, and drafts' versions until approval."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from sqlalchemy import Connection, func, select
+from sqlalchemy.orm import Session
+
+from swarm_director.enums import DraftStatus, LogLevel
+from swarm_director.models.draft import Draft
+from swarm_director.models.email import EmailMessage
+from swarm_director.models.history import HistoryEntry
+from swarm_director.models.log import AgentLog
+from swarm_director.schemas.reports import DraftReport, EmailReport, LogVolumeReport, ReportQuery
+from swarm_director.store._common import core_connection
+from swarm_director.store.reports.window import Window, resolve
+
+
+def log_volume(
+    source: Session | Connection, query: ReportQuery | None = None, *, window: Window | None = None
+) -> LogVolumeReport:
+    """Log records per level per bucket, by their ``timestamp``. Raises ValidationError for a
+    bad range."""
+    window = window or resolve(query)
+    connection = core_connection(source)
+    bucket = window.bucket_sql(AgentLog.timestamp, connection.dialect.name).label("b")
+    stmt = (
+        select(bucket, AgentLog.log_level, func.count())
+        .where(AgentLog.timestamp >= window.since, AgentLog.timestamp < window.until)
+        .group_by(bucket, AgentLog.log_level)
+    )
+    levels = {level.value: [0] * len(window.starts) for level in LogLevel}
+    for index, level, count in connection.execute(stmt):
+        levels[level.value][index] += count
+    return LogVolumeReport(
+        range=window.described(),
+        levels=levels,
+        totals={name: sum(values) for name, values in levels.items()},
+    )
+
+
+def email_outcomes(
+    source: Session | Connection, query: ReportQuery | None = None, *, window: Window | None = None
+) -> EmailReport:
+    """Emails sent (by ``sent_at``) and failed (each recorded change to failed: a send
+    failure or a bounce) per bucket. Raises ValidationError for a bad range."""
+    window = window or resolve(query)
+    connection = core_connection(source)
+    dialect = connection.dialect.name
+    n = len(window.starts)
+    sent, failed = [0] * n, [0] * n
+    sent_bucket = window.bucket_sql(EmailMessage.sent_at, dialect).label("b")
+    for index, count in connection.execute(
+        select(sent_bucket, func.count())
+        .where(EmailMessage.sent_at >= window.since, EmailMessage.sent_at < window.until)
+        .group_by(sent_bucket)
+    ):
+        sent[index] += count
+    failed_bucket = window.bucket_sql(HistoryEntry.at, dialect).label("b")
+    for index, count in connection.execute(
+        select(failed_bucket, func.count())
+        .where(
+            HistoryEntry.entity == "email",
+            HistoryEntry.at >= window.since,
+            HistoryEntry.at < window.until,
+            HistoryEntry.changes[("status", 1)].as_string() == "failed",
+        )
+        .group_by(failed_bucket)
+    ):
+        failed[index] += count
+    return EmailReport(
+        range=window.described(),
+        sent=sent,
+        failed=failed,
+        totals={"sent": sum(sent), "failed": sum(failed)},
+    )
+
+
+def draft_approvals(
+    source: Session | Connection, query: ReportQuery | None = None, *, window: Window | None = None
+) -> DraftReport:
+    """Drafts approved in the range (by the approving change's ``updated_at``; a draft's
+    content never changes, so its last change is its review) and the version each was: how
+    many versions a document took until approval. Raises ValidationError for a bad range."""
+    window = window or resolve(query)
+    connection = core_connection(source)
+    stmt = (
+        select(Draft.version, func.count())
+        .where(
+            Draft.status == DraftStatus.APPROVED,
+            Draft.updated_at >= window.since,
+            Draft.updated_at < window.until,
+        )
+        .group_by(Draft.version)
+    )
+    versions = Counter({version: count for version, count in connection.execute(stmt)})
+    ordered = sorted(versions.elements())
+    n = len(ordered)
+
+    def rank(p: int) -> int | None:
+        return ordered[(p * n + 99) // 100 - 1] if n else None
+
+    return DraftReport(
+        range=window.described(),
+        approved=n,
+        versions=dict(sorted(versions.items())),
+        mean_versions=round(sum(ordered) / n, 3) if n else None,
+        p50_versions=rank(50),
+        p95_versions=rank(95),
+        max_versions=ordered[-1] if n else None,
+    )
