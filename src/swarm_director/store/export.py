@@ -1,0 +1,364 @@
+"""Reading every row of an export (logs, tasks or history matching a filter) in a stable
+order, rendered as JSON lines or CSV by the database itself.
+
+An export reads millions of rows; converting each value in Python (a timestamp to text, a
+JSON document to text, a CSV cell quoted) cost several times the read itself. So the database
+writes the text: PostgreSQL through ``COPY (SELECT ...) TO STDOUT`` (``row_to_json`` for JSON
+lines, its own CSV writer for CSV), SQLite through ``json_object`` and string functions in
+the statement, and Python only moves bytes. Both write the same text: timestamps as UTC ISO
+8601 with six fractional digits and ``Z``, CSV by PostgreSQL's rules (a null is an empty
+cell, an empty text ``""``; a cell is quoted when it holds a comma, a quote or a line break),
+JSON documents nested in JSON lines and as their text in CSV (whitespace inside a document
+may differ between the two databases; the document is the same).
+
+Order: logs by (timestamp, id), the index ``ix_agent_logs_timestamp_id`` (on PostgreSQL the
+month partitions in order, no sort); tasks and history by id. The whole export is one
+statement: one snapshot of the database, whatever is committed meanwhile, and constant memory
+(the driver hands rows over as they come). ``cursor`` resumes after a row: the id of the last
+row received (for logs, the position of that row in (timestamp, id) order).
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Connection,
+    Dialect,
+    Integer,
+    Row,
+    Select,
+    String,
+    Text,
+    case,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+    type_coerce,
+)
+from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.sql.compiler import SQLCompiler
+
+from swarm_director.db import Base
+from swarm_director.db.types import UTCDateTime
+from swarm_director.errors import ValidationError
+from swarm_director.models import AgentLog, HistoryEntry, Task
+from swarm_director.models.fulltext import LOGS, TASKS, FullTextSource
+from swarm_director.schemas.export import (
+    FILTERS,
+    ITEMS,
+    ExportField,
+    ExportFormat,
+    ExportKind,
+    FieldKind,
+    TaskExportFilter,
+)
+from swarm_director.schemas.filters import FilterModel
+from swarm_director.store._common import core_connection, fits
+from swarm_director.store.filtering import FilterRules
+from swarm_director.store.history import HISTORY_FILTERS
+from swarm_director.store.logs import LOG_FILTERS
+from swarm_director.store.pagination import Ordering, after_values, in_order
+from swarm_director.store.search import live_matching
+from swarm_director.store.tasks import TASK_FILTERS
+
+#: Rows per chunk handed to the caller (bytes of text, or a batch of rows).
+CHUNK_ROWS = 10_000
+#: PostgreSQL's ``to_char`` pattern of the export's timestamps.
+_PG_TIME = 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'
+# JSON lines through COPY: CSV format (text format would double every backslash of the JSON)
+# with a quote and delimiter byte no JSON text holds (PostgreSQL writes control characters in
+# JSON strings as \uXXXX), so no line is ever quoted.
+_PG_JSONL_COPY = "(FORMAT csv, QUOTE e'\\x01', DELIMITER e'\\x02')"
+_PG_CSV_COPY = "(FORMAT csv, HEADER)"
+#: The characters that make PostgreSQL quote a CSV cell (and SQLite's statement too).
+_CSV_SPECIAL = ('"', ",", "\n", "\r")
+
+TASK_EXPORT_FILTERS = FilterRules(
+    TaskExportFilter,
+    **TASK_FILTERS.rules,
+    since=(Task.created_at, operator.ge),
+    until=(Task.created_at, operator.lt),
+)
+
+
+@dataclass(frozen=True)
+class _Source:
+    model: type[Base]
+    ordering: Ordering
+    rules: FilterRules[Any]
+    searched: FullTextSource | None
+
+
+_SOURCES = {
+    ExportKind.LOGS: _Source(
+        AgentLog, Ordering("export:logs", (AgentLog.timestamp, AgentLog.id)), LOG_FILTERS, LOGS
+    ),
+    ExportKind.TASKS: _Source(
+        Task, Ordering("export:tasks", (Task.id,)), TASK_EXPORT_FILTERS, TASKS
+    ),
+    ExportKind.HISTORY: _Source(
+        HistoryEntry, Ordering("export:history", (HistoryEntry.id,)), HISTORY_FILTERS, None
+    ),
+}
+
+
+class Chunk(NamedTuple):
+    """Some rows of an export as text (UTF-8), and how many rows it holds."""
+
+    data: bytes
+    rows: int
+
+
+def _kind_of(column: ColumnElement[Any]) -> FieldKind:
+    if isinstance(column.type, UTCDateTime):
+        return FieldKind.TIMESTAMP
+    if isinstance(column.type, JSON):
+        return FieldKind.JSON
+    if isinstance(column.type, Integer):
+        return FieldKind.INTEGER
+    return FieldKind.TEXT
+
+
+@functools.cache
+def _columns(kind: ExportKind) -> tuple[tuple[ExportField, ColumnElement[Any]], ...]:
+    table = _SOURCES[kind].model.__table__
+    columns = (table.c[name] for name in ITEMS[kind].model_fields)
+    return tuple((ExportField(name=str(c.name), kind=_kind_of(c)), c) for c in columns)
+
+
+def export_fields(kind: ExportKind) -> tuple[ExportField, ...]:
+    """The fields of an exported row of ``kind``, in order: the API item's fields."""
+    return tuple(field for field, _column in _columns(kind))
+
+
+def parse_filter(kind: ExportKind, given: FilterModel | Mapping[str, Any] | None) -> FilterModel:
+    """``given`` as the filter of ``kind`` (:data:`~swarm_director.schemas.export.FILTERS`);
+    raises ValidationError naming each bad or unknown filter."""
+    if isinstance(given, FilterModel) and not isinstance(given, FILTERS[kind]):
+        given = given.model_dump(include=set(given.given()))
+    parsed: FilterModel = _SOURCES[kind].rules.parse(given)
+    return parsed
+
+
+@dataclass(frozen=True)
+class Export:
+    """One export, checked: which rows it reads (:meth:`rows`), in which order."""
+
+    kind: ExportKind
+    selected: Select[Any]
+    """The matching rows (their ids), unordered."""
+
+    @property
+    def fields(self) -> tuple[ExportField, ...]:
+        return export_fields(self.kind)
+
+    def rows(self, *columns: Any) -> Select[Any]:
+        """``columns`` of the export's rows, in the export's order."""
+        stmt = self.selected.with_only_columns(*columns, maintain_column_froms=True)
+        return in_order(stmt, _SOURCES[self.kind].ordering)
+
+
+def prepare_export(
+    source: Session | Connection,
+    kind: ExportKind,
+    export_filter: FilterModel | Mapping[str, Any] | None = None,
+    *,
+    cursor: int | None = None,
+) -> Export:
+    """The export of the rows of ``kind`` matching ``export_filter`` (after ``cursor``, the id
+    of the last row a previous export gave). Raises ValidationError for a bad filter, search
+    text or cursor (for logs, also a cursor naming a row that is no longer stored)."""
+    kind = ExportKind(kind)
+    spec = _SOURCES[kind]
+    wanted = parse_filter(kind, export_filter)
+    connection = core_connection(source)
+    id_column: InstrumentedAttribute[int] = spec.model.id  # type: ignore[attr-defined]
+    stmt = spec.rules.apply(select(id_column), wanted)
+    q = getattr(wanted, "q", None)
+    if q is not None and spec.searched is not None:
+        stmt = stmt.where(live_matching(spec.searched, id_column, q, connection.dialect.name))
+    if cursor is not None:
+        stmt = stmt.where(after_values(spec.ordering, _cursor_key(connection, kind, cursor)))
+    return Export(kind, stmt)
+
+
+def _invalid_cursor(problem: str) -> ValidationError:
+    return ValidationError(f"invalid cursor: {problem}", details={"fields": {"cursor": problem}})
+
+
+def _cursor_key(connection: Connection, kind: ExportKind, cursor: int) -> tuple[Any, ...]:
+    """The ordering key of the row with id ``cursor``."""
+    if isinstance(cursor, bool) or not isinstance(cursor, int) or cursor < 1:
+        raise _invalid_cursor("must be the id of the last row received, a positive integer")
+    if not fits(_SOURCES[kind].model.id.type, cursor):  # type: ignore[attr-defined]
+        raise _invalid_cursor(f"no row has the id {cursor}")
+    if kind != ExportKind.LOGS:
+        return (cursor,)
+    stamp = connection.execute(
+        select(AgentLog.timestamp).where(AgentLog.id == cursor)
+    ).scalar_one_or_none()
+    if stamp is None:
+        raise _invalid_cursor(
+            f"log {cursor} is no longer stored; resume with since= the timestamp of that row"
+        )
+    return (stamp, cursor)
+
+
+def count_rows(connection: Connection, export: Export) -> int:
+    """How many rows the export holds (now: rows may come and go before it is read)."""
+    counted = select(func.count()).select_from(export.selected.subquery())
+    return int(connection.execute(counted).scalar_one())
+
+
+def text_chunks(connection: Connection, export: Export, fmt: ExportFormat) -> Iterator[Chunk]:
+    """The export as JSON lines or CSV (with a header line), in chunks of whole lines, read
+    by one statement on ``connection``."""
+    fmt = ExportFormat(fmt)
+    if fmt is ExportFormat.PARQUET:
+        raise ValueError("Parquet is written from row_batches(), not as text")
+    if connection.dialect.name == "postgresql":
+        return _pg_chunks(connection, export, fmt)
+    return _sqlite_chunks(connection, export, fmt)
+
+
+def row_batches(
+    connection: Connection, export: Export, size: int = CHUNK_ROWS
+) -> Iterator[Sequence[Row[Any]]]:
+    """The export's rows in batches of up to ``size``, one value per field (see
+    :func:`typed_rows`), read by one statement on ``connection`` (on PostgreSQL a
+    server-side cursor: ``connection`` must be in a transaction)."""
+    stmt = typed_rows(export, connection.dialect.name)
+    result = connection.execute(stmt, execution_options={"yield_per": size})
+    yield from result.partitions()
+
+
+def _sqlite_chunks(connection: Connection, export: Export, fmt: ExportFormat) -> Iterator[Chunk]:
+    if fmt is ExportFormat.CSV:
+        yield Chunk((",".join(f.name for f in export.fields) + "\n").encode(), 0)
+    stmt = _sqlite_line(export, fmt)
+    result = connection.execute(stmt, execution_options={"yield_per": CHUNK_ROWS})
+    for part in result.scalars().partitions():
+        yield Chunk(("\n".join(part) + "\n").encode(), len(part))
+
+
+def _pg_chunks(connection: Connection, export: Export, fmt: ExportFormat) -> Iterator[Chunk]:
+    sql, params = _pg_copy(export, fmt, connection.dialect)
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    with cursor, cursor.copy(sql, params) as copy:
+        buffer, rows = bytearray(), 0
+        if fmt is ExportFormat.CSV:  # the header: the first line, not a row
+            buffer += copy.read()
+        for line in copy:  # one row a line
+            buffer += line
+            rows += 1
+            if rows == CHUNK_ROWS:
+                yield Chunk(bytes(buffer), rows)
+                buffer.clear()
+                rows = 0
+        if buffer:
+            yield Chunk(bytes(buffer), rows)
+
+
+# -- rendering ---------------------------------------------------------------------------------
+
+
+def _text(value: Any) -> ColumnElement[str]:
+    return type_coerce(value, String)
+
+
+def _timestamp(column: ColumnElement[Any], dialect: str) -> ColumnElement[str]:
+    if dialect == "postgresql":
+        return _text(func.to_char(func.timezone("UTC", column), _PG_TIME))
+    # SQLite holds "YYYY-MM-DD HH:MM:SS.ffffff", naive UTC (db.types.UTCDateTime).
+    return _text(func.replace(column, " ", "T")) + "Z"
+
+
+def _value(column: ColumnElement[Any], kind: FieldKind, dialect: str) -> ColumnElement[Any]:
+    """The field as a plain value: integers as they are, everything else as text."""
+    if kind is FieldKind.TIMESTAMP:
+        return _timestamp(column, dialect)
+    if kind is FieldKind.JSON:
+        return cast(column, Text) if dialect == "postgresql" else _text(func.json(column))
+    if kind is FieldKind.INTEGER:
+        return column
+    return _text(column)  # no Enum conversion on the way out: the stored text
+
+
+def typed_rows(export: Export, dialect: str) -> Select[Any]:
+    """The export's rows as plain values, one column per field: integers, text (timestamps
+    as ISO 8601 text, JSON documents as their text); None for a null."""
+    return export.rows(
+        *(_value(c, f.kind, dialect).label(f.name) for f, c in _columns(export.kind))
+    )
+
+
+def _csv_cell(value: ColumnElement[Any], kind: FieldKind) -> ColumnElement[str]:
+    # PostgreSQL's CSV rules (see the module docstring), for SQLite's statement.
+    if kind in (FieldKind.INTEGER, FieldKind.TIMESTAMP):
+        return _text(func.ifnull(value, ""))
+    quoted = literal('"') + _text(func.replace(value, '"', '""')) + '"'
+    special = or_(value == "", *(func.instr(value, char) > 0 for char in _CSV_SPECIAL))
+    return _text(case((value.is_(None), ""), (special, quoted), else_=value))
+
+
+def _sqlite_line(export: Export, fmt: ExportFormat) -> Select[Any]:
+    columns = _columns(export.kind)
+    if fmt is ExportFormat.JSONL:
+        pairs: list[Any] = []
+        for field, column in columns:
+            value = _value(column, field.kind, "sqlite")
+            pairs += [field.name, value if field.kind is not FieldKind.TEXT else column]
+        return export.rows(func.json_object(*pairs))
+    cells = [_csv_cell(_value(c, f.kind, "sqlite"), f.kind) for f, c in columns]
+    return export.rows(functools.reduce(lambda line, cell: line + "," + cell, cells))
+
+
+def _pg_copy(export: Export, fmt: ExportFormat, dialect: Dialect) -> tuple[str, dict[str, Any]]:
+    """The ``COPY ... TO STDOUT`` statement of the export and its parameters (psycopg binds
+    them on the client for COPY)."""
+    if fmt is ExportFormat.JSONL:
+        inner = export.rows(
+            *(
+                (
+                    column if f.kind is FieldKind.JSON else _value(column, f.kind, "postgresql")
+                ).label(f.name)
+                for f, column in _columns(export.kind)
+            )
+        ).subquery("export_row")
+        # A plain scan of an ordered subquery keeps its order.
+        stmt: Select[Any] = select(func.row_to_json(inner.table_valued()))
+        options = _PG_JSONL_COPY
+    else:
+        stmt, options = typed_rows(export, "postgresql"), _PG_CSV_COPY
+    compiled = stmt.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    assert isinstance(compiled, SQLCompiler)
+    sql, params = _driver_statement(compiled)
+    return f"COPY ({sql}) TO STDOUT {options}", params
+
+
+_EXPANDED = re.compile(r"^(.*)_\d+$")
+
+
+def _driver_statement(compiled: SQLCompiler) -> tuple[str, dict[str, Any]]:
+    """A compiled statement's text and parameters as the driver takes them (each value
+    through its type's bind processor, e.g. an enum to its stored text)."""
+    binds = {name: bind for bind, name in compiled.bind_names.items()}
+    params: dict[str, Any] = {}
+    for name, value in (compiled.construct_params() or {}).items():
+        bind = binds.get(name)
+        if bind is None:  # a value of an expanded IN list: name_1, name_2, ...
+            match = _EXPANDED.match(name)
+            bind = binds[match.group(1)] if match else None
+        processor = bind.type.bind_processor(compiled.dialect) if bind is not None else None
+        params[name] = processor(value) if processor is not None else value
+    return str(compiled), params
