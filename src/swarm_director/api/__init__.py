@@ -38,6 +38,7 @@ def _register_resources(app: OpenAPI) -> None:
         conversations,
         drafts,
         emails,
+        export,
         health,
         history,
         logs,
@@ -47,9 +48,22 @@ def _register_resources(app: OpenAPI) -> None:
     )
 
     streams.init_app(app)
+    export.init_app(app)
     queue.init_app(app)
     # queue before tasks: /tasks/claim and /tasks/dead are not task ids
-    modules = (health, agents, queue, tasks, logs, streams, drafts, emails, conversations, history)
+    modules = (
+        health,
+        agents,
+        queue,
+        tasks,
+        logs,
+        streams,
+        drafts,
+        emails,
+        conversations,
+        history,
+        export,
+    )
     for module in modules:
         app.register_api(module.bp)
     app.register_api(health.admin)
