@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -80,11 +80,14 @@ def export_to_file(
         connection = session.connection()
         if count is not None:
             count(export.count_rows(connection, prepared))
+        # Closed before the session ends, also on an error: a statement still being read
+        # (PostgreSQL's COPY) would keep the connection from rolling back.
         if fmt is ExportFormat.PARQUET:
-            batches = export.row_batches(connection, prepared)
-            size = write_parquet(out, prepared.fields, batches, done)
+            with closing(export.row_batches(connection, prepared)) as batches:
+                size = write_parquet(out, prepared.fields, batches, done)
         else:
-            size = write_text(out, export.text_chunks(connection, prepared, fmt), done)
+            with closing(export.text_chunks(connection, prepared, fmt)) as chunks:
+                size = write_text(out, chunks, done)
     return ExportResult(kind, fmt, rows, size, out)
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import functools
 import operator
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -220,7 +220,7 @@ def count_rows(connection: Connection, export: Export) -> int:
     return int(connection.execute(counted).scalar_one())
 
 
-def text_chunks(connection: Connection, export: Export, fmt: ExportFormat) -> Iterator[Chunk]:
+def text_chunks(connection: Connection, export: Export, fmt: ExportFormat) -> Generator[Chunk]:
     """The export as JSON lines or CSV (with a header line), in chunks of whole lines, read
     by one statement on ``connection``."""
     fmt = ExportFormat(fmt)
@@ -232,26 +232,32 @@ def text_chunks(connection: Connection, export: Export, fmt: ExportFormat) -> It
 
 
 def row_batches(
-    connection: Connection, export: Export, size: int = CHUNK_ROWS
-) -> Iterator[Sequence[Row[Any]]]:
+    connection: Connection, export: Export, size: int | None = None
+) -> Generator[Sequence[Row[Any]]]:
     """The export's rows in batches of up to ``size``, one value per field (see
     :func:`typed_rows`), read by one statement on ``connection`` (on PostgreSQL a
     server-side cursor: ``connection`` must be in a transaction)."""
     stmt = typed_rows(export, connection.dialect.name)
-    result = connection.execute(stmt, execution_options={"yield_per": size})
-    yield from result.partitions()
+    result = connection.execute(stmt, execution_options={"yield_per": size or CHUNK_ROWS})
+    try:
+        yield from result.partitions()
+    finally:  # a server-side cursor on PostgreSQL: closed also when the reader stops early
+        result.close()
 
 
-def _sqlite_chunks(connection: Connection, export: Export, fmt: ExportFormat) -> Iterator[Chunk]:
+def _sqlite_chunks(connection: Connection, export: Export, fmt: ExportFormat) -> Generator[Chunk]:
     if fmt is ExportFormat.CSV:
         yield Chunk((",".join(f.name for f in export.fields) + "\n").encode(), 0)
     stmt = _sqlite_line(export, fmt)
     result = connection.execute(stmt, execution_options={"yield_per": CHUNK_ROWS})
-    for part in result.scalars().partitions():
-        yield Chunk(("\n".join(part) + "\n").encode(), len(part))
+    try:
+        for part in result.scalars().partitions():
+            yield Chunk(("\n".join(part) + "\n").encode(), len(part))
+    finally:
+        result.close()
 
 
-def _pg_chunks(connection: Connection, export: Export, fmt: ExportFormat) -> Iterator[Chunk]:
+def _pg_chunks(connection: Connection, export: Export, fmt: ExportFormat) -> Generator[Chunk]:
     sql, params = _pg_copy(export, fmt, connection.dialect)
     cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
     with cursor, cursor.copy(sql, params) as copy:
