@@ -14,6 +14,7 @@ Each export holds a server thread and a database connection, so a process stream
 from __future__ import annotations
 
 from collections.abc import Generator, Iterator
+from contextlib import closing
 from typing import Literal
 
 from flask import Flask, Response, current_app, g
@@ -140,14 +141,22 @@ class _Body:
 
     def _read(self) -> Generator[bytes]:
         # A read transaction: PostgreSQL's COPY runs in it, SQLite reads one snapshot.
-        with self.db.read() as session:
-            for chunk in export.text_chunks(session.connection(), self.prepared, self.fmt):
-                yield chunk.data
+        try:
+            with self.db.read() as session:
+                chunks = export.text_chunks(session.connection(), self.prepared, self.fmt)
+                with closing(chunks):
+                    for chunk in chunks:
+                        yield chunk.data
+        finally:
+            self._give_back()  # the body is sent: the slot is free before the server closes
 
     def close(self) -> None:
         if self._reading is not None:  # a client gone mid-body: the statement ends now
             self._reading.close()
             self._reading = None
+        self._give_back()
+
+    def _give_back(self) -> None:
         if self._slots is not None:
             self._slots.give_back(self._owner)
             self._slots = None
