@@ -53,7 +53,7 @@ ITEMS: dict[ExportKind, type[BaseModel]] = {
 
 class FieldKind(StrEnum):
     """How a field is written: a number, text, a UTC timestamp (ISO 8601 text ending in
-    ``Z``, six fractional digits) or a JSON document (nested in JSONL, its text elsewhere)."""
+    ``Z``) or a JSON document (nested in JSON lines, its text elsewhere)."""
 
     INTEGER = "integer"
     TEXT = "text"

@@ -3,24 +3,27 @@ order, rendered as JSON lines or CSV by the database itself.
 
 An export reads millions of rows; converting each value in Python (a timestamp to text, a
 JSON document to text, a CSV cell quoted) cost several times the read itself. So the database
-writes the text: PostgreSQL through ``COPY (SELECT ...) TO STDOUT`` (``row_to_json`` for JSON
-lines, its own CSV writer for CSV), SQLite through ``json_object`` and string functions in
-the statement, and Python only moves bytes. Both write the same text: timestamps as UTC ISO
-8601 with six fractional digits and ``Z``, CSV by PostgreSQL's rules (a null is an empty
-cell, an empty text ``""``; a cell is quoted when it holds a comma, a quote or a line break),
-JSON documents nested in JSON lines and as their text in CSV (whitespace inside a document
-may differ between the two databases; the document is the same).
+writes the text, each line built by concatenation in the statement: PostgreSQL through
+``COPY (SELECT ...) TO STDOUT`` (its own CSV writer for CSV), SQLite through its string
+functions, read with the driver's own cursor; Python only moves bytes. Both write the same
+text: timestamps as UTC ISO 8601 ending in ``Z`` (SQLite always with six fractional digits,
+PostgreSQL without trailing zeros), CSV by PostgreSQL's rules (a null is an empty cell, an
+empty text ``""``; a cell is quoted when it holds a comma, a quote or a line break), JSON
+documents nested in JSON lines and as their text in CSV (whitespace inside a document may
+differ between the two databases; the document is the same).
 
 Order: logs by (timestamp, id), the index ``ix_agent_logs_timestamp_id`` (on PostgreSQL the
 month partitions in order, no sort); tasks and history by id. The whole export is one
-statement: one snapshot of the database, whatever is committed meanwhile, and constant memory
-(the driver hands rows over as they come). ``cursor`` resumes after a row: the id of the last
-row received (for logs, the position of that row in (timestamp, id) order).
+statement in the caller's transaction: one snapshot of the database, whatever is committed
+meanwhile, and constant memory (the driver hands rows over as they come). ``cursor`` resumes
+after a row: the id of the last row received (for logs, the position of that row in
+(timestamp, id) order).
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import operator
 import re
 from collections.abc import Generator, Mapping, Sequence
@@ -32,6 +35,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Dialect,
+    Enum,
     Integer,
     Row,
     Select,
@@ -73,8 +77,6 @@ from swarm_director.store.tasks import TASK_FILTERS
 
 #: Rows per chunk handed to the caller (bytes of text, or a batch of rows).
 CHUNK_ROWS = 10_000
-#: PostgreSQL's ``to_char`` pattern of the export's timestamps.
-_PG_TIME = 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'
 # JSON lines through COPY: CSV format (text format would double every backslash of the JSON)
 # with a quote and delimiter byte no JSON text holds (PostgreSQL writes control characters in
 # JSON strings as \uXXXX), so no line is ever quoted.
@@ -238,6 +240,8 @@ def row_batches(
     :func:`typed_rows`), read by one statement on ``connection`` (on PostgreSQL a
     server-side cursor: ``connection`` must be in a transaction)."""
     stmt = typed_rows(export, connection.dialect.name)
+    if connection.dialect.name == "postgresql":
+        _pg_session(connection)
     result = connection.execute(stmt, execution_options={"yield_per": size or CHUNK_ROWS})
     try:
         yield from result.partitions()
@@ -248,17 +252,27 @@ def row_batches(
 def _sqlite_chunks(connection: Connection, export: Export, fmt: ExportFormat) -> Generator[Chunk]:
     if fmt is ExportFormat.CSV:
         yield Chunk((",".join(f.name for f in export.fields) + "\n").encode(), 0)
-    stmt = _sqlite_line(export, fmt)
-    result = connection.execute(stmt, execution_options={"yield_per": CHUNK_ROWS})
+    compiled = _compiled(_sqlite_line(export, fmt), connection.dialect)
+    sql, params = _driver_statement(compiled)
+    # The driver's own cursor, in the connection's transaction: SQLAlchemy's rows cost as
+    # much again as the read, for one text a row.
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
-        for part in result.scalars().partitions():
-            yield Chunk(("\n".join(part) + "\n").encode(), len(part))
+        cursor.execute(sql, [params[name] for name in compiled.positiontup or ()])
+        while rows := cursor.fetchmany(CHUNK_ROWS):
+            yield Chunk(("\n".join([row[0] for row in rows]) + "\n").encode(), len(rows))
     finally:
-        result.close()
+        cursor.close()
+
+
+def _pg_session(connection: Connection) -> None:
+    """ISO dates for the export's transaction, whatever the server's DateStyle."""
+    connection.exec_driver_sql("SET LOCAL datestyle = 'ISO'")
 
 
 def _pg_chunks(connection: Connection, export: Export, fmt: ExportFormat) -> Generator[Chunk]:
     sql, params = _pg_copy(export, fmt, connection.dialect)
+    _pg_session(connection)
     cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
     with cursor, cursor.copy(sql, params) as copy:
         buffer, rows = bytearray(), 0
@@ -276,6 +290,8 @@ def _pg_chunks(connection: Connection, export: Export, fmt: ExportFormat) -> Gen
 
 
 # -- rendering ---------------------------------------------------------------------------------
+# Lines are built by concatenation in the statement: PostgreSQL's row_to_json and SQLite's
+# json_object (which parses every document again) cost about twice as much per row.
 
 
 def _text(value: Any) -> ColumnElement[str]:
@@ -283,18 +299,24 @@ def _text(value: Any) -> ColumnElement[str]:
 
 
 def _timestamp(column: ColumnElement[Any], dialect: str) -> ColumnElement[str]:
+    """ISO 8601 in UTC, ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (PostgreSQL leaves out trailing zeros
+    of the fraction)."""
     if dialect == "postgresql":
-        return _text(func.to_char(func.timezone("UTC", column), _PG_TIME))
-    # SQLite holds "YYYY-MM-DD HH:MM:SS.ffffff", naive UTC (db.types.UTCDateTime).
-    return _text(func.replace(column, " ", "T")) + "Z"
+        # The text of a timestamp without zone: independent of the session's time zone, and
+        # a fifth of what to_char costs (the session's DateStyle is ISO: _pg_session).
+        stamp: ColumnElement[Any] = cast(func.timezone("UTC", column), Text)
+    else:
+        stamp = column  # "YYYY-MM-DD HH:MM:SS.ffffff", naive UTC (db.types.UTCDateTime)
+    return _text(func.replace(stamp, " ", "T")) + "Z"
 
 
 def _value(column: ColumnElement[Any], kind: FieldKind, dialect: str) -> ColumnElement[Any]:
-    """The field as a plain value: integers as they are, everything else as text."""
+    """The field as a plain value: integers as they are, everything else as text (JSON
+    documents as stored: the store only ever writes compact, valid JSON)."""
     if kind is FieldKind.TIMESTAMP:
         return _timestamp(column, dialect)
     if kind is FieldKind.JSON:
-        return cast(column, Text) if dialect == "postgresql" else _text(func.json(column))
+        return cast(column, Text) if dialect == "postgresql" else _text(column)
     if kind is FieldKind.INTEGER:
         return column
     return _text(column)  # no Enum conversion on the way out: the stored text
@@ -308,6 +330,33 @@ def typed_rows(export: Export, dialect: str) -> Select[Any]:
     )
 
 
+def _json_value(column: ColumnElement[Any], kind: FieldKind, dialect: str) -> ColumnElement[str]:
+    """The field as JSON text; ``null`` for a null."""
+    if kind is FieldKind.TIMESTAMP:
+        value = literal('"') + _timestamp(column, dialect) + '"'
+    elif kind is FieldKind.INTEGER:
+        value = cast(column, Text)
+    elif kind is FieldKind.JSON:
+        value = _text(_value(column, kind, dialect))
+    elif isinstance(column.type, Enum):  # lowercase words: nothing to escape
+        value = literal('"') + _text(column) + '"'
+    elif dialect == "postgresql":
+        value = cast(func.to_json(column), Text)
+    else:
+        value = _text(func.json_quote(column))
+    return _text(func.coalesce(value, "null"))
+
+
+def _jsonl_line(export: Export, dialect: str) -> ColumnElement[str]:
+    line: ColumnElement[str] | None = None
+    for n, (field, column) in enumerate(_columns(export.kind)):
+        key = literal(("{" if n == 0 else ",") + json.dumps(field.name) + ":")
+        piece = key + _json_value(column, field.kind, dialect)
+        line = piece if line is None else line + piece
+    assert line is not None
+    return line + "}"
+
+
 def _csv_cell(value: ColumnElement[Any], kind: FieldKind) -> ColumnElement[str]:
     # PostgreSQL's CSV rules (see the module docstring), for SQLite's statement.
     if kind in (FieldKind.INTEGER, FieldKind.TIMESTAMP):
@@ -318,13 +367,9 @@ def _csv_cell(value: ColumnElement[Any], kind: FieldKind) -> ColumnElement[str]:
 
 
 def _sqlite_line(export: Export, fmt: ExportFormat) -> Select[Any]:
-    columns = _columns(export.kind)
     if fmt is ExportFormat.JSONL:
-        pairs: list[Any] = []
-        for field, column in columns:
-            value = _value(column, field.kind, "sqlite")
-            pairs += [field.name, value if field.kind is not FieldKind.TEXT else column]
-        return export.rows(func.json_object(*pairs))
+        return export.rows(_jsonl_line(export, "sqlite"))
+    columns = _columns(export.kind)
     cells = [_csv_cell(_value(c, f.kind, "sqlite"), f.kind) for f, c in columns]
     return export.rows(functools.reduce(lambda line, cell: line + "," + cell, cells))
 
@@ -333,23 +378,17 @@ def _pg_copy(export: Export, fmt: ExportFormat, dialect: Dialect) -> tuple[str, 
     """The ``COPY ... TO STDOUT`` statement of the export and its parameters (psycopg binds
     them on the client for COPY)."""
     if fmt is ExportFormat.JSONL:
-        inner = export.rows(
-            *(
-                (
-                    column if f.kind is FieldKind.JSON else _value(column, f.kind, "postgresql")
-                ).label(f.name)
-                for f, column in _columns(export.kind)
-            )
-        ).subquery("export_row")
-        # A plain scan of an ordered subquery keeps its order.
-        stmt: Select[Any] = select(func.row_to_json(inner.table_valued()))
-        options = _PG_JSONL_COPY
+        stmt, options = export.rows(_jsonl_line(export, "postgresql")), _PG_JSONL_COPY
     else:
         stmt, options = typed_rows(export, "postgresql"), _PG_CSV_COPY
+    sql, params = _driver_statement(_compiled(stmt, dialect))
+    return f"COPY ({sql}) TO STDOUT {options}", params
+
+
+def _compiled(stmt: Select[Any], dialect: Dialect) -> SQLCompiler:
     compiled = stmt.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
     assert isinstance(compiled, SQLCompiler)
-    sql, params = _driver_statement(compiled)
-    return f"COPY ({sql}) TO STDOUT {options}", params
+    return compiled
 
 
 _EXPANDED = re.compile(r"^(.*)_\d+$")
@@ -365,6 +404,8 @@ def _driver_statement(compiled: SQLCompiler) -> tuple[str, dict[str, Any]]:
         if bind is None:  # a value of an expanded IN list: name_1, name_2, ...
             match = _EXPANDED.match(name)
             bind = binds[match.group(1)] if match else None
-        processor = bind.type.bind_processor(compiled.dialect) if bind is not None else None
+        processor = None
+        if bind is not None:  # the dialect's own processor (SQLite: timestamps as its text)
+            processor = bind.type.dialect_impl(compiled.dialect).bind_processor(compiled.dialect)
         params[name] = processor(value) if processor is not None else value
     return str(compiled), params
