@@ -25,7 +25,7 @@ from swarm_director.private_files import open_private
 from swarm_director.schemas.export import ExportField, FieldKind
 
 #: Rows per Parquet row group (a batch of this many rows is held in memory at once).
-ROW_GROUP_ROWS = 100_000
+ROW_GROUP_ROWS = 50_000
 #: Called with the rows written so far.
 RowsDone = Callable[[int], None]
 

@@ -26,7 +26,9 @@ import functools
 import json
 import operator
 import re
+import sqlite3
 from collections.abc import Generator, Mapping, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -37,7 +39,6 @@ from sqlalchemy import (
     Dialect,
     Enum,
     Integer,
-    Row,
     Select,
     String,
     Text,
@@ -235,34 +236,50 @@ def text_chunks(connection: Connection, export: Export, fmt: ExportFormat) -> Ge
 
 def row_batches(
     connection: Connection, export: Export, size: int | None = None
-) -> Generator[Sequence[Row[Any]]]:
+) -> Generator[Sequence[Sequence[Any]]]:
     """The export's rows in batches of up to ``size``, one value per field (see
     :func:`typed_rows`), read by one statement on ``connection`` (on PostgreSQL a
     server-side cursor: ``connection`` must be in a transaction)."""
     stmt = typed_rows(export, connection.dialect.name)
-    if connection.dialect.name == "postgresql":
-        _pg_session(connection)
+    if connection.dialect.name == "sqlite":
+        yield from _sqlite_rows(connection, stmt, size or CHUNK_ROWS, str)
+        return
+    _pg_session(connection)
     result = connection.execute(stmt, execution_options={"yield_per": size or CHUNK_ROWS})
     try:
         yield from result.partitions()
-    finally:  # a server-side cursor on PostgreSQL: closed also when the reader stops early
+    finally:  # a server-side cursor: closed also when the reader stops early
         result.close()
+
+
+def _sqlite_rows(
+    connection: Connection, stmt: Select[Any], size: int, text: type[str] | type[bytes]
+) -> Generator[list[Any]]:
+    """Batches of the rows of ``stmt``, read with the driver's own cursor in the
+    connection's transaction (SQLAlchemy's rows cost as much again as the read), text as
+    ``text`` (``bytes``: the UTF-8 SQLite holds, not decoded)."""
+    compiled = _compiled(stmt, connection.dialect)
+    sql, params = _driver_statement(compiled)
+    driver = connection.connection.driver_connection
+    assert isinstance(driver, sqlite3.Connection)
+    text_factory, driver.text_factory = driver.text_factory, text
+    cursor = driver.cursor()
+    try:
+        cursor.execute(sql, [params[name] for name in compiled.positiontup or ()])
+        while rows := cursor.fetchmany(size):
+            yield rows
+    finally:
+        cursor.close()
+        driver.text_factory = text_factory
 
 
 def _sqlite_chunks(connection: Connection, export: Export, fmt: ExportFormat) -> Generator[Chunk]:
     if fmt is ExportFormat.CSV:
         yield Chunk((",".join(f.name for f in export.fields) + "\n").encode(), 0)
-    compiled = _compiled(_sqlite_line(export, fmt), connection.dialect)
-    sql, params = _driver_statement(compiled)
-    # The driver's own cursor, in the connection's transaction: SQLAlchemy's rows cost as
-    # much again as the read, for one text a row.
-    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.execute(sql, [params[name] for name in compiled.positiontup or ()])
-        while rows := cursor.fetchmany(CHUNK_ROWS):
-            yield Chunk(("\n".join([row[0] for row in rows]) + "\n").encode(), len(rows))
-    finally:
-        cursor.close()
+    lines = _sqlite_rows(connection, _sqlite_line(export, fmt), CHUNK_ROWS, bytes)
+    with closing(lines):
+        for rows in lines:
+            yield Chunk(b"\n".join([row[0] for row in rows]) + b"\n", len(rows))
 
 
 def _pg_session(connection: Connection) -> None:
@@ -334,8 +351,8 @@ def _json_value(column: ColumnElement[Any], kind: FieldKind, dialect: str) -> Co
     """The field as JSON text; ``null`` for a null."""
     if kind is FieldKind.TIMESTAMP:
         value = literal('"') + _timestamp(column, dialect) + '"'
-    elif kind is FieldKind.INTEGER:
-        value = cast(column, Text)
+    elif kind is FieldKind.INTEGER:  # SQLite's || makes text of a number by itself
+        value = cast(column, Text) if dialect == "postgresql" else _text(column)
     elif kind is FieldKind.JSON:
         value = _text(_value(column, kind, dialect))
     elif isinstance(column.type, Enum):  # lowercase words: nothing to escape
@@ -343,8 +360,9 @@ def _json_value(column: ColumnElement[Any], kind: FieldKind, dialect: str) -> Co
     elif dialect == "postgresql":
         value = cast(func.to_json(column), Text)
     else:
-        value = _text(func.json_quote(column))
-    return _text(func.coalesce(value, "null"))
+        return _text(func.json_quote(column))  # null for a null
+    nullable = getattr(column, "nullable", True)
+    return _text(func.coalesce(value, "null")) if nullable else value
 
 
 def _jsonl_line(export: Export, dialect: str) -> ColumnElement[str]:
