@@ -102,7 +102,7 @@ def _only_one_line(text: str) -> str:
         (["--filter", "task_id=-3"], 1, "Error: invalid filter at task_id:"),
         (["--filter", "q=!!!"], 1, "holds no word to search for"),
         (["--cursor", "0"], 2, "0 is not in the range x>=1"),
-        (["--cursor", "999999"], 1, "invalid cursor: log 999999 is no longer stored"),
+        (["--cursor", "999999"], 1, "invalid cursor: no log has the id 999999 (deleted since?)"),
     ],
 )
 def test_bad_input_is_one_clear_error_and_writes_nothing(

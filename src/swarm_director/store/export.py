@@ -212,7 +212,8 @@ def _cursor_key(connection: Connection, kind: ExportKind, cursor: int) -> tuple[
     ).scalar_one_or_none()
     if stamp is None:
         raise _invalid_cursor(
-            f"log {cursor} is no longer stored; resume with since= the timestamp of that row"
+            f"no log has the id {cursor} (deleted since?); resume with since= the timestamp "
+            "of the last row received"
         )
     return (stamp, cursor)
 
