@@ -246,11 +246,14 @@ def row_batches(
         yield from _sqlite_rows(connection, stmt, size or CHUNK_ROWS, str)
         return
     _pg_session(connection)
-    result = connection.execute(stmt, execution_options={"yield_per": size or CHUNK_ROWS})
-    try:
-        yield from result.partitions()
-    finally:  # a server-side cursor: closed also when the reader stops early
-        result.close()
+    sql, params = _driver_statement(_compiled(stmt, connection.dialect))
+    # psycopg's own server-side cursor: tuples, one FETCH a batch (through SQLAlchemy's
+    # streaming result it took several fetches and a Row object per row).
+    driver = connection.connection.driver_connection
+    with driver.cursor(name="swarm_export") as cursor:  # type: ignore[union-attr]
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(size or CHUNK_ROWS):
+            yield rows
 
 
 def _sqlite_rows(
