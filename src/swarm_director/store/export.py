@@ -276,9 +276,10 @@ def _sqlite_chunks(connection: Connection, export: Export, fmt: ExportFormat) ->
     if fmt is ExportFormat.CSV:
         yield Chunk((",".join(f.name for f in export.fields) + "\n").encode(), 0)
     lines = _sqlite_rows(connection, _sqlite_line(export, fmt), CHUNK_ROWS, bytes)
+    first = operator.itemgetter(0)
     with closing(lines):
-        for rows in lines:
-            yield Chunk(b"\n".join([row[0] for row in rows]) + b"\n", len(rows))
+        for rows in lines:  # each line ends in its newline (the printf's template)
+            yield Chunk(b"".join(map(first, rows)), len(rows))
 
 
 def _pg_session(connection: Connection) -> None:
@@ -406,7 +407,8 @@ def _sqlite_line(export: Export, fmt: ExportFormat) -> Select[Any]:
         piece, arg = _sqlite_piece(column, field.kind, fmt)
         pieces.append(piece if fmt is ExportFormat.CSV else f"{json.dumps(field.name)}:{piece}")
         args.append(arg)
-    template = ",".join(pieces) if fmt is ExportFormat.CSV else "{" + ",".join(pieces) + "}"
+    line = ",".join(pieces) if fmt is ExportFormat.CSV else "{" + ",".join(pieces) + "}"
+    template = line + "\n"
     return export.rows(_text(func.printf(template, *args)))
 
 
