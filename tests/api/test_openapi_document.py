@@ -63,6 +63,8 @@ _OTHER_NAMES: dict[str, tuple[set[str], set[str]]] = {
     # the live tail: the client follows a stream, the store's LogFollower polls
     "stream_logs": ({"follow_logs"}, {"LogFollower"}),
     "stream_task_logs": ({"follow_logs"}, {"LogFollower"}),
+    # a file download (curl, a browser); the store prepares the export and streams its text
+    "export_logs": (set(), {"prepare_export", "text_chunks"}),
 }
 
 
@@ -72,6 +74,7 @@ def _store_names() -> set[str]:
         conversations,
         drafts,
         emails,
+        export,
         history,
         log_stream,
         logs,
@@ -79,7 +82,18 @@ def _store_names() -> set[str]:
         tasks,
     )
 
-    modules = (agents, conversations, drafts, emails, history, log_stream, logs, queue, tasks)
+    modules = (
+        agents,
+        conversations,
+        drafts,
+        emails,
+        export,
+        history,
+        log_stream,
+        logs,
+        queue,
+        tasks,
+    )
     return {name for module in modules for name in vars(module) if not name.startswith("_")}
 
 

@@ -25,7 +25,7 @@ from swarm_director.private_files import open_private
 from swarm_director.schemas.export import ExportField, FieldKind
 
 #: Rows per Parquet row group (a batch of this many rows is held in memory at once).
-ROW_GROUP_ROWS = 50_000
+ROW_GROUP_ROWS = 20_000
 #: Called with the rows written so far.
 RowsDone = Callable[[int], None]
 
@@ -85,13 +85,18 @@ def write_parquet(
         FieldKind.JSON: pa.json_(),
     }
     schema = pa.schema([pa.field(f.name, types[f.kind]) for f in fields])
+    # The C library's allocator gives freed row groups back; Arrow's default (mimalloc) kept
+    # them: with row groups of 50,000 the peak was 224 MB for a million logs, 189 MB so.
+    pool = pa.system_memory_pool()
 
     def arrays(rows: Sequence[Sequence[Any]]) -> list[Any]:
         columns = list(zip(*rows, strict=True)) if rows else [() for _ in fields]
         return [
-            pa.array(values, pa.int64())
+            pa.array(values, pa.int64(), memory_pool=pool)
             if f.kind is FieldKind.INTEGER
-            else pa.array(values, pa.string()).cast(types[f.kind])
+            else pa.array(values, pa.string(), memory_pool=pool).cast(
+                types[f.kind], memory_pool=pool
+            )
             for f, values in zip(fields, columns, strict=True)
         ]
 
@@ -99,7 +104,7 @@ def write_parquet(
     pending: list[Any] = []
     pending_rows = 0
     with _part(out) as sink:
-        writer = pq.ParquetWriter(sink, schema)
+        writer = pq.ParquetWriter(sink, schema, memory_pool=pool)
         try:
             for batch in batches:
                 pending.append(pa.RecordBatch.from_arrays(arrays(batch), schema=schema))
