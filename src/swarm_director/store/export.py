@@ -25,8 +25,6 @@ from __future__ import annotations
 import functools
 import json
 import operator
-import re
-import sqlite3
 from collections.abc import Generator, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass
@@ -49,7 +47,6 @@ from sqlalchemy import (
     type_coerce,
 )
 from sqlalchemy.orm import InstrumentedAttribute, Session
-from sqlalchemy.sql.compiler import SQLCompiler
 
 from swarm_director.db import Base
 from swarm_director.db.types import UTCDateTime
@@ -67,6 +64,7 @@ from swarm_director.schemas.export import (
 )
 from swarm_director.schemas.filters import FilterModel
 from swarm_director.store._common import core_connection, fits
+from swarm_director.store.driver_reads import compiled, driver_statement, sqlite_rows
 from swarm_director.store.filtering import FilterRules
 from swarm_director.store.history import HISTORY_FILTERS
 from swarm_director.store.logs import LOG_FILTERS
@@ -238,10 +236,10 @@ def row_batches(
     server-side cursor: ``connection`` must be in a transaction)."""
     stmt = typed_rows(export, connection.dialect.name)
     if connection.dialect.name == "sqlite":
-        yield from _sqlite_rows(connection, stmt, size or CHUNK_ROWS, str)
+        yield from sqlite_rows(connection, stmt, size or CHUNK_ROWS, str)
         return
     _pg_session(connection)
-    sql, params = _driver_statement(_compiled(stmt, connection.dialect))
+    sql, params = driver_statement(compiled(stmt, connection.dialect))
     # psycopg's own server-side cursor: tuples, one FETCH a batch (through SQLAlchemy's
     # streaming result it took several fetches and a Row object per row).
     driver = connection.connection.driver_connection
@@ -251,31 +249,10 @@ def row_batches(
             yield rows
 
 
-def _sqlite_rows(
-    connection: Connection, stmt: Select[Any], size: int, text: type[str] | type[bytes]
-) -> Generator[list[Any]]:
-    """Batches of the rows of ``stmt``, read with the driver's own cursor in the
-    connection's transaction (SQLAlchemy's rows cost as much again as the read), text as
-    ``text`` (``bytes``: the UTF-8 SQLite holds, not decoded)."""
-    compiled = _compiled(stmt, connection.dialect)
-    sql, params = _driver_statement(compiled)
-    driver = connection.connection.driver_connection
-    assert isinstance(driver, sqlite3.Connection)
-    text_factory, driver.text_factory = driver.text_factory, text
-    cursor = driver.cursor()
-    try:
-        cursor.execute(sql, [params[name] for name in compiled.positiontup or ()])
-        while rows := cursor.fetchmany(size):
-            yield rows
-    finally:
-        cursor.close()
-        driver.text_factory = text_factory
-
-
 def _sqlite_chunks(connection: Connection, export: Export, fmt: ExportFormat) -> Generator[Chunk]:
     if fmt is ExportFormat.CSV:
         yield Chunk((",".join(f.name for f in export.fields) + "\n").encode(), 0)
-    lines = _sqlite_rows(connection, _sqlite_line(export, fmt), CHUNK_ROWS, bytes)
+    lines = sqlite_rows(connection, _sqlite_line(export, fmt), CHUNK_ROWS, bytes)
     first = operator.itemgetter(0)
     with closing(lines):
         for rows in lines:  # each line ends in its newline (the printf's template)
@@ -424,31 +401,5 @@ def _pg_copy(export: Export, fmt: ExportFormat, dialect: Dialect) -> tuple[str, 
             typed_rows(export, "postgresql"),
             f"(FORMAT csv, HEADER, FORCE_QUOTE ({quoted}))",
         )
-    sql, params = _driver_statement(_compiled(stmt, dialect))
+    sql, params = driver_statement(compiled(stmt, dialect))
     return f"COPY ({sql}) TO STDOUT {options}", params
-
-
-def _compiled(stmt: Select[Any], dialect: Dialect) -> SQLCompiler:
-    compiled = stmt.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
-    assert isinstance(compiled, SQLCompiler)
-    return compiled
-
-
-_EXPANDED = re.compile(r"^(.*)_\d+$")
-
-
-def _driver_statement(compiled: SQLCompiler) -> tuple[str, dict[str, Any]]:
-    """A compiled statement's text and parameters as the driver takes them (each value
-    through its type's bind processor, e.g. an enum to its stored text)."""
-    binds = {name: bind for bind, name in compiled.bind_names.items()}
-    params: dict[str, Any] = {}
-    for name, value in (compiled.construct_params() or {}).items():
-        bind = binds.get(name)
-        if bind is None:  # a value of an expanded IN list: name_1, name_2, ...
-            match = _EXPANDED.match(name)
-            bind = binds[match.group(1)] if match else None
-        processor = None
-        if bind is not None:  # the dialect's own processor (SQLite: timestamps as its text)
-            processor = bind.type.dialect_impl(compiled.dialect).bind_processor(compiled.dialect)
-        params[name] = processor(value) if processor is not None else value
-    return str(compiled), params
