@@ -116,6 +116,11 @@ class Settings(BaseSettings):
     """Open live log streams per API key (console: per address) and process; one more gets 429."""
     stream_key_check_s: float = Field(default=5.0, alias="SWARM_STREAM_KEY_CHECK_S", gt=0, le=300)
     """How often an idle live log stream re-checks its API key (revoked or expired: it ends)."""
+    export_max_clients: int = Field(default=2, alias="SWARM_EXPORT_MAX_CLIENTS", ge=1)
+    """Exports streamed at once per server process (each holds a thread and a database
+    connection until it ends); one more gets 503 with Retry-After."""
+    export_max_per_key: int = Field(default=1, alias="SWARM_EXPORT_MAX_PER_KEY", ge=1)
+    """Exports streamed at once per API key (console: per address) and process; one more: 429."""
     secret_key: SecretStr | None = Field(default=None, alias="SWARM_SECRET_KEY")
     """Signs console cookies; unset: a random key kept in SWARM_DATA_DIR (set it on each server)."""
     auth_fail_limit: int = Field(default=10, alias="SWARM_AUTH_FAIL_LIMIT", ge=1)

@@ -70,6 +70,8 @@ _OTHER_NAMES: dict[str, tuple[set[str], set[str]]] = {
     "report_logs": ({"report_logs"}, {"log_volume"}),
     "report_emails": ({"report_emails"}, {"email_outcomes"}),
     "report_drafts": ({"report_drafts"}, {"draft_approvals"}),
+    # a file download (curl, a browser); the store prepares the export and streams its text
+    "export_logs": (set(), {"prepare_export", "text_chunks"}),
 }
 
 
@@ -79,6 +81,7 @@ def _store_names() -> set[str]:
         conversations,
         drafts,
         emails,
+        export,
         history,
         log_stream,
         logs,
@@ -92,6 +95,7 @@ def _store_names() -> set[str]:
         conversations,
         drafts,
         emails,
+        export,
         history,
         log_stream,
         logs,

@@ -71,17 +71,31 @@ def test_serve_refuses_a_missing_database(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("threads", "streams", "starts"),
-    [(24, 24, False), (27, 24, False), (28, 24, True), (9, 6, False), (10, 6, True)],
+    ("threads", "streams", "exports", "starts"),
+    [
+        (24, 24, 2, False),
+        (29, 24, 2, False),
+        (30, 24, 2, True),
+        (11, 6, 2, False),
+        (12, 6, 2, True),
+        (11, 6, 1, True),
+    ],
 )
 def test_serve_refuses_threads_that_streams_could_all_take(
-    embedded_env: Path, monkeypatch: pytest.MonkeyPatch, threads: int, streams: int, starts: bool
+    embedded_env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    threads: int,
+    streams: int,
+    exports: int,
+    starts: bool,
 ) -> None:
     """Regression: with --threads at or below SWARM_STREAM_MAX_CLIENTS, open log streams took
-    every thread and /api/health timed out; serve only warned and started anyway."""
+    every thread and /api/health timed out; serve only warned and started anyway. Exports
+    hold a thread each too."""
     started: list[int] = []
     monkeypatch.setattr(serve, "run_gunicorn", lambda *a, **kw: started.append(kw["threads"]))
     monkeypatch.setenv("SWARM_STREAM_MAX_CLIENTS", str(streams))
+    monkeypatch.setenv("SWARM_EXPORT_MAX_CLIENTS", str(exports))
     result = CliRunner().invoke(cli, ["serve", "--threads", str(threads)])
     if starts:
         assert result.exit_code == 0, result.output
@@ -92,7 +106,8 @@ def test_serve_refuses_threads_that_streams_could_all_take(
     assert not embedded_env.exists()  # nothing done: not even the database created
     (line,) = result.output.splitlines()
     assert f"SWARM_STREAM_MAX_CLIENTS={streams}" in line
-    assert f"--threads {streams + serve.REQUEST_THREADS} or more" in line
+    assert f"SWARM_EXPORT_MAX_CLIENTS={exports}" in line
+    assert f"--threads {streams + exports + serve.REQUEST_THREADS} or more" in line
 
 
 def test_bind_address() -> None:

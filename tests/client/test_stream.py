@@ -188,8 +188,9 @@ def test_a_gone_client_frees_its_slot_within_a_poll(database_url: URL, tmp_path:
     failed to send (15 s by default; 60 s here)."""
     env = {"SWARM_STREAM_MAX_PER_KEY": "10", "SWARM_STREAM_HEARTBEAT_S": "60"}
     url = database_url.render_as_string(hide_password=False)
-    # 10 threads: the fewest `serve` accepts for 6 streams (SWARM_STREAM_MAX_CLIENTS).
-    own = ServeProcess(url, tmp_path, env=env, threads=10).start()
+    # 12 threads: the fewest `serve` accepts for 6 streams (SWARM_STREAM_MAX_CLIENTS) and 2
+    # exports (SWARM_EXPORT_MAX_CLIENTS).
+    own = ServeProcess(url, tmp_path, env=env, threads=12).start()
     try:
         opened = [_open_raw(own.port) for _ in range(6)]
         assert [status for _, status in opened] == [200] * 6

@@ -38,6 +38,7 @@ def _register_resources(app: OpenAPI) -> None:
         conversations,
         drafts,
         emails,
+        export,
         health,
         history,
         logs,
@@ -48,6 +49,7 @@ def _register_resources(app: OpenAPI) -> None:
     )
 
     streams.init_app(app)
+    export.init_app(app)
     queue.init_app(app)
     # queue before tasks: /tasks/claim and /tasks/dead are not task ids
     modules = (
@@ -62,6 +64,7 @@ def _register_resources(app: OpenAPI) -> None:
         conversations,
         history,
         reports,
+        export,
     )
     for module in modules:
         app.register_api(module.bp)

@@ -32,9 +32,7 @@ import select
 import socket
 import threading
 import time
-from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from flask import Flask, Response, current_app, g, request
@@ -44,6 +42,7 @@ from pydantic_core import PydanticCustomError
 from sqlalchemy import Connection
 
 from swarm_director.api.common import QueryModel, TaskPath, blueprint
+from swarm_director.api.slots import Slots, owner_of
 from swarm_director.config import Settings
 from swarm_director.db import Database
 from swarm_director.schemas import LogOut
@@ -136,9 +135,9 @@ def _open(task_id: int | None, query: StreamQuery, header: StreamHeaders) -> Res
         if task_id is not None:
             tasks.read_task(connection, task_id)  # 404 for a missing task
         follower.start(connection)
-    slots: _Slots = current_app.extensions[_EXTENSION]
+    slots: Slots = current_app.extensions[_EXTENSION]
     principal: Principal | None = g.get("principal")
-    owner, who = _owner(principal)
+    owner, who = owner_of(principal)
     full = "process" if SHUTDOWN.is_set() else slots.take(owner)
     if full is not None:
         return _refused(full, who, settings)
@@ -156,15 +155,6 @@ def _open(task_id: int | None, query: StreamQuery, header: StreamHeaders) -> Res
         mimetype="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
-
-
-def _owner(principal: Principal | None) -> tuple[str, str]:
-    """Whose streams a request's counts against, and how an error names them: the API key
-    (the bootstrap token is one key), else the address (console sessions, no auth)."""
-    if principal is not None and not principal.console:
-        return f"key:{principal.key_id or principal.name}", f"API key {principal.name!r}"
-    address = request.remote_addr or "unknown"
-    return f"address:{address}", f"address {address}"
 
 
 def _refused(full: str, who: str, settings: Settings) -> Response:
@@ -188,36 +178,6 @@ def _refused(full: str, who: str, settings: Settings) -> Response:
     )
     response.headers["Retry-After"] = str(_RETRY_FULL_S)
     return response
-
-
-@dataclass
-class _Slots:
-    """The open streams of this process, in all and per owner (see :func:`_owner`)."""
-
-    total: int
-    per_owner: int
-    open: int = 0
-    by_owner: Counter[str] = field(default_factory=Counter)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def take(self, owner: str) -> str | None:
-        """Take a slot for ``owner``: None when taken, else the limit that is reached
-        (``owner`` or ``process``)."""
-        with self.lock:
-            if self.by_owner[owner] >= self.per_owner:
-                return "owner"
-            if self.open >= self.total:
-                return "process"
-            self.open += 1
-            self.by_owner[owner] += 1
-            return None
-
-    def give_back(self, owner: str) -> None:
-        with self.lock:
-            self.open -= 1
-            self.by_owner[owner] -= 1
-            if self.by_owner[owner] <= 0:
-                del self.by_owner[owner]
 
 
 def _client_gone(sock: socket.socket | None) -> bool:
@@ -247,7 +207,7 @@ class _EventStream:
         follower: LogFollower,
         settings: Settings,
         *,
-        slots: _Slots,
+        slots: Slots,
         owner: str,
         key_id: str | None,
         client: socket.socket | None,
@@ -257,7 +217,7 @@ class _EventStream:
         self.settings = settings
         self.key_id = key_id
         self.client = client
-        self._slots: _Slots | None = slots
+        self._slots: Slots | None = slots
         self._owner = owner
         self._key_checked = time.monotonic()
 
@@ -315,4 +275,4 @@ def _event(row: Any) -> str:
 def init_app(app: Flask) -> None:
     """Give ``app`` its per-process budget of open streams (in all and per key)."""
     settings = state(app).settings
-    app.extensions[_EXTENSION] = _Slots(settings.stream_max_clients, settings.stream_max_per_key)
+    app.extensions[_EXTENSION] = Slots(settings.stream_max_clients, settings.stream_max_per_key)

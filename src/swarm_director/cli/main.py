@@ -38,6 +38,7 @@ def _register() -> None:
         db_schema,
         db_seed,
         db_upkeep,
+        export_cmd,
         history_cmd,
         keys,
         logs,

@@ -82,15 +82,18 @@ REQUEST_THREADS = 4
 
 
 def check_threads(threads: int, settings: Settings) -> None:
-    """Raise ClickException when ``threads`` per worker would let open log streams (at most
-    ``SWARM_STREAM_MAX_CLIENTS`` per process, each holding a thread) starve other requests."""
-    least = settings.stream_max_clients + REQUEST_THREADS
+    """Raise ClickException when ``threads`` per worker would let open log streams and
+    exports (at most ``SWARM_STREAM_MAX_CLIENTS`` and ``SWARM_EXPORT_MAX_CLIENTS`` per
+    process, each holding a thread) starve other requests."""
+    long_ones = settings.stream_max_clients + settings.export_max_clients
+    least = long_ones + REQUEST_THREADS
     if threads < least:
         raise click.ClickException(
-            f"--threads {threads} is too few: open log streams may take "
-            f"SWARM_STREAM_MAX_CLIENTS={settings.stream_max_clients} threads of each worker and "
-            f"{REQUEST_THREADS} must stay for other requests; use --threads {least} or more, "
-            "or lower SWARM_STREAM_MAX_CLIENTS"
+            f"--threads {threads} is too few: open log streams and exports may take "
+            f"{long_ones} threads of each worker (SWARM_STREAM_MAX_CLIENTS="
+            f"{settings.stream_max_clients}, SWARM_EXPORT_MAX_CLIENTS="
+            f"{settings.export_max_clients}) and {REQUEST_THREADS} must stay for other "
+            f"requests; use --threads {least} or more, or lower those limits"
         )
 
 

@@ -165,7 +165,12 @@ def _after(
 
 def keyset_condition(ordering: Ordering, cursor: str) -> ColumnElement[bool]:
     """The WHERE condition selecting rows after ``cursor`` in ``ordering``."""
-    values = decode_cursor(ordering, cursor)
+    return after_values(ordering, decode_cursor(ordering, cursor))
+
+
+def after_values(ordering: Ordering, values: Sequence[Any]) -> ColumnElement[bool]:
+    """The WHERE condition selecting the rows after the row whose key values are ``values``,
+    in ``ordering``."""
     condition: ColumnElement[bool] = _after(ordering.keys, values, ordering.descending)
     return condition
 
