@@ -140,6 +140,9 @@ def _settings(server: Server) -> list[str]:
         "wal_keep_size = '256MB'",
         "max_connections = 100",
         "shared_buffers = '32MB'",
+        # Every statement in the log with its application_name: where reads ran is visible.
+        "log_statement = 'all'",
+        "log_line_prefix = '%m [%p] app=%a '",
     ]
 
 

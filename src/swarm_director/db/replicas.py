@@ -28,6 +28,7 @@ from typing import Any
 
 from sqlalchemy import Engine, event, text
 
+from swarm_director.db.engine import statement_reads
 from swarm_director.db.reads import ReadPlace
 from swarm_director.redact import first_line, masked_url
 
@@ -130,6 +131,7 @@ class ReplicaSet:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.primary = primary
+        self._primary_reads = statement_reads(primary)
         self.replicas = [Replica(engine, max_lag_s) for engine in replicas]
         self.max_lag_s = max_lag_s
         self.wait_s = wait_s
@@ -184,7 +186,7 @@ class ReplicaSet:
         with self._lock:
             now = self._clock()
             try:
-                with self.primary.connect() as connection:
+                with self._primary_reads.connect() as connection:
                     position = int(connection.execute(_PRIMARY_POSITION).scalar_one())
             except Exception:
                 _log.warning("replica check: the primary does not answer", exc_info=True)
