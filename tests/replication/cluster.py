@@ -83,7 +83,10 @@ class Server:
 
     def url(self, database: str = DATABASE) -> URL:
         return URL.create(
-            "postgresql+psycopg", username="postgres", host="127.0.0.1", port=self.port,
+            "postgresql+psycopg",
+            username="postgres",
+            host="127.0.0.1",
+            port=self.port,
             database=database,
         )
 
@@ -92,8 +95,15 @@ class Server:
 
     def start(self) -> None:
         _run(
-            self.bin / "pg_ctl", "-D", self.data, "-l", self.root / "server.log",
-            "-w", "-t", "60", "start",
+            self.bin / "pg_ctl",
+            "-D",
+            self.data,
+            "-l",
+            self.root / "server.log",
+            "-w",
+            "-t",
+            "60",
+            "start",
         )
         self.running = True
 
@@ -152,8 +162,18 @@ def make_primary(name: str = "primary", extra: list[str] | None = None) -> Serve
     assert bin_dir is not None
     server = Server(name, _own_dir(f"sd-{name}-"), free_port(), bin_dir)
     try:
-        _run(bin_dir / "initdb", "-D", server.data, "-U", "postgres", "--auth=trust",
-             "-E", "UTF8", "--locale=C.UTF-8", "--no-sync")
+        _run(
+            bin_dir / "initdb",
+            "-D",
+            server.data,
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+            "--no-sync",
+        )
         server.write_conf(_settings(server) + (extra or []))
         server.start()
         server.sql(f"CREATE DATABASE {DATABASE}", database="postgres")
@@ -167,14 +187,31 @@ def make_standby(primary: Server, name: str = "standby") -> Server:
     """A streaming standby of ``primary`` (``pg_basebackup -R``), started and replaying."""
     server = Server(name, _own_dir(f"sd-{name}-"), free_port(), primary.bin)
     try:
-        _run(primary.bin / "pg_basebackup", "-D", server.data, "-R", "-X", "stream",
-             "-c", "fast", "-d", f"host=127.0.0.1 port={primary.port} user=postgres "
-             f"application_name={name}")
+        _run(
+            primary.bin / "pg_basebackup",
+            "-D",
+            server.data,
+            "-R",
+            "-X",
+            "stream",
+            "-c",
+            "fast",
+            "-d",
+            f"host=127.0.0.1 port={primary.port} user=postgres application_name={name}",
+        )
         server.write_conf(_settings(server))
         server.start()
-        wait_until(lambda: bool(primary.sql(
-            "SELECT 1 FROM pg_stat_replication WHERE application_name = "
-            f"'{name}' AND state = 'streaming'", database="postgres")), 30, "streaming")
+        wait_until(
+            lambda: bool(
+                primary.sql(
+                    "SELECT 1 FROM pg_stat_replication WHERE application_name = "
+                    f"'{name}' AND state = 'streaming'",
+                    database="postgres",
+                )
+            ),
+            30,
+            "streaming",
+        )
     except BaseException:
         server.remove()
         raise
@@ -200,3 +237,92 @@ def replay_caught_up(primary: Server, standby: Server) -> bool:
     (lsn,) = primary.sql("SELECT pg_current_wal_insert_lsn()::text")[0]
     rows = standby.sql(f"SELECT pg_last_wal_replay_lsn() >= '{lsn}'::pg_lsn")
     return bool(rows[0][0])
+
+
+@dataclass
+class Bouncer:
+    """PgBouncer in front of one server, in transaction pooling mode."""
+
+    root: Path
+    port: int
+    process: subprocess.Popen[bytes]
+
+    def url(self, database: str = DATABASE) -> URL:
+        return URL.create(
+            "postgresql+psycopg",
+            username="postgres",
+            host="127.0.0.1",
+            port=self.port,
+            database=database,
+        )
+
+    def url_text(self, database: str = DATABASE) -> str:
+        return self.url(database).render_as_string(hide_password=False)
+
+    def log(self) -> str:
+        path = self.root / "pgbouncer.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def remove(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def pgbouncer_bin() -> str | None:
+    """PgBouncer's program (Debian package ``pgbouncer``), None when missing."""
+    return shutil.which("pgbouncer") or (
+        "/usr/sbin/pgbouncer" if Path("/usr/sbin/pgbouncer").exists() else None
+    )
+
+
+def start_pgbouncer(server: Server, *, pool_size: int = 10) -> Bouncer:
+    """PgBouncer in transaction mode on a free port, for database ``swarm`` of ``server``."""
+    program = pgbouncer_bin()
+    assert program is not None
+    root = _own_dir("sd-pgbouncer-")
+    port = free_port()
+    (root / "pgbouncer.ini").write_text(
+        "[databases]\n"
+        f"{DATABASE} = host=127.0.0.1 port={server.port} dbname={DATABASE} user=postgres\n"
+        # The command line looks at the server's maintenance database too.
+        f"* = host=127.0.0.1 port={server.port} user=postgres\n"
+        "[pgbouncer]\n"
+        f"listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n"
+        "auth_type = any\n"
+        "pool_mode = transaction\n"
+        f"default_pool_size = {pool_size}\nmax_client_conn = 200\n"
+        f"logfile = {root}/pgbouncer.log\n"
+        # The settings the docs recommend for this service (docs/scaling.md).
+        "server_reset_query =\n"
+        "ignore_startup_parameters = extra_float_digits,options\n"
+    )
+    if os.geteuid() == 0:
+        entry = pwd.getpwnam("postgres")
+        for path in root.iterdir():
+            os.chown(path, entry.pw_uid, entry.pw_gid)
+    process = subprocess.Popen(
+        [*_as_postgres(), program, str(root / "pgbouncer.ini")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    bouncer = Bouncer(root, port, process)
+    try:
+        wait_until(lambda: bouncer.process.poll() is None and _answers(bouncer), 20, "pgbouncer")
+    except BaseException:
+        bouncer.remove()
+        raise
+    return bouncer
+
+
+def _answers(bouncer: Bouncer) -> bool:
+    engine = sa.create_engine(bouncer.url(), poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            return connection.exec_driver_sql("SELECT 1").scalar() == 1
+    finally:
+        engine.dispose()

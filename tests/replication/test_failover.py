@@ -45,10 +45,10 @@ def sync_pair() -> Iterator[tuple[Server, Server]]:
             primary.sql("ALTER SYSTEM SET synchronous_standby_names = 'standby'")
             primary.sql("SELECT pg_reload_conf()")
             wait_until(
-                lambda: primary.sql(
-                    "SELECT sync_state FROM pg_stat_replication", database="postgres"
-                )
-                == [("sync",)],
+                lambda: (
+                    primary.sql("SELECT sync_state FROM pg_stat_replication", database="postgres")
+                    == [("sync",)]
+                ),
                 30,
                 "synchronous replication",
             )

@@ -76,7 +76,7 @@ def test_reads_land_on_the_standby_and_writes_on_the_primary(
 def test_read_your_writes_while_the_standby_replay_is_paused(
     pair: tuple[Server, Server], replica_app: Flask
 ) -> None:
-    primary, standby = pair
+    _primary, standby = pair
     standby.sql("SELECT pg_wal_replay_pause()")
     wait_until(lambda: standby.sql("SELECT pg_is_wal_replay_paused()")[0][0], 10, "pause")
     with _client(replica_app) as writer, _client(replica_app) as stranger:
@@ -148,7 +148,9 @@ def test_a_lagging_replica_is_skipped_and_shown_on_ready(
         in_sync(primary, standby)
 
 
-def test_an_unreachable_replica_is_skipped(pair: tuple[Server, Server], make_app: AppFactory) -> None:
+def test_an_unreachable_replica_is_skipped(
+    pair: tuple[Server, Server], make_app: AppFactory
+) -> None:
     primary, _standby = pair
     app = make_app(
         DATABASE_URL=primary.url_text(),
