@@ -161,3 +161,22 @@ def test_an_unreachable_replica_is_skipped(
     (row,) = http.get("/api/ready").get_json()["replicas"]
     assert row["state"] == "unreachable" and row["error"]
     assert http.get("/api/tasks").status_code == 200
+
+
+def test_the_operations_page_shows_each_replica_and_its_lag(
+    pair: tuple[Server, Server], replica_app: Flask
+) -> None:
+    _primary, standby = pair
+    html = replica_app.test_client().get("/ui/ops").get_data(as_text=True)
+    assert "Read replicas" in html
+    assert f"127.0.0.1:{standby.port}/swarm" in html
+    assert "s-ok" in html and "0.0 s" in html
+
+
+def test_without_replicas_the_pages_say_nothing_of_them(
+    pair: tuple[Server, Server], make_app: AppFactory
+) -> None:
+    primary, _standby = pair
+    app = make_app(DATABASE_URL=primary.url_text())
+    assert "Read replicas" not in app.test_client().get("/ui/ops").get_data(as_text=True)
+    assert app.test_client().get("/api/ready").get_json()["replicas"] == []
