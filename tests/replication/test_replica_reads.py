@@ -34,7 +34,10 @@ def replica_app(pair: tuple[Server, Server], make_app: AppFactory) -> Iterator[F
         DATABASE_URL=f"{primary.url_text()}?application_name={PRIMARY_APP}",
         SWARM_REPLICA_URLS=f"{standby.url_text()}?application_name={READS_APP}",
         SWARM_REPLICA_CHECK_S=0.1,
-        SWARM_REPLICA_WAIT_S=0.3,
+        # Generous for a loaded machine: replay may take a while, and a paused standby must
+        # stay usable (a little stale) for the length of a test.
+        SWARM_REPLICA_WAIT_S=1.0,
+        SWARM_REPLICA_MAX_LAG_S=30,
     )
     replicas = database(app).replicas
     assert replicas is not None
