@@ -7,6 +7,7 @@ standby replaying and caught up.
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Iterator
 
@@ -184,3 +185,42 @@ def test_without_replicas_the_pages_say_nothing_of_them(
     app = make_app(DATABASE_URL=primary.url_text())
     assert "Read replicas" not in app.test_client().get("/ui/ops").get_data(as_text=True)
     assert app.test_client().get("/api/ready").get_json()["replicas"] == []
+
+
+def test_a_live_tail_on_a_replica_that_falls_behind_ends_for_a_reconnect(
+    pair: tuple[Server, Server], make_app: AppFactory
+) -> None:
+    primary, standby = pair
+    in_sync(primary, standby)
+    app = make_app(
+        DATABASE_URL=primary.url_text(),
+        SWARM_REPLICA_URLS=standby.url_text(),
+        SWARM_REPLICA_CHECK_S=0.1,
+        SWARM_REPLICA_MAX_LAG_S=0.5,
+        SWARM_STREAM_POLL_S=0.05,
+        SWARM_STREAM_MAX_S=60,
+    )
+    replicas = database(app).replicas
+    assert replicas is not None
+    replicas.check()
+    http = app.test_client()
+    task_id = http.post("/api/tasks", json={"type": "analysis", "title": "tail"}).get_json()["id"]
+    wait_until(lambda: http.get(f"/api/tasks/{task_id}").status_code == 200, 10, "replay")
+    ended = threading.Event()
+
+    def follow() -> None:
+        response = http.get("/api/logs/stream", buffered=False)
+        for _chunk in response.response:
+            pass
+        ended.set()
+
+    thread = threading.Thread(target=follow, daemon=True)
+    thread.start()
+    time.sleep(0.5)
+    assert not ended.is_set()  # streaming from the standby
+    standby.sql("SELECT pg_wal_replay_pause()")
+    try:
+        http.post(f"/api/tasks/{task_id}/logs", json=[{"agent_type": "a", "message": "m"}])
+        assert ended.wait(10), "the stream stayed on a replica further behind than allowed"
+    finally:
+        in_sync(primary, standby)
