@@ -15,7 +15,7 @@ from swarm_director.schemas.health import (
     TableStats,
 )
 from swarm_director.web.context import database
-from swarm_director.web.errors import ErrorResponse, error_response
+from swarm_director.web.errors import ErrorResponse, error_response, unavailable_response
 from swarm_director.web.replicas import replica_rows
 
 bp = blueprint("health", "Liveness, readiness and statistics.", secured=False)
@@ -41,7 +41,7 @@ def ready() -> Response:
         return error_response(503, error.code, error.message)
     except Exception:
         current_app.logger.warning("readiness check: database unreachable", exc_info=True)
-        return error_response(503, "unavailable", "The database is unreachable.")
+        return unavailable_response("The database is unreachable.")
     if not at_head:
         head = migrate.head_revision()
         return error_response(

@@ -156,9 +156,16 @@ def database_error_response(error: Exception) -> Response:
             "A value cannot be stored: a number out of range or text with NUL characters.",
         )
     current_app.logger.error("database unavailable: %s", first_line(error))
-    response = error_response(503, "unavailable", "The database is unavailable; try again shortly.")
-    # A lost connection (a restart, a failover in progress) is renewed for the next request:
-    # worth a retry soon. The client waits at least this long.
+    return unavailable_response("The database is unavailable; try again shortly.")
+
+
+def unavailable_response(message: str) -> Response:
+    """503 ``unavailable`` with ``Retry-After``, for a database that cannot be reached.
+
+    A lost connection (a restart, a failover in progress) is renewed for the next request, so
+    a retry soon is worth it; clients wait at least this long.
+    """
+    response = error_response(503, "unavailable", message)
     response.headers["Retry-After"] = str(UNAVAILABLE_RETRY_AFTER_S)
     return response
 
