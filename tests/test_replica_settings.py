@@ -3,10 +3,13 @@ refusals, and the client keeping the highest position it was answered with."""
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 
 from swarm_director import create_app
+from swarm_director.client import AsyncClient, Client
 from swarm_director.client.consistency import PositionTracker
 from swarm_director.config import describe, make_settings
 from swarm_director.errors import ConfigError
@@ -64,3 +67,45 @@ def test_the_client_keeps_the_highest_position() -> None:
     for seen in ["0/10", "1/0", "0/FF", None, "garbage"]:
         tracker.observe(answer(seen))
     assert tracker.headers() == {POSITION_HEADER: "1/0"}
+
+
+def _server(seen: list[str | None]) -> httpx.MockTransport:
+    """Answers writes with a growing position and records the position each request sent."""
+    count = iter(range(1, 100))
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get(POSITION_HEADER))
+        if request.method == "POST":
+            position = format_position(next(count) << 32 | 0x10)
+            body = {"task_id": 1, "inserted": 1}
+            return httpx.Response(201, json=body, headers={POSITION_HEADER: position})
+        return httpx.Response(200, json={"status": "ok", "version": "1"})
+
+    return httpx.MockTransport(handle)
+
+
+RECORD = [{"agent_type": "a", "message": "m"}]
+
+
+def test_the_client_sends_its_newest_position_back() -> None:
+    seen: list[str | None] = []
+    with Client("http://x", transport=_server(seen)) as client:
+        client.health()
+        client.add_logs(1, RECORD)
+        client.health()
+        client.add_logs(1, RECORD)
+        client.health()
+    assert seen == [None, None, "1/10", "1/10", "2/10"]
+
+
+async def _async_round(seen: list[str | None]) -> None:
+    async with AsyncClient("http://x", transport=_server(seen)) as client:
+        await client.health()
+        await client.add_logs(1, RECORD)
+        await client.health()
+
+
+def test_the_async_client_sends_its_newest_position_back() -> None:
+    seen: list[str | None] = []
+    asyncio.run(_async_round(seen))
+    assert seen == [None, None, "1/10"]
