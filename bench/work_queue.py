@@ -6,13 +6,14 @@
 For each dialect, on a fresh database migrated to head (a SQLite file; PostgreSQL at
 127.0.0.1:5432 in a database created and dropped here):
 
-1. Claim + complete in process (``store.queue.claim_tasks`` then ``complete_task``, a
-   transaction each, as the API runs them) by 1 and by 4 worker *processes*, each its own
-   agent, against the same statements written by hand on a raw driver connection (sqlite3 /
-   psycopg): the agent check, the expiry sweep, the per-priority select (``FOR UPDATE SKIP
-   LOCKED`` on PostgreSQL), the update with ``RETURNING``, the history insert, the agent's
-   ``last_seen_at``; then the locked read, the update and the history insert of the
-   completion. Alternating rounds, medians. Target: store / raw >= 0.7.
+1. Claim + complete in process (``store.queue.claim_tasks`` then ``complete_task``, a Core
+   transaction each (``Database.writes``), as the API runs them) by 1 and by 4 worker
+   *processes*, each its own agent, against the same statements written by hand on a raw
+   driver connection (sqlite3 / psycopg): the agent's ``last_seen_at`` (``RETURNING`` its id:
+   the agent check), the expiry sweep, the per-priority select (``FOR UPDATE SKIP LOCKED`` on
+   PostgreSQL), the update with ``RETURNING``, the history insert; then the locked read, the
+   update and the history insert of the completion. Alternating rounds, medians. Target:
+   store / raw >= 0.7.
 2. ``--tasks`` queued tasks burned down by 4 HTTP worker processes against ``swarm-director
    serve`` (claim + complete per task over one kept-alive connection each): tasks/s, beside
    the same number of request pairs against a bare Flask endpoint pair served the same way
@@ -73,11 +74,11 @@ HOST = "127.0.0.1"
 
 
 def store_cycle(db: Database, agent_id: int) -> None:
-    with db.transaction() as session:
-        claims = queue.claim_tasks(session, agent_id, lease_s=60)
+    with db.writes() as unit:
+        claims = queue.claim_tasks(unit, agent_id, lease_s=60)
     assert claims, "the queue ran dry"
-    with db.transaction() as session:
-        queue.complete_task(session, claims[0].task.id, claims[0].lease_token, result=RESULT)
+    with db.writes() as unit:
+        queue.complete_task(unit, claims[0].task.id, claims[0].lease_token, result=RESULT)
 
 
 def _post(conn: http.client.HTTPConnection, path: str, body: dict[str, Any]) -> Any:
@@ -333,7 +334,7 @@ def idle_cost(target: Target, agent_id: int, window: float) -> None:
     marks: list[float] = []
 
     def attempt() -> list[queue.Claim] | None:
-        with db.transaction() as unit:
+        with db.writes() as unit:
             found = queue.claim_tasks(unit, agent_id, lease_s=60) or None
         if not marks:  # the first look, the claim's own: count what the waiting costs
             marks.append(time.monotonic())

@@ -30,7 +30,9 @@ class Raw:
         self.pg = dialect == "postgresql"
         p = "%s" if self.pg else "?"
         lock = " FOR UPDATE SKIP LOCKED" if self.pg else ""
-        self.agent = f"SELECT id FROM agents WHERE id = {p}"
+        self.agent = (
+            f"UPDATE agents SET last_seen_at={p}, updated_at={p} WHERE id = {p} RETURNING id"
+        )
         self.expired = (
             "SELECT id, attempts, max_attempts, assigned_agent_id FROM tasks "
             f"WHERE status = {p} AND lease_expires_at <= {p} ORDER BY lease_expires_at "
@@ -51,7 +53,6 @@ class Raw:
             "INSERT INTO history (entity, entity_id, action, changes, actor, request_id, at) "
             f"VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p})"
         )
-        self.seen = f"UPDATE agents SET last_seen_at={p}, updated_at={p} WHERE id = {p}"
         self.holder = f"SELECT {COLS} FROM tasks WHERE id = {p}" + (
             " FOR NO KEY UPDATE" if self.pg else ""
         )
@@ -87,7 +88,7 @@ class Raw:
         now = datetime.now(UTC)
         expires = now + timedelta(seconds=60)
         self._begin()
-        assert c.execute(self.agent, (agent_id,)).fetchone() is not None
+        assert c.execute(self.agent, (t(now), t(now), agent_id)).fetchone() is not None
         assert not c.execute(self.expired, ("in_progress", t(now), 100)).fetchall()
         for priority in PRIORITIES:
             picked = c.execute(self.ready, ("pending", t(now), agent_id, priority, 1)).fetchall()
@@ -105,7 +106,6 @@ class Raw:
         }
         at = datetime.now(UTC)
         c.execute(self.history, ("task", task_id, "claim", self.json(changes), ACTOR, None, t(at)))
-        c.execute(self.seen, (t(now), t(at), agent_id))
         c.commit() if self.pg else c.execute("COMMIT")
 
         now = datetime.now(UTC)

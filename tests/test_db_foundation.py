@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -174,3 +177,19 @@ def test_a_postgresql_connection_used_within_the_idle_window_is_not_pinged(
             _backend_pid(engine)
         assert raised.value.connection_invalidated
         assert _backend_pid(engine) != lost
+
+
+def test_a_schema_built_from_the_models_alone_has_the_full_text_objects(tmp_path: Path) -> None:
+    """``create_all`` after importing only the models (a fresh process, as a benchmark or a
+    test fixture does) builds the search tables too; log search on it works."""
+    db_file = tmp_path / "models.db"
+    script = (
+        "import sqlalchemy as sa, swarm_director.models\n"
+        "from swarm_director.db import Base, make_engine\n"
+        f"engine = make_engine('sqlite:///{db_file}')\n"
+        "Base.metadata.create_all(engine)\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
+    with sqlite3.connect(db_file) as conn:
+        names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    assert {"agent_logs_fts", "tasks_fts", "messages_fts"} <= names, sorted(names)

@@ -21,15 +21,18 @@ from swarm_director.errors import NotFoundError
 from swarm_director.schemas import filters as filter_module
 from swarm_director.schemas.filters import (
     CLIENT_ARGS,
+    AgentFilter,
     ConversationFilter,
+    EmailFilter,
     FilterModel,
     HistoryFilter,
     LogFilter,
     MessageFilter,
+    TaskEmailFilter,
     TaskFilter,
     TaskLogFilter,
 )
-from swarm_director.store import conversations, history, logs, tasks
+from swarm_director.store import agents, conversations, emails, history, logs, tasks
 from swarm_director.store.filtering import FilterRules
 from swarm_director.web.context import database
 from tests.api.conftest import AppFactory
@@ -47,8 +50,9 @@ class Listing:
     call: Callable[[Client, dict[str, str]], Any]
     console: str | None
     route: str
-    #: Filled in from the URL's path: the store gets ``LogFilter.of(filter, **path)``.
+    #: Filled in from the URL's path: the store gets ``wide.of(filter, **path)``.
     path: dict[str, int] | None = None
+    wide: type[FilterModel] = LogFilter
 
 
 def _follow(client: Client, task_id: int | None, given: dict[str, str]) -> Any:
@@ -82,6 +86,17 @@ LISTINGS = [
     ),
     Listing(
         TaskFilter, (tasks, "list_tasks"), lambda c, f: c.list_tasks(**f), "/ui/tasks", "/tasks"
+    ),
+    Listing(AgentFilter, (agents, "list_agents"), lambda c, f: c.list_agents(**f), None, "/agents"),
+    Listing(EmailFilter, (emails, "list_emails"), lambda c, f: c.list_emails(**f), None, "/emails"),
+    Listing(
+        TaskEmailFilter,
+        (emails, "list_emails"),
+        lambda c, f: c.list_task_emails(TASK, **f),
+        None,
+        "/tasks/{task_id}/emails",
+        path={"task_id": TASK},
+        wide=EmailFilter,
     ),
     Listing(
         ConversationFilter,
@@ -163,7 +178,7 @@ def test_every_filter_flows_from_client_and_console_to_the_store(
 ) -> None:
     given = samples(listing.model)
     expected = listing.model.model_validate(given)
-    wanted = LogFilter.of(expected, **listing.path) if listing.path else expected
+    wanted = listing.wide.of(expected, **listing.path) if listing.path else expected
     assert set(wanted.given()) >= set(listing.model.filter_names())  # every one is set
     spy = Spy()
     monkeypatch.setattr(*listing.store, spy)
@@ -218,5 +233,11 @@ def test_the_store_refuses_a_filter_it_has_no_condition_for() -> None:
         FilterRules(Wider, **declared)
     with pytest.raises(TypeError, match="LogFilter has no filter colour"):
         FilterRules(LogFilter, **declared, colour=logs.AgentLog.message)
-    for rules in (tasks.TASK_FILTERS, conversations.CONVERSATION_FILTERS, history.HISTORY_FILTERS):
+    for rules in (
+        tasks.TASK_FILTERS,
+        conversations.CONVERSATION_FILTERS,
+        history.HISTORY_FILTERS,
+        agents.AGENT_FILTERS,
+        emails.EMAIL_FILTERS,
+    ):
         assert set(rules.rules) == set(rules.model.filter_names())

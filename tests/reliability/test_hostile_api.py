@@ -27,6 +27,7 @@ from flask.testing import FlaskClient
 
 from swarm_director import create_app
 from swarm_director.db import Base, make_engine
+from swarm_director.schemas.filters import CLIENT_ARGS
 from swarm_director.web.context import database, state
 from tests.api.conftest import SHORT_STREAMS
 from tests.dbtools import fresh_database
@@ -469,3 +470,71 @@ def test_console_login_next_is_never_a_header_break(app: Flask, figures: Figures
         cookies = posted.headers.getlist("Set-Cookie")
         assert all(c.startswith("swarm_console=") for c in cookies), (target, cookies)
     figures.record(f"hostile_console_next_{database(app).dialect}", {"tried": tried})
+
+
+def test_console_filters_of_every_listing_page(app: Flask, scale: Scale, figures: Figures) -> None:
+    """Every console page without an id in its path (the lists, the activity page, the queue)
+    gets every listing filter's name, and the paging parameters, with hostile values: never a
+    5xx, and a refused one leaks no internals."""
+    client = _console_client(app)
+    names = sorted(
+        {name for model in CLIENT_ARGS for name in model.filter_names()}
+        | {"after", "before", "limit", "order", "cursor", "range"}
+    )
+    pages = sorted(
+        rule.rule
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint.startswith("console.")
+        and not rule.arguments
+        and "GET" in rule.methods
+        and not rule.rule.startswith(("/ui/login", "/ui/logout", "/ui/static"))
+    )
+    assert {"/ui/activity", "/ui/tasks", "/ui/logs", "/ui/queue"} <= set(pages), pages
+    values = [quote(str(v), safe="") for v in HOSTILE_TEXT + HOSTILE_NUMBERS] + ["%ff%fe", "%00"]
+    tried = 0
+    for page in pages:
+        for name in names:
+            for value in _pick(values, scale, quick=4):
+                response = client.get(f"{page}?{name}={value}")
+                tried += 1
+                status = response.status_code
+                assert status < 500, (page, name, value, status)
+                if status >= 400:  # a page may name its driver (the overview shows the URL)
+                    text = response.get_data(as_text=True)
+                    leaks = [m for m in INTERNALS if m in text]
+                    assert not leaks, (page, name, value, leaks)
+    figures.record(f"hostile_console_filters_{database(app).dialect}", {"tried": tried})
+
+
+def test_hostile_request_ids_are_replaced_before_the_history_keeps_them(
+    app: Flask, figures: Figures
+) -> None:
+    """A client's ``X-Request-ID`` is kept in the history only when it is a short plain token;
+    any other value (SQL, CR/LF, control characters, too long) is replaced by a fresh id, which
+    the response echoes and the history row carries."""
+    client = app.test_client()
+    plain = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+    values = [*(v for v in HOSTILE_TEXT if isinstance(v, str)), "a" * 65, "a" * 64, "req-1:2.3"]
+    sent = 0
+    for n, value in enumerate(values):
+        try:
+            response = client.post(
+                "/api/agents",
+                json={"name": f"request-id-{n}", "agent_type": "worker"},
+                headers={**AUTH, "X-Request-ID": value},
+            )
+        except ValueError:  # werkzeug refuses to send a header with CR/LF or NUL at all
+            continue
+        sent += 1
+        assert response.status_code == 201, (value, response.status_code)
+        echoed = response.headers["X-Request-ID"]
+        assert plain.fullmatch(echoed), (value, echoed)
+        if plain.fullmatch(value):
+            assert echoed == value
+        else:
+            assert echoed != value
+        agent_id = response.get_json()["id"]
+        rows = client.get(f"/api/agents/{agent_id}/history", headers=AUTH).get_json()["items"]
+        assert [row["request_id"] for row in rows] == [echoed], (value, rows)
+    assert sent >= len(values) - 4, sent
+    figures.record(f"hostile_request_ids_{database(app).dialect}", {"tried": sent})

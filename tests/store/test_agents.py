@@ -23,12 +23,12 @@ def test_create_get_update_list_delete(session: Session) -> None:
     updated = agents.update_agent(session, worker.id, {"status": "busy", "description": "drafts"})
     assert (updated.status, updated.description, updated.parent_id) == ("busy", "drafts", boss.id)
 
-    by_parent = agents.list_agents(session, parent_id=boss.id)
+    by_parent = agents.list_agents(session, {"parent_id": boss.id})
     assert [a.name for a in by_parent.items] == ["writer"] and by_parent.next_cursor is None
-    assert [a.name for a in agents.list_agents(session, status=AgentStatus.BUSY).items] == [
+    assert [a.name for a in agents.list_agents(session, {"status": AgentStatus.BUSY}).items] == [
         "writer"
     ]
-    assert [a.name for a in agents.list_agents(session, agent_type="supervisor").items] == [
+    assert [a.name for a in agents.list_agents(session, {"agent_type": "supervisor"}).items] == [
         "director"
     ]
 

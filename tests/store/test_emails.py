@@ -35,11 +35,11 @@ def test_create_get_list(session: Session) -> None:
     )
     assert emails.get_email(session, email.id).draft_id == draft.id
     queued = emails.create_email(session, task.id, {**MAIL, "status": "queued"})
-    assert [e.id for e in emails.list_emails(session, task_id=task.id).items] == [
+    assert [e.id for e in emails.list_emails(session, {"task_id": task.id}).items] == [
         email.id,
         queued.id,
     ]
-    assert [e.id for e in emails.list_emails(session, status=EmailStatus.QUEUED).items] == [
+    assert [e.id for e in emails.list_emails(session, {"status": EmailStatus.QUEUED}).items] == [
         queued.id
     ]
 
@@ -64,8 +64,10 @@ def test_outbox_is_oldest_first_across_tasks(session: Session) -> None:
         for _ in range(5)
     ]
     emails.set_email_status(session, ids[1], "sent")
-    page = emails.list_emails(session, status=EmailStatus.QUEUED, limit=2)
-    rest = emails.list_emails(session, status=EmailStatus.QUEUED, limit=2, cursor=page.next_cursor)
+    page = emails.list_emails(session, {"status": EmailStatus.QUEUED}, limit=2)
+    rest = emails.list_emails(
+        session, {"status": EmailStatus.QUEUED}, limit=2, cursor=page.next_cursor
+    )
     assert [e.id for e in page.items + rest.items] == [ids[0], ids[2], ids[3], ids[4]]
 
 

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from swarm_director.db import Database, utcnow
 from swarm_director.db.actor import acting_as, current_actor
 from swarm_director.errors import ConflictError, NotFoundError, ValidationError
-from swarm_director.models import Agent, HistoryEntry, Task, TaskStatus
+from swarm_director.models import Agent, HistoryEntry, Task, TaskStatus, TaskType
 from swarm_director.store import history, queue, tasks
 from swarm_director.store.queue_wait import ReadySignal, wait_for
 from tests.store.conftest import new_agent, new_task
@@ -57,6 +57,17 @@ def test_a_claim_takes_the_highest_priority_then_the_oldest_ready_task(db: Datab
     with db.statement_reads() as conn:
         seen = conn.scalar(sa.select(Agent.last_seen_at).where(Agent.id == agent))
     assert seen is not None
+
+
+def test_an_empty_claim_on_a_core_transaction_is_the_agents_sign_of_life(db: Database) -> None:
+    agent, _ = _setup(db)
+    with db.writes() as conn:
+        assert queue.claim_tasks(conn, agent) == []
+    with db.statement_reads() as conn:
+        seen = conn.scalar(sa.select(Agent.last_seen_at).where(Agent.id == agent))
+    assert seen is not None and utcnow() - seen < timedelta(minutes=1)
+    with pytest.raises(NotFoundError), db.writes() as conn:
+        queue.claim_tasks(conn, agent + 1000)
 
 
 def test_a_claim_skips_tasks_not_yet_due_of_other_types_or_for_another_agent(
@@ -261,3 +272,20 @@ def test_completed_at_and_status_are_only_in_the_row_through_the_store(db: Datab
         task = session.get(Task, task_id)
         assert task is not None and task.status is TaskStatus.COMPLETED
         assert task.completed_at is not None
+
+
+def test_has_ready_task_sees_a_due_task_of_its_types_and_an_expired_lease(db: Database) -> None:
+    agent, _ = _setup(db, {"not_before": utcnow() + timedelta(hours=1)})
+
+    def ready(*types: str) -> bool:
+        with db.statement_reads() as conn:
+            return queue.has_ready_task(conn, agent, [TaskType(t) for t in types])
+
+    assert not ready()  # only a task not yet due
+    with db.transaction() as session:
+        review = new_task(session, type="document_review").id
+    assert ready() and ready("document_review") and not ready("analysis")
+    [claim] = _claim(db, agent, types=["document_review"], lease_s=0.05)
+    assert claim.task.id == review and not ready("document_review")
+    time.sleep(0.1)  # the lease expires: the next claim would put it back and take it
+    assert ready("analysis") and ready()

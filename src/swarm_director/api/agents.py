@@ -13,9 +13,8 @@ from swarm_director.api.common import (
     no_content,
     page_response,
 )
-from swarm_director.enums import AgentStatus, AgentType
 from swarm_director.schemas import AgentCreate, AgentOut, AgentPage, AgentUpdate
-from swarm_director.schemas.common import PositiveId
+from swarm_director.schemas.filters import AgentFilter
 from swarm_director.store import agents
 from swarm_director.web.context import session
 from swarm_director.web.errors import ErrorResponse
@@ -23,22 +22,15 @@ from swarm_director.web.errors import ErrorResponse
 bp = blueprint("agents", "Agents and their hierarchy (parent_id).")
 
 
-class AgentQuery(PageQuery):
-    agent_type: AgentType | None = None
-    status: AgentStatus | None = None
-    parent_id: PositiveId | None = None
+class AgentQuery(AgentFilter, PageQuery):
+    """The query of agent lists: the filters and a page."""
 
 
 @bp.get("/agents", responses={200: AgentPage})
 def list_agents(query: AgentQuery) -> Response:
     """List agents in id order, filtered by type, status and/or parent."""
     page = agents.list_agents(
-        session(),
-        agent_type=query.agent_type,
-        status=query.status,
-        parent_id=query.parent_id,
-        limit=query.limit,
-        cursor=query.cursor,
+        session(), AgentFilter.of(query), limit=query.limit, cursor=query.cursor
     )
     return page_response(AgentPage, page.items, page.next_cursor)
 

@@ -13,9 +13,9 @@ from swarm_director.api.common import (
     json_response,
     page_response,
 )
-from swarm_director.enums import EmailStatus
 from swarm_director.schemas import EmailCreate, EmailOut, EmailPage, EmailUpdate
 from swarm_director.schemas.common import PositiveId
+from swarm_director.schemas.filters import EmailFilter, TaskEmailFilter
 from swarm_director.store import emails, tasks
 from swarm_director.web.context import session
 from swarm_director.web.errors import ErrorResponse
@@ -27,21 +27,20 @@ class EmailPath(BaseModel):
     email_id: PositiveId
 
 
-class TaskEmailQuery(PageQuery):
-    status: EmailStatus | None = None
+class TaskEmailQuery(TaskEmailFilter, PageQuery):
+    """The query of a task's emails: the filters and a page."""
 
 
-class EmailQuery(TaskEmailQuery):
-    task_id: PositiveId | None = None
+class EmailQuery(EmailFilter, TaskEmailQuery):
+    """The query of emails across tasks: the filters and a page."""
 
 
 @bp.get("/tasks/<int:task_id>/emails", responses={200: EmailPage})
 def list_task_emails(path: TaskPath, query: TaskEmailQuery) -> Response:
     """List a task's emails, oldest first, optionally in one status."""
     tasks.get_task(session(), path.task_id)  # 404 for a missing task, not an empty page
-    page = emails.list_emails(
-        session(), task_id=path.task_id, status=query.status, limit=query.limit, cursor=query.cursor
-    )
+    wanted = EmailFilter.of(query, task_id=path.task_id)
+    page = emails.list_emails(session(), wanted, limit=query.limit, cursor=query.cursor)
     return page_response(EmailPage, page.items, page.next_cursor)
 
 
@@ -56,11 +55,7 @@ def create_email(path: TaskPath, body: EmailCreate) -> Response:
 def list_emails(query: EmailQuery) -> Response:
     """List emails across tasks, oldest first; `?status=queued` is the outbox."""
     page = emails.list_emails(
-        session(),
-        task_id=query.task_id,
-        status=query.status,
-        limit=query.limit,
-        cursor=query.cursor,
+        session(), EmailFilter.of(query), limit=query.limit, cursor=query.cursor
     )
     return page_response(EmailPage, page.items, page.next_cursor)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from flask import Response, g
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from swarm_director.api.common import AgentPath, PageQuery, TaskPath, blueprint, page_response
 from swarm_director.api.conversations import ConversationPath
@@ -13,7 +13,7 @@ from swarm_director.api.drafts import DraftPath
 from swarm_director.api.emails import EmailPath
 from swarm_director.enums import ApiScope
 from swarm_director.schemas.filters import HistoryFilter
-from swarm_director.schemas.history import HistoryPage
+from swarm_director.schemas.history import HistoryEntity, HistoryPage
 from swarm_director.store import history
 from swarm_director.web.context import connection
 
@@ -57,31 +57,30 @@ def list_history(query: HistoryQuery) -> Response:
     return _page(query, query)
 
 
-@bp.get("/tasks/<int:task_id>/history", responses={200: HistoryPage})
-def list_task_history(path: TaskPath, query: EntityHistoryQuery) -> Response:
-    """How the task got where it is: every change, oldest first."""
-    return _page(query, HistoryFilter(entity="task", entity_id=path.task_id))
+def _entity_route(entity: HistoryEntity, path: type[BaseModel], rule: str, doc: str) -> None:
+    """``GET /api/<rule>/history``: the history of one entity, oldest first. One handler per
+    entity, so that each route keeps its own path model (``task_id``, ...) in the document."""
+    (id_name,) = path.model_fields
+
+    def handler(path: BaseModel, query: EntityHistoryQuery) -> Response:
+        return _page(query, HistoryFilter(entity=entity, entity_id=getattr(path, id_name)))
+
+    handler.__annotations__ = {"path": path, "query": EntityHistoryQuery, "return": Response}
+    handler.__name__ = handler.__qualname__ = f"list_{entity}_history"
+    handler.__doc__ = doc
+    bp.get(f"/{rule}/<int:{id_name}>/history", responses={200: HistoryPage})(handler)
 
 
-@bp.get("/agents/<int:agent_id>/history", responses={200: HistoryPage})
-def list_agent_history(path: AgentPath, query: EntityHistoryQuery) -> Response:
-    """Every change of the agent, oldest first."""
-    return _page(query, HistoryFilter(entity="agent", entity_id=path.agent_id))
-
-
-@bp.get("/drafts/<int:draft_id>/history", responses={200: HistoryPage})
-def list_draft_history(path: DraftPath, query: EntityHistoryQuery) -> Response:
-    """Every change of the draft, oldest first."""
-    return _page(query, HistoryFilter(entity="draft", entity_id=path.draft_id))
-
-
-@bp.get("/emails/<int:email_id>/history", responses={200: HistoryPage})
-def list_email_history(path: EmailPath, query: EntityHistoryQuery) -> Response:
-    """Every change of the email, oldest first."""
-    return _page(query, HistoryFilter(entity="email", entity_id=path.email_id))
-
-
-@bp.get("/conversations/<int:conversation_id>/history", responses={200: HistoryPage})
-def list_conversation_history(path: ConversationPath, query: EntityHistoryQuery) -> Response:
-    """Every change of the conversation, oldest first."""
-    return _page(query, HistoryFilter(entity="conversation", entity_id=path.conversation_id))
+for _route in (
+    ("task", TaskPath, "tasks", "How the task got where it is: every change, oldest first."),
+    ("agent", AgentPath, "agents", "Every change of the agent, oldest first."),
+    ("draft", DraftPath, "drafts", "Every change of the draft, oldest first."),
+    ("email", EmailPath, "emails", "Every change of the email, oldest first."),
+    (
+        "conversation",
+        ConversationPath,
+        "conversations",
+        "Every change of the conversation, oldest first.",
+    ),
+):
+    _entity_route(*_route)

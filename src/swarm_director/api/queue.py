@@ -24,7 +24,7 @@ from swarm_director.schemas.queue import (
 )
 from swarm_director.store import queue
 from swarm_director.store.queue_wait import ReadySignal, wait_for
-from swarm_director.web.context import connection, database, session, state
+from swarm_director.web.context import connection, database, state
 from swarm_director.web.errors import ErrorResponse
 
 bp = blueprint("queue", "The work queue: claim tasks under a lease, then complete or fail them.")
@@ -50,7 +50,7 @@ def claim_tasks(body: ClaimRequest) -> Response:
     db = database()
 
     def attempt() -> list[queue.Claim] | None:
-        with db.transaction() as unit:
+        with db.writes() as unit:
             claims = queue.claim_tasks(
                 unit, body.agent_id, types=body.types, lease_s=body.lease_s, limit=body.limit
             )
@@ -77,7 +77,8 @@ def claim_tasks(body: ClaimRequest) -> Response:
 def heartbeat(path: TaskPath, body: HeartbeatRequest) -> Response:
     """Extend the lease of a claimed task to `lease_s` seconds from now. 409 when the token
     no longer holds the lease (it expired, or the task was taken over or finished)."""
-    expires = queue.heartbeat(session(), path.task_id, body.lease_token, lease_s=body.lease_s)
+    with database().writes() as unit:
+        expires = queue.heartbeat(unit, path.task_id, body.lease_token, lease_s=body.lease_s)
     return json_response(HeartbeatOut(task_id=path.task_id, lease_expires_at=expires))
 
 
@@ -85,7 +86,8 @@ def heartbeat(path: TaskPath, body: HeartbeatRequest) -> Response:
 def complete_task(path: TaskPath, body: CompleteRequest) -> Response:
     """Complete a claimed task, storing `result`. 409, and nothing changes, when the token no
     longer holds the lease: a task is completed at most once."""
-    task = queue.complete_task(session(), path.task_id, body.lease_token, result=body.result)
+    with database().writes() as unit:
+        task = queue.complete_task(unit, path.task_id, body.lease_token, result=body.result)
     return json_response(TaskOut.model_validate(task))
 
 
@@ -93,9 +95,10 @@ def complete_task(path: TaskPath, body: CompleteRequest) -> Response:
 def fail_task(path: TaskPath, body: FailRequest) -> Response:
     """Fail the attempt of a claimed task: retried after an exponential backoff with jitter
     while attempts remain (and `retry`), else failed for good. 409 as for complete."""
-    task = queue.fail_task(
-        session(), path.task_id, body.lease_token, body.error, retry=body.retry, backoff=_backoff()
-    )
+    with database().writes() as unit:
+        task = queue.fail_task(
+            unit, path.task_id, body.lease_token, body.error, retry=body.retry, backoff=_backoff()
+        )
     return json_response(TaskOut.model_validate(task))
 
 

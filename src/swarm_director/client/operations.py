@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TypeVar, Unpack
 
 from swarm_director.client.calls import JSON_HEADERS, Body, Call, filter_query, json_body, query
-from swarm_director.enums import AgentStatus, AgentType, EmailStatus
+from swarm_director.enums import EmailStatus
 from swarm_director.schemas import (
     AgentOut,
     AgentPage,
@@ -27,7 +27,16 @@ from swarm_director.schemas import (
     TaskOut,
     TaskPage,
 )
-from swarm_director.schemas.filters import TaskFilter, TaskFilterArgs
+from swarm_director.schemas.filters import (
+    AgentFilter,
+    AgentFilterArgs,
+    EmailFilter,
+    EmailFilterArgs,
+    TaskEmailFilter,
+    TaskEmailFilterArgs,
+    TaskFilter,
+    TaskFilterArgs,
+)
 
 T = TypeVar("T")
 
@@ -64,17 +73,11 @@ def admin_stats() -> Call[StatsOut]:
 
 
 def list_agents(
-    *,
-    agent_type: AgentType | str | None = None,
-    status: AgentStatus | str | None = None,
-    parent_id: int | None = None,
-    limit: int | None = None,
-    cursor: str | None = None,
+    *, limit: int | None = None, cursor: str | None = None, **filters: Unpack[AgentFilterArgs]
 ) -> Call[AgentPage]:
-    """A page of agents in id order."""
-    params = query(
-        agent_type=agent_type, status=status, parent_id=parent_id, limit=limit, cursor=cursor
-    )
+    """A page of agents in id order filtered by the fields of
+    :class:`~swarm_director.schemas.filters.AgentFilter`."""
+    params = filter_query(AgentFilter, filters) | query(limit=limit, cursor=cursor)
     return Call("GET", "/api/agents", AgentPage, params=params)
 
 
@@ -182,12 +185,14 @@ def review_draft(draft_id: int, body: Body) -> Call[DraftOut]:
 def list_task_emails(
     task_id: int,
     *,
-    status: EmailStatus | str | None = None,
     limit: int | None = None,
     cursor: str | None = None,
+    **filters: Unpack[TaskEmailFilterArgs],
 ) -> Call[EmailPage]:
-    """A page of one task's emails, oldest first (NotFoundError for a missing task)."""
-    params = query(status=status, limit=limit, cursor=cursor)
+    """A page of one task's emails, oldest first, filtered by the fields of
+    :class:`~swarm_director.schemas.filters.TaskEmailFilter` (NotFoundError for a missing
+    task)."""
+    params = filter_query(TaskEmailFilter, filters) | query(limit=limit, cursor=cursor)
     return Call("GET", f"/api/tasks/{task_id}/emails", EmailPage, params=params)
 
 
@@ -197,14 +202,11 @@ def create_email(task_id: int, body: Body) -> Call[EmailOut]:
 
 
 def list_emails(
-    *,
-    task_id: int | None = None,
-    status: EmailStatus | str | None = None,
-    limit: int | None = None,
-    cursor: str | None = None,
+    *, limit: int | None = None, cursor: str | None = None, **filters: Unpack[EmailFilterArgs]
 ) -> Call[EmailPage]:
-    """A page of emails across tasks, oldest first; ``status="queued"`` is the outbox."""
-    params = query(task_id=task_id, status=status, limit=limit, cursor=cursor)
+    """A page of emails across tasks, oldest first, filtered by the fields of
+    :class:`~swarm_director.schemas.filters.EmailFilter`; ``status="queued"`` is the outbox."""
+    params = filter_query(EmailFilter, filters) | query(limit=limit, cursor=cursor)
     return Call("GET", "/api/emails", EmailPage, params=params)
 
 

@@ -124,7 +124,7 @@ def agent_page(agent_id: int) -> str:
         s, TaskFilter(assigned_agent_id=agent_id), order="desc", limit=SHORT_LIST
     )
     log_page = logs.list_logs(connection(), LogFilter(agent_id=agent_id), limit=SHORT_LIST)
-    reports = agents.list_agents(s, parent_id=agent_id, limit=PAGE_SIZE)
+    reports = agents.list_agents(s, {"parent_id": agent_id}, limit=PAGE_SIZE)
     names = browse.agent_names(s, [agent.parent_id])
     return render(
         "agent.html",

@@ -70,7 +70,7 @@ def task_page(task_id: int) -> str:
     log_paged = _log_page(LogFilter.of(filters, task_id=task_id))
     subtasks, tree_cut = browse.subtask_tree(s, task_id)
     versions = drafts.list_drafts(s, task_id, limit=PAGE_SIZE)
-    email_page = emails.list_emails(s, task_id=task_id, limit=PAGE_SIZE)
+    email_page = emails.list_emails(s, {"task_id": task_id}, limit=PAGE_SIZE)
     span = browse.log_span(s, task_id)
     changes, more_changes = timeline("task", task_id)
     shown, diff = _drafts_shown(s, task_id, versions.items)

@@ -90,6 +90,18 @@ class Database:
             yield session
 
     @contextmanager
+    def writes(self) -> Iterator[Connection]:
+        """A Core connection in a write transaction: committed on exit, rolled back on error.
+
+        For the hot write paths that run prebuilt Core statements and build no ORM objects
+        (the work queue's claims and completions), where a :class:`Session` around them costs
+        more than their statements. On SQLite it begins with ``BEGIN IMMEDIATE`` like a
+        session's transaction.
+        """
+        with self.engine.begin() as connection:
+            yield connection
+
+    @contextmanager
     def read(self) -> Iterator[Session]:
         """A session on the primary for reads only; never takes the SQLite write lock, always
         rolled back (see :meth:`ReadPlace.session`)."""

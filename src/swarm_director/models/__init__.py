@@ -16,8 +16,10 @@ from swarm_director.enums import (
     TaskType,
 )
 
-# Registers the history's recording of every change on every Session (after the models).
-from swarm_director.models import recording
+# recording: registers the history's recording of every change on every Session; fulltext:
+# the search tables and indexes on the models' tables, so that a schema built with
+# ``create_all`` gets them as a migrated one does. Each imports the models it needs.
+from swarm_director.models import fulltext, recording
 from swarm_director.models.agent import Agent
 from swarm_director.models.api_key import ApiKey
 from swarm_director.models.console_session import ConsoleSession
@@ -61,5 +63,6 @@ __all__ = [
     "TaskPriority",
     "TaskStatus",
     "TaskType",
+    "fulltext",
     "recording",
 ]

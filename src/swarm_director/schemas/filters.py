@@ -17,7 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import TypedDict
 
 from swarm_director.enums import (
+    AgentStatus,
+    AgentType,
     ConversationStatus,
+    EmailStatus,
     LogLevel,
     TaskPriority,
     TaskStatus,
@@ -142,6 +145,49 @@ class TaskFilterArgs(TypedDict, total=False):
     q: str | None
 
 
+# -- agents and emails -------------------------------------------------------------------------
+
+
+class AgentFilter(FilterModel):
+    """The filters of agent lists."""
+
+    agent_type: AgentType | None = None
+    status: AgentStatus | None = None
+    parent_id: PositiveId | None = None
+
+
+class AgentFilterArgs(TypedDict, total=False):
+    """:class:`AgentFilter` as the client's keyword arguments."""
+
+    agent_type: AgentType | str | None
+    status: AgentStatus | str | None
+    parent_id: int | None
+
+
+class TaskEmailFilter(FilterModel):
+    """The filters of one task's emails (the task is named by the caller: a URL's path)."""
+
+    status: EmailStatus | None = None
+
+
+class EmailFilter(TaskEmailFilter):
+    """The filters of email lists across tasks (``status=queued`` is the outbox)."""
+
+    task_id: PositiveId | None = None
+
+
+class TaskEmailFilterArgs(TypedDict, total=False):
+    """:class:`TaskEmailFilter` as the client's keyword arguments."""
+
+    status: EmailStatus | str | None
+
+
+class EmailFilterArgs(TaskEmailFilterArgs, total=False):
+    """:class:`EmailFilter` as the client's keyword arguments."""
+
+    task_id: int | None
+
+
 # -- conversations and messages ----------------------------------------------------------------
 
 
@@ -203,6 +249,9 @@ CLIENT_ARGS: dict[type[FilterModel], type[Any]] = {
     TaskLogFilter: TaskLogFilterArgs,
     LogFilter: LogFilterArgs,
     TaskFilter: TaskFilterArgs,
+    AgentFilter: AgentFilterArgs,
+    TaskEmailFilter: TaskEmailFilterArgs,
+    EmailFilter: EmailFilterArgs,
     ConversationFilter: ConversationFilterArgs,
     MessageFilter: MessageFilterArgs,
     HistoryFilter: HistoryFilterArgs,

@@ -9,18 +9,19 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from swarm_director.errors import ConflictError
-from swarm_director.models import Agent, AgentStatus, AgentType, Conversation
+from swarm_director.models import Agent, Conversation
 from swarm_director.models.conversation import ConversationParticipant
 from swarm_director.schemas.agents import AgentCreate, AgentUpdate
+from swarm_director.schemas.filters import AgentFilter
 from swarm_director.store._common import (
     flush_or_conflict,
     get_or_404,
     lock_hierarchy,
     require_ref,
     validated,
-    where_equal,
     would_create_cycle,
 )
+from swarm_director.store.filtering import FilterRules
 from swarm_director.store.pagination import DEFAULT_LIMIT, Ordering, Page, paginate
 
 _BY_ID = Ordering("agents", (Agent.id,))
@@ -61,21 +62,22 @@ def get_agent(session: Session, agent_id: int) -> Agent:
 
 def list_agents(
     session: Session,
+    agent_filter: AgentFilter | Mapping[str, Any] | None = None,
     *,
-    agent_type: AgentType | None = None,
-    status: AgentStatus | None = None,
-    parent_id: int | None = None,
     limit: int = DEFAULT_LIMIT,
     cursor: str | None = None,
 ) -> Page[Agent]:
-    """A page of agents in id order, filtered by type, status and/or parent."""
-    stmt = where_equal(
-        select(Agent),
-        (Agent.agent_type, agent_type, "agent_type"),
-        (Agent.status, status, "status"),
-        (Agent.parent_id, parent_id, "parent_id"),
-    )
+    """A page of agents in id order, filtered by type, status and/or parent (``agent_filter``:
+    an :class:`~swarm_director.schemas.filters.AgentFilter` or a mapping of its fields).
+    Raises ValidationError for a bad filter, limit or cursor."""
+    stmt = AGENT_FILTERS.apply(select(Agent), AGENT_FILTERS.parse(agent_filter))
     return paginate(session, stmt, _BY_ID, limit=limit, cursor=cursor)
+
+
+#: The conditions of :class:`AgentFilter`.
+AGENT_FILTERS = FilterRules(
+    AgentFilter, agent_type=Agent.agent_type, status=Agent.status, parent_id=Agent.parent_id
+)
 
 
 def update_agent(session: Session, agent_id: int, data: AgentUpdate | Mapping[str, Any]) -> Agent:

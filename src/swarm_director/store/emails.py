@@ -18,7 +18,9 @@ from swarm_director.db import utcnow
 from swarm_director.errors import ConflictError, InvalidTransitionError, ValidationError
 from swarm_director.models import EMAIL_TRANSITIONS, Draft, EmailMessage, EmailStatus, Task
 from swarm_director.schemas.emails import EmailCreate, EmailStatusUpdate, EmailUpdate
-from swarm_director.store._common import get_or_404, lock_or_404, validated, where_equal
+from swarm_director.schemas.filters import EmailFilter
+from swarm_director.store._common import get_or_404, lock_or_404, validated
+from swarm_director.store.filtering import FilterRules
 from swarm_director.store.pagination import DEFAULT_LIMIT, Ordering, Page, paginate
 
 _BY_ID = Ordering("emails", (EmailMessage.id,))
@@ -61,19 +63,20 @@ def get_email(session: Session, email_id: int) -> EmailMessage:
 
 def list_emails(
     session: Session,
+    email_filter: EmailFilter | Mapping[str, Any] | None = None,
     *,
-    task_id: int | None = None,
-    status: EmailStatus | None = None,
     limit: int = DEFAULT_LIMIT,
     cursor: str | None = None,
 ) -> Page[EmailMessage]:
-    """A page of emails, oldest first, of a task and/or in a status (``queued`` is the outbox)."""
-    stmt = where_equal(
-        select(EmailMessage),
-        (EmailMessage.task_id, task_id, "task_id"),
-        (EmailMessage.status, status, "status"),
-    )
+    """A page of emails, oldest first, of a task and/or in a status (``queued`` is the outbox;
+    ``email_filter``: an :class:`~swarm_director.schemas.filters.EmailFilter` or a mapping of
+    its fields). Raises ValidationError for a bad filter, limit or cursor."""
+    stmt = EMAIL_FILTERS.apply(select(EmailMessage), EMAIL_FILTERS.parse(email_filter))
     return paginate(session, stmt, _BY_ID, limit=limit, cursor=cursor)
+
+
+#: The conditions of :class:`EmailFilter`.
+EMAIL_FILTERS = FilterRules(EmailFilter, status=EmailMessage.status, task_id=EmailMessage.task_id)
 
 
 def _apply_status(email: EmailMessage, new: EmailStatus, error_message: str | None) -> None:

@@ -12,8 +12,9 @@ each other); SQLite serializes writers already.
 
 Every claim, completion, failure and expiry is a history row (actions ``claim``, ``complete``,
 ``retry``, ``fail``, ``expire``); heartbeats are not. Statements are Core (one or two per step)
-on the session's connection: the queue's hot path builds no ORM objects, and its statements are
-built once with bound parameters (building a statement costs more than running it).
+on the caller's connection (the API gives each call a Core transaction, ``Database.writes``,
+not a session): the queue's hot path builds no ORM objects, and its statements are built once
+with bound parameters (building a statement costs more than running it).
 """
 
 from __future__ import annotations
@@ -49,8 +50,9 @@ MAX_LEASE_S = 24 * 3600.0
 EXPIRY_ACTOR = system_actor("lease-expiry")
 
 # The statements, built once. An update sets the columns named by its parameters' keys.
-_AGENT = select(_AGENTS.c.id).where(_AGENTS.c.id == bindparam("agent_id"))
 _AGENT_SEEN = update(_AGENTS).where(_AGENTS.c.id == bindparam("agent_id"))
+#: A claim's first statement: the agent's sign of life, and the check that it exists.
+_AGENT_CLAIMS = _AGENT_SEEN.values(last_seen_at=bindparam("now")).returning(_AGENTS.c.id)
 _UPDATE = update(_TASKS).where(_TASKS.c.id == bindparam("task_id"))
 _UPDATE_RETURNING = _UPDATE.returning(*_TASK_COLUMNS)
 _HOLDER = (
@@ -181,6 +183,8 @@ def claim_tasks(
     seconds. Returns them in claim order; empty when none is ready. An assigned task waits for
     its agent until its first attempt ends: a retry or an expired lease unassigns it.
 
+    A claim, even one that finds nothing, is the agent's sign of life (``last_seen_at``).
+
     Raises ValidationError (bad lease, limit or types) and NotFoundError (no such agent).
     """
     lease = _lease_length(lease_s)
@@ -190,11 +194,11 @@ def claim_tasks(
         )
     kinds = [TaskType(t) for t in types]
     connection = core_connection(source)
+    now = now or utcnow()
     if not fits(_AGENTS.c.id.type, agent_id) or (
-        connection.execute(_AGENT, {"agent_id": agent_id}).first() is None
+        connection.execute(_AGENT_CLAIMS, {"agent_id": agent_id, "now": now}).first() is None
     ):
         raise NotFoundError(f"agent {agent_id} not found", details={"id": agent_id})
-    now = now or utcnow()
     expire_leases(connection, now)
     picked: list[Row[Any]] = []
     stmt = _ready(True, bool(kinds), True)
@@ -206,10 +210,7 @@ def claim_tasks(
         picked += connection.execute(stmt, params).all()
         if len(picked) == limit:
             break
-    claims = [_take(connection, row, agent_id, now, now + lease) for row in picked]
-    if claims:
-        connection.execute(_AGENT_SEEN, {"agent_id": agent_id, "last_seen_at": now})
-    return claims
+    return [_take(connection, row, agent_id, now, now + lease) for row in picked]
 
 
 def _take(
@@ -420,9 +421,13 @@ def has_ready_task(
     params: dict[str, Any] = {"now": now, "agent_id": agent_id, "limit": 1}
     if kinds:
         params["types"] = kinds
-    if connection.execute(_ready(False, bool(kinds), False), params).first():
-        return True
-    return connection.execute(_ANY_EXPIRED, {"now": now}).first() is not None
+    return bool(connection.execute(_any_ready(bool(kinds)), params).scalar())
+
+
+@functools.cache
+def _any_ready(by_type: bool) -> Select[Any]:
+    """One read: a ready task for the agent, or an expired lease (which a claim puts back)."""
+    return select(or_(_ready(False, by_type, False).exists(), _ANY_EXPIRED.exists()))
 
 
 __all__ = [

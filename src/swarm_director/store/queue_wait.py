@@ -37,8 +37,9 @@ CHANNEL = "swarm_director_tasks"
 SQLITE_POLL_S = 0.005
 #: How often the watcher reads the WAL position when it may not LISTEN.
 POOLED_POLL_S = 0.05
-#: A waiter looks at least this often, notified or not.
-FALLBACK_S = 1.0
+#: A waiter looks at least this often, notified or not: a little under the pool's idle-ping
+#: threshold (db.engine.PING_AFTER_IDLE_S), so that its connection is not pinged each time.
+FALLBACK_S = 0.9
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
 
