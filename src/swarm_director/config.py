@@ -85,6 +85,22 @@ class Settings(BaseSettings):
     pool_size: int = Field(default=5, alias="SWARM_POOL_SIZE", ge=1)
     """PostgreSQL connections per process."""
 
+    # -- past one server (docs/scaling.md) -------------------------------------------------
+    replica_urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, alias="SWARM_REPLICA_URLS"
+    )
+    """PostgreSQL standbys (URLs, comma separated) that serve read-only requests; unset: none."""
+    replica_max_lag_s: float = Field(default=5.0, alias="SWARM_REPLICA_MAX_LAG_S", gt=0)
+    """A replica further behind the primary than this many seconds (or unreachable) is skipped."""
+    replica_wait_s: float = Field(default=0.25, alias="SWARM_REPLICA_WAIT_S", ge=0, le=10)
+    """A read naming a commit position waits this long for a replica to replay it, else the
+    primary serves it."""
+    replica_check_s: float = Field(default=1.0, alias="SWARM_REPLICA_CHECK_S", gt=0, le=60)
+    """How often each server process measures every replica's lag."""
+    pg_transaction_pooler: bool = Field(default=False, alias="SWARM_PG_TRANSACTION_POOLER")
+    """The PostgreSQL URLs go through a pooler in transaction mode (PgBouncer): no prepared
+    statements, and the work queue's waiters poll instead of LISTEN."""
+
     # -- the API ---------------------------------------------------------------------------
     api_token: SecretStr | None = Field(default=None, alias="SWARM_API_TOKEN")
     """When set, every API endpoint but `/api/health` needs `Authorization: Bearer <token>`."""
@@ -190,6 +206,22 @@ class Settings(BaseSettings):
             return [str(item).strip() for item in value]
         return value
 
+    @field_validator("replica_urls", mode="before")
+    @classmethod
+    def _split_replicas(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part for part in re.split(r"[\s,]+", value) if part]
+        if isinstance(value, list | tuple):
+            for item in value:
+                try:
+                    url = make_url(str(item))
+                except Exception:
+                    raise ValueError("a replica URL cannot be read (not shown)") from None
+                if url.get_backend_name() != "postgresql":
+                    raise ValueError(f"{masked_url(url)} is not a PostgreSQL URL")
+            return [str(item) for item in value]
+        return value
+
     @field_validator("api_token", "secret_key", mode="before")
     @classmethod
     def _long_enough(cls, value: Any) -> Any:
@@ -271,7 +303,7 @@ def _invalid_setting(error: PydanticValidationError) -> str:
 # -- where each value came from ------------------------------------------------------------
 
 SECRET_FIELDS = frozenset({"api_token", "backup_key", "secret_key"})
-URL_FIELDS = frozenset({"database_url"})
+URL_FIELDS = frozenset({"database_url", "replica_urls"})
 
 
 @dataclass(frozen=True)
@@ -329,7 +361,7 @@ def _shown(name: str, raw: Any, dumped: Any) -> Any:
     if name in SECRET_FIELDS:
         return "***"
     if name in URL_FIELDS:
-        return masked_url(str(raw))
+        return [masked_url(u) for u in raw] if isinstance(raw, list) else masked_url(str(raw))
     return dumped
 
 

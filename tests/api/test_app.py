@@ -50,9 +50,19 @@ def test_ready_is_200_on_a_migrated_database(client: FlaskClient) -> None:
 
 def test_ready_is_503_when_the_database_is_unreachable(make_app: AppFactory) -> None:
     app = make_app(DATABASE_URL="postgresql+psycopg://nobody@127.0.0.1:1/none")
-    error = error_of(app.test_client().get("/api/ready"), 503)
+    response = app.test_client().get("/api/ready")
+    error = error_of(response, 503)
     assert error["code"] == "unavailable"
     assert "127.0.0.1" not in error["message"]
+    assert response.headers["Retry-After"] == "1"
+
+
+def test_a_request_without_a_database_is_503_with_retry_after(make_app: AppFactory) -> None:
+    """What a client sees while the database is away (a restart, a failover): a short wait."""
+    app = make_app(DATABASE_URL="postgresql+psycopg://nobody@127.0.0.1:1/none")
+    response = app.test_client().post("/api/tasks", json={"type": "analysis", "title": "t"})
+    assert error_of(response, 503)["code"] == "unavailable"
+    assert response.headers["Retry-After"] == "1"
 
 
 def test_openapi_document_is_generated_with_spec_field_names(client: FlaskClient) -> None:

@@ -22,7 +22,10 @@ this document included), `write` (read, plus every change and log ingest), `admi
 (everything, `/api/admin/*` included); each operation names its scope. 401: missing,
 unknown, revoked or expired key; 403: a key without the scope; 429 (with `Retry-After`): too
 many failed tokens from the client's address or for the key id. Responses carry
-`Cache-Control: no-store` (live streams: `no-cache`).
+`Cache-Control: no-store` (live streams: `no-cache`). With read replicas, a successful write
+answers with `X-Swarm-LSN` (its commit position); a GET that sends it back sees that write
+(else it may be served by a replica a little behind; a malformed one is a 422). 503 with
+`Retry-After`: the database is unreachable or failing over; repeat after the given seconds.
 """
 
 

@@ -15,7 +15,7 @@ from swarm_director.schemas import json_limits
 from swarm_director.schemas.common import field_path
 from swarm_director.web import auth
 from swarm_director.web.context import state
-from swarm_director.web.errors import error_response
+from swarm_director.web.errors import error_response, unavailable_response
 
 #: Reachable without a token: load balancers and probes call it.
 PUBLIC_PATHS = frozenset({"/api/health"})
@@ -56,6 +56,9 @@ def _too_many_failures(wait: int) -> Response:
     return response
 
 
+_NO_CREDENTIAL_CHECK = "The database is unreachable; credentials cannot be checked."
+
+
 def _check_auth() -> Response | None:
     path = auth.normal_path(request.path)
     if path in PUBLIC_PATHS:
@@ -65,9 +68,7 @@ def _check_auth() -> Response | None:
             return None
     except sa.exc.SQLAlchemyError:
         current_app.logger.warning("cannot tell whether API keys exist", exc_info=True)
-        return error_response(
-            503, "unavailable", "The database is unreachable; credentials cannot be checked."
-        )
+        return unavailable_response(_NO_CREDENTIAL_CHECK)
     given = _bearer_token()
     if given is None:
         other_door = current_app.extensions.get(auth.SESSION_AUTH)
@@ -84,9 +85,7 @@ def _check_auth() -> Response | None:
         outcome = auth.authenticate(given)
     except sa.exc.SQLAlchemyError:
         current_app.logger.warning("API key lookup failed", exc_info=True)
-        return error_response(
-            503, "unavailable", "The database is unreachable; credentials cannot be checked."
-        )
+        return unavailable_response(_NO_CREDENTIAL_CHECK)
     if isinstance(outcome, auth.Refusal):
         wait = auth.note_failure(address, given, outcome.reason, "api")
         return _too_many_failures(wait) if wait is not None else _unauthorized(outcome.reason)

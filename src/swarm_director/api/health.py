@@ -8,9 +8,15 @@ from swarm_director import __version__
 from swarm_director.api.common import blueprint, json_response
 from swarm_director.errors import SchemaError
 from swarm_director.ops.stats.collect import collect_stats
-from swarm_director.schemas.health import HealthOut, ReadyOut, StatsOut, TableStats
+from swarm_director.schemas.health import (
+    HealthOut,
+    ReadyOut,
+    StatsOut,
+    TableStats,
+)
 from swarm_director.web.context import database
-from swarm_director.web.errors import ErrorResponse, error_response
+from swarm_director.web.errors import ErrorResponse, error_response, unavailable_response
+from swarm_director.web.replicas import replica_rows
 
 bp = blueprint("health", "Liveness, readiness and statistics.", secured=False)
 admin = blueprint("admin", "Operator views.")
@@ -35,7 +41,7 @@ def ready() -> Response:
         return error_response(503, error.code, error.message)
     except Exception:
         current_app.logger.warning("readiness check: database unreachable", exc_info=True)
-        return error_response(503, "unavailable", "The database is unreachable.")
+        return unavailable_response("The database is unreachable.")
     if not at_head:
         head = migrate.head_revision()
         return error_response(
@@ -45,7 +51,9 @@ def ready() -> Response:
             "run `swarm-director db upgrade`.",
             {"revision": current, "head": head},
         )
-    return json_response(ReadyOut(status="ready", dialect=db.dialect, revision=current))
+    return json_response(
+        ReadyOut(status="ready", dialect=db.dialect, revision=current, replicas=replica_rows(db))
+    )
 
 
 @admin.get("/admin/stats", responses={200: StatsOut})

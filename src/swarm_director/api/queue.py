@@ -131,6 +131,9 @@ def list_dead_tasks(query: PageQuery) -> Response:
 
 def init_app(app: Flask) -> None:
     """Give ``app`` the signal that wakes claims waiting for work."""
-    signal = ReadySignal(state(app).database.engine)
+    # Behind a transaction pooler LISTEN loses its notifications: the signal polls instead.
+    signal = ReadySignal(
+        state(app).database.engine, listen=not state(app).settings.pg_transaction_pooler
+    )
     app.extensions[_SIGNAL] = signal
     state(app).database.on_dispose(signal.close)

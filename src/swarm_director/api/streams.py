@@ -44,14 +44,14 @@ from sqlalchemy import Connection
 from swarm_director.api.common import QueryModel, TaskPath, blueprint
 from swarm_director.api.slots import Slots, owner_of
 from swarm_director.config import Settings
-from swarm_director.db import Database
+from swarm_director.db.reads import ReadPlace
 from swarm_director.schemas import LogOut
 from swarm_director.schemas.common import MAX_BIG_ID
 from swarm_director.schemas.filters import LogFilter, TaskLogFilter
 from swarm_director.store import keys, tasks
 from swarm_director.store.log_stream import BATCH, LogFollower
 from swarm_director.web.auth import Principal
-from swarm_director.web.context import database, state
+from swarm_director.web.context import read_place, state
 from swarm_director.web.errors import ErrorResponse, error_response
 
 bp = blueprint("streams", "Live tail of agent logs (Server-Sent Events).")
@@ -128,10 +128,10 @@ def stream_logs(query: AllStreamQuery, header: StreamHeaders) -> Response:
 
 def _open(task_id: int | None, query: StreamQuery, header: StreamHeaders) -> Response:
     settings = state().settings
-    db = database()
+    place = read_place()
     after = header.last_event_id if header.last_event_id is not None else query.cursor
     follower = LogFollower(after_id=after, log_filter=LogFilter.of(query, task_id=task_id))
-    with db.statement_reads() as connection:
+    with place.statements() as connection:
         if task_id is not None:
             tasks.read_task(connection, task_id)  # 404 for a missing task
         follower.start(connection)
@@ -142,7 +142,7 @@ def _open(task_id: int | None, query: StreamQuery, header: StreamHeaders) -> Res
     if full is not None:
         return _refused(full, who, settings)
     stream = _EventStream(
-        db,
+        place,
         follower,
         settings,
         slots=slots,
@@ -203,7 +203,7 @@ class _EventStream:
 
     def __init__(
         self,
-        db: Database,
+        place: ReadPlace,
         follower: LogFollower,
         settings: Settings,
         *,
@@ -212,7 +212,7 @@ class _EventStream:
         key_id: str | None,
         client: socket.socket | None,
     ) -> None:
-        self.db = db
+        self.place = place
         self.follower = follower
         self.settings = settings
         self.key_id = key_id
@@ -240,8 +240,10 @@ class _EventStream:
         while not SHUTDOWN.is_set() and time.monotonic() - started < settings.stream_max_s:
             if _client_gone(self.client):
                 return
+            if not self.place.usable():  # its replica fell behind: the client reconnects
+                return
             try:
-                with self.db.statement_reads() as connection:
+                with self.place.statements() as connection:
                     rows = follower.poll(connection)
                     refused = self._key_refusal(connection, now=bool(rows))
             except Exception:  # the database went away: end; the client reconnects

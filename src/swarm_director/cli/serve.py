@@ -218,6 +218,12 @@ def serve_cmd(
     settings = settings_for(database_url)
     check_threads(threads, settings)
     click.echo(prepare_database(settings))
+    if settings.replica_urls:
+        shown = ", ".join(masked_url(url) for url in settings.replica_urls)
+        click.echo(
+            f"Read-only requests go to the replicas {shown} while they are at most "
+            f"{settings.replica_max_lag_s:g} s behind (else to the primary)."
+        )
     token = settings.api_token.get_secret_value() if settings.api_token else ""
     if not _is_loopback(host) and not token:
         click.echo(

@@ -11,6 +11,7 @@ from typing import TypeVar, Unpack
 import httpx
 
 from swarm_director.client.calls import Call
+from swarm_director.client.consistency import PositionTracker
 from swarm_director.client.follow import DEFAULT_READ_TIMEOUT, Follower, Refused
 from swarm_director.client.log_operations import stream_request
 from swarm_director.client.retry import RetryPolicy
@@ -52,6 +53,9 @@ class AsyncClient(Surface, AsyncSender):
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.options = ClientOptions(base_url, token, timeout, retry or RetryPolicy())
+        self.positions = PositionTracker()
+        """The commit position of this client's newest write, sent with every request so
+        that a server with read replicas answers with what this client wrote."""
         self._http = httpx.AsyncClient(transport=transport, **self.options.httpx_kwargs())
 
     async def __aenter__(self) -> AsyncClient:
@@ -75,10 +79,13 @@ class AsyncClient(Surface, AsyncSender):
         while True:
             attempt += 1
             try:
-                response = await self._http.request(**request_kwargs(call, self.options))
+                response = await self._http.request(
+                    **request_kwargs(call, self.options, self.positions)
+                )
             except httpx.TransportError as error:
                 await asyncio.sleep(delay_after_error(policy, call, attempt, error))
                 continue
+            self.positions.observe(response)
             delay = outcome(policy, call, attempt, response)
             if delay is None:
                 return call.parse(response.content)
@@ -126,7 +133,7 @@ class AsyncClient(Surface, AsyncSender):
     async def _follow_once(
         self, follower: Follower, path: str, params: dict[str, str], timeout: httpx.Timeout
     ) -> AsyncIterator[LogOut]:
-        headers = follower.headers()
+        headers = self.positions.headers(follower.headers())
         async with self._http.stream(
             "GET", path, params=params, headers=headers, timeout=timeout
         ) as response:

@@ -11,6 +11,7 @@ from typing import TypeVar, Unpack
 import httpx
 
 from swarm_director.client.calls import Call
+from swarm_director.client.consistency import PositionTracker
 from swarm_director.client.follow import DEFAULT_READ_TIMEOUT, Follower, Refused
 from swarm_director.client.log_operations import stream_request
 from swarm_director.client.retry import RetryPolicy
@@ -51,6 +52,9 @@ class Client(Surface, SyncSender):
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.options = ClientOptions(base_url, token, timeout, retry or RetryPolicy())
+        self.positions = PositionTracker()
+        """The commit position of this client's newest write, sent with every request so
+        that a server with read replicas answers with what this client wrote."""
         self._http = httpx.Client(transport=transport, **self.options.httpx_kwargs())
 
     def __enter__(self) -> Client:
@@ -74,10 +78,11 @@ class Client(Surface, SyncSender):
         while True:
             attempt += 1
             try:
-                response = self._http.request(**request_kwargs(call, self.options))
+                response = self._http.request(**request_kwargs(call, self.options, self.positions))
             except httpx.TransportError as error:
                 time.sleep(delay_after_error(policy, call, attempt, error))
                 continue
+            self.positions.observe(response)
             delay = outcome(policy, call, attempt, response)
             if delay is None:
                 return call.parse(response.content)
@@ -132,7 +137,7 @@ class Client(Surface, SyncSender):
     def _follow_once(
         self, follower: Follower, path: str, params: dict[str, str], timeout: httpx.Timeout
     ) -> Iterator[LogOut]:
-        headers = follower.headers()
+        headers = self.positions.headers(follower.headers())
         with self._http.stream(
             "GET", path, params=params, headers=headers, timeout=timeout
         ) as response:

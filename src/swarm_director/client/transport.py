@@ -15,6 +15,7 @@ import httpx
 
 from swarm_director import __version__
 from swarm_director.client.calls import Call
+from swarm_director.client.consistency import PositionTracker
 from swarm_director.client.errors import ClientError, error_for, unreachable
 from swarm_director.client.retry import RETRY_STATUSES, RetryPolicy
 
@@ -54,14 +55,17 @@ class ClientOptions:
         return httpx.Timeout(self.timeout, read=read)
 
 
-def request_kwargs(call: Call[Any], options: ClientOptions) -> dict[str, Any]:
-    """Keyword arguments of ``httpx.Client.request`` for ``call``."""
+def request_kwargs(
+    call: Call[Any], options: ClientOptions, positions: PositionTracker
+) -> dict[str, Any]:
+    """Keyword arguments of ``httpx.Client.request`` for ``call``, with the client's commit
+    position (read-your-writes)."""
     kwargs: dict[str, Any] = {
         "method": call.method,
         "url": call.path,
         "params": call.params or None,
         "content": call.content,
-        "headers": call.headers or None,
+        "headers": positions.headers(call.headers or None),
     }
     if call.wait_s:
         kwargs["timeout"] = httpx.Timeout(options.timeout, read=options.timeout + call.wait_s)

@@ -17,6 +17,7 @@ from swarm_director.ops import audit, dbinfo
 from swarm_director.ops.backup.manifest import list_backups
 from swarm_director.ops.stats.collect import collect_stats
 from swarm_director.web.context import connection, database, state
+from swarm_director.web.replicas import replica_rows
 
 AUDIT_PAGE = 50
 ADMIN_ONLY = (
@@ -66,5 +67,8 @@ def ops() -> str:
         revision=dbinfo.schema_revision(connection()),
         head=head_revision(),
         history=history,
+        replicas=replica_rows(db),
+        max_lag=settings.replica_max_lag_s,
+        check_s=settings.replica_check_s,
         api_url=api_url,
     )

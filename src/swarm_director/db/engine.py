@@ -111,11 +111,17 @@ def make_engine(
     busy_timeout_s: float = 30.0,
     pool_size: int = 5,
     create_dirs: bool = False,
+    transaction_pooler: bool = False,
+    connect_timeout_s: int | None = None,
 ) -> Engine:
     """An engine for ``url`` with this project's connection settings applied.
 
     ``create_dirs`` creates the folder of a SQLite file (used for the embedded default only,
     so that a mistyped explicit path fails instead of silently creating folders).
+    ``transaction_pooler`` (PostgreSQL): the URL is a pooler in transaction mode, where a
+    statement the driver prepared on one server connection is missing on the next (psycopg
+    prepares a statement on its fifth run), so nothing is prepared. ``connect_timeout_s``
+    bounds how long opening a PostgreSQL connection may take (libpq's default: forever).
     """
     url = url if isinstance(url, URL) else make_url(url)
     if url.get_backend_name() == "sqlite":
@@ -129,7 +135,18 @@ def make_engine(
         return engine
     if url.get_backend_name() == "postgresql" and url.get_driver_name() in ("", "psycopg2"):
         url = url.set(drivername="postgresql+psycopg")
-    engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size * 2, pool_recycle=1800)
+    connect_args: dict[str, Any] = {}
+    if transaction_pooler:
+        connect_args["prepare_threshold"] = None
+    if connect_timeout_s is not None:
+        connect_args["connect_timeout"] = connect_timeout_s
+    engine = create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size * 2,
+        pool_recycle=1800,
+        connect_args=connect_args,
+    )
     _install_idle_ping(engine)
     return engine
 
@@ -187,4 +204,5 @@ def create_engine_from_settings(settings: Settings) -> Engine:
         busy_timeout_s=settings.sqlite_busy_timeout_s,
         pool_size=settings.pool_size,
         create_dirs=settings.is_embedded_default,
+        transaction_pooler=settings.pg_transaction_pooler,
     )

@@ -16,34 +16,62 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Self
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from swarm_director.config import Settings
-from swarm_director.db.engine import (
-    READ_ONLY,
-    create_engine_from_settings,
-    statement_reads,
-)
+from swarm_director.db.engine import create_engine_from_settings, make_engine
+from swarm_director.db.reads import PRIMARY, ReadPlace
+from swarm_director.db.replicas import ReplicaSet
+from swarm_director.errors import ConfigError
 from swarm_director.redact import masked_url
+
+#: The WAL insert position as a number: past the commit record of every committed transaction.
+_INSERT_POSITION = "SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '0/0')::bigint"
 
 
 class Database:
-    """An engine plus session factories for write and read-only units of work."""
+    """An engine plus session factories for write and read-only units of work.
 
-    def __init__(self, engine: Engine) -> None:
+    ``engine`` is the primary: every write, claim and migration, and every read that does not
+    ask for :meth:`reads_for`. ``replicas`` (PostgreSQL standbys) serve the reads that do.
+    """
+
+    def __init__(self, engine: Engine, replicas: ReplicaSet | None = None) -> None:
         self.engine = engine
         self._write = sessionmaker(bind=engine, expire_on_commit=False)
-        self._read = sessionmaker(
-            bind=engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False
-        )
-        self._statements = statement_reads(engine)
+        self.primary = ReadPlace(PRIMARY, engine)
+        self.replicas = replicas
         self._on_dispose: list[Callable[[], None]] = []
+        if replicas is not None:
+            self.on_dispose(replicas.close)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Self:
-        """A database for the configured URL (the embedded SQLite file by default)."""
-        return cls(create_engine_from_settings(settings))
+        """A database for the configured URL (the embedded SQLite file by default), with the
+        configured read replicas. Raises ConfigError for replicas of a SQLite database."""
+        engine = create_engine_from_settings(settings)
+        if not settings.replica_urls:
+            return cls(engine)
+        if engine.dialect.name != "postgresql":
+            engine.dispose()
+            raise ConfigError("SWARM_REPLICA_URLS needs a PostgreSQL DATABASE_URL")
+        replicas = ReplicaSet(
+            engine,
+            [
+                make_engine(
+                    url,
+                    pool_size=settings.pool_size,
+                    transaction_pooler=settings.pg_transaction_pooler,
+                    connect_timeout_s=2,
+                )
+                for url in settings.replica_urls
+            ],
+            max_lag_s=settings.replica_max_lag_s,
+            wait_s=settings.replica_wait_s,
+            check_s=settings.replica_check_s,
+        )
+        return cls(engine, replicas)
 
     @property
     def dialect(self) -> str:
@@ -75,12 +103,9 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        """A session for reads only; never takes the SQLite write lock, always rolled back.
-
-        Closing the session returns its connection with a rollback; an explicit
-        ``Session.rollback()`` first would only add an expire-all pass over loaded objects.
-        """
-        with self._read() as session:
+        """A session on the primary for reads only; never takes the SQLite write lock, always
+        rolled back (see :meth:`ReadPlace.session`)."""
+        with self.primary.session() as session:
             yield session
 
     @contextmanager
@@ -92,8 +117,25 @@ class Database:
         transaction around one query cost more than the query. Two statements on it may see
         different committed states; reads that must agree use :meth:`read`.
         """
-        with self._statements.connect() as connection:
+        with self.primary.statements() as connection:
             yield connection
+
+    def reads_for(self, min_position: int | None = None) -> ReadPlace:
+        """Where a read-only unit of work goes: a replica that is close enough behind (and has
+        replayed ``min_position``, a commit position from :meth:`commit_position`, waiting
+        briefly for one), else the primary."""
+        if self.replicas is None:
+            return self.primary
+        return self.replicas.choose(min_position) or self.primary
+
+    def commit_position(self) -> int | None:
+        """With replicas, the primary's WAL position now: every transaction committed before
+        the call is at or before it (None without replicas, where nobody needs it)."""
+        if self.replicas is None:
+            return None
+        with self.primary.statements() as connection:
+            position = connection.execute(text(_INSERT_POSITION)).scalar_one()
+        return int(position)
 
     def on_dispose(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` when :meth:`dispose` runs, before the connections close (e.g.

@@ -12,10 +12,33 @@ class HealthOut(BaseModel):
     version: str
 
 
+class ReplicaOut(BaseModel):
+    """One read replica as this server process last measured it."""
+
+    url: str = Field(description="The replica's URL, password masked.")
+    state: str = Field(
+        description="`ok` (serves reads), `lagging` (further behind than "
+        "SWARM_REPLICA_MAX_LAG_S), `unreachable`, `promoted` (no longer a standby) or "
+        "`unknown` (not measured yet); every state but `ok` sends its reads to the primary."
+    )
+    lag_s: float | None = Field(
+        description="At most this many seconds behind the primary (exact to "
+        "SWARM_REPLICA_CHECK_S); null when unknown."
+    )
+    lag_bytes: int | None = Field(description="WAL bytes written by the primary, not replayed.")
+    replay_paused: bool = Field(description="Replay is paused on the replica.")
+    error: str | None = Field(description="Why it could not be measured.")
+
+
 class ReadyOut(BaseModel):
     status: str = Field(description="`ready`.")
     dialect: str
     revision: str | None = Field(description="The database's schema revision (= head).")
+    replicas: list[ReplicaOut] = Field(
+        default_factory=list,
+        description="Each read replica (SWARM_REPLICA_URLS) and its lag; a lagging or "
+        "unreachable one does not make the service unready (the primary serves its reads).",
+    )
 
 
 class TableStats(BaseModel):

@@ -9,6 +9,13 @@ SQLite has no notifications across processes; one connection per process reads
 a task is ready with a read (:func:`~swarm_director.store.queue.has_ready_task`) and claims only
 then, and every waiter also looks once a second, for retries whose backoff ends and leases that
 expire (no event announces those).
+
+Behind a pooler in transaction mode (PgBouncer) ``LISTEN`` does not work: the pooler hands the
+server connection that listened to other clients after the statement, so notifications are
+lost or land on someone else's connection. There (``listen=False``) the watcher reads the
+primary's WAL insert position every :data:`POOLED_POLL_S` instead, which moves with every
+commit, the way SQLite's ``data_version`` does: one tiny query a few times a second per
+process, no table touched.
 """
 
 from __future__ import annotations
@@ -28,6 +35,8 @@ from swarm_director.store._common import core_connection
 CHANNEL = "swarm_director_tasks"
 #: How often SQLite's watcher reads data_version.
 SQLITE_POLL_S = 0.005
+#: How often the watcher reads the WAL position when it may not LISTEN.
+POOLED_POLL_S = 0.05
 #: A waiter looks at least this often, notified or not: a little under the pool's idle-ping
 #: threshold (db.engine.PING_AFTER_IDLE_S), so that its connection is not pinged each time.
 FALLBACK_S = 0.9
@@ -46,8 +55,9 @@ class ReadySignal:
     """Wakes :meth:`wait` callers of this process when the database may hold a ready task.
     The watcher thread starts with the first wait and stops with :meth:`close`."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, listen: bool = True) -> None:
         self._engine = engine
+        self._listen_ok = listen
         self._changed = threading.Condition()
         self._generation = 0
         self._stop = threading.Event()
@@ -74,7 +84,9 @@ class ReadySignal:
             return
         with self._changed:
             if self._thread is None:
-                watch = self._listen if self._engine.dialect.name == "postgresql" else self._poll
+                watch = self._poll
+                if self._engine.dialect.name == "postgresql":
+                    watch = self._listen if self._listen_ok else self._poll_position
                 self._thread = threading.Thread(target=self._run, args=(watch,), daemon=True)
                 self._thread.start()
 
@@ -106,6 +118,18 @@ class ReadySignal:
             last = connection.exec_driver_sql("PRAGMA data_version").scalar()
             while not self._stop.wait(SQLITE_POLL_S):
                 now = connection.exec_driver_sql("PRAGMA data_version").scalar()
+                if now != last:
+                    last = now
+                    self._wake()
+
+    def _poll_position(self) -> None:
+        # Each read is a transaction of its own, so it may run on any pooled server connection.
+        with self._engine.connect() as connection:
+            connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+            query = text("SELECT pg_current_wal_insert_lsn()::text")
+            last = connection.execute(query).scalar()
+            while not self._stop.wait(POOLED_POLL_S):
+                now = connection.execute(query).scalar()
                 if now != last:
                     last = now
                     self._wake()

@@ -1,7 +1,12 @@
 """Per-app state and the request's unit of work.
 
 A handler asks for :func:`session`; the first call opens it — a read-only session for GET and
-HEAD, a write transaction otherwise (:meth:`Database.transaction`). The hottest reads ask for
+HEAD, a write transaction otherwise (:meth:`Database.transaction`). A read-only request reads
+from the place :meth:`Database.reads_for` picks once per request (:func:`read_place`): a read
+replica when one is configured, close enough behind and, when the request carries the
+``X-Swarm-LSN`` of an earlier write, has replayed it; else the primary. Writes, claims and
+whatever a handler runs on ``database().engine`` stay on the primary, and a successful write
+answers with the ``X-Swarm-LSN`` its reader sends back. The hottest reads ask for
 :func:`connection` instead: on GET and HEAD a Core connection with no ORM session and no
 transaction (:meth:`Database.statement_reads`), for reads whose statements need not agree
 with one another. After the handler, a successful response commits the unit of work exactly
@@ -21,6 +26,9 @@ from sqlalchemy.orm import Session
 
 from swarm_director.config import Settings
 from swarm_director.db import Database
+from swarm_director.db.reads import ReadPlace
+from swarm_director.errors import ValidationError
+from swarm_director.schemas.consistency import POSITION_HEADER, format_position, parse_position
 from swarm_director.web.errors import response_for
 from swarm_director.web.throttle import FailureCounter
 
@@ -69,6 +77,7 @@ class _UnitOfWork:
     read_only: bool
     connection: Connection | None = None
     session: Session | None = None
+    place: ReadPlace | None = None
 
 
 class _Rollback(Exception):
@@ -82,12 +91,31 @@ def _unit_of_work() -> _UnitOfWork:
     return uow
 
 
+def read_place() -> ReadPlace:
+    """Where this request's reads go (chosen on first use, then kept for the request): the
+    primary or a replica (see :meth:`Database.reads_for`). Raises ValidationError (422) for a
+    malformed ``X-Swarm-LSN``."""
+    uow = _unit_of_work()
+    if uow.place is None:
+        uow.place = database().reads_for(_min_position())
+    return uow.place
+
+
+def _min_position() -> int | None:
+    raw = request.headers.get(POSITION_HEADER)
+    if raw is None:
+        return None
+    try:
+        return parse_position(raw)
+    except ValueError as error:
+        raise ValidationError(str(error), {"fields": {POSITION_HEADER: str(error)}}) from None
+
+
 def session() -> Session:
     """The request's session, opened on first use (read-only for GET/HEAD)."""
     uow = _unit_of_work()
     if uow.session is None:
-        db = database()
-        context = db.read() if uow.read_only else db.transaction()
+        context = read_place().session() if uow.read_only else database().transaction()
         uow.session = uow.stack.enter_context(context)
     return uow.session
 
@@ -99,7 +127,7 @@ def connection() -> Connection:
     if not uow.read_only:
         return session().connection()
     if uow.connection is None:
-        uow.connection = uow.stack.enter_context(database().statement_reads())
+        uow.connection = uow.stack.enter_context(read_place().statements())
     return uow.connection
 
 
@@ -113,16 +141,32 @@ def _rollback(uow: _UnitOfWork) -> None:
 
 def _finish(response: Response) -> Response:
     uow: _UnitOfWork | None = g.pop("_sd_uow", None)
-    if uow is None:
-        return response
-    if response.status_code >= 400:
-        _rollback(uow)
-        return response
-    try:
-        uow.stack.close()  # leaves the transaction context normally: commit
-    except Exception as error:
-        return response_for(error)
+    if uow is not None:
+        if response.status_code >= 400:
+            _rollback(uow)
+            return response
+        try:
+            uow.stack.close()  # leaves the transaction context normally: commit
+        except Exception as error:
+            return response_for(error)
+    if request.method not in _READ_METHODS and response.status_code < 400:
+        _add_position(response)
     return response
+
+
+def _add_position(response: Response) -> None:
+    # After the commit (handlers that commit themselves, like claims, have done so too): the
+    # position covers this request's writes. Asked only when replicas exist.
+    db = database()
+    if db.replicas is None:
+        return
+    try:
+        position = db.commit_position()
+    except Exception:  # the write is stored; its reader falls back on a stale-tolerant read
+        current_app.logger.warning("commit position unavailable", exc_info=True)
+        return
+    if position is not None:
+        response.headers[POSITION_HEADER] = format_position(position)
 
 
 def _teardown(_error: BaseException | None) -> None:

@@ -77,6 +77,9 @@ _HTTP_MESSAGES = {
     500: "Internal server error.",
 }
 
+#: Retry-After (seconds) of a 503 for an unreachable or read-only database.
+UNAVAILABLE_RETRY_AFTER_S = 1
+
 #: Documented on every operation: the errors any request may get.
 COMMON_ERROR_RESPONSES: ResponseDict = {
     400: ErrorResponse,
@@ -153,7 +156,18 @@ def database_error_response(error: Exception) -> Response:
             "A value cannot be stored: a number out of range or text with NUL characters.",
         )
     current_app.logger.error("database unavailable: %s", first_line(error))
-    return error_response(503, "unavailable", "The database is unavailable; try again shortly.")
+    return unavailable_response("The database is unavailable; try again shortly.")
+
+
+def unavailable_response(message: str) -> Response:
+    """503 ``unavailable`` with ``Retry-After``, for a database that cannot be reached.
+
+    A lost connection (a restart, a failover in progress) is renewed for the next request, so
+    a retry soon is worth it; clients wait at least this long.
+    """
+    response = error_response(503, "unavailable", message)
+    response.headers["Retry-After"] = str(UNAVAILABLE_RETRY_AFTER_S)
+    return response
 
 
 #: SQLSTATEs that mean "not now" although the driver files them under InternalError:
