@@ -10,6 +10,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -224,3 +225,26 @@ def test_a_live_tail_on_a_replica_that_falls_behind_ends_for_a_reconnect(
         assert ended.wait(10), "the stream stayed on a replica further behind than allowed"
     finally:
         in_sync(primary, standby)
+
+
+def test_reports_and_exports_read_on_the_standby(
+    pair: tuple[Server, Server], replica_app: Flask
+) -> None:
+    primary, standby = pair
+    with _client(replica_app) as client:
+        task = client.create_task({"type": "analysis", "title": "reported"})
+        client.add_logs(task.id, [{"agent_type": "w", "message": "exported line"}])
+        marks = len(primary.log()), len(standby.log())
+        report = client.report_tasks(since=datetime.now(UTC) - timedelta(hours=1))
+        assert sum(sum(series.created) for series in report.series) >= 1
+        exported = replica_app.test_client().get(
+            f"/api/export/logs?task_id={task.id}&format=jsonl",
+            headers=client.positions.headers(),
+        )
+        assert exported.status_code == 200
+        assert "exported line" in exported.get_data(as_text=True)
+    on_primary = _statements(primary, PRIMARY_APP, marks[0])
+    on_standby = _statements(standby, READS_APP, marks[1])
+    assert any("COPY" in line and "agent_logs" in line for line in on_standby), on_standby
+    assert not any("COPY" in line for line in on_primary), on_primary
+    assert any("FROM history" in line or "FROM tasks" in line for line in on_standby), on_standby

@@ -23,12 +23,12 @@ from pydantic import Field
 
 from swarm_director.api.common import QueryModel, blueprint
 from swarm_director.api.slots import Slots, owner_of
-from swarm_director.db import Database
+from swarm_director.db.reads import ReadPlace
 from swarm_director.schemas.common import PositiveBigId
 from swarm_director.schemas.export import ExportFormat, ExportKind
 from swarm_director.schemas.filters import LogFilter
 from swarm_director.store import export, tasks
-from swarm_director.web.context import connection, database, state
+from swarm_director.web.context import connection, read_place, state
 from swarm_director.web.errors import ErrorResponse, error_response
 
 bp = blueprint("export", "Bulk export of agent logs as JSON lines or CSV, streamed.")
@@ -78,7 +78,7 @@ def export_logs(query: LogExportQuery) -> Response:
     full = slots.take(owner)
     if full is not None:
         return _refused(full, who)
-    body = _Body(database(), prepared, fmt, slots, owner)
+    body = _Body(read_place(), prepared, fmt, slots, owner)  # a replica's, when one serves
     extension = fmt.value
     return Response(
         body,
@@ -115,19 +115,20 @@ def _refused(full: str, who: str) -> Response:
 
 
 class _Body:
-    """The response body: reads on its own connection while it is sent; ``close()`` gives
+    """The response body: reads on its own connection while it is sent (on the request's read
+    place: a replica when one serves the request's reads); ``close()`` gives
     the slot back whether or not iteration ever started (a generator's ``finally`` would not
     run then)."""
 
     def __init__(
         self,
-        db: Database,
+        place: ReadPlace,
         prepared: export.Export,
         fmt: ExportFormat,
         slots: Slots,
         owner: str,
     ) -> None:
-        self.db = db
+        self.place = place
         self.prepared = prepared
         self.fmt = fmt
         self._slots: Slots | None = slots
@@ -142,7 +143,7 @@ class _Body:
     def _read(self) -> Generator[bytes]:
         # A read transaction: PostgreSQL's COPY runs in it, SQLite reads one snapshot.
         try:
-            with self.db.read() as session:
+            with self.place.session() as session:
                 chunks = export.text_chunks(session.connection(), self.prepared, self.fmt)
                 with closing(chunks):
                     for chunk in chunks:
