@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from sqlalchemy.engine import URL
 
 from swarm_director import models  # noqa: F401  (registers every table)
 from swarm_director.db import Base, Database, make_engine
+from swarm_director.db.partitions import ensure_partitions, list_partitions
 from swarm_director.migrations import migrate
 from tests.dbtools import IN_CI, create_pg_database, drop_pg_database, pg_unreachable_reason
 
@@ -69,9 +71,19 @@ def _pg_schema_database(pg_available: None) -> Iterator[URL]:
     url = create_pg_database()
     engine = make_engine(url)
     migrate.upgrade(engine)
+    with engine.connect() as conn:
+        _MIGRATED_PARTITIONS[url.database or ""] = _log_partitions(conn)
     engine.dispose()
     yield url
     drop_pg_database(url)
+
+
+#: The log partitions each session's PostgreSQL schema database had once migrated, by name.
+_MIGRATED_PARTITIONS: dict[str, dict[str, datetime | None]] = {}
+
+
+def _log_partitions(conn: sa.Connection) -> dict[str, datetime | None]:
+    return {p.name: p.lower for p in list_partitions(conn, "agent_logs")}
 
 
 def _truncate_all(engine: sa.Engine) -> None:
@@ -79,6 +91,19 @@ def _truncate_all(engine: sa.Engine) -> None:
     names = ", ".join(preparer.quote(t.name) for t in Base.metadata.sorted_tables)
     with engine.begin() as conn:
         conn.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+        if engine.dialect.name == "postgresql":
+            _restore_log_partitions(conn, _MIGRATED_PARTITIONS[engine.url.database or ""])
+
+
+def _restore_log_partitions(conn: sa.Connection, migrated: dict[str, datetime | None]) -> None:
+    """Put the log partitions back as the migration left them: a test's months (made by
+    ``db maintain``, a retention test, a CLI run) would otherwise stay for the next test,
+    whose retention would drop them too."""
+    preparer = conn.dialect.identifier_preparer
+    for name in set(_log_partitions(conn)) - set(migrated):
+        conn.exec_driver_sql(f"DROP TABLE {preparer.quote(name)}")
+    months = [lower for lower in migrated.values() if lower is not None]
+    ensure_partitions(conn, "agent_logs", months)
 
 
 @pytest.fixture
