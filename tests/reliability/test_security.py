@@ -54,6 +54,11 @@ SQL_WORDS = re.compile(
 #: reason it is safe. Reviewed one by one.
 REVIEWED: dict[tuple[str, str], str] = {
     (
+        "store/export.py",
+        'return f"COPY ({sql}) TO STDOUT {options}", params',
+    ): "export: sql is a SQLAlchemy statement compiled with bound parameters (psycopg binds "
+    "them), options are constants or identifiers quoted by the identifier preparer",
+    (
         "db/partitions.py",
         'bounds = f"FOR VALUES FROM ({_literal(lower)}) TO ({_literal(upper)})"',
     ): "partition DDL: names quoted by the identifier preparer (_quote), bounds are datetimes computed here (_literal), never input",
