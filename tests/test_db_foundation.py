@@ -6,7 +6,7 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -190,6 +190,6 @@ def test_a_schema_built_from_the_models_alone_has_the_full_text_objects(tmp_path
         "Base.metadata.create_all(engine)\n"
     )
     subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
-    with sqlite3.connect(db_file) as conn:
+    with closing(sqlite3.connect(db_file)) as conn:  # sqlite3's own `with` does not close
         names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
     assert {"agent_logs_fts", "tasks_fts", "messages_fts"} <= names, sorted(names)
