@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import subprocess
 import sys
 import threading
@@ -174,16 +175,20 @@ def test_extra_fields_map_like_the_database_handler(own_server: ServeProcess) ->
 
 
 def test_close_gives_up_within_its_timeout_when_the_server_is_gone(
-    own_server: ServeProcess, capsys: pytest.CaptureFixture[str]
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    own_server.kill()
-    handler = RemoteLogHandler(
-        own_server.url, task_id=1, agent_type="worker", token=TOKEN, close_timeout=1.0
-    )
-    _logger(handler).info("never delivered")
-    started = time.monotonic()
-    handler.close()
-    assert time.monotonic() - started < 3
+    # A port held bound but not listening refuses every connection, and no other test's
+    # server can take it meanwhile (a killed server's port could be, by a parallel worker).
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{held.getsockname()[1]}"
+        handler = RemoteLogHandler(
+            url, task_id=1, agent_type="worker", token=TOKEN, close_timeout=1.0
+        )
+        _logger(handler).info("never delivered")
+        started = time.monotonic()
+        handler.close()
+        assert time.monotonic() - started < 3
     assert handler.dropped == 1
     assert "1 log records not sent at close" in capsys.readouterr().err
 
