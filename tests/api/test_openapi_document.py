@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -76,33 +77,8 @@ _OTHER_NAMES: dict[str, tuple[set[str], set[str]]] = {
 
 
 def _store_names() -> set[str]:
-    from swarm_director.store import (
-        agents,
-        conversations,
-        drafts,
-        emails,
-        export,
-        history,
-        log_stream,
-        logs,
-        queue,
-        reports,
-        tasks,
-    )
-
-    modules = (
-        agents,
-        conversations,
-        drafts,
-        emails,
-        export,
-        history,
-        log_stream,
-        logs,
-        queue,
-        reports,
-        tasks,
-    )
+    names = "agents conversations drafts emails export history log_stream logs queue reports tasks"
+    modules = [importlib.import_module(f"swarm_director.store.{name}") for name in names.split()]
     return {name for module in modules for name in vars(module) if not name.startswith("_")}
 
 

@@ -98,25 +98,7 @@ def _attempts_by_lookup(window: Window, dialect: str) -> Any:
         .cte("claims")
         .prefix_with("MATERIALIZED", dialect="postgresql")
     )
-    s = claims.c
-    wait = func.round(cast(s.at_s - s.ready_s, Float) * 1000) / 1000.0
-    run = case(
-        (s.next_action == "complete", func.round(cast(s.next_s - s.at_s, Float) * 1000) / 1000.0)
-    )
-    return (
-        select(
-            s.task_id,
-            Task.type,
-            s.agent_id,
-            s.attempt,
-            wait.label("wait_s"),
-            run.label("run_s"),
-            case((s.next_action == "complete", 1), else_=0).label("completed"),
-            case((s.next_action.in_(_FAILED_ENDS), 1), else_=0).label("failed"),
-        )
-        .join(Task, Task.id == s.task_id)
-        .subquery("attempts")
-    )
+    return _attempt_rows(claims.c).subquery("attempts")
 
 
 def _attempts_by_window(window: Window, dialect: str) -> Any:
@@ -160,25 +142,27 @@ def _attempts_by_window(window: Window, dialect: str) -> Any:
         .subquery("steps")
     )
     s = steps.c
+    only_claims = (s.action == "claim", s.at >= window.since, s.at < window.until)
+    return _attempt_rows(s).where(*only_claims).subquery("attempts")
+
+
+def _attempt_rows(s: Any) -> Any:
+    """An attempt a row from the claim steps ``s`` (either shape's columns: task_id, agent_id,
+    attempt, at_s, ready_s, next_s, next_action): its wait, its run and how it ended."""
     wait = func.round(cast(s.at_s - s.ready_s, Float) * 1000) / 1000.0
     run = case(
         (s.next_action == "complete", func.round(cast(s.next_s - s.at_s, Float) * 1000) / 1000.0)
     )
-    return (
-        select(
-            s.task_id,
-            Task.type,
-            s.agent_id,
-            s.attempt,
-            wait.label("wait_s"),
-            run.label("run_s"),
-            case((s.next_action == "complete", 1), else_=0).label("completed"),
-            case((s.next_action.in_(_FAILED_ENDS), 1), else_=0).label("failed"),
-        )
-        .join(Task, Task.id == s.task_id)
-        .where(s.action == "claim", s.at >= window.since, s.at < window.until)
-        .subquery("attempts")
-    )
+    return select(
+        s.task_id,
+        Task.type,
+        s.agent_id,
+        s.attempt,
+        wait.label("wait_s"),
+        run.label("run_s"),
+        case((s.next_action == "complete", 1), else_=0).label("completed"),
+        case((s.next_action.in_(_FAILED_ENDS), 1), else_=0).label("failed"),
+    ).join(Task, Task.id == s.task_id)
 
 
 def _rank(p: int, n: Any) -> Any:
