@@ -58,7 +58,8 @@ SWARM_DIRECTOR = [sys.executable, "-c", "from swarm_director.cli.main import cli
 
 
 def bare_app() -> Any:
-    """A bare Flask app with one JSON endpoint shaped like GET /api/tasks/{id}."""
+    """A bare Flask app with JSON endpoints shaped like GET /api/tasks/{id} and a page of
+    50 of its logs."""
     from flask import Flask, jsonify
 
     app = Flask("bare")
@@ -80,6 +81,23 @@ def bare_app() -> Any:
             created_at="2026-11-01T00:00:00.000000Z",
             updated_at="2026-11-01T00:00:00.000000Z",
         )
+
+    @app.get("/bare/<int:task_id>/logs")
+    def bare_logs(task_id: int) -> Any:
+        # The size and shape of GET /api/tasks/{id}/logs?limit=50 (bench/live.py's newest 50).
+        record = {
+            "task_id": task_id,
+            "agent_type": "draft_writer",
+            "message": "step 1.2: draft review email queued retry parsed timeout after 3 s",
+            "timestamp": "2026-11-01T00:00:00.000000Z",
+            "log_level": "warning",
+            "agent_id": None,
+            "session_id": "session-0-1",
+            "metadata": {"step": 2, "sent": 1796000000.123456},
+            "created_at": "2026-11-01T00:00:00.000000Z",
+        }
+        items = [{"id": 1_000_000 - i, **record} for i in range(50)]
+        return jsonify(items=items, next_cursor="MTIzNDU2Nzg5MHxNVEl6TkRVMk56ZzVNQT09")
 
     return app
 

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/live.py [--dialect sqlite|postgresql|both] [--rows 3000000]
                                    [--window 30] [--pause 10] [--writers 2] [--workers 2]
-                                   [--gin 'fastupdate = off']
+                                   [--tails 2] [--gin 'fastupdate = off']
 
 For each dialect, on a fresh database migrated to head (a SQLite file; PostgreSQL at
 127.0.0.1:5432 in a database created and dropped here), ``swarm-director serve`` (gunicorn)
@@ -16,7 +16,12 @@ The run is cut into windows: ``--window`` seconds with the writers posting, then
 seconds with the writers stopped. Throughout, one client (one kept-alive connection, one
 request at a time) loops over :data:`REQUESTS`, the named reads, and each window reports per
 read the p50 and p95 latency while ingesting beside the same read on the same table with the
-writers paused, and their ratio. A read is one line in :data:`REQUESTS`. ``--gin`` sets
+writers paused, and their ratio. A read is one line in :data:`REQUESTS`. Among them, the
+bare Flask endpoints of bench/api.py (a server of their own, the same gunicorn and workers):
+what a request of the same size costs without our code, so that a read's ratio to them tells
+the server's share from the machine's. ``--tails`` live tails (``GET /api/logs/stream``)
+follow the warnings meanwhile; each window reports their delivery delay, from the batch's
+POST to the event's arrival. ``--gin`` sets
 storage parameters of the PostgreSQL full-text index's partitions first (the GIN pending list
 measured on ingest and reads alike).
 
@@ -33,6 +38,7 @@ import http.client
 import json
 import os
 import random
+import re
 import shutil
 import statistics
 import sys
@@ -70,11 +76,13 @@ class Run:
 
 @dataclass(frozen=True)
 class Request:
-    """A named read: how to send it, and which target its p95 has (None: only the ratio)."""
+    """A named read: how to send it, and which target its p95 has (None: only the ratio).
+    ``bare``: sent to the bare Flask server (bench/api.py's baseline), not to ours."""
 
     name: str
     send: Callable[[Run], tuple[str, str, dict[str, Any] | None]]
     target_ms: float | None
+    bare: bool = False
 
 
 def _get(path: str) -> tuple[str, str, None]:
@@ -107,7 +115,19 @@ REQUESTS = (
     Request("queue claim", _claim, None),
     Request("queue complete", _complete, None),
     Request("history", lambda r: _get("/api/history?limit=50"), None),
+    # The baseline: what a request costs the server and this machine without our code.
+    Request("bare Flask, 50 logs", lambda r: _get(f"/bare/{_task(r)}/logs"), None, bare=True),
+    Request("bare Flask, a task", lambda r: _get(f"/bare/{_task(r)}"), None, bare=True),
 )
+#: Each read compared with the bare Flask request of the same size, in every window.
+AGAINST_BARE = (
+    ("task's newest 50", "bare Flask, 50 logs"),
+    ("tasks by status", "bare Flask, 50 logs"),
+)
+#: The live tails' filter: the warnings (the rows with COMMON, one in ten).
+TAIL_QUERY = "/api/logs/stream?level=warning"
+# The send time every row of a batch carries in its metadata (see batch_bodies).
+_SENT = re.compile(rb'"sent": ?([0-9.]+)')
 
 
 def batch_bodies(task_count: int, batch: int, seed: int) -> list[bytes]:
@@ -126,7 +146,7 @@ def batch_bodies(task_count: int, batch: int, seed: int) -> list[bytes]:
             rows.append({
                 "agent_type": "draft_writer", "message": f"step {b}.{i}: {text}",
                 "log_level": "warning" if COMMON in text else "info",
-                "session_id": f"session-{seed}-{b}", "metadata": {"step": i},
+                "session_id": f"session-{seed}-{b}", "metadata": {"step": i, "sent": "SENT"},
             })  # fmt: skip
         bodies.append(json.dumps(rows).encode())
     rare = json.loads(bodies[0])
@@ -184,6 +204,7 @@ class Writers:
                 continue
             body = bodies[-1] if sent % rare_every == rare_every // 2 else bodies[sent % 64]
             body = body.replace(b"NEWWORD", self.run.new_word.encode())
+            body = body.replace(b'"SENT"', repr(time.time()).encode())
             task_id = rng.choice(self.run.task_ids)
             status, answer = conn.send("POST", f"/api/tasks/{task_id}/logs", body)
             sent += 1
@@ -200,9 +221,61 @@ class Writers:
             thread.join()
 
 
-def measure(port: int, run: Run, seconds: float) -> dict[str, list[float]]:
+class Tails:
+    """``count`` live tails of :data:`TAIL_QUERY` (``GET /api/logs/stream``, Server-Sent
+    Events, resumed with ``Last-Event-ID`` as the client's ``follow_logs`` does), each
+    recording every record's delivery: (when received, received minus when its batch was
+    sent), wall-clock seconds."""
+
+    def __init__(self, port: int, count: int) -> None:
+        self.port = port
+        self.stop = threading.Event()
+        self.deliveries: list[tuple[float, float]] = []
+        self.errors: list[str] = []
+        self.threads = [threading.Thread(target=self._follow, daemon=True) for _ in range(count)]
+        for thread in self.threads:
+            thread.start()
+
+    def _follow(self) -> None:
+        last_id: str | None = None
+        while not self.stop.is_set():
+            conn = http.client.HTTPConnection(HOST, self.port, timeout=30)
+            try:
+                headers = {"Last-Event-ID": last_id} if last_id else {}
+                conn.request("GET", TAIL_QUERY, headers=headers)
+                response = conn.getresponse()
+                if response.status != 200:
+                    self.errors.append(f"tail: HTTP {response.status} {response.read()[:200]!r}")
+                    return
+                while not self.stop.is_set():
+                    line = response.readline()
+                    if not line:
+                        break  # the server ended the stream: resume after the last event
+                    if line.startswith(b"id:"):
+                        last_id = line[3:].strip().decode()
+                    elif line.startswith(b"data:"):
+                        now = time.time()
+                        self.deliveries += [(now, now - float(t)) for t in _SENT.findall(line)]
+            except (http.client.HTTPException, OSError) as error:
+                if not self.stop.is_set():
+                    self.errors.append(f"tail: {error!r}")
+                    time.sleep(0.5)
+            finally:
+                conn.close()
+
+    def delays(self, start: float, end: float) -> list[float]:
+        """Delivery delays (s) of the records received between ``start`` and ``end``."""
+        return [delay for received, delay in list(self.deliveries) if start <= received < end]
+
+    def close(self) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=35)
+
+
+def measure(port: int, bare_port: int, run: Run, seconds: float) -> dict[str, list[float]]:
     """Latencies (s) of every request of REQUESTS, looping over them for ``seconds``."""
-    conn = Connection(port)
+    conn, bare = Connection(port), Connection(bare_port)
     times: dict[str, list[float]] = {r.name: [] for r in REQUESTS}
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -212,7 +285,7 @@ def measure(port: int, run: Run, seconds: float) -> dict[str, list[float]]:
             method, path, body = request.send(run)
             data = None if body is None else json.dumps(body).encode()
             start = time.perf_counter()
-            status, answer = conn.send(method, path, data)
+            status, answer = (bare if request.bare else conn).send(method, path, data)
             times[request.name].append(time.perf_counter() - start)
             if status != 200:
                 raise SystemExit(f"{request.name}: HTTP {status} {answer[:300]!r}")
@@ -234,7 +307,7 @@ def _p(values: list[float], q: float) -> float:
 
 def report(
     window: int, rows: int, added: int, rate: float, busy: dict[str, list[float]],
-    idle: dict[str, list[float]], settled: bool,
+    idle: dict[str, list[float]], tails: list[float], settled: bool,
 ) -> list[str]:  # fmt: skip
     """Prints the window's table; returns the targets it missed (when ``settled``)."""
     print(
@@ -260,6 +333,21 @@ def report(
             f"  {request.name:20} {_p(a, 0.5):>10.1f} / {_p(a, 0.95):<9.1f} "
             f"{_p(b, 0.5):>8.1f} / {_p(b, 0.95):<9.1f} {ratio:>8.1f}x  {len(a)}/{len(b)}"
             + (f"  MISSED: {', '.join(flags)}" if flags else "")
+        )
+    for name, baseline in AGAINST_BARE:
+        a, b = busy[name], busy[baseline]
+        c, d = idle[name], idle[baseline]
+        if a and b and c and d:
+            print(
+                f"  {name} / {baseline}: p50 {_p(a, 0.5) / _p(b, 0.5):.1f}x, "
+                f"p95 {_p(a, 0.95) / _p(b, 0.95):.1f}x ingesting; "
+                f"p50 {_p(c, 0.5) / _p(d, 0.5):.1f}x, p95 {_p(c, 0.95) / _p(d, 0.95):.1f}x paused"
+            )
+    if tails:
+        print(
+            f"  live tails ({TAIL_QUERY}), write to event received while ingesting: "
+            f"p50 {_p(tails, 0.5):.0f} ms, p95 {_p(tails, 0.95):.0f} ms, max "
+            f"{max(tails) * 1000:.0f} ms, {len(tails):,} records"
         )
     return missed
 
@@ -312,32 +400,37 @@ def bench(dialect: str, args: argparse.Namespace, work: Path) -> list[str]:
             set_gin_storage(target, args.gin)
         run = prepare(target)
         url = target.url.render_as_string(hide_password=False)
-        port = free_port()
+        port, bare_port = free_port(), free_port()
         command = [*SWARM_DIRECTOR, "serve", "--database-url", url, "--port", str(port),
                    "--workers", str(args.workers)]  # fmt: skip
         env = {k: v for k, v in os.environ.items() if k != "SWARM_API_TOKEN"}
-        with server(command, port, env):
+        bare_command = [sys.executable, str(Path(__file__).with_name("api.py")), "--serve-bare",
+                        str(bare_port), "--workers", str(args.workers)]  # fmt: skip
+        with server(command, port, env), server(bare_command, bare_port, env):
             writers = Writers(port, run, args.writers, args.batch)
+            tails = Tails(port, args.tails)
             try:
-                measure(port, run, 3)  # warm-up: every worker's first requests
+                measure(port, bare_port, run, 3)  # warm-up: every worker's first requests
                 window = 0
                 while writers.rows < args.rows:
                     window += 1
                     run.new_word = f"nova{window}"
-                    before, start = writers.rows, time.monotonic()
+                    before, start, wall = writers.rows, time.monotonic(), time.time()
                     writers.running.set()
-                    busy = measure(port, run, args.window)
+                    busy = measure(port, bare_port, run, args.window)
                     writers.running.clear()
                     elapsed = time.monotonic() - start
                     time.sleep(0.5)  # the batches in flight land
-                    if writers.errors:
-                        raise SystemExit(f"ingest failed: {writers.errors[0]}")
+                    if writers.errors or tails.errors:
+                        raise SystemExit(f"failed: {(writers.errors + tails.errors)[0]}")
                     added = writers.rows - before
-                    idle = measure(port, run, args.pause)
+                    delays = tails.delays(wall, time.time())
+                    idle = measure(port, bare_port, run, args.pause)
                     missed += report(window, writers.rows, added, added / elapsed, busy, idle,
-                                     writers.rows - added >= args.settle)  # fmt: skip
+                                     delays, writers.rows - added >= args.settle)  # fmt: skip
             finally:
                 writers.close()
+                tails.close()
     finally:
         target.close()
     return missed
@@ -352,6 +445,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--writers", type=int, default=2, help="posting client threads")
     parser.add_argument("--batch", type=int, default=200, help="rows per POST")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--tails", type=int, default=2, help="live tails (log streams)")
     parser.add_argument(
         "--settle",
         type=int,
