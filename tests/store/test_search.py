@@ -421,9 +421,7 @@ def test_a_rare_word_is_fetched_without_parallel_workers_or_jit_and_the_settings
             statements.clear()
             assert len(logs.list_logs(conn, {"q": "needle"}, limit=50).items) == 6
             assert conn.execute(sa.text(settings)).one() == before
-        hits = next(
-            i for i, s in enumerate(statements) if s.startswith("SELECT agent_logs.timestamp")
-        )
+        hits = next(i for i, s in enumerate(statements) if s.startswith("WITH search_keys"))
         assert statements[hits - 1] == "SET max_parallel_workers_per_gather = 0; SET jit = off"
         assert statements[hits + 1] == "RESET max_parallel_workers_per_gather; RESET jit"
         with db.read() as session:  # a transaction: SET LOCAL, gone at its end
@@ -438,35 +436,37 @@ def test_a_rare_word_is_fetched_without_parallel_workers_or_jit_and_the_settings
         sa.event.remove(db.engine, "before_cursor_execute", record)
 
 
-# PostgreSQL's search reads keys, then rows
+# PostgreSQL's search reads a window, then the index
 @pytest.mark.parametrize("dialect", ["postgresql"], indirect=True)
-def test_a_row_deleted_between_the_keys_and_the_rows_does_not_end_the_pages(
+def test_a_row_deleted_between_the_window_and_the_index_does_not_end_the_pages(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # PostgreSQL reads a rare word's hits' keys through the index, then the page's rows, each
-    # statement its own snapshot on an autocommit connection: a row deleted in between must
-    # not cut the pages short. (The windows of the listing read the page in one statement.)
-    monkeypatch.setattr(search_pages, "_pg_windowed", lambda *_args: None)
+    # PostgreSQL looks for a rare word's page in a window of the newest rows, then reads it
+    # through the index, each statement its own snapshot on an autocommit connection: a row
+    # deleted in between must not cut the pages short. (The index's keys and the page's rows
+    # are one statement, one snapshot.)
+    monkeypatch.setattr(search, "PG_WINDOW_ROWS", 2)
     with db.transaction() as session:
         task = new_task(session)
-        _add(session, task.id, *(f"needle {i}" for i in range(12)))
+        _add(session, task.id, *(f"needle {i}" for i in range(12)), "hay", "hay")
     deleted: list[int] = []
 
-    def delete_newest_once(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if deleted or not statement.lstrip().startswith("SELECT agent_logs.timestamp"):
+    def delete_newest_needle_once(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if deleted or "search_window" not in statement:
             return
         with db.transaction() as other:
-            newest = logs.list_logs(other, limit=1).items[0].id
+            needles = sa.select(sa.func.max(AgentLog.id)).where(AgentLog.message.like("needle%"))
+            newest = other.execute(needles).scalar_one()
             other.execute(sa.delete(AgentLog).where(AgentLog.id == newest))
         deleted.append(newest)
 
-    sa.event.listen(db.engine, "after_cursor_execute", delete_newest_once)
+    sa.event.listen(db.engine, "after_cursor_execute", delete_newest_needle_once)
     try:
         with db.statement_reads() as conn:
             first = logs.list_logs(conn, {"q": "needle"}, limit=5)
             rest = logs.list_logs(conn, {"q": "needle"}, limit=50, cursor=first.next_cursor)
     finally:
-        sa.event.remove(db.engine, "after_cursor_execute", delete_newest_once)
+        sa.event.remove(db.engine, "after_cursor_execute", delete_newest_needle_once)
     assert deleted
     messages = [row.message for row in first.items + rest.items]
     assert messages == [f"needle {i}" for i in range(10, -1, -1)]  # 11 left, newest first

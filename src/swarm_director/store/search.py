@@ -30,9 +30,9 @@ MAX_SEARCH_WORDS = 32
 #: more walks the listing's own index in order and keeps the rows among the hits (see
 #: :mod:`swarm_director.store.search_pages`).
 SQLITE_SORTED_HITS = 5_000
-#: On PostgreSQL, a query without a frequent word fetches the sort keys of at most this many
-#: hits and reads the page's rows by id; a query with more is left to the planner (the ordered
-#: walk; see :mod:`swarm_director.store.search_pages`).
+#: On PostgreSQL, a query whose page no window of the listing held reads the sort keys of at
+#: most this many hits and the page's rows by their keys; a query with more is left to the
+#: planner (the ordered walk; see :mod:`swarm_director.store.search_pages`).
 PG_SORTED_HITS = 50_000
 #: On PostgreSQL, a search first looks for its page among this many rows of the listing (its
 #: newest, or the next after the cursor), checked row by row: a plan that needs no
@@ -41,18 +41,6 @@ PG_SORTED_HITS = 50_000
 PG_WINDOW_ROWS = 1_000
 #: The largest window a PostgreSQL search tries when the first one showed hits, but too few.
 PG_WINDOW_MOST_ROWS = 32_000
-# Whether any of the words is among the most common elements the index's statistics hold:
-# the one thing PostgreSQL knows about a word's frequency (for any other word the planner
-# assumes at most 0.5 % of rows, a guess on which it may walk the whole table for a word
-# that occurs twice; docs/benchmarks.md, "Full-text search", has the measurement).
-_PG_COMMON_WORDS = sa.text(
-    "SELECT 1 FROM pg_stats, unnest(most_common_elems::text::text[]) AS elem "
-    "WHERE schemaname = current_schema() AND elem = ANY(:words) AND tablename IN ("
-    # The index itself, or (agent_logs is partitioned) its partitions' indexes, which are
-    # the ones ANALYZE gathers statistics for.
-    "SELECT relname FROM pg_class WHERE oid = to_regclass(:index) OR oid IN ("
-    "SELECT inhrelid FROM pg_inherits WHERE inhparent = to_regclass(:index))) LIMIT 1"
-)
 # A quoted phrase (an unclosed quote runs to the end), or a run of anything else but spaces.
 _TERM = re.compile(r'"([^"]*)"?|([^\s"]+)')
 # The indexes' tokens: letters and digits (not the underscore, which \w includes).
@@ -148,15 +136,6 @@ def pg_holds_words(
     text = sa.func.lower(sa.literal_column(source.pg_text(relation)))
     words = sorted({word for phrase in query.phrases for word in phrase})
     return sa.and_(*(sa.func.strpos(text, sa.func.lower(word)) > 0 for word in words))
-
-
-def pg_has_common_word(connection: Connection, source: FullTextSource, query: SearchQuery) -> bool:
-    """PostgreSQL: whether a word of ``query`` is among the most common elements the
-    statistics of ``source``'s index hold (the planner's walk suits those; for any other word
-    the planner guesses, see _PG_COMMON_WORDS)."""
-    words = sorted({word.lower() for phrase in query.phrases for word in phrase})
-    common = connection.execute(_PG_COMMON_WORDS, {"index": source.pg_index, "words": words})
-    return common.first() is not None
 
 
 #: What :func:`plain_plans` turns off, and to what.

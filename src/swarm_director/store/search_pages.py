@@ -12,10 +12,11 @@ autovacuum at all) has statistics that know nothing of its newest rows and words
 planner, guessing 0.5 % of rows for an unknown word, read and sorted every hit of a word in
 every tenth log (docs/benchmarks.md, "Reads under live ingest"). A window that held some hits
 but too few for the page is followed by one larger window, up to ``search.PG_WINDOW_MOST_ROWS``
-rows. Without the page by then (a rare word), when no word of the query is frequent (see
-:func:`_pg_by_keys`): the sort keys of the listing's hits through the GIN index, sorted here,
-and the page read by id; with a frequent word, or more than ``search.PG_SORTED_HITS`` hits, the
-listing filtered by the match, as the planner likes it (a walk of the ordered index).
+rows, when at the density it showed that is enough for the page. Without the page by then (a
+rare word), one statement (:func:`_pg_index_page`): the sort keys of the listing's hits through
+the GIN index, the page's among them, and its rows read by those keys; with more than
+``search.PG_SORTED_HITS`` hits, the listing filtered by the match, as the planner likes it (a
+walk of the ordered index).
 
 SQLite with more hits (a common word): the hits are a filter on a walk of the listing's ordered
 index. Filtering by the list of *all* hits costs building that list (a million rowids at 10 M
@@ -57,7 +58,6 @@ from swarm_director.store.pagination import (
 from swarm_director.store.search import (
     SearchQuery,
     parse_query,
-    pg_has_common_word,
     pg_holds_words,
     pg_match,
     plain_plans,
@@ -78,14 +78,13 @@ WINDOW_TRIES = 3
 #: would be most of the hits, and the list of all of them is read instead.
 WINDOW_SPAN_SHARE = 0.25
 
-#: PostgreSQL: how often the hits' keys are read again when rows of the page were deleted
-#: between reading the keys and the rows.
-_PG_READS = 3
 #: PostgreSQL: a window after the first is sized for this many pages at the density of hits
-#: the one before showed (each row of a window costs a check; one too small, a second try).
+#: the one before showed (each row of a window costs a check; one too small, a second try),
+#: and not tried when that is more than the largest window.
 PG_WINDOW_MARGIN = 1.5
-#: PostgreSQL: the name of a window's subquery (:func:`_pg_windowed`).
+#: PostgreSQL: the name of a window's subquery (:func:`_pg_windowed`), and of the index's.
 _WINDOW = "search_window"
+_INDEX = "search_index"
 
 #: Runs a page's statement: rows for a select of columns, objects for a select of an entity.
 Fetch = Callable[[Select[Any]], Sequence[Any]]
@@ -116,10 +115,10 @@ def search_page(
     if connection.dialect.name != "sqlite":
         page = _pg_windowed(
             connection, stmt, ordering, source, query, limit, cursor, fetch
-        ) or _pg_by_keys(connection, stmt, ordering, source, id_column, query, limit, cursor, fetch)
+        ) or _pg_by_keys(connection, stmt, ordering, source, query, limit, cursor, fetch)
         if page is not None:
             return page
-        condition = pg_match(source, query)  # frequent: the planner's walk of the listing
+        condition = pg_match(source, query)  # keys Python cannot sort: the planner's walk
     else:
         hits = sqlite_hits(source, query)
         if not sqlite_has_many_hits(connection, hits):
@@ -140,76 +139,77 @@ def _pg_by_keys(
     stmt: Select[Any],
     ordering: Ordering,
     source: FullTextSource,
-    id_column: InstrumentedAttribute[int],
     query: SearchQuery,
     limit: int,
     cursor: str | None,
     fetch: Fetch,
 ) -> Page[Any] | None:
-    """PostgreSQL, a query without a frequent word: the sort keys of every hit of the listing
-    (through the GIN index, with the listing's filters, up to PG_SORTED_HITS), sorted here, and
-    the page's rows read by id. None for a frequent word or more hits (the planner's walk).
-
-    Reading the hits' rows by a list of ids and sorting them in the database left the plan to
-    the planner, which takes every partition for holding all the ids: at 500 ids it walked the
-    partitions' timestamp indexes filtering by id, far slower than reading them by id
-    (docs/benchmarks.md, "Full-text search"); the page's own ids (at most ``limit + 1``) are
-    read by id whatever the planner guesses.
-    """
-    if not ordering.sorts_in_python() or pg_has_common_word(connection, source, query):
+    """PostgreSQL, after the windows: the page, in one statement (None when the listing's
+    keys do not sort in Python, see :func:`_pg_index_page`)."""
+    if not ordering.sorts_in_python():
         return None
-    hits = after_cursor(stmt, ordering, cursor).where(pg_match(source, query))
-    keys_of_hits = hits.with_only_columns(*ordering.keys).limit(search.PG_SORTED_HITS + 1)
-
-    def page_keys() -> list[tuple[Any, ...]] | None:
-        with plain_plans(connection):
-            keys = [tuple(row) for row in connection.execute(keys_of_hits)]
-        if len(keys) > search.PG_SORTED_HITS:
-            return None
-        keys.sort(reverse=ordering.descending)
-        return keys[: limit + 1]
-
-    return _page_by_ids(stmt, ordering, id_column, limit, cursor, fetch, page_keys)
-
-
-#: Reads the sort keys of a page's rows (at most ``limit + 1``, in the listing's order), or
-#: None when the way it reads them does not suit the query.
-PageKeys = Callable[[], Sequence[tuple[Any, ...]] | None]
-
-
-def _page_by_ids(
-    stmt: Select[Any],
-    ordering: Ordering,
-    id_column: InstrumentedAttribute[int],
-    limit: int,
-    cursor: str | None,
-    fetch: Fetch,
-    page_keys: PageKeys,
-) -> Page[Any] | None:
-    """PostgreSQL: the page whose rows' keys ``page_keys`` reads, the rows read by id and
-    sorted here; None when ``page_keys`` gives up."""
-    for _ in range(_PG_READS):
-        keys = page_keys()
-        if keys is None:
-            return None
-        ids = [key[-1] for key in keys]  # the last key is the primary key
-        # Unordered: with an ORDER BY the planner may still prefer walking the ordered index.
-        # The other keys' range too: without statistics the planner guessed a quarter of the
-        # table for 50 ids and read all of it; a range of timestamps it takes for narrow (and
-        # a partitioned table's other partitions are left out).
-        bounds = [
-            column.between(min(values), max(values))
-            for column, values in zip(ordering.keys[:-1], zip(*keys, strict=True), strict=False)
-        ]
-        rows = list(fetch(stmt.where(id_column.in_(ids), *bounds))) if ids else []
-        if len(rows) == len(ids):
-            break
-        # A row of the page was deleted between the two statements (each its own snapshot on
-        # an autocommit connection): read the keys again, lest the page end early.
+    with plain_plans(connection):
+        rows = list(fetch(_pg_index_page(stmt, ordering, source, query, limit, cursor)))
     rows.sort(key=lambda row: tuple(getattr(row, k.key) for k in ordering.keys))
     if ordering.descending:
         rows.reverse()
     return page_of(rows, ordering, limit, cursor)
+
+
+def _pg_index_page(
+    stmt: Select[Any],
+    ordering: Ordering,
+    source: FullTextSource,
+    query: SearchQuery,
+    limit: int,
+    cursor: str | None,
+) -> Select[Any]:
+    """PostgreSQL: the statement of the page's rows (unordered) through the GIN index.
+
+    The sort keys of every hit of the listing (up to PG_SORTED_HITS), the page's keys among
+    them, and the page's rows read by those keys; with more hits, the listing filtered by the
+    match, as the planner likes it (a walk of the ordered index). Each way is a branch of one
+    ``UNION ALL`` whose condition is a constant of the statement (an InitPlan), so the other
+    is not run; one statement is one round trip, each a wait for a core under load
+    (docs/benchmarks.md, "Reads under live ingest"), and one snapshot.
+
+    No word of the query is looked up in the statistics' most common elements any more (the
+    walk for those): a word the statistics know as frequent is all but always in the first
+    window, and one that is not (frequent in older rows only) is better served by its keys,
+    when they are few enough, than by a walk through every newer row; the look-up in
+    ``pg_stats`` cost more to plan and run than the rest of a rare word's statement.
+
+    Reading the hits' rows by a list of ids left the plan to the planner, which takes every
+    partition for holding all the ids and, without statistics, guessed a quarter of the table
+    for 50 ids and read all of it (docs/benchmarks.md, "Full-text search"); a join on the
+    page's keys, 51 rows the planner knows to be few, is a lookup by primary key per row.
+    """
+    hits = after_cursor(stmt, ordering, cursor).where(pg_match(source, query))
+    keys = (
+        hits.with_only_columns(*ordering.keys)
+        .limit(search.PG_SORTED_HITS + 1)
+        .cte("search_keys")
+        .prefix_with("MATERIALIZED")
+    )
+    key_columns = [keys.c[key.key] for key in ordering.keys]
+    page_keys = (
+        sa.select(*key_columns)
+        .order_by(*(c.desc() if ordering.descending else c.asc() for c in key_columns))
+        .limit(limit + 1)
+        .cte("search_page_keys")
+        .prefix_with("MATERIALIZED")
+    )
+    counted = sa.select(sa.func.count()).select_from(keys).scalar_subquery()
+    by_keys = stmt.join(
+        page_keys, sa.and_(*(key == page_keys.c[key.key] for key in ordering.keys))
+    ).where(counted <= search.PG_SORTED_HITS)
+    walk = in_order(hits, ordering).where(counted > search.PG_SORTED_HITS).limit(limit + 1)
+    both = sa.union_all(by_keys, walk.subquery().select()).subquery(_INDEX)
+    descriptions = stmt.column_descriptions
+    entity = descriptions[0]["entity"] if len(descriptions) == 1 else None
+    if entity is not None and descriptions[0]["expr"] is entity:
+        return sa.select(aliased(entity, both))
+    return sa.select(*both.c)
 
 
 def _pg_windowed(
@@ -264,10 +264,12 @@ def _pg_windowed(
         if len(rows) > limit or window_rows(size) < size:
             return page_of(rows, ordering, limit, cursor)
         most = search.PG_WINDOW_MOST_ROWS
-        density = len(rows) / size
-        if size >= most or density * most < limit + 1:
-            return None  # too rare for the largest window: the index, as above
-        wanted = math.ceil(PG_WINDOW_MARGIN * (limit + 1) / density)
+        wanted = math.ceil(PG_WINDOW_MARGIN * (limit + 1) * size / len(rows))
+        if size >= most or wanted > most:
+            # Too rare for the largest window, margin included: the index, as above. (Tried
+            # when it might just hold the page, it was read in vain as often as not: two
+            # hits in 1,000 rows, then 32,000 rows holding 20 more, 100-190 ms under load.)
+            return None
         size = min(most, max(size * WINDOW_GROWTH_LEAST, wanted))
 
 
