@@ -11,7 +11,7 @@ page's worth of rows whatever the statistics say.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
@@ -90,6 +90,21 @@ def _record_selects(db: Database) -> Any:
     return recording()
 
 
+def _add_timed(session: Session, task_id: int, message: Callable[[int], str]) -> None:
+    """ROWS logs of the task from now on, a millisecond apart, log ``i`` saying
+    ``message(i)``."""
+    now = utcnow()
+    rows = [
+        {
+            "agent_type": "worker",
+            "message": message(i),
+            "timestamp": now + timedelta(milliseconds=i),
+        }
+        for i in range(ROWS)
+    ]
+    logs.add_logs(session, task_id, rows)
+
+
 def _grow(session: Session) -> list[int]:
     """Statistics taken on a small table without the word, then the table grown twentyfold
     with the word in every fourth log: the newest 50 hits' ids, newest first."""
@@ -99,15 +114,9 @@ def _grow(session: Session) -> list[int]:
     logs.add_logs(session, task.id, quiet)
     # In the test's transaction: autovacuum sees none of the rows, so none of this is undone.
     session.execute(sa.text("ANALYZE agent_logs"))
-    rows = [
-        {
-            "agent_type": "worker",
-            "message": f"{'request timeout' if i % 4 == 0 else 'request ok'} {i}",
-            "timestamp": now + timedelta(milliseconds=i),
-        }
-        for i in range(ROWS)
-    ]
-    logs.add_logs(session, task.id, rows)
+    _add_timed(
+        session, task.id, lambda i: f"{'request timeout' if i % 4 == 0 else 'request ok'} {i}"
+    )
     newest = session.execute(
         sa.select(AgentLog.id)
         .where(AgentLog.message.startswith("request timeout"))
@@ -160,16 +169,7 @@ def test_a_word_in_one_recent_log_of_200_is_paged_exactly(
     monkeypatch.setattr(search, "PG_SORTED_HITS", SORTED_HITS)
     with db.transaction() as session:
         task = new_task(session)
-        now = utcnow()
-        rows = [
-            {
-                "agent_type": "worker",
-                "message": f"step {i}{' E4711' if i % 200 == 7 else ''}",
-                "timestamp": now + timedelta(milliseconds=i),
-            }
-            for i in range(ROWS)
-        ]
-        logs.add_logs(session, task.id, rows)
+        _add_timed(session, task.id, lambda i: f"step {i}{' E4711' if i % 200 == 7 else ''}")
         page = logs.list_logs(session, {"q": "e4711"}, limit=50)
         assert [row.message for row in page.items] == [
             f"step {i} E4711" for i in range(ROWS - 1, -1, -1) if i % 200 == 7
@@ -239,16 +239,8 @@ def test_a_second_window_is_not_read_when_it_would_likely_not_hold_the_page(
     monkeypatch.setattr(search, "PG_WINDOW_MOST_ROWS", 8000)
     with db.transaction() as session:
         task = new_task(session)
-        now = utcnow()
-        rows = [
-            {
-                "agent_type": "worker",
-                "message": f"step {i}{' e4711' if i % 500 == 0 or i in (19_900, 19_950) else ''}",
-                "timestamp": now + timedelta(milliseconds=i),
-            }
-            for i in range(ROWS)
-        ]
-        logs.add_logs(session, task.id, rows)
+        hits = {*range(0, ROWS, 500), 19_900, 19_950}
+        _add_timed(session, task.id, lambda i: f"step {i}{' e4711' if i in hits else ''}")
         connection = session.connection()
         with _record_selects(db) as statements:
             page = logs.list_logs(session, {"q": "e4711"}, limit=50)
