@@ -13,6 +13,13 @@ import httpx
 from swarm_director.client.calls import Call
 from swarm_director.client.consistency import PositionTracker
 from swarm_director.client.follow import DEFAULT_READ_TIMEOUT, Follower, Refused
+from swarm_director.client.log_export import (
+    ExportFormat,
+    ExportResult,
+    LogExport,
+    Target,
+    opened_target,
+)
 from swarm_director.client.log_operations import stream_request
 from swarm_director.client.retry import RetryPolicy
 from swarm_director.client.surface import AsyncSender, Surface
@@ -25,7 +32,7 @@ from swarm_director.client.transport import (
 from swarm_director.client.worker import Job, awork
 from swarm_director.enums import TaskType
 from swarm_director.schemas import LogOut
-from swarm_director.schemas.filters import TaskLogFilterArgs
+from swarm_director.schemas.filters import LogFilterArgs, TaskLogFilterArgs
 
 T = TypeVar("T")
 
@@ -128,6 +135,34 @@ class AsyncClient(Surface, AsyncSender):
             except httpx.TransportError:
                 delay = follower.delay(policy)
             if not follower.idle():
+                await asyncio.sleep(delay)
+
+    async def export_logs(
+        self,
+        path_or_file: Target,
+        *,
+        format: ExportFormat = "jsonl",
+        cursor: int | None = None,
+        **filters: Unpack[LogFilterArgs],
+    ) -> ExportResult:
+        """:meth:`Client.export_logs` for asyncio (the file is written by blocking writes of
+        the chunks as they arrive)."""
+        export = LogExport(format, cursor, filters, self.options.retry)
+        with opened_target(path_or_file) as (sink, path):
+            while True:
+                call = request_kwargs(export.call(), self.options, self.positions)
+                try:
+                    async with self._http.stream(**call) as response:
+                        if response.status_code >= 400:
+                            await response.aread()
+                            delay = export.refused(response)
+                        else:
+                            async for chunk in response.aiter_bytes():
+                                sink.write(export.feed(chunk))
+                            export.ended()
+                            return export.result(path)
+                except httpx.TransportError as error:
+                    delay = export.lost(error)
                 await asyncio.sleep(delay)
 
     async def _follow_once(

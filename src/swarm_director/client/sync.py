@@ -13,6 +13,13 @@ import httpx
 from swarm_director.client.calls import Call
 from swarm_director.client.consistency import PositionTracker
 from swarm_director.client.follow import DEFAULT_READ_TIMEOUT, Follower, Refused
+from swarm_director.client.log_export import (
+    ExportFormat,
+    ExportResult,
+    LogExport,
+    Target,
+    opened_target,
+)
 from swarm_director.client.log_operations import stream_request
 from swarm_director.client.retry import RetryPolicy
 from swarm_director.client.surface import Surface, SyncSender
@@ -25,7 +32,7 @@ from swarm_director.client.transport import (
 from swarm_director.client.worker import Job, work
 from swarm_director.enums import TaskType
 from swarm_director.schemas import LogOut
-from swarm_director.schemas.filters import TaskLogFilterArgs
+from swarm_director.schemas.filters import LogFilterArgs, TaskLogFilterArgs
 
 T = TypeVar("T")
 
@@ -132,6 +139,44 @@ class Client(Surface, SyncSender):
             except httpx.TransportError:
                 delay = follower.delay(policy)
             if not follower.idle():
+                time.sleep(delay)
+
+    def export_logs(
+        self,
+        path_or_file: Target,
+        *,
+        format: ExportFormat = "jsonl",
+        cursor: int | None = None,
+        **filters: Unpack[LogFilterArgs],
+    ) -> ExportResult:
+        """Write every log matching ``filters`` (those of :meth:`list_logs`) to
+        ``path_or_file`` as JSON lines or CSV (``format``), streamed from
+        ``GET /api/export/logs``: memory stays small whatever the size.
+
+        A path is written whole or not at all (a hidden ``.part-`` file renamed into place; an
+        existing file is replaced only when the export succeeds); a binary file object gets
+        the rows as they come, complete rows only. ``cursor`` (the :attr:`ExportResult.cursor`
+        of an earlier export) exports only the rows after it. A connection lost mid-body is
+        resumed after the last complete row under the retry policy. Errors are those of the
+        other calls: ValidationError for a bad filter value, NotFoundError for a missing
+        ``task_id``, ServerUnreachableError when the connection cannot be resumed.
+        """
+        export = LogExport(format, cursor, filters, self.options.retry)
+        with opened_target(path_or_file) as (sink, path):
+            while True:
+                call = request_kwargs(export.call(), self.options, self.positions)
+                try:
+                    with self._http.stream(**call) as response:
+                        if response.status_code >= 400:
+                            response.read()
+                            delay = export.refused(response)
+                        else:
+                            for chunk in response.iter_bytes():
+                                sink.write(export.feed(chunk))
+                            export.ended()
+                            return export.result(path)
+                except httpx.TransportError as error:
+                    delay = export.lost(error)
                 time.sleep(delay)
 
     def _follow_once(
