@@ -7,9 +7,28 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field
 
-from flask import request
+from flask import Response, request
 
 from swarm_director.web.auth import Principal
+from swarm_director.web.errors import error_response
+
+
+@dataclass(frozen=True)
+class SlotKind:
+    """How the refusals of one kind of long response read."""
+
+    held: str
+    """What an owner holds, in a sentence: ``open log streams``."""
+    noun: str
+    """The ``details`` keys: ``max_<noun>`` and ``max_<noun>_per_key``."""
+    setting: str
+    """The settings' prefix: ``<setting>_CLIENTS`` and ``<setting>_PER_KEY``."""
+    advice: str
+    """What an owner at its limit should do."""
+    retry_full_s: int
+    """``Retry-After`` when the process is full."""
+    retry_own_s: int
+    """``Retry-After`` when the owner holds its limit."""
 
 
 @dataclass
@@ -19,6 +38,7 @@ class Slots:
 
     total: int
     per_owner: int
+    kind: SlotKind
     open: int = 0
     by_owner: Counter[str] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -41,6 +61,30 @@ class Slots:
             self.by_owner[owner] -= 1
             if self.by_owner[owner] <= 0:
                 del self.by_owner[owner]
+
+    def refusal(self, full: str, who: str) -> Response:
+        """The answer when :meth:`take` says ``full``: 429 when ``who`` (see
+        :func:`owner_of`) holds its limit, else 503; both with ``Retry-After``."""
+        kind = self.kind
+        if full == "owner":
+            response = error_response(
+                429,
+                "too_many_requests",
+                f"The {who} already has {self.per_owner} {kind.held} on this server process, "
+                f"its limit ({kind.setting}_PER_KEY); {kind.advice}.",
+                {f"max_{kind.noun}_per_key": self.per_owner},
+            )
+            response.headers["Retry-After"] = str(kind.retry_own_s)
+            return response
+        response = error_response(
+            503,
+            "unavailable",
+            f"Too many {kind.held} on this server process ({kind.setting}_CLIENTS="
+            f"{self.total}); try again shortly.",
+            {f"max_{kind.noun}": self.total},
+        )
+        response.headers["Retry-After"] = str(kind.retry_full_s)
+        return response
 
 
 def owner_of(principal: Principal | None) -> tuple[str, str]:
