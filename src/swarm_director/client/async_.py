@@ -11,7 +11,6 @@ from typing import TypeVar, Unpack
 import httpx
 
 from swarm_director.client.calls import Call
-from swarm_director.client.consistency import PositionTracker
 from swarm_director.client.follow import DEFAULT_READ_TIMEOUT, Follower, Refused
 from swarm_director.client.log_export import (
     ExportFormat,
@@ -24,7 +23,7 @@ from swarm_director.client.log_operations import stream_request
 from swarm_director.client.retry import RetryPolicy
 from swarm_director.client.surface import AsyncSender, Surface
 from swarm_director.client.transport import (
-    ClientOptions,
+    ClientState,
     delay_after_error,
     outcome,
     request_kwargs,
@@ -37,7 +36,7 @@ from swarm_director.schemas.filters import LogFilterArgs, TaskLogFilterArgs
 T = TypeVar("T")
 
 
-class AsyncClient(Surface, AsyncSender):
+class AsyncClient(ClientState, Surface, AsyncSender):
     """The SwarmDirector API over HTTP for asyncio: :class:`~swarm_director.client.Client`'s
     methods, each a coroutine (``iter_*`` and :meth:`follow_logs` are async iterators).
 
@@ -59,10 +58,7 @@ class AsyncClient(Surface, AsyncSender):
         retry: RetryPolicy | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self.options = ClientOptions(base_url, token, timeout, retry or RetryPolicy())
-        self.positions = PositionTracker()
-        """The commit position of this client's newest write, sent with every request so
-        that a server with read replicas answers with what this client wrote."""
+        super().__init__(base_url, token, timeout, retry)
         self._http = httpx.AsyncClient(transport=transport, **self.options.httpx_kwargs())
 
     async def __aenter__(self) -> AsyncClient:

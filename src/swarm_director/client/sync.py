@@ -11,7 +11,6 @@ from typing import TypeVar, Unpack
 import httpx
 
 from swarm_director.client.calls import Call
-from swarm_director.client.consistency import PositionTracker
 from swarm_director.client.follow import DEFAULT_READ_TIMEOUT, Follower, Refused
 from swarm_director.client.log_export import (
     ExportFormat,
@@ -24,7 +23,7 @@ from swarm_director.client.log_operations import stream_request
 from swarm_director.client.retry import RetryPolicy
 from swarm_director.client.surface import Surface, SyncSender
 from swarm_director.client.transport import (
-    ClientOptions,
+    ClientState,
     delay_after_error,
     outcome,
     request_kwargs,
@@ -37,7 +36,7 @@ from swarm_director.schemas.filters import LogFilterArgs, TaskLogFilterArgs
 T = TypeVar("T")
 
 
-class Client(Surface, SyncSender):
+class Client(ClientState, Surface, SyncSender):
     """The SwarmDirector API over HTTP, blocking; one pool of kept-alive connections.
 
     ``token`` is sent as ``Authorization: Bearer <token>``. ``timeout`` bounds connecting and
@@ -58,10 +57,7 @@ class Client(Surface, SyncSender):
         retry: RetryPolicy | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self.options = ClientOptions(base_url, token, timeout, retry or RetryPolicy())
-        self.positions = PositionTracker()
-        """The commit position of this client's newest write, sent with every request so
-        that a server with read replicas answers with what this client wrote."""
+        super().__init__(base_url, token, timeout, retry)
         self._http = httpx.Client(transport=transport, **self.options.httpx_kwargs())
 
     def __enter__(self) -> Client:

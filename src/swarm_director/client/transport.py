@@ -55,6 +55,18 @@ class ClientOptions:
         return httpx.Timeout(self.timeout, read=read)
 
 
+class ClientState:
+    """What both clients hold besides their connection pool."""
+
+    def __init__(
+        self, base_url: str, token: str | None, timeout: float, retry: RetryPolicy | None
+    ) -> None:
+        self.options = ClientOptions(base_url, token, timeout, retry or RetryPolicy())
+        self.positions = PositionTracker()
+        """The commit position of this client's newest write, sent with every request so
+        that a server with read replicas answers with what this client wrote."""
+
+
 def request_kwargs(
     call: Call[Any], options: ClientOptions, positions: PositionTracker
 ) -> dict[str, Any]:

@@ -59,19 +59,37 @@ class Job:
     def of(cls, claim: ClaimOut) -> Job:
         return cls(claim.task, claim.lease_token)
 
+    # What both helpers decide, whichever way they send: only the sending differs.
 
-def _message(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    first = text[0] if text else ""
-    return f"{type(error).__name__}: {first}"[:10_000] if first else type(error).__name__
+    def heartbeat_failed(self, error: ClientError) -> bool:
+        """Note a failed heartbeat; True when the lease is lost (stop beating)."""
+        if isinstance(error, ConflictError):
+            self.lost.set()
+            return True
+        # a blip: the next beat may get through before expiry
+        _log.warning("task %s: heartbeat failed", self.task.id, exc_info=True)
+        return False
+
+    def failed(self, error: BaseException) -> str:
+        """Note that the block raised ``error``; the reason to send with the failure."""
+        self.error, self.outcome = error, "failed"
+        text = str(error).strip().splitlines()
+        first = text[0] if text else ""
+        reason = f"{type(error).__name__}: {first}"[:10_000] if first else type(error).__name__
+        _log.warning("task %s failed: %s", self.task.id, reason, exc_info=True)
+        return reason
+
+    def lease_lost(self) -> None:
+        """The completion or failure was answered 409: another holder has the task."""
+        self.outcome = "lost"
+        _log.warning("task %s: the lease was lost; the result was not stored", self.task.id)
 
 
 def _end(job: Job, finish: Any) -> None:
     try:
         finish()
     except ConflictError:
-        job.outcome = "lost"
-        _log.warning("task %s: the lease was lost; the result was not stored", job.task.id)
+        job.lease_lost()
 
 
 @contextmanager
@@ -98,11 +116,9 @@ def work(
         while not stop.wait(lease_s / BEATS_PER_LEASE):
             try:
                 client.heartbeat(job.task.id, job.lease_token, lease_s=lease_s)
-            except ConflictError:
-                job.lost.set()
-                return
-            except ClientError:  # a blip: the next beat may get through before expiry
-                _log.warning("task %s: heartbeat failed", job.task.id, exc_info=True)
+            except ClientError as error:
+                if job.heartbeat_failed(error):
+                    return
 
     beater = threading.Thread(target=beat, name=f"heartbeat-{job.task.id}", daemon=True)
     beater.start()
@@ -110,9 +126,7 @@ def work(
         yield job
     except Exception as error:
         stop.set()
-        job.error, job.outcome = error, "failed"
-        reason = _message(error)
-        _log.warning("task %s failed: %s", job.task.id, reason, exc_info=True)
+        reason = job.failed(error)
         _end(job, lambda: client.fail_task(job.task.id, job.lease_token, reason, retry=retry))
         return
     finally:
@@ -144,23 +158,20 @@ async def awork(
             await asyncio.sleep(lease_s / BEATS_PER_LEASE)
             try:
                 await client.heartbeat(job.task.id, job.lease_token, lease_s=lease_s)
-            except ConflictError:
-                job.lost.set()
-                return
-            except ClientError:
-                _log.warning("task %s: heartbeat failed", job.task.id, exc_info=True)
+            except ClientError as error:
+                if job.heartbeat_failed(error):
+                    return
 
     beater = asyncio.create_task(beat())
     try:
         yield job
     except Exception as error:
         beater.cancel()
-        job.error, job.outcome = error, "failed"
-        _log.warning("task %s failed: %s", job.task.id, _message(error), exc_info=True)
+        reason = job.failed(error)
         try:
-            await client.fail_task(job.task.id, job.lease_token, _message(error), retry=retry)
+            await client.fail_task(job.task.id, job.lease_token, reason, retry=retry)
         except ConflictError:
-            job.outcome = "lost"
+            job.lease_lost()
         return
     finally:
         beater.cancel()
@@ -168,5 +179,4 @@ async def awork(
     try:
         await client.complete_task(job.task.id, job.lease_token, job.result)
     except ConflictError:
-        job.outcome = "lost"
-        _log.warning("task %s: the lease was lost; the result was not stored", job.task.id)
+        job.lease_lost()
