@@ -36,14 +36,7 @@ bp = blueprint("export", "Bulk export of agent logs as JSON lines or CSV, stream
 _EXTENSION = "swarm_director.exports"
 _MEDIA_TYPES = {ExportFormat.JSONL: "application/x-ndjson", ExportFormat.CSV: "text/csv"}
 #: How a refused export reads (Retry-After: the process is full / the caller holds its limit).
-_KIND = SlotKind(
-    held="exports running",
-    noun="exports",
-    setting="SWARM_EXPORT_MAX",
-    advice="wait for one to end",
-    retry_full_s=5,
-    retry_own_s=10,
-)
+_KIND = SlotKind("export", "exports running", "wait for one to end", 5, 10)
 
 
 class LogExportQuery(LogFilter, QueryModel):

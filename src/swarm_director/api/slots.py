@@ -15,20 +15,17 @@ from swarm_director.web.errors import error_response
 
 @dataclass(frozen=True)
 class SlotKind:
-    """How the refusals of one kind of long response read."""
+    """How the refusals of one kind of long response read: ``noun`` names its settings
+    (``SWARM_<NOUN>_MAX_CLIENTS``, ``..._PER_KEY``) and ``details`` keys (``max_<noun>s``,
+    ``max_<noun>s_per_key``); ``held`` is what an owner holds, ``advice`` what it should
+    do at its limit; ``Retry-After`` is ``retry_full_s`` when the process is full, else
+    ``retry_own_s``."""
 
-    held: str
-    """What an owner holds, in a sentence: ``open log streams``."""
     noun: str
-    """The ``details`` keys: ``max_<noun>`` and ``max_<noun>_per_key``."""
-    setting: str
-    """The settings' prefix: ``<setting>_CLIENTS`` and ``<setting>_PER_KEY``."""
+    held: str
     advice: str
-    """What an owner at its limit should do."""
     retry_full_s: int
-    """``Retry-After`` when the process is full."""
     retry_own_s: int
-    """``Retry-After`` when the owner holds its limit."""
 
 
 @dataclass
@@ -66,24 +63,23 @@ class Slots:
         """The answer when :meth:`take` says ``full``: 429 when ``who`` (see
         :func:`owner_of`) holds its limit, else 503; both with ``Retry-After``."""
         kind = self.kind
+        setting = f"SWARM_{kind.noun.upper()}_MAX"
         if full == "owner":
-            response = error_response(
-                429,
-                "too_many_requests",
+            status, code, retry_after = 429, "too_many_requests", kind.retry_own_s
+            message = (
                 f"The {who} already has {self.per_owner} {kind.held} on this server process, "
-                f"its limit ({kind.setting}_PER_KEY); {kind.advice}.",
-                {f"max_{kind.noun}_per_key": self.per_owner},
+                f"its limit ({setting}_PER_KEY); {kind.advice}."
             )
-            response.headers["Retry-After"] = str(kind.retry_own_s)
-            return response
-        response = error_response(
-            503,
-            "unavailable",
-            f"Too many {kind.held} on this server process ({kind.setting}_CLIENTS="
-            f"{self.total}); try again shortly.",
-            {f"max_{kind.noun}": self.total},
-        )
-        response.headers["Retry-After"] = str(kind.retry_full_s)
+            details = {f"max_{kind.noun}s_per_key": self.per_owner}
+        else:
+            status, code, retry_after = 503, "unavailable", kind.retry_full_s
+            message = (
+                f"Too many {kind.held} on this server process ({setting}_CLIENTS="
+                f"{self.total}); try again shortly."
+            )
+            details = {f"max_{kind.noun}s": self.total}
+        response = error_response(status, code, message, details)
+        response.headers["Retry-After"] = str(retry_after)
         return response
 
 

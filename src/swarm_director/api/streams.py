@@ -111,14 +111,7 @@ _STREAM_RESPONSES: ResponseDict = {
 }
 #: How a refused stream reads; Retry-After: the process is full (streams end often) / the
 #: caller holds its limit (a slot frees only when one of its own streams ends).
-_KIND = SlotKind(
-    held="open log streams",
-    noun="streams",
-    setting="SWARM_STREAM_MAX",
-    advice="close one first",
-    retry_full_s=2,
-    retry_own_s=5,
-)
+_KIND = SlotKind("stream", "open log streams", "close one first", 2, 5)
 
 
 @bp.get("/tasks/<int:task_id>/logs/stream", responses=_STREAM_RESPONSES)

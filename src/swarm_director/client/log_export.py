@@ -148,7 +148,7 @@ def _row_id(row: bytes, fmt: ExportFormat) -> int:
 
 
 @contextmanager
-def opened_target(target: Target) -> Iterator[tuple[IO[bytes], Path | None]]:
+def opened(target: Target) -> Iterator[tuple[IO[bytes], Path | None]]:
     """A binary file for the rows: a path's hidden part file (renamed into place when the
     block ends normally, removed when it raises), or the caller's own file object."""
     if not isinstance(target, str | os.PathLike):

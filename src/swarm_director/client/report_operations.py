@@ -5,7 +5,9 @@ minute, hour or day; ``tz``: an IANA zone for day buckets)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, TypedDict, Unpack
+from typing import Any, TypedDict, TypeVar, Unpack
+
+from pydantic import BaseModel
 
 from swarm_director.client.calls import Call, query
 from swarm_director.schemas.reports import (
@@ -18,6 +20,7 @@ from swarm_director.schemas.reports import (
 )
 
 When = datetime | str | None
+R = TypeVar("R", bound=BaseModel)
 
 
 class ReportRangeArgs(TypedDict, total=False):
@@ -30,7 +33,7 @@ class ReportRangeArgs(TypedDict, total=False):
     tz: str
 
 
-def _report(name: str, model: type[Any], by: str | None = None, **args: Any) -> Call[Any]:
+def _report(name: str, model: type[R], by: str | None = None, **args: Any) -> Call[R]:
     unknown = set(args) - set(ReportRangeArgs.__annotations__)
     if unknown:
         raise TypeError(f"unexpected keyword argument {min(unknown)!r}")
@@ -48,35 +51,29 @@ def report_tasks(
     *, by: str | None = None, **args: Unpack[ReportRangeArgs]
 ) -> Call[TaskCountsReport]:
     """Tasks created, completed and failed per bucket (``by``: type, priority or agent)."""
-    call: Call[TaskCountsReport] = _report("tasks", TaskCountsReport, by, **args)
-    return call
+    return _report("tasks", TaskCountsReport, by, **args)
 
 
 def report_durations(**args: Unpack[ReportRangeArgs]) -> Call[DurationReport]:
     """Wait and run p50/p95 and retries per task type."""
-    call: Call[DurationReport] = _report("durations", DurationReport, **args)
-    return call
+    return _report("durations", DurationReport, **args)
 
 
 def report_failures(**args: Unpack[ReportRangeArgs]) -> Call[FailureReport]:
     """Failure rates by type and agent, and the most frequent errors."""
-    call: Call[FailureReport] = _report("failures", FailureReport, **args)
-    return call
+    return _report("failures", FailureReport, **args)
 
 
 def report_logs(**args: Unpack[ReportRangeArgs]) -> Call[LogVolumeReport]:
     """Log records per level per bucket."""
-    call: Call[LogVolumeReport] = _report("logs", LogVolumeReport, **args)
-    return call
+    return _report("logs", LogVolumeReport, **args)
 
 
 def report_emails(**args: Unpack[ReportRangeArgs]) -> Call[EmailReport]:
     """Emails sent and failed per bucket."""
-    call: Call[EmailReport] = _report("emails", EmailReport, **args)
-    return call
+    return _report("emails", EmailReport, **args)
 
 
 def report_drafts(**args: Unpack[ReportRangeArgs]) -> Call[DraftReport]:
     """Drafts approved in the range and their versions until approval."""
-    call: Call[DraftReport] = _report("drafts", DraftReport, **args)
-    return call
+    return _report("drafts", DraftReport, **args)

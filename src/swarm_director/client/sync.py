@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import TypeVar, Unpack
@@ -12,31 +12,18 @@ import httpx
 
 from swarm_director.client.calls import Call
 from swarm_director.client.follow import DEFAULT_READ_TIMEOUT, Follower, Refused
-from swarm_director.client.log_export import (
-    ExportFormat,
-    ExportResult,
-    LogExport,
-    Target,
-    opened_target,
-)
+from swarm_director.client.log_export import ExportFormat, ExportResult, LogExport, Target, opened
 from swarm_director.client.log_operations import stream_request
-from swarm_director.client.retry import RetryPolicy
 from swarm_director.client.surface import Surface, SyncSender
-from swarm_director.client.transport import (
-    ClientState,
-    delay_after_error,
-    outcome,
-    request_kwargs,
-)
-from swarm_director.client.worker import Job, work
-from swarm_director.enums import TaskType
+from swarm_director.client.transport import ClientState, delay_after_error, outcome, request_kwargs
+from swarm_director.client.worker import Job, WorkOptions, work
 from swarm_director.schemas import LogOut
 from swarm_director.schemas.filters import LogFilterArgs, TaskLogFilterArgs
 
 T = TypeVar("T")
 
 
-class Client(ClientState, Surface, SyncSender):
+class Client(ClientState[httpx.BaseTransport], Surface, SyncSender):
     """The SwarmDirector API over HTTP, blocking; one pool of kept-alive connections.
 
     ``token`` is sent as ``Authorization: Bearer <token>``. ``timeout`` bounds connecting and
@@ -48,17 +35,8 @@ class Client(ClientState, Surface, SyncSender):
     ...     task = client.create_task({"type": "analysis", "title": "Q3 numbers"})
     """
 
-    def __init__(
-        self,
-        base_url: str,
-        token: str | None = None,
-        *,
-        timeout: float = 10.0,
-        retry: RetryPolicy | None = None,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        super().__init__(base_url, token, timeout, retry)
-        self._http = httpx.Client(transport=transport, **self.options.httpx_kwargs())
+    _pool = httpx.Client
+    _http: httpx.Client
 
     def __enter__(self) -> Client:
         return self
@@ -92,18 +70,12 @@ class Client(ClientState, Surface, SyncSender):
             time.sleep(delay)
 
     def work(
-        self,
-        agent_id: int,
-        *,
-        types: Sequence[TaskType | str] = (),
-        lease_s: float = 60.0,
-        wait_s: float = 30.0,
-        retry: bool = True,
+        self, agent_id: int, **options: Unpack[WorkOptions]
     ) -> AbstractContextManager[Job | None]:
         """Claim one task and hold its lease while the ``with`` block works on it; the block's
         end completes it with ``job.result``, an exception fails it (see
         :mod:`swarm_director.client.worker`). Yields None when no task became ready."""
-        return work(self, agent_id, types=types, lease_s=lease_s, wait_s=wait_s, retry=retry)
+        return work(self, agent_id, **options)
 
     def follow_logs(
         self,
@@ -158,7 +130,7 @@ class Client(ClientState, Surface, SyncSender):
         ``task_id``, ServerUnreachableError when the connection cannot be resumed.
         """
         export = LogExport(format, cursor, filters, self.options.retry)
-        with opened_target(path_or_file) as (sink, path):
+        with opened(path_or_file) as (sink, path):
             while True:
                 call = request_kwargs(export.call(), self.options, self.positions)
                 try:

@@ -23,7 +23,7 @@ import threading
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, Unpack
 
 from swarm_director.client.errors import ClientError, ConflictError
 from swarm_director.enums import TaskType
@@ -38,6 +38,27 @@ _log = logging.getLogger(__name__)
 #: Heartbeats are sent this many times per lease length.
 BEATS_PER_LEASE = 3
 Outcome = Literal["completed", "failed", "lost"]
+
+
+class WorkOptions(TypedDict, total=False):
+    """How :func:`work` claims: ``types`` (any when empty), ``lease_s`` (default 60),
+    ``wait_s`` (how long a claim may wait for a ready task, default 30) and ``retry``
+    (whether a failure may be retried while attempts remain, default true)."""
+
+    types: Sequence[TaskType | str]
+    lease_s: float
+    wait_s: float
+    retry: bool
+
+
+@dataclass(frozen=True)
+class _Work:
+    """:class:`WorkOptions` with their defaults."""
+
+    types: Sequence[TaskType | str] = ()
+    lease_s: float = 60.0
+    wait_s: float = 30.0
+    retry: bool = True
 
 
 @dataclass
@@ -93,19 +114,13 @@ def _end(job: Job, finish: Any) -> None:
 
 
 @contextmanager
-def work(
-    client: Client,
-    agent_id: int,
-    *,
-    types: Sequence[TaskType | str] = (),
-    lease_s: float = 60.0,
-    wait_s: float = 30.0,
-    retry: bool = True,
-) -> Iterator[Job | None]:
+def work(client: Client, agent_id: int, **options: Unpack[WorkOptions]) -> Iterator[Job | None]:
     """Claim one task for ``agent_id`` (waiting up to ``wait_s``); yields the :class:`Job`,
     or None when no task became ready. See the module docstring for what the block's end
     does."""
-    claims = client.claim_tasks(agent_id, types=types, lease_s=lease_s, wait_s=wait_s).claims
+    o = _Work(**options)
+    lease_s = o.lease_s
+    claims = client.claim_tasks(agent_id, types=o.types, lease_s=lease_s, wait_s=o.wait_s).claims
     if not claims:
         yield None
         return
@@ -127,7 +142,7 @@ def work(
     except Exception as error:
         stop.set()
         reason = job.failed(error)
-        _end(job, lambda: client.fail_task(job.task.id, job.lease_token, reason, retry=retry))
+        _end(job, lambda: client.fail_task(job.task.id, job.lease_token, reason, retry=o.retry))
         return
     finally:
         stop.set()
@@ -138,16 +153,12 @@ def work(
 
 @asynccontextmanager
 async def awork(
-    client: AsyncClient,
-    agent_id: int,
-    *,
-    types: Sequence[TaskType | str] = (),
-    lease_s: float = 60.0,
-    wait_s: float = 30.0,
-    retry: bool = True,
+    client: AsyncClient, agent_id: int, **options: Unpack[WorkOptions]
 ) -> AsyncIterator[Job | None]:
     """:func:`work` for the asyncio client: the heartbeat is a task of the running loop."""
-    response = await client.claim_tasks(agent_id, types=types, lease_s=lease_s, wait_s=wait_s)
+    o = _Work(**options)
+    lease_s = o.lease_s
+    response = await client.claim_tasks(agent_id, types=o.types, lease_s=lease_s, wait_s=o.wait_s)
     if not response.claims:
         yield None
         return
@@ -169,7 +180,7 @@ async def awork(
         beater.cancel()
         reason = job.failed(error)
         try:
-            await client.fail_task(job.task.id, job.lease_token, reason, retry=retry)
+            await client.fail_task(job.task.id, job.lease_token, reason, retry=o.retry)
         except ConflictError:
             job.lease_lost()
         return
