@@ -71,8 +71,9 @@ _OTHER_NAMES: dict[str, tuple[set[str], set[str]]] = {
     "report_logs": ({"report_logs"}, {"log_volume"}),
     "report_emails": ({"report_emails"}, {"email_outcomes"}),
     "report_drafts": ({"report_drafts"}, {"draft_approvals"}),
-    # a file download (curl, a browser); the store prepares the export and streams its text
-    "export_logs": (set(), {"prepare_export", "text_chunks"}),
+    # a file download: the client writes it to a file; the store prepares the export and
+    # streams its text
+    "export_logs": ({"export_logs"}, {"prepare_export", "text_chunks"}),
 }
 
 

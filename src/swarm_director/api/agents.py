@@ -10,8 +10,8 @@ from swarm_director.api.common import (
     blueprint,
     created_response,
     json_response,
+    listed,
     no_content,
-    page_response,
 )
 from swarm_director.schemas import AgentCreate, AgentOut, AgentPage, AgentUpdate
 from swarm_director.schemas.filters import AgentFilter
@@ -29,10 +29,7 @@ class AgentQuery(AgentFilter, PageQuery):
 @bp.get("/agents", responses={200: AgentPage})
 def list_agents(query: AgentQuery) -> Response:
     """List agents in id order, filtered by type, status and/or parent."""
-    page = agents.list_agents(
-        session(), AgentFilter.of(query), limit=query.limit, cursor=query.cursor
-    )
-    return page_response(AgentPage, page.items, page.next_cursor)
+    return listed(AgentPage, agents.list_agents, AgentFilter.of(query), query=query)
 
 
 @bp.post("/agents", responses={201: AgentOut, 409: ErrorResponse})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Annotated, Any
 
 from flask import Response
@@ -11,7 +11,8 @@ from flask_openapi3.models.tag import Tag
 from pydantic import BaseModel, ConfigDict, Field
 
 from swarm_director.schemas.common import PositiveId
-from swarm_director.store.pagination import DEFAULT_LIMIT, MAX_CURSOR_CHARS, MAX_LIMIT
+from swarm_director.store.pagination import DEFAULT_LIMIT, MAX_CURSOR_CHARS, MAX_LIMIT, Page
+from swarm_director.web.context import session
 from swarm_director.web.errors import COMMON_ERROR_RESPONSES
 
 API_PREFIX = "/api"
@@ -104,6 +105,19 @@ def page_response(
         {"items": list(items), "next_cursor": next_cursor}, from_attributes=True
     )
     return json_response(page)
+
+
+def listed(
+    page_model: type[BaseModel],
+    listing: Callable[..., Page[Any]],
+    *args: Any,
+    query: PageQuery,
+    **kwargs: Any,
+) -> Response:
+    """The page that ``listing(session(), *args, **kwargs)`` reads at the query's ``limit``
+    and ``cursor``, as a ``page_model`` response: the body of every list handler."""
+    page = listing(session(), *args, limit=query.limit, cursor=query.cursor, **kwargs)
+    return page_response(page_model, page.items, page.next_cursor)
 
 
 def created_response(model: BaseModel, location: str) -> Response:

@@ -10,8 +10,8 @@ from swarm_director.api.common import (
     blueprint,
     created_response,
     json_response,
+    listed,
     no_content,
-    page_response,
 )
 from swarm_director.schemas import (
     ConversationCreate,
@@ -63,10 +63,7 @@ class MessageQuery(MessageFilter, PageQuery):
 @bp.get("/conversations", responses={200: ConversationPage})
 def list_conversations(query: ConversationQuery) -> Response:
     """List conversations in id order, by status and/or task."""
-    page = conversations.list_conversations(
-        session(), query, limit=query.limit, cursor=query.cursor
-    )
-    return page_response(ConversationPage, page.items, page.next_cursor)
+    return listed(ConversationPage, conversations.list_conversations, query, query=query)
 
 
 @bp.post("/conversations", responses={201: ConversationOut})
@@ -102,10 +99,13 @@ def delete_conversation(path: ConversationPath) -> Response:
 @bp.get("/conversations/<int:conversation_id>/participants", responses={200: ParticipantPage})
 def list_participants(path: ConversationPath, query: ParticipantQuery) -> Response:
     """List the conversation's participants in join order."""
-    page = conversations.list_participants(
-        session(), path.conversation_id, active=query.active, limit=query.limit, cursor=query.cursor
+    return listed(
+        ParticipantPage,
+        conversations.list_participants,
+        path.conversation_id,
+        active=query.active,
+        query=query,
     )
-    return page_response(ParticipantPage, page.items, page.next_cursor)
 
 
 @bp.post(
@@ -137,10 +137,9 @@ def remove_participant(path: ParticipantPath) -> Response:
 def list_messages(path: ConversationPath, query: MessageQuery) -> Response:
     """List the conversation's messages in the order they were added (optionally one thread,
     or those whose content matches the search `q`)."""
-    page = conversations.list_messages(
-        session(), path.conversation_id, query, limit=query.limit, cursor=query.cursor
+    return listed(
+        MessagePage, conversations.list_messages, path.conversation_id, query, query=query
     )
-    return page_response(MessagePage, page.items, page.next_cursor)
 
 
 @bp.post(

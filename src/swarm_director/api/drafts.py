@@ -12,7 +12,7 @@ from swarm_director.api.common import (
     blueprint,
     created_response,
     json_response,
-    page_response,
+    listed,
 )
 from swarm_director.schemas import DraftCreate, DraftDiffOut, DraftOut, DraftPage, DraftUpdate
 from swarm_director.schemas.common import PositiveId
@@ -39,8 +39,7 @@ class DiffQuery(QueryModel):
 @bp.get("/tasks/<int:task_id>/drafts", responses={200: DraftPage})
 def list_drafts(path: TaskPath, query: PageQuery) -> Response:
     """List a task's draft versions, oldest first."""
-    page = drafts.list_drafts(session(), path.task_id, limit=query.limit, cursor=query.cursor)
-    return page_response(DraftPage, page.items, page.next_cursor)
+    return listed(DraftPage, drafts.list_drafts, path.task_id, query=query)
 
 
 @bp.post("/tasks/<int:task_id>/drafts", responses={201: DraftOut})

@@ -11,7 +11,7 @@ from swarm_director.api.common import (
     blueprint,
     created_response,
     json_response,
-    page_response,
+    listed,
 )
 from swarm_director.schemas import EmailCreate, EmailOut, EmailPage, EmailUpdate
 from swarm_director.schemas.common import PositiveId
@@ -40,8 +40,7 @@ def list_task_emails(path: TaskPath, query: TaskEmailQuery) -> Response:
     """List a task's emails, oldest first, optionally in one status."""
     tasks.get_task(session(), path.task_id)  # 404 for a missing task, not an empty page
     wanted = EmailFilter.of(query, task_id=path.task_id)
-    page = emails.list_emails(session(), wanted, limit=query.limit, cursor=query.cursor)
-    return page_response(EmailPage, page.items, page.next_cursor)
+    return listed(EmailPage, emails.list_emails, wanted, query=query)
 
 
 @bp.post("/tasks/<int:task_id>/emails", responses={201: EmailOut})
@@ -54,10 +53,7 @@ def create_email(path: TaskPath, body: EmailCreate) -> Response:
 @bp.get("/emails", responses={200: EmailPage})
 def list_emails(query: EmailQuery) -> Response:
     """List emails across tasks, oldest first; `?status=queued` is the outbox."""
-    page = emails.list_emails(
-        session(), EmailFilter.of(query), limit=query.limit, cursor=query.cursor
-    )
-    return page_response(EmailPage, page.items, page.next_cursor)
+    return listed(EmailPage, emails.list_emails, EmailFilter.of(query), query=query)
 
 
 @bp.get("/emails/<int:email_id>", responses={200: EmailOut})

@@ -22,21 +22,21 @@ from flask_openapi3.types import ResponseDict
 from pydantic import Field
 
 from swarm_director.api.common import QueryModel, blueprint
-from swarm_director.api.slots import Slots, owner_of
+from swarm_director.api.slots import SlotKind, Slots, owner_of
 from swarm_director.db.reads import ReadPlace
 from swarm_director.schemas.common import PositiveBigId
 from swarm_director.schemas.export import ExportFormat, ExportKind
 from swarm_director.schemas.filters import LogFilter
 from swarm_director.store import export, tasks
 from swarm_director.web.context import connection, read_place, state
-from swarm_director.web.errors import ErrorResponse, error_response
+from swarm_director.web.errors import ErrorResponse
 
 bp = blueprint("export", "Bulk export of agent logs as JSON lines or CSV, streamed.")
 
 _EXTENSION = "swarm_director.exports"
 _MEDIA_TYPES = {ExportFormat.JSONL: "application/x-ndjson", ExportFormat.CSV: "text/csv"}
-#: Retry-After of a refused export: the process is full / the caller holds its limit.
-_RETRY_FULL_S, _RETRY_OWN_S = 5, 10
+#: How a refused export reads (Retry-After: the process is full / the caller holds its limit).
+_KIND = SlotKind("export", "exports running", "wait for one to end", 5, 10)
 
 
 class LogExportQuery(LogFilter, QueryModel):
@@ -77,7 +77,7 @@ def export_logs(query: LogExportQuery) -> Response:
     owner, who = owner_of(g.get("principal"))
     full = slots.take(owner)
     if full is not None:
-        return _refused(full, who)
+        return slots.refusal(full, who)
     body = _Body(read_place(), prepared, fmt, slots, owner)  # a replica's, when one serves
     extension = fmt.value
     return Response(
@@ -88,30 +88,6 @@ def export_logs(query: LogExportQuery) -> Response:
             "X-Accel-Buffering": "no",
         },
     )
-
-
-def _refused(full: str, who: str) -> Response:
-    settings = state().settings
-    if full == "owner":
-        limit = settings.export_max_per_key
-        response = error_response(
-            429,
-            "too_many_requests",
-            f"The {who} already has {limit} exports running on this server process, its "
-            f"limit (SWARM_EXPORT_MAX_PER_KEY); wait for one to end.",
-            {"max_exports_per_key": limit},
-        )
-        response.headers["Retry-After"] = str(_RETRY_OWN_S)
-        return response
-    response = error_response(
-        503,
-        "unavailable",
-        f"Too many exports running on this server process (SWARM_EXPORT_MAX_CLIENTS="
-        f"{settings.export_max_clients}); try again shortly.",
-        {"max_exports": settings.export_max_clients},
-    )
-    response.headers["Retry-After"] = str(_RETRY_FULL_S)
-    return response
 
 
 class _Body:
@@ -166,4 +142,6 @@ class _Body:
 def init_app(app: Flask) -> None:
     """Give ``app`` its per-process budget of running exports (in all and per key)."""
     settings = state(app).settings
-    app.extensions[_EXTENSION] = Slots(settings.export_max_clients, settings.export_max_per_key)
+    app.extensions[_EXTENSION] = Slots(
+        settings.export_max_clients, settings.export_max_per_key, _KIND
+    )

@@ -7,9 +7,25 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field
 
-from flask import request
+from flask import Response, request
 
 from swarm_director.web.auth import Principal
+from swarm_director.web.errors import error_response
+
+
+@dataclass(frozen=True)
+class SlotKind:
+    """How the refusals of one kind of long response read: ``noun`` names its settings
+    (``SWARM_<NOUN>_MAX_CLIENTS``, ``..._PER_KEY``) and ``details`` keys (``max_<noun>s``,
+    ``max_<noun>s_per_key``); ``held`` is what an owner holds, ``advice`` what it should
+    do at its limit; ``Retry-After`` is ``retry_full_s`` when the process is full, else
+    ``retry_own_s``."""
+
+    noun: str
+    held: str
+    advice: str
+    retry_full_s: int
+    retry_own_s: int
 
 
 @dataclass
@@ -19,6 +35,7 @@ class Slots:
 
     total: int
     per_owner: int
+    kind: SlotKind
     open: int = 0
     by_owner: Counter[str] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -41,6 +58,29 @@ class Slots:
             self.by_owner[owner] -= 1
             if self.by_owner[owner] <= 0:
                 del self.by_owner[owner]
+
+    def refusal(self, full: str, who: str) -> Response:
+        """The answer when :meth:`take` says ``full``: 429 when ``who`` (see
+        :func:`owner_of`) holds its limit, else 503; both with ``Retry-After``."""
+        kind = self.kind
+        setting = f"SWARM_{kind.noun.upper()}_MAX"
+        if full == "owner":
+            status, code, retry_after = 429, "too_many_requests", kind.retry_own_s
+            message = (
+                f"The {who} already has {self.per_owner} {kind.held} on this server process, "
+                f"its limit ({setting}_PER_KEY); {kind.advice}."
+            )
+            details = {f"max_{kind.noun}s_per_key": self.per_owner}
+        else:
+            status, code, retry_after = 503, "unavailable", kind.retry_full_s
+            message = (
+                f"Too many {kind.held} on this server process ({setting}_CLIENTS="
+                f"{self.total}); try again shortly."
+            )
+            details = {f"max_{kind.noun}s": self.total}
+        response = error_response(status, code, message, details)
+        response.headers["Retry-After"] = str(retry_after)
+        return response
 
 
 def owner_of(principal: Principal | None) -> tuple[str, str]:

@@ -42,7 +42,7 @@ from pydantic_core import PydanticCustomError
 from sqlalchemy import Connection
 
 from swarm_director.api.common import QueryModel, TaskPath, blueprint
-from swarm_director.api.slots import Slots, owner_of
+from swarm_director.api.slots import SlotKind, Slots, owner_of
 from swarm_director.config import Settings
 from swarm_director.db.reads import ReadPlace
 from swarm_director.schemas import LogOut
@@ -52,7 +52,7 @@ from swarm_director.store import keys, tasks
 from swarm_director.store.log_stream import BATCH, LogFollower
 from swarm_director.web.auth import Principal
 from swarm_director.web.context import read_place, state
-from swarm_director.web.errors import ErrorResponse, error_response
+from swarm_director.web.errors import ErrorResponse
 
 bp = blueprint("streams", "Live tail of agent logs (Server-Sent Events).")
 
@@ -109,9 +109,9 @@ _STREAM_RESPONSES: ResponseDict = {
     429: ErrorResponse,
     503: ErrorResponse,
 }
-#: Retry-After of a refused stream: the process is full (streams end often) / the caller holds
-#: its limit (a slot frees only when one of its own streams ends).
-_RETRY_FULL_S, _RETRY_OWN_S = 2, 5
+#: How a refused stream reads; Retry-After: the process is full (streams end often) / the
+#: caller holds its limit (a slot frees only when one of its own streams ends).
+_KIND = SlotKind("stream", "open log streams", "close one first", 2, 5)
 
 
 @bp.get("/tasks/<int:task_id>/logs/stream", responses=_STREAM_RESPONSES)
@@ -140,7 +140,7 @@ def _open(task_id: int | None, query: StreamQuery, header: StreamHeaders) -> Res
     owner, who = owner_of(principal)
     full = "process" if SHUTDOWN.is_set() else slots.take(owner)
     if full is not None:
-        return _refused(full, who, settings)
+        return slots.refusal(full, who)
     stream = _EventStream(
         place,
         follower,
@@ -155,29 +155,6 @@ def _open(task_id: int | None, query: StreamQuery, header: StreamHeaders) -> Res
         mimetype="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
-
-
-def _refused(full: str, who: str, settings: Settings) -> Response:
-    if full == "owner":
-        limit = settings.stream_max_per_key
-        response = error_response(
-            429,
-            "too_many_requests",
-            f"The {who} already has {limit} open log streams on this server process, its "
-            f"limit (SWARM_STREAM_MAX_PER_KEY); close one first.",
-            {"max_streams_per_key": limit},
-        )
-        response.headers["Retry-After"] = str(_RETRY_OWN_S)
-        return response
-    response = error_response(
-        503,
-        "unavailable",
-        f"Too many open log streams on this server process (SWARM_STREAM_MAX_CLIENTS="
-        f"{settings.stream_max_clients}); try again shortly.",
-        {"max_streams": settings.stream_max_clients},
-    )
-    response.headers["Retry-After"] = str(_RETRY_FULL_S)
-    return response
 
 
 def _client_gone(sock: socket.socket | None) -> bool:
@@ -277,4 +254,6 @@ def _event(row: Any) -> str:
 def init_app(app: Flask) -> None:
     """Give ``app`` its per-process budget of open streams (in all and per key)."""
     settings = state(app).settings
-    app.extensions[_EXTENSION] = Slots(settings.stream_max_clients, settings.stream_max_per_key)
+    app.extensions[_EXTENSION] = Slots(
+        settings.stream_max_clients, settings.stream_max_per_key, _KIND
+    )

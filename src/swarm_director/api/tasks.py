@@ -10,8 +10,8 @@ from swarm_director.api.common import (
     blueprint,
     created_response,
     json_response,
+    listed,
     no_content,
-    page_response,
 )
 from swarm_director.schemas import TaskCreate, TaskOut, TaskPage, TaskUpdate
 from swarm_director.schemas.filters import TaskFilter
@@ -30,8 +30,7 @@ class TaskQuery(TaskFilter, PageQuery):
 def list_tasks(query: TaskQuery) -> Response:
     """List tasks in id order, filtered by status, type, user, assignee, parent and priority,
     and by the search `q` over title and description."""
-    page = tasks.list_tasks(session(), query, limit=query.limit, cursor=query.cursor)
-    return page_response(TaskPage, page.items, page.next_cursor)
+    return listed(TaskPage, tasks.list_tasks, query, query=query)
 
 
 @bp.post("/tasks", responses={201: TaskOut})
@@ -65,5 +64,4 @@ def delete_task(path: TaskPath) -> Response:
 @bp.get("/tasks/<int:task_id>/subtasks", responses={200: TaskPage})
 def list_subtasks(path: TaskPath, query: PageQuery) -> Response:
     """List the direct subtasks of a task in id order."""
-    page = tasks.list_subtasks(session(), path.task_id, limit=query.limit, cursor=query.cursor)
-    return page_response(TaskPage, page.items, page.next_cursor)
+    return listed(TaskPage, tasks.list_subtasks, path.task_id, query=query)

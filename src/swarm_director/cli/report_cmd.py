@@ -7,7 +7,7 @@ import csv
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 from pydantic import BaseModel
@@ -122,9 +122,7 @@ def _stamp(value: datetime) -> str:
     return value.isoformat(timespec="minutes").replace("+00:00", "Z")
 
 
-def _emit(
-    result: BaseModel, table: Table, fmt: str | None, caption: Callable[[], str] | None = None
-) -> None:
+def _emit(result: BaseModel, table: Table, fmt: str | None, caption: str) -> None:
     if fmt == "json":
         emit_json(result.model_dump(mode="json"))
         return
@@ -134,8 +132,7 @@ def _emit(
         writer.writerow(header)
         writer.writerows(["" if v is None else v for v in row] for row in rows)
         return
-    if caption is not None:
-        click.echo(caption())
+    click.echo(caption)
     if not rows:
         click.echo("nothing in this range")
         return
@@ -171,23 +168,46 @@ def _range_line(described: ReportRange) -> str:
     )
 
 
-def _run(database_url: str | None, compute: Callable[[Any], BaseModel]) -> BaseModel:
-    with opened(database_url) as (db, _settings), db.statement_reads() as conn:
-        return compute(conn)
+Rendered = tuple[list[str], list[list[Any]], str]
+R = TypeVar("R", bound=BaseModel)
 
 
-@report.command("tasks")
-@_options
-@click.option("--by", type=click.Choice(["type", "agent", "priority"]), help="One series each.")
-def report_tasks(
-    since: str,
-    until: str | None,
-    bucket: str | None,
-    tz: str,
-    fmt: str | None,
-    database_url: str | None,
-    by: str | None,
-) -> None:
+def _report_command(
+    name: str, compute: Callable[[Any, ReportQuery], R], *extra: Callable[..., Any]
+) -> Callable[[Callable[[R, str | None], Rendered]], click.Command]:
+    """Register ``report NAME``: the shared options (and ``extra`` ones after them), the
+    report computed on a read connection, shown as ``render`` (header, rows, caption) puts
+    it; the help is ``render``'s docstring."""
+
+    def register(render: Callable[[R, str | None], Rendered]) -> click.Command:
+        def command(
+            since: str,
+            until: str | None,
+            bucket: str | None,
+            tz: str,
+            fmt: str | None,
+            database_url: str | None,
+            by: str | None = None,
+        ) -> None:
+            query = _query(since, until, bucket, tz, by)
+            with opened(database_url) as (db, _settings), db.statement_reads() as conn:
+                result = compute(conn, query)
+            header, rows, caption = render(result, by)
+            _emit(result, (header, rows), fmt, caption)
+
+        for option in reversed(extra):
+            command = option(command)
+        return report.command(name, help=render.__doc__)(_options(command))
+
+    return register
+
+
+@_report_command(
+    "tasks",
+    reports.task_counts,
+    click.option("--by", type=click.Choice(["type", "agent", "priority"]), help="One series each."),
+)
+def _tasks(result: TaskCountsReport, by: str | None) -> Rendered:
     """Tasks created, completed and failed per bucket.
 
     \b
@@ -195,9 +215,6 @@ def report_tasks(
       swarm-director report tasks --since 7d --by type
       swarm-director report tasks --since 2026-12-01 --until 2026-12-06 --bucket day --csv
     """
-    query = _query(since, until, bucket, tz, by)
-    result = _run(database_url, lambda conn: reports.task_counts(conn, query))
-    assert isinstance(result, TaskCountsReport)
     rows = []
     for index, start in enumerate(result.range.buckets):
         for series in result.series:
@@ -207,26 +224,15 @@ def report_tasks(
             rows.append([_stamp(start), *([series.label] if by else []), *counts])
     header = ["bucket", *([by] if by else []), "created", "completed", "failed"]
     totals = result.totals
-
-    def caption() -> str:
-        return (
-            f"{_range_line(result.range)}: {totals['created']} created, "
-            f"{totals['completed']} completed, {totals['failed']} failed"
-        )
-
-    _emit(result, (header, rows), fmt, caption)
+    caption = (
+        f"{_range_line(result.range)}: {totals['created']} created, "
+        f"{totals['completed']} completed, {totals['failed']} failed"
+    )
+    return header, rows, caption
 
 
-@report.command("durations")
-@_options
-def report_durations(
-    since: str,
-    until: str | None,
-    bucket: str | None,
-    tz: str,
-    fmt: str | None,
-    database_url: str | None,
-) -> None:
+@_report_command("durations", reports.durations)
+def _durations(result: DurationReport, by: str | None) -> Rendered:
     """Time waiting (ready → claimed) and running (claimed → completed), p50 and p95 in
     seconds, and retries per task, by task type.
 
@@ -234,9 +240,6 @@ def report_durations(
     Example:
       swarm-director report durations --since 7d
     """
-    query = _query(since, until, bucket, tz)
-    result = _run(database_url, lambda conn: reports.durations(conn, query))
-    assert isinstance(result, DurationReport)
     header = [
         "type",
         "attempts",
@@ -248,7 +251,7 @@ def report_durations(
         "run p50 s",
         "run p95 s",
     ]
-    rows = [
+    rows: list[list[Any]] = [
         [
             r.type,
             r.attempts,
@@ -262,7 +265,7 @@ def report_durations(
         ]
         for r in result.types
     ]
-    _emit(result, (header, rows), fmt, lambda: _range_line(result.range))
+    return header, rows, _range_line(result.range)
 
 
 def _failure_table(rows: Sequence[FailureRow], key: str) -> list[list[Any]]:
@@ -280,16 +283,8 @@ def _failure_table(rows: Sequence[FailureRow], key: str) -> list[list[Any]]:
     ]
 
 
-@report.command("agents")
-@_options
-def report_agents(
-    since: str,
-    until: str | None,
-    bucket: str | None,
-    tz: str,
-    fmt: str | None,
-    database_url: str | None,
-) -> None:
+@_report_command("agents", reports.failures)
+def _agents(result: FailureReport, by: str | None) -> Rendered:
     """Failure rates of attempts by agent and by task type, worst first (an attempt failed
     when it ended by fail, retry or lease expiry).
 
@@ -297,24 +292,13 @@ def report_agents(
     Example:
       swarm-director report agents --since 7d --csv
     """
-    query = _query(since, until, bucket, tz)
-    result = _run(database_url, lambda conn: reports.failures(conn, query))
-    assert isinstance(result, FailureReport)
     header = ["by", "name", "attempts", "completed", "failed", "running", "failure rate"]
     rows = _failure_table(result.by_agent, "agent") + _failure_table(result.by_type, "type")
-    _emit(result, (header, rows), fmt, lambda: _range_line(result.range))
+    return header, rows, _range_line(result.range)
 
 
-@report.command("errors")
-@_options
-def report_errors(
-    since: str,
-    until: str | None,
-    bucket: str | None,
-    tz: str,
-    fmt: str | None,
-    database_url: str | None,
-) -> None:
+@_report_command("errors", reports.failures)
+def _errors(result: FailureReport, by: str | None) -> Rendered:
     """The most frequent errors of failed attempts and error logs, grouped by their message
     with numbers and ids masked.
 
@@ -322,102 +306,58 @@ def report_errors(
     Example:
       swarm-director report errors --since 24h
     """
-    query = _query(since, until, bucket, tz)
-    result = _run(database_url, lambda conn: reports.failures(conn, query))
-    assert isinstance(result, FailureReport)
     header = ["count", "source", "pattern", "ids", "last"]
-    rows = [
+    rows: list[list[Any]] = [
         [e.count, e.source, e.pattern, " ".join(map(str, e.ids)), _stamp(e.last_at)]
         for e in result.errors
     ]
-    _emit(result, (header, rows), fmt, lambda: _range_line(result.range))
+    return header, rows, _range_line(result.range)
 
 
-@report.command("logs")
-@_options
-def report_logs(
-    since: str,
-    until: str | None,
-    bucket: str | None,
-    tz: str,
-    fmt: str | None,
-    database_url: str | None,
-) -> None:
+@_report_command("logs", reports.log_volume)
+def _logs(result: LogVolumeReport, by: str | None) -> Rendered:
     """Log records per level per bucket.
 
     \b
     Example:
       swarm-director report logs --since 24h --bucket hour
     """
-    query = _query(since, until, bucket, tz)
-    result = _run(database_url, lambda conn: reports.log_volume(conn, query))
-    assert isinstance(result, LogVolumeReport)
     levels = list(result.levels)
-    header = ["bucket", *levels]
-    rows = [
+    rows: list[list[Any]] = [
         [_stamp(start), *(result.levels[level][i] for level in levels)]
         for i, start in enumerate(result.range.buckets)
     ]
-
-    def caption() -> str:
-        counts = ", ".join(f"{result.totals[level]} {level}" for level in levels)
-        return f"{_range_line(result.range)}: {counts}"
-
-    _emit(result, (header, rows), fmt, caption)
+    counts = ", ".join(f"{result.totals[level]} {level}" for level in levels)
+    return ["bucket", *levels], rows, f"{_range_line(result.range)}: {counts}"
 
 
-@report.command("emails")
-@_options
-def report_emails(
-    since: str,
-    until: str | None,
-    bucket: str | None,
-    tz: str,
-    fmt: str | None,
-    database_url: str | None,
-) -> None:
+@_report_command("emails", reports.email_outcomes)
+def _emails(result: EmailReport, by: str | None) -> Rendered:
     """Emails sent and failed per bucket.
 
     \b
     Example:
       swarm-director report emails --since 7d --bucket day
     """
-    query = _query(since, until, bucket, tz)
-    result = _run(database_url, lambda conn: reports.email_outcomes(conn, query))
-    assert isinstance(result, EmailReport)
-    rows = [
+    rows: list[list[Any]] = [
         [_stamp(start), result.sent[i], result.failed[i]]
         for i, start in enumerate(result.range.buckets)
     ]
-    _emit(result, (["bucket", "sent", "failed"], rows), fmt, lambda: _range_line(result.range))
+    return ["bucket", "sent", "failed"], rows, _range_line(result.range)
 
 
-@report.command("drafts")
-@_options
-def report_drafts(
-    since: str,
-    until: str | None,
-    bucket: str | None,
-    tz: str,
-    fmt: str | None,
-    database_url: str | None,
-) -> None:
+@_report_command("drafts", reports.draft_approvals)
+def _drafts(result: DraftReport, by: str | None) -> Rendered:
     """Drafts approved in the range: how many versions each document took.
 
     \b
     Example:
       swarm-director report drafts --since 30d
     """
-    query = _query(since, until, bucket, tz)
-    result = _run(database_url, lambda conn: reports.draft_approvals(conn, query))
-    assert isinstance(result, DraftReport)
-    rows = [[version, count] for version, count in result.versions.items()]
-
-    def caption() -> str:
-        return (
-            f"{_range_line(result.range)}: {result.approved} approved; versions mean "
-            f"{_cell(result.mean_versions)}, p50 {_cell(result.p50_versions)}, "
-            f"p95 {_cell(result.p95_versions)}, max {_cell(result.max_versions)}"
-        )
-
-    _emit(result, (["version", "approvals"], rows), fmt, caption)
+    rows: list[list[Any]] = [[version, count] for version, count in result.versions.items()]
+    caption = (
+        f"{_range_line(result.range)}: {result.approved} approved; versions mean "
+        f"{_cell(result.mean_versions)}, p50 {_cell(result.p50_versions)}, "
+        f"p95 {_cell(result.p95_versions)}, max {_cell(result.max_versions)}"
+    )
+    return ["version", "approvals"], rows, caption

@@ -3,7 +3,8 @@ database password. Imports only :mod:`swarm_director.schemas` and httpx.
 
 * :class:`Client` / :class:`AsyncClient`: every API operation, typed with the API's schemas;
   ``list_*`` return a page, ``iter_*`` walk all pages lazily, :meth:`Client.follow_logs`
-  tails logs live.
+  tails logs live,
+  :meth:`Client.export_logs` streams an export of the logs to a file.
 * :class:`RemoteLogHandler`: Python logging to the API in batches, from a background thread.
 * Errors: :class:`ClientError` and its subclasses, from the API's error shape.
 """
@@ -22,6 +23,7 @@ from swarm_director.client.errors import (
     ValidationError,
 )
 from swarm_director.client.handler import RemoteLogHandler
+from swarm_director.client.log_export import ExportResult
 from swarm_director.client.retry import RetryPolicy
 from swarm_director.client.sync import Client
 
@@ -31,6 +33,7 @@ __all__ = [
     "Client",
     "ClientError",
     "ConflictError",
+    "ExportResult",
     "ForbiddenError",
     "NotFoundError",
     "RemoteLogHandler",

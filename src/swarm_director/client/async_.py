@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import TypeVar, Unpack
@@ -11,52 +11,30 @@ from typing import TypeVar, Unpack
 import httpx
 
 from swarm_director.client.calls import Call
-from swarm_director.client.consistency import PositionTracker
 from swarm_director.client.follow import DEFAULT_READ_TIMEOUT, Follower, Refused
+from swarm_director.client.log_export import ExportFormat, ExportResult, LogExport, Target, opened
 from swarm_director.client.log_operations import stream_request
-from swarm_director.client.retry import RetryPolicy
 from swarm_director.client.surface import AsyncSender, Surface
-from swarm_director.client.transport import (
-    ClientOptions,
-    delay_after_error,
-    outcome,
-    request_kwargs,
-)
-from swarm_director.client.worker import Job, awork
-from swarm_director.enums import TaskType
+from swarm_director.client.transport import ClientState, delay_after_error, outcome, request_kwargs
+from swarm_director.client.worker import Job, WorkOptions, awork
 from swarm_director.schemas import LogOut
-from swarm_director.schemas.filters import TaskLogFilterArgs
+from swarm_director.schemas.filters import LogFilterArgs, TaskLogFilterArgs
 
 T = TypeVar("T")
 
 
-class AsyncClient(Surface, AsyncSender):
+class AsyncClient(ClientState[httpx.AsyncBaseTransport], Surface, AsyncSender):
     """The SwarmDirector API over HTTP for asyncio: :class:`~swarm_director.client.Client`'s
-    methods, each a coroutine (``iter_*`` and :meth:`follow_logs` are async iterators).
-
-    ``token`` is sent as ``Authorization: Bearer <token>``. ``timeout`` bounds connecting and
-    each read, in seconds. ``retry`` says how often idempotent calls and batch ingest are
-    repeated after a lost connection or a 429/502/503/504. Use it as a context manager or call
-    :meth:`close`. Errors are :class:`~swarm_director.client.errors.ClientError` subclasses.
+    methods, each a coroutine (``iter_*`` and :meth:`follow_logs` are async iterators), made
+    with the same arguments (``transport``: an ``httpx.AsyncBaseTransport``). Use it as an
+    async context manager or await :meth:`close`.
 
     >>> async with AsyncClient("http://127.0.0.1:5000", token="...") as client:
     ...     task = await client.create_task({"type": "analysis", "title": "Q3 numbers"})
     """
 
-    def __init__(
-        self,
-        base_url: str,
-        token: str | None = None,
-        *,
-        timeout: float = 10.0,
-        retry: RetryPolicy | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self.options = ClientOptions(base_url, token, timeout, retry or RetryPolicy())
-        self.positions = PositionTracker()
-        """The commit position of this client's newest write, sent with every request so
-        that a server with read replicas answers with what this client wrote."""
-        self._http = httpx.AsyncClient(transport=transport, **self.options.httpx_kwargs())
+    _pool = httpx.AsyncClient
+    _http: httpx.AsyncClient
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -92,16 +70,10 @@ class AsyncClient(Surface, AsyncSender):
             await asyncio.sleep(delay)
 
     def work(
-        self,
-        agent_id: int,
-        *,
-        types: Sequence[TaskType | str] = (),
-        lease_s: float = 60.0,
-        wait_s: float = 30.0,
-        retry: bool = True,
+        self, agent_id: int, **options: Unpack[WorkOptions]
     ) -> AbstractAsyncContextManager[Job | None]:
         """:meth:`Client.work` for asyncio: ``async with aclient.work(agent_id) as job``."""
-        return awork(self, agent_id, types=types, lease_s=lease_s, wait_s=wait_s, retry=retry)
+        return awork(self, agent_id, **options)
 
     async def follow_logs(
         self,
@@ -128,6 +100,34 @@ class AsyncClient(Surface, AsyncSender):
             except httpx.TransportError:
                 delay = follower.delay(policy)
             if not follower.idle():
+                await asyncio.sleep(delay)
+
+    async def export_logs(
+        self,
+        path_or_file: Target,
+        *,
+        format: ExportFormat = "jsonl",
+        cursor: int | None = None,
+        **filters: Unpack[LogFilterArgs],
+    ) -> ExportResult:
+        """:meth:`Client.export_logs` for asyncio (the file is written by blocking writes of
+        the chunks as they arrive)."""
+        export = LogExport(format, cursor, filters, self.options.retry)
+        with opened(path_or_file) as (sink, path):
+            while True:
+                call = request_kwargs(export.call(), self.options, self.positions)
+                try:
+                    async with self._http.stream(**call) as response:
+                        if response.status_code >= 400:
+                            await response.aread()
+                            delay = export.refused(response)
+                        else:
+                            async for chunk in response.aiter_bytes():
+                                sink.write(export.feed(chunk))
+                            export.ended()
+                            return export.result(path)
+                except httpx.TransportError as error:
+                    delay = export.lost(error)
                 await asyncio.sleep(delay)
 
     async def _follow_once(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Unpack
+from typing import Any, TypeVar, Unpack
+
+from pydantic import BaseModel
 
 from swarm_director.client.calls import JSON_HEADERS, Call, filter_query, json_body, query
 from swarm_director.enums import TaskType
@@ -12,8 +14,10 @@ from swarm_director.schemas.filters import HistoryFilter, HistoryFilterArgs
 from swarm_director.schemas.history import HistoryPage
 from swarm_director.schemas.queue import ClaimResponse, HeartbeatOut
 
+M = TypeVar("M", bound=BaseModel)
 
-def _post(path: str, model: type[Any], body: dict[str, Any], wait_s: float = 0.0) -> Call[Any]:
+
+def _post(path: str, model: type[M], body: dict[str, Any], wait_s: float = 0.0) -> Call[M]:
     # Never retried: a repeated claim would take a second task, a repeated completion is 409.
     content = json_body(body)
     return Call("POST", path, model, content=content, headers=JSON_HEADERS, wait_s=wait_s)
@@ -36,15 +40,13 @@ def claim_tasks(
         "limit": limit,
         "wait_s": wait_s,
     }
-    call: Call[ClaimResponse] = _post("/api/tasks/claim", ClaimResponse, body, wait_s)
-    return call
+    return _post("/api/tasks/claim", ClaimResponse, body, wait_s)
 
 
 def heartbeat(task_id: int, lease_token: str, *, lease_s: float = 60.0) -> Call[HeartbeatOut]:
     """Extend the lease to ``lease_s`` from now (ConflictError: the lease is no longer yours)."""
     body = {"lease_token": lease_token, "lease_s": lease_s}
-    call: Call[HeartbeatOut] = _post(f"/api/tasks/{task_id}/heartbeat", HeartbeatOut, body)
-    return call
+    return _post(f"/api/tasks/{task_id}/heartbeat", HeartbeatOut, body)
 
 
 def complete_task(
@@ -53,21 +55,18 @@ def complete_task(
     """Complete a claimed task with ``result`` (ConflictError: the lease is no longer yours,
     and nothing changed)."""
     body = {"lease_token": lease_token, "result": result}
-    call: Call[TaskOut] = _post(f"/api/tasks/{task_id}/complete", TaskOut, body)
-    return call
+    return _post(f"/api/tasks/{task_id}/complete", TaskOut, body)
 
 
 def fail_task(task_id: int, lease_token: str, error: str, *, retry: bool = True) -> Call[TaskOut]:
     """Fail the attempt: retried after a backoff while attempts remain (and ``retry``)."""
     body = {"lease_token": lease_token, "error": error, "retry": retry}
-    call: Call[TaskOut] = _post(f"/api/tasks/{task_id}/fail", TaskOut, body)
-    return call
+    return _post(f"/api/tasks/{task_id}/fail", TaskOut, body)
 
 
 def requeue_task(task_id: int) -> Call[TaskOut]:
     """Put a task whose lease expired back to pending now (an operator's hand)."""
-    call: Call[TaskOut] = _post(f"/api/tasks/{task_id}/requeue", TaskOut, {})
-    return call
+    return _post(f"/api/tasks/{task_id}/requeue", TaskOut, {})
 
 
 def list_expired_leases(*, limit: int | None = None) -> Call[TaskPage]:
@@ -93,7 +92,9 @@ def list_history(
     return Call("GET", "/api/history", HistoryPage, params=params)
 
 
-def _entity_history(kind: str, entity_id: int, limit: int | None, cursor: str | None) -> Any:
+def _entity_history(
+    kind: str, entity_id: int, limit: int | None, cursor: str | None
+) -> Call[HistoryPage]:
     params = query(limit=limit, cursor=cursor)
     return Call("GET", f"/api/{kind}/{entity_id}/history", HistoryPage, params=params)
 
@@ -102,37 +103,32 @@ def list_task_history(
     task_id: int, *, limit: int | None = None, cursor: str | None = None
 ) -> Call[HistoryPage]:
     """How the task got where it is: its changes, oldest first."""
-    call: Call[HistoryPage] = _entity_history("tasks", task_id, limit, cursor)
-    return call
+    return _entity_history("tasks", task_id, limit, cursor)
 
 
 def list_agent_history(
     agent_id: int, *, limit: int | None = None, cursor: str | None = None
 ) -> Call[HistoryPage]:
     """The agent's changes, oldest first."""
-    call: Call[HistoryPage] = _entity_history("agents", agent_id, limit, cursor)
-    return call
+    return _entity_history("agents", agent_id, limit, cursor)
 
 
 def list_draft_history(
     draft_id: int, *, limit: int | None = None, cursor: str | None = None
 ) -> Call[HistoryPage]:
     """The draft's changes (reviews), oldest first."""
-    call: Call[HistoryPage] = _entity_history("drafts", draft_id, limit, cursor)
-    return call
+    return _entity_history("drafts", draft_id, limit, cursor)
 
 
 def list_email_history(
     email_id: int, *, limit: int | None = None, cursor: str | None = None
 ) -> Call[HistoryPage]:
     """The email's changes (status moves), oldest first."""
-    call: Call[HistoryPage] = _entity_history("emails", email_id, limit, cursor)
-    return call
+    return _entity_history("emails", email_id, limit, cursor)
 
 
 def list_conversation_history(
     conversation_id: int, *, limit: int | None = None, cursor: str | None = None
 ) -> Call[HistoryPage]:
     """The conversation's changes, oldest first."""
-    call: Call[HistoryPage] = _entity_history("conversations", conversation_id, limit, cursor)
-    return call
+    return _entity_history("conversations", conversation_id, limit, cursor)

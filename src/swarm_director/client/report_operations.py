@@ -5,7 +5,9 @@ minute, hour or day; ``tz``: an IANA zone for day buckets)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict, TypeVar, Unpack
+
+from pydantic import BaseModel
 
 from swarm_director.client.calls import Call, query
 from swarm_director.schemas.reports import (
@@ -18,72 +20,60 @@ from swarm_director.schemas.reports import (
 )
 
 When = datetime | str | None
+R = TypeVar("R", bound=BaseModel)
 
 
-def _report(name: str, model: type[Any], **params: Any) -> Call[Any]:
-    return Call("GET", f"/api/reports/{name}", model, params=query(**params))
+class ReportRangeArgs(TypedDict, total=False):
+    """The range of every report: ``since``, ``until``, ``bucket`` (default hour), ``tz``
+    (default UTC)."""
+
+    since: When
+    until: When
+    bucket: str
+    tz: str
+
+
+def _report(name: str, model: type[R], by: str | None = None, **args: Any) -> Call[R]:
+    unknown = set(args) - set(ReportRangeArgs.__annotations__)
+    if unknown:
+        raise TypeError(f"unexpected keyword argument {min(unknown)!r}")
+    params = query(
+        since=args.get("since"),
+        until=args.get("until"),
+        bucket=args.get("bucket", "hour"),
+        tz=args.get("tz", "UTC"),
+        by=by,
+    )
+    return Call("GET", f"/api/reports/{name}", model, params=params)
 
 
 def report_tasks(
-    *,
-    since: When = None,
-    until: When = None,
-    bucket: str = "hour",
-    tz: str = "UTC",
-    by: str | None = None,
+    *, by: str | None = None, **args: Unpack[ReportRangeArgs]
 ) -> Call[TaskCountsReport]:
     """Tasks created, completed and failed per bucket (``by``: type, priority or agent)."""
-    call: Call[TaskCountsReport] = _report(
-        "tasks", TaskCountsReport, since=since, until=until, bucket=bucket, tz=tz, by=by
-    )
-    return call
+    return _report("tasks", TaskCountsReport, by, **args)
 
 
-def report_durations(
-    *, since: When = None, until: When = None, bucket: str = "hour", tz: str = "UTC"
-) -> Call[DurationReport]:
+def report_durations(**args: Unpack[ReportRangeArgs]) -> Call[DurationReport]:
     """Wait and run p50/p95 and retries per task type."""
-    call: Call[DurationReport] = _report(
-        "durations", DurationReport, since=since, until=until, bucket=bucket, tz=tz
-    )
-    return call
+    return _report("durations", DurationReport, **args)
 
 
-def report_failures(
-    *, since: When = None, until: When = None, bucket: str = "hour", tz: str = "UTC"
-) -> Call[FailureReport]:
+def report_failures(**args: Unpack[ReportRangeArgs]) -> Call[FailureReport]:
     """Failure rates by type and agent, and the most frequent errors."""
-    call: Call[FailureReport] = _report(
-        "failures", FailureReport, since=since, until=until, bucket=bucket, tz=tz
-    )
-    return call
+    return _report("failures", FailureReport, **args)
 
 
-def report_logs(
-    *, since: When = None, until: When = None, bucket: str = "hour", tz: str = "UTC"
-) -> Call[LogVolumeReport]:
+def report_logs(**args: Unpack[ReportRangeArgs]) -> Call[LogVolumeReport]:
     """Log records per level per bucket."""
-    call: Call[LogVolumeReport] = _report(
-        "logs", LogVolumeReport, since=since, until=until, bucket=bucket, tz=tz
-    )
-    return call
+    return _report("logs", LogVolumeReport, **args)
 
 
-def report_emails(
-    *, since: When = None, until: When = None, bucket: str = "hour", tz: str = "UTC"
-) -> Call[EmailReport]:
+def report_emails(**args: Unpack[ReportRangeArgs]) -> Call[EmailReport]:
     """Emails sent and failed per bucket."""
-    call: Call[EmailReport] = _report(
-        "emails", EmailReport, since=since, until=until, bucket=bucket, tz=tz
-    )
-    return call
+    return _report("emails", EmailReport, **args)
 
 
-def report_drafts(
-    *, since: When = None, until: When = None, bucket: str = "hour", tz: str = "UTC"
-) -> Call[DraftReport]:
+def report_drafts(**args: Unpack[ReportRangeArgs]) -> Call[DraftReport]:
     """Drafts approved in the range and their versions until approval."""
-    call: Call[DraftReport] = _report(
-        "drafts", DraftReport, since=since, until=until, bucket=bucket, tz=tz
-    )
-    return call
+    return _report("drafts", DraftReport, **args)

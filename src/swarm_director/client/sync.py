@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import TypeVar, Unpack
@@ -11,26 +11,19 @@ from typing import TypeVar, Unpack
 import httpx
 
 from swarm_director.client.calls import Call
-from swarm_director.client.consistency import PositionTracker
 from swarm_director.client.follow import DEFAULT_READ_TIMEOUT, Follower, Refused
+from swarm_director.client.log_export import ExportFormat, ExportResult, LogExport, Target, opened
 from swarm_director.client.log_operations import stream_request
-from swarm_director.client.retry import RetryPolicy
 from swarm_director.client.surface import Surface, SyncSender
-from swarm_director.client.transport import (
-    ClientOptions,
-    delay_after_error,
-    outcome,
-    request_kwargs,
-)
-from swarm_director.client.worker import Job, work
-from swarm_director.enums import TaskType
+from swarm_director.client.transport import ClientState, delay_after_error, outcome, request_kwargs
+from swarm_director.client.worker import Job, WorkOptions, work
 from swarm_director.schemas import LogOut
-from swarm_director.schemas.filters import TaskLogFilterArgs
+from swarm_director.schemas.filters import LogFilterArgs, TaskLogFilterArgs
 
 T = TypeVar("T")
 
 
-class Client(Surface, SyncSender):
+class Client(ClientState[httpx.BaseTransport], Surface, SyncSender):
     """The SwarmDirector API over HTTP, blocking; one pool of kept-alive connections.
 
     ``token`` is sent as ``Authorization: Bearer <token>``. ``timeout`` bounds connecting and
@@ -42,20 +35,8 @@ class Client(Surface, SyncSender):
     ...     task = client.create_task({"type": "analysis", "title": "Q3 numbers"})
     """
 
-    def __init__(
-        self,
-        base_url: str,
-        token: str | None = None,
-        *,
-        timeout: float = 10.0,
-        retry: RetryPolicy | None = None,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        self.options = ClientOptions(base_url, token, timeout, retry or RetryPolicy())
-        self.positions = PositionTracker()
-        """The commit position of this client's newest write, sent with every request so
-        that a server with read replicas answers with what this client wrote."""
-        self._http = httpx.Client(transport=transport, **self.options.httpx_kwargs())
+    _pool = httpx.Client
+    _http: httpx.Client
 
     def __enter__(self) -> Client:
         return self
@@ -89,18 +70,12 @@ class Client(Surface, SyncSender):
             time.sleep(delay)
 
     def work(
-        self,
-        agent_id: int,
-        *,
-        types: Sequence[TaskType | str] = (),
-        lease_s: float = 60.0,
-        wait_s: float = 30.0,
-        retry: bool = True,
+        self, agent_id: int, **options: Unpack[WorkOptions]
     ) -> AbstractContextManager[Job | None]:
         """Claim one task and hold its lease while the ``with`` block works on it; the block's
         end completes it with ``job.result``, an exception fails it (see
         :mod:`swarm_director.client.worker`). Yields None when no task became ready."""
-        return work(self, agent_id, types=types, lease_s=lease_s, wait_s=wait_s, retry=retry)
+        return work(self, agent_id, **options)
 
     def follow_logs(
         self,
@@ -132,6 +107,44 @@ class Client(Surface, SyncSender):
             except httpx.TransportError:
                 delay = follower.delay(policy)
             if not follower.idle():
+                time.sleep(delay)
+
+    def export_logs(
+        self,
+        path_or_file: Target,
+        *,
+        format: ExportFormat = "jsonl",
+        cursor: int | None = None,
+        **filters: Unpack[LogFilterArgs],
+    ) -> ExportResult:
+        """Write every log matching ``filters`` (those of :meth:`list_logs`) to
+        ``path_or_file`` as JSON lines or CSV (``format``), streamed from
+        ``GET /api/export/logs``: memory stays small whatever the size.
+
+        A path is written whole or not at all (a hidden ``.part-`` file renamed into place; an
+        existing file is replaced only when the export succeeds); a binary file object gets
+        the rows as they come, complete rows only. ``cursor`` (the :attr:`ExportResult.cursor`
+        of an earlier export) exports only the rows after it. A connection lost mid-body is
+        resumed after the last complete row under the retry policy. Errors are those of the
+        other calls: ValidationError for a bad filter value, NotFoundError for a missing
+        ``task_id``, ServerUnreachableError when the connection cannot be resumed.
+        """
+        export = LogExport(format, cursor, filters, self.options.retry)
+        with opened(path_or_file) as (sink, path):
+            while True:
+                call = request_kwargs(export.call(), self.options, self.positions)
+                try:
+                    with self._http.stream(**call) as response:
+                        if response.status_code >= 400:
+                            response.read()
+                            delay = export.refused(response)
+                        else:
+                            for chunk in response.iter_bytes():
+                                sink.write(export.feed(chunk))
+                            export.ended()
+                            return export.result(path)
+                except httpx.TransportError as error:
+                    delay = export.lost(error)
                 time.sleep(delay)
 
     def _follow_once(

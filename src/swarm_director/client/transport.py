@@ -8,8 +8,9 @@ repeat); for calls marked ``retry`` (idempotent methods, batch ingest with its
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar, Generic, TypeVar
 
 import httpx
 
@@ -53,6 +54,31 @@ class ClientOptions:
     def stream_timeout(self, read: float) -> httpx.Timeout:
         """Timeouts of a stream: the usual ones, but ``read`` between two lines."""
         return httpx.Timeout(self.timeout, read=read)
+
+
+TransportT = TypeVar("TransportT", httpx.BaseTransport, httpx.AsyncBaseTransport)
+
+
+class ClientState(Generic[TransportT]):
+    """What both clients are made of: their options, their commit position, and one pool of
+    kept-alive connections (``_pool``: ``httpx.Client`` or ``httpx.AsyncClient``)."""
+
+    _pool: ClassVar[Callable[..., Any]]
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None = None,
+        *,
+        timeout: float = 10.0,
+        retry: RetryPolicy | None = None,
+        transport: TransportT | None = None,
+    ) -> None:
+        self.options = ClientOptions(base_url, token, timeout, retry or RetryPolicy())
+        self.positions = PositionTracker()
+        """The commit position of this client's newest write, sent with every request so
+        that a server with read replicas answers with what this client wrote."""
+        self._http = self._pool(transport=transport, **self.options.httpx_kwargs())
 
 
 def request_kwargs(

@@ -23,7 +23,7 @@ import threading
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, Unpack
 
 from swarm_director.client.errors import ClientError, ConflictError
 from swarm_director.enums import TaskType
@@ -38,6 +38,27 @@ _log = logging.getLogger(__name__)
 #: Heartbeats are sent this many times per lease length.
 BEATS_PER_LEASE = 3
 Outcome = Literal["completed", "failed", "lost"]
+
+
+class WorkOptions(TypedDict, total=False):
+    """How :func:`work` claims: ``types`` (any when empty), ``lease_s`` (default 60),
+    ``wait_s`` (how long a claim may wait for a ready task, default 30) and ``retry``
+    (whether a failure may be retried while attempts remain, default true)."""
+
+    types: Sequence[TaskType | str]
+    lease_s: float
+    wait_s: float
+    retry: bool
+
+
+@dataclass(frozen=True)
+class _Work:
+    """:class:`WorkOptions` with their defaults."""
+
+    types: Sequence[TaskType | str] = ()
+    lease_s: float = 60.0
+    wait_s: float = 30.0
+    retry: bool = True
 
 
 @dataclass
@@ -59,35 +80,47 @@ class Job:
     def of(cls, claim: ClaimOut) -> Job:
         return cls(claim.task, claim.lease_token)
 
+    # What both helpers decide, whichever way they send: only the sending differs.
 
-def _message(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    first = text[0] if text else ""
-    return f"{type(error).__name__}: {first}"[:10_000] if first else type(error).__name__
+    def heartbeat_failed(self, error: ClientError) -> bool:
+        """Note a failed heartbeat; True when the lease is lost (stop beating)."""
+        if isinstance(error, ConflictError):
+            self.lost.set()
+            return True
+        # a blip: the next beat may get through before expiry
+        _log.warning("task %s: heartbeat failed", self.task.id, exc_info=True)
+        return False
+
+    def failed(self, error: BaseException) -> str:
+        """Note that the block raised ``error``; the reason to send with the failure."""
+        self.error, self.outcome = error, "failed"
+        text = str(error).strip().splitlines()
+        first = text[0] if text else ""
+        reason = f"{type(error).__name__}: {first}"[:10_000] if first else type(error).__name__
+        _log.warning("task %s failed: %s", self.task.id, reason, exc_info=True)
+        return reason
+
+    def lease_lost(self) -> None:
+        """The completion or failure was answered 409: another holder has the task."""
+        self.outcome = "lost"
+        _log.warning("task %s: the lease was lost; the result was not stored", self.task.id)
 
 
 def _end(job: Job, finish: Any) -> None:
     try:
         finish()
     except ConflictError:
-        job.outcome = "lost"
-        _log.warning("task %s: the lease was lost; the result was not stored", job.task.id)
+        job.lease_lost()
 
 
 @contextmanager
-def work(
-    client: Client,
-    agent_id: int,
-    *,
-    types: Sequence[TaskType | str] = (),
-    lease_s: float = 60.0,
-    wait_s: float = 30.0,
-    retry: bool = True,
-) -> Iterator[Job | None]:
+def work(client: Client, agent_id: int, **options: Unpack[WorkOptions]) -> Iterator[Job | None]:
     """Claim one task for ``agent_id`` (waiting up to ``wait_s``); yields the :class:`Job`,
     or None when no task became ready. See the module docstring for what the block's end
     does."""
-    claims = client.claim_tasks(agent_id, types=types, lease_s=lease_s, wait_s=wait_s).claims
+    o = _Work(**options)
+    lease_s = o.lease_s
+    claims = client.claim_tasks(agent_id, types=o.types, lease_s=lease_s, wait_s=o.wait_s).claims
     if not claims:
         yield None
         return
@@ -98,11 +131,9 @@ def work(
         while not stop.wait(lease_s / BEATS_PER_LEASE):
             try:
                 client.heartbeat(job.task.id, job.lease_token, lease_s=lease_s)
-            except ConflictError:
-                job.lost.set()
-                return
-            except ClientError:  # a blip: the next beat may get through before expiry
-                _log.warning("task %s: heartbeat failed", job.task.id, exc_info=True)
+            except ClientError as error:
+                if job.heartbeat_failed(error):
+                    return
 
     beater = threading.Thread(target=beat, name=f"heartbeat-{job.task.id}", daemon=True)
     beater.start()
@@ -110,10 +141,8 @@ def work(
         yield job
     except Exception as error:
         stop.set()
-        job.error, job.outcome = error, "failed"
-        reason = _message(error)
-        _log.warning("task %s failed: %s", job.task.id, reason, exc_info=True)
-        _end(job, lambda: client.fail_task(job.task.id, job.lease_token, reason, retry=retry))
+        reason = job.failed(error)
+        _end(job, lambda: client.fail_task(job.task.id, job.lease_token, reason, retry=o.retry))
         return
     finally:
         stop.set()
@@ -124,16 +153,12 @@ def work(
 
 @asynccontextmanager
 async def awork(
-    client: AsyncClient,
-    agent_id: int,
-    *,
-    types: Sequence[TaskType | str] = (),
-    lease_s: float = 60.0,
-    wait_s: float = 30.0,
-    retry: bool = True,
+    client: AsyncClient, agent_id: int, **options: Unpack[WorkOptions]
 ) -> AsyncIterator[Job | None]:
     """:func:`work` for the asyncio client: the heartbeat is a task of the running loop."""
-    response = await client.claim_tasks(agent_id, types=types, lease_s=lease_s, wait_s=wait_s)
+    o = _Work(**options)
+    lease_s = o.lease_s
+    response = await client.claim_tasks(agent_id, types=o.types, lease_s=lease_s, wait_s=o.wait_s)
     if not response.claims:
         yield None
         return
@@ -144,23 +169,20 @@ async def awork(
             await asyncio.sleep(lease_s / BEATS_PER_LEASE)
             try:
                 await client.heartbeat(job.task.id, job.lease_token, lease_s=lease_s)
-            except ConflictError:
-                job.lost.set()
-                return
-            except ClientError:
-                _log.warning("task %s: heartbeat failed", job.task.id, exc_info=True)
+            except ClientError as error:
+                if job.heartbeat_failed(error):
+                    return
 
     beater = asyncio.create_task(beat())
     try:
         yield job
     except Exception as error:
         beater.cancel()
-        job.error, job.outcome = error, "failed"
-        _log.warning("task %s failed: %s", job.task.id, _message(error), exc_info=True)
+        reason = job.failed(error)
         try:
-            await client.fail_task(job.task.id, job.lease_token, _message(error), retry=retry)
+            await client.fail_task(job.task.id, job.lease_token, reason, retry=o.retry)
         except ConflictError:
-            job.outcome = "lost"
+            job.lease_lost()
         return
     finally:
         beater.cancel()
@@ -168,5 +190,4 @@ async def awork(
     try:
         await client.complete_task(job.task.id, job.lease_token, job.result)
     except ConflictError:
-        job.outcome = "lost"
-        _log.warning("task %s: the lease was lost; the result was not stored", job.task.id)
+        job.lease_lost()

@@ -4,6 +4,7 @@ its numbers as a table, and each bar a link to the listing of what it counts."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,7 +15,7 @@ from swarm_director.console.charts import Chart, Series, bar_list, column_chart
 from swarm_director.console.common import api_url, bad_param, bp, render
 from swarm_director.db import utcnow
 from swarm_director.enums import LogLevel
-from swarm_director.schemas.reports import ReportQuery, ReportRange
+from swarm_director.schemas.reports import FailureRow, ReportQuery, ReportRange
 from swarm_director.store import reports
 from swarm_director.store.reports import Window
 from swarm_director.web.context import connection
@@ -111,6 +112,31 @@ def _rate(value: float | None) -> float:
     return round(100 * (value or 0), 1)
 
 
+def _failure_chart(
+    chart_id: str, title: str, rows: Sequence[FailureRow], link: Callable[[str], str]
+) -> Chart:
+    """A bar a group (agent or task type): its failure rate, linked to ``link(key)`` when
+    the group has a key."""
+    return bar_list(
+        chart_id,
+        title,
+        [r.label for r in rows],
+        [
+            Series(
+                "failure rate",
+                "c-failed",
+                [_rate(r.failure_rate) for r in rows],
+                lambda i: link(key) if (key := rows[i].key) else None,
+            )
+        ],
+        unit=" %",
+        extra=[
+            ("failed", [str(r.failed) for r in rows]),
+            ("attempts", [str(r.attempts) for r in rows]),
+        ],
+    )
+
+
 @bp.get("/reports")
 def reports_page() -> str:
     """Charts of the chosen range: tasks, durations, failure rates, errors, logs, emails and
@@ -141,47 +167,17 @@ def reports_page() -> str:
                 ("retries per task", [f"{r.retries_per_task:g}" for r in durations.types]),
             ],
         ),
-        bar_list(
+        _failure_chart(
             "chart-agent-failures",
             "Failed attempts by agent (% of finished attempts)",
-            [r.label for r in failures.by_agent],
-            [
-                Series(
-                    "failure rate",
-                    "c-failed",
-                    [_rate(r.failure_rate) for r in failures.by_agent],
-                    lambda i: (
-                        url_for("console.agent_page", agent_id=int(failures.by_agent[i].key or 0))
-                        if failures.by_agent[i].key
-                        else None
-                    ),
-                )
-            ],
-            unit=" %",
-            extra=[
-                ("failed", [str(r.failed) for r in failures.by_agent]),
-                ("attempts", [str(r.attempts) for r in failures.by_agent]),
-            ],
+            failures.by_agent,
+            lambda key: url_for("console.agent_page", agent_id=int(key)),
         ),
-        bar_list(
+        _failure_chart(
             "chart-type-failures",
             "Failed attempts by task type (% of finished attempts)",
-            [r.label for r in failures.by_type],
-            [
-                Series(
-                    "failure rate",
-                    "c-failed",
-                    [_rate(r.failure_rate) for r in failures.by_type],
-                    lambda i: url_for(
-                        "console.task_list", type=failures.by_type[i].key, status="failed"
-                    ),
-                )
-            ],
-            unit=" %",
-            extra=[
-                ("failed", [str(r.failed) for r in failures.by_type]),
-                ("attempts", [str(r.attempts) for r in failures.by_type]),
-            ],
+            failures.by_type,
+            lambda key: url_for("console.task_list", type=key, status="failed"),
         ),
         log_chart(window),
         column_chart(

@@ -204,14 +204,19 @@ def _verify(engine: Engine, policy: MaintenancePolicy, path: Path) -> tuple[str,
     return f"{path.name} restores and checks clean", report.as_dict()
 
 
+def _archive(policy: MaintenancePolicy, table: str) -> Path | None:
+    """Where this run archives the rows of ``table`` it deletes (None: no archive)."""
+    if policy.archive_dir is None:
+        return None
+    stamp = utcnow().strftime("%Y%m%dT%H%M%S_%fZ")
+    return policy.archive_dir / f"{table}-{stamp}.jsonl.gz"
+
+
 def _cleanup(
     engine: Engine, policy: MaintenancePolicy, reporter: Reporter | None
 ) -> tuple[str, dict[str, Any]]:
     assert policy.retention is not None
-    archive = None
-    if policy.archive_dir is not None:
-        stamp = utcnow().strftime("%Y%m%dT%H%M%S_%fZ")
-        archive = policy.archive_dir / f"agent_logs-{stamp}.jsonl.gz"
+    archive = _archive(policy, "agent_logs")
     result = cleanup_logs(
         engine, policy.retention, archive=archive, recipients=policy.recipients, reporter=reporter
     )
@@ -220,10 +225,7 @@ def _cleanup(
 
 def _prune_history(engine: Engine, policy: MaintenancePolicy) -> tuple[str, dict[str, Any]]:
     assert policy.history_retention is not None
-    archive = None
-    if policy.archive_dir is not None:
-        stamp = utcnow().strftime("%Y%m%dT%H%M%S_%fZ")
-        archive = policy.archive_dir / f"history-{stamp}.jsonl.gz"
+    archive = _archive(policy, "history")
     result = prune_history(
         engine, policy.history_retention, archive=archive, recipients=policy.recipients
     )

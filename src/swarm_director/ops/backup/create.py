@@ -37,6 +37,7 @@ from swarm_director.db.engine import sqlite_file
 from swarm_director.models import MaintenanceOperation
 from swarm_director.ops import audit
 from swarm_director.ops.artifact import (
+    Progress,
     Reporter,
     encode,
     fsync_dir,
@@ -267,6 +268,21 @@ def sqlite_counts(path: Path) -> tuple[str | None, dict[str, int]]:
         engine.dispose()
 
 
+def copy_sqlite_pages(
+    source: sqlite3.Connection, target: sqlite3.Connection, pages: int, progress: Progress | None
+) -> None:
+    """SQLite's online backup of ``source`` (``pages`` long) into ``target``: in one step,
+    or, when someone watches ``progress``, in steps of 1 % (at least 256 pages)."""
+    if progress is None:
+        source.backup(target)
+        return
+    source.backup(
+        target,
+        pages=max(256, pages // 100),
+        progress=lambda _status, remaining, total: progress(total - remaining, total),
+    )
+
+
 def _sqlite_snapshot(engine: Engine, target: Path, reporter: Reporter | None) -> None:
     path = sqlite_file(engine.url)
     if path is None or not path.exists():
@@ -286,14 +302,7 @@ def _sqlite_snapshot(engine: Engine, target: Path, reporter: Reporter | None) ->
             # checksum instead of before it).
             destination.execute("PRAGMA journal_mode=OFF")
             destination.execute("PRAGMA synchronous=OFF")
-            if progress is None:
-                source.backup(destination)
-            else:
-                source.backup(
-                    destination,
-                    pages=max(256, pages // 100),
-                    progress=lambda _status, remaining, total: progress(total - remaining, total),
-                )
+            copy_sqlite_pages(source, destination, pages, progress)
             # The copy must stand alone: no WAL file beside it.
             destination.execute("PRAGMA journal_mode=DELETE")
         finally:

@@ -46,7 +46,12 @@ from swarm_director.db.engine import sqlite_file
 from swarm_director.models import MaintenanceEvent, MaintenanceOperation
 from swarm_director.ops import audit
 from swarm_director.ops.artifact import Reporter, stage
-from swarm_director.ops.backup.create import SQLITE_TIMEOUT_S, BackupResult, create_backup
+from swarm_director.ops.backup.create import (
+    SQLITE_TIMEOUT_S,
+    BackupResult,
+    copy_sqlite_pages,
+    create_backup,
+)
 from swarm_director.ops.backup.pgtools import find_tool, first_error, libpq_env
 from swarm_director.ops.backup.verify import Staged, VerifyReport, staged_backup
 from swarm_director.ops.crypto import age
@@ -189,15 +194,8 @@ def _swap_sqlite(staged: Staged, engine: Engine, reporter: Reporter | None) -> N
             ) as target,
         ):
             pages = int(source.execute("PRAGMA page_count").fetchone()[0])
-            if progress is None:
-                source.backup(target)
-            else:
-                # The destination's write transaction spans all steps: still one atomic commit.
-                source.backup(
-                    target,
-                    pages=max(256, pages // 100),
-                    progress=lambda _status, remaining, total: progress(total - remaining, total),
-                )
+            # In steps, the destination's write transaction spans them all: one atomic commit.
+            copy_sqlite_pages(source, target, pages, progress)
     except sqlite3.Error as error:
         raise BackupError(
             f"restore into {live.name} failed, nothing was changed: {error}"
