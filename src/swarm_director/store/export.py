@@ -25,7 +25,7 @@ from __future__ import annotations
 import functools
 import json
 import operator
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Generator, Mapping
 from contextlib import closing
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -223,31 +223,10 @@ def text_chunks(connection: Connection, export: Export, fmt: ExportFormat) -> Ge
     by one statement on ``connection``."""
     fmt = ExportFormat(fmt)
     if fmt is ExportFormat.PARQUET:
-        raise ValueError("Parquet is written from row_batches(), not as text")
+        raise ValueError("Parquet is parsed from the CSV text (ops.export_file)")
     if connection.dialect.name == "postgresql":
         return _pg_chunks(connection, export, fmt)
     return _sqlite_chunks(connection, export, fmt)
-
-
-def row_batches(
-    connection: Connection, export: Export, size: int | None = None
-) -> Generator[Sequence[Sequence[Any]]]:
-    """The export's rows in batches of up to ``size``, one value per field (see
-    :func:`typed_rows`), read by one statement on ``connection`` (on PostgreSQL a
-    server-side cursor: ``connection`` must be in a transaction)."""
-    stmt = typed_rows(export, connection.dialect.name)
-    if connection.dialect.name == "sqlite":
-        yield from sqlite_rows(connection, stmt, size or CHUNK_ROWS, str)
-        return
-    _pg_session(connection)
-    sql, params = driver_statement(compiled(stmt, connection.dialect))
-    # psycopg's own server-side cursor: tuples, one FETCH a batch (through SQLAlchemy's
-    # streaming result it took several fetches and a Row object per row).
-    driver = connection.connection.driver_connection
-    with driver.cursor(name="swarm_export") as cursor:  # type: ignore[union-attr]
-        cursor.execute(sql, params)
-        while rows := cursor.fetchmany(size or CHUNK_ROWS):
-            yield rows
 
 
 def _sqlite_chunks(connection: Connection, export: Export, fmt: ExportFormat) -> Generator[Chunk]:
