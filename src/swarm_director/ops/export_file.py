@@ -88,7 +88,7 @@ def write_parquet(
 
     Arrow's CSV reader parses the text (which the database writes) in C++ into typed
     columns, block by block: a Python value a field (a cursor's rows, built into arrays) cost
-    a third more CPU on SQLite and twice as much on PostgreSQL (docs/benchmarks.md, "Export")."""
+    a third more CPU on SQLite and two thirds more on PostgreSQL (docs/benchmarks.md, "Export")."""
     pa, pq = pyarrow_modules()
     csv = importlib.import_module("pyarrow.csv")
     _fix_mmap_threshold()

@@ -330,7 +330,7 @@ def _pg_json_pieces(column: ColumnElement[Any], kind: FieldKind) -> list[str | C
 
 def _pg_jsonl_line(export: Export) -> ColumnElement[str]:
     # One concat() a row, literal text between the fields merged: a chain of || builds (and
-    # copies) the growing line once per piece, and cost a third more server time
+    # copies) the growing line once per piece, and cost about 30 % more server time
     # (docs/benchmarks.md, "Export").
     pieces: list[str | ColumnElement[Any]] = []
     for n, (field, column) in enumerate(_columns(export.kind)):
