@@ -171,9 +171,8 @@ def test_a_failure_while_writing_leaves_no_file(
             yield next(chunks)
             raise OSError(28, "No space left on device")
 
-    text_chunks, row_batches = export.text_chunks, export.row_batches
+    text_chunks = export.text_chunks
     monkeypatch.setattr(export, "text_chunks", lambda *a: failing(text_chunks(*a)))
-    monkeypatch.setattr(export, "row_batches", lambda *a: failing(row_batches(*a)))
     out = out_dir / f"logs.{fmt}"
     code, text = run("export", "logs", "-o", str(out), "--database-url", url)
     assert code == 1 and _only_one_line(text) == "Error: No space left on device"

@@ -206,3 +206,56 @@ def test_rows_stored_while_an_export_is_read_are_not_in_it(
         rows = first.rows + sum(chunk.rows for chunk in chunks)
     assert rows == before
     assert len(all_rows(db, ExportKind.LOGS)) == before + 1
+
+
+#: Texts that CSV readers take for a null or a number unless told otherwise.
+NULL_LIKE = ["NULL", "null", "NaN", "N/A", "#N/A", "nan", "-1.5e3", "true", "0"]
+
+
+@pytest.mark.parametrize("fmt", list(ExportFormat))
+def test_texts_that_look_like_nulls_or_numbers_stay_texts(
+    db: Database, tmp_path: Path, fmt: ExportFormat
+) -> None:
+    """Parquet is parsed from the CSV text: a quoted text is a text whatever it reads like,
+    and only an empty cell is a null."""
+    ids = build_swarm(db)
+    with db.transaction() as session:
+        rows = [
+            {
+                "agent_type": text,
+                "message": text,
+                "session_id": text,
+                "metadata": {"v": text},
+                "timestamp": (T0 + timedelta(days=3, seconds=n)).isoformat(),
+            }
+            for n, text in enumerate(NULL_LIKE)
+        ]
+        logs.add_logs(session, ids["parent"], rows)
+    got = exported(db, ExportKind.LOGS, fmt, tmp_path)
+    assert got == all_rows(db, ExportKind.LOGS)
+    tail = got[-len(NULL_LIKE) :]
+    assert [r["message"] for r in tail] == [r["session_id"] for r in tail] == NULL_LIKE
+    assert any(r["session_id"] is None for r in got) and any(r["metadata"] is None for r in got)
+
+
+def test_parquet_columns_have_their_types(db: Database, tmp_path: Path) -> None:
+    """Integers, texts, UTC timestamps and JSON documents, as DuckDB reads them."""
+    import duckdb
+
+    build_swarm(db)
+    out = tmp_path / "logs.parquet"
+    export_to_file(db, ExportKind.LOGS, ExportFormat.PARQUET, out)
+    with duckdb.connect() as con:
+        described = con.execute(f"DESCRIBE SELECT * FROM read_parquet('{out}')").fetchall()
+    assert {name: kind for name, kind, *_ in described} == {
+        "id": "BIGINT",
+        "task_id": "BIGINT",
+        "agent_type": "VARCHAR",
+        "message": "VARCHAR",
+        "timestamp": "TIMESTAMP WITH TIME ZONE",
+        "log_level": "VARCHAR",
+        "agent_id": "BIGINT",
+        "session_id": "VARCHAR",
+        "metadata": "JSON",
+        "created_at": "TIMESTAMP WITH TIME ZONE",
+    }

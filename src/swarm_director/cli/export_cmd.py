@@ -82,11 +82,12 @@ def export_to_file(
             count(export.count_rows(connection, prepared))
         # Closed before the session ends, also on an error: a statement still being read
         # (PostgreSQL's COPY) would keep the connection from rolling back.
-        if fmt is ExportFormat.PARQUET:
-            with closing(export.row_batches(connection, prepared)) as batches:
-                size = write_parquet(out, prepared.fields, batches, done)
-        else:
-            with closing(export.text_chunks(connection, prepared, fmt)) as chunks:
+        # Parquet is parsed from the CSV text (ops.export_file.write_parquet).
+        text = ExportFormat.CSV if fmt is ExportFormat.PARQUET else fmt
+        with closing(export.text_chunks(connection, prepared, text)) as chunks:
+            if fmt is ExportFormat.PARQUET:
+                size = write_parquet(out, prepared.fields, chunks, done)
+            else:
                 size = write_text(out, chunks, done)
     return ExportResult(kind, fmt, rows, size, out)
 

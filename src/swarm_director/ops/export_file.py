@@ -12,7 +12,10 @@ Arrow's JSON type for documents, which Parquet readers see as JSON).
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import importlib
+import io
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,6 +29,10 @@ from swarm_director.schemas.export import ExportField, FieldKind
 
 #: Rows per Parquet row group (a batch of this many rows is held in memory at once).
 ROW_GROUP_ROWS = 20_000
+#: Bytes of CSV text Arrow parses at once (about 4,000 logs).
+CSV_BLOCK_BYTES = 1 << 20
+#: mallopt's parameter number of the mmap threshold (glibc's malloc.h).
+_M_MMAP_THRESHOLD = -3
 #: Called with the rows written so far.
 RowsDone = Callable[[int], None]
 
@@ -72,44 +79,57 @@ def write_text(out: Path, chunks: Iterable[tuple[bytes, int]], done: RowsDone | 
 def write_parquet(
     out: Path,
     fields: Sequence[ExportField],
-    batches: Iterable[Sequence[Sequence[Any]]],
+    csv_chunks: Iterable[tuple[bytes, int]],
     done: RowsDone | None,
 ) -> int:
-    """Write the rows of ``batches`` (one value per field: integers, text, timestamps as ISO
-    8601 text, JSON documents as text) to ``out`` as Parquet; returns the bytes written."""
+    """Write the export's CSV text (``(data, rows)`` chunks, the header line first: every
+    text quoted, a null an empty cell, timestamps ISO 8601 ending in ``Z``) to ``out`` as
+    Parquet; returns the bytes written.
+
+    Arrow's CSV reader parses the text (which the database writes) in C++ into typed
+    columns, block by block: a Python value a field (a cursor's rows, built into arrays) cost
+    a third more CPU on SQLite and two thirds more on PostgreSQL (docs/benchmarks.md, "Export")."""
     pa, pq = pyarrow_modules()
+    csv = importlib.import_module("pyarrow.csv")
+    _fix_mmap_threshold()
     types = {
         FieldKind.INTEGER: pa.int64(),
         FieldKind.TEXT: pa.string(),
         FieldKind.TIMESTAMP: pa.timestamp("us", tz="UTC"),
-        FieldKind.JSON: pa.json_(),
+        FieldKind.JSON: pa.string(),  # then Arrow's JSON type (below)
     }
-    schema = pa.schema([pa.field(f.name, types[f.kind]) for f in fields])
-    # The C library's allocator gives freed row groups back; Arrow's default (mimalloc) kept
-    # them: with row groups of 50,000 the peak was 224 MB for a million logs, 189 MB so.
+    stored = {**types, FieldKind.JSON: pa.json_()}
+    schema = pa.schema([pa.field(f.name, stored[f.kind]) for f in fields])
+    # The C library's allocator gives freed blocks back; Arrow's default (mimalloc) kept them.
     pool = pa.system_memory_pool()
-
-    def arrays(rows: Sequence[Sequence[Any]]) -> list[Any]:
-        columns = list(zip(*rows, strict=True)) if rows else [() for _ in fields]
-        return [
-            pa.array(values, pa.int64(), memory_pool=pool)
-            if f.kind is FieldKind.INTEGER
-            else pa.array(values, pa.string(), memory_pool=pool).cast(
-                types[f.kind], memory_pool=pool
-            )
-            for f, values in zip(fields, columns, strict=True)
-        ]
-
+    reader = csv.open_csv(
+        _ChunkReader(csv_chunks),
+        read_options=csv.ReadOptions(block_size=CSV_BLOCK_BYTES, use_threads=False),
+        parse_options=csv.ParseOptions(newlines_in_values=True),
+        convert_options=csv.ConvertOptions(
+            column_types={f.name: types[f.kind] for f in fields},
+            include_columns=[f.name for f in fields],
+            # Our CSV's rules: a null is an empty cell, every text is quoted ("" is a text).
+            null_values=[""],
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+        ),
+        memory_pool=pool,
+    )
     rows = 0
     pending: list[Any] = []
     pending_rows = 0
     with _part(out) as sink:
         writer = pq.ParquetWriter(sink, schema, memory_pool=pool)
         try:
-            for batch in batches:
-                pending.append(pa.RecordBatch.from_arrays(arrays(batch), schema=schema))
-                pending_rows += len(batch)
-                rows += len(batch)
+            for batch in reader:
+                columns = [
+                    column.cast(schema.field(n).type) if f.kind is FieldKind.JSON else column
+                    for n, (f, column) in enumerate(zip(fields, batch.columns, strict=True))
+                ]
+                pending.append(pa.RecordBatch.from_arrays(columns, schema=schema))
+                pending_rows += batch.num_rows
+                rows += batch.num_rows
                 if pending_rows >= ROW_GROUP_ROWS:
                     writer.write_table(pa.Table.from_batches(pending, schema))
                     pending, pending_rows = [], 0
@@ -118,9 +138,46 @@ def write_parquet(
             if pending:
                 writer.write_table(pa.Table.from_batches(pending, schema))
         finally:
+            reader.close()
             writer.close()
         size: int = sink.tell()
     return size
+
+
+def _fix_mmap_threshold() -> None:
+    """Keep glibc's malloc from moving its mmap threshold up (what setting the variable
+    MALLOC_MMAP_THRESHOLD_ does): freed blocks of a few MB (text chunks, CSV blocks, column
+    pages) raise it, later ones of that size then come from the heap, which does not shrink:
+    45-60 MB more at the peak of a Parquet export of a million logs. 128 KiB is glibc's own
+    start value; nothing happens on another C library."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(_M_MMAP_THRESHOLD, 128 * 1024)
+    except (OSError, AttributeError):
+        pass
+
+
+class _ChunkReader(io.RawIOBase):
+    """The ``(data, rows)`` chunks as a readable binary file (what Arrow's CSV reader reads),
+    each read a view of a chunk: no copy."""
+
+    def __init__(self, chunks: Iterable[tuple[bytes, int]]) -> None:
+        super().__init__()
+        self._chunks = iter(chunks)
+        self._data = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> Any:  # a memoryview: Arrow takes any buffer
+        while not self._data:
+            data = next(self._chunks, None)
+            if data is None:
+                return b""
+            self._data = memoryview(data[0])
+        size = len(self._data) if size < 0 else size
+        piece, self._data = self._data[:size], self._data[size:]
+        return piece
 
 
 @contextmanager

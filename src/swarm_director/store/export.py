@@ -25,7 +25,7 @@ from __future__ import annotations
 import functools
 import json
 import operator
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Generator, Mapping
 from contextlib import closing
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -40,6 +40,7 @@ from sqlalchemy import (
     Select,
     String,
     Text,
+    case,
     cast,
     func,
     literal,
@@ -222,31 +223,10 @@ def text_chunks(connection: Connection, export: Export, fmt: ExportFormat) -> Ge
     by one statement on ``connection``."""
     fmt = ExportFormat(fmt)
     if fmt is ExportFormat.PARQUET:
-        raise ValueError("Parquet is written from row_batches(), not as text")
+        raise ValueError("Parquet is parsed from the CSV text (ops.export_file)")
     if connection.dialect.name == "postgresql":
         return _pg_chunks(connection, export, fmt)
     return _sqlite_chunks(connection, export, fmt)
-
-
-def row_batches(
-    connection: Connection, export: Export, size: int | None = None
-) -> Generator[Sequence[Sequence[Any]]]:
-    """The export's rows in batches of up to ``size``, one value per field (see
-    :func:`typed_rows`), read by one statement on ``connection`` (on PostgreSQL a
-    server-side cursor: ``connection`` must be in a transaction)."""
-    stmt = typed_rows(export, connection.dialect.name)
-    if connection.dialect.name == "sqlite":
-        yield from sqlite_rows(connection, stmt, size or CHUNK_ROWS, str)
-        return
-    _pg_session(connection)
-    sql, params = driver_statement(compiled(stmt, connection.dialect))
-    # psycopg's own server-side cursor: tuples, one FETCH a batch (through SQLAlchemy's
-    # streaming result it took several fetches and a Row object per row).
-    driver = connection.connection.driver_connection
-    with driver.cursor(name="swarm_export") as cursor:  # type: ignore[union-attr]
-        cursor.execute(sql, params)
-        while rows := cursor.fetchmany(size or CHUNK_ROWS):
-            yield rows
 
 
 def _sqlite_chunks(connection: Connection, export: Export, fmt: ExportFormat) -> Generator[Chunk]:
@@ -292,16 +272,21 @@ def _text(value: Any) -> ColumnElement[str]:
     return type_coerce(value, String)
 
 
-def _timestamp(column: ColumnElement[Any], dialect: str) -> ColumnElement[str]:
-    """ISO 8601 in UTC, ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (PostgreSQL leaves out trailing zeros
-    of the fraction)."""
+def _iso_text(column: ColumnElement[Any], dialect: str) -> ColumnElement[str]:
+    """The timestamp as ``YYYY-MM-DDTHH:MM:SS.ffffff`` in UTC, without its ``Z`` (PostgreSQL
+    leaves out trailing zeros of the fraction)."""
     if dialect == "postgresql":
         # The text of a timestamp without zone: independent of the session's time zone, and
         # a fifth of what to_char costs (the session's DateStyle is ISO: _pg_session).
         stamp: ColumnElement[Any] = cast(func.timezone("UTC", column), Text)
     else:
         stamp = column  # "YYYY-MM-DD HH:MM:SS.ffffff", naive UTC (db.types.UTCDateTime)
-    return _text(func.replace(stamp, " ", "T")) + "Z"
+    return _text(func.replace(stamp, " ", "T"))
+
+
+def _timestamp(column: ColumnElement[Any], dialect: str) -> ColumnElement[str]:
+    """ISO 8601 in UTC, ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (see :func:`_iso_text`)."""
+    return _iso_text(column, dialect) + "Z"
 
 
 def _value(column: ColumnElement[Any], kind: FieldKind, dialect: str) -> ColumnElement[Any]:
@@ -324,56 +309,83 @@ def typed_rows(export: Export, dialect: str) -> Select[Any]:
     )
 
 
-def _pg_json_value(column: ColumnElement[Any], kind: FieldKind) -> ColumnElement[str]:
-    """PostgreSQL: the field as JSON text; ``null`` for a null."""
+def _pg_json_pieces(column: ColumnElement[Any], kind: FieldKind) -> list[str | ColumnElement[Any]]:
+    """PostgreSQL: the pieces of the field's JSON text (``null`` for a null), literal text
+    as ``str``."""
+    nullable = getattr(column, "nullable", True)
     if kind is FieldKind.TIMESTAMP:
+        if not nullable:
+            return ['"', _iso_text(column, "postgresql"), 'Z"']
         value = literal('"') + _timestamp(column, "postgresql") + '"'
     elif kind in (FieldKind.INTEGER, FieldKind.JSON):
         value = cast(column, Text)
     elif isinstance(column.type, Enum):  # lowercase words: nothing to escape
+        if not nullable:
+            return ['"', column, '"']
         value = literal('"') + _text(column) + '"'
     else:
         value = cast(func.to_json(column), Text)
-    nullable = getattr(column, "nullable", True)
-    return _text(func.coalesce(value, "null")) if nullable else value
+    return [_text(func.coalesce(value, "null")) if nullable else value]
 
 
 def _pg_jsonl_line(export: Export) -> ColumnElement[str]:
-    line: ColumnElement[str] | None = None
+    # One concat() a row, literal text between the fields merged: a chain of || builds (and
+    # copies) the growing line once per piece, and cost about 30 % more server time
+    # (docs/benchmarks.md, "Export").
+    pieces: list[str | ColumnElement[Any]] = []
     for n, (field, column) in enumerate(_columns(export.kind)):
-        key = literal(("{" if n == 0 else ",") + json.dumps(field.name) + ":")
-        piece = key + _pg_json_value(column, field.kind)
-        line = piece if line is None else line + piece
-    assert line is not None
-    return line + "}"
+        pieces.append(("{" if n == 0 else ",") + json.dumps(field.name) + ":")
+        pieces += _pg_json_pieces(column, field.kind)
+    pieces.append("}")
+    merged: list[ColumnElement[Any]] = []
+    text = ""
+    for piece in pieces:
+        if isinstance(piece, str):
+            text += piece
+            continue
+        if text:
+            merged.append(literal(text))
+            text = ""
+        merged.append(piece)
+    merged.append(literal(text))
+    return _text(func.concat(*merged))
+
+
+#: A printf precision that keeps a whole text (SQLite's texts are shorter than this).
+_WHOLE = 2_147_483_647
 
 
 def _sqlite_piece(
     column: ColumnElement[Any], kind: FieldKind, fmt: ExportFormat
-) -> tuple[str, ColumnElement[Any]]:
-    """The ``printf`` placeholder of a field in a SQLite line and its argument (``%s`` of a
-    null is an empty text)."""
+) -> tuple[str, list[ColumnElement[Any]]]:
+    """The ``printf`` placeholders of a field in a SQLite line and their arguments (``%s``
+    of a null is an empty text)."""
     nullable = getattr(column, "nullable", True)
     enum = isinstance(column.type, Enum) and not nullable  # lowercase words: nothing to escape
     stamp = _text(func.replace(column, " ", "T"))  # "YYYY-MM-DD HH:MM:SS.ffffff", UTC
     if fmt is ExportFormat.CSV:
         if kind is FieldKind.INTEGER:
-            return "%s", column
+            return "%s", [column]
         if kind is FieldKind.TIMESTAMP:
-            return ("%sZ", stamp) if not nullable else ("%s", stamp + "Z")
+            return ("%sZ", [stamp]) if not nullable else ("%s", [stamp + "Z"])
         if enum:
-            return '"%s"', column
-        doubled = _text(func.replace(column, '"', '""'))
-        return ('"%s"', doubled) if not nullable else ("%s", literal('"') + doubled + '"')
+            return '"%s"', [column]
+        # %w doubles each ", in printf itself: a replace() a field cost 8 % more CPU.
+        if not nullable:
+            return '"%w"', [column]
+        # A null is an empty cell, a text "...": the quotes and the text printed whole or not
+        # at all by a precision (a CASE is a few instructions; '"' || ... || '"' cost more).
+        whole = case((column.is_(None), 0), else_=_WHOLE)
+        return "%.*s%.*w%.*s", [whole, literal('"'), whole, column, whole, literal('"')]
     if kind is FieldKind.TIMESTAMP:
         if not nullable:
-            return '"%sZ"', stamp
-        return "%s", _text(func.ifnull(literal('"') + stamp + 'Z"', "null"))
+            return '"%sZ"', [stamp]
+        return "%s", [_text(func.ifnull(literal('"') + stamp + 'Z"', "null"))]
     if kind in (FieldKind.INTEGER, FieldKind.JSON):  # documents as stored: compact, valid
-        return "%s", column if not nullable else _text(func.ifnull(column, "null"))
+        return "%s", [column if not nullable else _text(func.ifnull(column, "null"))]
     if enum:
-        return '"%s"', column
-    return "%s", _text(func.json_quote(column))  # null for a null
+        return '"%s"', [column]
+    return "%s", [_text(func.json_quote(column))]  # null for a null
 
 
 def _sqlite_line(export: Export, fmt: ExportFormat) -> Select[Any]:
@@ -381,9 +393,9 @@ def _sqlite_line(export: Export, fmt: ExportFormat) -> Select[Any]:
     # sixth more (measured in CPU time, docs/benchmarks.md, "Export").
     pieces, args = [], []
     for field, column in _columns(export.kind):
-        piece, arg = _sqlite_piece(column, field.kind, fmt)
+        piece, arguments = _sqlite_piece(column, field.kind, fmt)
         pieces.append(piece if fmt is ExportFormat.CSV else f"{json.dumps(field.name)}:{piece}")
-        args.append(arg)
+        args += arguments
     line = ",".join(pieces) if fmt is ExportFormat.CSV else "{" + ",".join(pieces) + "}"
     template = line + "\n"
     return export.rows(_text(func.printf(template, *args)))
