@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Integer, Row, Select, bindparam, or_, select
+from sqlalchemy import Connection, Integer, Select, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from swarm_director.db import utcnow
@@ -17,24 +17,18 @@ from swarm_director.enums import TaskPriority, TaskStatus, TaskType
 from swarm_director.errors import NotFoundError, ValidationError
 from swarm_director.store import history
 from swarm_director.store._common import core_connection, fits
+from swarm_director.store.prepared import Prepared
 from swarm_director.store.queue.expiry import ANY_EXPIRED, expire_leases
 from swarm_director.store.queue.leases import Claim, lease_length
-from swarm_director.store.queue.statements import (
-    AGENT_CLAIMS,
-    AGENTS,
-    TASKS,
-    UPDATE_TASK_RETURNING,
-)
+from swarm_director.store.queue.statements import AGENT_CLAIMS, AGENTS, HISTORY, TAKE, TASKS
 
 #: Claim order: the highest priority first, then the oldest (lowest id).
 PRIORITY_ORDER = (TaskPriority.CRITICAL, TaskPriority.HIGH, TaskPriority.MEDIUM, TaskPriority.LOW)
 
 
-@functools.cache
-def _ready(by_priority: bool, by_type: bool, locked: bool) -> Select[Any]:
-    """Ready tasks for ``agent_id`` at ``now``, oldest first, at most ``limit``; of one
-    ``priority`` and of ``types`` when asked."""
-    stmt = (
+def _ready() -> Select[Any]:
+    """Ready tasks for ``agent_id`` at ``now``, oldest first, at most ``limit``."""
+    return (
         select(TASKS.c.id, TASKS.c.attempts, TASKS.c.assigned_agent_id)
         .where(
             TASKS.c.status == TaskStatus.PENDING,
@@ -47,11 +41,16 @@ def _ready(by_priority: bool, by_type: bool, locked: bool) -> Select[Any]:
         .order_by(TASKS.c.id)
         .limit(bindparam("limit", type_=Integer))
     )
-    if by_priority:
-        stmt = stmt.where(TASKS.c.priority == bindparam("priority"))
-    if by_type:
-        stmt = stmt.where(TASKS.c.type.in_(bindparam("types", expanding=True)))
-    return stmt.with_for_update(skip_locked=True) if locked else stmt
+
+
+@functools.cache
+def _claimable(types: int) -> Prepared:
+    """The ready tasks of one ``priority`` (and of ``types`` task types, ``type0`` ...,
+    when over 0), locked for the claim: on PostgreSQL skipping those another claim holds."""
+    stmt = _ready().where(TASKS.c.priority == bindparam("priority"))
+    if types:
+        stmt = stmt.where(TASKS.c.type.in_([bindparam(f"type{i}") for i in range(types)]))
+    return Prepared(stmt.with_for_update(skip_locked=True))
 
 
 def claim_tasks(
@@ -77,57 +76,46 @@ def claim_tasks(
         raise ValidationError(
             "invalid limit", details={"fields": {"limit": "must be an integer from 1 to 100"}}
         )
-    kinds = [TaskType(t) for t in types]
+    kinds = list(dict.fromkeys(TaskType(t) for t in types))
     connection = core_connection(source)
     now = now or utcnow()
     if not fits(AGENTS.c.id.type, agent_id) or (
-        connection.execute(AGENT_CLAIMS, {"agent_id": agent_id, "now": now}).first() is None
+        AGENT_CLAIMS.first(connection, {"agent_id": agent_id, "now": now}) is None
     ):
         raise NotFoundError(f"agent {agent_id} not found", details={"id": agent_id})
     expire_leases(connection, now)
-    picked: list[Row[Any]] = []
-    stmt = _ready(True, bool(kinds), True)
+    picked: list[Any] = []
+    ready = _claimable(len(kinds))
     params: dict[str, Any] = {"now": now, "agent_id": agent_id}
-    if kinds:
-        params["types"] = kinds
+    params.update((f"type{i}", kind) for i, kind in enumerate(kinds))
     for priority in PRIORITY_ORDER:
         params.update(priority=priority, limit=limit - len(picked))
-        picked += connection.execute(stmt, params).all()
+        picked += ready.rows(connection, params)
         if len(picked) == limit:
             break
     return [_take(connection, row, agent_id, now, now + lease) for row in picked]
 
 
 def _take(
-    connection: Connection, row: Row[Any], agent_id: int, now: datetime, expires: datetime
+    connection: Connection, row: Any, agent_id: int, now: datetime, expires: datetime
 ) -> Claim:
     token = secrets.token_urlsafe(24)
-    task = connection.execute(
-        UPDATE_TASK_RETURNING,
-        {
-            "task_id": row.id,
-            "status": TaskStatus.IN_PROGRESS,
-            "assigned_agent_id": agent_id,
-            "attempts": row.attempts + 1,
-            "lease_token": token,
-            "lease_expires_at": expires,
-            "claimed_at": now,
-            "not_before": None,
-            "updated_at": now,
-        },
-    ).one()
-    history.record(
-        connection,
-        "task",
-        row.id,
-        "claim",
-        {
-            "status": (TaskStatus.PENDING, TaskStatus.IN_PROGRESS),
-            "assigned_agent_id": (row.assigned_agent_id, agent_id),
-            "attempt": (row.attempts, row.attempts + 1),
-            "lease_expires_at": (None, expires),
-        },
-    )
+    params = {
+        "task_id": row.id,
+        "assigned_agent_id": agent_id,
+        "attempts": row.attempts + 1,
+        "lease_token": token,
+        "lease_expires_at": expires,
+        "now": now,
+    }
+    task = TAKE.first(connection, params)
+    changes = {
+        "status": (TaskStatus.PENDING, TaskStatus.IN_PROGRESS),
+        "assigned_agent_id": (row.assigned_agent_id, agent_id),
+        "attempt": (row.attempts, row.attempts + 1),
+        "lease_expires_at": (None, expires),
+    }
+    HISTORY.run(connection, history.entry_values("task", row.id, "claim", changes))
     return Claim(task, token, expires)
 
 
@@ -149,4 +137,7 @@ def has_ready_task(
 @functools.cache
 def _any_ready(by_type: bool) -> Select[Any]:
     """One read: a ready task for the agent, or an expired lease (which a claim puts back)."""
-    return select(or_(_ready(False, by_type, False).exists(), ANY_EXPIRED.exists()))
+    ready = _ready()
+    if by_type:
+        ready = ready.where(TASKS.c.type.in_(bindparam("types", expanding=True)))
+    return select(or_(ready.exists(), ANY_EXPIRED.exists()))

@@ -15,6 +15,7 @@ from swarm_director.enums import TaskStatus
 from swarm_director.errors import ConflictError, NotFoundError
 from swarm_director.store import history
 from swarm_director.store._common import core_connection, fits
+from swarm_director.store.prepared import Prepared
 from swarm_director.store.queue.statements import (
     EXPIRED_WHERE,
     HOLDER,
@@ -29,7 +30,7 @@ from swarm_director.store.queue_wait import announce
 EXPIRE_BATCH = 100
 EXPIRY_ACTOR = system_actor("lease-expiry")
 
-_EXPIRED = (
+_EXPIRED = Prepared(
     select(TASKS.c.id, TASKS.c.attempts, TASKS.c.max_attempts, TASKS.c.assigned_agent_id)
     .where(*EXPIRED_WHERE)
     .order_by(TASKS.c.lease_expires_at)
@@ -45,7 +46,9 @@ def expire_leases(source: Session | Connection, now: datetime | None = None) -> 
     up), as ``system:lease-expiry``; returns how many. Claims call it; so does ``db maintain``."""
     connection = core_connection(source)
     now = now or utcnow()
-    expired = connection.execute(_EXPIRED, {"now": now}).all()
+    expired = _EXPIRED.rows(connection, {"now": now})
+    if not expired:
+        return 0
     with acting_as(EXPIRY_ACTOR):
         for row in expired:
             dead = row.attempts >= row.max_attempts
@@ -92,7 +95,7 @@ def requeue_task(
     now = now or utcnow()
     if not fits(TASKS.c.id.type, task_id):
         raise NotFoundError(f"task {task_id} not found", details={"id": task_id})
-    row = connection.execute(HOLDER, {"task_id": task_id}).one_or_none()
+    row = HOLDER.first(connection, {"task_id": task_id})
     if row is None:
         raise NotFoundError(f"task {task_id} not found", details={"id": task_id})
     if row.status != TaskStatus.IN_PROGRESS:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from swarm_director.db import utcnow
@@ -21,10 +21,12 @@ from swarm_director.store import history
 from swarm_director.store._common import core_connection, fits
 from swarm_director.store.queue.statements import (
     AGENT_SEEN,
+    COMPLETE,
+    EXTEND,
+    FAIL,
+    HISTORY,
     HOLDER,
     TASKS,
-    UPDATE_TASK,
-    UPDATE_TASK_RETURNING,
 )
 
 
@@ -45,7 +47,7 @@ class Backoff:
 class Claim:
     """A claimed task (a row with :class:`Task`'s attributes) and its lease."""
 
-    task: Row[Any]
+    task: Any
     lease_token: str
     lease_expires_at: datetime
 
@@ -59,12 +61,12 @@ def lease_length(lease_s: float) -> timedelta:
     return timedelta(seconds=lease_s)
 
 
-def holder(connection: Connection, task_id: int, token: str, now: datetime) -> Row[Any]:
+def holder(connection: Connection, task_id: int, token: str, now: datetime) -> Any:
     """The task's row, locked, when ``token`` holds its live lease; else NotFoundError or
     ConflictError saying why not (nothing is changed either way)."""
     if not fits(TASKS.c.id.type, task_id):
         raise NotFoundError(f"task {task_id} not found", details={"id": task_id})
-    row = connection.execute(HOLDER, {"task_id": task_id}).one_or_none()
+    row = HOLDER.first(connection, {"task_id": task_id})
     if row is None:
         raise NotFoundError(f"task {task_id} not found", details={"id": task_id})
     if (
@@ -102,9 +104,9 @@ def heartbeat(
     now = now or utcnow()
     row = holder(connection, task_id, lease_token, now)
     expires = now + lease
-    connection.execute(UPDATE_TASK, {"task_id": task_id, "lease_expires_at": expires})
+    EXTEND.run(connection, {"task_id": task_id, "lease_expires_at": expires, "now": now})
     if row.assigned_agent_id is not None:
-        connection.execute(AGENT_SEEN, {"agent_id": row.assigned_agent_id, "last_seen_at": now})
+        AGENT_SEEN.run(connection, {"agent_id": row.assigned_agent_id, "now": now})
     return expires
 
 
@@ -115,35 +117,19 @@ def complete_task(
     *,
     result: Any = None,
     now: datetime | None = None,
-) -> Row[Any]:
+) -> Any:
     """Complete task ``task_id`` held with ``lease_token`` (storing ``result``); returns the
     task. Raises NotFoundError, ConflictError (not the holder, or the lease expired)."""
     connection = core_connection(source)
     now = now or utcnow()
     row = holder(connection, task_id, lease_token, now)
-    task = connection.execute(
-        UPDATE_TASK_RETURNING,
-        {
-            "task_id": task_id,
-            "status": TaskStatus.COMPLETED,
-            "completed_at": now,
-            "result": result,
-            "lease_token": None,
-            "lease_expires_at": None,
-            "updated_at": now,
-        },
-    ).one()
-    history.record(
-        connection,
-        "task",
-        task_id,
-        "complete",
-        {
-            "status": (TaskStatus.IN_PROGRESS, TaskStatus.COMPLETED),
-            "attempt": (row.attempts, row.attempts),
-            "result": (row.result, result),
-        },
-    )
+    task = COMPLETE.first(connection, {"task_id": task_id, "result": result, "now": now})
+    changes = {
+        "status": (TaskStatus.IN_PROGRESS, TaskStatus.COMPLETED),
+        "attempt": (row.attempts, row.attempts),
+        "result": (row.result, result),
+    }
+    HISTORY.run(connection, history.entry_values("task", task_id, "complete", changes))
     return task
 
 
@@ -156,7 +142,7 @@ def fail_task(
     retry: bool = True,
     backoff: Backoff = Backoff(),
     now: datetime | None = None,
-) -> Row[Any]:
+) -> Any:
     """Fail the attempt of task ``task_id`` held with ``lease_token``: back to pending after
     a backoff while attempts remain (and ``retry``), else failed for good; ``error`` is kept as
     ``last_error``. Returns the task. Raises NotFoundError, ConflictError, ValidationError."""
@@ -170,19 +156,15 @@ def fail_task(
     again = retry and row.attempts < row.max_attempts
     status = TaskStatus.PENDING if again else TaskStatus.FAILED
     due = now + backoff.delay(row.attempts) if again else None
-    task = connection.execute(
-        UPDATE_TASK_RETURNING,
-        {
-            "task_id": task_id,
-            "status": status,
-            "assigned_agent_id": None if again else row.assigned_agent_id,
-            "not_before": due,
-            "last_error": error,
-            "lease_token": None,
-            "lease_expires_at": None,
-            "updated_at": now,
-        },
-    ).one()
+    params = {
+        "task_id": task_id,
+        "status": status,
+        "assigned_agent_id": None if again else row.assigned_agent_id,
+        "not_before": due,
+        "last_error": error,
+        "now": now,
+    }
+    task = FAIL.first(connection, params)
     changes: dict[str, tuple[Any, Any]] = {
         "status": (TaskStatus.IN_PROGRESS, status),
         "attempt": (row.attempts, row.attempts),
@@ -191,5 +173,6 @@ def fail_task(
     if due is not None:
         changes["not_before"] = (None, due)
         changes["assigned_agent_id"] = (row.assigned_agent_id, None)
-    history.record(connection, "task", task_id, "retry" if again else "fail", changes)
+    action = "retry" if again else "fail"
+    HISTORY.run(connection, history.entry_values("task", task_id, action, changes))
     return task
