@@ -9,14 +9,10 @@ per dialect, it keeps the SQL text, the order of its parameters, the values of i
 (already through their types' bind processors) and the result processors of its columns.
 A call puts the caller's values through the same bind processors SQLAlchemy would use (an
 enum as its stored text, a timestamp as SQLite's text, a JSON document), runs the text on the
-driver's cursor inside the connection's transaction, and returns the rows, each value through
-its column's result processor, as named tuples (attributes like a ``Row``'s).
-
-What SQLAlchemy's execution gives besides, the call keeps: the ``before_cursor_execute`` /
-``after_cursor_execute`` events of the engine and the dialect's ``do_execute`` hooks (statement
-timings) are fired when present, and a driver error goes through the connection's own error
-handling (wrapped in SQLAlchemy's ``DBAPIError``, a lost connection invalidated), so callers
-and the API's error mapping see what they would see from ``Connection.execute``.
+driver's cursor inside the connection's transaction (:func:`~swarm_director.db.driver.
+driver_execute`: SQLAlchemy's cursor events, timing hooks and error handling kept), and
+returns :class:`ResultRow` objects: attributes like a ``Row``'s, each value put through its
+column's result processor when it is read.
 
 Rejected: ``Connection.exec_driver_sql`` (still builds an execution context and a cursor
 result per call: about half the cost saved here), and SQL written by hand per dialect (two
@@ -33,6 +29,8 @@ from sqlalchemy import Connection, Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.selectable import Select
+
+from swarm_director.db.driver import driver_execute
 
 Processor = Callable[[Any], Any] | None
 
@@ -69,15 +67,15 @@ class Prepared:
         return plan
 
     def rows(self, connection: Connection, params: Mapping[str, Any]) -> list[Any]:
-        """The statement's rows for ``params`` (named tuples), run in ``connection``'s
-        transaction; empty for a statement without rows."""
+        """The statement's rows for ``params``, run in ``connection``'s transaction; empty
+        for a statement without rows."""
         plan = self._plan(connection.dialect)
         values = dict(plan.fixed)
         for name, processor in plan.given:
             value = params[name]
             values[name] = value if processor is None else processor(value)
         args: Any = values if plan.order is None else [values[name] for name in plan.order]
-        cursor = _execute(connection, plan.sql, args)
+        cursor = driver_execute(connection, plan.sql, args)
         try:
             if plan.row is None:
                 return []
@@ -155,29 +153,3 @@ def _reader(index: int, processor: Processor) -> Callable[[ResultRow], Any]:
     if processor is None:
         return lambda row: row._values[index]
     return lambda row: processor(row._values[index])
-
-
-def _execute(connection: Connection, sql: str, args: Any) -> Any:
-    """``sql`` on a new cursor of ``connection``'s driver connection, with the events and the
-    error handling of SQLAlchemy's own execution (see the module's docstring)."""
-    cursor = connection.connection.cursor()
-    dialect = connection.dialect
-    try:
-        events = connection._has_events or connection.engine._has_events
-        if events:
-            for fn in connection.dispatch.before_cursor_execute:
-                sql, args = fn(connection, cursor, sql, args, None, False)
-        handled = False
-        if dialect._has_events:
-            for fn in dialect.dispatch.do_execute:
-                if fn(cursor, sql, args, None):
-                    handled = True
-                    break
-        if not handled:
-            cursor.execute(sql, args)
-        if events:
-            connection.dispatch.after_cursor_execute(connection, cursor, sql, args, None, False)
-    except BaseException as error:
-        cursor.close()
-        connection._handle_dbapi_exception(error, sql, args, None, None)
-    return cursor
