@@ -24,27 +24,30 @@ from sqlalchemy import Connection
 def driver_execute(connection: Connection, sql: str, args: Any) -> Any:
     """``sql`` run on a new cursor of ``connection``'s driver connection with ``args`` (as
     the driver takes them); returns the cursor, for the caller to read and close."""
-    cursor = connection.connection.cursor()
-    dialect = connection.dialect
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        events = connection._has_events or connection.engine._has_events
-        if events:
-            for fn in connection.dispatch.before_cursor_execute:
+        # The engine's listeners directly: a connection's own dispatch joins them anew for
+        # each connection, which costs more than the statement.
+        dispatch = connection.dispatch if connection._has_events else connection.engine.dispatch
+        before, after = dispatch.before_cursor_execute, dispatch.after_cursor_execute
+        if before:
+            for fn in before:
                 sql, args = fn(connection, cursor, sql, args, None, False)
-        handled = False
-        if dialect._has_events:
-            for fn in dialect.dispatch.do_execute:
-                if fn(cursor, sql, args, None):
-                    handled = True
-                    break
-        if not handled:
+        dialect = connection.dialect
+        if not (dialect._has_events and _hooked(dialect, cursor, sql, args)):
             cursor.execute(sql, args)
-        if events:
-            connection.dispatch.after_cursor_execute(connection, cursor, sql, args, None, False)
+        if after:
+            for fn in after:
+                fn(connection, cursor, sql, args, None, False)
     except BaseException as error:
         cursor.close()
         connection._handle_dbapi_exception(error, sql, args, None, None)
     return cursor
+
+
+def _hooked(dialect: Any, cursor: Any, sql: str, args: Any) -> bool:
+    """Whether a ``do_execute`` hook of the dialect ran the statement (as SQLAlchemy asks)."""
+    return any(fn(cursor, sql, args, None) for fn in dialect.dispatch.do_execute)
 
 
 def driver_call(connection: Connection, call: Callable[[Any], None], what: str) -> None:

@@ -50,6 +50,9 @@ class Database:
     def __init__(self, engine: Engine, replicas: ReplicaSet | None = None) -> None:
         self.engine = engine
         self._write = sessionmaker(bind=engine, expire_on_commit=False)
+        # writes() on SQLite: SQLAlchemy's begin, if a statement asks for one, emits nothing
+        # (the engine's begin event skips it; the driver's BEGIN IMMEDIATE is already open).
+        self._driver_writes = engine.execution_options(**{NO_TRANSACTION: True})
         self.primary = ReadPlace(PRIMARY, engine)
         self.replicas = replicas
         self._on_dispose: list[Callable[[], None]] = []
@@ -115,10 +118,7 @@ class Database:
             with self.engine.begin() as connection:
                 yield connection
             return
-        with self.engine.connect() as connection:
-            # SQLAlchemy's begin, if a statement on it asks for one, emits nothing (the
-            # engine's begin event skips it); its rollback at close finds nothing left.
-            connection.execution_options(**{NO_TRANSACTION: True})
+        with self._driver_writes.connect() as connection:
             driver_execute(connection, "BEGIN IMMEDIATE", ()).close()
             try:
                 yield connection
