@@ -29,7 +29,9 @@ READ_ONLY = "read_only"
 #: out; one checked in more recently is handed out as it is (see :func:`_install_idle_ping`).
 PING_AFTER_IDLE_S = 1.0
 _IDLE_SINCE = "swarm_idle_since"
-#: Execution option: no transaction; SQLite runs each statement on its own (autocommit).
+#: Execution option: SQLAlchemy's begin emits nothing on SQLite. Each statement then runs on
+#: its own (autocommit), unless the caller opened the transaction on the driver's connection
+#: itself (``Database.writes``).
 NO_TRANSACTION = "swarm_no_transaction"
 
 

@@ -61,6 +61,8 @@ class Prepared:
         self._plans: dict[str, _Plan] = {}
 
     def _plan(self, dialect: Dialect) -> _Plan:
+        # By the dialect's name: one driver per dialect here (pysqlite, psycopg), and what
+        # compiles differently (paramstyle, RETURNING, locking) follows the dialect.
         plan = self._plans.get(dialect.name)
         if plan is None:
             plan = self._plans[dialect.name] = _compile(self._statement, dialect)
