@@ -189,6 +189,49 @@ def add_tasks(db: Database, count: int) -> list[int]:
     return ids
 
 
+def statement_counts(target: Target, agent_id: int) -> None:
+    """(1)'s statements: one claim + complete of each side in this process, counted (the
+    store's by SQLAlchemy's cursor events, which its prepared statements fire too; the raw
+    side's by sqlite3's trace callback or a counting psycopg cursor), BEGIN and COMMIT apart."""
+    add_tasks(target.database, 2)
+    store: list[str] = []
+    raw_seen: list[str] = []
+
+    def note(_c: Any, _cur: Any, statement: str, *_args: Any) -> None:
+        store.append(statement)
+
+    event.listen(target.database.engine, "before_cursor_execute", note)
+    try:
+        with acting_as(ACTOR):
+            store_cycle(target.database, agent_id)
+    finally:
+        event.remove(target.database.engine, "before_cursor_execute", note)
+    raw = Raw(target.dialect, target.url.render_as_string(hide_password=False))
+    try:
+        if target.dialect == "sqlite":
+            raw.conn.set_trace_callback(raw_seen.append)
+        else:
+            import psycopg
+
+            class Counting(psycopg.Cursor[Any]):
+                def execute(self, query: Any, *args: Any, **kw: Any) -> Any:
+                    raw_seen.append(str(query))
+                    return super().execute(query, *args, **kw)
+
+            raw.conn.cursor_factory = Counting
+        raw.cycle(agent_id)
+    finally:
+        raw.conn.close()
+
+    def work(statements: list[str]) -> int:
+        return sum(not s.upper().startswith(("BEGIN", "COMMIT")) for s in statements)
+
+    print(
+        f"(1) statements a task (claim + complete, BEGIN and COMMIT apart): store "
+        f"{work(store)}, raw driver {work(raw_seen)}; transactions: 2 each"
+    )
+
+
 def claim_complete(target: Target, workers: Workers, cycles: int, rounds: int) -> bool:
     """(1): returns whether every ratio met its target."""
     met = True
@@ -448,6 +491,7 @@ def run(dialect: str, args: argparse.Namespace, work: Path) -> bool:
                 for i in range(args.workers + 1)
             ]
         workers = Workers(target, agent_ids[: args.workers])
+        statement_counts(target, agent_ids[-1])
         met &= claim_complete(target, workers, args.cycles, args.rounds)
         print(f"    load average {os.getloadavg()[0]:.1f}")
 

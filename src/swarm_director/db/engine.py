@@ -29,8 +29,10 @@ READ_ONLY = "read_only"
 #: out; one checked in more recently is handed out as it is (see :func:`_install_idle_ping`).
 PING_AFTER_IDLE_S = 1.0
 _IDLE_SINCE = "swarm_idle_since"
-#: Execution option: no transaction; SQLite runs each statement on its own (autocommit).
-_NO_TRANSACTION = "swarm_no_transaction"
+#: Execution option: SQLAlchemy's begin emits nothing on SQLite. Each statement then runs on
+#: its own (autocommit), unless the caller opened the transaction on the driver's connection
+#: itself (``Database.writes``).
+NO_TRANSACTION = "swarm_no_transaction"
 
 
 def sqlite_file(url: URL) -> Path | None:
@@ -81,7 +83,7 @@ def _install_sqlite_hooks(engine: Engine, busy_timeout_s: float) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         options = conn.get_execution_options()
-        if options.get("isolation_level") == "AUTOCOMMIT" or options.get(_NO_TRANSACTION):
+        if options.get("isolation_level") == "AUTOCOMMIT" or options.get(NO_TRANSACTION):
             return  # VACUUM, checkpoints and the like must run outside a transaction
         if options.get(READ_ONLY):
             conn.exec_driver_sql("BEGIN")
@@ -193,7 +195,7 @@ def statement_reads(engine: Engine) -> Engine:
     (the driver already leaves transaction control to SQLAlchemy).
     """
     if engine.dialect.name == "sqlite":
-        return engine.execution_options(**{READ_ONLY: True, _NO_TRANSACTION: True})
+        return engine.execution_options(**{READ_ONLY: True, NO_TRANSACTION: True})
     return engine.execution_options(isolation_level="AUTOCOMMIT", **{READ_ONLY: True})
 
 

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Self
+from typing import Any, Self
 
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from swarm_director.config import Settings
-from swarm_director.db.engine import create_engine_from_settings, make_engine
+from swarm_director.db.driver import driver_call, driver_execute
+from swarm_director.db.engine import NO_TRANSACTION, create_engine_from_settings, make_engine
 from swarm_director.db.reads import PRIMARY, ReadPlace
 from swarm_director.db.replicas import ReplicaSet
 from swarm_director.errors import ConfigError
@@ -28,6 +29,15 @@ from swarm_director.redact import masked_url
 
 #: The WAL insert position as a number: past the commit record of every committed transaction.
 _INSERT_POSITION = "SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '0/0')::bigint"
+
+
+def _commit(driver: Any) -> None:
+    driver.commit()
+
+
+def _rollback(driver: Any) -> None:
+    if driver.in_transaction:  # an error may have ended it already
+        driver.rollback()
 
 
 class Database:
@@ -40,6 +50,9 @@ class Database:
     def __init__(self, engine: Engine, replicas: ReplicaSet | None = None) -> None:
         self.engine = engine
         self._write = sessionmaker(bind=engine, expire_on_commit=False)
+        # writes() on SQLite: SQLAlchemy's begin, if a statement asks for one, emits nothing
+        # (the engine's begin event skips it; the driver's BEGIN IMMEDIATE is already open).
+        self._driver_writes = engine.execution_options(**{NO_TRANSACTION: True})
         self.primary = ReadPlace(PRIMARY, engine)
         self.replicas = replicas
         self._on_dispose: list[Callable[[], None]] = []
@@ -96,10 +109,23 @@ class Database:
         For the hot write paths that run prebuilt Core statements and build no ORM objects
         (the work queue's claims and completions), where a :class:`Session` around them costs
         more than their statements. On SQLite it begins with ``BEGIN IMMEDIATE`` like a
-        session's transaction.
+        session's transaction, run on the driver's connection together with its commit or
+        rollback: SQLAlchemy's own transaction around them (its begin event and commit path)
+        cost as much as the queue's statements again (``bench/work_queue.py``). Statements run
+        through SQLAlchemy on the connection still take part in that transaction.
         """
-        with self.engine.begin() as connection:
-            yield connection
+        if self.engine.dialect.name != "sqlite":
+            with self.engine.begin() as connection:
+                yield connection
+            return
+        with self._driver_writes.connect() as connection:
+            driver_execute(connection, "BEGIN IMMEDIATE", ()).close()
+            try:
+                yield connection
+            except BaseException:
+                driver_call(connection, _rollback, "ROLLBACK")
+                raise
+            driver_call(connection, _commit, "COMMIT")
 
     @contextmanager
     def read(self) -> Iterator[Session]:

@@ -178,9 +178,18 @@ def record(
     changes: Mapping[str, tuple[Any, Any] | list[Any]],
 ) -> None:
     """Record one change made through a Core statement (the ORM's are recorded already)."""
-    values = {name: [_json(pair[0]), _json(pair[1])] for name, pair in changes.items()}
     target = connection.connection() if isinstance(connection, Session) else connection
-    target.execute(_INSERT, _entry(entity, entity_id, action, values))
+    target.execute(_INSERT, entry_values(entity, entity_id, action, changes))
+
+
+def entry_values(
+    entity: str, entity_id: int, action: str, changes: Mapping[str, tuple[Any, Any] | list[Any]]
+) -> dict[str, Any]:
+    """The history row :func:`record` inserts for one change, as the columns' values (the
+    actor, the request id and the time filled in): for a caller that runs the insert itself
+    (the work queue's prepared statements)."""
+    values = {name: [_json(pair[0]), _json(pair[1])] for name, pair in changes.items()}
+    return _entry(entity, entity_id, action, values)
 
 
 def record_created(

@@ -51,7 +51,7 @@ class Task(TimestampMixin, Base):
         ForeignKey("conversations.id", ondelete="SET NULL", use_alter=True)
     )
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    # The work queue (store/queue.py): a claim takes a lease for ``lease_token``'s holder
+    # The work queue (store/queue/): a claim takes a lease for ``lease_token``'s holder
     # until ``lease_expires_at``; a failure retries after ``not_before`` until
     # ``max_attempts`` claims were used.
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
