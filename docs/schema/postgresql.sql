@@ -96,6 +96,14 @@ CREATE TABLE idempotency_keys (
 
 CREATE INDEX ix_idempotency_keys_created_at ON idempotency_keys (created_at);
 
+-- log_volume_hours: Log records of one UTC hour and level (what ``agent_logs`` holds now).
+CREATE TABLE log_volume_hours (
+	epoch_hour BIGINT NOT NULL, 
+	log_level VARCHAR(20) NOT NULL, 
+	logs BIGINT NOT NULL, 
+	CONSTRAINT pk_log_volume_hours PRIMARY KEY (epoch_hour, log_level)
+);
+
 -- maintenance_events: One administrative action (migrate, backup, cleanup, ...) and how it ended.
 CREATE TABLE maintenance_events (
 	id SERIAL NOT NULL, 
@@ -337,3 +345,12 @@ CREATE INDEX ix_agent_logs_fts ON agent_logs USING gin (to_tsvector('simple', re
 CREATE INDEX ix_tasks_fts ON tasks USING gin (to_tsvector('simple', regexp_replace(left(coalesce(title, '') || ' ' || coalesce(description, ''), 100000), '[^[:alnum:]]+', ' ', 'g')));
 
 CREATE INDEX ix_messages_fts ON messages USING gin (to_tsvector('simple', regexp_replace(left(content, 100000), '[^[:alnum:]]+', ' ', 'g')));
+
+-- Report rollups kept exact by the writes (see swarm_director.models.rollup).
+CREATE OR REPLACE FUNCTION log_volume_hours_apply() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF TG_OP IN ('DELETE', 'UPDATE') THEN INSERT INTO log_volume_hours (epoch_hour, log_level, logs) SELECT floor(extract(epoch FROM "timestamp") / 3600)::bigint, log_level, -count(*) FROM gone GROUP BY 1, 2 ORDER BY 1, 2 ON CONFLICT (epoch_hour, log_level) DO UPDATE SET logs = log_volume_hours.logs + excluded.logs; END IF; IF TG_OP IN ('INSERT', 'UPDATE') THEN INSERT INTO log_volume_hours (epoch_hour, log_level, logs) SELECT floor(extract(epoch FROM "timestamp") / 3600)::bigint, log_level, count(*) FROM added GROUP BY 1, 2 ORDER BY 1, 2 ON CONFLICT (epoch_hour, log_level) DO UPDATE SET logs = log_volume_hours.logs + excluded.logs; END IF; RETURN NULL; END $$;
+
+CREATE TRIGGER log_volume_hours_insert AFTER INSERT ON agent_logs REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION log_volume_hours_apply();
+
+CREATE TRIGGER log_volume_hours_delete AFTER DELETE ON agent_logs REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION log_volume_hours_apply();
+
+CREATE TRIGGER log_volume_hours_update AFTER UPDATE ON agent_logs REFERENCING OLD TABLE AS gone NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION log_volume_hours_apply();

@@ -96,6 +96,14 @@ CREATE TABLE idempotency_keys (
 
 CREATE INDEX ix_idempotency_keys_created_at ON idempotency_keys (created_at);
 
+-- log_volume_hours: Log records of one UTC hour and level (what ``agent_logs`` holds now).
+CREATE TABLE log_volume_hours (
+	epoch_hour BIGINT NOT NULL, 
+	log_level VARCHAR(20) NOT NULL, 
+	logs BIGINT NOT NULL, 
+	CONSTRAINT pk_log_volume_hours PRIMARY KEY (epoch_hour, log_level)
+);
+
 -- maintenance_events: One administrative action (migrate, backup, cleanup, ...) and how it ended.
 CREATE TABLE maintenance_events (
 	id INTEGER NOT NULL, 
@@ -359,3 +367,8 @@ CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN INSERT INTO me
 CREATE TRIGGER messages_fts_update AFTER UPDATE OF content ON messages BEGIN INSERT INTO messages_fts(messages_fts, rowid, content) VALUES ('delete', old.id, old.content); INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content); END;
 
 INSERT INTO messages_fts(messages_fts) VALUES ('rebuild');
+
+-- Report rollups kept exact by the writes (see swarm_director.models.rollup).
+CREATE TRIGGER log_volume_hours_delete AFTER DELETE ON agent_logs BEGIN INSERT INTO log_volume_hours (epoch_hour, log_level, logs) VALUES (CAST(strftime('%s', substr(old."timestamp", 1, 19)) AS INTEGER) / 3600, old.log_level, -1) ON CONFLICT (epoch_hour, log_level) DO UPDATE SET logs = logs + excluded.logs; END;
+
+CREATE TRIGGER log_volume_hours_update AFTER UPDATE OF "timestamp", log_level ON agent_logs BEGIN INSERT INTO log_volume_hours (epoch_hour, log_level, logs) VALUES (CAST(strftime('%s', substr(old."timestamp", 1, 19)) AS INTEGER) / 3600, old.log_level, -1) ON CONFLICT (epoch_hour, log_level) DO UPDATE SET logs = logs + excluded.logs; INSERT INTO log_volume_hours (epoch_hour, log_level, logs) VALUES (CAST(strftime('%s', substr(new."timestamp", 1, 19)) AS INTEGER) / 3600, new.log_level, 1) ON CONFLICT (epoch_hour, log_level) DO UPDATE SET logs = logs + excluded.logs; END;

@@ -39,6 +39,7 @@ from swarm_director.db.partitions import (
 )
 from swarm_director.models import AgentLog, LogLevel
 from swarm_director.ops.dbinfo import quoted, reader, table_of
+from swarm_director.store.reports.rollups import forget_log_hours
 
 LOGS = table_of(AgentLog)
 #: Longest wait for the exclusive lock a DROP or a new partition needs on agent_logs.
@@ -141,6 +142,9 @@ def drop_partitions(
         if archive is not None:
             archive(conn, going)
         for part in going:
+            # A DROP fires no trigger: the month's hours leave the rollup here (every row of
+            # [lower, upper) is in this partition, so these hours count only its rows).
+            forget_log_hours(conn, part.lower, part.upper)
             conn.exec_driver_sql(f"DROP TABLE {quoted(conn, part.name)}")
             result.names.append(part.name)
     result.seconds = time.perf_counter() - started

@@ -1,0 +1,204 @@
+"""``log_volume_hours`` stays what a count of the logs says, whatever writes and deletes them:
+bulk and single inserts (several writers at once), a task's cascade, retention (batched
+deletes; on PostgreSQL whole partitions dropped), updates by hand. And the log volume report
+read through it gives the figures of the raw query, for every bucket and zone."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from swarm_director.db import Database
+from swarm_director.db.partitions import ensure_partitions
+from swarm_director.enums import LogLevel
+from swarm_director.ops.retention.logs import cleanup_logs
+from swarm_director.ops.retention.policy import RetentionPolicy
+from swarm_director.schemas.reports import ReportQuery
+from swarm_director.store import logs, reports, tasks
+from swarm_director.store.reports.rollups import log_hours_drift, rebuild_log_hours
+from swarm_director.store.reports.window import resolve
+from tests.store.conftest import new_task
+
+NOW = datetime(2026, 12, 15, 12, 30, tzinfo=UTC)
+LEVELS = [level.value for level in LogLevel]
+
+
+def _rows(n: int, first: datetime, step: timedelta, tag: str = "") -> list[dict[str, object]]:
+    return [
+        {
+            "agent_type": "worker",
+            "message": f"{tag} {i}",
+            "log_level": LEVELS[i % len(LEVELS)],
+            "timestamp": first + step * i,
+        }
+        for i in range(n)
+    ]
+
+
+def _drift(db: Database) -> list[tuple[int, str, int, int]]:
+    with db.engine.connect() as conn:
+        return log_hours_drift(conn)
+
+
+def _rollup_total(db: Database) -> int:
+    with db.engine.connect() as conn:
+        return int(
+            conn.exec_driver_sql("SELECT coalesce(sum(logs), 0) FROM log_volume_hours").scalar_one()
+        )
+
+
+def _new_task(db: Database) -> int:
+    with db.transaction() as session:
+        return new_task(session).id
+
+
+def test_every_route_in_and_out_keeps_the_counts_exact(db: Database) -> None:
+    keep, gone = _new_task(db), _new_task(db)
+    with db.transaction() as session:
+        # Rows on both sides of hour boundaries, to the microsecond.
+        edge = datetime(2026, 12, 14, 10, 59, 59, 999999, tzinfo=UTC)
+        logs.add_logs(session, keep, _rows(50, edge - timedelta(minutes=5), timedelta(seconds=13)))
+        logs.add_logs(session, gone, _rows(30, edge, timedelta(microseconds=1)))
+        logs.add_logs(session, keep, [{"agent_type": "w", "message": "now"}])  # no timestamp
+        logs.add_log(session, keep, {"agent_type": "w", "message": "one", "timestamp": edge})
+        logs.add_log(session, keep, {"agent_type": "w", "message": "two", "log_level": "error"})
+    assert _drift(db) == []
+    assert _rollup_total(db) == 83
+
+    with db.transaction() as session:
+        tasks.delete_task(session, gone)  # its 30 logs go by the foreign key's cascade
+    assert _drift(db) == [] and _rollup_total(db) == 53
+
+    with db.engine.begin() as conn:
+        later = (
+            "\"timestamp\" + interval '3 hours'"
+            if conn.dialect.name == "postgresql"
+            else "datetime(\"timestamp\", '+3 hours')"
+        )
+        conn.execute(
+            sa.text(
+                f"UPDATE agent_logs SET log_level = 'error', \"timestamp\" = {later} "
+                "WHERE message LIKE :p"
+            ),
+            {"p": " 1%"},
+        )
+        conn.execute(sa.text("DELETE FROM agent_logs WHERE message LIKE :p"), {"p": " 2%"})
+    assert _drift(db) == []
+
+
+def test_concurrent_writers_a_delete_and_retention_leave_it_exact(db: Database) -> None:
+    """Four writers ingest batches (hot hours shared by all) while a task with logs is deleted
+    and retention removes the oldest logs; the rollup equals a count of what is left."""
+    writers = [_new_task(db) for _ in range(4)]
+    doomed = _new_task(db)
+    with db.transaction() as session:
+        logs.add_logs(session, doomed, _rows(200, NOW - timedelta(days=2), timedelta(minutes=1)))
+    errors: list[BaseException] = []
+
+    def write(task_id: int) -> None:
+        try:
+            for batch in range(15):
+                first = NOW - timedelta(days=3) + timedelta(hours=2 * batch)
+                with db.transaction() as session:
+                    logs.add_logs(session, task_id, _rows(40, first, timedelta(minutes=3), "w"))
+                with db.transaction() as session:
+                    logs.add_log(session, task_id, {"agent_type": "w", "message": "single"})
+        except BaseException as error:  # noqa: BLE001  (reported by the main thread)
+            errors.append(error)
+
+    def delete_and_clean() -> None:
+        try:
+            with db.transaction() as session:
+                tasks.delete_task(session, doomed)
+            policy = RetentionPolicy(older_than=timedelta(days=2, hours=12))
+            cleanup_logs(db.engine, policy, batch_size=25, now=NOW)
+        except BaseException as error:  # noqa: BLE001
+            errors.append(error)
+
+    threads = [threading.Thread(target=write, args=(t,)) for t in writers]
+    threads.append(threading.Thread(target=delete_and_clean))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert _drift(db) == []
+    with db.engine.connect() as conn:
+        left = conn.exec_driver_sql("SELECT count(*) FROM agent_logs").scalar_one()
+    assert _rollup_total(db) == left > 0
+
+
+def test_retention_that_drops_whole_months_takes_their_hours_along(db: Database) -> None:
+    task = _new_task(db)
+    with db.engine.begin() as conn:
+        # PostgreSQL: monthly partitions, so October and November go by DROP TABLE (no
+        # trigger fires), December's first days row by row. SQLite: all row by row.
+        if conn.dialect.name == "postgresql":
+            months = [datetime(2026, m, 1, tzinfo=UTC) for m in (10, 11, 12)]
+            ensure_partitions(conn, "agent_logs", months)
+    batches = [
+        _rows(120, datetime(2026, 10, 3, tzinfo=UTC), timedelta(hours=5)),
+        _rows(120, datetime(2026, 11, 20, tzinfo=UTC), timedelta(hours=5)),  # into December
+        _rows(60, NOW - timedelta(days=3), timedelta(hours=1)),
+    ]
+    with db.transaction() as session:
+        for batch in batches:
+            logs.add_logs(session, task, batch)
+    kept = sum(row["timestamp"] >= NOW - timedelta(days=2) for b in batches for row in b)  # type: ignore[operator]
+    report = cleanup_logs(db.engine, RetentionPolicy(older_than=timedelta(days=2)), now=NOW)
+    assert report.deleted > 0
+    with db.engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            assert report.partitions == ["agent_logs_p2026_10", "agent_logs_p2026_11"]
+    assert _drift(db) == []
+    assert _rollup_total(db) == kept == 43
+
+
+@pytest.mark.parametrize(
+    ("bucket", "tz", "span"),
+    [
+        ("hour", "UTC", timedelta(hours=30)),
+        ("day", "UTC", timedelta(days=9)),
+        ("day", "Europe/Berlin", timedelta(days=9)),  # 2026-10-25: a 25-hour day
+        ("day", "America/St_Johns", timedelta(days=9)),  # -03:30: the logs themselves
+        ("day", "Asia/Kolkata", timedelta(days=9)),  # +05:30
+        ("minute", "UTC", timedelta(hours=3)),
+    ],
+)
+def test_the_log_report_through_the_rollup_equals_the_raw_query(
+    db: Database, bucket: str, tz: str, span: timedelta
+) -> None:
+    task = _new_task(db)
+    first = datetime(2026, 10, 20, 7, 13, 29, tzinfo=UTC)
+    with db.transaction() as session:
+        logs.add_logs(session, task, _rows(1500, first, timedelta(minutes=9, seconds=7)))
+        logs.add_logs(session, task, _rows(200, first + timedelta(hours=30), timedelta(seconds=1)))
+        # The last 0.4 ms of an hour (SQLite rounds to milliseconds when it reads a time).
+        edge = datetime(2026, 10, 20, 9, 59, 59, 999600, tzinfo=UTC)
+        logs.add_logs(session, task, _rows(80, edge, timedelta(hours=1)))
+    # Ranges that start and end mid-hour, so the ends come from the logs.
+    since = first + timedelta(minutes=31, seconds=5, microseconds=7)
+    query = ReportQuery(since=since, until=since + span, bucket=bucket, tz=tz)
+    window = resolve(query)
+    with db.engine.connect() as conn:
+        fast = reports.log_volume(conn, window=window)
+        raw = reports.log_volume(conn, window=window, rollup=False)
+    assert fast == raw
+    assert sum(fast.totals.values()) > 10
+
+
+def test_a_rollup_rebuilt_from_scratch_is_exact(db: Database) -> None:
+    task = _new_task(db)
+    with db.transaction() as session:
+        logs.add_logs(session, task, _rows(100, NOW - timedelta(days=1), timedelta(minutes=17)))
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE log_volume_hours SET logs = logs + 5")
+        conn.exec_driver_sql("INSERT INTO log_volume_hours VALUES (1, 'info', 3)")
+    assert len(_drift(db)) > 1
+    with db.engine.begin() as conn:
+        rebuild_log_hours(conn)
+    assert _drift(db) == []
+    assert _rollup_total(db) == 100
