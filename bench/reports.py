@@ -38,9 +38,9 @@ from bench.api import percentile
 from bench.scale import Target, fill
 from bench.scale import ingest as scale_ingest
 from swarm_director.db import utcnow
+from swarm_director.models.rollup import log_hours_drift, rebuild_log_hours
 from swarm_director.schemas.reports import ReportQuery
 from swarm_director.store import log_ingest, reports
-from swarm_director.store.reports.rollups import log_hours_drift, rebuild_log_hours
 
 TYPES = ("email_draft", "document_review", "communication", "analysis")
 PRIORITIES = ("low", "medium", "medium", "high", "critical")
@@ -310,6 +310,26 @@ def ingest_cost(target: Target, task_id: int, rows: int, rounds: int) -> None:
     )
 
 
+def explain(target: Target, query: ReportQuery, label: str) -> None:
+    """The plan of every statement each report sends, as the database ran it: EXPLAIN
+    (ANALYZE, BUFFERS) on PostgreSQL, EXPLAIN QUERY PLAN on SQLite."""
+    raw = target.raw()
+    prefix = (
+        "EXPLAIN (ANALYZE, BUFFERS) " if target.dialect == "postgresql" else ("EXPLAIN QUERY PLAN ")
+    )
+    try:
+        for name, report in REPORTS.items():
+            for statement, parameters in capture(target, report, query):
+                print(f"  --- {label} {name}: {' '.join(statement.split())[:160]}")
+                cur = raw.cursor()
+                cur.execute(prefix + statement, parameters)
+                for row in cur.fetchall():
+                    print(f"      {row[-1]}")
+                cur.close()
+    finally:
+        raw.close()
+
+
 def run(dialect: str, args: argparse.Namespace, work: Path) -> None:
     print(f"== {dialect}: {args.tasks:,} tasks over {args.days} days, {args.logs:,} logs")
     target = Target(dialect, work)
@@ -325,6 +345,8 @@ def run(dialect: str, args: argparse.Namespace, work: Path) -> None:
         now = utcnow()
         month = ReportQuery(since=now - timedelta(days=args.days), until=now, bucket="day")
         day = ReportQuery(since=now - timedelta(hours=24), until=now, bucket="hour")
+        if args.explain:
+            explain(target, month, f"{args.days}d/day")
         measure(target, month, f"{args.days}d/day", args.repeat)
         measure(target, day, "24h/hour", args.repeat)
         if args.ingest:
@@ -341,6 +363,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--repeat", type=int, default=9)
     parser.add_argument("--dialect", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--explain", action="store_true", help="print each statement's plan")
     parser.add_argument("--ingest", type=int, default=100_000, help="rows per ingest round")
     parser.add_argument("--rounds", type=int, default=3, help="ingest rounds")
     args = parser.parse_args(argv)

@@ -10,20 +10,24 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
+from click.testing import CliRunner
+from sqlalchemy.engine import URL
 
+from swarm_director.cli.main import cli
 from swarm_director.db import Database
 from swarm_director.db.partitions import ensure_partitions
 from swarm_director.enums import LogLevel
+from swarm_director.models.rollup import log_hours_drift, rebuild_log_hours
 from swarm_director.ops.retention.logs import cleanup_logs
 from swarm_director.ops.retention.policy import RetentionPolicy
 from swarm_director.schemas.reports import ReportQuery
 from swarm_director.store import logs, reports, tasks
-from swarm_director.store.reports.rollups import log_hours_drift, rebuild_log_hours
 from swarm_director.store.reports.window import resolve
 from tests.store.conftest import new_task
 
 NOW = datetime(2026, 12, 15, 12, 30, tzinfo=UTC)
 LEVELS = [level.value for level in LogLevel]
+HOUR = timedelta(hours=1)
 
 
 def _rows(n: int, first: datetime, step: timedelta, tag: str = "") -> list[dict[str, object]]:
@@ -106,7 +110,7 @@ def test_concurrent_writers_a_delete_and_retention_leave_it_exact(db: Database) 
                     logs.add_logs(session, task_id, _rows(40, first, timedelta(minutes=3), "w"))
                 with db.transaction() as session:
                     logs.add_log(session, task_id, {"agent_type": "w", "message": "single"})
-        except BaseException as error:  # noqa: BLE001  (reported by the main thread)
+        except BaseException as error:
             errors.append(error)
 
     def delete_and_clean() -> None:
@@ -115,7 +119,7 @@ def test_concurrent_writers_a_delete_and_retention_leave_it_exact(db: Database) 
                 tasks.delete_task(session, doomed)
             policy = RetentionPolicy(older_than=timedelta(days=2, hours=12))
             cleanup_logs(db.engine, policy, batch_size=25, now=NOW)
-        except BaseException as error:  # noqa: BLE001
+        except BaseException as error:
             errors.append(error)
 
     threads = [threading.Thread(target=write, args=(t,)) for t in writers]
@@ -202,3 +206,30 @@ def test_a_rollup_rebuilt_from_scratch_is_exact(db: Database) -> None:
         rebuild_log_hours(conn)
     assert _drift(db) == []
     assert _rollup_total(db) == 100
+
+
+def test_db_check_names_a_drifted_hour_and_rebuild_rollups_repairs_it(
+    db: Database, db_url: URL
+) -> None:
+    task = _new_task(db)
+    with db.transaction() as session:
+        logs.add_logs(session, task, _rows(20, datetime(2026, 12, 1, 9, tzinfo=UTC), HOUR))
+    url = db_url.render_as_string(hide_password=False)
+    assert _cli("db", "check", "--database-url", url)[0] == 0
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql(
+            "UPDATE log_volume_hours SET logs = logs + 2 WHERE log_level = 'warning'"
+        )
+    code, out = _cli("db", "check", "--database-url", url)
+    assert code == 1
+    assert "2026-12-01T11:00Z warning: the rollup says 3, the logs are 1" in out
+
+    code, out = _cli("db", "rebuild-rollups", "--database-url", url)
+    assert code == 0 and "Rebuilt log_volume_hours" in out
+    assert _drift(db) == []
+    assert _cli("db", "check", "--database-url", url)[0] == 0
+
+
+def _cli(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, list(args))
+    return result.exit_code, result.output

@@ -25,10 +25,25 @@ The migration ``012_add_report_rollups`` carries its own copy of this DDL.
 
 from __future__ import annotations
 
-from sqlalchemy import DDL, BigInteger, String, event
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import (
+    DDL,
+    BigInteger,
+    Connection,
+    String,
+    Table,
+    delete,
+    event,
+    func,
+    literal_column,
+    select,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from swarm_director.db.base import Base
+from swarm_director.models.log import AgentLog
 
 
 class LogVolumeHour(Base):
@@ -109,6 +124,71 @@ def backfill_sql(dialect: str) -> str:
         f"INSERT INTO {TABLE} (epoch_hour, log_level, logs) "  # noqa: S608  (constants)
         f"SELECT {HOUR_SQL[dialect]}, log_level, count(*) FROM agent_logs GROUP BY 1, 2"
     )
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+HOUR = timedelta(hours=1)
+_ROLLUP = cast(Table, LogVolumeHour.__table__)
+
+
+def epoch_hour(when: datetime) -> int:
+    """Whole UTC hours since the epoch of ``when`` (naive: UTC), in integers (no float)."""
+    aware = when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+    return (aware - EPOCH) // HOUR
+
+
+def hour_start(hour: int) -> datetime:
+    """The UTC instant an :func:`epoch_hour` starts."""
+    return EPOCH + hour * HOUR
+
+
+def forget_log_hours(connection: Connection, since: datetime | None, until: datetime) -> None:
+    """Remove the hours ``[since, until)`` (whole hours; None: from the first) from the
+    rollup, for logs that leave without a DELETE (a dropped partition)."""
+    stmt = delete(_ROLLUP).where(_ROLLUP.c.epoch_hour < epoch_hour(until))
+    if since is not None:
+        stmt = stmt.where(_ROLLUP.c.epoch_hour >= epoch_hour(since))
+    connection.execute(stmt)
+
+
+def rebuild_log_hours(connection: Connection) -> int:
+    """Count every log again into ``log_volume_hours`` (in the connection's transaction);
+    returns the number of rows of the rollup. For a database filled by other means than the
+    store (SQLite), or after ``db check`` found drift."""
+    if connection.dialect.name == "postgresql":
+        # Writers wait for this transaction instead of counting into the table meanwhile.
+        connection.exec_driver_sql("LOCK TABLE agent_logs IN SHARE MODE")
+        connection.exec_driver_sql(f"LOCK TABLE {TABLE}")
+    connection.execute(delete(_ROLLUP))
+    connection.exec_driver_sql(backfill_sql(connection.dialect.name))
+    return int(connection.execute(select(func.count()).select_from(_ROLLUP)).scalar_one())
+
+
+def log_hours_drift(connection: Connection) -> list[tuple[int, str, int, int]]:
+    """``(epoch_hour, level, rollup, logs)`` of every hour and level where the rollup differs
+    from a count of the logs (empty when exact)."""
+    hour = _hour_column(connection.dialect.name)
+    raw = {
+        (int(h), str(getattr(lvl, "value", lvl))): int(n)
+        for h, lvl, n in connection.execute(
+            select(hour, AgentLog.log_level, func.count()).group_by(hour, AgentLog.log_level)
+        )
+    }
+    kept = {
+        (int(h), str(lvl)): int(n)
+        for h, lvl, n in connection.execute(
+            select(_ROLLUP.c.epoch_hour, _ROLLUP.c.log_level, _ROLLUP.c.logs)
+        )
+    }
+    return [
+        (h, lvl, kept.get((h, lvl), 0), raw.get((h, lvl), 0))
+        for h, lvl in sorted(set(raw) | set(kept))
+        if kept.get((h, lvl), 0) != raw.get((h, lvl), 0)
+    ]
+
+
+def _hour_column(dialect: str) -> Any:
+    return literal_column(HOUR_SQL[dialect].replace('"timestamp"', 'agent_logs."timestamp"'))
 
 
 def _ddl(statement: str, dialect: str) -> DDL:

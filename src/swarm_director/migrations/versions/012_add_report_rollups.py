@@ -36,8 +36,9 @@ _PG_UPSERT = (
 )
 _SQLITE_UPSERT = (
     f"INSERT INTO {_TABLE} (epoch_hour, log_level, logs) "  # noqa: S608  (constants)
-    "VALUES (CAST(strftime('%s', substr({row}.\"timestamp\", 1, 19)) AS INTEGER) / 3600, {row}.log_level, "
-    "{delta}) ON CONFLICT (epoch_hour, log_level) DO UPDATE SET logs = logs + excluded.logs;"
+    "VALUES (CAST(strftime('%s', substr({row}.\"timestamp\", 1, 19)) AS INTEGER) / 3600, "
+    "{row}.log_level, {delta}) "
+    "ON CONFLICT (epoch_hour, log_level) DO UPDATE SET logs = logs + excluded.logs;"
 )
 
 

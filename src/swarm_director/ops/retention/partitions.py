@@ -38,8 +38,8 @@ from swarm_director.db.partitions import (
     relation_bytes,
 )
 from swarm_director.models import AgentLog, LogLevel
+from swarm_director.models.rollup import forget_log_hours
 from swarm_director.ops.dbinfo import quoted, reader, table_of
-from swarm_director.store.reports.rollups import forget_log_hours
 
 LOGS = table_of(AgentLog)
 #: Longest wait for the exclusive lock a DROP or a new partition needs on agent_logs.
@@ -144,6 +144,7 @@ def drop_partitions(
         for part in going:
             # A DROP fires no trigger: the month's hours leave the rollup here (every row of
             # [lower, upper) is in this partition, so these hours count only its rows).
+            assert part.upper is not None  # plan_drops never picks the default partition
             forget_log_hours(conn, part.lower, part.upper)
             conn.exec_driver_sql(f"DROP TABLE {quoted(conn, part.name)}")
             result.names.append(part.name)

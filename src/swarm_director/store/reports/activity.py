@@ -12,9 +12,10 @@ from swarm_director.models.draft import Draft
 from swarm_director.models.email import EmailMessage
 from swarm_director.models.history import HistoryEntry
 from swarm_director.models.log import AgentLog
+from swarm_director.models.rollup import hour_start
 from swarm_director.schemas.reports import DraftReport, EmailReport, LogVolumeReport, ReportQuery
 from swarm_director.store._common import core_connection
-from swarm_director.store.reports.rollups import hour_start, log_hours, whole_hours
+from swarm_director.store.reports.rollups import log_hours, whole_hours
 from swarm_director.store.reports.window import Window, resolve
 
 
