@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+import contextlib
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -294,14 +295,12 @@ def ingest_cost(target: Target, task_id: int, rows: int, rounds: int) -> None:
     """The store's bulk ingest (batches of 5,000, as bench/scale.py) with the rollup kept and
     without, alternating, beside the raw driver's insert of the same rows (no rollup)."""
     with_s, without_s, raw_s = [], [], []
-    for _ in range(rounds):
-        with rollup_off(target):
-            store, raw = scale_ingest(target, task_id, rows, 1)
-        without_s.append(rows / store)
-        raw_s.append(rows / raw)
-        store, raw = scale_ingest(target, task_id, rows, 1)
-        with_s.append(rows / store)
-        raw_s.append(rows / raw)
+    for round_ in range(rounds):
+        for kept in (True, False) if round_ % 2 else (False, True):  # each first every other
+            with contextlib.nullcontext() if kept else rollup_off(target):
+                store, raw = scale_ingest(target, task_id, rows, 1)
+            (with_s if kept else without_s).append(rows / store)
+            raw_s.append(rows / raw)
     w, wo, r = (rows / statistics.median(x) for x in (with_s, without_s, raw_s))
     print(
         f"  ingest {rows:,} rows x {rounds}: store with rollup {w:,.0f} rows/s, without "

@@ -133,6 +133,16 @@ CREATE TABLE statement_timings (
 	CONSTRAINT pk_statement_timings PRIMARY KEY (shape_hash)
 );
 
+-- task_count_hours: Tasks created, completed and failed in one UTC hour, by the task's current type and
+CREATE TABLE task_count_hours (
+	epoch_hour BIGINT NOT NULL, 
+	kind VARCHAR(10) NOT NULL, 
+	type VARCHAR(50) NOT NULL, 
+	priority VARCHAR(20) NOT NULL, 
+	tasks BIGINT NOT NULL, 
+	CONSTRAINT pk_task_count_hours PRIMARY KEY (epoch_hour, kind, type, priority)
+);
+
 -- tasks: A task assigned to an agent, possibly a subtask of another.
 CREATE TABLE tasks (
 	id INTEGER NOT NULL, 

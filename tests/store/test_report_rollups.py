@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -17,13 +18,17 @@ from swarm_director.cli.main import cli
 from swarm_director.db import Database
 from swarm_director.db.partitions import ensure_partitions
 from swarm_director.enums import LogLevel
-from swarm_director.models.rollup import log_hours_drift, rebuild_log_hours
+from swarm_director.models import Task
+from swarm_director.models.rollup import log_hours_drift, rebuild_log_hours, task_hours_drift
 from swarm_director.ops.retention.logs import cleanup_logs
 from swarm_director.ops.retention.policy import RetentionPolicy
 from swarm_director.schemas.reports import ReportQuery
-from swarm_director.store import logs, reports, tasks
+from swarm_director.store import logs, queue, reports, tasks
+from swarm_director.store.history import prune_history
 from swarm_director.store.reports.window import resolve
-from tests.store.conftest import new_task
+from tests.store.conftest import new_agent, new_task
+from tests.store.reports_swarm import PRIORITIES, TYPES, build
+from tests.store.reports_swarm import START as SWARM_START
 
 NOW = datetime(2026, 12, 15, 12, 30, tzinfo=UTC)
 LEVELS = [level.value for level in LogLevel]
@@ -233,3 +238,96 @@ def test_db_check_names_a_drifted_hour_and_rebuild_rollups_repairs_it(
 def _cli(*args: str) -> tuple[int, str]:
     result = CliRunner().invoke(cli, list(args))
     return result.exit_code, result.output
+
+
+def _task_drift(db: Database) -> list[Any]:
+    with db.engine.connect() as conn:
+        return task_hours_drift(conn)
+
+
+@pytest.mark.parametrize(
+    ("bucket", "tz", "by"),
+    [
+        ("hour", "UTC", None),
+        ("hour", "UTC", "priority"),
+        ("day", "UTC", "type"),
+        ("day", "Europe/Berlin", None),  # the swarm spans the 25-hour day
+        ("day", "Asia/Kolkata", "type"),  # +05:30: from the tasks themselves
+        ("minute", "UTC", None),
+        ("hour", "UTC", "agent"),  # not in the rollup: from the tasks themselves
+    ],
+)
+def test_task_counts_through_the_rollup_equal_the_raw_query(
+    db: Database, bucket: str, tz: str, by: str | None
+) -> None:
+    build(db)
+    assert _task_drift(db) == []
+    since = SWARM_START + timedelta(minutes=23, microseconds=5)
+    span = timedelta(hours=2) if bucket == "minute" else timedelta(days=3)
+    query = ReportQuery(since=since, until=since + span, bucket=bucket, tz=tz, by=by)
+    window = resolve(query)
+    with db.engine.connect() as conn:
+        fast = reports.task_counts(conn, query, window=window)
+        raw = reports.task_counts(conn, query, window=window, rollup=False)
+    assert fast == raw
+    assert fast.totals["created"] > (2 if bucket == "minute" else 10)
+    assert fast.totals["completed"] > (0 if bucket == "minute" else 5)
+
+
+def test_task_counts_follow_edits_deletes_pruning_and_concurrent_workers(db: Database) -> None:
+    """The rollup equals a count of the tasks and history after a task changes type and
+    priority, a task is deleted, the history is pruned, and four workers claim, complete,
+    fail and retry tasks at once."""
+    build(db)
+    with db.transaction() as session:
+        done = session.scalars(
+            sa.select(Task.id).where(Task.status == "completed").order_by(Task.id).limit(2)
+        ).all()
+        tasks.update_task(session, done[0], {"priority": "critical"})
+        tasks.delete_task(session, done[1])
+    with db.engine.begin() as conn:  # the store never changes a type; SQL by hand may
+        conn.execute(
+            sa.text("UPDATE tasks SET type = 'communication' WHERE id = :i"), {"i": done[0]}
+        )
+    assert _task_drift(db) == []
+    with db.engine.begin() as conn:
+        assert prune_history(conn, SWARM_START + timedelta(hours=20)) > 0
+    assert _task_drift(db) == []
+
+    with db.transaction() as session:
+        workers = [new_agent(session).id for _ in range(4)]
+        for i in range(40):
+            new_task(session, type=TYPES[i % 4], priority=PRIORITIES[i % 4])
+    errors: list[BaseException] = []
+
+    def work(agent_id: int) -> None:
+        try:
+            for round_ in range(30):
+                with db.transaction() as session:
+                    claims = queue.claim_tasks(session, agent_id, limit=2)
+                for n, claim in enumerate(claims):
+                    with db.transaction() as session:
+                        if (round_ + n) % 3:
+                            queue.complete_task(session, claim.task.id, claim.lease_token)
+                        else:
+                            retry = bool(round_ % 2)
+                            queue.fail_task(
+                                session, claim.task.id, claim.lease_token, "boom", retry=retry
+                            )
+                if not claims:
+                    return
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in workers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert _task_drift(db) == []
+    with db.engine.connect() as conn:
+        kinds = conn.exec_driver_sql(
+            "SELECT kind, sum(tasks) FROM task_count_hours GROUP BY kind ORDER BY kind"
+        ).all()
+    assert [k for k, n in kinds if n > 0] == ["completed", "created", "failed"]

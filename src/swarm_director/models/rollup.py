@@ -58,6 +58,21 @@ class LogVolumeHour(Base):
     """How many records; 0 once they are all deleted (the row stays)."""
 
 
+class TaskCountHour(Base):
+    """Tasks created, completed and failed in one UTC hour, by the task's current type and
+    priority (what the tasks and their history hold now)."""
+
+    __tablename__ = "task_count_hours"
+
+    epoch_hour: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    """Whole hours since 1970-01-01T00:00Z of the creation or the queue's step."""
+    kind: Mapped[str] = mapped_column(String(10), primary_key=True)
+    """``created``, ``completed`` or ``failed`` (see docs/reports.md for what each counts)."""
+    type: Mapped[str] = mapped_column(String(50), primary_key=True)
+    priority: Mapped[str] = mapped_column(String(20), primary_key=True)
+    tasks: Mapped[int] = mapped_column(BigInteger)
+
+
 TABLE = "log_volume_hours"
 PG_FUNCTION = "log_volume_hours_apply"
 #: PostgreSQL triggers, one per statement kind.
@@ -111,6 +126,115 @@ def sqlite_create() -> list[str]:
     ]
 
 
+TASK_TABLE = "task_count_hours"
+_TASK_UPSERT = (
+    f"ON CONFLICT (epoch_hour, kind, type, priority) "
+    f"DO UPDATE SET tasks = {TASK_TABLE}.tasks + excluded.tasks;"
+)
+#: The SQL of an hour, per dialect, of a timestamp expression ``{}``.
+_HOUR_OF = {
+    "postgresql": "floor(extract(epoch FROM {}) / 3600)::bigint",
+    "sqlite": "CAST(strftime('%s', substr({}, 1, 19)) AS INTEGER) / 3600",
+}
+#: The history rows the task counts count: a completion, a failure for good.
+_COUNTED = {
+    "postgresql": "{h}.entity = 'task' AND ({h}.action IN ('complete', 'fail') OR "
+    "({h}.action = 'expire' AND {h}.changes -> 'status' ->> 1 = 'failed'))",
+    "sqlite": "{h}.entity = 'task' AND ({h}.action IN ('complete', 'fail') OR "
+    "({h}.action = 'expire' AND json_extract({h}.changes, '$.status[1]') = 'failed'))",
+}
+_KIND_OF = "CASE WHEN {h}.action = 'complete' THEN 'completed' ELSE 'failed' END"
+
+
+def _task_contribution(dialect: str, row: str, sign: str) -> str:
+    """The upsert that adds (``sign`` ``""``) or removes (``"-"``) everything task ``row``
+    (OLD or NEW) counts for: its creation and its counted steps, under its type and
+    priority."""
+    hour = _HOUR_OF[dialect]
+    return (
+        f"INSERT INTO {TASK_TABLE} (epoch_hour, kind, type, priority, tasks) "  # noqa: S608
+        f"SELECT hr, k, {row}.type, {row}.priority, {sign}count(*) FROM ("
+        f"SELECT {hour.format(f'{row}.created_at')} AS hr, 'created' AS k UNION ALL "
+        f"SELECT {hour.format('h.at')}, {_KIND_OF.format(h='h')} FROM history h "
+        f"WHERE h.entity_id = {row}.id AND {_COUNTED[dialect].format(h='h')}"
+        f") AS s WHERE true GROUP BY hr, k ORDER BY hr, k {_TASK_UPSERT}"
+    )
+
+
+def _step(dialect: str, row: str, sign: str) -> str:
+    """The upsert that adds or removes history row ``row``'s step under its task's type and
+    priority (nothing when the task is gone)."""
+    hour = _HOUR_OF[dialect].format(f"{row}.at")
+    return (
+        f"INSERT INTO {TASK_TABLE} (epoch_hour, kind, type, priority, tasks) "  # noqa: S608
+        f"SELECT {hour}, {_KIND_OF.format(h=row)}, t.type, t.priority, {sign}1 "
+        f"FROM tasks t WHERE t.id = {row}.entity_id {_TASK_UPSERT}"
+    )
+
+
+_TASK_CHANGED = (
+    "{old}.type IS DISTINCT FROM {new}.type OR {old}.priority IS DISTINCT FROM {new}.priority "
+    "OR {old}.created_at IS DISTINCT FROM {new}.created_at"
+)
+
+
+def task_pg_create() -> list[str]:
+    """The PostgreSQL functions and row triggers that keep ``task_count_hours`` exact."""
+    d = "postgresql"
+    return [
+        "CREATE OR REPLACE FUNCTION task_count_hours_task() RETURNS trigger LANGUAGE plpgsql "
+        "AS $$ BEGIN "
+        f"IF TG_OP IN ('DELETE', 'UPDATE') THEN {_task_contribution(d, 'OLD', '-')} END IF; "
+        f"IF TG_OP IN ('INSERT', 'UPDATE') THEN {_task_contribution(d, 'NEW', '')} END IF; "
+        "RETURN NULL; END $$",
+        "CREATE OR REPLACE FUNCTION task_count_hours_step() RETURNS trigger LANGUAGE plpgsql "
+        "AS $$ BEGIN "
+        f"IF TG_OP = 'INSERT' THEN {_step(d, 'NEW', '')} "
+        f"ELSE {_step(d, 'OLD', '-')} END IF; "
+        "RETURN NULL; END $$",
+        "CREATE TRIGGER task_count_hours_task AFTER INSERT OR DELETE ON tasks "
+        "FOR EACH ROW EXECUTE FUNCTION task_count_hours_task()",
+        "CREATE TRIGGER task_count_hours_task_update AFTER UPDATE OF type, priority, created_at "
+        f"ON tasks FOR EACH ROW WHEN ({_TASK_CHANGED.format(old='OLD', new='NEW')}) "
+        "EXECUTE FUNCTION task_count_hours_task()",
+        "CREATE TRIGGER task_count_hours_step_insert AFTER INSERT ON history FOR EACH ROW "
+        f"WHEN ({_COUNTED[d].format(h='NEW')}) EXECUTE FUNCTION task_count_hours_step()",
+        "CREATE TRIGGER task_count_hours_step_delete AFTER DELETE ON history FOR EACH ROW "
+        f"WHEN ({_COUNTED[d].format(h='OLD')}) EXECUTE FUNCTION task_count_hours_step()",
+    ]
+
+
+def task_sqlite_create() -> list[str]:
+    """The SQLite row triggers that keep ``task_count_hours`` exact."""
+    d = "sqlite"
+    changed = _TASK_CHANGED.format(old="old", new="new").replace("IS DISTINCT FROM", "IS NOT")
+    return [
+        "CREATE TRIGGER task_count_hours_task_insert AFTER INSERT ON tasks "
+        f"BEGIN {_task_contribution(d, 'new', '')} END",
+        "CREATE TRIGGER task_count_hours_task_delete AFTER DELETE ON tasks "
+        f"BEGIN {_task_contribution(d, 'old', '-')} END",
+        "CREATE TRIGGER task_count_hours_task_update AFTER UPDATE OF type, priority, created_at "
+        f"ON tasks WHEN {changed} BEGIN {_task_contribution(d, 'old', '-')} "
+        f"{_task_contribution(d, 'new', '')} END",
+        "CREATE TRIGGER task_count_hours_step_insert AFTER INSERT ON history "
+        f"WHEN {_COUNTED[d].format(h='new')} BEGIN {_step(d, 'new', '')} END",
+        "CREATE TRIGGER task_count_hours_step_delete AFTER DELETE ON history "
+        f"WHEN {_COUNTED[d].format(h='old')} BEGIN {_step(d, 'old', '-')} END",
+    ]
+
+
+def task_counts_sql(dialect: str) -> str:
+    """``(epoch_hour, kind, type, priority, tasks)`` counted from the tasks and history."""
+    hour = _HOUR_OF[dialect]
+    return (
+        "SELECT hr, k, type, priority, count(*) FROM ("  # noqa: S608  (constants)
+        f"SELECT {hour.format('created_at')} AS hr, 'created' AS k, type, priority FROM tasks "
+        f"UNION ALL SELECT {hour.format('h.at')}, {_KIND_OF.format(h='h')}, t.type, t.priority "
+        f"FROM history h JOIN tasks t ON t.id = h.entity_id WHERE {_COUNTED[dialect].format(h='h')}"
+        ") AS s GROUP BY hr, k, type, priority"
+    )
+
+
 #: A log's ``epoch_hour`` in SQL, per dialect (what the triggers compute).
 HOUR_SQL = {
     "postgresql": 'floor(extract(epoch FROM "timestamp") / 3600)::bigint',
@@ -129,6 +253,7 @@ def backfill_sql(dialect: str) -> str:
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 HOUR = timedelta(hours=1)
 _ROLLUP = cast(Table, LogVolumeHour.__table__)
+_TASKS = cast(Table, TaskCountHour.__table__)
 
 
 def epoch_hour(when: datetime) -> int:
@@ -191,6 +316,38 @@ def _hour_column(dialect: str) -> Any:
     return literal_column(HOUR_SQL[dialect].replace('"timestamp"', 'agent_logs."timestamp"'))
 
 
+def rebuild_task_hours(connection: Connection) -> int:
+    """Count every task and step again into ``task_count_hours`` (in the connection's
+    transaction); returns the number of rows of the rollup."""
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("LOCK TABLE tasks, history IN SHARE MODE")
+        connection.exec_driver_sql(f"LOCK TABLE {TASK_TABLE}")
+    connection.execute(delete(_TASKS))
+    connection.exec_driver_sql(
+        f"INSERT INTO {TASK_TABLE} (epoch_hour, kind, type, priority, tasks) "
+        + task_counts_sql(connection.dialect.name)
+    )
+    return int(connection.execute(select(func.count()).select_from(_TASKS)).scalar_one())
+
+
+def task_hours_drift(connection: Connection) -> list[tuple[tuple[Any, ...], int, int]]:
+    """``((epoch_hour, kind, type, priority), rollup, counted)`` wherever the rollup differs
+    from a count of the tasks and their history (empty when exact)."""
+    counted = {
+        (int(h), str(k), str(t), str(p)): int(n)
+        for h, k, t, p, n in connection.exec_driver_sql(task_counts_sql(connection.dialect.name))
+    }
+    kept = {
+        (int(h), str(k), str(t), str(p)): int(n)
+        for h, k, t, p, n in connection.execute(select(*_TASKS.c))
+    }
+    return [
+        (key, kept.get(key, 0), counted.get(key, 0))
+        for key in sorted(set(counted) | set(kept))
+        if kept.get(key, 0) != counted.get(key, 0)
+    ]
+
+
 def _ddl(statement: str, dialect: str) -> DDL:
     # DDL() applies %-formatting to its text; strftime's %s must survive it.
     ddl: DDL = DDL(statement.replace("%", "%%"))  # type: ignore[no-untyped-call]
@@ -199,7 +356,7 @@ def _ddl(statement: str, dialect: str) -> DDL:
 
 # Schemas built from the models (``create_all``: some tests, benchmarks) get the triggers too;
 # after every table, since they name both.
-for _statement in pg_create():
+for _statement in pg_create() + task_pg_create():
     event.listen(Base.metadata, "after_create", _ddl(_statement, "postgresql"))
-for _statement in sqlite_create():
+for _statement in sqlite_create() + task_sqlite_create():
     event.listen(Base.metadata, "after_create", _ddl(_statement, "sqlite"))

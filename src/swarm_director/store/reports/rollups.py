@@ -15,13 +15,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Connection, Table, select
+from sqlalchemy import Connection, Table, func, select
 from sqlalchemy.dialects import sqlite
 
-from swarm_director.models.rollup import EPOCH, HOUR, LogVolumeHour, epoch_hour, hour_start
+from swarm_director.models.rollup import (
+    EPOCH,
+    HOUR,
+    LogVolumeHour,
+    TaskCountHour,
+    epoch_hour,
+    hour_start,
+)
 from swarm_director.store.reports.window import Window
 
 _ROLLUP = cast(Table, LogVolumeHour.__table__)
+_TASKS = cast(Table, TaskCountHour.__table__)
 
 
 def count_inserted(connection: Connection, rows: Iterable[tuple[datetime, str]]) -> None:
@@ -81,3 +89,22 @@ def log_hours(connection: Connection, span: HourSpan) -> list[tuple[int, str, in
         _ROLLUP.c.logs != 0,
     )
     return [(int(h), str(lvl), int(n)) for h, lvl, n in connection.execute(stmt)]
+
+
+def task_hours(
+    connection: Connection, span: HourSpan, by: str | None
+) -> list[tuple[int, str, str | None, int]]:
+    """``(epoch_hour, kind, key, tasks)`` of the hours in ``span``: ``key`` the type or
+    priority with ``by``, else None."""
+    group = [_TASKS.c[by]] if by else []
+    stmt = (
+        select(_TASKS.c.epoch_hour, _TASKS.c.kind, *group, func.sum(_TASKS.c.tasks))
+        .where(_TASKS.c.epoch_hour >= span.first, _TASKS.c.epoch_hour < span.end)
+        .group_by(_TASKS.c.epoch_hour, _TASKS.c.kind, *group)
+    )
+    found = []
+    for row in connection.execute(stmt):
+        count = int(row[-1])
+        if count:
+            found.append((int(row[0]), str(row[1]), str(row[2]) if by else None, count))
+    return found
