@@ -23,6 +23,7 @@ from swarm_director.db.partitions import partition_names
 from swarm_director.errors import SchemaError
 from swarm_director.migrations import migrate
 from swarm_director.models.fulltext import full_text_names
+from swarm_director.models.rollup import log_hours_drift, task_hours_drift
 from swarm_director.ops.checks.schema_drift import compare_schema
 from swarm_director.store import conversations, logs, tasks
 from tests.dbtools import fresh_database
@@ -56,10 +57,10 @@ CREATES = {
     "009_add_api_keys": {"api_keys"},
     "010_add_console_sessions": {"console_sessions"},
     "011_add_history_and_work_queue": {"history"},
-    "012_add_report_rollups": {"log_volume_hours"},
+    "012_add_report_rollups": {"log_volume_hours", "task_count_hours"},
 }
 #: Tables whose rows are counted from other tables' (not inserted by ROWS).
-DERIVED = {"log_volume_hours"}
+DERIVED = {"log_volume_hours", "task_count_hours"}
 
 T1 = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
 T2 = datetime(2026, 3, 5, 8, 9, 10, tzinfo=UTC)
@@ -282,6 +283,9 @@ def test_each_step_up_and_down_keeps_the_rows_of_tables_it_does_not_drop(
         assert_rows_kept(before, after, dropped=set())
         if revision == "012_add_report_rollups":
             assert_log_hours_backfilled(after)
+            with engine.connect() as conn:
+                assert task_hours_drift(conn) == [] and log_hours_drift(conn) == []
+            assert {r["kind"] for r in after["task_count_hours"]} == {"created"}
         insert_rows(engine, revision)
         before = snapshot(engine)
 

@@ -23,7 +23,7 @@ from swarm_director.cli.main import db
 from swarm_director.cli.output import human_bytes, progress_bars, rows_text
 from swarm_director.durations import parse_duration
 from swarm_director.models import TaskStatus
-from swarm_director.models.rollup import rebuild_log_hours
+from swarm_director.models.rollup import rebuild_log_hours, rebuild_task_hours
 from swarm_director.ops.backup.encryption import backup_key, backup_recipients
 from swarm_director.ops.checks.db_check import check_database
 from swarm_director.ops.maintain import MaintenancePolicy, run_maintenance
@@ -69,7 +69,8 @@ def check_command(database_url: str | None, as_json: bool) -> None:
 @db.command("rebuild-rollups")
 @database_option
 def rebuild_rollups_command(database_url: str | None) -> None:
-    """Count every log again into the reports' rollup (log_volume_hours), in one transaction.
+    """Count the reports' rollups again (log_volume_hours, task_count_hours), in one
+    transaction.
 
     For a database whose logs were written by other means than the store (a bulk load with
     sqlite3), or when db check reports rollup_drift. Writers wait while it runs.
@@ -80,10 +81,12 @@ def rebuild_rollups_command(database_url: str | None) -> None:
     """
     with opened(database_url) as (database, _), database.engine.begin() as conn:
         started = time.perf_counter()
-        rows = rebuild_log_hours(conn)
+        logs = rebuild_log_hours(conn)
+        counts = rebuild_task_hours(conn)
     click.echo(
-        f"Rebuilt log_volume_hours of {masked_url(database.engine.url)}: {rows:,} hour and "
-        f"level rows in {time.perf_counter() - started:.2f} s."
+        f"Rebuilt the rollups of {masked_url(database.engine.url)} in "
+        f"{time.perf_counter() - started:.2f} s: log_volume_hours {logs:,} rows, "
+        f"task_count_hours {counts:,} rows."
     )
 
 

@@ -68,7 +68,11 @@ def render_sql(dialect_name: str) -> str:
         statements = source.sqlite_create() if dialect_name == "sqlite" else source.pg_create()
         parts.extend(f"{statement};\n" for statement in statements)
     parts.append("-- Report rollups kept exact by the writes (see swarm_director.models.rollup).")
-    statements = rollup.sqlite_create() if dialect_name == "sqlite" else rollup.pg_create()
+    statements = (
+        rollup.sqlite_create() + rollup.task_sqlite_create()
+        if dialect_name == "sqlite"
+        else rollup.pg_create() + rollup.task_pg_create()
+    )
     parts.extend(f"{statement};\n" for statement in statements)
     return "\n".join(parts)
 
