@@ -63,6 +63,8 @@ def test_missing_tables_are_reported(dialect: str, tmp_path: Path) -> None:
                 "the models but missing from the database",
                 "index ix_tasks_status_priority_id on tasks (status, priority, id) is in the "
                 "models but missing from the database",
+                "index ix_tasks_created_at on tasks (created_at) is in the models but missing "
+                "from the database",
                 "table history is in the models but missing from the database",
                 "table api_keys is in the models but missing from the database",
                 "table console_sessions is in the models but missing from the database",

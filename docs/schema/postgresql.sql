@@ -178,6 +178,8 @@ CREATE INDEX ix_tasks_assigned_agent_id_id ON tasks (assigned_agent_id, id);
 
 CREATE INDEX ix_tasks_conversation_id ON tasks (conversation_id);
 
+CREATE INDEX ix_tasks_created_at ON tasks (created_at);
+
 CREATE INDEX ix_tasks_parent_task_id_id ON tasks (parent_task_id, id);
 
 CREATE INDEX ix_tasks_status_id ON tasks (status, id);
