@@ -1,4 +1,5 @@
-"""Rollups for the reports: log records counted per hour and level, kept exact by the writes.
+"""Rollups for the reports, kept exact by the writes: logs per UTC hour and level, tasks per
+UTC hour, kind (created, completed, failed), type and priority.
 
 A 30-day log volume report over millions of rows reads ``log_volume_hours`` (720 rows per
 level) instead: see docs/reports.md, "Speed". Hours are UTC hours since the epoch (an
@@ -14,10 +15,10 @@ How each write reaches the counts, in the writing transaction:
   transaction (``ops/retention/partitions.py``).
 - SQLite: row-level triggers for DELETE and UPDATE (cascades, retention, any hand-written
   statement), but not for INSERT: a row trigger halves the raw insert rate (measured:
-  ~92,000 → ~49,000 rows/s of CPU), so the two insert paths of the store (``add_logs`` and
-  ``add_log``) count their rows in Python and send one upsert per batch
-  (``store/reports/rollups.py``). A row inserted by other means is not counted until
-  ``swarm-director db rebuild-rollups``; ``db check`` reports the drift.
+  ~92,000 → ~49,000 rows/s of CPU), so the store's bulk insert counts its batch in Python
+  and sends one upsert (``store/log_ingest.py``), and a log added through the ORM is counted
+  as it is flushed (a mapper event, below). A row inserted by other means (Core, sqlite3) is
+  not counted until ``swarm-director db rebuild-rollups``; ``db check`` reports the drift.
 
 Upserts sort their keys so that two transactions never lock the same rows in opposite orders.
 The migration ``012_add_report_rollups`` carries its own copy of this DDL.
@@ -25,6 +26,8 @@ The migration ``012_add_report_rollups`` carries its own copy of this DDL.
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -40,6 +43,7 @@ from sqlalchemy import (
     literal_column,
     select,
 )
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Mapped, mapped_column
 
 from swarm_director.db.base import Base
@@ -265,6 +269,33 @@ def epoch_hour(when: datetime) -> int:
 def hour_start(hour: int) -> datetime:
     """The UTC instant an :func:`epoch_hour` starts."""
     return EPOCH + hour * HOUR
+
+
+def count_inserted(connection: Connection, rows: Iterable[tuple[datetime, str]]) -> None:
+    """Add logs just inserted (``(timestamp, level)`` each) to the rollup, one upsert for the
+    batch, in the connection's transaction. SQLite only: PostgreSQL's triggers count every
+    insert (see :mod:`swarm_director.models.rollup` for why SQLite's do not)."""
+    if connection.dialect.name != "sqlite":
+        return
+    counts = Counter((epoch_hour(when), level) for when, level in rows)
+    if not counts:
+        return
+    stmt = sqlite.insert(_ROLLUP)
+    upsert = stmt.on_conflict_do_update(
+        index_elements=[_ROLLUP.c.epoch_hour, _ROLLUP.c.log_level],
+        set_={"logs": _ROLLUP.c.logs + stmt.excluded.logs},
+    )
+    connection.execute(
+        upsert,
+        [{"epoch_hour": h, "log_level": lvl, "logs": n} for (h, lvl), n in sorted(counts.items())],
+    )
+
+
+@event.listens_for(AgentLog, "after_insert")
+def _count_orm_insert(_mapper: Any, connection: Connection, log: AgentLog) -> None:
+    # A log added through the ORM (``add_log``, seeding, tests) is counted as it is flushed.
+    level = getattr(log.log_level, "value", log.log_level)
+    count_inserted(connection, [(log.timestamp, str(level))])
 
 
 def forget_log_hours(connection: Connection, since: datetime | None, until: datetime) -> None:

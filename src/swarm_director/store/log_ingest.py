@@ -23,10 +23,10 @@ from sqlalchemy.exc import IntegrityError
 from swarm_director.db import utcnow
 from swarm_director.errors import ValidationError
 from swarm_director.models import AgentLog, LogLevel
+from swarm_director.models.rollup import count_inserted
 from swarm_director.schemas import json_limits
 from swarm_director.schemas.common import storable_error
 from swarm_director.schemas.logs import LogRow
-from swarm_director.store.reports.rollups import count_inserted
 
 #: Columns written by a bulk insert, in parameter order; ``metadata`` is the column name.
 COLUMNS = (

@@ -35,7 +35,6 @@ from swarm_director.store._common import (
 from swarm_director.store.filtering import SEARCHED, FilterRules
 from swarm_director.store.log_ingest import WriteConflict, encode_documents, write_rows
 from swarm_director.store.pagination import DEFAULT_LIMIT, Ordering, Page, paginate_rows
-from swarm_director.store.reports.rollups import count_inserted
 from swarm_director.store.search_pages import search_page
 
 _NEWEST_FIRST = Ordering("logs", (AgentLog.timestamp, AgentLog.id), descending=True)
@@ -82,7 +81,6 @@ def add_log(session: Session, task_id: int, data: LogCreate | Mapping[str, Any])
         log.meta = body.metadata
     session.add(log)
     session.flush()
-    count_inserted(session.connection(), [(log.timestamp, log.log_level.value)])
     return log
 
 

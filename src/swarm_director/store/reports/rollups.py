@@ -9,14 +9,11 @@ reads the logs.
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
 from sqlalchemy import Connection, Table, func, select
-from sqlalchemy.dialects import sqlite
 
 from swarm_director.models.rollup import (
     EPOCH,
@@ -30,26 +27,6 @@ from swarm_director.store.reports.window import Window
 
 _ROLLUP = cast(Table, LogVolumeHour.__table__)
 _TASKS = cast(Table, TaskCountHour.__table__)
-
-
-def count_inserted(connection: Connection, rows: Iterable[tuple[datetime, str]]) -> None:
-    """Add logs just inserted (``(timestamp, level)`` each) to the rollup, one upsert for the
-    batch, in the connection's transaction. SQLite only: PostgreSQL's triggers count every
-    insert (see :mod:`swarm_director.models.rollup` for why SQLite's do not)."""
-    if connection.dialect.name != "sqlite":
-        return
-    counts = Counter((epoch_hour(when), level) for when, level in rows)
-    if not counts:
-        return
-    stmt = sqlite.insert(_ROLLUP)
-    upsert = stmt.on_conflict_do_update(
-        index_elements=[_ROLLUP.c.epoch_hour, _ROLLUP.c.log_level],
-        set_={"logs": _ROLLUP.c.logs + stmt.excluded.logs},
-    )
-    connection.execute(
-        upsert,
-        [{"epoch_hour": h, "log_level": lvl, "logs": n} for (h, lvl), n in sorted(counts.items())],
-    )
 
 
 @dataclass(frozen=True)
