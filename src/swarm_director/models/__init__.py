@@ -30,7 +30,6 @@ from swarm_director.models.history import HistoryEntry
 from swarm_director.models.idempotency import IdempotencyKey
 from swarm_director.models.log import AgentLog
 from swarm_director.models.maintenance import MaintenanceEvent
-from swarm_director.models.rollup import LogVolumeHour
 from swarm_director.models.task import TASK_TRANSITIONS, Task
 from swarm_director.models.timing import StatementTiming
 
@@ -54,7 +53,6 @@ __all__ = [
     "HistoryEntry",
     "IdempotencyKey",
     "LogLevel",
-    "LogVolumeHour",
     "MaintenanceEvent",
     "MaintenanceOperation",
     "MaintenanceStatus",
