@@ -14,8 +14,9 @@ import pytest
 from swarm_director.db import Database
 from swarm_director.errors import ValidationError
 from swarm_director.schemas.reports import ReportQuery
-from swarm_director.store import reports
+from swarm_director.store import logs, reports
 from swarm_director.store.reports import attempts
+from tests.store.conftest import new_task
 from tests.store.reports_swarm import START, Swarm, build
 
 SINCE = START
@@ -315,3 +316,24 @@ def test_window_buckets_agree_with_python() -> None:
     assert window.index_of(edge - timedelta(seconds=1)) == window.index_of(edge) == 1
     assert window.index_of(datetime(2026, 10, 25, 22, 59, 59, tzinfo=UTC)) == 1
     assert window.index_of(datetime(2026, 10, 25, 23, 0, tzinfo=UTC)) == 2
+
+
+def test_a_log_in_the_last_half_millisecond_of_an_hour_counts_in_that_hour(db: Database) -> None:
+    # SQLite's strftime('%s') rounds a time to milliseconds before it reads it: a log at
+    # 09:59:59.9996 was counted in the 10:00 bucket.
+    edge = datetime(2026, 10, 20, 9, 59, 59, 999600, tzinfo=UTC)
+    with db.transaction() as session:
+        task_id = new_task(session).id
+        logs.add_logs(
+            session,
+            task_id,
+            [{"agent_type": "a", "message": "edge", "timestamp": edge, "log_level": "info"}],
+        )
+    query = ReportQuery(
+        since=edge.replace(minute=0, second=0, microsecond=0),
+        until=edge + timedelta(hours=1),
+        bucket="hour",
+    )
+    with db.statement_reads() as conn:
+        report = reports.log_volume(conn, query)
+    assert report.levels["info"] == [1, 0]

@@ -95,8 +95,10 @@ def _epoch_seconds(column: Any, dialect: str) -> ColumnElement[Any]:
     """Whole seconds since the epoch (floor) of a UTC timestamp column."""
     if dialect == "postgresql":
         return cast(func.floor(func.extract("epoch", column)), BigInteger)
-    # SQLite keeps naive UTC text; strftime('%s') reads it as UTC and drops the fraction.
-    return cast(func.strftime("%s", column), BigInteger)
+    # SQLite keeps naive UTC text ("YYYY-MM-DD HH:MM:SS.ffffff"); strftime('%s') reads it as
+    # UTC but rounds the fraction to milliseconds first (23:59:59.9996 would become the next
+    # day), so the fraction is cut off before it reads the text.
+    return cast(func.strftime("%s", func.substr(column, 1, 19)), BigInteger)
 
 
 def epoch_seconds_exact(column: Any, dialect: str) -> ColumnElement[Any]:
