@@ -19,14 +19,15 @@ from swarm_director.db import Database, make_engine
 from swarm_director.db import engine as engine_module
 from swarm_director.models import Agent, AgentType
 
+PARIS = timezone(timedelta(hours=1))
+
 
 def test_timestamps_come_back_as_aware_utc(db: Database) -> None:
-    paris = timezone(timedelta(hours=1))
     with db.transaction() as s:
         agent = Agent(
             name="a",
             agent_type=AgentType.WORKER,
-            last_conversation_at=datetime(2026, 1, 1, 13, tzinfo=paris),
+            last_conversation_at=datetime(2026, 1, 1, 13, tzinfo=PARIS),
         )
         s.add(agent)
     with db.read() as s:
@@ -66,6 +67,41 @@ def test_sqlite_timestamp_text_reads_back_as_aware_utc(
     with db.statement_reads() as conn:
         value = conn.execute(sa.select(Agent.last_conversation_at)).scalar_one()
         assert value == expected and value.utcoffset() == timedelta(0)
+
+
+@pytest.mark.parametrize("dialect", ["sqlite"], indirect=True)  # SQLite stores timestamps as text
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [
+        (datetime(2026, 1, 1, 12, tzinfo=UTC), "2026-01-01 12:00:00.000000"),
+        (datetime(2026, 1, 1, 12, 0, 0, 7), "2026-01-01 12:00:00.000007"),  # naive: UTC
+        (datetime(2026, 1, 1, 0, 30, tzinfo=PARIS), "2025-12-31 23:30:00.000000"),
+        (datetime(999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC), "0999-12-31 23:59:59.999999"),
+    ],
+)
+def test_sqlite_timestamps_are_written_as_sqlalchemys_text(
+    db: Database, given: datetime, stored: str
+) -> None:
+    # The text is what SQLite compares and sorts: every writer (ORM, Core, the queue's
+    # prepared statements) must write SQLAlchemy's own form, in UTC, always with microseconds.
+    with db.transaction() as s:
+        agent = Agent(name="a", agent_type=AgentType.WORKER, last_conversation_at=given)
+        s.add(agent)
+    with db.engine.begin() as conn:
+        conn.execute(sa.update(Agent).values(last_seen_at=given).where(Agent.id == agent.id))
+        texts = conn.execute(
+            sa.text("SELECT last_conversation_at, last_seen_at FROM agents WHERE id = :id"),
+            {"id": agent.id},
+        ).one()
+    dialect = db.engine.dialect
+    sqlalchemy_text = (
+        sa.DateTime()
+        .dialect_impl(dialect)
+        .bind_processor(dialect)(
+            given.astimezone(UTC).replace(tzinfo=None) if given.tzinfo else given
+        )
+    )
+    assert tuple(texts) == (stored, stored) == (sqlalchemy_text, sqlalchemy_text)
 
 
 def _in_transaction(connection: sa.Connection) -> bool:

@@ -29,13 +29,15 @@ def driver_execute(connection: Connection, sql: str, args: Any) -> Any:
         # The engine's listeners directly: a connection's own dispatch joins them anew for
         # each connection, which costs more than the statement.
         dispatch = connection.dispatch if connection._has_events else connection.engine.dispatch
-        before, after = dispatch.before_cursor_execute, dispatch.after_cursor_execute
+        before = dispatch.before_cursor_execute
         if before:
             for fn in before:
                 sql, args = fn(connection, cursor, sql, args, None, False)
-        dialect = connection.dialect
-        if not (dialect._has_events and _hooked(dialect, cursor, sql, args)):
+        hooks = connection.dialect.dispatch.do_execute
+        # A hook that returns True ran the statement itself (as SQLAlchemy asks).
+        if not (hooks and any(fn(cursor, sql, args, None) for fn in hooks)):
             cursor.execute(sql, args)
+        after = dispatch.after_cursor_execute
         if after:
             for fn in after:
                 fn(connection, cursor, sql, args, None, False)
@@ -43,11 +45,6 @@ def driver_execute(connection: Connection, sql: str, args: Any) -> Any:
         cursor.close()
         connection._handle_dbapi_exception(error, sql, args, None, None)
     return cursor
-
-
-def _hooked(dialect: Any, cursor: Any, sql: str, args: Any) -> bool:
-    """Whether a ``do_execute`` hook of the dialect ran the statement (as SQLAlchemy asks)."""
-    return any(fn(cursor, sql, args, None) for fn in dialect.dispatch.do_execute)
 
 
 def driver_call(connection: Connection, call: Callable[[Any], None], what: str) -> None:

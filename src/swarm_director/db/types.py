@@ -36,6 +36,14 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         return None if value is None else _as_utc(value)
 
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], str | None] | Any:
+        # SQLite stores text: one call here where SQLAlchemy's processor would wrap
+        # process_bind_param and then format the fields one by one, each written datetime
+        # (several a claim of the work queue, one a log).
+        if dialect.name == "sqlite":
+            return _sqlite_text_from_utc
+        return super().bind_processor(dialect)
+
     def result_processor(
         self, dialect: Dialect, coltype: object
     ) -> Callable[[Any], datetime | None] | None:
@@ -50,6 +58,15 @@ class UTCDateTime(TypeDecorator[datetime]):
 def _as_utc(value: datetime) -> datetime:
     # Naive values are UTC already (how SQLite stores them).
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _sqlite_text_from_utc(value: datetime | None) -> str | None:
+    # SQLAlchemy's SQLite storage format ("2026-01-31 23:59:59.000001"): the same text
+    if value is None:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.isoformat(" ", "microseconds")
 
 
 def _utc_from_sqlite_text(value: str | None) -> datetime | None:
