@@ -1,5 +1,6 @@
 """The CLI imports a command's module only when that command runs: ``export`` (a
-long-running, memory-bounded job) does not load the server's Flask and gunicorn, and the
+long-running, memory-bounded job) does not load the server's Flask and gunicorn nor the
+backups' age and cryptography, and the
 tables that say where each command lives stay true."""
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ def test_every_command_is_in_its_table_under_the_module_that_defines_it() -> Non
     assert _modules(db) == DB_COMMANDS
 
 
-def test_running_export_does_not_import_the_server() -> None:
+def test_running_export_imports_neither_the_server_nor_the_backup_crypto() -> None:
+    # Each is memory the export's peak carries (its target: < 200 MB with pyarrow).
     probe = (
         "import sys\n"
         "from swarm_director.cli.main import cli\n"
@@ -36,7 +38,8 @@ def test_running_export_does_not_import_the_server() -> None:
         "    cli(['export', '--help'], standalone_mode=False)\n"
         "except SystemExit:\n"
         "    pass\n"
-        "print(sorted(m for m in ('flask', 'gunicorn', 'httpx') if m in sys.modules))\n"
+        "unwanted = ('flask', 'gunicorn', 'httpx', 'pyrage', 'cryptography')\n"
+        "print(sorted(m for m in unwanted if m in sys.modules))\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True

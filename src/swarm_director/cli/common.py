@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from sqlalchemy import exc as sa_exc
@@ -16,8 +16,10 @@ from sqlalchemy import exc as sa_exc
 from swarm_director.config import Settings, default_text, load_settings
 from swarm_director.db import Database
 from swarm_director.errors import SwarmError
-from swarm_director.ops.crypto.age import Identity, load_identities
 from swarm_director.redact import first_line, mask_urls
+
+if TYPE_CHECKING:
+    from swarm_director.ops.crypto.age import Identity
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -80,6 +82,10 @@ def backup_identities(
 ) -> list[Identity] | None:
     """The identities of ``--identity`` (else ``SWARM_BACKUP_IDENTITY``); None when neither
     is given. The file's content is never printed, also not in errors."""
+    # Imported here: age and cryptography are memory that commands without backups (an
+    # export's peak) would carry.
+    from swarm_director.ops.crypto.age import load_identities
+
     if identity_file is not None:
         return load_identities(identity_file, "--identity")
     path = settings.backup_identity

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from swarm_director.cli.common import is_interactive
-from swarm_director.ops.artifact import Reporter
+from swarm_director.ops.progress import Reporter
 
 
 def human_bytes(n: float) -> str:

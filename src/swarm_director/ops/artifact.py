@@ -1,41 +1,27 @@
-"""Backup and archive files on disk: streamed gzip/encryption layers, checksums, durable writes,
-and the progress callbacks of long steps.
+"""Backup and archive files on disk: streamed gzip/encryption layers and checksums.
+
+Durable writes (:mod:`~swarm_director.ops.durable`) and the progress callbacks of long steps
+(:mod:`~swarm_director.ops.progress`) live apart, without the encryption libraries, for
+the commands that need only them (an export).
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import os
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from swarm_director.ops.crypto import age
 from swarm_director.ops.crypto.sdbkenc1 import DecryptingReader, EncryptingWriter
+from swarm_director.ops.durable import fsync_file
 from swarm_director.ops.errors import CorruptBackupError
+from swarm_director.ops.progress import Progress
 from swarm_director.private_files import open_private
 
 if TYPE_CHECKING:
     from swarm_director.ops.crypto.age import Sink
-
-#: Called with (done, expected) units of one stage of work.
-Progress = Callable[[int, int], None]
-#: Called with (stage name, done, expected); the CLI shows one progress bar per stage.
-Reporter = Callable[[str, int, int], None]
-
-
-def stage(reporter: Reporter | None, name: str) -> Progress | None:
-    """The :data:`Progress` callback of one named stage (None when nobody listens)."""
-    if reporter is None:
-        return None
-
-    def progress(done: int, total: int) -> None:
-        reporter(name, done, total)
-
-    return progress
-
 
 BLOCK = 1 << 20
 #: zlib's window bits for a gzip wrapper (header and CRC) around the deflate stream.
@@ -54,32 +40,6 @@ def sha256_file(path: Path, progress: Progress | None = None) -> str:
             if progress:
                 progress(done, total)
     return digest.hexdigest()
-
-
-def fsync_file(path: Path) -> None:
-    """Flush a closed file's data to disk."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def fsync_dir(path: Path) -> None:
-    """Make a rename or unlink inside ``path`` durable."""
-    with contextlib.suppress(OSError):  # not supported on every platform/file system
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def publish(tmp: Path, final: Path) -> None:
-    """Atomically give a fully written, fsynced temporary file its final name."""
-    fsync_file(tmp)
-    os.replace(tmp, final)
-    fsync_dir(final.parent)
 
 
 class _HashingWriter:

@@ -23,7 +23,7 @@ from types import ModuleType
 from typing import Any, BinaryIO
 
 from swarm_director.errors import SwarmError
-from swarm_director.ops.artifact import publish
+from swarm_director.ops.durable import publish
 from swarm_director.private_files import open_private
 from swarm_director.schemas.export import ExportField, FieldKind
 

@@ -31,12 +31,12 @@ from sqlalchemy import Engine
 from swarm_director.db.base import utcnow
 from swarm_director.db.partitions import DEFAULT_MONTHS_AHEAD
 from swarm_director.errors import SwarmError
-from swarm_director.ops.artifact import Reporter
 from swarm_director.ops.backup.create import BackupResult, create_backup
 from swarm_director.ops.backup.verify import verify_backup
 from swarm_director.ops.crypto import age
 from swarm_director.ops.errors import MaintenanceLockedError
 from swarm_director.ops.optimize import optimize
+from swarm_director.ops.progress import Reporter
 from swarm_director.ops.retention.expiry import (
     DEFAULT_TTL,
     expire_idempotency_keys,

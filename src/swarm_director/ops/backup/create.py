@@ -36,15 +36,7 @@ from swarm_director.db.base import utcnow
 from swarm_director.db.engine import sqlite_file
 from swarm_director.models import MaintenanceOperation
 from swarm_director.ops import audit
-from swarm_director.ops.artifact import (
-    Progress,
-    Reporter,
-    encode,
-    fsync_dir,
-    fsync_file,
-    sha256_file,
-    stage,
-)
+from swarm_director.ops.artifact import encode, sha256_file
 from swarm_director.ops.backup import temp_files
 from swarm_director.ops.backup.manifest import (
     EXTENSIONS,
@@ -65,7 +57,9 @@ from swarm_director.ops.backup.pgtools import (
 from swarm_director.ops.crypto import age
 from swarm_director.ops.crypto.sdbkenc1 import SCHEME
 from swarm_director.ops.dbinfo import row_counts, schema_revision
+from swarm_director.ops.durable import fsync_dir, fsync_file
 from swarm_director.ops.errors import BackupError
+from swarm_director.ops.progress import Progress, Reporter, stage
 from swarm_director.private_files import create_private_file, private_dir
 
 RAW_FORMATS = {"sqlite": "sqlite3", "postgresql": "pg_dump-custom"}

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from swarm_director.db.base import utcnow
-from swarm_director.ops.artifact import fsync_dir, publish
+from swarm_director.ops.durable import fsync_dir, publish
 from swarm_director.ops.errors import CorruptBackupError
 from swarm_director.private_files import write_private_text
 

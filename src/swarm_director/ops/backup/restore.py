@@ -45,7 +45,6 @@ from sqlalchemy import Engine
 from swarm_director.db.engine import sqlite_file
 from swarm_director.models import MaintenanceEvent, MaintenanceOperation
 from swarm_director.ops import audit
-from swarm_director.ops.artifact import Reporter, stage
 from swarm_director.ops.backup.create import (
     SQLITE_TIMEOUT_S,
     BackupResult,
@@ -57,6 +56,7 @@ from swarm_director.ops.backup.verify import Staged, VerifyReport, staged_backup
 from swarm_director.ops.crypto import age
 from swarm_director.ops.dbinfo import table_of
 from swarm_director.ops.errors import BackupError, CorruptBackupError, ToolError
+from swarm_director.ops.progress import Reporter, stage
 from swarm_director.private_files import create_private_file, write_private_text
 
 log = logging.getLogger(__name__)

@@ -29,7 +29,7 @@ from swarm_director.db.engine import make_engine
 from swarm_director.db.provision import create_server_database, drop_server_database
 from swarm_director.models import MaintenanceOperation
 from swarm_director.ops import audit
-from swarm_director.ops.artifact import Reporter, decode, sha256_file, stage
+from swarm_director.ops.artifact import decode, sha256_file
 from swarm_director.ops.backup.manifest import Manifest, manifest_path
 from swarm_director.ops.backup.pgtools import (
     check_client_version,
@@ -49,6 +49,7 @@ from swarm_director.ops.dbinfo import (
     upgrade_to_head,
 )
 from swarm_director.ops.errors import BackupKeyError, CorruptBackupError, ToolError
+from swarm_director.ops.progress import Reporter, stage
 from swarm_director.redact import first_line
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"

@@ -21,10 +21,12 @@ from sqlalchemy import Connection, Engine
 
 from swarm_director.db.partitions import Partition
 from swarm_director.models import AgentLog
-from swarm_director.ops.artifact import Reporter, gzip_chunks, publish, stage, write_layers
+from swarm_director.ops.artifact import gzip_chunks, write_layers
 from swarm_director.ops.crypto import age
 from swarm_director.ops.dbinfo import reader, table_of
+from swarm_director.ops.durable import publish
 from swarm_director.ops.errors import RetentionError
+from swarm_director.ops.progress import Reporter, stage
 from swarm_director.ops.retention.cleanup_report import CleanupReport
 from swarm_director.private_files import open_private, private_dir
 

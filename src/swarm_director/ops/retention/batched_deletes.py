@@ -14,9 +14,9 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 
 from swarm_director.models import AgentLog
-from swarm_director.ops.artifact import Reporter, stage
 from swarm_director.ops.dbinfo import table_of
 from swarm_director.ops.errors import RetentionError
+from swarm_director.ops.progress import Reporter, stage
 from swarm_director.ops.retention.cleanup_report import CleanupReport
 from swarm_director.redact import first_line
 

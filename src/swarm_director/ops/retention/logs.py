@@ -33,10 +33,10 @@ from swarm_director.db.base import utcnow
 from swarm_director.db.partitions import Partition
 from swarm_director.models import AgentLog, MaintenanceOperation
 from swarm_director.ops import audit
-from swarm_director.ops.artifact import Reporter
 from swarm_director.ops.crypto import age
 from swarm_director.ops.dbinfo import reader, table_of
 from swarm_director.ops.errors import RetentionError
+from swarm_director.ops.progress import Reporter
 from swarm_director.ops.retention.archive import write_log_archive
 from swarm_director.ops.retention.batched_deletes import (
     DEFAULT_BATCH,
