@@ -3,6 +3,8 @@ validate, export."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,16 +32,36 @@ from swarm_director.ops.dbinfo import database_bytes, estimated_row_counts, read
 from swarm_director.ops.schema_export import export_schema
 from swarm_director.redact import masked_url
 
+#: The schema revisions before and after a migration (None: an empty database).
+Revisions = tuple[str | None, str | None]
 
-def open_existing(database_url: str | None) -> Database:
-    """The configured database; a one-line error if it has not been created yet."""
+
+@contextmanager
+def existing_database(database_url: str | None) -> Iterator[Database]:
+    """The configured database, its pool closed afterwards; a one-line error if it has not
+    been created yet."""
     settings = settings_for(database_url)
     url = settings.resolved_url()
     if not database_exists(url):
         raise SchemaError(
             f"database {masked_url(url)} does not exist; run `swarm-director db init` first"
         )
-    return Database(create_engine_from_settings(settings))
+    database = Database(create_engine_from_settings(settings))
+    try:
+        yield database
+    finally:
+        database.dispose()
+
+
+def _migrated(database: Database, command: str, step: Callable[[], None]) -> Revisions:
+    """Runs ``step`` (an upgrade or a downgrade) recorded in the audit trail as ``command``;
+    the revisions before and after."""
+    with audit.record(database.engine, MaintenanceOperation.MIGRATE) as details:
+        before = migrate.current_revision(database.engine)
+        step()
+        after = migrate.current_revision(database.engine)
+        details.update(command=command, from_revision=before, to_revision=after)
+    return before, after
 
 
 @db.command("init")
@@ -56,11 +78,7 @@ def init_cmd(database_url: str | None) -> None:
     created = create_database(url)
     database = Database(create_engine_from_settings(settings))
     try:
-        with audit.record(database.engine, MaintenanceOperation.MIGRATE) as details:
-            before = migrate.current_revision(database.engine)
-            migrate.upgrade(database.engine, "head")
-            after = migrate.current_revision(database.engine)
-            details.update(command="init", from_revision=before, to_revision=after)
+        before, after = _migrated(database, "init", lambda: migrate.upgrade(database.engine))
     finally:
         database.dispose()
     verb = "Created" if created else "Found"
@@ -82,15 +100,10 @@ def upgrade_cmd(revision: str, database_url: str | None) -> None:
       swarm-director db upgrade            # to the latest revision
       swarm-director db upgrade 002_add_agent_hierarchy
     """
-    database = open_existing(database_url)
-    try:
-        with audit.record(database.engine, MaintenanceOperation.MIGRATE) as details:
-            before = migrate.current_revision(database.engine)
-            migrate.upgrade(database.engine, revision)
-            after = migrate.current_revision(database.engine)
-            details.update(command="upgrade", from_revision=before, to_revision=after)
-    finally:
-        database.dispose()
+    with existing_database(database_url) as database:
+        before, after = _migrated(
+            database, "upgrade", lambda: migrate.upgrade(database.engine, revision)
+        )
     click.echo(f"Schema upgraded from {before or 'empty'} to {after}.")
 
 
@@ -107,21 +120,17 @@ def downgrade_cmd(revision: str, database_url: str | None, yes: bool) -> None:
     Example:
       swarm-director db downgrade 002_add_agent_hierarchy --yes
     """
-    database = open_existing(database_url)
-    try:
-        before = migrate.current_revision(database.engine)
+    with existing_database(database_url) as database:
         if not yes:
             click.confirm(
-                f"Downgrade {database.masked_url} from {before} to {revision}? "
+                f"Downgrade {database.masked_url} from "
+                f"{migrate.current_revision(database.engine)} to {revision}? "
                 "Data in dropped tables and columns is lost.",
                 abort=True,
             )
-        with audit.record(database.engine, MaintenanceOperation.MIGRATE) as details:
-            migrate.downgrade(database.engine, revision)
-            after = migrate.current_revision(database.engine)
-            details.update(command="downgrade", from_revision=before, to_revision=after)
-    finally:
-        database.dispose()
+        before, after = _migrated(
+            database, "downgrade", lambda: migrate.downgrade(database.engine, revision)
+        )
     click.echo(f"Schema downgraded from {before} to {after or 'base (empty)'}.")
 
 
@@ -135,11 +144,8 @@ def current_cmd(database_url: str | None, as_json: bool) -> None:
     Example:
       swarm-director db current --json
     """
-    database = open_existing(database_url)
-    try:
+    with existing_database(database_url) as database:
         current = migrate.current_revision(database.engine)
-    finally:
-        database.dispose()
     head = migrate.head_revision()
     if as_json:
         emit_json({"current": current, "head": head, "at_head": current == head})
@@ -211,16 +217,13 @@ def reset_cmd(database_url: str | None, yes: bool) -> None:
     Example:
       swarm-director db reset --yes
     """
-    database = open_existing(database_url)
-    if not yes:
-        click.confirm(f"Drop ALL data in {database.masked_url} and re-create it?", abort=True)
-    try:
+    with existing_database(database_url) as database:
+        if not yes:
+            click.confirm(f"Drop ALL data in {database.masked_url} and re-create it?", abort=True)
         with audit.record(database.engine, MaintenanceOperation.RESET) as details:
             dropped = drop_all_tables(database.engine.url)
             migrate.upgrade(database.engine, "head")
             details["dropped_tables"] = dropped
-    finally:
-        database.dispose()
     click.echo(f"Dropped {len(dropped)} tables; schema re-created at {migrate.head_revision()}.")
 
 
@@ -259,11 +262,8 @@ def status_cmd(database_url: str | None, exact: bool, as_json: bool) -> None:
       swarm-director db status
       swarm-director db status --exact --json
     """
-    database = open_existing(database_url)
-    try:
+    with existing_database(database_url) as database:
         status = _status(database, exact)
-    finally:
-        database.dispose()
     if as_json:
         emit_json(status)
         return
@@ -291,11 +291,8 @@ def validate_schema_cmd(database_url: str | None, as_json: bool) -> None:
     Example:
       swarm-director db validate-schema --json
     """
-    database = open_existing(database_url)
-    try:
+    with existing_database(database_url) as database:
         problems = compare_schema(database.engine)
-    finally:
-        database.dispose()
     if as_json:
         emit_json({"ok": not problems, "differences": problems})
     elif problems:

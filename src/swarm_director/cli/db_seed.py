@@ -7,7 +7,7 @@ from datetime import timedelta
 import click
 
 from swarm_director.cli.common import database_option, emit_json, is_interactive, json_option
-from swarm_director.cli.db_schema import open_existing
+from swarm_director.cli.db_schema import existing_database
 from swarm_director.cli.main import db
 from swarm_director.db import Database
 from swarm_director.durations import DurationError, parse_duration
@@ -58,8 +58,7 @@ def seed_cmd(
       swarm-director db seed --scale 5000 --logs-per-task 200   # 1,000,000 logs
     """
     past_days = _days(past)
-    database = open_existing(database_url)
-    try:
+    with existing_database(database_url) as database:
         if not migrate.is_at_head(database.engine):
             raise SchemaError("schema is not at head; run `swarm-director db upgrade` first")
         result: dict[str, object] = {}
@@ -74,8 +73,6 @@ def seed_cmd(
             if scale:
                 result["synthetic"] = _synthetic(database, scale, logs_per_task, as_json)
             details.update(result)
-    finally:
-        database.dispose()
     if as_json:
         emit_json(result)
         return

@@ -95,10 +95,8 @@ class AsyncClient(ClientState[httpx.AsyncBaseTransport], Surface, AsyncSender):
                 async for record in self._follow_once(follower, path, params, timeout):
                     yield record
                 delay = follower.delay(policy)  # the server ended it: shutdown, max age
-            except Refused as refused:
-                delay = follower.delay(policy, refused.error, refused.retry_after)
-            except httpx.TransportError:
-                delay = follower.delay(policy)
+            except (Refused, httpx.TransportError) as failure:
+                delay = follower.delay(policy, failure)
             if not follower.idle():
                 await asyncio.sleep(delay)
 

@@ -11,7 +11,7 @@ import time
 
 import httpx
 
-from swarm_director.client.errors import ClientError, error_for
+from swarm_director.client.errors import error_for
 from swarm_director.client.retry import RETRY_STATUSES, RetryPolicy, parse_retry_after
 from swarm_director.client.sse import EventParser
 from swarm_director.schemas import LogOut
@@ -68,19 +68,19 @@ class Follower:
             and time.monotonic() - self._last_record >= self.idle_timeout
         )
 
-    def delay(
-        self,
-        policy: RetryPolicy,
-        error: ClientError | None = None,
-        retry_after: str | None = None,
-    ) -> float:
-        """Seconds to wait before reconnecting; raises ``error`` when it is not worth it.
+    def delay(self, policy: RetryPolicy, failure: Exception | None = None) -> float:
+        """Seconds to wait before reconnecting after the stream ended: closed by the server
+        (``failure`` None), lost (an ``httpx.TransportError``) or refused (:class:`Refused`);
+        raises the refusal's error when it is not worth it.
 
         Lost connections and 429/502/503/504 are retried for as long as the caller iterates
         (with backoff up to ``policy.max_backoff``); other errors (401, 403, 404, 422) end it.
         """
-        if error is not None and error.status not in RETRY_STATUSES:
-            raise error
+        retry_after = None
+        if isinstance(failure, Refused):
+            if failure.error.status not in RETRY_STATUSES:
+                raise failure.error
+            retry_after = failure.retry_after
         self.failures += 1
         wait = policy.backoff_delay(self.failures)
         return max(wait, min(parse_retry_after(retry_after) or 0.0, policy.max_retry_after))

@@ -102,10 +102,8 @@ class Client(ClientState[httpx.BaseTransport], Surface, SyncSender):
             try:
                 yield from self._follow_once(follower, path, params, timeout)
                 delay = follower.delay(policy)  # the server ended it: shutdown, max age
-            except Refused as refused:
-                delay = follower.delay(policy, refused.error, refused.retry_after)
-            except httpx.TransportError:
-                delay = follower.delay(policy)
+            except (Refused, httpx.TransportError) as failure:
+                delay = follower.delay(policy, failure)
             if not follower.idle():
                 time.sleep(delay)
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Integer, Row, func, literal, select
+from sqlalchemy import Connection, Integer, Row, Select, func, literal, select
 from sqlalchemy.orm import Session
 
 from swarm_director.models import Agent, AgentLog, Conversation, EmailMessage, Task, TaskStatus
@@ -26,6 +26,8 @@ from swarm_director.store._common import core_connection, fits, read_or_404
 BUSIEST_SAMPLE = 10_000
 #: Most rows a tree (agents, subtasks) shows; a page never grows without bound.
 MAX_TREE_ROWS = 500
+
+M = TypeVar("M")
 
 
 @dataclass(frozen=True)
@@ -254,10 +256,8 @@ def conversations_of_agent(
         select(Conversation)
         .join(ConversationParticipant, ConversationParticipant.conversation_id == Conversation.id)
         .where(ConversationParticipant.agent_id == agent_id)
-        .order_by(Conversation.id.desc())
-        .limit(limit)
     )
-    return list(session.scalars(stmt))
+    return _newest(session, stmt, Conversation.id, limit)
 
 
 def emails_of_agent(session: Session, agent_id: int, *, limit: int = 20) -> list[EmailMessage]:
@@ -266,10 +266,13 @@ def emails_of_agent(session: Session, agent_id: int, *, limit: int = 20) -> list
         select(EmailMessage)
         .join(Task, Task.id == EmailMessage.task_id)
         .where(Task.assigned_agent_id == agent_id)
-        .order_by(EmailMessage.id.desc())
-        .limit(limit)
     )
-    return list(session.scalars(stmt))
+    return _newest(session, stmt, EmailMessage.id, limit)
+
+
+def _newest(session: Session, stmt: Select[M], id_column: Any, limit: int) -> list[M]:
+    """The ``limit`` objects of ``stmt`` with the highest ``id_column``, highest first."""
+    return list(session.scalars(stmt.order_by(id_column.desc()).limit(limit)))
 
 
 def log_record(source: Session | Connection, log_id: int) -> Row[Any]:

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -113,9 +114,8 @@ def search_page(
     query = parse_query(text)
     condition: ColumnElement[bool]
     if connection.dialect.name != "sqlite":
-        page = _pg_windowed(
-            connection, stmt, ordering, source, query, limit, cursor, fetch
-        ) or _pg_by_keys(connection, stmt, ordering, source, query, limit, cursor, fetch)
+        pg = _PgSearch(connection, stmt, ordering, source, query, limit, cursor, fetch)
+        page = _pg_windowed(pg) or _pg_by_keys(pg)
         if page is not None:
             return page
         condition = pg_match(source, query)  # keys Python cannot sort: the planner's walk
@@ -134,36 +134,36 @@ def search_page(
     return page_of(list(fetch(walk.limit(limit + 1))), ordering, limit, cursor)
 
 
-def _pg_by_keys(
-    connection: Connection,
-    stmt: Select[Any],
-    ordering: Ordering,
-    source: FullTextSource,
-    query: SearchQuery,
-    limit: int,
-    cursor: str | None,
-    fetch: Fetch,
-) -> Page[Any] | None:
+@dataclass(frozen=True)
+class _PgSearch:
+    """PostgreSQL: what a search's page is looked for with (the arguments of
+    :func:`search_page`, the query parsed)."""
+
+    connection: Connection
+    stmt: Select[Any]
+    ordering: Ordering
+    source: FullTextSource
+    query: SearchQuery
+    limit: int
+    cursor: str | None
+    fetch: Fetch
+
+
+def _pg_by_keys(pg: _PgSearch) -> Page[Any] | None:
     """PostgreSQL, after the windows: the page, in one statement (None when the listing's
     keys do not sort in Python, see :func:`_pg_index_page`)."""
+    ordering = pg.ordering
     if not ordering.sorts_in_python():
         return None
-    with plain_plans(connection):
-        rows = list(fetch(_pg_index_page(stmt, ordering, source, query, limit, cursor)))
+    with plain_plans(pg.connection):
+        rows = list(pg.fetch(_pg_index_page(pg)))
     rows.sort(key=lambda row: tuple(getattr(row, k.key) for k in ordering.keys))
     if ordering.descending:
         rows.reverse()
-    return page_of(rows, ordering, limit, cursor)
+    return page_of(rows, ordering, pg.limit, pg.cursor)
 
 
-def _pg_index_page(
-    stmt: Select[Any],
-    ordering: Ordering,
-    source: FullTextSource,
-    query: SearchQuery,
-    limit: int,
-    cursor: str | None,
-) -> Select[Any]:
+def _pg_index_page(pg: _PgSearch) -> Select[Any]:
     """PostgreSQL: the statement of the page's rows (unordered) through the GIN index.
 
     The sort keys of every hit of the listing (up to PG_SORTED_HITS), the page's keys among
@@ -184,7 +184,8 @@ def _pg_index_page(
     for 50 ids and read all of it (docs/benchmarks.md, "Full-text search"); a join on the
     page's keys, 51 rows the planner knows to be few, is a lookup by primary key per row.
     """
-    hits = after_cursor(stmt, ordering, cursor).where(pg_match(source, query))
+    stmt, ordering = pg.stmt, pg.ordering
+    hits = after_cursor(stmt, ordering, pg.cursor).where(pg_match(pg.source, pg.query))
     keys = (
         hits.with_only_columns(*ordering.keys)
         .limit(search.PG_SORTED_HITS + 1)
@@ -195,7 +196,7 @@ def _pg_index_page(
     page_keys = (
         sa.select(*key_columns)
         .order_by(*(c.desc() if ordering.descending else c.asc() for c in key_columns))
-        .limit(limit + 1)
+        .limit(pg.limit + 1)
         .cte("search_page_keys")
         .prefix_with("MATERIALIZED")
     )
@@ -203,25 +204,13 @@ def _pg_index_page(
     by_keys = stmt.join(
         page_keys, sa.and_(*(key == page_keys.c[key.key] for key in ordering.keys))
     ).where(counted <= search.PG_SORTED_HITS)
-    walk = in_order(hits, ordering).where(counted > search.PG_SORTED_HITS).limit(limit + 1)
+    walk = in_order(hits, ordering).where(counted > search.PG_SORTED_HITS).limit(pg.limit + 1)
     both = sa.union_all(by_keys, walk.subquery().select()).subquery(_INDEX)
-    descriptions = stmt.column_descriptions
-    entity = descriptions[0]["entity"] if len(descriptions) == 1 else None
-    if entity is not None and descriptions[0]["expr"] is entity:
-        return sa.select(aliased(entity, both))
-    return sa.select(*both.c)
+    entity = _selected_entity(stmt)
+    return sa.select(aliased(entity, both)) if entity is not None else sa.select(*both.c)
 
 
-def _pg_windowed(
-    connection: Connection,
-    stmt: Select[Any],
-    ordering: Ordering,
-    source: FullTextSource,
-    query: SearchQuery,
-    limit: int,
-    cursor: str | None,
-    fetch: Fetch,
-) -> Page[Any] | None:
+def _pg_windowed(pg: _PgSearch) -> Page[Any] | None:
     """PostgreSQL: the page found among the next rows of the listing (module docstring), or
     None when the windows tried did not hold it.
 
@@ -233,13 +222,11 @@ def _pg_windowed(
     of a window are the page's, exactly; and a window holding fewer rows than its size reached
     the end of the listing, so its hits are all there are.
     """
-    listing = in_order(after_cursor(stmt, ordering, cursor), ordering)
+    ordering, source, query, limit = pg.ordering, pg.source, pg.query, pg.limit
+    listing = in_order(after_cursor(pg.stmt, ordering, pg.cursor), ordering)
     if not set(source.columns) <= set(listing.selected_columns.keys()):
         return None  # the text is not among the listing's columns under its own name
-    descriptions = stmt.column_descriptions
-    entity = descriptions[0]["entity"] if len(descriptions) == 1 else None
-    if entity is not None and descriptions[0]["expr"] is not entity:
-        entity = None  # one column of an entity, not the entity itself
+    entity = _selected_entity(pg.stmt)
 
     def window_page(size: int) -> list[Any]:
         window = listing.limit(size).subquery(_WINDOW)
@@ -250,11 +237,12 @@ def _pg_windowed(
             .order_by(*(key.desc() if ordering.descending else key.asc() for key in keys))
             .limit(limit + 1)
         )
-        return list(fetch(page))
+        return list(pg.fetch(page))
 
     def window_rows(size: int) -> int:
         window = listing.with_only_columns(*ordering.keys).limit(size).subquery()
-        return int(connection.execute(sa.select(sa.func.count()).select_from(window)).scalar_one())
+        counted = sa.select(sa.func.count()).select_from(window)
+        return int(pg.connection.execute(counted).scalar_one())
 
     size = search.PG_WINDOW_ROWS
     while True:
@@ -262,7 +250,7 @@ def _pg_windowed(
         if not rows:
             return None  # rarer than one row in ``size``: the GIN index finds them sooner
         if len(rows) > limit or window_rows(size) < size:
-            return page_of(rows, ordering, limit, cursor)
+            return page_of(rows, ordering, limit, pg.cursor)
         most = search.PG_WINDOW_MOST_ROWS
         wanted = math.ceil(PG_WINDOW_MARGIN * (limit + 1) * size / len(rows))
         if size >= most or wanted > most:
@@ -271,6 +259,14 @@ def _pg_windowed(
             # hits in 1,000 rows, then 32,000 rows holding 20 more, 100-190 ms under load.)
             return None
         size = min(most, max(size * WINDOW_GROWTH_LEAST, wanted))
+
+
+def _selected_entity(stmt: Select[Any]) -> Any | None:
+    """The entity ``stmt`` selects whole (its rows are objects), else None (columns, or one
+    column of an entity)."""
+    descriptions = stmt.column_descriptions
+    entity = descriptions[0]["entity"] if len(descriptions) == 1 else None
+    return entity if entity is not None and descriptions[0]["expr"] is entity else None
 
 
 def _windowed(
