@@ -42,8 +42,6 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.api import SWARM_DIRECTOR, free_port, new_tasks, server
-from bench.scale import TASKS, Target, fill
 from swarm_director.db import Database, make_engine
 from swarm_director.schemas.export import ExportFormat, ExportKind
 
@@ -169,6 +167,11 @@ def _line(
 
 
 def run(dialect: str, args: argparse.Namespace, work: Path) -> None:
+    # Here, not at the top: a child imports only what the command it measures imports, so
+    # that its peak RSS is the command's (bench.scale alone loads the backups' crypto).
+    from bench.api import SWARM_DIRECTOR, free_port, new_tasks, server
+    from bench.scale import TASKS, Target, fill
+
     print(f"== {dialect}: {args.rows:,} logs over {args.months} months")
     target = Target(dialect, work)
     try:
