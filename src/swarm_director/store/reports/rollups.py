@@ -1,0 +1,87 @@
+"""Reading and keeping ``log_volume_hours`` (see :mod:`swarm_director.models.rollup`).
+
+A report reads the whole UTC hours of its range from the rollup and the partial hours at
+either end from the logs themselves, so its figures are those of the raw query. That holds
+for hour buckets and for day buckets in a zone whose offsets are whole hours and change on
+whole hours; for minute buckets and other zones :func:`whole_hours` says no and the report
+reads the logs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import cast
+
+from sqlalchemy import Connection, Table, func, select
+
+from swarm_director.models.rollup import (
+    EPOCH,
+    HOUR,
+    LogVolumeHour,
+    TaskCountHour,
+    epoch_hour,
+    hour_start,
+)
+from swarm_director.store.reports.window import Window
+
+_ROLLUP = cast(Table, LogVolumeHour.__table__)
+_TASKS = cast(Table, TaskCountHour.__table__)
+
+
+@dataclass(frozen=True)
+class HourSpan:
+    """The whole UTC hours ``[first, end)`` of a range (as :func:`epoch_hour` numbers)."""
+
+    first: int
+    end: int
+
+    @property
+    def since(self) -> datetime:
+        return hour_start(self.first)
+
+    @property
+    def until(self) -> datetime:
+        return hour_start(self.end)
+
+
+def whole_hours(window: Window) -> HourSpan | None:
+    """The whole hours of ``window`` the rollup can answer for, or None when its buckets are
+    not unions of UTC hours (minute buckets; a zone offset or offset change off the hour)."""
+    if window.bucket == "minute":
+        return None
+    for start, offset in window.offsets:
+        if offset % 3600 or (start != window.since and start.minute + start.second):
+            return None
+    first = -(-(window.since - EPOCH) // HOUR)  # ceiling
+    end = epoch_hour(window.until)
+    return HourSpan(first, end) if first < end else None
+
+
+def log_hours(connection: Connection, span: HourSpan) -> list[tuple[int, str, int]]:
+    """``(epoch_hour, level, logs)`` of the hours in ``span`` that have logs."""
+    stmt = select(_ROLLUP.c.epoch_hour, _ROLLUP.c.log_level, _ROLLUP.c.logs).where(
+        _ROLLUP.c.epoch_hour >= span.first,
+        _ROLLUP.c.epoch_hour < span.end,
+        _ROLLUP.c.logs != 0,
+    )
+    return [(int(h), str(lvl), int(n)) for h, lvl, n in connection.execute(stmt)]
+
+
+def task_hours(
+    connection: Connection, span: HourSpan, by: str | None
+) -> list[tuple[int, str, str | None, int]]:
+    """``(epoch_hour, kind, key, tasks)`` of the hours in ``span``: ``key`` the type or
+    priority with ``by``, else None."""
+    group = [_TASKS.c[by]] if by else []
+    stmt = (
+        select(_TASKS.c.epoch_hour, _TASKS.c.kind, *group, func.sum(_TASKS.c.tasks))
+        .where(_TASKS.c.epoch_hour >= span.first, _TASKS.c.epoch_hour < span.end)
+        .group_by(_TASKS.c.epoch_hour, _TASKS.c.kind, *group)
+    )
+    found = []
+    for row in connection.execute(stmt):
+        count = int(row[-1])
+        if count:
+            found.append((int(row[0]), str(row[1]), str(row[2]) if by else None, count))
+    return found
