@@ -57,10 +57,15 @@ CREATES = {
     "009_add_api_keys": {"api_keys"},
     "010_add_console_sessions": {"console_sessions"},
     "011_add_history_and_work_queue": {"history"},
-    "012_add_report_rollups": {"log_volume_hours", "task_count_hours"},
+    "012_add_report_rollups": {
+        "log_volume_hours",
+        "log_volume_deltas",
+        "task_count_hours",
+        "task_count_deltas",
+    },
 }
 #: Tables whose rows are counted from other tables' (not inserted by ROWS).
-DERIVED = {"log_volume_hours", "task_count_hours"}
+DERIVED = {"log_volume_hours", "log_volume_deltas", "task_count_hours", "task_count_deltas"}
 
 T1 = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
 T2 = datetime(2026, 3, 5, 8, 9, 10, tzinfo=UTC)

@@ -11,7 +11,7 @@ from sqlalchemy.schema import AddConstraint, CreateIndex, CreateTable
 
 from swarm_director import models  # noqa: F401  (registers every table)
 from swarm_director.db.base import Base
-from swarm_director.models import rollup
+from swarm_director.models import rollup_ddl
 from swarm_director.models.fulltext import SOURCES
 
 DIALECTS: dict[str, Dialect] = {
@@ -69,9 +69,9 @@ def render_sql(dialect_name: str) -> str:
         parts.extend(f"{statement};\n" for statement in statements)
     parts.append("-- Report rollups kept exact by the writes (see swarm_director.models.rollup).")
     statements = (
-        rollup.sqlite_create() + rollup.task_sqlite_create()
+        rollup_ddl.sqlite_create() + rollup_ddl.task_sqlite_create()
         if dialect_name == "sqlite"
-        else rollup.pg_create() + rollup.task_pg_create()
+        else rollup_ddl.pg_create() + rollup_ddl.task_pg_create()
     )
     parts.extend(f"{statement};\n" for statement in statements)
     return "\n".join(parts)

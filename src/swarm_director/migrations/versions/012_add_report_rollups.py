@@ -6,8 +6,12 @@ Create Date: 2026-12-06
 
 ``log_volume_hours`` counts the logs of each UTC hour and level, ``task_count_hours`` the
 tasks created, completed and failed each UTC hour by type and priority, so that a month's
-report reads hundreds of rows, not millions (see :mod:`swarm_director.models.rollup`, which
-renders the statements below; they are copied here as text because a revision is history).
+report reads hundreds of rows, not millions (see :mod:`swarm_director.models.rollup`; the
+statements below are rendered by :mod:`swarm_director.models.rollup_ddl` and copied here as
+text because a revision is history). On PostgreSQL the triggers append to
+``log_volume_deltas`` and ``task_count_deltas`` (rows no two writers share, so no writer waits
+for another's transaction) and ``db optimize`` folds them into the hour tables; on SQLite
+they upsert into the hour tables and the delta tables stay empty.
 The upgrade creates the tables, counts the existing rows into them and creates the triggers,
 in the migration's one transaction. It also indexes ``tasks.created_at``: the partial hours
 at either end of a report's range are read from the tasks, which was a scan of all of them.
@@ -64,71 +68,60 @@ _BACKFILL = {
 _TRIGGERS = {
     "postgresql": [
         (
-            "CREATE OR REPLACE FUNCTION log_volume_hours_apply() RETURNS trigger LANGUAGE "
-            "plpgsql AS $$ BEGIN IF TG_OP IN ('DELETE', 'UPDATE') THEN INSERT INTO "
-            "log_volume_hours (epoch_hour, log_level, logs) SELECT floor(extract(epoch FROM "
-            '"timestamp") / 3600)::bigint, log_level, -count(*) FROM gone GROUP BY 1, 2 '
-            "ORDER BY 1, 2 ON CONFLICT (epoch_hour, log_level) DO UPDATE SET logs = "
-            "log_volume_hours.logs + excluded.logs; END IF; IF TG_OP IN ('INSERT', 'UPDATE') "
-            "THEN INSERT INTO log_volume_hours (epoch_hour, log_level, logs) SELECT "
-            'floor(extract(epoch FROM "timestamp") / 3600)::bigint, log_level, count(*) FROM '
-            "added GROUP BY 1, 2 ORDER BY 1, 2 ON CONFLICT (epoch_hour, log_level) DO UPDATE "
-            "SET logs = log_volume_hours.logs + excluded.logs; END IF; RETURN NULL; END $$"
+            "CREATE OR REPLACE FUNCTION log_volume_hours_apply() RETURNS trigger LANGUAGE plpgsql"
+            " AS $$ BEGIN IF TG_OP IN ('DELETE', 'UPDATE') THEN INSERT INTO log_volume_deltas "
+            '(epoch_hour, log_level, logs) SELECT floor(extract(epoch FROM "timestamp") / '
+            "3600)::bigint, log_level, -count(*) FROM gone GROUP BY 1, 2; END IF; IF TG_OP IN "
+            "('INSERT', 'UPDATE') THEN INSERT INTO log_volume_deltas (epoch_hour, log_level, "
+            'logs) SELECT floor(extract(epoch FROM "timestamp") / 3600)::bigint, log_level, '
+            "count(*) FROM added GROUP BY 1, 2; END IF; RETURN NULL; END $$"
         ),
         (
-            "CREATE TRIGGER log_volume_hours_insert AFTER INSERT ON agent_logs REFERENCING "
-            "NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION log_volume_hours_apply()"
+            "CREATE TRIGGER log_volume_hours_insert AFTER INSERT ON agent_logs REFERENCING NEW "
+            "TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION log_volume_hours_apply()"
         ),
         (
-            "CREATE TRIGGER log_volume_hours_delete AFTER DELETE ON agent_logs REFERENCING "
-            "OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION log_volume_hours_apply()"
+            "CREATE TRIGGER log_volume_hours_delete AFTER DELETE ON agent_logs REFERENCING OLD "
+            "TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION log_volume_hours_apply()"
         ),
         (
-            "CREATE TRIGGER log_volume_hours_update AFTER UPDATE ON agent_logs REFERENCING "
-            "OLD TABLE AS gone NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION "
+            "CREATE TRIGGER log_volume_hours_update AFTER UPDATE ON agent_logs REFERENCING OLD "
+            "TABLE AS gone NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION "
             "log_volume_hours_apply()"
         ),
         (
-            "CREATE OR REPLACE FUNCTION task_count_hours_task() RETURNS trigger LANGUAGE "
-            "plpgsql AS $$ BEGIN IF TG_OP IN ('DELETE', 'UPDATE') THEN INSERT INTO "
-            "task_count_hours (epoch_hour, kind, type, priority, tasks) SELECT hr, k, "
-            "OLD.type, OLD.priority, -count(*) FROM (SELECT floor(extract(epoch FROM "
-            "OLD.created_at) / 3600)::bigint AS hr, 'created' AS k UNION ALL SELECT "
-            "floor(extract(epoch FROM h.at) / 3600)::bigint, CASE WHEN h.action = 'complete' "
-            "THEN 'completed' ELSE 'failed' END FROM history h WHERE h.entity_id = OLD.id "
-            "AND h.entity = 'task' AND (h.action IN ('complete', 'fail') OR (h.action = "
-            "'expire' AND h.changes -> 'status' ->> 1 = 'failed'))) AS s WHERE true GROUP BY "
-            "hr, k ORDER BY hr, k ON CONFLICT (epoch_hour, kind, type, priority) DO UPDATE "
-            "SET tasks = task_count_hours.tasks + excluded.tasks; END IF; IF TG_OP IN "
-            "('INSERT', 'UPDATE') THEN INSERT INTO task_count_hours (epoch_hour, kind, type, "
-            "priority, tasks) SELECT hr, k, NEW.type, NEW.priority, count(*) FROM (SELECT "
-            "floor(extract(epoch FROM NEW.created_at) / 3600)::bigint AS hr, 'created' AS k "
-            "UNION ALL SELECT floor(extract(epoch FROM h.at) / 3600)::bigint, CASE WHEN "
-            "h.action = 'complete' THEN 'completed' ELSE 'failed' END FROM history h WHERE "
-            "h.entity_id = NEW.id AND h.entity = 'task' AND (h.action IN ('complete', "
-            "'fail') OR (h.action = 'expire' AND h.changes -> 'status' ->> 1 = 'failed'))) "
-            "AS s WHERE true GROUP BY hr, k ORDER BY hr, k ON CONFLICT (epoch_hour, kind, "
-            "type, priority) DO UPDATE SET tasks = task_count_hours.tasks + excluded.tasks; "
-            "END IF; RETURN NULL; END $$"
+            "CREATE OR REPLACE FUNCTION task_count_hours_task() RETURNS trigger LANGUAGE plpgsql "
+            "AS $$ BEGIN IF TG_OP IN ('DELETE', 'UPDATE') THEN INSERT INTO task_count_deltas "
+            "(epoch_hour, kind, type, priority, tasks) SELECT hr, k, OLD.type, OLD.priority, "
+            "-count(*) FROM (SELECT floor(extract(epoch FROM OLD.created_at) / 3600)::bigint AS "
+            "hr, 'created' AS k UNION ALL SELECT floor(extract(epoch FROM h.at) / 3600)::bigint, "
+            "CASE WHEN h.action = 'complete' THEN 'completed' ELSE 'failed' END FROM history h "
+            "WHERE h.entity_id = OLD.id AND h.entity = 'task' AND (h.action IN ('complete', "
+            "'fail') OR (h.action = 'expire' AND h.changes -> 'status' ->> 1 = 'failed'))) AS s "
+            "WHERE true GROUP BY hr, k ORDER BY hr, k ; END IF; IF TG_OP IN ('INSERT', 'UPDATE') "
+            "THEN INSERT INTO task_count_deltas (epoch_hour, kind, type, priority, tasks) SELECT "
+            "hr, k, NEW.type, NEW.priority, count(*) FROM (SELECT floor(extract(epoch FROM "
+            "NEW.created_at) / 3600)::bigint AS hr, 'created' AS k UNION ALL SELECT "
+            "floor(extract(epoch FROM h.at) / 3600)::bigint, CASE WHEN h.action = 'complete' THEN"
+            " 'completed' ELSE 'failed' END FROM history h WHERE h.entity_id = NEW.id AND "
+            "h.entity = 'task' AND (h.action IN ('complete', 'fail') OR (h.action = 'expire' AND "
+            "h.changes -> 'status' ->> 1 = 'failed'))) AS s WHERE true GROUP BY hr, k ORDER BY "
+            "hr, k ; END IF; RETURN NULL; END $$"
         ),
         (
-            "CREATE OR REPLACE FUNCTION task_count_hours_step() RETURNS trigger LANGUAGE "
-            "plpgsql AS $$ BEGIN IF TG_OP = 'INSERT' THEN INSERT INTO task_count_hours "
-            "(epoch_hour, kind, type, priority, tasks) SELECT floor(extract(epoch FROM "
-            "NEW.at) / 3600)::bigint, CASE WHEN NEW.action = 'complete' THEN 'completed' "
-            "ELSE 'failed' END, t.type, t.priority, 1 FROM tasks t WHERE t.id = "
-            "NEW.entity_id ON CONFLICT (epoch_hour, kind, type, priority) DO UPDATE SET "
-            "tasks = task_count_hours.tasks + excluded.tasks; ELSE INSERT INTO "
-            "task_count_hours (epoch_hour, kind, type, priority, tasks) SELECT "
-            "floor(extract(epoch FROM OLD.at) / 3600)::bigint, CASE WHEN OLD.action = "
-            "'complete' THEN 'completed' ELSE 'failed' END, t.type, t.priority, -1 FROM "
-            "tasks t WHERE t.id = OLD.entity_id ON CONFLICT (epoch_hour, kind, type, "
-            "priority) DO UPDATE SET tasks = task_count_hours.tasks + excluded.tasks; END "
-            "IF; RETURN NULL; END $$"
+            "CREATE OR REPLACE FUNCTION task_count_hours_step() RETURNS trigger LANGUAGE plpgsql "
+            "AS $$ BEGIN IF TG_OP = 'INSERT' THEN INSERT INTO task_count_deltas (epoch_hour, "
+            "kind, type, priority, tasks) SELECT floor(extract(epoch FROM NEW.at) / "
+            "3600)::bigint, CASE WHEN NEW.action = 'complete' THEN 'completed' ELSE 'failed' END,"
+            " t.type, t.priority, 1 FROM tasks t WHERE t.id = NEW.entity_id ; ELSE INSERT INTO "
+            "task_count_deltas (epoch_hour, kind, type, priority, tasks) SELECT "
+            "floor(extract(epoch FROM OLD.at) / 3600)::bigint, CASE WHEN OLD.action = 'complete' "
+            "THEN 'completed' ELSE 'failed' END, t.type, t.priority, -1 FROM tasks t WHERE t.id ="
+            " OLD.entity_id ; END IF; RETURN NULL; END $$"
         ),
         (
-            "CREATE TRIGGER task_count_hours_task AFTER INSERT OR DELETE ON tasks FOR EACH "
-            "ROW EXECUTE FUNCTION task_count_hours_task()"
+            "CREATE TRIGGER task_count_hours_task AFTER INSERT OR DELETE ON tasks FOR EACH ROW "
+            "EXECUTE FUNCTION task_count_hours_task()"
         ),
         (
             "CREATE TRIGGER task_count_hours_task_update AFTER UPDATE OF type, priority, "
@@ -137,16 +130,16 @@ _TRIGGERS = {
             "NEW.created_at) EXECUTE FUNCTION task_count_hours_task()"
         ),
         (
-            "CREATE TRIGGER task_count_hours_step_insert AFTER INSERT ON history FOR EACH "
-            "ROW WHEN (NEW.entity = 'task' AND (NEW.action IN ('complete', 'fail') OR "
-            "(NEW.action = 'expire' AND NEW.changes -> 'status' ->> 1 = 'failed'))) EXECUTE "
-            "FUNCTION task_count_hours_step()"
+            "CREATE TRIGGER task_count_hours_step_insert AFTER INSERT ON history FOR EACH ROW "
+            "WHEN (NEW.entity = 'task' AND (NEW.action IN ('complete', 'fail') OR (NEW.action = "
+            "'expire' AND NEW.changes -> 'status' ->> 1 = 'failed'))) EXECUTE FUNCTION "
+            "task_count_hours_step()"
         ),
         (
-            "CREATE TRIGGER task_count_hours_step_delete AFTER DELETE ON history FOR EACH "
-            "ROW WHEN (OLD.entity = 'task' AND (OLD.action IN ('complete', 'fail') OR "
-            "(OLD.action = 'expire' AND OLD.changes -> 'status' ->> 1 = 'failed'))) EXECUTE "
-            "FUNCTION task_count_hours_step()"
+            "CREATE TRIGGER task_count_hours_step_delete AFTER DELETE ON history FOR EACH ROW "
+            "WHEN (OLD.entity = 'task' AND (OLD.action IN ('complete', 'fail') OR (OLD.action = "
+            "'expire' AND OLD.changes -> 'status' ->> 1 = 'failed'))) EXECUTE FUNCTION "
+            "task_count_hours_step()"
         ),
     ],
     "sqlite": [
@@ -279,6 +272,32 @@ def upgrade() -> None:
             "epoch_hour", "kind", "type", "priority", name=op.f("pk_task_count_hours")
         ),
     )
+    op.create_table(
+        "log_volume_deltas",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=False,
+        ),
+        sa.Column("epoch_hour", sa.BigInteger(), nullable=False),
+        sa.Column("log_level", sa.String(length=20), nullable=False),
+        sa.Column("logs", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_log_volume_deltas")),
+    )
+    op.create_table(
+        "task_count_deltas",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=False,
+        ),
+        sa.Column("epoch_hour", sa.BigInteger(), nullable=False),
+        sa.Column("kind", sa.String(length=10), nullable=False),
+        sa.Column("type", sa.String(length=50), nullable=False),
+        sa.Column("priority", sa.String(length=20), nullable=False),
+        sa.Column("tasks", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_task_count_deltas")),
+    )
     # Not in batch mode: SQLite creates an index in place (a rebuild would drop triggers).
     op.create_index("ix_tasks_created_at", "tasks", ["created_at"], unique=False)
     conn = op.get_bind()
@@ -297,6 +316,8 @@ def downgrade() -> None:
     else:
         for trigger in _SQLITE_TRIGGERS:
             conn.exec_driver_sql(f"DROP TRIGGER {trigger}")
+    op.drop_table("task_count_deltas")
+    op.drop_table("log_volume_deltas")
     op.drop_table("task_count_hours")
     op.drop_table("log_volume_hours")
     op.drop_index("ix_tasks_created_at", table_name="tasks")

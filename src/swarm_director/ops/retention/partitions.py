@@ -142,8 +142,10 @@ def drop_partitions(
         if archive is not None:
             archive(conn, going)
         for part in going:
-            # A DROP fires no trigger: the month's hours leave the rollup here (every row of
-            # [lower, upper) is in this partition, so these hours count only its rows).
+            # A DROP fires no trigger: the month's hours leave the rollup and its deltas here
+            # (every row of [lower, upper) is in this partition, so these hours count only its
+            # rows; its SHARE lock above waited for every writer of it, so none of their deltas
+            # is still uncommitted).
             assert part.upper is not None  # plan_drops never picks the default partition
             forget_log_hours(conn, part.lower, part.upper)
             conn.exec_driver_sql(f"DROP TABLE {quoted(conn, part.name)}")

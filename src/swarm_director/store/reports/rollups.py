@@ -11,14 +11,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Connection, Table, func, select
+from sqlalchemy import Connection, Select, Table, func, select, union_all
 
 from swarm_director.models.rollup import (
     EPOCH,
     HOUR,
+    LogVolumeDelta,
     LogVolumeHour,
+    TaskCountDelta,
     TaskCountHour,
     epoch_hour,
     hour_start,
@@ -27,6 +29,8 @@ from swarm_director.store.reports.window import Window
 
 _ROLLUP = cast(Table, LogVolumeHour.__table__)
 _TASKS = cast(Table, TaskCountHour.__table__)
+_LOG_DELTAS = cast(Table, LogVolumeDelta.__table__)
+_TASK_DELTAS = cast(Table, TaskCountDelta.__table__)
 
 
 @dataclass(frozen=True)
@@ -58,14 +62,25 @@ def whole_hours(window: Window) -> HourSpan | None:
     return HourSpan(first, end) if first < end else None
 
 
+def _summed(hours: Table, deltas: Table, span: HourSpan, keys: list[str], n: str) -> Select[Any]:
+    """Each key's count in ``span``: its hour row plus its deltas not yet compacted (see
+    :mod:`swarm_director.models.rollup`), grouped by ``keys``."""
+    both = union_all(
+        *(
+            select(*(t.c[k] for k in ["epoch_hour", *keys]), t.c[n].label("n")).where(
+                t.c.epoch_hour >= span.first, t.c.epoch_hour < span.end
+            )
+            for t in (hours, deltas)
+        )
+    ).subquery()
+    group = [both.c[k] for k in ["epoch_hour", *keys]]
+    return select(*group, func.sum(both.c.n)).group_by(*group)
+
+
 def log_hours(connection: Connection, span: HourSpan) -> list[tuple[int, str, int]]:
     """``(epoch_hour, level, logs)`` of the hours in ``span`` that have logs."""
-    stmt = select(_ROLLUP.c.epoch_hour, _ROLLUP.c.log_level, _ROLLUP.c.logs).where(
-        _ROLLUP.c.epoch_hour >= span.first,
-        _ROLLUP.c.epoch_hour < span.end,
-        _ROLLUP.c.logs != 0,
-    )
-    return [(int(h), str(lvl), int(n)) for h, lvl, n in connection.execute(stmt)]
+    stmt = _summed(_ROLLUP, _LOG_DELTAS, span, ["log_level"], "logs")
+    return [(int(h), str(lvl), int(n)) for h, lvl, n in connection.execute(stmt) if n]
 
 
 def task_hours(
@@ -73,12 +88,7 @@ def task_hours(
 ) -> list[tuple[int, str, str | None, int]]:
     """``(epoch_hour, kind, key, tasks)`` of the hours in ``span``: ``key`` the type or
     priority with ``by``, else None."""
-    group = [_TASKS.c[by]] if by else []
-    stmt = (
-        select(_TASKS.c.epoch_hour, _TASKS.c.kind, *group, func.sum(_TASKS.c.tasks))
-        .where(_TASKS.c.epoch_hour >= span.first, _TASKS.c.epoch_hour < span.end)
-        .group_by(_TASKS.c.epoch_hour, _TASKS.c.kind, *group)
-    )
+    stmt = _summed(_TASKS, _TASK_DELTAS, span, ["kind", *([by] if by else [])], "tasks")
     found = []
     for row in connection.execute(stmt):
         count = int(row[-1])
