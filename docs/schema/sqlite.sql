@@ -96,6 +96,15 @@ CREATE TABLE idempotency_keys (
 
 CREATE INDEX ix_idempotency_keys_created_at ON idempotency_keys (created_at);
 
+-- log_volume_deltas: A change to the logs of one UTC hour and level, not yet folded into
+CREATE TABLE log_volume_deltas (
+	id INTEGER NOT NULL, 
+	epoch_hour BIGINT NOT NULL, 
+	log_level VARCHAR(20) NOT NULL, 
+	logs BIGINT NOT NULL, 
+	CONSTRAINT pk_log_volume_deltas PRIMARY KEY (id)
+);
+
 -- log_volume_hours: Log records of one UTC hour and level (what ``agent_logs`` holds now).
 CREATE TABLE log_volume_hours (
 	epoch_hour BIGINT NOT NULL, 
@@ -131,6 +140,17 @@ CREATE TABLE statement_timings (
 	last_seen DATETIME NOT NULL, 
 	sources TEXT NOT NULL, 
 	CONSTRAINT pk_statement_timings PRIMARY KEY (shape_hash)
+);
+
+-- task_count_deltas: A change to ``task_count_hours`` not yet folded into it (PostgreSQL).
+CREATE TABLE task_count_deltas (
+	id INTEGER NOT NULL, 
+	epoch_hour BIGINT NOT NULL, 
+	kind VARCHAR(10) NOT NULL, 
+	type VARCHAR(50) NOT NULL, 
+	priority VARCHAR(20) NOT NULL, 
+	tasks BIGINT NOT NULL, 
+	CONSTRAINT pk_task_count_deltas PRIMARY KEY (id)
 );
 
 -- task_count_hours: Tasks created, completed and failed in one UTC hour, by the task's current type and
