@@ -39,7 +39,7 @@ from bench.api import percentile
 from bench.scale import Target, fill
 from bench.scale import ingest as scale_ingest
 from swarm_director.db import utcnow
-from swarm_director.models.rollup import log_hours_drift, rebuild_log_hours
+from swarm_director.models.rollup import compact, log_hours_drift, rebuild_log_hours
 from swarm_director.schemas.reports import ReportQuery
 from swarm_director.store import log_ingest, reports
 
@@ -229,11 +229,15 @@ def capture(target: Target, report: Callable[..., Any], query: ReportQuery) -> l
     return sent
 
 
-def measure(target: Target, query: ReportQuery, label: str, repeat: int) -> list[str]:
+def measure(
+    target: Target, query: ReportQuery, label: str, repeat: int, only: tuple[str, ...] = ()
+) -> list[str]:
     lines = []
     raw = target.raw()
     try:
         for name, report in REPORTS.items():
+            if only and name not in only:
+                continue
             statements = capture(target, RAW.get(name, report), query)
             store_times, raw_times = [], []
             for _ in range(repeat):  # alternate, so both see the same machine
@@ -263,7 +267,8 @@ def measure(target: Target, query: ReportQuery, label: str, repeat: int) -> list
 
 def check_rollup(target: Target) -> None:
     """SQLite: the fill wrote logs by the bare driver, which the store's counting does not see
-    (PostgreSQL's triggers did): rebuild the rollup, timed. Both: check it against the rows."""
+    (PostgreSQL's triggers appended deltas): rebuild the rollup, timed. Both: check it (hour
+    rows and deltas) against the rows."""
     with target.database.engine.begin() as conn:
         if target.dialect == "sqlite":
             started = time.perf_counter()
@@ -275,6 +280,22 @@ def check_rollup(target: Target) -> None:
     took = time.perf_counter() - started
     verdict = "exact" if not drift else f"{len(drift)} hours differ"
     print(f"  log_volume_hours against a count of the logs ({took:.1f} s): {verdict}")
+
+
+def fold(target: Target) -> None:
+    """Fold the rollups' deltas into their hour tables (what ``db optimize`` runs first),
+    timed, with how many delta rows there were."""
+    with target.database.engine.begin() as conn:
+        deltas = conn.exec_driver_sql(
+            "SELECT (SELECT count(*) FROM log_volume_deltas), (SELECT count(*) FROM "
+            "task_count_deltas)"
+        ).one()
+        started = time.perf_counter()
+        changed = compact(conn)
+    print(
+        f"  folded {deltas[0]:,} log and {deltas[1]:,} task delta rows into {changed:,} hour "
+        f"rows in {time.perf_counter() - started:.2f} s"
+    )
 
 
 @contextmanager
@@ -350,10 +371,17 @@ def run(dialect: str, args: argparse.Namespace, work: Path) -> None:
         day = ReportQuery(since=now - timedelta(hours=24), until=now, bucket="hour")
         if args.explain:
             explain(target, month, f"{args.days}d/day")
+        if target.dialect == "postgresql":
+            # The fill's deltas (a row per task and per finished step: the fill is one
+            # month of writes with no db optimize run), read by the rolled-up reports.
+            rolled = ("tasks", "tasks by type", "logs")
+            measure(target, month, "unfolded", args.repeat, only=rolled)
+            fold(target)
         measure(target, month, f"{args.days}d/day", args.repeat)
         measure(target, day, "24h/hour", args.repeat)
         if args.ingest:
             ingest_cost(target, task_ids[-1], args.ingest, args.rounds)
+            fold(target)
         print(f"  load average {os.getloadavg()[0]:.1f} at the end")
     finally:
         target.close()
