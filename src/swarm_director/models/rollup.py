@@ -163,7 +163,9 @@ def forget_log_hours(connection: Connection, since: datetime | None, until: date
     rollup and its deltas, for logs that leave without a DELETE (a dropped partition). The
     caller holds a lock that has waited for every writer of those hours' logs: a delta still
     uncommitted would survive the logs it counts."""
-    for table in (_ROLLUP, _LOG_DELTAS):
+    # Deltas first: a fold running meanwhile holds them, this waits for it, and the hour rows'
+    # DELETE (a later statement) then sees what it folded. The other order deadlocks with it.
+    for table in (_LOG_DELTAS, _ROLLUP):
         stmt = delete(table).where(table.c.epoch_hour < epoch_hour(until))
         if since is not None:
             stmt = stmt.where(table.c.epoch_hour >= epoch_hour(since))
