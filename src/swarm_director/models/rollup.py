@@ -199,15 +199,15 @@ def rebuild_log_hours(connection: Connection) -> int:
     return int(connection.execute(select(func.count()).select_from(_ROLLUP)).scalar_one())
 
 
-def _kept(connection: Connection, hours: Table, deltas: Table, width: int) -> dict[Any, int]:
-    """Each key's count: its hour row plus its deltas."""
-    kept: Counter[Any] = Counter()
+def _kept(
+    connection: Connection, hours: Table, deltas: Table, keys: list[str], n: str
+) -> Counter[tuple[Any, ...]]:
+    """Each ``(epoch_hour, *keys)``'s count: its hour row plus its deltas."""
+    kept: Counter[tuple[Any, ...]] = Counter()
     for table in (hours, deltas):
-        columns = [c for c in table.c if c.name != "id"]
-        for row in connection.execute(select(*columns)):
-            kept[tuple(int(v) if i == 0 else str(v) for i, v in enumerate(row[:width]))] += int(
-                row[width]
-            )
+        stmt = select(table.c.epoch_hour, *(table.c[k] for k in keys), table.c[n])
+        for hour, *key, count in connection.execute(stmt):
+            kept[(int(hour), *(str(k) for k in key))] += int(count)
     return kept
 
 
@@ -221,7 +221,7 @@ def log_hours_drift(connection: Connection) -> list[tuple[int, str, int, int]]:
             select(hour, AgentLog.log_level, func.count()).group_by(hour, AgentLog.log_level)
         )
     }
-    kept = _kept(connection, _ROLLUP, _LOG_DELTAS, 2)
+    kept = _kept(connection, _ROLLUP, _LOG_DELTAS, ["log_level"], "logs")
     return [
         (h, lvl, kept.get((h, lvl), 0), raw.get((h, lvl), 0))
         for h, lvl in sorted(set(raw) | set(kept))
@@ -257,7 +257,7 @@ def task_hours_drift(connection: Connection) -> list[tuple[tuple[Any, ...], int,
             ddl.task_counts_sql(connection.dialect.name)
         )
     }
-    kept = _kept(connection, _TASKS, _TASK_DELTAS, 4)
+    kept = _kept(connection, _TASKS, _TASK_DELTAS, ["kind", "type", "priority"], "tasks")
     return [
         (key, kept.get(key, 0), counted.get(key, 0))
         for key in sorted(set(counted) | set(kept))
