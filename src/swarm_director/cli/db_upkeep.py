@@ -69,8 +69,8 @@ def check_command(database_url: str | None, as_json: bool) -> None:
 @db.command("rebuild-rollups")
 @database_option
 def rebuild_rollups_command(database_url: str | None) -> None:
-    """Count the reports' rollups again (log_volume_hours, task_count_hours), in one
-    transaction.
+    """Count the reports' rollups again (log_volume_hours, task_count_hours) and empty their
+    deltas, in one transaction.
 
     For a database whose logs were written by other means than the store (a bulk load with
     sqlite3), or when db check reports rollup_drift. Writers wait while it runs.
