@@ -6,16 +6,24 @@ nothing; the counts stay what the rows say after commits, rollbacks and deletes.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from swarm_director.db import Database, utcnow
-from swarm_director.models.rollup import compact, log_hours_drift, task_hours_drift
+from swarm_director.models.rollup import (
+    compact,
+    epoch_hour,
+    forget_log_hours,
+    log_hours_drift,
+    task_hours_drift,
+)
 from swarm_director.schemas.reports import ReportQuery
 from swarm_director.store import logs, queue, reports
 from tests.store.conftest import new_agent, new_task
@@ -183,3 +191,73 @@ def test_folding_beside_writers_and_deletes_keeps_every_count_and_report(db: Dat
     with db.statement_reads() as conn:
         assert reports.log_volume(conn, query) == reports.log_volume(conn, query, rollup=False)
         assert reports.task_counts(conn, query) == reports.task_counts(conn, query, rollup=False)
+
+
+def _waiting_on_lock(db: Database, pid: int) -> bool:
+    with db.engine.connect() as conn:
+        kind = conn.scalar(
+            sa.text("SELECT wait_event_type FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}
+        )
+    return kind == "Lock"
+
+
+def test_a_dropped_months_hours_leave_beside_a_fold_without_a_deadlock(db: Database) -> None:
+    """Retention's partition drop removes a month's deltas and hour rows while a fold folds
+    those deltas into those hour rows: replayed step by step (the removal paused between its
+    two statements, the fold started and left to block), both finish and the month is gone
+    from the rollup. Removing the hour rows first deadlocked with the fold."""
+    if db.dialect != "postgresql":
+        pytest.skip("SQLite has one writer at a time")
+    task = _claimed(db, 1)[0][0]
+    october = datetime(2026, 10, 1, tzinfo=UTC)
+    with db.transaction() as session:
+        logs.add_logs(session, task, [_log(october + timedelta(hours=h)) for h in range(5)])
+        logs.add_logs(session, task, [_log(datetime(2026, 11, 2, tzinfo=UTC))])
+    with db.engine.begin() as conn:
+        compact(conn)  # October's hour rows exist...
+    with db.transaction() as session:  # ...and so do new deltas of them
+        logs.add_logs(session, task, [_log(october + timedelta(hours=h)) for h in range(5)])
+    paused, go = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+    folder_pid: list[int] = []
+
+    def pause_before_the_hours(_conn: object, _cursor: object, statement: str, *_a: object) -> None:
+        if statement.startswith("DELETE FROM log_volume_hours"):
+            paused.set()
+            go.wait(20)
+
+    def remove() -> None:
+        try:
+            with db.engine.begin() as conn:
+                event.listen(conn, "before_cursor_execute", pause_before_the_hours)
+                forget_log_hours(conn, october, datetime(2026, 11, 1, tzinfo=UTC))
+        except BaseException as error:
+            errors.append(error)
+
+    def fold() -> None:
+        try:
+            with db.engine.begin() as conn:
+                folder_pid.append(int(conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()))
+                compact(conn)
+        except BaseException as error:
+            errors.append(error)
+
+    remover, folder = threading.Thread(target=remove), threading.Thread(target=fold)
+    remover.start()
+    assert paused.wait(20)
+    folder.start()
+    deadline = time.monotonic() + 20
+    while not (folder_pid and _waiting_on_lock(db, folder_pid[0])):
+        assert time.monotonic() < deadline and folder.is_alive()
+        time.sleep(0.02)
+    go.set()
+    remover.join(30)
+    folder.join(30)
+    assert errors == []
+    with db.engine.connect() as conn:
+        left = conn.exec_driver_sql(
+            "SELECT epoch_hour, sum(logs) FROM (SELECT epoch_hour, logs FROM log_volume_hours "
+            "UNION ALL SELECT epoch_hour, logs FROM log_volume_deltas) AS s "
+            "GROUP BY epoch_hour HAVING sum(logs) != 0"
+        ).all()
+    assert left == [(epoch_hour(datetime(2026, 11, 2, tzinfo=UTC)), 1)]
