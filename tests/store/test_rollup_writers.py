@@ -221,15 +221,19 @@ def test_a_dropped_months_hours_leave_beside_a_fold_without_a_deadlock(db: Datab
     errors: list[BaseException] = []
     folder_pid: list[int] = []
 
-    def pause_before_the_hours(_conn: object, _cursor: object, statement: str, *_a: object) -> None:
-        if statement.startswith("DELETE FROM log_volume_hours"):
-            paused.set()
-            go.wait(20)
+    deletes: list[str] = []
+
+    def pause_between(_conn: object, _cursor: object, statement: str, *_a: object) -> None:
+        if statement.startswith("DELETE FROM"):
+            deletes.append(statement)
+            if len(deletes) == 2:  # the removal's first table done, the second not begun
+                paused.set()
+                go.wait(20)
 
     def remove() -> None:
         try:
             with db.engine.begin() as conn:
-                event.listen(conn, "before_cursor_execute", pause_before_the_hours)
+                event.listen(conn, "before_cursor_execute", pause_between)
                 forget_log_hours(conn, october, datetime(2026, 11, 1, tzinfo=UTC))
         except BaseException as error:
             errors.append(error)
