@@ -17,7 +17,8 @@ How each write reaches the counts, in the writing transaction:
   row per hour did, and every writer of that hour queued behind the slowest). Readers sum
   the hour row and the deltas of each key; :func:`compact` (``db optimize``) folds the
   deltas into the hour tables. Dropping a whole month's partition fires nothing: retention
-  removes that month's hours from both tables after the drop (``ops/retention/partitions.py``).
+  removes that month's hours from both tables in the same transaction, under the lock that
+  waited for the partition's writers (``ops/retention/partitions.py``).
 - SQLite: one writer at a time, so its triggers upsert into the hour tables directly (the
   delta tables stay empty). Row-level triggers for DELETE and UPDATE (cascades, retention,
   any hand-written statement), but not for INSERT: a row trigger halves the raw insert rate
