@@ -17,6 +17,7 @@ p95 at 10 M logs and 1 M tasks; run what the machine allows and say so.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -24,7 +25,8 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -35,9 +37,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.api import percentile
 from bench.scale import Target, fill
+from bench.scale import ingest as scale_ingest
 from swarm_director.db import utcnow
+from swarm_director.models.rollup import compact, log_hours_drift, rebuild_log_hours
 from swarm_director.schemas.reports import ReportQuery
-from swarm_director.store import reports
+from swarm_director.store import log_ingest, reports
 
 TYPES = ("email_draft", "document_review", "communication", "analysis")
 PRIORITIES = ("low", "medium", "medium", "high", "critical")
@@ -197,6 +201,15 @@ REPORTS: dict[str, Callable[..., Any]] = {
     "emails": reports.email_outcomes,
     "drafts": reports.draft_approvals,
 }
+#: What the raw SQL of a report served by a rollup is: the statements that compute the same
+#: figures from the rows themselves (for the others, the report's own statements).
+RAW: dict[str, Callable[..., Any]] = {
+    "tasks": lambda conn, query: reports.task_counts(conn, query, rollup=False),
+    "tasks by type": lambda conn, query: reports.task_counts(
+        conn, query.model_copy(update={"by": "type"}), rollup=False
+    ),
+    "logs": lambda conn, query: reports.log_volume(conn, query, rollup=False),
+}
 
 
 def capture(target: Target, report: Callable[..., Any], query: ReportQuery) -> list[Any]:
@@ -216,12 +229,16 @@ def capture(target: Target, report: Callable[..., Any], query: ReportQuery) -> l
     return sent
 
 
-def measure(target: Target, query: ReportQuery, label: str, repeat: int) -> list[str]:
+def measure(
+    target: Target, query: ReportQuery, label: str, repeat: int, only: tuple[str, ...] = ()
+) -> list[str]:
     lines = []
     raw = target.raw()
     try:
         for name, report in REPORTS.items():
-            statements = capture(target, report, query)
+            if only and name not in only:
+                continue
+            statements = capture(target, RAW.get(name, report), query)
             store_times, raw_times = [], []
             for _ in range(repeat):  # alternate, so both see the same machine
                 started = time.perf_counter()
@@ -248,6 +265,95 @@ def measure(target: Target, query: ReportQuery, label: str, repeat: int) -> list
     return lines
 
 
+def check_rollup(target: Target) -> None:
+    """SQLite: the fill wrote logs by the bare driver, which the store's counting does not see
+    (PostgreSQL's triggers appended deltas): rebuild the rollup, timed. Both: check it (hour
+    rows and deltas) against the rows."""
+    with target.database.engine.begin() as conn:
+        if target.dialect == "sqlite":
+            started = time.perf_counter()
+            rows = rebuild_log_hours(conn)  # the tasks' triggers fire on SQLite too
+            took = time.perf_counter() - started
+            print(f"  log_volume_hours rebuilt ({rows:,} rows) in {took:.1f} s")
+        started = time.perf_counter()
+        drift = log_hours_drift(conn)
+    took = time.perf_counter() - started
+    verdict = "exact" if not drift else f"{len(drift)} hours differ"
+    print(f"  log_volume_hours against a count of the logs ({took:.1f} s): {verdict}")
+
+
+def fold(target: Target) -> None:
+    """Fold the rollups' deltas into their hour tables (what ``db optimize`` runs first),
+    timed, with how many delta rows there were."""
+    with target.database.engine.begin() as conn:
+        deltas = conn.exec_driver_sql(
+            "SELECT (SELECT count(*) FROM log_volume_deltas), (SELECT count(*) FROM "
+            "task_count_deltas)"
+        ).one()
+        started = time.perf_counter()
+        changed = compact(conn)
+    print(
+        f"  folded {deltas[0]:,} log and {deltas[1]:,} task delta rows into {changed:,} hour "
+        f"rows in {time.perf_counter() - started:.2f} s"
+    )
+
+
+@contextmanager
+def rollup_off(target: Target) -> Iterator[None]:
+    """Log inserts without the rollup's upkeep (its trigger off; SQLite: the store's count)."""
+    if target.dialect == "postgresql":
+        target.autocommit("ALTER TABLE agent_logs DISABLE TRIGGER log_volume_hours_insert")
+        try:
+            yield
+        finally:
+            target.autocommit("ALTER TABLE agent_logs ENABLE TRIGGER log_volume_hours_insert")
+        return
+    saved = log_ingest.count_inserted
+    log_ingest.count_inserted = lambda *_args: None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        log_ingest.count_inserted = saved  # type: ignore[assignment]
+
+
+def ingest_cost(target: Target, task_id: int, rows: int, rounds: int) -> None:
+    """The store's bulk ingest (batches of 5,000, as bench/scale.py) with the rollup kept and
+    without, alternating, beside the raw driver's insert of the same rows (no rollup)."""
+    with_s, without_s, raw_s = [], [], []
+    for round_ in range(rounds):
+        for kept in (True, False) if round_ % 2 else (False, True):  # each first every other
+            with contextlib.nullcontext() if kept else rollup_off(target):
+                store, raw = scale_ingest(target, task_id, rows, 1)
+            (with_s if kept else without_s).append(rows / store)
+            raw_s.append(rows / raw)
+    w, wo, r = (rows / statistics.median(x) for x in (with_s, without_s, raw_s))
+    print(
+        f"  ingest {rows:,} rows x {rounds}: store with rollup {w:,.0f} rows/s, without "
+        f"{wo:,.0f} rows/s ({w / wo:.2f}); raw driver {r:,.0f} rows/s; ratio to raw "
+        f"{w / r:.2f} with, {wo / r:.2f} without; load average {os.getloadavg()[0]:.1f}"
+    )
+
+
+def explain(target: Target, query: ReportQuery, label: str) -> None:
+    """The plan of every statement each report sends, as the database ran it: EXPLAIN
+    (ANALYZE, BUFFERS) on PostgreSQL, EXPLAIN QUERY PLAN on SQLite."""
+    raw = target.raw()
+    prefix = (
+        "EXPLAIN (ANALYZE, BUFFERS) " if target.dialect == "postgresql" else ("EXPLAIN QUERY PLAN ")
+    )
+    try:
+        for name, report in REPORTS.items():
+            for statement, parameters in capture(target, report, query):
+                print(f"  --- {label} {name}: {' '.join(statement.split())[:160]}")
+                cur = raw.cursor()
+                cur.execute(prefix + statement, parameters)
+                for row in cur.fetchall():
+                    print(f"      {row[-1]}")
+                cur.close()
+    finally:
+        raw.close()
+
+
 def run(dialect: str, args: argparse.Namespace, work: Path) -> None:
     print(f"== {dialect}: {args.tasks:,} tasks over {args.days} days, {args.logs:,} logs")
     target = Target(dialect, work)
@@ -259,11 +365,23 @@ def run(dialect: str, args: argparse.Namespace, work: Path) -> None:
             fill(target, args.logs, 1, task_ids[-1000:])
         print(f"  filled in {time.perf_counter() - started:.0f} s; "
               f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
+        check_rollup(target)
         now = utcnow()
         month = ReportQuery(since=now - timedelta(days=args.days), until=now, bucket="day")
         day = ReportQuery(since=now - timedelta(hours=24), until=now, bucket="hour")
+        if args.explain:
+            explain(target, month, f"{args.days}d/day")
+        if target.dialect == "postgresql":
+            # The fill's deltas (a row per task and per finished step: the fill is one
+            # month of writes with no db optimize run), read by the rolled-up reports.
+            rolled = ("tasks", "tasks by type", "logs")
+            measure(target, month, "unfolded", args.repeat, only=rolled)
+            fold(target)
         measure(target, month, f"{args.days}d/day", args.repeat)
         measure(target, day, "24h/hour", args.repeat)
+        if args.ingest:
+            ingest_cost(target, task_ids[-1], args.ingest, args.rounds)
+            fold(target)
         print(f"  load average {os.getloadavg()[0]:.1f} at the end")
     finally:
         target.close()
@@ -276,6 +394,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--repeat", type=int, default=9)
     parser.add_argument("--dialect", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--explain", action="store_true", help="print each statement's plan")
+    parser.add_argument("--ingest", type=int, default=100_000, help="rows per ingest round")
+    parser.add_argument("--rounds", type=int, default=3, help="ingest rounds")
     args = parser.parse_args(argv)
     dialects = ["sqlite", "postgresql"] if args.dialect == "both" else [args.dialect]
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start")

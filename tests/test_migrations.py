@@ -5,9 +5,10 @@ from __future__ import annotations
 import multiprocessing
 import sqlite3
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import closing
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from swarm_director.db.partitions import partition_names
 from swarm_director.errors import SchemaError
 from swarm_director.migrations import migrate
 from swarm_director.models.fulltext import full_text_names
+from swarm_director.models.rollup import log_hours_drift, task_hours_drift
 from swarm_director.ops.checks.schema_drift import compare_schema
 from swarm_director.store import conversations, logs, tasks
 from tests.dbtools import fresh_database
@@ -38,6 +40,7 @@ REVISIONS = [
     "009_add_api_keys",
     "010_add_console_sessions",
     "011_add_history_and_work_queue",
+    "012_add_report_rollups",
 ]
 
 #: Tables each revision creates (and its downgrade drops).
@@ -54,7 +57,15 @@ CREATES = {
     "009_add_api_keys": {"api_keys"},
     "010_add_console_sessions": {"console_sessions"},
     "011_add_history_and_work_queue": {"history"},
+    "012_add_report_rollups": {
+        "log_volume_hours",
+        "log_volume_deltas",
+        "task_count_hours",
+        "task_count_deltas",
+    },
 }
+#: Tables whose rows are counted from other tables' (not inserted by ROWS).
+DERIVED = {"log_volume_hours", "log_volume_deltas", "task_count_hours", "task_count_deltas"}
 
 T1 = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
 T2 = datetime(2026, 3, 5, 8, 9, 10, tzinfo=UTC)
@@ -172,6 +183,8 @@ ROWS: dict[str, list[tuple[str, dict[str, Any]]]] = {
                    "claimed_at": T1, "last_error": "boom", "result": {"ok": True},
                    **STAMPS}),
     ],
+    # 012's table is counted from the logs above (the test checks the backfill).
+    "012_add_report_rollups": [],
 }  # fmt: skip
 
 Snapshot = dict[str, list[dict[str, Any]]]
@@ -232,6 +245,23 @@ def assert_rows_kept(before: Snapshot, after: Snapshot, dropped: set[str]) -> No
         ], table
 
 
+def _aware(when: datetime) -> datetime:
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def assert_log_hours_backfilled(after: Snapshot) -> None:
+    """012 counted every log of the earlier steps into log_volume_hours, by UTC hour."""
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    counted = Counter(
+        ((_aware(row["timestamp"]) - epoch) // timedelta(hours=1), row["log_level"])
+        for row in after["agent_logs"]
+    )
+    assert len(after["agent_logs"]) >= 3
+    assert {(r["epoch_hour"], r["log_level"]): r["logs"] for r in after["log_volume_hours"]} == (
+        dict(counted)
+    )
+
+
 def test_history_is_one_line_of_the_named_revisions() -> None:
     script = ScriptDirectory.from_config(migrate.alembic_config())
     assert script.get_heads() == [REVISIONS[-1]]
@@ -256,12 +286,18 @@ def test_each_step_up_and_down_keeps_the_rows_of_tables_it_does_not_drop(
         after = snapshot(engine)
         assert set(after) == set(before) | CREATES[revision]
         assert_rows_kept(before, after, dropped=set())
+        if revision == "012_add_report_rollups":
+            assert_log_hours_backfilled(after)
+            with engine.connect() as conn:
+                assert task_hours_drift(conn) == [] and log_hours_drift(conn) == []
+            assert {r["kind"] for r in after["task_count_hours"]} == {"created"}
         insert_rows(engine, revision)
         before = snapshot(engine)
 
     assert migrate.is_at_head(engine)
     assert compare_schema(engine) == []
-    assert sum(len(rows) for rows in before.values()) == sum(len(r) for r in ROWS.values())
+    inserted = sum(len(rows) for name, rows in before.items() if name not in DERIVED)
+    assert inserted == sum(len(r) for r in ROWS.values())
     agents = {row["name"]: row for row in before["agents"]}
     # Agents from before 003 got their counters backfilled; newer ones kept what was written.
     assert (agents["director"]["total_conversations"], agents["director"]["parent_id"]) == (0, None)

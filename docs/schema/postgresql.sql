@@ -96,6 +96,23 @@ CREATE TABLE idempotency_keys (
 
 CREATE INDEX ix_idempotency_keys_created_at ON idempotency_keys (created_at);
 
+-- log_volume_deltas: A change to the logs of one UTC hour and level, not yet folded into
+CREATE TABLE log_volume_deltas (
+	id BIGSERIAL NOT NULL, 
+	epoch_hour BIGINT NOT NULL, 
+	log_level VARCHAR(20) NOT NULL, 
+	logs BIGINT NOT NULL, 
+	CONSTRAINT pk_log_volume_deltas PRIMARY KEY (id)
+);
+
+-- log_volume_hours: Log records of one UTC hour and level (what ``agent_logs`` holds now).
+CREATE TABLE log_volume_hours (
+	epoch_hour BIGINT NOT NULL, 
+	log_level VARCHAR(20) NOT NULL, 
+	logs BIGINT NOT NULL, 
+	CONSTRAINT pk_log_volume_hours PRIMARY KEY (epoch_hour, log_level)
+);
+
 -- maintenance_events: One administrative action (migrate, backup, cleanup, ...) and how it ended.
 CREATE TABLE maintenance_events (
 	id SERIAL NOT NULL, 
@@ -123,6 +140,27 @@ CREATE TABLE statement_timings (
 	last_seen TIMESTAMP WITH TIME ZONE NOT NULL, 
 	sources TEXT NOT NULL, 
 	CONSTRAINT pk_statement_timings PRIMARY KEY (shape_hash)
+);
+
+-- task_count_deltas: A change to ``task_count_hours`` not yet folded into it (PostgreSQL).
+CREATE TABLE task_count_deltas (
+	id BIGSERIAL NOT NULL, 
+	epoch_hour BIGINT NOT NULL, 
+	kind VARCHAR(10) NOT NULL, 
+	type VARCHAR(50) NOT NULL, 
+	priority VARCHAR(20) NOT NULL, 
+	tasks BIGINT NOT NULL, 
+	CONSTRAINT pk_task_count_deltas PRIMARY KEY (id)
+);
+
+-- task_count_hours: Tasks created, completed and failed in one UTC hour, by the task's current type and
+CREATE TABLE task_count_hours (
+	epoch_hour BIGINT NOT NULL, 
+	kind VARCHAR(10) NOT NULL, 
+	type VARCHAR(50) NOT NULL, 
+	priority VARCHAR(20) NOT NULL, 
+	tasks BIGINT NOT NULL, 
+	CONSTRAINT pk_task_count_hours PRIMARY KEY (epoch_hour, kind, type, priority)
 );
 
 -- tasks: A task assigned to an agent, possibly a subtask of another.
@@ -159,6 +197,8 @@ CREATE TABLE tasks (
 CREATE INDEX ix_tasks_assigned_agent_id_id ON tasks (assigned_agent_id, id);
 
 CREATE INDEX ix_tasks_conversation_id ON tasks (conversation_id);
+
+CREATE INDEX ix_tasks_created_at ON tasks (created_at);
 
 CREATE INDEX ix_tasks_parent_task_id_id ON tasks (parent_task_id, id);
 
@@ -337,3 +377,24 @@ CREATE INDEX ix_agent_logs_fts ON agent_logs USING gin (to_tsvector('simple', re
 CREATE INDEX ix_tasks_fts ON tasks USING gin (to_tsvector('simple', regexp_replace(left(coalesce(title, '') || ' ' || coalesce(description, ''), 100000), '[^[:alnum:]]+', ' ', 'g')));
 
 CREATE INDEX ix_messages_fts ON messages USING gin (to_tsvector('simple', regexp_replace(left(content, 100000), '[^[:alnum:]]+', ' ', 'g')));
+
+-- Report rollups kept exact by the writes (see swarm_director.models.rollup).
+CREATE OR REPLACE FUNCTION log_volume_hours_apply() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF TG_OP IN ('DELETE', 'UPDATE') THEN INSERT INTO log_volume_deltas (epoch_hour, log_level, logs) SELECT floor(extract(epoch FROM "timestamp") / 3600)::bigint, log_level, -count(*) FROM gone GROUP BY 1, 2; END IF; IF TG_OP IN ('INSERT', 'UPDATE') THEN INSERT INTO log_volume_deltas (epoch_hour, log_level, logs) SELECT floor(extract(epoch FROM "timestamp") / 3600)::bigint, log_level, count(*) FROM added GROUP BY 1, 2; END IF; RETURN NULL; END $$;
+
+CREATE TRIGGER log_volume_hours_insert AFTER INSERT ON agent_logs REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION log_volume_hours_apply();
+
+CREATE TRIGGER log_volume_hours_delete AFTER DELETE ON agent_logs REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION log_volume_hours_apply();
+
+CREATE TRIGGER log_volume_hours_update AFTER UPDATE ON agent_logs REFERENCING OLD TABLE AS gone NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION log_volume_hours_apply();
+
+CREATE OR REPLACE FUNCTION task_count_hours_task() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF TG_OP IN ('DELETE', 'UPDATE') THEN INSERT INTO task_count_deltas (epoch_hour, kind, type, priority, tasks) SELECT hr, k, OLD.type, OLD.priority, -count(*) FROM (SELECT floor(extract(epoch FROM OLD.created_at) / 3600)::bigint AS hr, 'created' AS k UNION ALL SELECT floor(extract(epoch FROM h.at) / 3600)::bigint, CASE WHEN h.action = 'complete' THEN 'completed' ELSE 'failed' END FROM history h WHERE h.entity_id = OLD.id AND h.entity = 'task' AND (h.action IN ('complete', 'fail') OR (h.action = 'expire' AND h.changes -> 'status' ->> 1 = 'failed'))) AS s WHERE true GROUP BY hr, k ORDER BY hr, k ; END IF; IF TG_OP IN ('INSERT', 'UPDATE') THEN INSERT INTO task_count_deltas (epoch_hour, kind, type, priority, tasks) SELECT hr, k, NEW.type, NEW.priority, count(*) FROM (SELECT floor(extract(epoch FROM NEW.created_at) / 3600)::bigint AS hr, 'created' AS k UNION ALL SELECT floor(extract(epoch FROM h.at) / 3600)::bigint, CASE WHEN h.action = 'complete' THEN 'completed' ELSE 'failed' END FROM history h WHERE h.entity_id = NEW.id AND h.entity = 'task' AND (h.action IN ('complete', 'fail') OR (h.action = 'expire' AND h.changes -> 'status' ->> 1 = 'failed'))) AS s WHERE true GROUP BY hr, k ORDER BY hr, k ; END IF; RETURN NULL; END $$;
+
+CREATE OR REPLACE FUNCTION task_count_hours_step() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF TG_OP = 'INSERT' THEN INSERT INTO task_count_deltas (epoch_hour, kind, type, priority, tasks) SELECT floor(extract(epoch FROM NEW.at) / 3600)::bigint, CASE WHEN NEW.action = 'complete' THEN 'completed' ELSE 'failed' END, t.type, t.priority, 1 FROM tasks t WHERE t.id = NEW.entity_id ; ELSE INSERT INTO task_count_deltas (epoch_hour, kind, type, priority, tasks) SELECT floor(extract(epoch FROM OLD.at) / 3600)::bigint, CASE WHEN OLD.action = 'complete' THEN 'completed' ELSE 'failed' END, t.type, t.priority, -1 FROM tasks t WHERE t.id = OLD.entity_id ; END IF; RETURN NULL; END $$;
+
+CREATE TRIGGER task_count_hours_task AFTER INSERT OR DELETE ON tasks FOR EACH ROW EXECUTE FUNCTION task_count_hours_task();
+
+CREATE TRIGGER task_count_hours_task_update AFTER UPDATE OF type, priority, created_at ON tasks FOR EACH ROW WHEN (OLD.type IS DISTINCT FROM NEW.type OR OLD.priority IS DISTINCT FROM NEW.priority OR OLD.created_at IS DISTINCT FROM NEW.created_at) EXECUTE FUNCTION task_count_hours_task();
+
+CREATE TRIGGER task_count_hours_step_insert AFTER INSERT ON history FOR EACH ROW WHEN (NEW.entity = 'task' AND (NEW.action IN ('complete', 'fail') OR (NEW.action = 'expire' AND NEW.changes -> 'status' ->> 1 = 'failed'))) EXECUTE FUNCTION task_count_hours_step();
+
+CREATE TRIGGER task_count_hours_step_delete AFTER DELETE ON history FOR EACH ROW WHEN (OLD.entity = 'task' AND (OLD.action IN ('complete', 'fail') OR (OLD.action = 'expire' AND OLD.changes -> 'status' ->> 1 = 'failed'))) EXECUTE FUNCTION task_count_hours_step();

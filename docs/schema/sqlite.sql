@@ -96,6 +96,23 @@ CREATE TABLE idempotency_keys (
 
 CREATE INDEX ix_idempotency_keys_created_at ON idempotency_keys (created_at);
 
+-- log_volume_deltas: A change to the logs of one UTC hour and level, not yet folded into
+CREATE TABLE log_volume_deltas (
+	id INTEGER NOT NULL, 
+	epoch_hour BIGINT NOT NULL, 
+	log_level VARCHAR(20) NOT NULL, 
+	logs BIGINT NOT NULL, 
+	CONSTRAINT pk_log_volume_deltas PRIMARY KEY (id)
+);
+
+-- log_volume_hours: Log records of one UTC hour and level (what ``agent_logs`` holds now).
+CREATE TABLE log_volume_hours (
+	epoch_hour BIGINT NOT NULL, 
+	log_level VARCHAR(20) NOT NULL, 
+	logs BIGINT NOT NULL, 
+	CONSTRAINT pk_log_volume_hours PRIMARY KEY (epoch_hour, log_level)
+);
+
 -- maintenance_events: One administrative action (migrate, backup, cleanup, ...) and how it ended.
 CREATE TABLE maintenance_events (
 	id INTEGER NOT NULL, 
@@ -123,6 +140,27 @@ CREATE TABLE statement_timings (
 	last_seen DATETIME NOT NULL, 
 	sources TEXT NOT NULL, 
 	CONSTRAINT pk_statement_timings PRIMARY KEY (shape_hash)
+);
+
+-- task_count_deltas: A change to ``task_count_hours`` not yet folded into it (PostgreSQL).
+CREATE TABLE task_count_deltas (
+	id INTEGER NOT NULL, 
+	epoch_hour BIGINT NOT NULL, 
+	kind VARCHAR(10) NOT NULL, 
+	type VARCHAR(50) NOT NULL, 
+	priority VARCHAR(20) NOT NULL, 
+	tasks BIGINT NOT NULL, 
+	CONSTRAINT pk_task_count_deltas PRIMARY KEY (id)
+);
+
+-- task_count_hours: Tasks created, completed and failed in one UTC hour, by the task's current type and
+CREATE TABLE task_count_hours (
+	epoch_hour BIGINT NOT NULL, 
+	kind VARCHAR(10) NOT NULL, 
+	type VARCHAR(50) NOT NULL, 
+	priority VARCHAR(20) NOT NULL, 
+	tasks BIGINT NOT NULL, 
+	CONSTRAINT pk_task_count_hours PRIMARY KEY (epoch_hour, kind, type, priority)
 );
 
 -- tasks: A task assigned to an agent, possibly a subtask of another.
@@ -160,6 +198,8 @@ CREATE TABLE tasks (
 CREATE INDEX ix_tasks_assigned_agent_id_id ON tasks (assigned_agent_id, id);
 
 CREATE INDEX ix_tasks_conversation_id ON tasks (conversation_id);
+
+CREATE INDEX ix_tasks_created_at ON tasks (created_at);
 
 CREATE INDEX ix_tasks_parent_task_id_id ON tasks (parent_task_id, id);
 
@@ -359,3 +399,18 @@ CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN INSERT INTO me
 CREATE TRIGGER messages_fts_update AFTER UPDATE OF content ON messages BEGIN INSERT INTO messages_fts(messages_fts, rowid, content) VALUES ('delete', old.id, old.content); INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content); END;
 
 INSERT INTO messages_fts(messages_fts) VALUES ('rebuild');
+
+-- Report rollups kept exact by the writes (see swarm_director.models.rollup).
+CREATE TRIGGER log_volume_hours_delete AFTER DELETE ON agent_logs BEGIN INSERT INTO log_volume_hours (epoch_hour, log_level, logs) VALUES (CAST(strftime('%s', substr(old."timestamp", 1, 19)) AS INTEGER) / 3600, old.log_level, -1) ON CONFLICT (epoch_hour, log_level) DO UPDATE SET logs = logs + excluded.logs; END;
+
+CREATE TRIGGER log_volume_hours_update AFTER UPDATE OF "timestamp", log_level ON agent_logs BEGIN INSERT INTO log_volume_hours (epoch_hour, log_level, logs) VALUES (CAST(strftime('%s', substr(old."timestamp", 1, 19)) AS INTEGER) / 3600, old.log_level, -1) ON CONFLICT (epoch_hour, log_level) DO UPDATE SET logs = logs + excluded.logs; INSERT INTO log_volume_hours (epoch_hour, log_level, logs) VALUES (CAST(strftime('%s', substr(new."timestamp", 1, 19)) AS INTEGER) / 3600, new.log_level, 1) ON CONFLICT (epoch_hour, log_level) DO UPDATE SET logs = logs + excluded.logs; END;
+
+CREATE TRIGGER task_count_hours_task_insert AFTER INSERT ON tasks BEGIN INSERT INTO task_count_hours (epoch_hour, kind, type, priority, tasks) SELECT hr, k, new.type, new.priority, count(*) FROM (SELECT CAST(strftime('%s', substr(new.created_at, 1, 19)) AS INTEGER) / 3600 AS hr, 'created' AS k UNION ALL SELECT CAST(strftime('%s', substr(h.at, 1, 19)) AS INTEGER) / 3600, CASE WHEN h.action = 'complete' THEN 'completed' ELSE 'failed' END FROM history h WHERE h.entity_id = new.id AND h.entity = 'task' AND (h.action IN ('complete', 'fail') OR (h.action = 'expire' AND json_extract(h.changes, '$.status[1]') = 'failed'))) AS s WHERE true GROUP BY hr, k ORDER BY hr, k ON CONFLICT (epoch_hour, kind, type, priority) DO UPDATE SET tasks = task_count_hours.tasks + excluded.tasks; END;
+
+CREATE TRIGGER task_count_hours_task_delete AFTER DELETE ON tasks BEGIN INSERT INTO task_count_hours (epoch_hour, kind, type, priority, tasks) SELECT hr, k, old.type, old.priority, -count(*) FROM (SELECT CAST(strftime('%s', substr(old.created_at, 1, 19)) AS INTEGER) / 3600 AS hr, 'created' AS k UNION ALL SELECT CAST(strftime('%s', substr(h.at, 1, 19)) AS INTEGER) / 3600, CASE WHEN h.action = 'complete' THEN 'completed' ELSE 'failed' END FROM history h WHERE h.entity_id = old.id AND h.entity = 'task' AND (h.action IN ('complete', 'fail') OR (h.action = 'expire' AND json_extract(h.changes, '$.status[1]') = 'failed'))) AS s WHERE true GROUP BY hr, k ORDER BY hr, k ON CONFLICT (epoch_hour, kind, type, priority) DO UPDATE SET tasks = task_count_hours.tasks + excluded.tasks; END;
+
+CREATE TRIGGER task_count_hours_task_update AFTER UPDATE OF type, priority, created_at ON tasks WHEN old.type IS NOT new.type OR old.priority IS NOT new.priority OR old.created_at IS NOT new.created_at BEGIN INSERT INTO task_count_hours (epoch_hour, kind, type, priority, tasks) SELECT hr, k, old.type, old.priority, -count(*) FROM (SELECT CAST(strftime('%s', substr(old.created_at, 1, 19)) AS INTEGER) / 3600 AS hr, 'created' AS k UNION ALL SELECT CAST(strftime('%s', substr(h.at, 1, 19)) AS INTEGER) / 3600, CASE WHEN h.action = 'complete' THEN 'completed' ELSE 'failed' END FROM history h WHERE h.entity_id = old.id AND h.entity = 'task' AND (h.action IN ('complete', 'fail') OR (h.action = 'expire' AND json_extract(h.changes, '$.status[1]') = 'failed'))) AS s WHERE true GROUP BY hr, k ORDER BY hr, k ON CONFLICT (epoch_hour, kind, type, priority) DO UPDATE SET tasks = task_count_hours.tasks + excluded.tasks; INSERT INTO task_count_hours (epoch_hour, kind, type, priority, tasks) SELECT hr, k, new.type, new.priority, count(*) FROM (SELECT CAST(strftime('%s', substr(new.created_at, 1, 19)) AS INTEGER) / 3600 AS hr, 'created' AS k UNION ALL SELECT CAST(strftime('%s', substr(h.at, 1, 19)) AS INTEGER) / 3600, CASE WHEN h.action = 'complete' THEN 'completed' ELSE 'failed' END FROM history h WHERE h.entity_id = new.id AND h.entity = 'task' AND (h.action IN ('complete', 'fail') OR (h.action = 'expire' AND json_extract(h.changes, '$.status[1]') = 'failed'))) AS s WHERE true GROUP BY hr, k ORDER BY hr, k ON CONFLICT (epoch_hour, kind, type, priority) DO UPDATE SET tasks = task_count_hours.tasks + excluded.tasks; END;
+
+CREATE TRIGGER task_count_hours_step_insert AFTER INSERT ON history WHEN new.entity = 'task' AND (new.action IN ('complete', 'fail') OR (new.action = 'expire' AND json_extract(new.changes, '$.status[1]') = 'failed')) BEGIN INSERT INTO task_count_hours (epoch_hour, kind, type, priority, tasks) SELECT CAST(strftime('%s', substr(new.at, 1, 19)) AS INTEGER) / 3600, CASE WHEN new.action = 'complete' THEN 'completed' ELSE 'failed' END, t.type, t.priority, 1 FROM tasks t WHERE t.id = new.entity_id ON CONFLICT (epoch_hour, kind, type, priority) DO UPDATE SET tasks = task_count_hours.tasks + excluded.tasks; END;
+
+CREATE TRIGGER task_count_hours_step_delete AFTER DELETE ON history WHEN old.entity = 'task' AND (old.action IN ('complete', 'fail') OR (old.action = 'expire' AND json_extract(old.changes, '$.status[1]') = 'failed')) BEGIN INSERT INTO task_count_hours (epoch_hour, kind, type, priority, tasks) SELECT CAST(strftime('%s', substr(old.at, 1, 19)) AS INTEGER) / 3600, CASE WHEN old.action = 'complete' THEN 'completed' ELSE 'failed' END, t.type, t.priority, -1 FROM tasks t WHERE t.id = old.entity_id ON CONFLICT (epoch_hour, kind, type, priority) DO UPDATE SET tasks = task_count_hours.tasks + excluded.tasks; END;

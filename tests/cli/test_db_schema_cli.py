@@ -89,6 +89,7 @@ def test_status_lists_pending_migrations(url: str) -> None:
         "009_add_api_keys",
         "010_add_console_sessions",
         "011_add_history_and_work_queue",
+        "012_add_report_rollups",
     ]
     assert "conversations" not in status["rows"]
     code, out = run("db", "current", "--database-url", url)

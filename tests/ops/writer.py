@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from swarm_director.db import make_engine, utcnow
 from swarm_director.models import AgentLog
+from swarm_director.models.rollup import count_inserted
 
 
 def main(url: str, task_id: int, progress: Path, seconds: float) -> None:
@@ -28,18 +29,22 @@ def main(url: str, task_id: int, progress: Path, seconds: float) -> None:
         while time.monotonic() < deadline and not stop.exists():
             began = time.perf_counter()
             with engine.begin() as conn:
+                stamp = utcnow()
                 new_id = conn.execute(
                     sa.insert(AgentLog.__table__)
                     .values(
                         task_id=task_id,
                         agent_type="worker",
                         message="written during backup",
-                        timestamp=utcnow(),
+                        timestamp=stamp,
                         log_level="info",
-                        created_at=utcnow(),
+                        created_at=stamp,
                     )
                     .returning(AgentLog.__table__.c.id)
                 ).scalar_one()
+                # A Core insert outside the store: counted into the hourly rollup as the
+                # store's inserts are (SQLite; PostgreSQL's statement trigger counts it).
+                count_inserted(conn, [(stamp, "info")])
             out.write(f"{new_id} {time.perf_counter() - began:.4f} {time.time() % 100:.3f}\n")
             out.flush()
             time.sleep(0.002)

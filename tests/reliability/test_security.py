@@ -139,10 +139,6 @@ REVIEWED: dict[tuple[str, str], str] = {
         "conn.exec_driver_sql(f\"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'\")",
     ): "a partition name from the catalog quoted by the preparer; a module constant lock timeout",
     (
-        "ops/backup/restore.py",
-        'return f"DROP TABLE IF EXISTS {\', \'.join(names)} CASCADE;\\n" if names else ""',
-    ): "table names listed by pg_restore from a verified backup, each quoted by the preparer",
-    (
         "store/log_ingest.py",
         'raise RuntimeError(f"unexpected INSERT parameters {order!r}")',
     ): "the model's table name quoted by the preparer and the model's column names; or not SQL (an error message)",
@@ -286,6 +282,114 @@ REVIEWED: dict[tuple[str, str], str] = {
         "ops/checks/schema_drift.py",
         'action = f" ON DELETE {fk.ondelete.upper()}" if fk.ondelete else ""',
     ): "not SQL that runs: text of a drift report",
+    (
+        "migrations/versions/012_add_report_rollups.py",
+        'conn.exec_driver_sql(f"DROP FUNCTION {function}()")',
+    ): "the revision's own trigger, function and table names (constants), never input",
+    (
+        "migrations/versions/012_add_report_rollups.py",
+        'conn.exec_driver_sql(f"DROP TRIGGER {trigger} ON {table}")',
+    ): "the revision's own trigger, function and table names (constants), never input",
+    (
+        "migrations/versions/012_add_report_rollups.py",
+        'conn.exec_driver_sql(f"DROP TRIGGER {trigger}")',
+    ): "the revision's own trigger, function and table names (constants), never input",
+    (
+        "models/rollup.py",
+        'f"INSERT INTO {ddl.TASKS} (epoch_hour, kind, type, priority, tasks) "',
+    ): "report rollup upkeep: table names are rollup_ddl's constants, never input",
+    (
+        "models/rollup_ddl.py",
+        '"CREATE OR REPLACE FUNCTION task_count_hours_step() RETURNS trigger LANGUAGE plpgsql "',
+    ): "report rollup DDL: table, trigger and column names are the module's own constants, never input",
+    (
+        "models/rollup_ddl.py",
+        '"CREATE OR REPLACE FUNCTION task_count_hours_task() RETURNS trigger LANGUAGE plpgsql "',
+    ): "report rollup DDL: table, trigger and column names are the module's own constants, never input",
+    (
+        "models/rollup_ddl.py",
+        '"CREATE TRIGGER task_count_hours_step_delete AFTER DELETE ON history "',
+    ): "report rollup DDL: table, trigger and column names are the module's own constants, never input",
+    (
+        "models/rollup_ddl.py",
+        '"CREATE TRIGGER task_count_hours_step_delete AFTER DELETE ON history FOR EACH ROW "',
+    ): "report rollup DDL: table, trigger and column names are the module's own constants, never input",
+    (
+        "models/rollup_ddl.py",
+        '"CREATE TRIGGER task_count_hours_step_insert AFTER INSERT ON history "',
+    ): "report rollup DDL: table, trigger and column names are the module's own constants, never input",
+    (
+        "models/rollup_ddl.py",
+        '"CREATE TRIGGER task_count_hours_step_insert AFTER INSERT ON history FOR EACH ROW "',
+    ): "report rollup DDL: table, trigger and column names are the module's own constants, never input",
+    (
+        "models/rollup_ddl.py",
+        '"CREATE TRIGGER task_count_hours_task_delete AFTER DELETE ON tasks "',
+    ): "report rollup DDL: table, trigger and column names are the module's own constants, never input",
+    (
+        "models/rollup_ddl.py",
+        '"CREATE TRIGGER task_count_hours_task_insert AFTER INSERT ON tasks "',
+    ): "report rollup DDL: table, trigger and column names are the module's own constants, never input",
+    (
+        "models/rollup_ddl.py",
+        '"CREATE TRIGGER task_count_hours_task_update AFTER UPDATE OF type, priority, created_at "',
+    ): "report rollup DDL: table, trigger and column names are the module's own constants, never input",
+    (
+        "models/rollup_ddl.py",
+        '"ON CONFLICT (epoch_hour, kind, type, priority) "',
+    ): "report rollup DDL: table, trigger and column names are the module's own constants, never input",
+    (
+        "models/rollup_ddl.py",
+        '"SELECT hr, k, type, priority, count(*) FROM ("  # noqa: S608  (constants)',
+    ): "report rollup DDL: table, trigger and column names are the module's own constants, never input",
+    (
+        "models/rollup_ddl.py",
+        'f"CREATE OR REPLACE FUNCTION {PG_FUNCTION}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "',
+    ): "report rollup DDL: table, trigger and column names are the module's own constants, never input",
+    (
+        "models/rollup_ddl.py",
+        'f"CREATE TRIGGER {delete} AFTER DELETE ON agent_logs BEGIN {minus} END",',
+    ): "report rollup DDL: table, trigger and column names are the module's own constants, never input",
+    (
+        "models/rollup_ddl.py",
+        'f"CREATE TRIGGER {delete} AFTER DELETE ON agent_logs REFERENCING OLD TABLE AS gone "',
+    ): "report rollup DDL: table, trigger and column names are the module's own constants, never input",
+    (
+        "models/rollup_ddl.py",
+        'f"CREATE TRIGGER {insert} AFTER INSERT ON agent_logs REFERENCING NEW TABLE AS added "',
+    ): "report rollup DDL: table, trigger and column names are the module's own constants, never input",
+    (
+        "models/rollup_ddl.py",
+        'f"CREATE TRIGGER {update} AFTER UPDATE ON agent_logs "',
+    ): "report rollup DDL: table, trigger and column names are the module's own constants, never input",
+    (
+        "models/rollup_ddl.py",
+        'f"DELETE FROM {deltas}",  # noqa: S608  (constants)',
+    ): "report rollup DDL: table, trigger and column names are the module's own constants, never input",
+    (
+        "models/rollup_ddl.py",
+        'f"INSERT INTO {LOGS} (epoch_hour, log_level, logs) "  # noqa: S608  (constants)',
+    ): "report rollup DDL: table, trigger and column names are the module's own constants, never input",
+    (
+        "models/rollup_ddl.py",
+        'f"INSERT INTO {LOG_DELTAS} (epoch_hour, log_level, logs) "  # noqa: S608  (constants)',
+    ): "report rollup DDL: table, trigger and column names are the module's own constants, never input",
+    (
+        "models/rollup_ddl.py",
+        'f"INSERT INTO {_TASK_TARGET[dialect]} (epoch_hour, kind, type, priority, tasks) "  # noqa: S608',
+    ): "report rollup DDL: table, trigger and column names are the module's own constants, never input",
+    (
+        "models/rollup_ddl.py",
+        "f'CREATE TRIGGER {update} AFTER UPDATE OF \"timestamp\", log_level ON agent_logs '",
+    ): "report rollup DDL: table, trigger and column names are the module's own constants, never input",
+    (
+        "ops/backup/restore.py",
+        "drops += f\"DROP FUNCTION IF EXISTS {', '.join(functions)} CASCADE;\\n\"",
+    ): "names from pg_restore --list of the dump being restored, each quoted by the dialect's preparer; argument lists are the dump's own type names",
+    (
+        "ops/backup/restore.py",
+        'drops = f"DROP TABLE IF EXISTS {\', \'.join(names)} CASCADE;\\n" if names else ""',
+    ): "names from pg_restore --list of the dump being restored, each quoted by the dialect's preparer; argument lists are the dump's own type names",
 }
 
 

@@ -1,8 +1,9 @@
-"""Upkeep commands: check, optimize, stats, cleanup-logs, maintain. Each is a thin layer over
-:mod:`swarm_director.ops`."""
+"""Upkeep commands: check, rebuild-rollups, optimize, stats, cleanup-logs, maintain. Each is a
+thin layer over :mod:`swarm_director.ops` (rebuild-rollups over the rollup's model module)."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import click
@@ -22,6 +23,7 @@ from swarm_director.cli.main import db
 from swarm_director.cli.output import human_bytes, progress_bars, rows_text
 from swarm_director.durations import parse_duration
 from swarm_director.models import TaskStatus
+from swarm_director.models.rollup import rebuild_log_hours, rebuild_task_hours
 from swarm_director.ops.backup.encryption import backup_key, backup_recipients
 from swarm_director.ops.checks.db_check import check_database
 from swarm_director.ops.maintain import MaintenancePolicy, run_maintenance
@@ -62,6 +64,30 @@ def check_command(database_url: str | None, as_json: bool) -> None:
                 click.echo(f"  ... and {extra} more [{rule}] problem(s)")
         if not report.ok:
             raise ProblemsFound(f"db check found {report.problem_count} problem(s)")
+
+
+@db.command("rebuild-rollups")
+@database_option
+def rebuild_rollups_command(database_url: str | None) -> None:
+    """Count the reports' rollups again (log_volume_hours, task_count_hours) and empty their
+    deltas, in one transaction.
+
+    For a database whose logs were written by other means than the store (a bulk load with
+    sqlite3), or when db check reports rollup_drift. Writers wait while it runs.
+
+    \b
+    Example:
+      swarm-director db rebuild-rollups
+    """
+    with opened(database_url) as (database, _), database.engine.begin() as conn:
+        started = time.perf_counter()
+        logs = rebuild_log_hours(conn)
+        counts = rebuild_task_hours(conn)
+    click.echo(
+        f"Rebuilt the rollups of {masked_url(database.engine.url)} in "
+        f"{time.perf_counter() - started:.2f} s: log_volume_hours {logs:,} rows, "
+        f"task_count_hours {counts:,} rows."
+    )
 
 
 @db.command("optimize")

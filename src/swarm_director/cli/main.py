@@ -41,7 +41,9 @@ DB_COMMANDS = {
         "db_schema",
     ),
     "seed": "db_seed",
-    **dict.fromkeys(["check", "optimize", "stats", "cleanup-logs", "maintain"], "db_upkeep"),
+    **dict.fromkeys(
+        ["check", "rebuild-rollups", "optimize", "stats", "cleanup-logs", "maintain"], "db_upkeep"
+    ),
 }
 
 

@@ -77,6 +77,11 @@ def _install_sqlite_hooks(engine: Engine, busy_timeout_s: float) -> None:
             cursor.execute(f"PRAGMA busy_timeout={busy_ms:d}")
             _enable_wal(cursor, busy_timeout_s)
             cursor.execute("PRAGMA synchronous=NORMAL")
+            # A batch migration rebuilds a table (copy, drop, rename the copy back). Since
+            # SQLite 3.26 the rename re-parses every trigger of the schema and fails on one
+            # that names the dropped table (the report rollups' history trigger names tasks);
+            # the legacy rename skips that check, and the name it restores is the old one.
+            cursor.execute("PRAGMA legacy_alter_table=ON")
         finally:
             cursor.close()
 

@@ -30,6 +30,7 @@ from swarm_director.models.history import HistoryEntry
 from swarm_director.models.idempotency import IdempotencyKey
 from swarm_director.models.log import AgentLog
 from swarm_director.models.maintenance import MaintenanceEvent
+from swarm_director.models.rollup import LogVolumeHour
 from swarm_director.models.task import TASK_TRANSITIONS, Task
 from swarm_director.models.timing import StatementTiming
 
@@ -53,6 +54,7 @@ __all__ = [
     "HistoryEntry",
     "IdempotencyKey",
     "LogLevel",
+    "LogVolumeHour",
     "MaintenanceEvent",
     "MaintenanceOperation",
     "MaintenanceStatus",

@@ -87,4 +87,7 @@ class Task(TimestampMixin, Base):
         # The queue's claim: ready tasks of one priority in id order; expired leases.
         Index("ix_tasks_status_priority_id", "status", "priority", "id"),
         Index("ix_tasks_status_lease_expires_at", "status", "lease_expires_at"),
+        # Reports: tasks created in a range (the partial hours at either end of a rolled-up
+        # range; every bucket of a minute or half-hour-zone report), not a scan of all tasks.
+        Index("ix_tasks_created_at", "created_at"),
     )

@@ -6,6 +6,9 @@ through a ``VACUUM``), so that later ``cleanup-logs`` runs can return freed page
 system in small steps instead of needing another full ``VACUUM``. ``VACUUM`` rewrites the file
 and holds the write lock while it runs: schedule it (``db maintain``) outside busy hours.
 PostgreSQL: ``VACUUM (ANALYZE)``, which runs beside normal traffic.
+Both first fold the report rollups' deltas into their hour tables (``compact rollups``: one
+statement per rollup, beside writers; see :mod:`swarm_director.models.rollup`), so that the
+VACUUM finds the folded rows dead and the reports read one row per hour again.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 
 from swarm_director.models import MaintenanceOperation
+from swarm_director.models.rollup import compact
 from swarm_director.ops import audit
 from swarm_director.ops.dbinfo import database_bytes
 
@@ -41,6 +45,8 @@ class OptimizeReport:
     bytes_after: int = 0
     steps: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    rollup_hours: int = 0
+    """Hour rows of the report rollups that their deltas changed."""
 
     def as_dict(self) -> dict[str, Any]:
         return {**self.__dict__, "seconds": round(self.seconds, 3)}
@@ -51,6 +57,9 @@ def optimize(engine: Engine) -> OptimizeReport:
     started = time.perf_counter()
     report = OptimizeReport(dialect=engine.dialect.name, bytes_before=database_bytes(engine))
     with audit.record(engine, MaintenanceOperation.OPTIMIZE) as details:
+        with engine.begin() as conn:
+            report.rollup_hours = compact(conn)
+        report.steps.append("compact rollups")
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             if engine.dialect.name == "sqlite":
                 for step in ("ANALYZE", "PRAGMA optimize"):

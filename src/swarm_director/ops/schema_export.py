@@ -11,6 +11,7 @@ from sqlalchemy.schema import AddConstraint, CreateIndex, CreateTable
 
 from swarm_director import models  # noqa: F401  (registers every table)
 from swarm_director.db.base import Base
+from swarm_director.models import rollup_ddl
 from swarm_director.models.fulltext import SOURCES
 
 DIALECTS: dict[str, Dialect] = {
@@ -66,6 +67,13 @@ def render_sql(dialect_name: str) -> str:
     for source in SOURCES:
         statements = source.sqlite_create() if dialect_name == "sqlite" else source.pg_create()
         parts.extend(f"{statement};\n" for statement in statements)
+    parts.append("-- Report rollups kept exact by the writes (see swarm_director.models.rollup).")
+    statements = (
+        rollup_ddl.sqlite_create() + rollup_ddl.task_sqlite_create()
+        if dialect_name == "sqlite"
+        else rollup_ddl.pg_create() + rollup_ddl.task_pg_create()
+    )
+    parts.extend(f"{statement};\n" for statement in statements)
     return "\n".join(parts)
 
 

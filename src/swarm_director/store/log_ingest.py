@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from swarm_director.db import utcnow
 from swarm_director.errors import ValidationError
 from swarm_director.models import AgentLog, LogLevel
+from swarm_director.models.rollup import count_inserted
 from swarm_director.schemas import json_limits
 from swarm_director.schemas.common import storable_error
 from swarm_director.schemas.logs import LogRow
@@ -169,7 +170,8 @@ def _executemany(
     documents: Sequence[str | None],
 ) -> int:
     bulk = _bulk_insert(connection.dialect)
-    stored_now = sqlite_timestamp(utcnow())
+    now = utcnow()
+    stored_now = sqlite_timestamp(now)
     stamp = sqlite_timestamp
     params: list[Any] = [
         (
@@ -194,6 +196,10 @@ def _executemany(
         connection.exec_driver_sql(bulk.sql, params)
     except IntegrityError:
         raise WriteConflict from None
+    count_inserted(
+        connection,
+        ((row.get("timestamp") or now, row.get("log_level", _DEFAULT_LEVEL)) for row in batch),
+    )
     return len(params)
 
 

@@ -272,10 +272,13 @@ def _swap_postgresql(
 
 
 _TOC_TABLE = re.compile(r"^\d+; \d+ \d+ TABLE (\S+) (\S+) ")
+#: A function of the dump (the report rollups' trigger functions): schema, name, arguments.
+_TOC_FUNCTION = re.compile(r"^\d+; \d+ \d+ FUNCTION (\S+) ([^\s(]+)\(([^)]*)\) ")
 
 
 def _drop_statements(engine: Engine, pg_restore: str, dump: Path) -> str:
-    """SQL that drops every table of the dump (as ``--clean`` would, partitions included)."""
+    """SQL that drops every table and function of the dump (as ``--clean`` would, partitions
+    included)."""
     listed = subprocess.run(
         [pg_restore, "--list", str(dump)], capture_output=True, text=True, check=False
     )
@@ -287,7 +290,15 @@ def _drop_statements(engine: Engine, pg_restore: str, dump: Path) -> str:
         for line in listed.stdout.splitlines()
         if (match := _TOC_TABLE.match(line))
     ]
-    return f"DROP TABLE IF EXISTS {', '.join(names)} CASCADE;\n" if names else ""
+    functions = [
+        f"{quote(match.group(1))}.{quote(match.group(2))}({match.group(3)})"
+        for line in listed.stdout.splitlines()
+        if (match := _TOC_FUNCTION.match(line))
+    ]
+    drops = f"DROP TABLE IF EXISTS {', '.join(names)} CASCADE;\n" if names else ""
+    if functions:
+        drops += f"DROP FUNCTION IF EXISTS {', '.join(functions)} CASCADE;\n"
+    return drops
 
 
 def _watch_locks(

@@ -68,6 +68,11 @@ def run_check(engine: Engine, *, limit_per_rule: int = DEFAULT_LIMIT_PER_RULE) -
             ("draft_version_gap", {"drafts"}, domain_rules.draft_gaps),
             ("email_sent_at", {"email_messages"}, domain_rules.email_sent_at),
             (
+                "rollup_drift",
+                {"agent_logs", "log_volume_hours", "tasks", "history", "task_count_hours"},
+                domain_rules.rollup_drift,
+            ),
+            (
                 "counter",
                 {"agents", "conversations", "messages", "conversation_participants"},
                 domain_rules.counters,

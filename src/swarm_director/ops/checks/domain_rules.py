@@ -1,7 +1,8 @@
 """``db check``'s domain rules: what the store keeps true that the schema cannot say.
 
 Enum values outside their set, hierarchy cycles (agents, tasks), draft version gaps and
-duplicates, email ``sent_at`` against status, and counters against the rows they count.
+duplicates, email ``sent_at`` against status, counters against the rows they count, and the
+reports' rollup against the logs.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from swarm_director.models import (
     Message,
     Task,
 )
+from swarm_director.models.rollup import hour_start, log_hours_drift, task_hours_drift
 from swarm_director.ops.checks.findings import Problem
 from swarm_director.ops.dbinfo import present_model_tables, table_of
 
@@ -240,3 +242,25 @@ def counters(conn: Connection) -> Iterable[Problem]:
                 f"{column.name} is {stored} but the rows say "
                 f"{'at least ' if lifetime else ''}{counted}",
             )
+
+
+def rollup_drift(conn: Connection) -> Iterable[Problem]:
+    """Hours where ``log_volume_hours`` differs from a count of the logs (logs inserted on
+    SQLite by other means than the store), or ``task_count_hours`` from the tasks and their
+    history; repaired by ``db rebuild-rollups``."""
+    for hour, level, kept, counted in log_hours_drift(conn):
+        at = hour_start(hour).strftime("%Y-%m-%dT%H:00Z")
+        yield Problem(
+            "rollup_drift",
+            "log_volume_hours",
+            None,
+            f"{at} {level}: the rollup says {kept}, the logs are {counted}",
+        )
+    for (hour, kind, type_, priority), kept, counted in task_hours_drift(conn):
+        at = hour_start(hour).strftime("%Y-%m-%dT%H:00Z")
+        yield Problem(
+            "rollup_drift",
+            "task_count_hours",
+            None,
+            f"{at} {kind} {type_}/{priority}: the rollup says {kept}, the tasks are {counted}",
+        )

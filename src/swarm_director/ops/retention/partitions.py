@@ -38,6 +38,7 @@ from swarm_director.db.partitions import (
     relation_bytes,
 )
 from swarm_director.models import AgentLog, LogLevel
+from swarm_director.models.rollup import forget_log_hours
 from swarm_director.ops.dbinfo import quoted, reader, table_of
 
 LOGS = table_of(AgentLog)
@@ -141,6 +142,12 @@ def drop_partitions(
         if archive is not None:
             archive(conn, going)
         for part in going:
+            # A DROP fires no trigger: the month's hours leave the rollup and its deltas here
+            # (every row of [lower, upper) is in this partition, so these hours count only its
+            # rows; its SHARE lock above waited for every writer of it, so none of their deltas
+            # is still uncommitted).
+            assert part.upper is not None  # plan_drops never picks the default partition
+            forget_log_hours(conn, part.lower, part.upper)
             conn.exec_driver_sql(f"DROP TABLE {quoted(conn, part.name)}")
             result.names.append(part.name)
     result.seconds = time.perf_counter() - started

@@ -12,27 +12,45 @@ from swarm_director.models.draft import Draft
 from swarm_director.models.email import EmailMessage
 from swarm_director.models.history import HistoryEntry
 from swarm_director.models.log import AgentLog
+from swarm_director.models.rollup import hour_start
 from swarm_director.schemas.reports import DraftReport, EmailReport, LogVolumeReport, ReportQuery
 from swarm_director.store._common import core_connection
+from swarm_director.store.reports.rollups import log_hours, whole_hours
 from swarm_director.store.reports.window import Window, resolve
 
 
 def log_volume(
-    source: Session | Connection, query: ReportQuery | None = None, *, window: Window | None = None
+    source: Session | Connection,
+    query: ReportQuery | None = None,
+    *,
+    window: Window | None = None,
+    rollup: bool = True,
 ) -> LogVolumeReport:
-    """Log records per level per bucket, by their ``timestamp``. Raises ValidationError for a
-    bad range."""
+    """Log records per level per bucket, by their ``timestamp``: whole UTC hours from
+    ``log_volume_hours`` where the buckets allow, the rest from the logs. Raises
+    ValidationError for a bad range. ``rollup=False``: every bucket from the logs (what the
+    tests and the benchmark compare with)."""
     window = window or resolve(query)
     connection = core_connection(source)
-    bucket = window.bucket_sql(AgentLog.timestamp, connection.dialect.name).label("b")
-    stmt = (
-        select(bucket, AgentLog.log_level, func.count())
-        .where(AgentLog.timestamp >= window.since, AgentLog.timestamp < window.until)
-        .group_by(bucket, AgentLog.log_level)
-    )
     levels = {level.value: [0] * len(window.starts) for level in LogLevel}
-    for index, level, count in connection.execute(stmt):
-        levels[level.value][index] += count
+    # Whole UTC hours from the rollup, the partial hours at either end from the logs.
+    span = whole_hours(window) if rollup else None
+    raw = [(window.since, window.until)]
+    if span is not None:
+        raw = [(window.since, span.since), (span.until, window.until)]
+        for hour, level, count in log_hours(connection, span):
+            levels[level][window.index_of(hour_start(hour))] += count
+    bucket = window.bucket_sql(AgentLog.timestamp, connection.dialect.name).label("b")
+    for since, until in raw:
+        if since >= until:
+            continue
+        stmt = (
+            select(bucket, AgentLog.log_level, func.count())
+            .where(AgentLog.timestamp >= since, AgentLog.timestamp < until)
+            .group_by(bucket, AgentLog.log_level)
+        )
+        for index, level, count in connection.execute(stmt):
+            levels[level.value][index] += count
     return LogVolumeReport(
         range=window.described(),
         levels=levels,

@@ -17,9 +17,11 @@ from sqlalchemy.orm import Session
 
 from swarm_director.models.agent import Agent
 from swarm_director.models.history import HistoryEntry
+from swarm_director.models.rollup import hour_start
 from swarm_director.models.task import Task
 from swarm_director.schemas.reports import ReportQuery, TaskCountsReport, TaskSeries
 from swarm_director.store._common import core_connection
+from swarm_director.store.reports.rollups import task_hours, whole_hours
 from swarm_director.store.reports.window import Window, resolve
 
 _GROUPS: dict[str, Any] = {
@@ -48,47 +50,46 @@ def _key(value: Any) -> str | None:
 
 
 def task_counts(
-    source: Session | Connection, query: ReportQuery | None = None, *, window: Window | None = None
+    source: Session | Connection,
+    query: ReportQuery | None = None,
+    *,
+    window: Window | None = None,
+    rollup: bool = True,
 ) -> TaskCountsReport:
     """Tasks created, completed and failed per bucket of ``query``'s range (grouped by
-    ``query.by``). Raises ValidationError for a bad range."""
+    ``query.by``): whole UTC hours from ``task_count_hours`` where the buckets allow (not by
+    agent), the rest from the tasks and history. Raises ValidationError for a bad range.
+    ``rollup=False``: everything from the tasks and history (what tests and the benchmark
+    compare with)."""
     query = query or ReportQuery()
     window = window or resolve(query)
     connection = core_connection(source)
     dialect = connection.dialect.name
     group = _GROUPS[query.by] if query.by else None
     extra = [group] if group is not None else []
-
-    # One statement: creations from the tasks, completions and failures from the history.
-    created_bucket = window.bucket_sql(Task.created_at, dialect).label("b")
-    created = (
-        select(created_bucket, literal(0).label("kind"), *extra, func.count().label("n"))
-        .where(Task.created_at >= window.since, Task.created_at < window.until)
-        .group_by(created_bucket, *extra)
-    )
-    step_bucket = window.bucket_sql(HistoryEntry.at, dialect).label("b")
-    kind = case((HistoryEntry.action == "complete", 1), else_=2).label("kind")
-    steps = (
-        select(step_bucket, kind, *extra, func.count().label("n"))
-        .join(Task, Task.id == HistoryEntry.entity_id)
-        .where(
-            HistoryEntry.entity == "task",
-            HistoryEntry.at >= window.since,
-            HistoryEntry.at < window.until,
-            or_(HistoryEntry.action == "complete", failed_step()),
-        )
-        .group_by(step_bucket, kind, *extra)
-    )
     n = len(window.starts)
     series: dict[str | None, dict[str, list[int]]] = defaultdict(
         lambda: {name: [0] * n for name in COUNTS}
     )
     if group is None:
         series[None]  # one series even when nothing happened
-    rows: list[Any] = list(connection.execute(union_all(created, steps)))
-    for row in rows:
-        key = _key(row[2]) if group is not None else None
-        series[key][COUNTS[row[1]]][row[0]] += row[-1]
+    # Whole UTC hours from the rollup (it has no agent: a claim would move a task's counts),
+    # the partial hours at either end, or everything, from the tasks and their history.
+    span = whole_hours(window) if rollup and query.by != "agent" else None
+    ranges = [(window.since, window.until)]
+    if span is not None:
+        ranges = [(window.since, span.since), (span.until, window.until)]
+        for hour, kind, key, count in task_hours(connection, span, query.by):
+            series[key][kind][window.index_of(hour_start(hour))] += count
+    for since, until in ranges:
+        if since >= until:
+            continue
+        rows: list[Any] = list(
+            connection.execute(_raw_counts(window, dialect, extra, since, until))
+        )
+        for row in rows:
+            key = _key(row[2]) if group is not None else None
+            series[key][COUNTS[row[1]]][row[0]] += row[-1]
     labels = _labels(connection, query.by, list(series))
     ordered = sorted(series, key=lambda k: (k is None, _sort_key(k)))
     return TaskCountsReport(
@@ -100,6 +101,31 @@ def task_counts(
         ],
         totals={name: sum(sum(s[name]) for s in series.values()) for name in COUNTS},
     )
+
+
+def _raw_counts(window: Window, dialect: str, extra: list[Any], since: Any, until: Any) -> Any:
+    """One statement: creations from the tasks, completions and failures from the history,
+    of ``[since, until)``, per bucket of ``window`` (and group)."""
+    created_bucket = window.bucket_sql(Task.created_at, dialect).label("b")
+    created = (
+        select(created_bucket, literal(0).label("kind"), *extra, func.count().label("n"))
+        .where(Task.created_at >= since, Task.created_at < until)
+        .group_by(created_bucket, *extra)
+    )
+    step_bucket = window.bucket_sql(HistoryEntry.at, dialect).label("b")
+    kind = case((HistoryEntry.action == "complete", 1), else_=2).label("kind")
+    steps = (
+        select(step_bucket, kind, *extra, func.count().label("n"))
+        .join(Task, Task.id == HistoryEntry.entity_id)
+        .where(
+            HistoryEntry.entity == "task",
+            HistoryEntry.at >= since,
+            HistoryEntry.at < until,
+            or_(HistoryEntry.action == "complete", failed_step()),
+        )
+        .group_by(step_bucket, kind, *extra)
+    )
+    return union_all(created, steps)
 
 
 def _sort_key(key: str | None) -> tuple[int, str]:

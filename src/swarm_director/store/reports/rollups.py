@@ -1,0 +1,97 @@
+"""Reading and keeping ``log_volume_hours`` (see :mod:`swarm_director.models.rollup`).
+
+A report reads the whole UTC hours of its range from the rollup and the partial hours at
+either end from the logs themselves, so its figures are those of the raw query. That holds
+for hour buckets and for day buckets in a zone whose offsets are whole hours and change on
+whole hours; for minute buckets and other zones :func:`whole_hours` says no and the report
+reads the logs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Connection, Select, Table, func, select, union_all
+
+from swarm_director.models.rollup import (
+    EPOCH,
+    HOUR,
+    LogVolumeDelta,
+    LogVolumeHour,
+    TaskCountDelta,
+    TaskCountHour,
+    epoch_hour,
+    hour_start,
+)
+from swarm_director.store.reports.window import Window
+
+_ROLLUP = cast(Table, LogVolumeHour.__table__)
+_TASKS = cast(Table, TaskCountHour.__table__)
+_LOG_DELTAS = cast(Table, LogVolumeDelta.__table__)
+_TASK_DELTAS = cast(Table, TaskCountDelta.__table__)
+
+
+@dataclass(frozen=True)
+class HourSpan:
+    """The whole UTC hours ``[first, end)`` of a range (as :func:`epoch_hour` numbers)."""
+
+    first: int
+    end: int
+
+    @property
+    def since(self) -> datetime:
+        return hour_start(self.first)
+
+    @property
+    def until(self) -> datetime:
+        return hour_start(self.end)
+
+
+def whole_hours(window: Window) -> HourSpan | None:
+    """The whole hours of ``window`` the rollup can answer for, or None when its buckets are
+    not unions of UTC hours (minute buckets; a zone offset or offset change off the hour)."""
+    if window.bucket == "minute":
+        return None
+    for start, offset in window.offsets:
+        if offset % 3600 or (start != window.since and start.minute + start.second):
+            return None
+    first = -(-(window.since - EPOCH) // HOUR)  # ceiling
+    end = epoch_hour(window.until)
+    return HourSpan(first, end) if first < end else None
+
+
+def _summed(hours: Table, deltas: Table, span: HourSpan, keys: list[str], n: str) -> Select[Any]:
+    """Each key's count in ``span``: its hour row plus its deltas not yet compacted (see
+    :mod:`swarm_director.models.rollup`), grouped by ``keys``."""
+    both = union_all(
+        *(
+            select(*(t.c[k] for k in ["epoch_hour", *keys]), t.c[n].label("n")).where(
+                t.c.epoch_hour >= span.first, t.c.epoch_hour < span.end
+            )
+            for t in (hours, deltas)
+        )
+    ).subquery()
+    group = [both.c[k] for k in ["epoch_hour", *keys]]
+    return select(*group, func.sum(both.c.n)).group_by(*group)
+
+
+def log_hours(connection: Connection, span: HourSpan) -> list[tuple[int, str, int]]:
+    """``(epoch_hour, level, logs)`` of the hours in ``span`` that have logs."""
+    stmt = _summed(_ROLLUP, _LOG_DELTAS, span, ["log_level"], "logs")
+    return [(int(h), str(lvl), int(n)) for h, lvl, n in connection.execute(stmt) if n]
+
+
+def task_hours(
+    connection: Connection, span: HourSpan, by: str | None
+) -> list[tuple[int, str, str | None, int]]:
+    """``(epoch_hour, kind, key, tasks)`` of the hours in ``span``: ``key`` the type or
+    priority with ``by``, else None."""
+    stmt = _summed(_TASKS, _TASK_DELTAS, span, ["kind", *([by] if by else [])], "tasks")
+    found = []
+    for row in connection.execute(stmt):
+        count = int(row[-1])
+        if count:
+            found.append((int(row[0]), str(row[1]), str(row[2]) if by else None, count))
+    return found

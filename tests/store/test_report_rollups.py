@@ -1,0 +1,344 @@
+"""``log_volume_hours`` stays what a count of the logs says, whatever writes and deletes them:
+bulk and single inserts (several writers at once), a task's cascade, retention (batched
+deletes; on PostgreSQL whole partitions dropped), updates by hand. And the log volume report
+read through it gives the figures of the raw query, for every bucket and zone."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+from sqlalchemy.engine import URL
+
+from swarm_director.cli.main import cli
+from swarm_director.db import Database
+from swarm_director.db.partitions import ensure_partitions
+from swarm_director.enums import LogLevel
+from swarm_director.models import Task
+from swarm_director.models.rollup import (
+    compact,
+    log_hours_drift,
+    rebuild_log_hours,
+    task_hours_drift,
+)
+from swarm_director.ops.retention.logs import cleanup_logs
+from swarm_director.ops.retention.policy import RetentionPolicy
+from swarm_director.schemas.reports import ReportQuery
+from swarm_director.store import logs, queue, reports, tasks
+from swarm_director.store.history import prune_history
+from swarm_director.store.reports.window import resolve
+from tests.store.conftest import new_agent, new_task
+from tests.store.reports_swarm import PRIORITIES, TYPES, build
+from tests.store.reports_swarm import START as SWARM_START
+
+NOW = datetime(2026, 12, 15, 12, 30, tzinfo=UTC)
+LEVELS = [level.value for level in LogLevel]
+HOUR = timedelta(hours=1)
+
+
+def _rows(n: int, first: datetime, step: timedelta, tag: str = "") -> list[dict[str, object]]:
+    return [
+        {
+            "agent_type": "worker",
+            "message": f"{tag} {i}",
+            "log_level": LEVELS[i % len(LEVELS)],
+            "timestamp": first + step * i,
+        }
+        for i in range(n)
+    ]
+
+
+def _drift(db: Database) -> list[tuple[int, str, int, int]]:
+    with db.engine.connect() as conn:
+        return log_hours_drift(conn)
+
+
+def _rollup_total(db: Database) -> int:
+    with db.engine.connect() as conn:
+        return int(
+            conn.exec_driver_sql(
+                "SELECT (SELECT coalesce(sum(logs), 0) FROM log_volume_hours)"
+                " + (SELECT coalesce(sum(logs), 0) FROM log_volume_deltas)"
+            ).scalar_one()
+        )
+
+
+def _new_task(db: Database) -> int:
+    with db.transaction() as session:
+        return new_task(session).id
+
+
+def test_every_route_in_and_out_keeps_the_counts_exact(db: Database) -> None:
+    keep, gone = _new_task(db), _new_task(db)
+    with db.transaction() as session:
+        # Rows on both sides of hour boundaries, to the microsecond.
+        edge = datetime(2026, 12, 14, 10, 59, 59, 999999, tzinfo=UTC)
+        logs.add_logs(session, keep, _rows(50, edge - timedelta(minutes=5), timedelta(seconds=13)))
+        logs.add_logs(session, gone, _rows(30, edge, timedelta(microseconds=1)))
+        logs.add_logs(session, keep, [{"agent_type": "w", "message": "now"}])  # no timestamp
+        logs.add_log(session, keep, {"agent_type": "w", "message": "one", "timestamp": edge})
+        logs.add_log(session, keep, {"agent_type": "w", "message": "two", "log_level": "error"})
+    assert _drift(db) == []
+    assert _rollup_total(db) == 83
+
+    with db.transaction() as session:
+        tasks.delete_task(session, gone)  # its 30 logs go by the foreign key's cascade
+    assert _drift(db) == [] and _rollup_total(db) == 53
+
+    with db.engine.begin() as conn:
+        later = (
+            "\"timestamp\" + interval '3 hours'"
+            if conn.dialect.name == "postgresql"
+            else "datetime(\"timestamp\", '+3 hours')"
+        )
+        conn.execute(
+            sa.text(
+                f"UPDATE agent_logs SET log_level = 'error', \"timestamp\" = {later} "
+                "WHERE message LIKE :p"
+            ),
+            {"p": " 1%"},
+        )
+        conn.execute(sa.text("DELETE FROM agent_logs WHERE message LIKE :p"), {"p": " 2%"})
+    assert _drift(db) == []
+
+
+def test_concurrent_writers_a_delete_and_retention_leave_it_exact(db: Database) -> None:
+    """Four writers ingest batches (hot hours shared by all) while a task with logs is deleted
+    and retention removes the oldest logs; the rollup equals a count of what is left."""
+    writers = [_new_task(db) for _ in range(4)]
+    doomed = _new_task(db)
+    with db.transaction() as session:
+        logs.add_logs(session, doomed, _rows(200, NOW - timedelta(days=2), timedelta(minutes=1)))
+    errors: list[BaseException] = []
+
+    def write(task_id: int) -> None:
+        try:
+            for batch in range(15):
+                first = NOW - timedelta(days=3) + timedelta(hours=2 * batch)
+                with db.transaction() as session:
+                    logs.add_logs(session, task_id, _rows(40, first, timedelta(minutes=3), "w"))
+                with db.transaction() as session:
+                    logs.add_log(session, task_id, {"agent_type": "w", "message": "single"})
+        except BaseException as error:
+            errors.append(error)
+
+    def delete_and_clean() -> None:
+        try:
+            with db.transaction() as session:
+                tasks.delete_task(session, doomed)
+            policy = RetentionPolicy(older_than=timedelta(days=2, hours=12))
+            cleanup_logs(db.engine, policy, batch_size=25, now=NOW)
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=write, args=(t,)) for t in writers]
+    threads.append(threading.Thread(target=delete_and_clean))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert _drift(db) == []
+    with db.engine.connect() as conn:
+        left = conn.exec_driver_sql("SELECT count(*) FROM agent_logs").scalar_one()
+    assert _rollup_total(db) == left > 0
+
+
+def test_retention_that_drops_whole_months_takes_their_hours_along(db: Database) -> None:
+    task = _new_task(db)
+    with db.engine.begin() as conn:
+        # PostgreSQL: monthly partitions, so October and November go by DROP TABLE (no
+        # trigger fires), December's first days row by row. SQLite: all row by row.
+        if conn.dialect.name == "postgresql":
+            months = [datetime(2026, m, 1, tzinfo=UTC) for m in (10, 11, 12)]
+            ensure_partitions(conn, "agent_logs", months)
+    batches = [
+        _rows(120, datetime(2026, 10, 3, tzinfo=UTC), timedelta(hours=5)),
+        _rows(120, datetime(2026, 11, 20, tzinfo=UTC), timedelta(hours=5)),  # into December
+        _rows(60, NOW - timedelta(days=3), timedelta(hours=1)),
+    ]
+    with db.transaction() as session:
+        for batch in batches:
+            logs.add_logs(session, task, batch)
+    kept = sum(row["timestamp"] >= NOW - timedelta(days=2) for b in batches for row in b)  # type: ignore[operator]
+    report = cleanup_logs(db.engine, RetentionPolicy(older_than=timedelta(days=2)), now=NOW)
+    assert report.deleted > 0
+    with db.engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            assert report.partitions == ["agent_logs_p2026_10", "agent_logs_p2026_11"]
+    assert _drift(db) == []
+    assert _rollup_total(db) == kept == 43
+
+
+@pytest.mark.parametrize(
+    ("bucket", "tz", "span"),
+    [
+        ("hour", "UTC", timedelta(hours=30)),
+        ("day", "UTC", timedelta(days=9)),
+        ("day", "Europe/Berlin", timedelta(days=9)),  # 2026-10-25: a 25-hour day
+        ("day", "America/St_Johns", timedelta(days=9)),  # -03:30: the logs themselves
+        ("day", "Asia/Kolkata", timedelta(days=9)),  # +05:30
+        ("minute", "UTC", timedelta(hours=3)),
+    ],
+)
+def test_the_log_report_through_the_rollup_equals_the_raw_query(
+    db: Database, bucket: str, tz: str, span: timedelta
+) -> None:
+    task = _new_task(db)
+    first = datetime(2026, 10, 20, 7, 13, 29, tzinfo=UTC)
+    with db.transaction() as session:
+        logs.add_logs(session, task, _rows(1500, first, timedelta(minutes=9, seconds=7)))
+        logs.add_logs(session, task, _rows(200, first + timedelta(hours=30), timedelta(seconds=1)))
+        # The last 0.4 ms of an hour (SQLite rounds to milliseconds when it reads a time).
+        edge = datetime(2026, 10, 20, 9, 59, 59, 999600, tzinfo=UTC)
+        logs.add_logs(session, task, _rows(80, edge, timedelta(hours=1)))
+    # Ranges that start and end mid-hour, so the ends come from the logs.
+    since = first + timedelta(minutes=31, seconds=5, microseconds=7)
+    query = ReportQuery(since=since, until=since + span, bucket=bucket, tz=tz)
+    window = resolve(query)
+    with db.engine.connect() as conn:
+        fast = reports.log_volume(conn, window=window)
+        raw = reports.log_volume(conn, window=window, rollup=False)
+    assert fast == raw
+    assert sum(fast.totals.values()) > 10
+
+
+def test_a_rollup_rebuilt_from_scratch_is_exact(db: Database) -> None:
+    task = _new_task(db)
+    with db.transaction() as session:
+        logs.add_logs(session, task, _rows(100, NOW - timedelta(days=1), timedelta(minutes=17)))
+    with db.engine.begin() as conn:
+        compact(conn)  # PostgreSQL's counts are deltas until then
+        conn.exec_driver_sql("UPDATE log_volume_hours SET logs = logs + 5")
+        conn.exec_driver_sql("INSERT INTO log_volume_hours VALUES (1, 'info', 3)")
+    assert len(_drift(db)) > 1
+    with db.engine.begin() as conn:
+        rebuild_log_hours(conn)
+    assert _drift(db) == []
+    assert _rollup_total(db) == 100
+
+
+def test_db_check_names_a_drifted_hour_and_rebuild_rollups_repairs_it(
+    db: Database, db_url: URL
+) -> None:
+    task = _new_task(db)
+    with db.transaction() as session:
+        logs.add_logs(session, task, _rows(20, datetime(2026, 12, 1, 9, tzinfo=UTC), HOUR))
+    url = db_url.render_as_string(hide_password=False)
+    assert _cli("db", "check", "--database-url", url)[0] == 0
+    with db.engine.begin() as conn:
+        compact(conn)
+        conn.exec_driver_sql(
+            "UPDATE log_volume_hours SET logs = logs + 2 WHERE log_level = 'warning'"
+        )
+    code, out = _cli("db", "check", "--database-url", url)
+    assert code == 1
+    assert "2026-12-01T11:00Z warning: the rollup says 3, the logs are 1" in out
+
+    code, out = _cli("db", "rebuild-rollups", "--database-url", url)
+    assert code == 0 and "log_volume_hours 20 rows" in out
+    assert _drift(db) == []
+    assert _cli("db", "check", "--database-url", url)[0] == 0
+
+
+def _cli(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, list(args))
+    return result.exit_code, result.output
+
+
+def _task_drift(db: Database) -> list[Any]:
+    with db.engine.connect() as conn:
+        return task_hours_drift(conn)
+
+
+@pytest.mark.parametrize(
+    ("bucket", "tz", "by"),
+    [
+        ("hour", "UTC", None),
+        ("hour", "UTC", "priority"),
+        ("day", "UTC", "type"),
+        ("day", "Europe/Berlin", None),  # the swarm spans the 25-hour day
+        ("day", "Asia/Kolkata", "type"),  # +05:30: from the tasks themselves
+        ("minute", "UTC", None),
+        ("hour", "UTC", "agent"),  # not in the rollup: from the tasks themselves
+    ],
+)
+def test_task_counts_through_the_rollup_equal_the_raw_query(
+    db: Database, bucket: str, tz: str, by: str | None
+) -> None:
+    build(db)
+    assert _task_drift(db) == []
+    since = SWARM_START + timedelta(minutes=23, microseconds=5)
+    span = timedelta(hours=2) if bucket == "minute" else timedelta(days=3)
+    query = ReportQuery(since=since, until=since + span, bucket=bucket, tz=tz, by=by)
+    window = resolve(query)
+    with db.engine.connect() as conn:
+        fast = reports.task_counts(conn, query, window=window)
+        raw = reports.task_counts(conn, query, window=window, rollup=False)
+    assert fast == raw
+    assert fast.totals["created"] > (2 if bucket == "minute" else 10)
+    assert fast.totals["completed"] > (0 if bucket == "minute" else 5)
+
+
+def test_task_counts_follow_edits_deletes_pruning_and_concurrent_workers(db: Database) -> None:
+    """The rollup equals a count of the tasks and history after a task changes type and
+    priority, a task is deleted, the history is pruned, and four workers claim, complete,
+    fail and retry tasks at once."""
+    build(db)
+    with db.transaction() as session:
+        done = session.scalars(
+            sa.select(Task.id).where(Task.status == "completed").order_by(Task.id).limit(2)
+        ).all()
+        tasks.update_task(session, done[0], {"priority": "critical"})
+        tasks.delete_task(session, done[1])
+    with db.engine.begin() as conn:  # the store never changes a type; SQL by hand may
+        conn.execute(
+            sa.text("UPDATE tasks SET type = 'communication' WHERE id = :i"), {"i": done[0]}
+        )
+    assert _task_drift(db) == []
+    with db.engine.begin() as conn:
+        assert prune_history(conn, SWARM_START + timedelta(hours=20)) > 0
+    assert _task_drift(db) == []
+
+    with db.transaction() as session:
+        workers = [new_agent(session).id for _ in range(4)]
+        for i in range(40):
+            new_task(session, type=TYPES[i % 4], priority=PRIORITIES[i % 4])
+    errors: list[BaseException] = []
+
+    def work(agent_id: int) -> None:
+        try:
+            for round_ in range(30):
+                with db.transaction() as session:
+                    claims = queue.claim_tasks(session, agent_id, limit=2)
+                for n, claim in enumerate(claims):
+                    with db.transaction() as session:
+                        if (round_ + n) % 3:
+                            queue.complete_task(session, claim.task.id, claim.lease_token)
+                        else:
+                            retry = bool(round_ % 2)
+                            queue.fail_task(
+                                session, claim.task.id, claim.lease_token, "boom", retry=retry
+                            )
+                if not claims:
+                    return
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in workers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert _task_drift(db) == []
+    with db.engine.connect() as conn:
+        kinds = conn.exec_driver_sql(
+            "SELECT kind, sum(tasks) FROM (SELECT kind, tasks FROM task_count_hours UNION ALL "
+            "SELECT kind, tasks FROM task_count_deltas) AS s GROUP BY kind ORDER BY kind"
+        ).all()
+    assert [k for k, n in kinds if n > 0] == ["completed", "created", "failed"]
