@@ -34,6 +34,7 @@ from swarm_director.store.reports.window import resolve
 from tests.store.conftest import new_agent, new_task
 from tests.store.reports_swarm import PRIORITIES, TYPES, build
 from tests.store.reports_swarm import START as SWARM_START
+from tests.store.rollup_counts import rollup_log_total
 
 NOW = datetime(2026, 12, 15, 12, 30, tzinfo=UTC)
 LEVELS = [level.value for level in LogLevel]
@@ -57,16 +58,6 @@ def _drift(db: Database) -> list[tuple[int, str, int, int]]:
         return log_hours_drift(conn)
 
 
-def _rollup_total(db: Database) -> int:
-    with db.engine.connect() as conn:
-        return int(
-            conn.exec_driver_sql(
-                "SELECT (SELECT coalesce(sum(logs), 0) FROM log_volume_hours)"
-                " + (SELECT coalesce(sum(logs), 0) FROM log_volume_deltas)"
-            ).scalar_one()
-        )
-
-
 def _new_task(db: Database) -> int:
     with db.transaction() as session:
         return new_task(session).id
@@ -83,11 +74,11 @@ def test_every_route_in_and_out_keeps_the_counts_exact(db: Database) -> None:
         logs.add_log(session, keep, {"agent_type": "w", "message": "one", "timestamp": edge})
         logs.add_log(session, keep, {"agent_type": "w", "message": "two", "log_level": "error"})
     assert _drift(db) == []
-    assert _rollup_total(db) == 83
+    assert rollup_log_total(db) == 83
 
     with db.transaction() as session:
         tasks.delete_task(session, gone)  # its 30 logs go by the foreign key's cascade
-    assert _drift(db) == [] and _rollup_total(db) == 53
+    assert _drift(db) == [] and rollup_log_total(db) == 53
 
     with db.engine.begin() as conn:
         later = (
@@ -145,7 +136,7 @@ def test_concurrent_writers_a_delete_and_retention_leave_it_exact(db: Database) 
     assert _drift(db) == []
     with db.engine.connect() as conn:
         left = conn.exec_driver_sql("SELECT count(*) FROM agent_logs").scalar_one()
-    assert _rollup_total(db) == left > 0
+    assert rollup_log_total(db) == left > 0
 
 
 def test_retention_that_drops_whole_months_takes_their_hours_along(db: Database) -> None:
@@ -171,7 +162,7 @@ def test_retention_that_drops_whole_months_takes_their_hours_along(db: Database)
         if conn.dialect.name == "postgresql":
             assert report.partitions == ["agent_logs_p2026_10", "agent_logs_p2026_11"]
     assert _drift(db) == []
-    assert _rollup_total(db) == kept == 43
+    assert rollup_log_total(db) == kept == 43
 
 
 @pytest.mark.parametrize(
@@ -219,7 +210,7 @@ def test_a_rollup_rebuilt_from_scratch_is_exact(db: Database) -> None:
     with db.engine.begin() as conn:
         rebuild_log_hours(conn)
     assert _drift(db) == []
-    assert _rollup_total(db) == 100
+    assert rollup_log_total(db) == 100
 
 
 def test_db_check_names_a_drifted_hour_and_rebuild_rollups_repairs_it(

@@ -27,6 +27,7 @@ from swarm_director.models.rollup import (
 from swarm_director.schemas.reports import ReportQuery
 from swarm_director.store import logs, queue, reports
 from tests.store.conftest import new_agent, new_task
+from tests.store.rollup_counts import rollup_log_total
 
 LEVELS = ("debug", "info", "warning", "error")
 
@@ -42,13 +43,7 @@ def _drift(db: Database) -> tuple[list[object], list[object]]:
 
 def _counted_logs(db: Database) -> int:
     """The logs the rollup counts (hour rows and deltas), as a new connection sees them."""
-    with db.engine.connect() as conn:
-        return int(
-            conn.exec_driver_sql(
-                "SELECT (SELECT coalesce(sum(logs), 0) FROM log_volume_hours)"
-                " + (SELECT coalesce(sum(logs), 0) FROM log_volume_deltas)"
-            ).scalar_one()
-        )
+    return rollup_log_total(db)
 
 
 def _deltas(db: Database) -> int:
@@ -83,14 +78,13 @@ def _claimed(db: Database, count: int) -> list[tuple[int, str]]:
         return [(c.task.id, c.lease_token) for c in queue.claim_tasks(session, agent, limit=count)]
 
 
+@pytest.mark.parametrize("dialect", ["postgresql"], indirect=True)  # SQLite: one writer at a time
 @pytest.mark.parametrize("first_ends", ["commit", "rollback"])
 def test_writers_of_one_hour_never_wait_for_each_others_commit(
     db: Database, first_ends: str
 ) -> None:
     """Two transactions write logs of the same hour and level, create tasks and complete
     tasks of the same type, priority and hour; the second commits while the first is open."""
-    if db.dialect != "postgresql":
-        pytest.skip("SQLite has one writer at a time")
     (held_task, held_token), (other_task, other_token) = _claimed(db, 2)
     hour = datetime(2026, 12, 14, 10, tzinfo=UTC)
     ends = pytest.raises(RolledBack) if first_ends == "rollback" else nullcontext()
@@ -111,9 +105,8 @@ def test_writers_of_one_hour_never_wait_for_each_others_commit(
     assert _drift(db) == ([], [])
 
 
+@pytest.mark.parametrize("dialect", ["postgresql"], indirect=True)  # SQLite: one writer at a time
 def test_folding_the_deltas_waits_for_no_open_writer(db: Database) -> None:
-    if db.dialect != "postgresql":
-        pytest.skip("SQLite has one writer at a time")
     [(task_id, token)] = _claimed(db, 1)
     with db.transaction() as held:
         logs.add_logs(held, task_id, [_log(utcnow()) for _ in range(4)])
@@ -201,13 +194,12 @@ def _waiting_on_lock(db: Database, pid: int) -> bool:
     return kind == "Lock"
 
 
+@pytest.mark.parametrize("dialect", ["postgresql"], indirect=True)  # SQLite: one writer at a time
 def test_a_dropped_months_hours_leave_beside_a_fold_without_a_deadlock(db: Database) -> None:
     """Retention's partition drop removes a month's deltas and hour rows while a fold folds
     those deltas into those hour rows: replayed step by step (the removal paused between its
     two statements, the fold started and left to block), both finish and the month is gone
     from the rollup. Removing the hour rows first deadlocked with the fold."""
-    if db.dialect != "postgresql":
-        pytest.skip("SQLite has one writer at a time")
     task = _claimed(db, 1)[0][0]
     october = datetime(2026, 10, 1, tzinfo=UTC)
     with db.transaction() as session:
