@@ -167,19 +167,26 @@ def _components(app: Flask) -> dict[str, Any]:
 
 def _snapshot(app: Flask) -> list[tuple[Any, ...]]:
     """A fingerprint of every table: row count, highest id and latest change. An insert, a
-    delete or an update (``updated_at`` follows every change) alters it."""
+    delete or an update (``updated_at`` follows every change) alters it. A table without an
+    id (a report rollup's hour rows) gives the sum of its counts instead."""
     engine = database(app).engine
     parts = []
     for table in Base.metadata.sorted_tables:
         if table.name == "statement_timings":
             continue  # the service's own bookkeeping of how long statements took, not data
         changed = table.c.get("updated_at", table.c.get("created_at"))
-        columns = [sa.func.count(), sa.func.max(table.c.id)]
+        columns = [sa.func.count(), sa.func.max(table.c.id) if "id" in table.c else _sum(table)]
         if changed is not None:
             columns.append(sa.func.max(changed))
         parts.append(sa.select(sa.literal(table.name), *columns, *[sa.null()] * (3 - len(columns))))
     with engine.execution_options(read_only=True).connect() as conn:
         return [tuple(row) for row in conn.execute(sa.union_all(*parts))]
+
+
+def _sum(table: sa.Table) -> Any:
+    """The sum of a rollup table's count (its one integer column outside the key)."""
+    [count] = [c for c in table.c if not c.primary_key and isinstance(c.type, sa.Integer)]
+    return sa.func.sum(count)
 
 
 def _fill(path: str, hostile: tuple[str, str] | None = None) -> str:

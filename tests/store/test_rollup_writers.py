@@ -24,6 +24,7 @@ from swarm_director.models.rollup import (
     log_hours_drift,
     task_hours_drift,
 )
+from swarm_director.ops.checks.db_check import run_check
 from swarm_director.schemas.reports import ReportQuery
 from swarm_director.store import logs, queue, reports
 from tests.store.conftest import new_agent, new_task
@@ -257,3 +258,32 @@ def test_a_dropped_months_hours_leave_beside_a_fold_without_a_deadlock(db: Datab
             "GROUP BY epoch_hour HAVING sum(logs) != 0"
         ).all()
     assert left == [(epoch_hour(datetime(2026, 11, 2, tzinfo=UTC)), 1)]
+
+
+@pytest.mark.parametrize("dialect", ["postgresql"], indirect=True)  # SQLite: one writer at a time
+def test_db_check_reads_the_rollup_and_the_rows_in_one_snapshot(db: Database) -> None:
+    """Regression: ``rollup_drift`` counted the logs, then read the rollup in a second
+    statement; a batch committed in between was in the rollup but not in the count, and a
+    clean database was reported drifted (the reliability run's crash test, a writer beside)."""
+    [(task_id, _token)] = _claimed(db, 1)
+    hour = datetime(2026, 12, 14, 10, tzinfo=UTC)
+    with db.transaction() as session:
+        logs.add_logs(session, task_id, [_log(hour)])
+    written = []
+
+    def write_between(conn: sa.Connection, *_args: object) -> None:
+        statement = str(_args[1])
+        # after the drift rule's count of the logs per hour, before its read of the rollup
+        if not written and "FROM agent_logs GROUP BY" in statement and "epoch" in statement:
+            written.append(True)
+            with db.transaction() as session:
+                logs.add_logs(session, task_id, [_log(hour) for _ in range(50)])
+
+    event.listen(db.engine, "after_cursor_execute", write_between)
+    try:
+        report = run_check(db.engine)
+    finally:
+        event.remove(db.engine, "after_cursor_execute", write_between)
+    assert written, "the check read no logs"
+    assert [p for p in report.problems if p.rule == "rollup_drift"] == []
+    assert _drift(db) == ([], [])
