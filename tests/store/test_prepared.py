@@ -4,7 +4,9 @@ execution, and the queue's guarantees on that path."""
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -165,3 +167,55 @@ def test_threads_claiming_and_completing_never_share_a_task(db: Database) -> Non
             .group_by(HistoryEntry.action)
         ).all()
     assert dict(actions) == {"claim": count, "complete": count}
+
+
+@pytest.mark.parametrize("dialect", ["sqlite"], indirect=True)  # SQLite's one writer connection
+def test_sqlite_writes_reuse_one_connection_and_a_forked_child_gets_its_own(
+    db: Database, tmp_path: Any
+) -> None:
+    agent, ids = _setup(db, 2)
+    with db.writes() as first:
+        queue.claim_tasks(first, agent)
+    with db.writes() as second:
+        assert second is first  # no pool checkout a transaction
+    # A child forked after the parent wrote must not use the parent's SQLite handle.
+    ctx = multiprocessing.get_context("fork")
+    done = ctx.Queue()
+
+    def child() -> None:
+        with db.writes() as conn:
+            done.put((conn is first, [c.task.id for c in queue.claim_tasks(conn, agent)]))
+
+    proc = ctx.Process(target=child)
+    proc.start()
+    proc.join(timeout=30)
+    assert proc.exitcode == 0
+    assert done.get(timeout=5) == (False, [ids[1]])
+    with db.writes() as again:  # the parent's connection still works
+        assert again is first
+        assert queue.claim_tasks(again, agent) == []
+
+
+@pytest.mark.parametrize("dialect", ["sqlite"], indirect=True)
+def test_a_nested_sqlite_write_transaction_fails_at_once(db: Database) -> None:
+    """It used to wait out the busy timeout (30 s) for the outer transaction's lock."""
+    agent, _ids = _setup(db, 1)
+    started = time.monotonic()
+    with pytest.raises(sa.exc.OperationalError), db.writes() as outer:
+        queue.claim_tasks(outer, agent)
+        with db.writes():
+            pass
+    assert time.monotonic() - started < 5
+    with db.writes() as conn:  # rolled back: the task is still there to claim
+        assert len(queue.claim_tasks(conn, agent)) == 1
+
+
+@pytest.mark.parametrize("dialect", ["sqlite"], indirect=True)
+def test_an_invalidated_sqlite_writer_connection_gets_a_new_one(db: Database) -> None:
+    agent, _ids = _setup(db, 1)
+    with db.writes() as first:
+        lost = first.connection.dbapi_connection
+        first.invalidate()  # as SQLAlchemy does on a lost connection
+    with db.writes() as conn:
+        assert conn.connection.dbapi_connection is not lost
+        assert len(queue.claim_tasks(conn, agent)) == 1
