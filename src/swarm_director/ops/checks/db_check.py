@@ -107,10 +107,15 @@ def _run(
     engine: Engine,
     check: Callable[[Connection], Any],
 ) -> Any:
-    """Run one rule in its own read transaction; a rule that fails to run is a problem."""
+    """Run one rule in its own read transaction; a rule that fails to run is a problem.
+
+    The transaction is one snapshot (PostgreSQL: ``REPEATABLE READ``; SQLite's is one
+    already), so a rule that compares two reads (rows against a rollup, a counter against the
+    rows it counts) never takes a writer committing between them for drift."""
     report.result.rules.append(rule)
+    options = {"isolation_level": "REPEATABLE READ"} if engine.dialect.name == "postgresql" else {}
     try:
-        with engine.connect() as conn:
+        with engine.connect().execution_options(**options) as conn:
             outcome = check(conn)
             if rule == "schema":
                 missing, present = outcome

@@ -247,13 +247,8 @@ def counters(conn: Connection) -> Iterable[Problem]:
 def rollup_drift(conn: Connection) -> Iterable[Problem]:
     """Hours where ``log_volume_hours`` differs from a count of the logs (logs inserted on
     SQLite by other means than the store), or ``task_count_hours`` from the tasks and their
-    history; repaired by ``db rebuild-rollups``.
-
-    The rows and the rollup are read in separate statements, so on PostgreSQL they are read
-    in one snapshot (``REPEATABLE READ``): a writer committing between them would otherwise
-    look like drift. SQLite's transaction is one snapshot already."""
-    if conn.dialect.name == "postgresql":
-        conn = conn.execution_options(isolation_level="REPEATABLE READ")
+    history; repaired by ``db rebuild-rollups``. The rows and the rollup are read in
+    separate statements, of one snapshot (see ``db_check._run``)."""
     for hour, level, kept, counted in log_hours_drift(conn):
         at = hour_start(hour).strftime("%Y-%m-%dT%H:00Z")
         yield Problem(
