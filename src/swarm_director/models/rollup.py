@@ -43,6 +43,7 @@ from sqlalchemy import (
     DDL,
     BigInteger,
     Connection,
+    Select,
     String,
     Table,
     delete,
@@ -50,6 +51,7 @@ from sqlalchemy import (
     func,
     literal_column,
     select,
+    union_all,
 )
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Mapped, mapped_column
@@ -200,16 +202,38 @@ def rebuild_log_hours(connection: Connection) -> int:
     return int(connection.execute(select(func.count()).select_from(_ROLLUP)).scalar_one())
 
 
+def summed(
+    hours: Table,
+    deltas: Table,
+    keys: list[str],
+    n: str,
+    first: int | None = None,
+    end: int | None = None,
+) -> Select[Any]:
+    """Each ``(epoch_hour, *keys)``'s count (column ``n``): its hour row plus its deltas not
+    yet folded, for the hours ``[first, end)`` (None: unbounded). What a rollup says."""
+
+    def rows(table: Table) -> Select[Any]:
+        stmt = select(*(table.c[k] for k in ["epoch_hour", *keys]), table.c[n].label("n"))
+        if first is not None:
+            stmt = stmt.where(table.c.epoch_hour >= first)
+        if end is not None:
+            stmt = stmt.where(table.c.epoch_hour < end)
+        return stmt
+
+    both = union_all(rows(hours), rows(deltas)).subquery()
+    group = [both.c[k] for k in ["epoch_hour", *keys]]
+    return select(*group, func.sum(both.c.n)).group_by(*group)
+
+
 def _kept(
     connection: Connection, hours: Table, deltas: Table, keys: list[str], n: str
-) -> Counter[tuple[Any, ...]]:
+) -> dict[tuple[Any, ...], int]:
     """Each ``(epoch_hour, *keys)``'s count: its hour row plus its deltas."""
-    kept: Counter[tuple[Any, ...]] = Counter()
-    for table in (hours, deltas):
-        stmt = select(table.c.epoch_hour, *(table.c[k] for k in keys), table.c[n])
-        for hour, *key, count in connection.execute(stmt):
-            kept[(int(hour), *(str(k) for k in key))] += int(count)
-    return kept
+    return {
+        (int(hour), *(str(k) for k in key)): int(count)
+        for hour, *key, count in connection.execute(summed(hours, deltas, keys, n))
+    }
 
 
 def log_hours_drift(connection: Connection) -> list[tuple[int, str, int, int]]:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import cast
 
-from sqlalchemy import Connection, Select, Table, func, select, union_all
+from sqlalchemy import Connection, Table
 
 from swarm_director.models.rollup import (
     EPOCH,
@@ -24,6 +24,7 @@ from swarm_director.models.rollup import (
     TaskCountHour,
     epoch_hour,
     hour_start,
+    summed,
 )
 from swarm_director.store.reports.window import Window
 
@@ -62,24 +63,9 @@ def whole_hours(window: Window) -> HourSpan | None:
     return HourSpan(first, end) if first < end else None
 
 
-def _summed(hours: Table, deltas: Table, span: HourSpan, keys: list[str], n: str) -> Select[Any]:
-    """Each key's count in ``span``: its hour row plus its deltas not yet compacted (see
-    :mod:`swarm_director.models.rollup`), grouped by ``keys``."""
-    both = union_all(
-        *(
-            select(*(t.c[k] for k in ["epoch_hour", *keys]), t.c[n].label("n")).where(
-                t.c.epoch_hour >= span.first, t.c.epoch_hour < span.end
-            )
-            for t in (hours, deltas)
-        )
-    ).subquery()
-    group = [both.c[k] for k in ["epoch_hour", *keys]]
-    return select(*group, func.sum(both.c.n)).group_by(*group)
-
-
 def log_hours(connection: Connection, span: HourSpan) -> list[tuple[int, str, int]]:
     """``(epoch_hour, level, logs)`` of the hours in ``span`` that have logs."""
-    stmt = _summed(_ROLLUP, _LOG_DELTAS, span, ["log_level"], "logs")
+    stmt = summed(_ROLLUP, _LOG_DELTAS, ["log_level"], "logs", span.first, span.end)
     return [(int(h), str(lvl), int(n)) for h, lvl, n in connection.execute(stmt) if n]
 
 
@@ -88,7 +74,8 @@ def task_hours(
 ) -> list[tuple[int, str, str | None, int]]:
     """``(epoch_hour, kind, key, tasks)`` of the hours in ``span``: ``key`` the type or
     priority with ``by``, else None."""
-    stmt = _summed(_TASKS, _TASK_DELTAS, span, ["kind", *([by] if by else [])], "tasks")
+    keys = ["kind", *([by] if by else [])]
+    stmt = summed(_TASKS, _TASK_DELTAS, keys, "tasks", span.first, span.end)
     found = []
     for row in connection.execute(stmt):
         count = int(row[-1])
