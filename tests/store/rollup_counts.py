@@ -6,12 +6,24 @@ from __future__ import annotations
 from swarm_director.db import Database
 
 
+def _one(db: Database, sql: str) -> int:
+    with db.engine.connect() as conn:
+        return int(conn.exec_driver_sql(sql).scalar_one())
+
+
 def rollup_log_total(db: Database) -> int:
     """The logs the rollup counts: its hour rows and its deltas (PostgreSQL's, not folded)."""
-    with db.engine.connect() as conn:
-        return int(
-            conn.exec_driver_sql(
-                "SELECT (SELECT coalesce(sum(logs), 0) FROM log_volume_hours)"
-                " + (SELECT coalesce(sum(logs), 0) FROM log_volume_deltas)"
-            ).scalar_one()
-        )
+    return _one(
+        db,
+        "SELECT (SELECT coalesce(sum(logs), 0) FROM log_volume_hours)"
+        " + (SELECT coalesce(sum(logs), 0) FROM log_volume_deltas)",
+    )
+
+
+def delta_rows(db: Database) -> int:
+    """The delta rows of both rollups not yet folded."""
+    return _one(
+        db,
+        "SELECT (SELECT count(*) FROM log_volume_deltas)"
+        " + (SELECT count(*) FROM task_count_deltas)",
+    )

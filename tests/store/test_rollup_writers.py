@@ -28,7 +28,7 @@ from swarm_director.ops.checks.db_check import run_check
 from swarm_director.schemas.reports import ReportQuery
 from swarm_director.store import logs, queue, reports
 from tests.store.conftest import new_agent, new_task
-from tests.store.rollup_counts import rollup_log_total
+from tests.store.rollup_counts import delta_rows, rollup_log_total
 
 LEVELS = ("debug", "info", "warning", "error")
 
@@ -45,16 +45,6 @@ def _drift(db: Database) -> tuple[list[object], list[object]]:
 def _counted_logs(db: Database) -> int:
     """The logs the rollup counts (hour rows and deltas), as a new connection sees them."""
     return rollup_log_total(db)
-
-
-def _deltas(db: Database) -> int:
-    with db.engine.connect() as conn:
-        return int(
-            conn.exec_driver_sql(
-                "SELECT (SELECT count(*) FROM log_volume_deltas)"
-                " + (SELECT count(*) FROM task_count_deltas)"
-            ).scalar_one()
-        )
 
 
 @contextmanager
@@ -119,7 +109,7 @@ def test_folding_the_deltas_waits_for_no_open_writer(db: Database) -> None:
     assert _counted_logs(db) == 4 and _drift(db) == ([], [])
     with db.engine.begin() as conn:
         compact(conn)
-    assert _deltas(db) == 0
+    assert delta_rows(db) == 0
     assert _counted_logs(db) == 4 and _drift(db) == ([], [])
 
 
@@ -176,7 +166,7 @@ def test_folding_beside_writers_and_deletes_keeps_every_count_and_report(db: Dat
     assert _drift(db) == ([], [])
     with db.engine.begin() as conn:
         compact(conn)
-    assert _deltas(db) == 0
+    assert delta_rows(db) == 0
     assert _drift(db) == ([], [])
     with db.engine.connect() as conn:
         stored = conn.exec_driver_sql("SELECT count(*) FROM agent_logs").scalar_one()
