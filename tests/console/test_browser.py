@@ -158,9 +158,16 @@ def test_live_logs_appear_without_a_reload(
 
     from swarm_director.store import logs
 
-    app = make_app(SWARM_STREAM_POLL_S="0.1", SWARM_STREAM_MAX_S="30")
+    # A short heartbeat: under the development server a stream notices its client gone when a
+    # write fails, and the teardown waits for that.
+    app = make_app(
+        SWARM_STREAM_POLL_S="0.1", SWARM_STREAM_MAX_S="30", SWARM_STREAM_HEARTBEAT_S="0.2"
+    )
     swarm = fill(database(app))
     server = make_server("127.0.0.1", 0, app, threaded=True)
+    # Request threads are joined on close: the stream's thread must end before the app's
+    # database is disposed, or it takes a fresh pooled connection nobody closes.
+    server.daemon_threads = False
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -194,6 +201,7 @@ def test_live_logs_appear_without_a_reload(
         _no_alert(driver)
         assert _errors(driver) == []
     finally:
+        browser.get("about:blank")  # the page's stream ends at its next heartbeat
         server.shutdown()
         server.server_close()
 
