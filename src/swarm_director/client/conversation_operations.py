@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Unpack
 
-from swarm_director.client.calls import Body, Call, filter_query, query
-from swarm_director.client.operations import patch, post
+from swarm_director.client.calls import Body, Call, query
+from swarm_director.client.operations import listing, patch, post
 from swarm_director.schemas import (
     ConversationOut,
     ConversationPage,
@@ -31,8 +31,14 @@ def list_conversations(
 ) -> Call[ConversationPage]:
     """A page of conversations in id order (filters: the fields of
     :class:`~swarm_director.schemas.filters.ConversationFilter`)."""
-    params = filter_query(ConversationFilter, filters) | query(limit=limit, cursor=cursor)
-    return Call("GET", "/api/conversations", ConversationPage, params=params)
+    return listing(
+        "/api/conversations",
+        ConversationPage,
+        ConversationFilter,
+        filters,
+        limit=limit,
+        cursor=cursor,
+    )
 
 
 def create_conversation(body: Body) -> Call[ConversationOut]:
@@ -89,9 +95,14 @@ def list_messages(
 ) -> Call[MessagePage]:
     """A page of the conversation's messages in the order they were added (filters: the
     fields of :class:`~swarm_director.schemas.filters.MessageFilter`)."""
-    params = filter_query(MessageFilter, filters) | query(limit=limit, cursor=cursor)
-    path = f"/api/conversations/{conversation_id}/messages"
-    return Call("GET", path, MessagePage, params=params)
+    return listing(
+        f"/api/conversations/{conversation_id}/messages",
+        MessagePage,
+        MessageFilter,
+        filters,
+        limit=limit,
+        cursor=cursor,
+    )
 
 
 def add_message(conversation_id: int, body: Body) -> Call[MessageOut]:

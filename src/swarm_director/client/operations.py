@@ -9,7 +9,8 @@ None meaning "not filtered"; a listing with a filter model
 
 from __future__ import annotations
 
-from typing import TypeVar, Unpack
+from collections.abc import Mapping
+from typing import Any, TypeVar, Unpack
 
 from swarm_director.client.calls import JSON_HEADERS, Body, Call, filter_query, json_body, query
 from swarm_director.enums import EmailStatus
@@ -32,6 +33,7 @@ from swarm_director.schemas.filters import (
     AgentFilterArgs,
     EmailFilter,
     EmailFilterArgs,
+    FilterModel,
     TaskEmailFilter,
     TaskEmailFilterArgs,
     TaskFilter,
@@ -49,6 +51,18 @@ def post(path: str, model: type[T], body: Body) -> Call[T]:
 def patch(path: str, model: type[T], body: Body) -> Call[T]:
     """A PATCH of a JSON body."""
     return Call("PATCH", path, model, content=json_body(body), headers=JSON_HEADERS)
+
+
+def listing(
+    path: str,
+    page: type[T],
+    filter_model: type[FilterModel],
+    filters: Mapping[str, Any],
+    **paging: Any,
+) -> Call[T]:
+    """A GET of one page of a filtered listing: ``filters`` named like the fields of
+    ``filter_model`` (TypeError for another name), then ``paging`` (limit, cursor, order)."""
+    return Call("GET", path, page, params=filter_query(filter_model, filters) | query(**paging))
 
 
 # -- health ------------------------------------------------------------------------------------
@@ -77,8 +91,7 @@ def list_agents(
 ) -> Call[AgentPage]:
     """A page of agents in id order filtered by the fields of
     :class:`~swarm_director.schemas.filters.AgentFilter`."""
-    params = filter_query(AgentFilter, filters) | query(limit=limit, cursor=cursor)
-    return Call("GET", "/api/agents", AgentPage, params=params)
+    return listing("/api/agents", AgentPage, AgentFilter, filters, limit=limit, cursor=cursor)
 
 
 def create_agent(body: Body) -> Call[AgentOut]:
@@ -109,8 +122,7 @@ def list_tasks(
 ) -> Call[TaskPage]:
     """A page of tasks in id order filtered by the fields of
     :class:`~swarm_director.schemas.filters.TaskFilter` (``q``: full-text search)."""
-    params = filter_query(TaskFilter, filters) | query(limit=limit, cursor=cursor)
-    return Call("GET", "/api/tasks", TaskPage, params=params)
+    return listing("/api/tasks", TaskPage, TaskFilter, filters, limit=limit, cursor=cursor)
 
 
 def create_task(body: Body) -> Call[TaskOut]:
@@ -192,8 +204,14 @@ def list_task_emails(
     """A page of one task's emails, oldest first, filtered by the fields of
     :class:`~swarm_director.schemas.filters.TaskEmailFilter` (NotFoundError for a missing
     task)."""
-    params = filter_query(TaskEmailFilter, filters) | query(limit=limit, cursor=cursor)
-    return Call("GET", f"/api/tasks/{task_id}/emails", EmailPage, params=params)
+    return listing(
+        f"/api/tasks/{task_id}/emails",
+        EmailPage,
+        TaskEmailFilter,
+        filters,
+        limit=limit,
+        cursor=cursor,
+    )
 
 
 def create_email(task_id: int, body: Body) -> Call[EmailOut]:
@@ -206,8 +224,7 @@ def list_emails(
 ) -> Call[EmailPage]:
     """A page of emails across tasks, oldest first, filtered by the fields of
     :class:`~swarm_director.schemas.filters.EmailFilter`; ``status="queued"`` is the outbox."""
-    params = filter_query(EmailFilter, filters) | query(limit=limit, cursor=cursor)
-    return Call("GET", "/api/emails", EmailPage, params=params)
+    return listing("/api/emails", EmailPage, EmailFilter, filters, limit=limit, cursor=cursor)
 
 
 def list_outbox(*, limit: int | None = None, cursor: str | None = None) -> Call[EmailPage]:

@@ -7,7 +7,8 @@ from typing import Any, TypeVar, Unpack
 
 from pydantic import BaseModel
 
-from swarm_director.client.calls import JSON_HEADERS, Call, filter_query, json_body, query
+from swarm_director.client.calls import JSON_HEADERS, Call, json_body, query
+from swarm_director.client.operations import listing
 from swarm_director.enums import TaskType
 from swarm_director.schemas import TaskOut, TaskPage
 from swarm_director.schemas.filters import HistoryFilter, HistoryFilterArgs
@@ -88,8 +89,9 @@ def list_history(
 ) -> Call[HistoryPage]:
     """A page of the swarm's recorded changes, newest first (``order="asc"``: oldest),
     filtered by the fields of :class:`~swarm_director.schemas.filters.HistoryFilter`."""
-    params = filter_query(HistoryFilter, filters) | query(order=order, limit=limit, cursor=cursor)
-    return Call("GET", "/api/history", HistoryPage, params=params)
+    return listing(
+        "/api/history", HistoryPage, HistoryFilter, filters, order=order, limit=limit, cursor=cursor
+    )
 
 
 def _entity_history(
