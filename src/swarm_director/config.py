@@ -120,6 +120,10 @@ class Settings(BaseSettings):
     """How often each server process merges its statement timings into the database."""
     timings_keep: int = Field(default=100, alias="SWARM_TIMINGS_KEEP", ge=1, le=10_000)
     """The statement_timings table keeps this many shapes, the slowest (worst single run)."""
+    rollup_fold: Duration = Field(
+        default=timedelta(minutes=5), alias="SWARM_ROLLUP_FOLD", ge=timedelta(0)
+    )
+    """PostgreSQL: how often a server process folds the report rollups' deltas (0s: never)."""
     stream_poll_s: float = Field(default=0.5, alias="SWARM_STREAM_POLL_S", gt=0, le=60)
     """How often a live log stream looks for new rows (each look is one or two queries)."""
     stream_heartbeat_s: float = Field(default=15.0, alias="SWARM_STREAM_HEARTBEAT_S", gt=0)

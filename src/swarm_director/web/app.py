@@ -14,6 +14,7 @@ from swarm_director import api, console
 from swarm_director.api import document
 from swarm_director.config import Settings, make_settings
 from swarm_director.db import Database
+from swarm_director.ops.rollup_fold import RollupFolder
 from swarm_director.ops.stats.timings import StatementTimings
 from swarm_director.web import actors, context, errors
 
@@ -61,6 +62,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> OpenAPI:
         )
         timings.install(db.engine)
         db.on_dispose(timings.stop)
+    if db.dialect == "postgresql" and settings.rollup_fold:
+        # Started by the first request: in a forking server, in each worker.
+        folder = RollupFolder(db.engine, settings.rollup_fold.total_seconds())
+        app.before_request(folder.ensure_started)
+        db.on_dispose(folder.stop)
     context.init_app(app, settings, db)
     errors.init_app(app)
     api.init_app(app)
