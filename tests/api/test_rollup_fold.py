@@ -21,7 +21,7 @@ from swarm_director.store import logs
 from swarm_director.web.context import database
 from tests.api.conftest import AppFactory
 from tests.store.conftest import new_task
-from tests.store.rollup_counts import delta_rows, rollup_log_total
+from tests.store.rollup_counts import delta_rows, rollup_log_total, stored_logs
 
 postgresql_only = pytest.mark.parametrize("dialect", ["postgresql"], indirect=True)
 
@@ -39,11 +39,6 @@ def _write(db: Database, records: int) -> int:
             ],
         )
     return task
-
-
-def _logs(db: Database) -> int:
-    with db.engine.connect() as conn:
-        return int(conn.exec_driver_sql("SELECT count(*) FROM agent_logs").scalar_one())
 
 
 def _folders() -> list[threading.Thread]:
@@ -68,13 +63,13 @@ def test_the_server_folds_the_deltas_by_itself(make_app: AppFactory) -> None:
     assert delta_rows(db) > 0
     assert app.test_client().get("/api/health").status_code == 200  # starts the thread
     assert _until(lambda: delta_rows(db) == 0), "the deltas were not folded"
-    assert rollup_log_total(db) == _logs(db) == 60
+    assert rollup_log_total(db) == stored_logs(db) == 60
     with db.engine.connect() as conn:
         assert list(log_hours_drift(conn)) == [] and list(task_hours_drift(conn)) == []
     # Writes after a fold are folded at the next turn.
     _write(db, 5)
     assert _until(lambda: delta_rows(db) == 0)
-    assert rollup_log_total(db) == _logs(db) == 65
+    assert rollup_log_total(db) == stored_logs(db) == 65
 
 
 @postgresql_only

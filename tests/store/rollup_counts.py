@@ -20,6 +20,11 @@ def rollup_log_total(db: Database) -> int:
     )
 
 
+def stored_logs(db: Database) -> int:
+    """The rows of ``agent_logs``: what the rollup's log total must equal."""
+    return _one(db, "SELECT count(*) FROM agent_logs")
+
+
 def delta_rows(db: Database) -> int:
     """The delta rows of both rollups not yet folded."""
     return _one(
