@@ -29,8 +29,10 @@ from swarm_director.schemas.export import ExportField, FieldKind
 
 #: Rows per Parquet row group (a batch of this many rows is held in memory at once).
 ROW_GROUP_ROWS = 20_000
-#: Bytes of CSV text Arrow parses at once (about 4,000 logs).
-CSV_BLOCK_BYTES = 1 << 20
+#: Bytes of CSV text Arrow parses at once (about 1,000 logs). Arrow's CSV reader holds a few
+#: dozen blocks at a time, so this sets much of a Parquet export's peak memory: 1 MiB blocks
+#: peaked 25 MB higher than these at 10 M logs, no faster (docs/benchmarks.md, "Export").
+CSV_BLOCK_BYTES = 256 << 10
 #: mallopt's parameter number of the mmap threshold (glibc's malloc.h).
 _M_MMAP_THRESHOLD = -3
 #: Called with the rows written so far.
