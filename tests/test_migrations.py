@@ -41,6 +41,7 @@ REVISIONS = [
     "010_add_console_sessions",
     "011_add_history_and_work_queue",
     "012_add_report_rollups",
+    "013_add_task_attempts",
 ]
 
 #: Tables each revision creates (and its downgrade drops).
@@ -63,9 +64,16 @@ CREATES = {
         "task_count_hours",
         "task_count_deltas",
     },
+    "013_add_task_attempts": {"task_attempts"},
 }
 #: Tables whose rows are counted from other tables' (not inserted by ROWS).
-DERIVED = {"log_volume_hours", "log_volume_deltas", "task_count_hours", "task_count_deltas"}
+DERIVED = {
+    "log_volume_hours",
+    "log_volume_deltas",
+    "task_count_hours",
+    "task_count_deltas",
+    "task_attempts",
+}
 
 T1 = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
 T2 = datetime(2026, 3, 5, 8, 9, 10, tzinfo=UTC)
@@ -183,8 +191,21 @@ ROWS: dict[str, list[tuple[str, dict[str, Any]]]] = {
                    "claimed_at": T1, "last_error": "boom", "result": {"ok": True},
                    **STAMPS}),
     ],
-    # 012's table is counted from the logs above (the test checks the backfill).
-    "012_add_report_rollups": [],
+    # 012's table is counted from the logs above (the test checks the backfill); the queue
+    # steps are for 013's attempts.
+    "012_add_report_rollups": [
+        ("history", {"id": 2, "entity": "task", "entity_id": 4, "action": "create",
+                     "changes": {"status": [None, "pending"]}, "actor": "a", "request_id": None,
+                     "at": T1}),
+        ("history", {"id": 3, "entity": "task", "entity_id": 4, "action": "claim",
+                     "changes": {"assigned_agent_id": [None, 4], "attempt": [1, 2]},
+                     "actor": "a", "request_id": None, "at": T1 + timedelta(seconds=90)}),
+        ("history", {"id": 4, "entity": "task", "entity_id": 4, "action": "complete",
+                     "changes": {"status": ["in_progress", "completed"]}, "actor": "a",
+                     "request_id": None, "at": T1 + timedelta(seconds=100.5)}),
+    ],
+    # 013's table is derived from the history above (the test checks the backfill).
+    "013_add_task_attempts": [],
 }  # fmt: skip
 
 Snapshot = dict[str, list[dict[str, Any]]]
@@ -291,6 +312,15 @@ def test_each_step_up_and_down_keeps_the_rows_of_tables_it_does_not_drop(
             with engine.connect() as conn:
                 assert task_hours_drift(conn) == [] and log_hours_drift(conn) == []
             assert {r["kind"] for r in after["task_count_hours"]} == {"created"}
+        if revision == "013_add_task_attempts":
+            attempts = {
+                r["claim_id"]: (r["task_id"], r["agent_id"], r["attempt"], r["wait_s"],
+                                r["run_s"], r["end_action"])
+                for r in after["task_attempts"]
+            }  # fmt: skip
+            # The claim of 011 has no step before it: no wait, and nothing ended it.
+            assert attempts == {1: (1, None, None, None, None, None),
+                                3: (4, 4, 2, 90.0, 10.5, "complete")}  # fmt: skip
         insert_rows(engine, revision)
         before = snapshot(engine)
 

@@ -142,6 +142,21 @@ CREATE TABLE statement_timings (
 	CONSTRAINT pk_statement_timings PRIMARY KEY (shape_hash)
 );
 
+-- task_attempts: One claim of a task by the queue: who, which attempt, how long it waited and ran, and
+CREATE TABLE task_attempts (
+	claim_id BIGINT NOT NULL, 
+	task_id BIGINT NOT NULL, 
+	agent_id BIGINT, 
+	attempt INTEGER, 
+	claimed_at DATETIME NOT NULL, 
+	wait_s FLOAT, 
+	run_s FLOAT, 
+	end_action VARCHAR(20), 
+	CONSTRAINT pk_task_attempts PRIMARY KEY (claim_id)
+);
+
+CREATE INDEX ix_task_attempts_claimed_at ON task_attempts (claimed_at);
+
 -- task_count_deltas: A change to ``task_count_hours`` not yet folded into it (PostgreSQL).
 CREATE TABLE task_count_deltas (
 	id INTEGER NOT NULL, 

@@ -90,6 +90,7 @@ def test_status_lists_pending_migrations(url: str) -> None:
         "010_add_console_sessions",
         "011_add_history_and_work_queue",
         "012_add_report_rollups",
+        "013_add_task_attempts",
     ]
     assert "conversations" not in status["rows"]
     code, out = run("db", "current", "--database-url", url)

@@ -28,12 +28,13 @@ from swarm_director.models.rollup import (
 from swarm_director.ops.retention.logs import cleanup_logs
 from swarm_director.ops.retention.policy import RetentionPolicy
 from swarm_director.schemas.reports import ReportQuery
-from swarm_director.store import logs, queue, reports, tasks
+from swarm_director.store import logs, reports, tasks
 from swarm_director.store.history import prune_history
 from swarm_director.store.reports.window import resolve
-from tests.store.conftest import new_agent, new_task
-from tests.store.reports_swarm import PRIORITIES, TYPES, build
+from tests.store.conftest import new_task
+from tests.store.queue_workers import run_workers
 from tests.store.reports_swarm import START as SWARM_START
+from tests.store.reports_swarm import build
 from tests.store.rollup_counts import rollup_log_total, stored_logs
 
 NOW = datetime(2026, 12, 15, 12, 30, tzinfo=UTC)
@@ -293,37 +294,7 @@ def test_task_counts_follow_edits_deletes_pruning_and_concurrent_workers(db: Dat
         assert prune_history(conn, SWARM_START + timedelta(hours=20)) > 0
     assert _task_drift(db) == []
 
-    with db.transaction() as session:
-        workers = [new_agent(session).id for _ in range(4)]
-        for i in range(40):
-            new_task(session, type=TYPES[i % 4], priority=PRIORITIES[i % 4])
-    errors: list[BaseException] = []
-
-    def work(agent_id: int) -> None:
-        try:
-            for round_ in range(30):
-                with db.transaction() as session:
-                    claims = queue.claim_tasks(session, agent_id, limit=2)
-                for n, claim in enumerate(claims):
-                    with db.transaction() as session:
-                        if (round_ + n) % 3:
-                            queue.complete_task(session, claim.task.id, claim.lease_token)
-                        else:
-                            retry = bool(round_ % 2)
-                            queue.fail_task(
-                                session, claim.task.id, claim.lease_token, "boom", retry=retry
-                            )
-                if not claims:
-                    return
-        except BaseException as error:
-            errors.append(error)
-
-    threads = [threading.Thread(target=work, args=(w,)) for w in workers]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    run_workers(db)
     assert _task_drift(db) == []
     with db.engine.connect() as conn:
         kinds = conn.exec_driver_sql(

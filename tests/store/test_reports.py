@@ -15,7 +15,6 @@ from swarm_director.db import Database
 from swarm_director.errors import ValidationError
 from swarm_director.schemas.reports import ReportQuery
 from swarm_director.store import logs, reports
-from swarm_director.store.reports import attempts
 from tests.store.conftest import new_task
 from tests.store.reports_swarm import START, Swarm, build
 
@@ -26,15 +25,6 @@ UNTIL = START + timedelta(hours=48)
 @pytest.fixture
 def swarm(db: Database) -> Swarm:
     return build(db)
-
-
-@pytest.fixture(params=["lookup", "window"])
-def shape(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The attempts' two query shapes (a short range's lookups, a long one's single pass)
-    must give the same figures: each test that reads attempts runs with both."""
-    longest = timedelta(days=3650) if request.param == "lookup" else timedelta(0)
-    monkeypatch.setattr(attempts, "LOOKUP_RANGE", longest)
-    return str(request.param)
 
 
 def _hour(t: datetime) -> int:
@@ -152,7 +142,7 @@ def test_day_buckets_follow_the_time_zone_across_daylight_saving(
     assert utc.series[0].created == utc_created
 
 
-def test_minute_buckets_and_range_edges(db: Database, swarm: Swarm, shape: str) -> None:
+def test_minute_buckets_and_range_edges(db: Database, swarm: Swarm) -> None:
     # since inclusive, until exclusive, to the microsecond: the first claim's second.
     first = min(a.claimed for a in swarm.attempts if a.task_id not in swarm.deleted)
     query = ReportQuery(since=first, until=first + timedelta(minutes=3), bucket="minute")
@@ -169,7 +159,7 @@ def test_minute_buckets_and_range_edges(db: Database, swarm: Swarm, shape: str) 
     assert counted == len(live) - 1  # only the attempt claimed at `first` fell between
 
 
-def test_durations_retries_and_percentiles(db: Database, swarm: Swarm, shape: str) -> None:
+def test_durations_retries_and_percentiles(db: Database, swarm: Swarm) -> None:
     with db.statement_reads() as conn:
         report = reports.durations(conn, ReportQuery(since=SINCE, until=UNTIL))
     live = [a for a in swarm.attempts if a.task_id not in swarm.deleted]
@@ -194,7 +184,7 @@ def test_durations_retries_and_percentiles(db: Database, swarm: Swarm, shape: st
     assert sum(row.retries for row in report.types) > 0
 
 
-def test_failure_rates_by_type_and_agent(db: Database, swarm: Swarm, shape: str) -> None:
+def test_failure_rates_by_type_and_agent(db: Database, swarm: Swarm) -> None:
     with db.statement_reads() as conn:
         report = reports.failures(conn, ReportQuery(since=SINCE, until=UNTIL))
     live = [a for a in swarm.attempts if a.task_id not in swarm.deleted]
@@ -217,7 +207,7 @@ def test_failure_rates_by_type_and_agent(db: Database, swarm: Swarm, shape: str)
 
 
 def test_the_most_frequent_errors_are_grouped_with_numbers_and_ids_masked(
-    db: Database, swarm: Swarm, shape: str
+    db: Database, swarm: Swarm
 ) -> None:
     with db.statement_reads() as conn:
         report = reports.failures(conn, ReportQuery(since=SINCE, until=UNTIL))
@@ -269,9 +259,7 @@ def test_emails_and_drafts(db: Database, swarm: Swarm) -> None:
     assert approvals.mean_versions == round(sum(versions) / len(versions), 3)
 
 
-def test_an_empty_range_has_zero_buckets_not_missing_ones(
-    db: Database, swarm: Swarm, shape: str
-) -> None:
+def test_an_empty_range_has_zero_buckets_not_missing_ones(db: Database, swarm: Swarm) -> None:
     later = UNTIL + timedelta(days=30)
     query = ReportQuery(since=later, until=later + timedelta(hours=6), bucket="hour")
     with db.statement_reads() as conn:

@@ -23,6 +23,7 @@ from swarm_director.cli.main import db
 from swarm_director.cli.output import human_bytes, progress_bars, rows_text
 from swarm_director.durations import parse_duration
 from swarm_director.models import TaskStatus
+from swarm_director.models.attempt import rebuild_attempts
 from swarm_director.models.rollup import rebuild_log_hours, rebuild_task_hours
 from swarm_director.ops.backup.encryption import backup_key, backup_recipients
 from swarm_director.ops.checks.db_check import check_database
@@ -70,7 +71,7 @@ def check_command(database_url: str | None, as_json: bool) -> None:
 @database_option
 def rebuild_rollups_command(database_url: str | None) -> None:
     """Count the reports' rollups again (log_volume_hours, task_count_hours) and empty their
-    deltas, in one transaction.
+    deltas, and derive task_attempts from the history again, in one transaction.
 
     For a database whose logs were written by other means than the store (a bulk load with
     sqlite3), or when db check reports rollup_drift. Writers wait while it runs.
@@ -83,10 +84,11 @@ def rebuild_rollups_command(database_url: str | None) -> None:
         started = time.perf_counter()
         logs = rebuild_log_hours(conn)
         counts = rebuild_task_hours(conn)
+        attempts = rebuild_attempts(conn)
     click.echo(
         f"Rebuilt the rollups of {masked_url(database.engine.url)} in "
         f"{time.perf_counter() - started:.2f} s: log_volume_hours {logs:,} rows, "
-        f"task_count_hours {counts:,} rows."
+        f"task_count_hours {counts:,} rows, task_attempts {attempts:,} rows."
     )
 
 

@@ -22,6 +22,7 @@ from swarm_director.enums import (
 from swarm_director.models import fulltext, recording
 from swarm_director.models.agent import Agent
 from swarm_director.models.api_key import ApiKey
+from swarm_director.models.attempt import TaskAttempt
 from swarm_director.models.console_session import ConsoleSession
 from swarm_director.models.conversation import Conversation, ConversationParticipant, Message
 from swarm_director.models.draft import Draft
@@ -62,6 +63,7 @@ __all__ = [
     "MessageType",
     "StatementTiming",
     "Task",
+    "TaskAttempt",
     "TaskPriority",
     "TaskStatus",
     "TaskType",

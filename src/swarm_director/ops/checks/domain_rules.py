@@ -23,6 +23,7 @@ from swarm_director.models import (
     Message,
     Task,
 )
+from swarm_director.models.attempt import attempts_drift
 from swarm_director.models.rollup import hour_start, log_hours_drift, task_hours_drift
 from swarm_director.ops.checks.findings import Problem
 from swarm_director.ops.dbinfo import present_model_tables, table_of
@@ -247,8 +248,9 @@ def counters(conn: Connection) -> Iterable[Problem]:
 def rollup_drift(conn: Connection) -> Iterable[Problem]:
     """Hours where ``log_volume_hours`` differs from a count of the logs (logs inserted on
     SQLite by other means than the store), or ``task_count_hours`` from the tasks and their
-    history; repaired by ``db rebuild-rollups``. The rows and the rollup are read in
-    separate statements, of one snapshot (see ``db_check._run``)."""
+    history, or ``task_attempts`` from the attempts the history holds; repaired by ``db
+    rebuild-rollups``. The rows and the rollup are read in separate statements, of one
+    snapshot (see ``db_check._run``)."""
     for hour, level, kept, counted in log_hours_drift(conn):
         at = hour_start(hour).strftime("%Y-%m-%dT%H:00Z")
         yield Problem(
@@ -265,3 +267,19 @@ def rollup_drift(conn: Connection) -> Iterable[Problem]:
             None,
             f"{at} {kind} {type_}/{priority}: the rollup says {kept}, the tasks are {counted}",
         )
+    for claim_id, kept_row, derived_row in attempts_drift(conn):
+        yield Problem(
+            "rollup_drift",
+            "task_attempts",
+            claim_id,
+            f"claim {claim_id}: the table says {_attempt_text(kept_row)}, the history says "
+            f"{_attempt_text(derived_row)}",
+        )
+
+
+def _attempt_text(row: tuple[Any, ...] | None) -> str:
+    """An attempt row as the check prints it: agent, attempt, wait, run and end."""
+    if row is None:
+        return "no attempt"
+    _claim, _task, agent, attempt, _at, wait, run, end = row
+    return f"agent {agent}, attempt {attempt}, wait {wait} s, run {run} s, ended by {end}"

@@ -101,13 +101,6 @@ def _epoch_seconds(column: Any, dialect: str) -> ColumnElement[Any]:
     return cast(func.strftime("%s", func.substr(column, 1, 19)), BigInteger)
 
 
-def epoch_seconds_exact(column: Any, dialect: str) -> ColumnElement[Any]:
-    """Seconds since the epoch with their fraction (µs on PostgreSQL, ms on SQLite)."""
-    if dialect == "postgresql":
-        return func.extract("epoch", column)
-    return (func.julianday(column) - 2440587.5) * 86400.0
-
-
 def _aligned_start(since_local: datetime, bucket: str) -> datetime:
     if bucket == "minute":
         return since_local.replace(second=0, microsecond=0)

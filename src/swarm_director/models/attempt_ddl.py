@@ -1,0 +1,140 @@
+"""The SQL that keeps ``task_attempts`` equal to what the history says: the derivation of an
+attempt from the queue's steps, the triggers per dialect that run it for the steps around each
+step written or deleted, and the backfill (see :mod:`swarm_director.models.attempt`).
+
+An attempt is a task's ``claim`` step. It waited from the queue step before it (the task's
+creation, a retry, a lease expiry...), or from that step's ``not_before`` when a creation or a
+retry was due later; it ran until the queue step after it, and ended as that step says.
+Seconds are rounded to the millisecond by the database, the same expression on both dialects'
+epoch seconds (exact: PostgreSQL's ``extract`` is numeric to the microsecond, SQLite's
+``julianday`` to the millisecond).
+
+The migration ``013_add_task_attempts`` carries its own copy of this SQL.
+"""
+
+from __future__ import annotations
+
+ATTEMPTS = "task_attempts"
+PG_FUNCTION = "task_attempts_step"
+#: The triggers, the same names on both dialects (on ``history``).
+TRIGGERS = ("task_attempts_insert", "task_attempts_delete")
+#: The history's actions that are queue steps (what an attempt is read from).
+STEPS = "('create', 'claim', 'complete', 'fail', 'retry', 'expire')"
+COLUMNS = "claim_id, task_id, agent_id, attempt, claimed_at, wait_s, run_s, end_action"
+
+
+def _epoch(dialect: str, value: str) -> str:
+    if dialect == "postgresql":
+        return f"extract(epoch FROM {value})"
+    return f"(julianday({value}) - 2440587.5) * 86400.0"
+
+
+def _json(dialect: str, column: str, key: str, cast: str) -> str:
+    if dialect == "postgresql":
+        return f"CAST({column} #>> '{{{key}, 1}}' AS {cast})"
+    return f"CAST(json_extract({column}, '$.{key}[1]') AS {cast})"
+
+
+def _step(alias: str, row: str, compare: str) -> str:
+    """The queue step of ``row``'s task nearest before (``<``) or after (``>``) it."""
+    order = "DESC" if compare == "<" else "ASC"
+    return (
+        f"FROM history {alias} WHERE {alias}.entity = 'task' AND {alias}.entity_id = "
+        f"{row}.entity_id AND {alias}.action IN {STEPS} AND {alias}.id {compare} {row}.id "
+        f"ORDER BY {alias}.id {order} LIMIT 1"
+    )
+
+
+def derived(dialect: str, where: str) -> str:
+    """A SELECT of the attempts (in :data:`COLUMNS`' order) of the claims ``c`` that
+    ``where`` keeps, computed from the history."""
+    e = _epoch
+    due = e(dialect, _json(dialect, "p.changes", "not_before", "TIMESTAMP WITH TIME ZONE"))
+    if dialect == "sqlite":
+        due = e(dialect, "json_extract(p.changes, '$.not_before[1]')")
+    ready = (
+        f"(SELECT CASE WHEN p.action IN ('create', 'retry') AND {due} > {e(dialect, 'p.at')} "
+        f"THEN {due} ELSE {e(dialect, 'p.at')} END {_step('p', 'c', '<')})"
+    )
+    next_action = f"(SELECT n.action {_step('n', 'c', '>')})"
+    next_s = f"(SELECT {e(dialect, 'n.at')} {_step('n', 'c', '>')})"
+    thousand = "CAST(1000.0 AS DOUBLE PRECISION)" if dialect == "postgresql" else "1000.0"
+    agent_type = "BIGINT" if dialect == "postgresql" else "INTEGER"
+    return (
+        f"SELECT s.claim_id, s.task_id, s.agent_id, s.attempt, s.claimed_at, "  # noqa: S608
+        f"round(CAST(s.at_s - s.ready_s AS FLOAT) * 1000) / {thousand}, "
+        f"CASE WHEN s.next_action = 'complete' THEN round(CAST(s.next_s - s.at_s AS FLOAT) * "
+        f"1000) / {thousand} END, s.next_action FROM (SELECT c.id AS claim_id, c.entity_id AS "
+        f"task_id, {_json(dialect, 'c.changes', 'assigned_agent_id', agent_type)} AS agent_id, "
+        f"{_json(dialect, 'c.changes', 'attempt', 'INTEGER')} AS attempt, c.at AS claimed_at, "
+        f"{e(dialect, 'c.at')} AS at_s, {ready} AS ready_s, {next_action} AS next_action, "
+        f"{next_s} AS next_s FROM history c WHERE c.entity = 'task' AND c.action = 'claim' AND "
+        f"{where}) AS s WHERE true"
+    )
+
+
+def _refresh(dialect: str, row: str) -> str:
+    """Upsert the attempts a step ``row`` (``new`` or ``old``) changes: its own (a claim),
+    the claim before it (whose end it is) and the claim after it (whose wait starts at it)."""
+    around = (
+        f"c.entity_id = {row}.entity_id AND c.id IN ({row}.id, (SELECT p.id "
+        f"{_step('p', row, '<')}), (SELECT n.id {_step('n', row, '>')}))"
+    )
+    update = ", ".join(f"{column} = excluded.{column}" for column in COLUMNS.split(", ")[1:])
+    return (
+        f"INSERT INTO {ATTEMPTS} ({COLUMNS}) {derived(dialect, around)} "
+        f"ON CONFLICT (claim_id) DO UPDATE SET {update}"
+    )
+
+
+def backfill_sql(dialect: str) -> str:
+    """Every attempt the history holds, into the (empty) table."""
+    return f"INSERT INTO {ATTEMPTS} ({COLUMNS}) {derived(dialect, 'true')}"
+
+
+def pg_create() -> list[str]:
+    """The trigger function and its two triggers (PostgreSQL)."""
+    return [
+        (
+            f"CREATE OR REPLACE FUNCTION {PG_FUNCTION}() RETURNS trigger LANGUAGE plpgsql AS "  # noqa: S608
+            f"$$ BEGIN IF TG_OP = 'DELETE' THEN DELETE FROM {ATTEMPTS} WHERE claim_id = "
+            f"OLD.id; {_refresh('postgresql', 'OLD')}; RETURN OLD; END IF; "
+            f"{_refresh('postgresql', 'NEW')}; RETURN NEW; END $$"
+        ),
+        (
+            f"CREATE TRIGGER {TRIGGERS[0]} AFTER INSERT ON history FOR EACH ROW WHEN "
+            f"(NEW.entity = 'task' AND NEW.action IN {STEPS}) EXECUTE FUNCTION {PG_FUNCTION}()"
+        ),
+        (
+            f"CREATE TRIGGER {TRIGGERS[1]} AFTER DELETE ON history FOR EACH ROW WHEN "
+            f"(OLD.entity = 'task' AND OLD.action IN {STEPS}) EXECUTE FUNCTION {PG_FUNCTION}()"
+        ),
+    ]
+
+
+def sqlite_create() -> list[str]:
+    """The two triggers (SQLite)."""
+    return [
+        (
+            f"CREATE TRIGGER {TRIGGERS[0]} AFTER INSERT ON history WHEN new.entity = 'task' "
+            f"AND new.action IN {STEPS} BEGIN {_refresh('sqlite', 'new')}; END"
+        ),
+        (
+            f"CREATE TRIGGER {TRIGGERS[1]} AFTER DELETE ON history WHEN old.entity = 'task' "  # noqa: S608
+            f"AND old.action IN {STEPS} BEGIN DELETE FROM {ATTEMPTS} WHERE claim_id = old.id; "
+            f"{_refresh('sqlite', 'old')}; END"
+        ),
+    ]
+
+
+def create(dialect: str) -> list[str]:
+    return pg_create() if dialect == "postgresql" else sqlite_create()
+
+
+def drop(dialect: str) -> list[str]:
+    """What :func:`create` made, dropped."""
+    statements = [f"DROP TRIGGER IF EXISTS {name}" for name in TRIGGERS]
+    if dialect == "postgresql":
+        statements = [f"{s} ON history" for s in statements]
+        statements.append(f"DROP FUNCTION IF EXISTS {PG_FUNCTION}()")
+    return statements
