@@ -80,6 +80,7 @@ def test_deleting_steps_by_hand_moves_the_ends_and_waits_around_them(db: Databas
                 HistoryEntry.id < completed.id,
             )
         )
+    assert claim_before is not None
     assert _attempts(db)[claim_before].end_action == "complete"
     with db.engine.begin() as conn:
         conn.execute(sa.delete(HistoryEntry).where(HistoryEntry.id == completed.id))
@@ -99,7 +100,7 @@ def test_deleting_steps_by_hand_moves_the_ends_and_waits_around_them(db: Databas
                 )
             )
         )
-    assert first_claim not in _attempts(db)
+    assert first_claim is not None and first_claim not in _attempts(db)
     assert _drift(db) == []
 
 
