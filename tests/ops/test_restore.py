@@ -15,6 +15,7 @@ from swarm_director.ops.backup.restore import restore_backup
 from swarm_director.ops.backup.verify import verify_backup
 from swarm_director.ops.dbinfo import head_revision
 from swarm_director.ops.errors import BackupError, CorruptBackupError, ToolError
+from swarm_director.store import queue
 from tests.ops.factory import add_task, insert_logs, small_dataset
 from tests.ops.helpers import content, events
 
@@ -29,6 +30,9 @@ def _rewrite_manifest(path: Path, **changes: object) -> None:
 def test_restore_round_trip_with_safety_backup(own_db: Database, tmp_path: Path) -> None:
     db = own_db  # a restore re-creates the schema: not on the shared test database
     ids = small_dataset(db, logs=30)
+    with db.transaction() as s:  # a queue attempt: task_attempts, kept by triggers
+        (claim,) = queue.claim_tasks(s, ids["writer"])
+        queue.complete_task(s, claim.task.id, claim.lease_token)
     before = content(db.engine)
     backup = create_backup(db.engine, tmp_path)
     insert_logs(db.engine, ids["task"], 12)
@@ -40,6 +44,8 @@ def test_restore_round_trip_with_safety_backup(own_db: Database, tmp_path: Path)
 
     assert content(db.engine) == before
     assert len(before["history"]) >= 5  # the history travels with the backup
+    # ...and the attempts with it: restored once, not derived again on top by the triggers
+    assert len(before["task_attempts"]) == 1
     safety = report.safety_backup
     assert safety.manifest.kind == "pre-restore"
     assert safety.manifest.row_counts["agent_logs"] == 42
