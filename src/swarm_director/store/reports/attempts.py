@@ -6,16 +6,17 @@ triggers keep equal to what the history says: :mod:`swarm_director.models.attemp
 from when the task was ready: the step before it (the task's creation, a retry, a lease
 expiry), or that step's ``not_before`` when it was later (a due time, a retry's backoff). It
 ran until the step after it: ``complete``, or ``fail``, ``retry`` or ``expire`` (failed).
-Percentiles are nearest-rank (the value at rank ⌈p·n⌉), in seconds to the millisecond;
-everything is computed by the database (percentiles with window functions), so only a row per
-group comes back.
+Percentiles are nearest-rank (the value at rank ⌈p·n⌉), in seconds to the millisecond:
+computed by PostgreSQL (``percentile_disc``), and on SQLite, which runs in this process, from
+the attempts' few columns sorted here.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, case, func, select
+from sqlalchemy import Connection, case, func, literal, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from swarm_director.models.agent import Agent
@@ -23,6 +24,7 @@ from swarm_director.models.attempt import TaskAttempt
 from swarm_director.models.task import Task
 from swarm_director.schemas.reports import DurationReport, DurationRow, FailureRow, ReportQuery
 from swarm_director.store._common import core_connection
+from swarm_director.store.driver_reads import sqlite_rows
 from swarm_director.store.reports.window import Window, resolve
 
 _FAILED_ENDS = ("fail", "retry", "expire")
@@ -62,49 +64,86 @@ def durations(
     window = window or resolve(query)
     connection = core_connection(source)
     a = _attempts(window).c
-    by_type: dict[str, Any] = {"partition_by": a.type}
-    ranked = select(
-        a.type,
-        a.task_id,
-        a.attempt,
-        a.wait_s,
-        a.run_s,
-        func.row_number().over(**by_type, order_by=a.wait_s.asc().nulls_last()).label("wr"),
-        func.count(a.wait_s).over(**by_type).label("wn"),
-        func.row_number().over(**by_type, order_by=a.run_s.asc().nulls_last()).label("rr"),
-        func.count(a.run_s).over(**by_type).label("rn"),
-    ).subquery("ranked")
-    r = ranked.c
+    if connection.dialect.name == "postgresql":
+        figures = _pg_durations(connection, a)
+    else:
+        figures = _durations_here(connection, a)
+    rows = [
+        DurationRow(
+            type=kind,
+            attempts=attempts,
+            tasks=tasks,
+            retries=retries,
+            retries_per_task=round(retries / tasks, 3),
+            wait_p50_s=_seconds(w50),
+            wait_p95_s=_seconds(w95),
+            run_p50_s=_seconds(r50),
+            run_p95_s=_seconds(r95),
+        )
+        for kind, attempts, tasks, retries, (w50, w95), (r50, r95) in figures
+    ]
+    return DurationReport(range=window.described(), types=rows)
+
+
+#: The percentiles of the report, as fractions and as whole percents (the same ranks).
+_FRACTIONS = (0.5, 0.95)
+_PERCENTS = (50, 95)
+#: Per task type (its name): attempts, tasks, retries, wait and run percentiles.
+_Figures = list[tuple[str, int, int, int, tuple[Any, ...], tuple[Any, ...]]]
+
+
+def _pg_durations(connection: Connection, a: Any) -> _Figures:
+    """PostgreSQL's ordered-set aggregate: ``percentile_disc(p)`` is the value at rank
+    ⌈p·n⌉ of the non-null values, the nearest rank (one sort per column and type, half the
+    time of ranking every row with window functions: docs/benchmarks.md, "Attempts")."""
+    fractions = postgresql.array([literal(f) for f in _FRACTIONS])
     stmt = (
         select(
-            r.type,
+            a.type,
             func.count(),
-            func.count(r.task_id.distinct()),
-            func.sum(case((r.attempt > 1, 1), else_=0)),
-            func.max(case((r.wr == _rank(50, r.wn), r.wait_s))),
-            func.max(case((r.wr == _rank(95, r.wn), r.wait_s))),
-            func.max(case((r.rr == _rank(50, r.rn), r.run_s))),
-            func.max(case((r.rr == _rank(95, r.rn), r.run_s))),
+            func.count(a.task_id.distinct()),
+            func.sum(case((a.attempt > 1, 1), else_=0)),
+            func.percentile_disc(fractions).within_group(a.wait_s),
+            func.percentile_disc(fractions).within_group(a.run_s),
         )
-        .group_by(r.type)
-        .order_by(r.type)
+        .group_by(a.type)
+        .order_by(a.type)
     )
-    rows = []
-    for kind, attempts, tasks, retries, w50, w95, r50, r95 in connection.execute(stmt):
-        rows.append(
-            DurationRow(
-                type=kind.value,
-                attempts=attempts,
-                tasks=tasks,
-                retries=int(retries or 0),
-                retries_per_task=round(int(retries or 0) / tasks, 3),
-                wait_p50_s=_seconds(w50),
-                wait_p95_s=_seconds(w95),
-                run_p50_s=_seconds(r50),
-                run_p95_s=_seconds(r95),
-            )
-        )
-    return DurationReport(range=window.described(), types=rows)
+    nothing = (None,) * len(_FRACTIONS)
+    return [
+        (kind.value, n, tasks, int(retries or 0), tuple(waits or nothing), tuple(runs or nothing))
+        for kind, n, tasks, retries, waits, runs in connection.execute(stmt)
+    ]
+
+
+def _durations_here(connection: Connection, a: Any) -> _Figures:
+    """SQLite: the attempts' few columns read in one pass with the driver's cursor and ranked
+    here. SQLite runs in this process either way, and its window functions took three times
+    as long as sorting the values in Python (docs/benchmarks.md, "Attempts")."""
+    groups: dict[str, tuple[list[float], list[float], set[int], list[int]]] = {}
+    stmt = select(a.type, a.task_id, a.attempt, a.wait_s, a.run_s)
+    for batch in sqlite_rows(connection, stmt, 10_000, str):
+        for kind, task_id, attempt, wait, run in batch:
+            waits, runs, tasks, counts = groups.setdefault(kind, ([], [], set(), [0, 0]))
+            counts[0] += 1
+            counts[1] += attempt is not None and attempt > 1
+            tasks.add(task_id)
+            if wait is not None:
+                waits.append(wait)
+            if run is not None:
+                runs.append(run)
+    return [
+        (kind, n, len(tasks), retries, _nearest_ranks(waits), _nearest_ranks(runs))
+        for kind, (waits, runs, tasks, (n, retries)) in sorted(groups.items())
+    ]
+
+
+def _nearest_ranks(values: list[float]) -> tuple[float | None, ...]:
+    """The values at ranks ⌈p·n/100⌉ of the sorted ``values`` (None when there are none)."""
+    if not values:
+        return (None,) * len(_PERCENTS)
+    values.sort()
+    return tuple(values[_rank(p, len(values)) - 1] for p in _PERCENTS)
 
 
 def _seconds(value: Any) -> float | None:
