@@ -30,6 +30,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import sqlalchemy as sa
 
@@ -41,7 +42,8 @@ from bench.scale import ingest as scale_ingest
 from swarm_director.db import utcnow
 from swarm_director.models.rollup import compact, log_hours_drift, rebuild_log_hours
 from swarm_director.schemas.reports import ReportQuery
-from swarm_director.store import log_ingest, reports
+from swarm_director.store import driver_reads, log_ingest, reports
+from swarm_director.store.reports import attempts as report_attempts
 
 TYPES = ("email_draft", "document_review", "communication", "analysis")
 PRIORITIES = ("low", "medium", "medium", "high", "critical")
@@ -219,10 +221,20 @@ def capture(target: Target, report: Callable[..., Any], query: ReportQuery) -> l
     def record(_c: Any, _cur: Any, statement: str, parameters: Any, *_rest: Any) -> None:
         sent.append((statement, parameters))
 
+    def read_by_driver(connection: Any, stmt: Any, *args: Any) -> Any:
+        # SQLite's durations read with the driver's cursor, which SQLAlchemy's event misses.
+        statement = driver_reads.compiled(stmt, connection.dialect)
+        sql, params = driver_reads.driver_statement(statement)
+        sent.append((sql, [params[name] for name in statement.positiontup or ()]))
+        return driver_reads.sqlite_rows(connection, stmt, *args)
+
     engine = target.database.engine
     sa.event.listen(engine, "before_cursor_execute", record)
     try:
-        with target.database.statement_reads() as conn:
+        with (
+            target.database.statement_reads() as conn,
+            mock.patch.object(report_attempts, "sqlite_rows", read_by_driver),
+        ):
             report(conn, query)
     finally:
         sa.event.remove(engine, "before_cursor_execute", record)
