@@ -104,6 +104,29 @@ def test_deleting_steps_by_hand_moves_the_ends_and_waits_around_them(db: Databas
     assert _drift(db) == []
 
 
+def test_a_step_put_back_between_others_restores_the_attempts_around_it(db: Database) -> None:
+    """An insert out of order (a retry between two claims, restored by hand with its id)
+    recomputes both attempts: the first ends with the retry again, the second waits from it."""
+    build(db)
+    with db.engine.connect() as conn:
+        retry = conn.execute(
+            sa.select(HistoryEntry.__table__)
+            .where(HistoryEntry.action == "retry")
+            .order_by(HistoryEntry.id)
+            .limit(1)
+        ).one()
+    before = {k: _row(v) for k, v in _attempts(db).items()}
+    with db.engine.begin() as conn:
+        conn.execute(sa.delete(HistoryEntry).where(HistoryEntry.id == retry.id))
+    moved = {k: _row(v) for k, v in _attempts(db).items()}
+    assert moved != before  # the claim before the retry now ends with the next claim
+    assert _drift(db) == []
+    with db.engine.begin() as conn:
+        conn.execute(sa.insert(HistoryEntry.__table__), [dict(retry._mapping)])
+    assert {k: _row(v) for k, v in _attempts(db).items()} == before
+    assert _drift(db) == []
+
+
 def test_attempts_follow_deletes_pruning_and_concurrent_workers(db: Database) -> None:
     build(db)
     with db.transaction() as session:
