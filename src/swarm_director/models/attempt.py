@@ -2,10 +2,12 @@
 
 The durations and failures reports read this table instead of deriving each attempt from the
 history with window functions or lookups per claim (seconds for a month of 100,000 tasks:
-docs/benchmarks.md, "Reports"). The history stays the record: a trigger on each queue step
-written or deleted recomputes, from the history, the attempts that step touches (its own if
-it is a claim, the claim before it, whose end it is, and the claim after it, whose wait
-starts at it), in the writing transaction, so the table says what the history says at every
+docs/benchmarks.md, "Reports"). The history stays the record: triggers on its queue steps
+keep the table equal to it, in the writing transaction. A step appended to its task's steps
+(the queue's own case) ends the claim before it, if that is one, and a claim starts its
+attempt; a step written between others, or deleted, recomputes from the history the attempts
+it touches (its own if it is a claim, the claim before it, whose end it is, and the claim
+after it, whose wait starts at it). So the table says what the history says at every
 commit: under concurrent queue work (each task's steps are written under its row lock), under
 history retention and under deletes by hand. A task's type is not copied: the reports join
 the task (its current type; a deleted task's attempts are not counted, as before).
