@@ -47,21 +47,32 @@ def _step(alias: str, row: str, compare: str) -> str:
     )
 
 
-def derived(dialect: str, where: str) -> str:
-    """A SELECT of the attempts (in :data:`COLUMNS`' order) of the claims ``c`` that
-    ``where`` keeps, computed from the history."""
+#: 1000.0 as a double (seconds rounded to the millisecond), and the type of an agent id.
+_THOUSAND = {"postgresql": "CAST(1000.0 AS DOUBLE PRECISION)", "sqlite": "1000.0"}
+_AGENT_TYPE = {"postgresql": "BIGINT", "sqlite": "INTEGER"}
+
+
+def _ready(dialect: str, claim: str) -> str:
+    """When the task of claim ``claim`` became ready, in epoch seconds: the queue step before
+    it, or that step's ``not_before`` when a creation or a retry was due later."""
     e = _epoch
     due = e(dialect, _json(dialect, "p.changes", "not_before", "TIMESTAMP WITH TIME ZONE"))
     if dialect == "sqlite":
         due = e(dialect, "json_extract(p.changes, '$.not_before[1]')")
-    ready = (
+    return (
         f"(SELECT CASE WHEN p.action IN ('create', 'retry') AND {due} > {e(dialect, 'p.at')} "
-        f"THEN {due} ELSE {e(dialect, 'p.at')} END {_step('p', 'c', '<')})"
+        f"THEN {due} ELSE {e(dialect, 'p.at')} END {_step('p', claim, '<')})"
     )
+
+
+def derived(dialect: str, where: str) -> str:
+    """A SELECT of the attempts (in :data:`COLUMNS`' order) of the claims ``c`` that
+    ``where`` keeps, computed from the history."""
+    e = _epoch
+    ready = _ready(dialect, "c")
     next_action = f"(SELECT n.action {_step('n', 'c', '>')})"
     next_s = f"(SELECT {e(dialect, 'n.at')} {_step('n', 'c', '>')})"
-    thousand = "CAST(1000.0 AS DOUBLE PRECISION)" if dialect == "postgresql" else "1000.0"
-    agent_type = "BIGINT" if dialect == "postgresql" else "INTEGER"
+    thousand, agent_type = _THOUSAND[dialect], _AGENT_TYPE[dialect]
     return (
         f"SELECT s.claim_id, s.task_id, s.agent_id, s.attempt, s.claimed_at, "  # noqa: S608
         f"round(CAST(s.at_s - s.ready_s AS FLOAT) * 1000) / {thousand}, "
@@ -99,15 +110,8 @@ def _appended(dialect: str) -> list[str]:
     the claim before it, if it is one, ends with it; a claim starts an attempt. The same
     figures as :func:`_refresh`, with two index reads instead of eight."""
     e = _epoch
-    thousand = "CAST(1000.0 AS DOUBLE PRECISION)" if dialect == "postgresql" else "1000.0"
-    agent_type = "BIGINT" if dialect == "postgresql" else "INTEGER"
-    due = e(dialect, _json(dialect, "p.changes", "not_before", "TIMESTAMP WITH TIME ZONE"))
-    if dialect == "sqlite":
-        due = e(dialect, "json_extract(p.changes, '$.not_before[1]')")
-    ready = (
-        f"(SELECT CASE WHEN p.action IN ('create', 'retry') AND {due} > {e(dialect, 'p.at')} "
-        f"THEN {due} ELSE {e(dialect, 'p.at')} END {_step('p', 'new', '<')})"
-    )
+    ready = _ready(dialect, "new")
+    thousand, agent_type = _THOUSAND[dialect], _AGENT_TYPE[dialect]
     return [
         (
             f"UPDATE {ATTEMPTS} SET end_action = new.action, run_s = CASE WHEN new.action = "  # noqa: S608
