@@ -170,20 +170,30 @@ def _components(app: Flask) -> dict[str, Any]:
 
 def _snapshot(app: Flask) -> list[tuple[Any, ...]]:
     """A fingerprint of every table: row count, highest id and latest change. An insert, a
-    delete or an update (``updated_at`` follows every change) alters it. A table without an
-    id (a report rollup's hour rows) gives the sum of its counts instead."""
+    delete or an update (``updated_at`` follows every change) alters it. A table keyed by
+    another column gives its highest key; one keyed by several (a report rollup's hour rows)
+    the sum of its counts instead."""
     engine = database(app).engine
     parts = []
     for table in Base.metadata.sorted_tables:
         if table.name == "statement_timings":
             continue  # the service's own bookkeeping of how long statements took, not data
         changed = table.c.get("updated_at", table.c.get("created_at"))
-        columns = [sa.func.count(), sa.func.max(table.c.id) if "id" in table.c else _sum(table)]
+        columns = [sa.func.count(), _highest_key(table)]
         if changed is not None:
             columns.append(sa.func.max(changed))
         parts.append(sa.select(sa.literal(table.name), *columns, *[sa.null()] * (3 - len(columns))))
     with engine.execution_options(read_only=True).connect() as conn:
         return [tuple(row) for row in conn.execute(sa.union_all(*parts))]
+
+
+def _highest_key(table: sa.Table) -> Any:
+    """The highest id, or the highest of a one-column key (``task_attempts``' claim id);
+    for a rollup's hour rows (a key of several columns), the sum of its counts."""
+    key = list(table.primary_key.columns)
+    if "id" in table.c or len(key) == 1:
+        return sa.func.max(table.c.id if "id" in table.c else key[0])
+    return _sum(table)
 
 
 def _sum(table: sa.Table) -> Any:
