@@ -1,6 +1,8 @@
 """The SQL that keeps ``task_attempts`` equal to what the history says: the derivation of an
-attempt from the queue's steps, the triggers per dialect that run it for the steps around each
-step written or deleted, and the backfill (see :mod:`swarm_director.models.attempt`).
+attempt from the queue's steps, the triggers per dialect (a step appended to its task's steps
+ends the claim before it and starts its own attempt; a step written between others or deleted
+runs the derivation for the claims around it), and the backfill (see
+:mod:`swarm_director.models.attempt`).
 
 An attempt is a task's ``claim`` step. It waited from the queue step before it (the task's
 creation, a retry, a lease expiry...), or from that step's ``not_before`` when a creation or a
