@@ -379,6 +379,14 @@ REVIEWED: dict[tuple[str, str], str] = {
         'statements = [f"DROP TRIGGER IF EXISTS {name} ON history" for name in PG_TRIGGERS]',
     ): "attempts DDL and derivation: table, trigger, function and column names and SQL pieces are the module's own constants, never input",
     (
+        "models/attempt.py",
+        'f"SELECT * FROM ({first} EXCEPT {second}) AS d ORDER BY 1 LIMIT {DRIFT_LIMIT:d}"  # noqa: S608',
+    ): "attempts drift check: the derivation and the table's columns are attempt_ddl's constants, the limit an int formatted with :d, never input",
+    (
+        "models/attempt.py",
+        'kept = f"SELECT {ddl.COLUMNS} FROM {ddl.ATTEMPTS}"  # noqa: S608  (the module\'s constants)',
+    ): "attempts drift check: the derivation and the table's columns are attempt_ddl's constants, the limit an int formatted with :d, never input",
+    (
         "models/rollup.py",
         'f"INSERT INTO {ddl.TASKS} (epoch_hour, kind, type, priority, tasks) "',
     ): "report rollup upkeep: table names are rollup_ddl's constants, never input",
