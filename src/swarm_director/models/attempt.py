@@ -22,7 +22,6 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import (
-    DDL,
     BigInteger,
     Connection,
     Float,
@@ -39,6 +38,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from swarm_director.db.base import Base
+from swarm_director.db.ddl import dialect_ddl
 from swarm_director.db.types import UTCDateTime
 from swarm_director.models import attempt_ddl as ddl
 
@@ -106,13 +106,7 @@ def attempts_drift(connection: Connection) -> list[tuple[int, Any, Any]]:
     ]
 
 
-def _ddl(statement: str, dialect: str) -> DDL:
-    # DDL() applies %-formatting to its text.
-    rendered: DDL = DDL(statement.replace("%", "%%"))  # type: ignore[no-untyped-call]
-    return rendered.execute_if(dialect=dialect)
-
-
 # Schemas built from the models (``create_all``: some tests, benchmarks) get the triggers too.
 for _dialect in ("postgresql", "sqlite"):
     for _statement in ddl.create(_dialect):
-        event.listen(Base.metadata, "after_create", _ddl(_statement, _dialect))
+        event.listen(Base.metadata, "after_create", dialect_ddl(_statement, _dialect))

@@ -28,8 +28,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import DDL, Table, event
+from sqlalchemy import Table, event
 
+from swarm_director.db.ddl import dialect_ddl
 from swarm_director.models.conversation import Message
 from swarm_director.models.log import AgentLog
 from swarm_director.models.task import Task
@@ -138,20 +139,15 @@ def sqlite_object_names() -> set[str]:
     return {s.fts_table for s in SOURCES} | {f"{s.fts_table}_{x}" for s in SOURCES for x in shadows}
 
 
-def _ddl(statement: str, dialect: str) -> DDL:
-    ddl: DDL = DDL(statement)  # type: ignore[no-untyped-call]
-    return ddl.execute_if(dialect=dialect)
-
-
 def _attach(source: FullTextSource) -> None:
     # Schemas built from the models (``create_all``: some tests, benchmarks) get the same
     # objects as the migrated ones.
     for statement in source.sqlite_create():
-        event.listen(source.table, "after_create", _ddl(statement, "sqlite"))
+        event.listen(source.table, "after_create", dialect_ddl(statement, "sqlite"))
     for statement in source.pg_create():
-        event.listen(source.table, "after_create", _ddl(statement, "postgresql"))
+        event.listen(source.table, "after_create", dialect_ddl(statement, "postgresql"))
     for statement in source.sqlite_drop():
-        event.listen(source.table, "before_drop", _ddl(statement, "sqlite"))
+        event.listen(source.table, "before_drop", dialect_ddl(statement, "sqlite"))
 
 
 for _source in SOURCES:

@@ -40,7 +40,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import (
-    DDL,
     BigInteger,
     Connection,
     Select,
@@ -57,6 +56,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Mapped, mapped_column
 
 from swarm_director.db.base import Base
+from swarm_director.db.ddl import dialect_ddl
 from swarm_director.models import rollup_ddl as ddl
 from swarm_director.models.log import AgentLog, BigId
 
@@ -290,15 +290,9 @@ def task_hours_drift(connection: Connection) -> list[tuple[tuple[Any, ...], int,
     ]
 
 
-def _ddl(statement: str, dialect: str) -> DDL:
-    # DDL() applies %-formatting to its text; strftime's %s must survive it.
-    rendered: DDL = DDL(statement.replace("%", "%%"))  # type: ignore[no-untyped-call]
-    return rendered.execute_if(dialect=dialect)
-
-
 # Schemas built from the models (``create_all``: some tests, benchmarks) get the triggers too;
 # after every table, since they name both.
 for _statement in ddl.pg_create() + ddl.task_pg_create():
-    event.listen(Base.metadata, "after_create", _ddl(_statement, "postgresql"))
+    event.listen(Base.metadata, "after_create", dialect_ddl(_statement, "postgresql"))
 for _statement in ddl.sqlite_create() + ddl.task_sqlite_create():
-    event.listen(Base.metadata, "after_create", _ddl(_statement, "sqlite"))
+    event.listen(Base.metadata, "after_create", dialect_ddl(_statement, "sqlite"))
