@@ -54,13 +54,19 @@ _THOUSAND = {"postgresql": "CAST(1000.0 AS DOUBLE PRECISION)", "sqlite": "1000.0
 _AGENT_TYPE = {"postgresql": "BIGINT", "sqlite": "INTEGER"}
 
 
+def _ms(dialect: str, seconds: str) -> str:
+    """A difference of epoch seconds rounded to the millisecond (a double)."""
+    return f"round(CAST({seconds} AS FLOAT) * 1000) / {_THOUSAND[dialect]}"
+
+
 def _ready(dialect: str, claim: str) -> str:
     """When the task of claim ``claim`` became ready, in epoch seconds: the queue step before
     it, or that step's ``not_before`` when a creation or a retry was due later."""
     e = _epoch
-    due = e(dialect, _json(dialect, "p.changes", "not_before", "TIMESTAMP WITH TIME ZONE"))
-    if dialect == "sqlite":
+    if dialect == "sqlite":  # julianday() reads the ISO text itself
         due = e(dialect, "json_extract(p.changes, '$.not_before[1]')")
+    else:
+        due = e(dialect, _json(dialect, "p.changes", "not_before", "TIMESTAMP WITH TIME ZONE"))
     return (
         f"(SELECT CASE WHEN p.action IN ('create', 'retry') AND {due} > {e(dialect, 'p.at')} "
         f"THEN {due} ELSE {e(dialect, 'p.at')} END {_step('p', claim, '<')})"
@@ -74,13 +80,13 @@ def derived(dialect: str, where: str) -> str:
     ready = _ready(dialect, "c")
     next_action = f"(SELECT n.action {_step('n', 'c', '>')})"
     next_s = f"(SELECT {e(dialect, 'n.at')} {_step('n', 'c', '>')})"
-    thousand, agent_type = _THOUSAND[dialect], _AGENT_TYPE[dialect]
+    agent_type = _AGENT_TYPE[dialect]
     return (
         f"SELECT s.claim_id, s.task_id, s.agent_id, s.attempt, s.claimed_at, "  # noqa: S608
-        f"round(CAST(s.at_s - s.ready_s AS FLOAT) * 1000) / {thousand}, "
-        f"CASE WHEN s.next_action = 'complete' THEN round(CAST(s.next_s - s.at_s AS FLOAT) * "
-        f"1000) / {thousand} END, s.next_action FROM (SELECT c.id AS claim_id, c.entity_id AS "
-        f"task_id, {_json(dialect, 'c.changes', 'assigned_agent_id', agent_type)} AS agent_id, "
+        f"{_ms(dialect, 's.at_s - s.ready_s')}, CASE WHEN s.next_action = 'complete' THEN "
+        f"{_ms(dialect, 's.next_s - s.at_s')} END, s.next_action FROM (SELECT c.id AS claim_id, "
+        f"c.entity_id AS task_id, "
+        f"{_json(dialect, 'c.changes', 'assigned_agent_id', agent_type)} AS agent_id, "
         f"{_json(dialect, 'c.changes', 'attempt', 'INTEGER')} AS attempt, c.at AS claimed_at, "
         f"{e(dialect, 'c.at')} AS at_s, {ready} AS ready_s, {next_action} AS next_action, "
         f"{next_s} AS next_s FROM history c WHERE c.entity = 'task' AND c.action = 'claim' AND "
@@ -112,20 +118,18 @@ def _appended(dialect: str) -> list[str]:
     the claim before it, if it is one, ends with it; a claim starts an attempt. The same
     figures as :func:`_refresh`, with two index reads instead of eight."""
     e = _epoch
-    ready = _ready(dialect, "new")
-    thousand, agent_type = _THOUSAND[dialect], _AGENT_TYPE[dialect]
+    run = _ms(dialect, f"{e(dialect, 'new.at')} - {e(dialect, 'claimed_at')}")
+    wait = _ms(dialect, f"{e(dialect, 'new.at')} - {_ready(dialect, 'new')}")
+    agent_type = _AGENT_TYPE[dialect]
     return [
         (
             f"UPDATE {ATTEMPTS} SET end_action = new.action, run_s = CASE WHEN new.action = "  # noqa: S608
-            f"'complete' THEN round(CAST({e(dialect, 'new.at')} - {e(dialect, 'claimed_at')} "
-            f"AS FLOAT) * 1000) / {thousand} END WHERE claim_id = (SELECT p.id "
-            f"{_step('p', 'new', '<')})"
+            f"'complete' THEN {run} END WHERE claim_id = (SELECT p.id {_step('p', 'new', '<')})"
         ),
         (
             f"INSERT INTO {ATTEMPTS} ({COLUMNS}) SELECT new.id, new.entity_id, "
             f"{_json(dialect, 'new.changes', 'assigned_agent_id', agent_type)}, "
-            f"{_json(dialect, 'new.changes', 'attempt', 'INTEGER')}, new.at, "
-            f"round(CAST({e(dialect, 'new.at')} - {ready} AS FLOAT) * 1000) / {thousand}, "
+            f"{_json(dialect, 'new.changes', 'attempt', 'INTEGER')}, new.at, {wait}, "
             f"NULL, NULL WHERE new.action = 'claim'"
         ),
     ]

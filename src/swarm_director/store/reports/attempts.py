@@ -85,9 +85,9 @@ def durations(
     return DurationReport(range=window.described(), types=rows)
 
 
-#: The percentiles of the report, as fractions and as whole percents (the same ranks).
-_FRACTIONS = (0.5, 0.95)
+#: The percentiles of the report, as whole percents and as fractions (the same ranks).
 _PERCENTS = (50, 95)
+_FRACTIONS = tuple(p / 100 for p in _PERCENTS)
 #: Per task type (its name): attempts, tasks, retries, wait and run percentiles.
 _Figures = list[tuple[str, int, int, int, tuple[Any, ...], tuple[Any, ...]]]
 
