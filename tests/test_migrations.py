@@ -22,6 +22,7 @@ from swarm_director.db import make_engine
 from swarm_director.db.partitions import partition_names
 from swarm_director.errors import SchemaError
 from swarm_director.migrations import migrate
+from swarm_director.models.error_group import error_groups_drift
 from swarm_director.models.fulltext import full_text_names
 from swarm_director.models.rollup import log_hours_drift, task_hours_drift
 from swarm_director.ops.checks.schema_drift import compare_schema
@@ -42,6 +43,7 @@ REVISIONS = [
     "011_add_history_and_work_queue",
     "012_add_report_rollups",
     "013_add_task_attempts",
+    "014_add_error_groups",
 ]
 
 #: Tables each revision creates (and its downgrade drops).
@@ -65,6 +67,7 @@ CREATES = {
         "task_count_deltas",
     },
     "013_add_task_attempts": {"task_attempts"},
+    "014_add_error_groups": {"error_group_hours", "error_group_deltas"},
 }
 #: Tables whose rows are counted from other tables' (not inserted by ROWS).
 DERIVED = {
@@ -73,6 +76,8 @@ DERIVED = {
     "task_count_hours",
     "task_count_deltas",
     "task_attempts",
+    "error_group_hours",
+    "error_group_deltas",
 }
 
 T1 = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
@@ -206,6 +211,8 @@ ROWS: dict[str, list[tuple[str, dict[str, Any]]]] = {
     ],
     # 013's table is derived from the history above (the test checks the backfill).
     "013_add_task_attempts": [],
+    # 014 gives the error logs above their patterns (the test checks them).
+    "014_add_error_groups": [],
 }  # fmt: skip
 
 Snapshot = dict[str, list[dict[str, Any]]]
@@ -321,6 +328,13 @@ def test_each_step_up_and_down_keeps_the_rows_of_tables_it_does_not_drop(
             # The claim of 011 has no step before it: no wait, and nothing ended it.
             assert attempts == {1: (1, None, None, None, None, None),
                                 3: (4, 4, 2, 90.0, 10.5, "complete")}  # fmt: skip
+        if revision == "014_add_error_groups":
+            patterns = {r["id"]: r["error_pattern"] for r in after["agent_logs"]}
+            # The warning has none; the error logs of 007 and 008 have their masked messages.
+            assert patterns == {1: None, 2: "disk full on db.example.com", 4: "late"}
+            with engine.connect() as conn:
+                assert error_groups_drift(conn) == []
+            assert sorted(r["logs"] for r in after["error_group_hours"]) == [1, 1]
         insert_rows(engine, revision)
         before = snapshot(engine)
 

@@ -63,6 +63,23 @@ CREATE TABLE console_sessions (
 
 CREATE INDEX ix_console_sessions_expires_at ON console_sessions (expires_at);
 
+-- error_group_deltas: A change to ``error_group_hours`` not yet folded into it (PostgreSQL).
+CREATE TABLE error_group_deltas (
+	id INTEGER NOT NULL, 
+	epoch_hour BIGINT NOT NULL, 
+	pattern VARCHAR(200) NOT NULL, 
+	logs BIGINT NOT NULL, 
+	CONSTRAINT pk_error_group_deltas PRIMARY KEY (id)
+);
+
+-- error_group_hours: Error-level logs of one UTC hour and pattern (what ``agent_logs`` holds now).
+CREATE TABLE error_group_hours (
+	epoch_hour BIGINT NOT NULL, 
+	pattern VARCHAR(200) NOT NULL, 
+	logs BIGINT NOT NULL, 
+	CONSTRAINT pk_error_group_hours PRIMARY KEY (epoch_hour, pattern)
+);
+
 -- history: One change of one row: ``changes`` maps each changed field to ``[before, after]``
 CREATE TABLE history (
 	id INTEGER NOT NULL, 
@@ -239,6 +256,7 @@ CREATE TABLE agent_logs (
 	agent_id INTEGER, 
 	session_id VARCHAR(100), 
 	metadata JSON, 
+	error_pattern VARCHAR(200), 
 	created_at DATETIME NOT NULL, 
 	CONSTRAINT pk_agent_logs PRIMARY KEY (id), 
 	CONSTRAINT fk_agent_logs_task_id_tasks FOREIGN KEY(task_id) REFERENCES tasks (id) ON DELETE CASCADE, 
@@ -247,6 +265,8 @@ CREATE TABLE agent_logs (
 );
 
 CREATE INDEX ix_agent_logs_agent_id_timestamp ON agent_logs (agent_id, timestamp);
+
+CREATE INDEX ix_agent_logs_error_pattern_timestamp ON agent_logs (error_pattern, timestamp) WHERE error_pattern IS NOT NULL;
 
 CREATE INDEX ix_agent_logs_log_level_timestamp ON agent_logs (log_level, timestamp);
 

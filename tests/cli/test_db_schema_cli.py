@@ -91,6 +91,7 @@ def test_status_lists_pending_migrations(url: str) -> None:
         "011_add_history_and_work_queue",
         "012_add_report_rollups",
         "013_add_task_attempts",
+        "014_add_error_groups",
     ]
     assert "conversations" not in status["rows"]
     code, out = run("db", "current", "--database-url", url)

@@ -1,7 +1,8 @@
-"""``log_volume_hours`` stays what a count of the logs says, whatever writes and deletes them:
-bulk and single inserts (several writers at once), a task's cascade, retention (batched
-deletes; on PostgreSQL whole partitions dropped), updates by hand. And the log volume report
-read through it gives the figures of the raw query, for every bucket and zone."""
+"""``log_volume_hours`` and ``error_group_hours`` stay what a count of the logs says,
+whatever writes and deletes them: bulk and single inserts (several writers at once), a task's
+cascade, retention (batched deletes; on PostgreSQL whole partitions dropped), updates by hand.
+And the log volume report read through it gives the figures of the raw query, for every
+bucket and zone."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from swarm_director.db import Database
 from swarm_director.db.partitions import ensure_partitions
 from swarm_director.enums import LogLevel
 from swarm_director.models import Task
+from swarm_director.models.error_group import error_groups_drift
 from swarm_director.models.rollup import (
     compact,
     log_hours_drift,
@@ -55,8 +57,10 @@ def _rows(n: int, first: datetime, step: timedelta, tag: str = "") -> list[dict[
 
 
 def _drift(db: Database) -> list[tuple[int, str, int, int]]:
+    """Where the log volume or the error groups (both counts of the logs) differ from the
+    logs."""
     with db.engine.connect() as conn:
-        return log_hours_drift(conn)
+        return log_hours_drift(conn) + error_groups_drift(conn)
 
 
 def _new_task(db: Database) -> int:

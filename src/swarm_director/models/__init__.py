@@ -27,6 +27,7 @@ from swarm_director.models.console_session import ConsoleSession
 from swarm_director.models.conversation import Conversation, ConversationParticipant, Message
 from swarm_director.models.draft import Draft
 from swarm_director.models.email import EMAIL_TRANSITIONS, EmailMessage
+from swarm_director.models.error_group import ErrorGroupHour
 from swarm_director.models.history import HistoryEntry
 from swarm_director.models.idempotency import IdempotencyKey
 from swarm_director.models.log import AgentLog
@@ -52,6 +53,7 @@ __all__ = [
     "DraftStatus",
     "EmailMessage",
     "EmailStatus",
+    "ErrorGroupHour",
     "HistoryEntry",
     "IdempotencyKey",
     "LogLevel",

@@ -5,19 +5,27 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from swarm_director.db.base import Base, CreatedAtMixin, utcnow
 from swarm_director.db.partitions import PARTITION_BY
 from swarm_director.db.types import JSONType, UTCDateTime, enum_type
 from swarm_director.enums import LogLevel
+from swarm_director.models.log_pattern import PATTERN_LENGTH, pattern_of
 
 if TYPE_CHECKING:
     from swarm_director.models.task import Task
 
 #: 64-bit ids on PostgreSQL; SQLite needs INTEGER PRIMARY KEY for its rowid alias.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def _error_pattern(context: Any) -> str | None:
+    """The pattern of a log inserted through SQLAlchemy without one (ORM, Core)."""
+    values = context.get_current_parameters()
+    level = values.get("log_level") or LogLevel.INFO
+    return pattern_of(getattr(level, "value", level), values.get("message"))
 
 
 class AgentLog(CreatedAtMixin, Base):
@@ -37,6 +45,11 @@ class AgentLog(CreatedAtMixin, Base):
     session_id: Mapped[str | None] = mapped_column(String(100))
     meta: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSONType)
     """The ``metadata`` column (the name is reserved by SQLAlchemy's declarative base)."""
+    error_pattern: Mapped[str | None] = mapped_column(
+        String(PATTERN_LENGTH), default=_error_pattern
+    )
+    """An error-level log's message with numbers and ids masked (the failures report groups
+    by it; see :mod:`swarm_director.models.error_group`); None at other levels."""
 
     task: Mapped[Task] = relationship(back_populates="logs", lazy="raise")
 
@@ -50,5 +63,13 @@ class AgentLog(CreatedAtMixin, Base):
         Index("ix_agent_logs_session_id_timestamp", "session_id", "timestamp"),
         Index("ix_agent_logs_log_level_timestamp", "log_level", "timestamp"),
         Index("ix_agent_logs_timestamp_id", "timestamp", "id"),
+        # The most frequent errors' examples: the newest logs of one pattern.
+        Index(
+            "ix_agent_logs_error_pattern_timestamp",
+            "error_pattern",
+            "timestamp",
+            postgresql_where=text("error_pattern IS NOT NULL"),
+            sqlite_where=text("error_pattern IS NOT NULL"),
+        ),
         {"info": {PARTITION_BY: "timestamp"}},
     )

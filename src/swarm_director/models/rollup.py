@@ -50,6 +50,7 @@ from sqlalchemy import (
     func,
     literal_column,
     select,
+    text,
     union_all,
 )
 from sqlalchemy.dialects import sqlite
@@ -168,11 +169,13 @@ def forget_log_hours(connection: Connection, since: datetime | None, until: date
     uncommitted would survive the logs it counts."""
     # Deltas first: a fold running meanwhile holds them, this waits for it, and the hour rows'
     # DELETE (a later statement) then sees what it folded. The other order deadlocks with it.
-    for table in (_LOG_DELTAS, _ROLLUP):
-        stmt = delete(table).where(table.c.epoch_hour < epoch_hour(until))
-        if since is not None:
-            stmt = stmt.where(table.c.epoch_hour >= epoch_hour(since))
-        connection.execute(stmt)
+    # The error groups (models/error_group.py) count the same logs.
+    for table in (ddl.LOG_DELTAS, ddl.ERROR_DELTAS, ddl.LOGS, ddl.ERRORS):
+        where = "epoch_hour < :end" + ("" if since is None else " AND epoch_hour >= :first")
+        connection.execute(
+            text(f"DELETE FROM {table} WHERE {where}"),  # noqa: S608  (constants)
+            {"end": epoch_hour(until), "first": None if since is None else epoch_hour(since)},
+        )
 
 
 def compact(connection: Connection) -> int:

@@ -15,6 +15,8 @@ LOGS = "log_volume_hours"
 LOG_DELTAS = "log_volume_deltas"
 TASKS = "task_count_hours"
 TASK_DELTAS = "task_count_deltas"
+ERRORS = "error_group_hours"
+ERROR_DELTAS = "error_group_deltas"
 PG_FUNCTION = "log_volume_hours_apply"
 #: PostgreSQL triggers, one per statement kind.
 PG_TRIGGERS = ("log_volume_hours_insert", "log_volume_hours_delete", "log_volume_hours_update")
@@ -214,6 +216,7 @@ _SQLITE_COMPACT = (
 ROLLUPS = (
     (LOGS, LOG_DELTAS, "epoch_hour, log_level", "logs"),
     (TASKS, TASK_DELTAS, "epoch_hour, kind, type, priority", "tasks"),
+    (ERRORS, ERROR_DELTAS, "epoch_hour, pattern", "logs"),
 )
 
 
@@ -225,3 +228,77 @@ def compact_sql(dialect: str, hours: str, deltas: str, keys: str, n: str) -> lis
         _SQLITE_COMPACT.format(hours=hours, deltas=deltas, keys=keys, n=n),
         f"DELETE FROM {deltas}",  # noqa: S608  (constants)
     ]
+
+
+# Error groups (``error_group_hours``, see :mod:`swarm_director.models.error_group`): the same
+# scheme as the log volume's, keyed by the pattern the store wrote with each error log.
+ERROR_PG_FUNCTION = "error_group_hours_apply"
+ERROR_PG_TRIGGERS = (
+    "error_group_hours_insert",
+    "error_group_hours_delete",
+    "error_group_hours_update",
+)
+ERROR_SQLITE_TRIGGERS = ("error_group_hours_delete", "error_group_hours_update")
+#: An error log's key in the rollup: its pattern, or the empty one (none was written).
+_PATTERN = "coalesce({row}error_pattern, '')"
+_ERROR_PG_APPEND = (
+    f"INSERT INTO {ERROR_DELTAS} (epoch_hour, pattern, logs) "  # noqa: S608  (constants)
+    f"SELECT {HOUR_SQL['postgresql']}, {_PATTERN.format(row='')}, {{sign}}count(*) "
+    "FROM {rows} WHERE log_level = 'error' GROUP BY 1, 2;"
+)
+_ERROR_SQLITE_UPSERT = (
+    f"INSERT INTO {ERRORS} (epoch_hour, pattern, logs) "
+    f"SELECT {_SQLITE_HOUR}, {_PATTERN.format(row='{row}.')}, {{delta}} "
+    "WHERE {row}.log_level = 'error' "
+    "ON CONFLICT (epoch_hour, pattern) DO UPDATE SET logs = logs + excluded.logs;"
+)
+
+
+def error_pg_create() -> list[str]:
+    """The PostgreSQL function and statement triggers that append each statement's error
+    logs per hour and pattern to ``error_group_deltas``."""
+    minus = _ERROR_PG_APPEND.format(sign="-", rows="gone")
+    plus = _ERROR_PG_APPEND.format(sign="", rows="added")
+    insert, delete, update = ERROR_PG_TRIGGERS
+    function = ERROR_PG_FUNCTION
+    return [
+        f"CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        f"IF TG_OP IN ('DELETE', 'UPDATE') THEN {minus} END IF; "
+        f"IF TG_OP IN ('INSERT', 'UPDATE') THEN {plus} END IF; "
+        "RETURN NULL; END $$",
+        f"CREATE TRIGGER {insert} AFTER INSERT ON agent_logs REFERENCING NEW TABLE AS added "
+        f"FOR EACH STATEMENT EXECUTE FUNCTION {function}()",
+        f"CREATE TRIGGER {delete} AFTER DELETE ON agent_logs REFERENCING OLD TABLE AS gone "
+        f"FOR EACH STATEMENT EXECUTE FUNCTION {function}()",
+        f"CREATE TRIGGER {update} AFTER UPDATE ON agent_logs "
+        "REFERENCING OLD TABLE AS gone NEW TABLE AS added "
+        f"FOR EACH STATEMENT EXECUTE FUNCTION {function}()",
+    ]
+
+
+def error_sqlite_create() -> list[str]:
+    """The SQLite row triggers that keep ``error_group_hours`` exact on deletes and updates
+    (inserts are counted by the store)."""
+    delete, update = ERROR_SQLITE_TRIGGERS
+    minus = _ERROR_SQLITE_UPSERT.format(row="old", delta=-1)
+    plus = _ERROR_SQLITE_UPSERT.format(row="new", delta=1)
+    return [
+        f"CREATE TRIGGER {delete} AFTER DELETE ON agent_logs "
+        f"WHEN old.log_level = 'error' BEGIN {minus} END",
+        f'CREATE TRIGGER {update} AFTER UPDATE OF "timestamp", log_level, error_pattern '
+        "ON agent_logs WHEN old.log_level = 'error' OR new.log_level = 'error' "
+        f"BEGIN {minus} {plus} END",
+    ]
+
+
+def error_counts_sql(dialect: str) -> str:
+    """``(epoch_hour, pattern, logs)`` counted from the error logs."""
+    return (
+        f"SELECT {HOUR_SQL[dialect]}, {_PATTERN.format(row='')}, count(*) "  # noqa: S608
+        "FROM agent_logs WHERE log_level = 'error' GROUP BY 1, 2"
+    )
+
+
+def error_backfill_sql(dialect: str) -> str:
+    """The statement that counts the existing error logs into an empty ``error_group_hours``."""
+    return f"INSERT INTO {ERRORS} (epoch_hour, pattern, logs) " + error_counts_sql(dialect)

@@ -23,6 +23,8 @@ from sqlalchemy.exc import IntegrityError
 from swarm_director.db import utcnow
 from swarm_director.errors import ValidationError
 from swarm_director.models import AgentLog, LogLevel
+from swarm_director.models.error_group import count_inserted_errors
+from swarm_director.models.log_pattern import error_pattern, pattern_of
 from swarm_director.models.rollup import count_inserted
 from swarm_director.schemas import json_limits
 from swarm_director.schemas.common import storable_error
@@ -39,8 +41,10 @@ COLUMNS = (
     "session_id",
     "metadata",
     "created_at",
+    "error_pattern",
 )
 _DEFAULT_LEVEL = LogLevel.INFO.value
+_ERROR_LEVEL = LogLevel.ERROR.value
 #: COPY text format: backslash, tab, newline and carriage return are escaped; \\N is NULL.
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 _NULL = "\\N"
@@ -173,6 +177,7 @@ def _executemany(
     now = utcnow()
     stored_now = sqlite_timestamp(now)
     stamp = sqlite_timestamp
+    patterns = [pattern_of(row.get("log_level", _DEFAULT_LEVEL), row["message"]) for row in batch]
     params: list[Any] = [
         (
             task_id,
@@ -184,8 +189,9 @@ def _executemany(
             row.get("session_id"),
             doc,
             stored_now,
+            pattern,
         )
-        for row, doc in zip(batch, documents, strict=True)
+        for row, doc, pattern in zip(batch, documents, patterns, strict=True)
     ]
     if bulk.positional is None:
         params = [dict(zip(COLUMNS, values, strict=True)) for values in params]
@@ -200,6 +206,14 @@ def _executemany(
         connection,
         ((row.get("timestamp") or now, row.get("log_level", _DEFAULT_LEVEL)) for row in batch),
     )
+    count_inserted_errors(
+        connection,
+        (
+            (row.get("timestamp") or now, pattern)
+            for row, pattern in zip(batch, patterns, strict=True)
+            if pattern is not None
+        ),
+    )
     return len(params)
 
 
@@ -207,8 +221,9 @@ def copy_text(task_id: int, batch: Sequence[LogRow], documents: Sequence[str | N
     """The batch as COPY text-format lines in :data:`COLUMNS` order."""
     now = copy_timestamp(utcnow())
     prefix = f"{task_id}\t"
-    suffix = f"\t{now}\n"
+    created = f"\t{now}\t"
     escapes, special, null, stamp = _COPY_ESCAPES, _COPY_SPECIAL.search, _NULL, copy_timestamp
+    error, pattern = _ERROR_LEVEL, error_pattern
     return "".join(
         prefix
         + "\t".join(
@@ -216,7 +231,7 @@ def copy_text(task_id: int, batch: Sequence[LogRow], documents: Sequence[str | N
                 kind if not special(kind := row["agent_type"]) else kind.translate(escapes),
                 text if not special(text := row["message"]) else text.translate(escapes),
                 now if (ts := row.get("timestamp")) is None else stamp(ts),
-                row.get("log_level", _DEFAULT_LEVEL),
+                level := row.get("log_level", _DEFAULT_LEVEL),
                 null if (agent := row.get("agent_id")) is None else str(agent),
                 null
                 if (sid := row.get("session_id")) is None
@@ -227,7 +242,10 @@ def copy_text(task_id: int, batch: Sequence[LogRow], documents: Sequence[str | N
                 null if doc is None else doc.replace("\\", "\\\\"),
             )
         )
-        + suffix
+        + created
+        # A pattern has no control characters (white space is folded); backslashes doubled.
+        + (null if level != error else pattern(row["message"]).replace("\\", "\\\\"))
+        + "\n"
         for row, doc in zip(batch, documents, strict=True)
     )
 

@@ -69,7 +69,14 @@ def run_check(engine: Engine, *, limit_per_rule: int = DEFAULT_LIMIT_PER_RULE) -
             ("email_sent_at", {"email_messages"}, domain_rules.email_sent_at),
             (
                 "rollup_drift",
-                {"agent_logs", "log_volume_hours", "tasks", "history", "task_count_hours"},
+                {
+                    "agent_logs",
+                    "log_volume_hours",
+                    "error_group_hours",
+                    "tasks",
+                    "history",
+                    "task_count_hours",
+                },
                 domain_rules.rollup_drift,
             ),
             (

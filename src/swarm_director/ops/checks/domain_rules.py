@@ -24,6 +24,7 @@ from swarm_director.models import (
     Task,
 )
 from swarm_director.models.attempt import attempts_drift
+from swarm_director.models.error_group import error_groups_drift
 from swarm_director.models.rollup import hour_start, log_hours_drift, task_hours_drift
 from swarm_director.ops.checks.findings import Problem
 from swarm_director.ops.dbinfo import present_model_tables, table_of
@@ -246,11 +247,11 @@ def counters(conn: Connection) -> Iterable[Problem]:
 
 
 def rollup_drift(conn: Connection) -> Iterable[Problem]:
-    """Hours where ``log_volume_hours`` differs from a count of the logs (logs inserted on
-    SQLite by other means than the store), or ``task_count_hours`` from the tasks and their
-    history, or ``task_attempts`` from the attempts the history holds; repaired by ``db
-    rebuild-rollups``. The rows and the rollup are read in separate statements, of one
-    snapshot (see ``db_check._run``)."""
+    """Hours where ``log_volume_hours`` or ``error_group_hours`` differs from a count of the
+    logs (logs inserted on SQLite by other means than the store), or ``task_count_hours``
+    from the tasks and their history, or ``task_attempts`` from the attempts the history
+    holds; repaired by ``db rebuild-rollups``. The rows and the rollup are read in separate
+    statements, of one snapshot (see ``db_check._run``)."""
     for hour, level, kept, counted in log_hours_drift(conn):
         at = hour_start(hour).strftime("%Y-%m-%dT%H:00Z")
         yield Problem(
@@ -258,6 +259,15 @@ def rollup_drift(conn: Connection) -> Iterable[Problem]:
             "log_volume_hours",
             None,
             f"{at} {level}: the rollup says {kept}, the logs are {counted}",
+        )
+    for hour, pattern, kept, counted in error_groups_drift(conn):
+        at = hour_start(hour).strftime("%Y-%m-%dT%H:00Z")
+        yield Problem(
+            "rollup_drift",
+            "error_group_hours",
+            None,
+            f"{at} {pattern or '(no pattern)'}: the rollup says {kept}, the error logs are "
+            f"{counted}",
         )
     for (hour, kind, type_, priority), kept, counted in task_hours_drift(conn):
         at = hour_start(hour).strftime("%Y-%m-%dT%H:00Z")

@@ -1,22 +1,29 @@
 """The most frequent errors: failed attempts' messages (from the history) and error-level log
-records, grouped by their message with numbers and ids masked.
+records, grouped by their message with numbers and ids masked
+(:mod:`swarm_director.models.log_pattern`).
 
-Masking is done here rather than in SQL: SQLite has no regular expressions, and one Python
-function keeps both dialects' groups identical. The database groups equal raw messages first,
-so what comes back is one row per distinct message.
+Error logs carry their pattern from the moment they are written, and ``error_group_hours``
+counts them per UTC hour and pattern, so the range's counts are a sum over its whole hours
+plus the logs of the partial hours at either end; only the ten groups reported are read from
+the logs themselves, for their newest examples, through the pattern's index. Error logs that
+have no pattern (inserted by hand) are grouped by message and masked here, as are the
+attempts' errors, which the history holds.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, Select, func, select, union_all
 
 from swarm_director.enums import LogLevel
+from swarm_director.models.error_group import DELTAS, HOURS, UNMASKED
 from swarm_director.models.history import HistoryEntry
 from swarm_director.models.log import AgentLog
+from swarm_director.models.log_pattern import error_pattern
+from swarm_director.models.rollup import EPOCH, HOUR, epoch_hour, hour_start
 from swarm_director.schemas.reports import ErrorGroup
 from swarm_director.store.reports.window import Window
 
@@ -25,37 +32,68 @@ TOP_ERRORS = 10
 EXAMPLE_IDS = 5
 #: Distinct raw messages read per source: a bound on the work, kept far above a real swarm's.
 MAX_DISTINCT = 20_000
-
-_MASKS = (
-    (re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I), "<uuid>"),
-    (re.compile(r"\b(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{8,}\b", re.I), "<hex>"),
-    (re.compile(r"\d+(?:\.\d+)?"), "<n>"),
-)
-
-
-def mask(message: str) -> str:
-    """``message`` with UUIDs, long hex ids and numbers replaced by placeholders, on one line
-    of at most 200 characters."""
-    text = " ".join(message.split())
-    for pattern, placeholder in _MASKS:
-        text = pattern.sub(placeholder, text)
-    return text[:200]
+#: Longest example message reported.
+EXAMPLE_LENGTH = 500
 
 
 @dataclass
 class _Group:
+    """A group's count and its newest examples, ``(at, id, message)`` each."""
+
     count: int = 0
-    example: str = ""
-    ids: list[int] = field(default_factory=list)
-    last_at: datetime | None = None
+    examples: list[tuple[datetime, int, str]] = field(default_factory=list)
+
+    def offer(self, at: datetime, id_: int, message: str) -> None:
+        self.examples.append((at, id_, message))
+        if len(self.examples) > 4 * EXAMPLE_IDS:
+            self.examples = self.newest()
+
+    def newest(self) -> list[tuple[datetime, int, str]]:
+        return sorted(self.examples, key=lambda e: (e[0], e[1]), reverse=True)[:EXAMPLE_IDS]
 
 
 def top_errors(connection: Connection, window: Window) -> list[ErrorGroup]:
     """The :data:`TOP_ERRORS` most frequent error groups of failed attempts and error logs in
     the range, most frequent first."""
+    patterned = _log_counts(connection, window)
+    sources = [("task", _attempt_messages(window))]
+    if patterned.pop(UNMASKED, 0):
+        sources.append(("log", _unmasked_logs(window)))
+    groups: dict[tuple[str, str], _Group] = {}
+    for source, stmt in sources:
+        for text, count, last_at, first_id in connection.execute(stmt):
+            raw = text or ""
+            group = groups.setdefault((source, error_pattern(raw)), _Group())
+            group.count += count
+            group.offer(last_at, first_id, raw or "(no message)")
+    for pattern, count in patterned.items():
+        groups.setdefault(("log", pattern), _Group()).count += count
+    ranked = sorted(groups.items(), key=lambda item: (-item[1].count, item[0]))[:TOP_ERRORS]
+    for (source, pattern), group in ranked:
+        if source == "log" and pattern in patterned:
+            for at, id_, message in connection.execute(_newest_of(pattern, window)):
+                group.offer(at, id_, message)
+    return [_reported(source, pattern, group) for (source, pattern), group in ranked]
+
+
+def _reported(source: str, pattern: str, group: _Group) -> ErrorGroup:
+    newest = group.newest()
+    return ErrorGroup(
+        source="task" if source == "task" else "log",
+        pattern=pattern,
+        count=group.count,
+        example=newest[0][2][:EXAMPLE_LENGTH],
+        ids=sorted({id_ for _at, id_, _text in newest}),
+        last_at=newest[0][0],
+    )
+
+
+def _attempt_messages(window: Window) -> Select[str, int, datetime, int]:
+    """``(message, count, newest, lowest task id)`` per distinct message of the attempts that
+    failed in the range."""
     h = HistoryEntry
     message = h.changes[("last_error", 1)].as_string()
-    attempts = (
+    return (
         select(message, func.count(), func.max(h.at), func.min(h.entity_id))
         .where(
             h.entity == "task",
@@ -66,47 +104,63 @@ def top_errors(connection: Connection, window: Window) -> list[ErrorGroup]:
         .group_by(message)
         .limit(MAX_DISTINCT)
     )
-    logs = (
-        select(AgentLog.message, func.count(), func.max(AgentLog.timestamp), func.min(AgentLog.id))
-        .where(
-            AgentLog.log_level == LogLevel.ERROR,
-            AgentLog.timestamp >= window.since,
-            AgentLog.timestamp < window.until,
-        )
-        .group_by(AgentLog.message)
-        .limit(MAX_DISTINCT)
-    )
-    groups: dict[tuple[str, str], _Group] = {}
-    for source, stmt in (("task", attempts), ("log", logs)):
-        for text, count, last_at, first_id in connection.execute(stmt):
-            _add(groups, source, text, count, last_at, first_id)
-    ranked = sorted(groups.items(), key=lambda item: (-item[1].count, item[0]))
+
+
+def _in_range(since: datetime, until: datetime) -> list[Any]:
     return [
-        ErrorGroup(
-            source=source,
-            pattern=pattern,
-            count=group.count,
-            example=group.example,
-            ids=sorted(group.ids),
-            last_at=group.last_at,
-        )
-        for (source, pattern), group in ranked[:TOP_ERRORS]
+        AgentLog.log_level == LogLevel.ERROR,
+        AgentLog.timestamp >= since,
+        AgentLog.timestamp < until,
     ]
 
 
-def _add(
-    groups: dict[tuple[str, str], _Group],
-    source: str,
-    text: str | None,
-    count: int,
-    last_at: datetime,
-    first_id: int,
-) -> None:
-    raw = text or "(no message)"
-    group = groups.setdefault((source, mask(raw)), _Group(example=raw[:500]))
-    group.count += count
-    if len(group.ids) < EXAMPLE_IDS and first_id not in group.ids:
-        group.ids.append(first_id)
-    if group.last_at is None or last_at > group.last_at:
-        group.last_at = last_at
-        group.example = raw[:500]
+def _unmasked_logs(window: Window) -> Select[str, int, datetime, int]:
+    """``(message, count, newest, lowest id)`` per distinct message of the range's error logs
+    that have no pattern."""
+    return (
+        select(AgentLog.message, func.count(), func.max(AgentLog.timestamp), func.min(AgentLog.id))
+        .where(*_in_range(window.since, window.until), AgentLog.error_pattern.is_(None))
+        .group_by(AgentLog.message)
+        .limit(MAX_DISTINCT)
+    )
+
+
+def _log_counts(connection: Connection, window: Window) -> dict[str, int]:
+    """Error logs in the range per pattern (:data:`UNMASKED` for those without): the rollup's
+    whole hours, the logs themselves for the partial hours at either end."""
+    first = -(-(window.since - EPOCH) // HOUR)  # ceiling
+    end = epoch_hour(window.until)
+    if first >= end:
+        return _raw_counts(connection, window.since, window.until)
+    counts = _raw_counts(connection, window.since, hour_start(first))
+    for pattern, count in _raw_counts(connection, hour_start(end), window.until).items():
+        counts[pattern] = counts.get(pattern, 0) + count
+    both = union_all(
+        *(
+            select(t.c.pattern, t.c.logs).where(t.c.epoch_hour >= first, t.c.epoch_hour < end)
+            for t in (HOURS, DELTAS)
+        )
+    ).subquery()
+    summed = select(both.c.pattern, func.sum(both.c.logs)).group_by(both.c.pattern)
+    for pattern, count in connection.execute(summed):
+        if count:
+            counts[pattern] = counts.get(pattern, 0) + int(count)
+    return counts
+
+
+def _raw_counts(connection: Connection, since: datetime, until: datetime) -> dict[str, int]:
+    if since >= until:
+        return {}
+    pattern = func.coalesce(AgentLog.error_pattern, UNMASKED)
+    stmt = select(pattern, func.count()).where(*_in_range(since, until)).group_by(pattern)
+    return {str(p): int(n) for p, n in connection.execute(stmt)}
+
+
+def _newest_of(pattern: str, window: Window) -> Select[datetime, int, str]:
+    """The newest error logs of ``pattern`` in the range (the pattern's index)."""
+    return (
+        select(AgentLog.timestamp, AgentLog.id, AgentLog.message)
+        .where(AgentLog.error_pattern == pattern, *_in_range(window.since, window.until))
+        .order_by(AgentLog.timestamp.desc(), AgentLog.id.desc())
+        .limit(EXAMPLE_IDS)
+    )
