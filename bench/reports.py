@@ -40,6 +40,7 @@ from bench.api import percentile
 from bench.scale import Target, fill
 from bench.scale import ingest as scale_ingest
 from swarm_director.db import utcnow
+from swarm_director.models.error_group import error_groups_drift, rebuild_error_groups
 from swarm_director.models.rollup import compact, log_hours_drift, rebuild_log_hours
 from swarm_director.schemas.reports import ReportQuery
 from swarm_director.store import driver_reads, log_ingest, reports
@@ -278,20 +279,25 @@ def measure(
 
 
 def check_rollup(target: Target) -> None:
-    """SQLite: the fill wrote logs by the bare driver, which the store's counting does not see
-    (PostgreSQL's triggers appended deltas): rebuild the rollup, timed. Both: check it (hour
-    rows and deltas) against the rows."""
+    """The fill wrote logs by the bare driver, which the store's counting does not see
+    (SQLite; PostgreSQL's triggers appended deltas) and without the error logs' patterns
+    (both): rebuild the rollups, timed. Both: check them (hour rows and deltas) against the
+    rows."""
     with target.database.engine.begin() as conn:
+        started = time.perf_counter()
+        groups = rebuild_error_groups(conn)  # gives the fill's error logs their pattern
+        took = time.perf_counter() - started
+        print(f"  error_group_hours rebuilt ({groups:,} rows, patterns given) in {took:.1f} s")
         if target.dialect == "sqlite":
             started = time.perf_counter()
             rows = rebuild_log_hours(conn)  # the tasks' triggers fire on SQLite too
             took = time.perf_counter() - started
             print(f"  log_volume_hours rebuilt ({rows:,} rows) in {took:.1f} s")
         started = time.perf_counter()
-        drift = log_hours_drift(conn)
+        drift = log_hours_drift(conn) + error_groups_drift(conn)
     took = time.perf_counter() - started
     verdict = "exact" if not drift else f"{len(drift)} hours differ"
-    print(f"  log_volume_hours against a count of the logs ({took:.1f} s): {verdict}")
+    print(f"  log_volume_hours, error_group_hours against the logs ({took:.1f} s): {verdict}")
 
 
 def fold(target: Target) -> None:
@@ -300,32 +306,37 @@ def fold(target: Target) -> None:
     with target.database.engine.begin() as conn:
         deltas = conn.exec_driver_sql(
             "SELECT (SELECT count(*) FROM log_volume_deltas), (SELECT count(*) FROM "
-            "task_count_deltas)"
+            "task_count_deltas), (SELECT count(*) FROM error_group_deltas)"
         ).one()
         started = time.perf_counter()
         changed = compact(conn)
     print(
-        f"  folded {deltas[0]:,} log and {deltas[1]:,} task delta rows into {changed:,} hour "
-        f"rows in {time.perf_counter() - started:.2f} s"
+        f"  folded {deltas[0]:,} log, {deltas[1]:,} task and {deltas[2]:,} error delta rows "
+        f"into {changed:,} hour rows in {time.perf_counter() - started:.2f} s"
     )
 
 
 @contextmanager
 def rollup_off(target: Target) -> Iterator[None]:
-    """Log inserts without the rollup's upkeep (its trigger off; SQLite: the store's count)."""
+    """Log inserts without the rollups' upkeep (their triggers off; SQLite: the store's
+    counts). The error logs' patterns are still computed and written: they are columns."""
     if target.dialect == "postgresql":
-        target.autocommit("ALTER TABLE agent_logs DISABLE TRIGGER log_volume_hours_insert")
+        triggers = ("log_volume_hours_insert", "error_group_hours_insert")
+        for trigger in triggers:
+            target.autocommit(f"ALTER TABLE agent_logs DISABLE TRIGGER {trigger}")
         try:
             yield
         finally:
-            target.autocommit("ALTER TABLE agent_logs ENABLE TRIGGER log_volume_hours_insert")
+            for trigger in triggers:
+                target.autocommit(f"ALTER TABLE agent_logs ENABLE TRIGGER {trigger}")
         return
-    saved = log_ingest.count_inserted
+    saved = log_ingest.count_inserted, log_ingest.count_inserted_errors
     log_ingest.count_inserted = lambda *_args: None  # type: ignore[assignment]
+    log_ingest.count_inserted_errors = lambda *_args: None  # type: ignore[assignment]
     try:
         yield
     finally:
-        log_ingest.count_inserted = saved  # type: ignore[assignment]
+        log_ingest.count_inserted, log_ingest.count_inserted_errors = saved  # type: ignore[assignment]
 
 
 def ingest_cost(target: Target, task_id: int, rows: int, rounds: int) -> None:
