@@ -55,6 +55,9 @@ def test_missing_tables_are_reported(dialect: str, tmp_path: Path) -> None:
             queue += ("max_attempts", "not_before", "result")
             expected = [
                 "column agents.last_seen_at is in the models but missing from the database",
+                "column agent_logs.error_pattern is in the models but missing from the database",
+                "index ix_agent_logs_error_pattern_timestamp on agent_logs (error_pattern, "
+                "timestamp) is in the models but missing from the database",
                 *(
                     f"column tasks.{c} is in the models but missing from the database"
                     for c in queue
@@ -71,6 +74,8 @@ def test_missing_tables_are_reported(dialect: str, tmp_path: Path) -> None:
                 "table idempotency_keys is in the models but missing from the database",
                 "table log_volume_deltas is in the models but missing from the database",
                 "table log_volume_hours is in the models but missing from the database",
+                "table error_group_deltas is in the models but missing from the database",
+                "table error_group_hours is in the models but missing from the database",
                 "table maintenance_events is in the models but missing from the database",
                 "table statement_timings is in the models but missing from the database",
                 "table task_count_deltas is in the models but missing from the database",

@@ -24,6 +24,8 @@ from swarm_director.models import (
     TaskStatus,
     TaskType,
 )
+from swarm_director.models.error_group import count_inserted_errors
+from swarm_director.models.log_pattern import pattern_of
 from swarm_director.models.rollup import count_inserted
 
 
@@ -141,6 +143,8 @@ def insert_logs(
         conn.execute(sa.insert(table), rows)
         # As the store's inserts do (SQLite; PostgreSQL's trigger counted them already).
         count_inserted(conn, [(stamp, level.value)] * count)
+        if level == LogLevel.ERROR:  # the column's default gave them their pattern
+            count_inserted_errors(conn, [(stamp, pattern_of(level, r["message"])) for r in rows])
 
 
 def count(engine: Engine, model: type[Any]) -> int:

@@ -482,6 +482,38 @@ REVIEWED: dict[tuple[str, str], str] = {
         "ops/backup/restore.py",
         'drops = f"DROP TABLE IF EXISTS {\', \'.join(names)} CASCADE;\\n" if names else ""',
     ): "names from pg_restore --list of the dump being restored, each quoted by the dialect's preparer; argument lists are the dump's own type names",
+    (
+        "models/rollup.py",
+        'text(f"DELETE FROM {table} WHERE {where}"),  # noqa: S608  (constants)',
+    ): "report rollup upkeep (a dropped partition's hours): table names are rollup_ddl's constants, the hours bound parameters, never input",
+    (
+        "models/rollup_ddl.py",
+        'f"CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "',
+    ): "error group rollup DDL: table, trigger and column names are the module's own constants, never input",
+    (
+        "models/rollup_ddl.py",
+        'f"CREATE TRIGGER {delete} AFTER DELETE ON agent_logs "',
+    ): "error group rollup DDL: table, trigger and column names are the module's own constants, never input",
+    (
+        "models/rollup_ddl.py",
+        'f"INSERT INTO {ERRORS} (epoch_hour, pattern, logs) "',
+    ): "error group rollup DDL: table, trigger and column names are the module's own constants, never input",
+    (
+        "models/rollup_ddl.py",
+        'f"INSERT INTO {ERROR_DELTAS} (epoch_hour, pattern, logs) "  # noqa: S608  (constants)',
+    ): "error group rollup DDL: table, trigger and column names are the module's own constants, never input",
+    (
+        "models/rollup_ddl.py",
+        "f\"SELECT {HOUR_SQL[dialect]}, {_PATTERN.format(row='')}, count(*) \"  # noqa: S608",
+    ): "error group rollup DDL: table, trigger and column names are the module's own constants, never input",
+    (
+        "models/rollup_ddl.py",
+        "f'CREATE TRIGGER {update} AFTER UPDATE OF \"timestamp\", log_level, error_pattern '",
+    ): "error group rollup DDL: table, trigger and column names are the module's own constants, never input",
+    (
+        "models/rollup_ddl.py",
+        'return f"INSERT INTO {ERRORS} (epoch_hour, pattern, logs) " + error_counts_sql(dialect)',
+    ): "error group rollup DDL: table, trigger and column names are the module's own constants, never input",
 }
 
 
