@@ -99,6 +99,8 @@ CREATE INDEX ix_history_at ON history (at);
 
 CREATE INDEX ix_history_entity_entity_id_id ON history (entity, entity_id, id);
 
+CREATE INDEX ix_history_failed_at ON history (at) WHERE action IN ('fail', 'retry', 'expire');
+
 -- idempotency_keys: A client-chosen key for one write, the hash of its body and the result it produced.
 CREATE TABLE idempotency_keys (
 	id SERIAL NOT NULL, 

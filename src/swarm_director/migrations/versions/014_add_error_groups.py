@@ -12,7 +12,8 @@ UTC hour and pattern, kept by triggers as ``log_volume_hours`` is (see
 :mod:`swarm_director.models.error_group`; the statements below are rendered by
 :mod:`swarm_director.models.rollup_ddl` and copied here as text, and the masking is copied
 too, because a revision is history). A partial index on (error_pattern, timestamp) finds a
-group's newest examples.
+group's newest examples, and one on the history's failed steps (``fail``, ``retry``,
+``expire``) by time the attempts' errors of a range.
 The upgrade adds the column and gives every existing error log its pattern (5,000 a
 statement), then creates the index, the tables, the counts and the triggers, in the
 migration's one transaction. The downgrade drops the triggers, the function, the tables, the
@@ -183,6 +184,14 @@ def upgrade() -> None:
         postgresql_where=sa.text("error_pattern IS NOT NULL"),
         sqlite_where=sa.text("error_pattern IS NOT NULL"),
     )
+    op.create_index(
+        "ix_history_failed_at",
+        "history",
+        ["at"],
+        unique=False,
+        postgresql_where=sa.text("action IN ('fail', 'retry', 'expire')"),
+        sqlite_where=sa.text("action IN ('fail', 'retry', 'expire')"),
+    )
     op.create_table(
         "error_group_hours",
         sa.Column("epoch_hour", sa.BigInteger(), autoincrement=False, nullable=False),
@@ -213,5 +222,6 @@ def downgrade() -> None:
         conn.exec_driver_sql(statement)
     op.drop_table("error_group_deltas")
     op.drop_table("error_group_hours")
+    op.drop_index("ix_history_failed_at", table_name="history")
     op.drop_index("ix_agent_logs_error_pattern_timestamp", table_name="agent_logs")
     conn.exec_driver_sql("ALTER TABLE agent_logs DROP COLUMN error_pattern")
