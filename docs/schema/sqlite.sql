@@ -97,6 +97,8 @@ CREATE INDEX ix_history_actor_id ON history (actor, id);
 
 CREATE INDEX ix_history_at ON history (at);
 
+CREATE INDEX ix_history_email_at ON history (at) WHERE entity = 'email';
+
 CREATE INDEX ix_history_entity_entity_id_id ON history (entity, entity_id, id);
 
 CREATE INDEX ix_history_failed_at ON history (at) WHERE action IN ('fail', 'retry', 'expire');

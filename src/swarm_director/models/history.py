@@ -20,6 +20,8 @@ from swarm_director.models.log import BigId
 #: The queue steps that end an attempt as failed, as SQL (the partial index's predicate, which
 #: a query must repeat to use it).
 FAILED_STEPS = "action IN ('fail', 'retry', 'expire')"
+#: The emails' changes, as SQL (likewise).
+EMAIL_STEPS = "entity = 'email'"
 
 
 class HistoryEntry(Base):
@@ -55,5 +57,14 @@ class HistoryEntry(Base):
             "at",
             postgresql_where=text(FAILED_STEPS),
             sqlite_where=text(FAILED_STEPS),
+        ),
+        # The emails report's failures: the emails' changes of a range, few among the
+        # history's rows (SQLite's planner, which knows only that there are two entities or
+        # so, otherwise reads every step of the range by time).
+        Index(
+            "ix_history_email_at",
+            "at",
+            postgresql_where=text(EMAIL_STEPS),
+            sqlite_where=text(EMAIL_STEPS),
         ),
     )

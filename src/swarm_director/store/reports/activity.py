@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections import Counter
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, select, text
 from sqlalchemy.orm import Session
 
 from swarm_director.enums import DraftStatus, LogLevel
 from swarm_director.models.draft import Draft
 from swarm_director.models.email import EmailMessage
-from swarm_director.models.history import HistoryEntry
+from swarm_director.models.history import EMAIL_STEPS, HistoryEntry
 from swarm_director.models.log import AgentLog
 from swarm_director.models.rollup import hour_start
 from swarm_director.schemas.reports import DraftReport, EmailReport, LogVolumeReport, ReportQuery
@@ -79,7 +79,7 @@ def email_outcomes(
     for index, count in connection.execute(
         select(failed_bucket, func.count())
         .where(
-            HistoryEntry.entity == "email",
+            text(EMAIL_STEPS),  # as the partial index ix_history_email_at says it
             HistoryEntry.at >= window.since,
             HistoryEntry.at < window.until,
             HistoryEntry.changes[("status", 1)].as_string() == "failed",
