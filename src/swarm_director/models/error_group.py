@@ -17,7 +17,6 @@ reads them. ``swarm-director db rebuild-rollups`` gives them their patterns.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, cast
@@ -37,7 +36,6 @@ from sqlalchemy import (
     update,
     values,
 )
-from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Mapped, mapped_column
 
 from swarm_director.db.base import Base
@@ -46,7 +44,7 @@ from swarm_director.enums import LogLevel
 from swarm_director.models import rollup_ddl as ddl
 from swarm_director.models.log import AgentLog, BigId
 from swarm_director.models.log_pattern import PATTERN_LENGTH, pattern_of
-from swarm_director.models.rollup import epoch_hour, summed
+from swarm_director.models.rollup import add_counts, summed
 
 #: The rollup's key for error logs that have no pattern (written by hand).
 UNMASKED = ""
@@ -88,20 +86,7 @@ def count_inserted_errors(
     """Add error logs just inserted (``(timestamp, error_pattern)`` each, None patterns
     counted as :data:`UNMASKED`) to the rollup, one upsert for the batch. SQLite only, as
     :func:`~swarm_director.models.rollup.count_inserted`."""
-    if connection.dialect.name != "sqlite":
-        return
-    counts = Counter((epoch_hour(when), pattern or UNMASKED) for when, pattern in rows)
-    if not counts:
-        return
-    stmt = sqlite.insert(HOURS)
-    upsert = stmt.on_conflict_do_update(
-        index_elements=[HOURS.c.epoch_hour, HOURS.c.pattern],
-        set_={"logs": HOURS.c.logs + stmt.excluded.logs},
-    )
-    connection.execute(
-        upsert,
-        [{"epoch_hour": h, "pattern": p, "logs": n} for (h, p), n in sorted(counts.items())],
-    )
+    add_counts(connection, HOURS, "pattern", ((when, p or UNMASKED) for when, p in rows))
 
 
 def fill_patterns(connection: Connection) -> int:

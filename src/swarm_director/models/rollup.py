@@ -139,19 +139,28 @@ def count_inserted(connection: Connection, rows: Iterable[tuple[datetime, str]])
     """Add logs just inserted (``(timestamp, level)`` each) to the rollup, one upsert for the
     batch, in the connection's transaction. SQLite only: PostgreSQL's triggers count every
     insert (see :mod:`swarm_director.models.rollup` for why SQLite's do not)."""
+    add_counts(connection, _ROLLUP, "log_level", rows)
+
+
+def add_counts(
+    connection: Connection, hours: Table, key: str, rows: Iterable[tuple[datetime, str]]
+) -> None:
+    """Add rows just inserted (``(timestamp, key)`` each) to the hour table ``hours`` (keyed
+    by ``epoch_hour`` and ``key``, counting in ``logs``), one upsert for the batch. SQLite
+    only (see :func:`count_inserted`)."""
     if connection.dialect.name != "sqlite":
         return
-    counts = Counter((epoch_hour(when), level) for when, level in rows)
+    counts = Counter((epoch_hour(when), value) for when, value in rows)
     if not counts:
         return
-    stmt = sqlite.insert(_ROLLUP)
+    stmt = sqlite.insert(hours)
     upsert = stmt.on_conflict_do_update(
-        index_elements=[_ROLLUP.c.epoch_hour, _ROLLUP.c.log_level],
-        set_={"logs": _ROLLUP.c.logs + stmt.excluded.logs},
+        index_elements=[hours.c.epoch_hour, hours.c[key]],
+        set_={"logs": hours.c.logs + stmt.excluded.logs},
     )
     connection.execute(
         upsert,
-        [{"epoch_hour": h, "log_level": lvl, "logs": n} for (h, lvl), n in sorted(counts.items())],
+        [{"epoch_hour": h, key: value, "logs": n} for (h, value), n in sorted(counts.items())],
     )
 
 
