@@ -73,7 +73,9 @@ def top_errors(connection: Connection, window: Window) -> list[ErrorGroup]:
         if source == "log" and pattern in patterned:
             for at, id_, message in connection.execute(_newest_of(pattern, window)):
                 group.offer(at, id_, message)
-    return [_reported(source, pattern, group) for (source, pattern), group in ranked]
+    # A group whose logs were all deleted between these statements (each reads what is
+    # committed when it starts, on PostgreSQL) has no example left: it is gone, not reported.
+    return [_reported(s, pattern, group) for (s, pattern), group in ranked if group.examples]
 
 
 def _reported(source: str, pattern: str, group: _Group) -> ErrorGroup:
