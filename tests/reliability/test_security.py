@@ -436,10 +436,6 @@ REVIEWED: dict[tuple[str, str], str] = {
     ): "report rollup DDL: table, trigger and column names are the module's own constants, never input",
     (
         "models/rollup_ddl.py",
-        'f"CREATE OR REPLACE FUNCTION {PG_FUNCTION}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "',
-    ): "report rollup DDL: table, trigger and column names are the module's own constants, never input",
-    (
-        "models/rollup_ddl.py",
         'f"CREATE TRIGGER {delete} AFTER DELETE ON agent_logs BEGIN {minus} END",',
     ): "report rollup DDL: table, trigger and column names are the module's own constants, never input",
     (

@@ -238,7 +238,7 @@ def summed(
     return select(*group, func.sum(both.c.n)).group_by(*group)
 
 
-def _kept(
+def kept_counts(
     connection: Connection, hours: Table, deltas: Table, keys: list[str], n: str
 ) -> dict[tuple[Any, ...], int]:
     """Each ``(epoch_hour, *keys)``'s count: its hour row plus its deltas."""
@@ -258,7 +258,7 @@ def log_hours_drift(connection: Connection) -> list[tuple[int, str, int, int]]:
             select(hour, AgentLog.log_level, func.count()).group_by(hour, AgentLog.log_level)
         )
     }
-    kept = _kept(connection, _ROLLUP, _LOG_DELTAS, ["log_level"], "logs")
+    kept = kept_counts(connection, _ROLLUP, _LOG_DELTAS, ["log_level"], "logs")
     return [
         (h, lvl, kept.get((h, lvl), 0), raw.get((h, lvl), 0))
         for h, lvl in sorted(set(raw) | set(kept))
@@ -294,7 +294,7 @@ def task_hours_drift(connection: Connection) -> list[tuple[tuple[Any, ...], int,
             ddl.task_counts_sql(connection.dialect.name)
         )
     }
-    kept = _kept(connection, _TASKS, _TASK_DELTAS, ["kind", "type", "priority"], "tasks")
+    kept = kept_counts(connection, _TASKS, _TASK_DELTAS, ["kind", "type", "priority"], "tasks")
     return [
         (key, kept.get(key, 0), counted.get(key, 0))
         for key in sorted(set(counted) | set(kept))

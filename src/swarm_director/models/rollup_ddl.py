@@ -50,21 +50,28 @@ _SQLITE_UPSERT = (
 def pg_create() -> list[str]:
     """The PostgreSQL function and triggers that append each statement's logs per hour and
     level to ``log_volume_deltas`` (negative for the rows a DELETE or UPDATE took away)."""
-    minus = _PG_APPEND.format(sign="-", rows="gone")
-    plus = _PG_APPEND.format(sign="", rows="added")
-    insert, delete, update = PG_TRIGGERS
+    return _pg_statement_triggers(PG_FUNCTION, PG_TRIGGERS, _PG_APPEND)
+
+
+def _pg_statement_triggers(function: str, triggers: tuple[str, ...], append: str) -> list[str]:
+    """A plpgsql function that runs ``append`` (a statement with ``{sign}`` and ``{rows}``)
+    over the rows each statement on ``agent_logs`` took away (``gone``) and added
+    (``added``), and its INSERT, DELETE and UPDATE statement triggers, named ``triggers``."""
+    minus = append.format(sign="-", rows="gone")
+    plus = append.format(sign="", rows="added")
+    insert, delete, update = triggers
     return [
-        f"CREATE OR REPLACE FUNCTION {PG_FUNCTION}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        f"CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
         f"IF TG_OP IN ('DELETE', 'UPDATE') THEN {minus} END IF; "
         f"IF TG_OP IN ('INSERT', 'UPDATE') THEN {plus} END IF; "
         "RETURN NULL; END $$",
         f"CREATE TRIGGER {insert} AFTER INSERT ON agent_logs REFERENCING NEW TABLE AS added "
-        f"FOR EACH STATEMENT EXECUTE FUNCTION {PG_FUNCTION}()",
+        f"FOR EACH STATEMENT EXECUTE FUNCTION {function}()",
         f"CREATE TRIGGER {delete} AFTER DELETE ON agent_logs REFERENCING OLD TABLE AS gone "
-        f"FOR EACH STATEMENT EXECUTE FUNCTION {PG_FUNCTION}()",
+        f"FOR EACH STATEMENT EXECUTE FUNCTION {function}()",
         f"CREATE TRIGGER {update} AFTER UPDATE ON agent_logs "
         "REFERENCING OLD TABLE AS gone NEW TABLE AS added "
-        f"FOR EACH STATEMENT EXECUTE FUNCTION {PG_FUNCTION}()",
+        f"FOR EACH STATEMENT EXECUTE FUNCTION {function}()",
     ]
 
 
@@ -257,23 +264,7 @@ _ERROR_SQLITE_UPSERT = (
 def error_pg_create() -> list[str]:
     """The PostgreSQL function and statement triggers that append each statement's error
     logs per hour and pattern to ``error_group_deltas``."""
-    minus = _ERROR_PG_APPEND.format(sign="-", rows="gone")
-    plus = _ERROR_PG_APPEND.format(sign="", rows="added")
-    insert, delete, update = ERROR_PG_TRIGGERS
-    function = ERROR_PG_FUNCTION
-    return [
-        f"CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-        f"IF TG_OP IN ('DELETE', 'UPDATE') THEN {minus} END IF; "
-        f"IF TG_OP IN ('INSERT', 'UPDATE') THEN {plus} END IF; "
-        "RETURN NULL; END $$",
-        f"CREATE TRIGGER {insert} AFTER INSERT ON agent_logs REFERENCING NEW TABLE AS added "
-        f"FOR EACH STATEMENT EXECUTE FUNCTION {function}()",
-        f"CREATE TRIGGER {delete} AFTER DELETE ON agent_logs REFERENCING OLD TABLE AS gone "
-        f"FOR EACH STATEMENT EXECUTE FUNCTION {function}()",
-        f"CREATE TRIGGER {update} AFTER UPDATE ON agent_logs "
-        "REFERENCING OLD TABLE AS gone NEW TABLE AS added "
-        f"FOR EACH STATEMENT EXECUTE FUNCTION {function}()",
-    ]
+    return _pg_statement_triggers(ERROR_PG_FUNCTION, ERROR_PG_TRIGGERS, _ERROR_PG_APPEND)
 
 
 def error_sqlite_create() -> list[str]:

@@ -253,7 +253,7 @@ def rollup_drift(conn: Connection) -> Iterable[Problem]:
     holds; repaired by ``db rebuild-rollups``. The rows and the rollup are read in separate
     statements, of one snapshot (see ``db_check._run``)."""
     for hour, level, kept, counted in log_hours_drift(conn):
-        at = hour_start(hour).strftime("%Y-%m-%dT%H:00Z")
+        at = _hour_label(hour)
         yield Problem(
             "rollup_drift",
             "log_volume_hours",
@@ -261,7 +261,7 @@ def rollup_drift(conn: Connection) -> Iterable[Problem]:
             f"{at} {level}: the rollup says {kept}, the logs are {counted}",
         )
     for hour, pattern, kept, counted in error_groups_drift(conn):
-        at = hour_start(hour).strftime("%Y-%m-%dT%H:00Z")
+        at = _hour_label(hour)
         yield Problem(
             "rollup_drift",
             "error_group_hours",
@@ -270,7 +270,7 @@ def rollup_drift(conn: Connection) -> Iterable[Problem]:
             f"{counted}",
         )
     for (hour, kind, type_, priority), kept, counted in task_hours_drift(conn):
-        at = hour_start(hour).strftime("%Y-%m-%dT%H:00Z")
+        at = _hour_label(hour)
         yield Problem(
             "rollup_drift",
             "task_count_hours",
@@ -285,6 +285,11 @@ def rollup_drift(conn: Connection) -> Iterable[Problem]:
             f"claim {claim_id}: the table says {_attempt_text(kept_row)}, the history says "
             f"{_attempt_text(derived_row)}",
         )
+
+
+def _hour_label(hour: int) -> str:
+    """An :func:`~swarm_director.models.rollup.epoch_hour` as the check prints it."""
+    return hour_start(hour).strftime("%Y-%m-%dT%H:00Z")
 
 
 def _attempt_text(row: tuple[Any, ...] | None) -> str:
