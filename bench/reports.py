@@ -40,6 +40,7 @@ from bench.api import percentile
 from bench.scale import Target, fill
 from bench.scale import ingest as scale_ingest
 from swarm_director.db import utcnow
+from swarm_director.models.attempt_count import attempt_counts_drift
 from swarm_director.models.error_group import error_groups_drift, rebuild_error_groups
 from swarm_director.models.rollup import compact, log_hours_drift, rebuild_log_hours
 from swarm_director.schemas.reports import ReportQuery
@@ -212,6 +213,7 @@ RAW: dict[str, Callable[..., Any]] = {
         conn, query.model_copy(update={"by": "type"}), rollup=False
     ),
     "logs": lambda conn, query: reports.log_volume(conn, query, rollup=False),
+    "failures": lambda conn, query: reports.failures(conn, query, rollup=False),
 }
 
 
@@ -294,10 +296,13 @@ def check_rollup(target: Target) -> None:
             took = time.perf_counter() - started
             print(f"  log_volume_hours rebuilt ({rows:,} rows) in {took:.1f} s")
         started = time.perf_counter()
-        drift = log_hours_drift(conn) + error_groups_drift(conn)
+        drift = log_hours_drift(conn) + error_groups_drift(conn) + attempt_counts_drift(conn)
     took = time.perf_counter() - started
     verdict = "exact" if not drift else f"{len(drift)} hours differ"
-    print(f"  log_volume_hours, error_group_hours against the logs ({took:.1f} s): {verdict}")
+    print(
+        f"  log_volume_hours, error_group_hours against the logs, attempt_count_hours against "
+        f"the attempts ({took:.1f} s): {verdict}"
+    )
 
 
 def fold(target: Target) -> None:
@@ -306,12 +311,14 @@ def fold(target: Target) -> None:
     with target.database.engine.begin() as conn:
         deltas = conn.exec_driver_sql(
             "SELECT (SELECT count(*) FROM log_volume_deltas), (SELECT count(*) FROM "
-            "task_count_deltas), (SELECT count(*) FROM error_group_deltas)"
+            "task_count_deltas), (SELECT count(*) FROM error_group_deltas), (SELECT count(*) "
+            "FROM attempt_count_deltas)"
         ).one()
         started = time.perf_counter()
         changed = compact(conn)
     print(
-        f"  folded {deltas[0]:,} log, {deltas[1]:,} task and {deltas[2]:,} error delta rows "
+        f"  folded {deltas[0]:,} log, {deltas[1]:,} task, {deltas[2]:,} error and "
+        f"{deltas[3]:,} attempt delta rows "
         f"into {changed:,} hour rows in {time.perf_counter() - started:.2f} s"
     )
 
@@ -397,7 +404,7 @@ def run(dialect: str, args: argparse.Namespace, work: Path) -> None:
         if target.dialect == "postgresql":
             # The fill's deltas (a row per task and per finished step: the fill is one
             # month of writes with no db optimize run), read by the rolled-up reports.
-            rolled = ("tasks", "tasks by type", "logs")
+            rolled = ("tasks", "tasks by type", "logs", "failures")
             measure(target, month, "unfolded", args.repeat, only=rolled)
             fold(target)
         measure(target, month, f"{args.days}d/day", args.repeat)

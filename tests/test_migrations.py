@@ -22,6 +22,7 @@ from swarm_director.db import make_engine
 from swarm_director.db.partitions import partition_names
 from swarm_director.errors import SchemaError
 from swarm_director.migrations import migrate
+from swarm_director.models.attempt_count import attempt_counts_drift
 from swarm_director.models.error_group import error_groups_drift
 from swarm_director.models.fulltext import full_text_names
 from swarm_director.models.rollup import log_hours_drift, task_hours_drift
@@ -44,6 +45,7 @@ REVISIONS = [
     "012_add_report_rollups",
     "013_add_task_attempts",
     "014_add_error_groups",
+    "015_add_attempt_counts",
 ]
 
 #: Tables each revision creates (and its downgrade drops).
@@ -68,6 +70,7 @@ CREATES = {
     },
     "013_add_task_attempts": {"task_attempts"},
     "014_add_error_groups": {"error_group_hours", "error_group_deltas"},
+    "015_add_attempt_counts": {"attempt_count_hours", "attempt_count_deltas"},
 }
 #: Tables whose rows are counted from other tables' (not inserted by ROWS).
 DERIVED = {
@@ -78,6 +81,8 @@ DERIVED = {
     "task_attempts",
     "error_group_hours",
     "error_group_deltas",
+    "attempt_count_hours",
+    "attempt_count_deltas",
 }
 
 T1 = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
@@ -213,6 +218,8 @@ ROWS: dict[str, list[tuple[str, dict[str, Any]]]] = {
     "013_add_task_attempts": [],
     # 014 gives the error logs above their patterns (the test checks them).
     "014_add_error_groups": [],
+    # 015 counts the attempts of 013 (the test checks them).
+    "015_add_attempt_counts": [],
 }  # fmt: skip
 
 Snapshot = dict[str, list[dict[str, Any]]]
@@ -335,6 +342,13 @@ def test_each_step_up_and_down_keeps_the_rows_of_tables_it_does_not_drop(
             with engine.connect() as conn:
                 assert error_groups_drift(conn) == []
             assert sorted(r["logs"] for r in after["error_group_hours"]) == [1, 1]
+        if revision == "015_add_attempt_counts":
+            with engine.connect() as conn:
+                assert attempt_counts_drift(conn) == []
+            counts = {(r["kind"], r["agent_id"]): r["attempts"]
+                      for r in after["attempt_count_hours"]}  # fmt: skip
+            # 013's two claims: one without an agent, still running; one by agent 4, completed.
+            assert counts == {("claimed", 0): 1, ("claimed", 4): 1, ("completed", 4): 1}
         insert_rows(engine, revision)
         before = snapshot(engine)
 

@@ -49,6 +49,27 @@ CREATE TABLE api_keys (
 	CONSTRAINT ck_api_keys_scope CHECK (scope IN ('read', 'write', 'admin'))
 );
 
+-- attempt_count_deltas: A change to ``attempt_count_hours`` not yet folded into it (PostgreSQL).
+CREATE TABLE attempt_count_deltas (
+	id INTEGER NOT NULL, 
+	epoch_hour BIGINT NOT NULL, 
+	kind VARCHAR(10) NOT NULL, 
+	type VARCHAR(50) NOT NULL, 
+	agent_id BIGINT NOT NULL, 
+	attempts BIGINT NOT NULL, 
+	CONSTRAINT pk_attempt_count_deltas PRIMARY KEY (id)
+);
+
+-- attempt_count_hours: Attempts claimed in one UTC hour, by the task's current type and the claiming agent,
+CREATE TABLE attempt_count_hours (
+	epoch_hour BIGINT NOT NULL, 
+	kind VARCHAR(10) NOT NULL, 
+	type VARCHAR(50) NOT NULL, 
+	agent_id BIGINT NOT NULL, 
+	attempts BIGINT NOT NULL, 
+	CONSTRAINT pk_attempt_count_hours PRIMARY KEY (epoch_hour, kind, type, agent_id)
+);
+
 -- console_sessions: One console login. The cookie carries a random session id; only its SHA-256 is stored,
 CREATE TABLE console_sessions (
 	id INTEGER NOT NULL, 
@@ -177,6 +198,8 @@ CREATE TABLE task_attempts (
 );
 
 CREATE INDEX ix_task_attempts_claimed_at ON task_attempts (claimed_at);
+
+CREATE INDEX ix_task_attempts_task_id ON task_attempts (task_id);
 
 -- task_count_deltas: A change to ``task_count_hours`` not yet folded into it (PostgreSQL).
 CREATE TABLE task_count_deltas (

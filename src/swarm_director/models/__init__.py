@@ -23,6 +23,7 @@ from swarm_director.models import fulltext, recording
 from swarm_director.models.agent import Agent
 from swarm_director.models.api_key import ApiKey
 from swarm_director.models.attempt import TaskAttempt
+from swarm_director.models.attempt_count import AttemptCountHour
 from swarm_director.models.console_session import ConsoleSession
 from swarm_director.models.conversation import Conversation, ConversationParticipant, Message
 from swarm_director.models.draft import Draft
@@ -45,6 +46,7 @@ __all__ = [
     "AgentType",
     "ApiKey",
     "ApiScope",
+    "AttemptCountHour",
     "ConsoleSession",
     "Conversation",
     "ConversationParticipant",

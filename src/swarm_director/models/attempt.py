@@ -63,7 +63,11 @@ class TaskAttempt(Base):
     end_action: Mapped[str | None] = mapped_column(String(20))
     """The queue step after the claim (``complete``, ``fail``, ``retry``, ``expire``...)."""
 
-    __table_args__ = (Index("ix_task_attempts_claimed_at", "claimed_at"),)
+    __table_args__ = (
+        Index("ix_task_attempts_claimed_at", "claimed_at"),
+        # The attempt counts' task triggers read a task's attempts (models/attempt_count.py).
+        Index("ix_task_attempts_task_id", "task_id"),
+    )
 
 
 _TABLE = cast(Table, TaskAttempt.__table__)

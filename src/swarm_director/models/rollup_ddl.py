@@ -11,6 +11,8 @@ The migration ``012_add_report_rollups`` carries its own copy of this DDL.
 
 from __future__ import annotations
 
+from swarm_director.models import attempt_count_ddl
+
 LOGS = "log_volume_hours"
 LOG_DELTAS = "log_volume_deltas"
 TASKS = "task_count_hours"
@@ -224,6 +226,7 @@ ROLLUPS = (
     (LOGS, LOG_DELTAS, "epoch_hour, log_level", "logs"),
     (TASKS, TASK_DELTAS, "epoch_hour, kind, type, priority", "tasks"),
     (ERRORS, ERROR_DELTAS, "epoch_hour, pattern", "logs"),
+    (attempt_count_ddl.COUNTS, attempt_count_ddl.COUNT_DELTAS, attempt_count_ddl.KEYS, "attempts"),
 )
 
 

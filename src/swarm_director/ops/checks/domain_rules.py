@@ -24,6 +24,7 @@ from swarm_director.models import (
     Task,
 )
 from swarm_director.models.attempt import attempts_drift
+from swarm_director.models.attempt_count import UNASSIGNED, attempt_counts_drift
 from swarm_director.models.error_group import error_groups_drift
 from swarm_director.models.rollup import hour_start, log_hours_drift, task_hours_drift
 from swarm_director.ops.checks.findings import Problem
@@ -248,10 +249,11 @@ def counters(conn: Connection) -> Iterable[Problem]:
 
 def rollup_drift(conn: Connection) -> Iterable[Problem]:
     """Hours where ``log_volume_hours`` or ``error_group_hours`` differs from a count of the
-    logs (logs inserted on SQLite by other means than the store), or ``task_count_hours``
-    from the tasks and their history, or ``task_attempts`` from the attempts the history
-    holds; repaired by ``db rebuild-rollups``. The rows and the rollup are read in separate
-    statements, of one snapshot (see ``db_check._run``)."""
+    logs (logs inserted on SQLite by other means than the store), ``task_count_hours`` from
+    the tasks and their history, or ``attempt_count_hours`` from the attempts; and
+    ``task_attempts`` rows that differ from the attempts the history holds. Repaired by
+    ``db rebuild-rollups``. The rows and the rollup are read in separate statements, of one
+    snapshot (see ``db_check._run``)."""
     for hour, level, kept, counted in log_hours_drift(conn):
         at = _hour_label(hour)
         yield Problem(
@@ -276,6 +278,15 @@ def rollup_drift(conn: Connection) -> Iterable[Problem]:
             "task_count_hours",
             None,
             f"{at} {kind} {type_}/{priority}: the rollup says {kept}, the tasks are {counted}",
+        )
+    for (hour, kind, type_, agent), kept, counted in attempt_counts_drift(conn):
+        at = _hour_label(hour)
+        who = "no agent" if agent == str(UNASSIGNED) else f"agent {agent}"
+        yield Problem(
+            "rollup_drift",
+            "attempt_count_hours",
+            None,
+            f"{at} {kind} {type_}/{who}: the rollup says {kept}, the attempts are {counted}",
         )
     for claim_id, kept_row, derived_row in attempts_drift(conn):
         yield Problem(

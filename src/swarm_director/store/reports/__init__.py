@@ -19,13 +19,19 @@ from swarm_director.store.reports.window import MAX_BUCKETS, Window, resolve
 
 
 def failures(
-    source: Session | Connection, query: ReportQuery | None = None, *, window: Window | None = None
+    source: Session | Connection,
+    query: ReportQuery | None = None,
+    *,
+    window: Window | None = None,
+    rollup: bool = True,
 ) -> FailureReport:
     """Failure rates of the attempts claimed in the range by task type and by agent, and the
-    most frequent errors. Raises ValidationError for a bad range."""
+    most frequent errors. ``rollup=False`` counts the failure rates from every attempt
+    instead of ``attempt_count_hours`` (the same figures). Raises ValidationError for a bad
+    range."""
     window = window or resolve(query)
     connection = core_connection(source)
-    rows = failure_rows(connection, window)
+    rows = failure_rows(connection, window, rollup=rollup)
     return FailureReport(
         range=window.described(),
         by_type=rows["type"],

@@ -13,6 +13,7 @@ the attempts' few columns sorted here.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, case, func, literal, select
@@ -21,18 +22,20 @@ from sqlalchemy.orm import Session
 
 from swarm_director.models.agent import Agent
 from swarm_director.models.attempt import TaskAttempt
+from swarm_director.models.attempt_count import CLAIMED, COMPLETED, FAILED
 from swarm_director.models.task import Task
 from swarm_director.schemas.reports import DurationReport, DurationRow, FailureRow, ReportQuery
 from swarm_director.store._common import core_connection
 from swarm_director.store.driver_reads import sqlite_rows
+from swarm_director.store.reports.rollups import attempt_totals, hours_within
 from swarm_director.store.reports.window import Window, resolve
 
 _FAILED_ENDS = ("fail", "retry", "expire")
 
 
-def _attempts(window: Window) -> Any:
-    """One row per attempt claimed in the range, of a task that still exists: task, its
-    current type, agent, attempt number, wait, run and how it ended."""
+def _attempts(since: datetime, until: datetime) -> Any:
+    """One row per attempt claimed in ``[since, until)``, of a task that still exists: task,
+    its current type, agent, attempt number, wait, run and how it ended."""
     a = TaskAttempt
     return (
         select(
@@ -46,7 +49,7 @@ def _attempts(window: Window) -> Any:
             case((a.end_action.in_(_FAILED_ENDS), 1), else_=0).label("failed"),
         )
         .join(Task, Task.id == a.task_id)
-        .where(a.claimed_at >= window.since, a.claimed_at < window.until)
+        .where(a.claimed_at >= since, a.claimed_at < until)
         .subquery("attempts")
     )
 
@@ -63,7 +66,7 @@ def durations(
     range. Raises ValidationError for a bad range."""
     window = window or resolve(query)
     connection = core_connection(source)
-    a = _attempts(window).c
+    a = _attempts(window.since, window.until).c
     if connection.dialect.name == "postgresql":
         figures = _pg_durations(connection, a)
     else:
@@ -150,35 +153,62 @@ def _seconds(value: Any) -> float | None:
     return None if value is None else round(float(value), 3)
 
 
-def failure_rows(connection: Connection, window: Window) -> dict[str, list[FailureRow]]:
-    """Attempts claimed in the range by how they ended, per task type and per agent (one
-    query: the attempts are grouped by both, and summed here)."""
-    a = _attempts(window).c
-    stmt = select(
-        a.type, a.agent_id, func.count(), func.sum(a.completed), func.sum(a.failed)
-    ).group_by(a.type, a.agent_id)
-    by_type: dict[Any, list[int]] = {}
-    by_agent: dict[Any, list[int]] = {}
-    for kind, agent_id, attempts, completed, failed in connection.execute(stmt):
-        for groups, key in ((by_type, kind), (by_agent, agent_id)):
-            sums = groups.setdefault(key, [0, 0, 0])
-            sums[0] += attempts
-            sums[1] += int(completed or 0)
-            sums[2] += int(failed or 0)
+def failure_rows(
+    connection: Connection, window: Window, *, rollup: bool = True
+) -> dict[str, list[FailureRow]]:
+    """Attempts claimed in the range by how they ended, per task type and per agent (from
+    :func:`_counted`, summed here per type and per agent)."""
+    by_type: dict[str, list[int]] = {}
+    by_agent: dict[int | None, list[int]] = {}
+    for (kind_type, agent_id), counts in _counted(connection, window, rollup).items():
+        for total in (
+            by_type.setdefault(kind_type, [0] * 3),
+            by_agent.setdefault(agent_id, [0] * 3),
+        ):
+            for i, n in enumerate(counts):
+                total[i] += n
     ids = [agent_id for agent_id in by_agent if agent_id is not None]
     names = {
         i: n for i, n in connection.execute(select(Agent.id, Agent.name).where(Agent.id.in_(ids)))
     }
-    type_rows = [_row(kind.value, kind.value, sums) for kind, sums in by_type.items()]
+    type_rows = [_row(kind_type, kind_type, counts) for kind_type, counts in by_type.items()]
     agent_rows = [
         _row(
             None if agent_id is None else str(agent_id),
             "unassigned" if agent_id is None else names.get(agent_id, f"agent {agent_id}"),
-            sums,
+            counts,
         )
-        for agent_id, sums in by_agent.items()
+        for agent_id, counts in by_agent.items()
     ]
     return {"type": _worst_first(type_rows), "agent": _worst_first(agent_rows)}
+
+
+def _counted(
+    connection: Connection, window: Window, rollup: bool
+) -> dict[tuple[str, int | None], list[int]]:
+    """``[attempts, completed, failed]`` per task type and agent: the range's whole UTC hours
+    from ``attempt_count_hours`` and the partial hours at either end from the attempts
+    themselves (``rollup=False``: every attempt, what tests and the benchmark compare with)."""
+    span = hours_within(window.since, window.until) if rollup else None
+    sums: dict[tuple[str, int | None], list[int]] = {}
+    raw = [(window.since, window.until)]
+    if span is not None:
+        raw = [(window.since, span.since), (span.until, window.until)]
+        column = {CLAIMED: 0, COMPLETED: 1, FAILED: 2}
+        for kind, kind_type, agent_id, n in attempt_totals(connection, span):
+            sums.setdefault((kind_type, agent_id), [0, 0, 0])[column[kind]] += n
+    for since, until in raw:
+        if since >= until:
+            continue
+        a = _attempts(since, until).c
+        stmt = select(
+            a.type, a.agent_id, func.count(), func.sum(a.completed), func.sum(a.failed)
+        ).group_by(a.type, a.agent_id)
+        for kind_type, agent_id, attempts, completed, failed in connection.execute(stmt):
+            group = sums.setdefault((kind_type.value, agent_id), [0, 0, 0])
+            for i, n in enumerate((attempts, completed, failed)):
+                group[i] += int(n or 0)
+    return sums
 
 
 def _row(key: str | None, label: str, sums: list[int]) -> FailureRow:

@@ -13,8 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, Table, func, select, union_all
 
+from swarm_director.models.attempt_count import DELTAS as _ATTEMPT_DELTAS
+from swarm_director.models.attempt_count import HOURS as _ATTEMPTS
+from swarm_director.models.attempt_count import UNASSIGNED
 from swarm_director.models.rollup import (
     EPOCH,
     HOUR,
@@ -58,8 +61,13 @@ def whole_hours(window: Window) -> HourSpan | None:
     for start, offset in window.offsets:
         if offset % 3600 or (start != window.since and start.minute + start.second):
             return None
-    first = -(-(window.since - EPOCH) // HOUR)  # ceiling
-    end = epoch_hour(window.until)
+    return hours_within(window.since, window.until)
+
+
+def hours_within(since: datetime, until: datetime) -> HourSpan | None:
+    """The whole UTC hours inside ``[since, until)``, or None when there is none."""
+    first = -(-(since - EPOCH) // HOUR)  # ceiling
+    end = epoch_hour(until)
     return HourSpan(first, end) if first < end else None
 
 
@@ -82,3 +90,24 @@ def task_hours(
         if count:
             found.append((int(row[0]), str(row[1]), str(row[2]) if by else None, count))
     return found
+
+
+def attempt_totals(
+    connection: Connection, span: HourSpan
+) -> list[tuple[str, str, int | None, int]]:
+    """``(kind, type, agent_id, attempts)`` of the attempts claimed in the hours of ``span``
+    (``agent_id`` None for attempts without an agent), from ``attempt_count_hours``."""
+    parts = [
+        select(t.c.kind, t.c.type, t.c.agent_id, t.c.attempts).where(
+            t.c.epoch_hour >= span.first, t.c.epoch_hour < span.end
+        )
+        for t in (_ATTEMPTS, _ATTEMPT_DELTAS)
+    ]
+    both = union_all(*parts).subquery()
+    keys = [both.c.kind, both.c.type, both.c.agent_id]
+    stmt = select(*keys, func.sum(both.c.attempts)).group_by(*keys)
+    return [
+        (str(row[0]), str(row[1]), None if row[2] == UNASSIGNED else int(row[2]), int(row[3]))
+        for row in connection.execute(stmt)
+        if row[3]
+    ]
