@@ -46,6 +46,7 @@ REVISIONS = [
     "013_add_task_attempts",
     "014_add_error_groups",
     "015_add_attempt_counts",
+    "016_add_history_error_message",
 ]
 
 #: Tables each revision creates (and its downgrade drops).
@@ -71,6 +72,7 @@ CREATES = {
     "013_add_task_attempts": {"task_attempts"},
     "014_add_error_groups": {"error_group_hours", "error_group_deltas"},
     "015_add_attempt_counts": {"attempt_count_hours", "attempt_count_deltas"},
+    "016_add_history_error_message": set(),
 }
 #: Tables whose rows are counted from other tables' (not inserted by ROWS).
 DERIVED = {
@@ -218,8 +220,14 @@ ROWS: dict[str, list[tuple[str, dict[str, Any]]]] = {
     "013_add_task_attempts": [],
     # 014 gives the error logs above their patterns (the test checks them).
     "014_add_error_groups": [],
-    # 015 counts the attempts of 013 (the test checks them).
-    "015_add_attempt_counts": [],
+    # 015 counts the attempts of 013 (the test checks them); a failed step for 016.
+    "015_add_attempt_counts": [
+        ("history", {"id": 5, "entity": "task", "entity_id": 4, "action": "fail",
+                     "changes": {"last_error": [None, "boom 42"]}, "actor": "a",
+                     "request_id": None, "at": T2}),
+    ],
+    # 016 derives the error messages of the history above (the test checks them).
+    "016_add_history_error_message": [],
 }  # fmt: skip
 
 Snapshot = dict[str, list[dict[str, Any]]]
@@ -349,6 +357,9 @@ def test_each_step_up_and_down_keeps_the_rows_of_tables_it_does_not_drop(
                       for r in after["attempt_count_hours"]}  # fmt: skip
             # 013's two claims: one without an agent, still running; one by agent 4, completed.
             assert counts == {("claimed", 0): 1, ("claimed", 4): 1, ("completed", 4): 1}
+        if revision == "016_add_history_error_message":
+            messages = {r["id"]: r["error_message"] for r in after["history"]}
+            assert messages == {1: None, 2: None, 3: None, 4: None, 5: "boom 42"}
         insert_rows(engine, revision)
         before = snapshot(engine)
 

@@ -111,6 +111,7 @@ CREATE TABLE history (
 	actor VARCHAR(200) NOT NULL, 
 	request_id VARCHAR(64), 
 	at DATETIME NOT NULL, 
+	error_message TEXT GENERATED ALWAYS AS (substr(json_extract(changes, '$.last_error[1]'), 1, 500)) STORED, 
 	CONSTRAINT pk_history PRIMARY KEY (id)
 );
 
@@ -122,7 +123,7 @@ CREATE INDEX ix_history_email_at ON history (at) WHERE entity = 'email';
 
 CREATE INDEX ix_history_entity_entity_id_id ON history (entity, entity_id, id);
 
-CREATE INDEX ix_history_failed_at ON history (at) WHERE action IN ('fail', 'retry', 'expire');
+CREATE INDEX ix_history_failed_at ON history (at, entity, entity_id, error_message) WHERE action IN ('fail', 'retry', 'expire');
 
 -- idempotency_keys: A client-chosen key for one write, the hash of its body and the result it produced.
 CREATE TABLE idempotency_keys (

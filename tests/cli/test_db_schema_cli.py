@@ -93,6 +93,7 @@ def test_status_lists_pending_migrations(url: str) -> None:
         "013_add_task_attempts",
         "014_add_error_groups",
         "015_add_attempt_counts",
+        "016_add_history_error_message",
     ]
     assert "conversations" not in status["rows"]
     code, out = run("db", "current", "--database-url", url)

@@ -16,10 +16,11 @@ from sqlalchemy.engine import URL
 from swarm_director.cli.main import cli
 from swarm_director.db import Database
 from swarm_director.models.error_group import error_groups_drift
+from swarm_director.models.log_pattern import error_pattern
 from swarm_director.models.rollup import compact
 from swarm_director.schemas.reports import ErrorGroup, ReportQuery
-from swarm_director.store import logs, reports
-from tests.store.conftest import new_task
+from swarm_director.store import logs, queue, reports
+from tests.store.conftest import new_agent, new_task
 
 FIRST = datetime(2026, 11, 2, 6, 40, 11, tzinfo=UTC)
 FAMILIES = (
@@ -200,3 +201,27 @@ def test_a_group_counted_without_logs_left_is_not_reported(db: Database) -> None
     got = _got(db, *whole)
     assert "ghost <n>" not in [row[0] for row in got]
     assert got == _expected(db, *whole)[: len(got)] and len(got) >= 4
+
+
+def test_a_long_attempt_error_is_grouped_by_its_first_500_characters(db: Database) -> None:
+    """An error far longer than an index entry may be (4-byte characters: 12,000 bytes) is
+    stored, and the report groups it by its first 500 characters, which it shows."""
+    head = "🔥 model failed on job 1234: " + "🔥" * 600
+    errors = [head + " first tail", head + " another tail 77", "short error 5"]
+    with db.transaction() as session:
+        agent = new_agent(session).id
+        for _ in errors:
+            new_task(session)
+    for error in errors:
+        with db.transaction() as session:
+            (claim,) = queue.claim_tasks(session, agent, limit=1)
+            queue.fail_task(session, claim.task.id, claim.lease_token, error, retry=False)
+    now = datetime.now(UTC)
+    with db.engine.connect() as conn:
+        found = reports.failures(
+            conn, ReportQuery(since=now - timedelta(hours=1), until=now + timedelta(minutes=1))
+        ).errors
+    groups = {(g.pattern, g.count) for g in found if g.source == "task"}
+    assert groups == {(error_pattern(head[:500]), 2), ("short error <n>", 1)}
+    long_group = next(g for g in found if g.count == 2)
+    assert long_group.example == head[:500]

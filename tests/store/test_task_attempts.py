@@ -108,9 +108,10 @@ def test_a_step_put_back_between_others_restores_the_attempts_around_it(db: Data
     """An insert out of order (a retry between two claims, restored by hand with its id)
     recomputes both attempts: the first ends with the retry again, the second waits from it."""
     build(db)
+    written = [c for c in HistoryEntry.__table__.c if c.computed is None]  # not error_message
     with db.engine.connect() as conn:
         retry = conn.execute(
-            sa.select(HistoryEntry.__table__)
+            sa.select(*written)
             .where(HistoryEntry.action == "retry")
             .order_by(HistoryEntry.id)
             .limit(1)

@@ -29,6 +29,9 @@ from swarm_director.ops.dbinfo import table_of
 from swarm_director.ops.retention.archive import write_archive  # one archive format for both
 
 HISTORY = table_of(HistoryEntry)
+#: What an archive line holds: the rows as written, not what the database derives from them
+#: (``error_message``).
+_ARCHIVED = [column for column in HISTORY.c if column.computed is None]
 DEFAULT_RETENTION = timedelta(days=90)
 BATCH = 5000
 _SQLITE_YIELD_S = 0.05
@@ -71,7 +74,7 @@ def _archive(
         nonlocal count, last_id
         while True:
             query = (
-                sa.select(HISTORY)
+                sa.select(*_ARCHIVED)
                 .where(HISTORY.c.at < cutoff, HISTORY.c.id > last_id)
                 .order_by(HISTORY.c.id)
                 .limit(BATCH)

@@ -90,11 +90,12 @@ def _reported(source: str, pattern: str, group: _Group) -> ErrorGroup:
     )
 
 
-def _attempt_messages(window: Window) -> Select[str, int, datetime, int]:
-    """``(message, count, newest, lowest task id)`` per distinct message of the attempts that
-    failed in the range."""
+def _attempt_messages(window: Window) -> Select[str | None, int, datetime, int]:
+    """``(message, count, newest, lowest task id)`` per distinct message (its first
+    :data:`~swarm_director.models.history.ERROR_HEAD` characters) of the attempts that failed
+    in the range."""
     h = HistoryEntry
-    message = h.changes[("last_error", 1)].as_string()
+    message = h.error_message  # in the failed steps' index, with every column read here
     return (
         select(message, func.count(), func.max(h.at), func.min(h.entity_id))
         .where(
