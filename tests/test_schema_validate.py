@@ -72,6 +72,8 @@ def test_missing_tables_are_reported(dialect: str, tmp_path: Path) -> None:
                 "table api_keys is in the models but missing from the database",
                 "table console_sessions is in the models but missing from the database",
                 "table idempotency_keys is in the models but missing from the database",
+                "table attempt_count_deltas is in the models but missing from the database",
+                "table attempt_count_hours is in the models but missing from the database",
                 "table log_volume_deltas is in the models but missing from the database",
                 "table log_volume_hours is in the models but missing from the database",
                 "table error_group_deltas is in the models but missing from the database",
