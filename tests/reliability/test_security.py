@@ -492,7 +492,7 @@ REVIEWED: dict[tuple[str, str], str] = {
     ): "attempts drift check: the derivation and the table's columns are attempt_ddl's constants, the limit an int formatted with :d, never input",
     (
         "models/rollup.py",
-        'f"INSERT INTO {ddl.TASKS} (epoch_hour, kind, type, priority, tasks) "',
+        'backfill = f"INSERT INTO {ddl.TASKS} (epoch_hour, kind, type, priority, tasks) "',
     ): "report rollup upkeep: table names are rollup_ddl's constants, never input",
     (
         "models/rollup_ddl.py",

@@ -20,14 +20,14 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from sqlalchemy import BigInteger, Connection, String, Table, delete, event, func, select
+from sqlalchemy import BigInteger, Connection, String, Table, event
 from sqlalchemy.orm import Mapped, mapped_column
 
 from swarm_director.db.base import Base
 from swarm_director.db.ddl import dialect_ddl
 from swarm_director.models import attempt_count_ddl as ddl
 from swarm_director.models.log import BigId
-from swarm_director.models.rollup import kept_counts
+from swarm_director.models.rollup import kept_counts, recount
 
 #: The kinds an attempt is counted under.
 CLAIMED, COMPLETED, FAILED = "claimed", "completed", "failed"
@@ -72,13 +72,8 @@ def rebuild_attempt_counts(connection: Connection) -> int:
     """Count every attempt again into ``attempt_count_hours`` (its deltas dropped), in the
     connection's transaction; returns the number of rows of the rollup. Run it after
     :func:`~swarm_director.models.attempt.rebuild_attempts`."""
-    if connection.dialect.name == "postgresql":
-        connection.exec_driver_sql("LOCK TABLE tasks, task_attempts IN SHARE MODE")
-        connection.exec_driver_sql(f"LOCK TABLE {ddl.COUNTS}, {ddl.COUNT_DELTAS}")
-    connection.execute(delete(DELTAS))
-    connection.execute(delete(HOURS))
-    connection.exec_driver_sql(ddl.backfill_sql(connection.dialect.name))
-    return int(connection.execute(select(func.count()).select_from(HOURS)).scalar_one())
+    backfill = ddl.backfill_sql(connection.dialect.name)
+    return recount(connection, HOURS, DELTAS, "tasks, task_attempts", backfill)
 
 
 def attempt_counts_drift(connection: Connection) -> list[tuple[tuple[Any, ...], int, int]]:

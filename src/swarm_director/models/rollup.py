@@ -204,14 +204,23 @@ def rebuild_log_hours(connection: Connection) -> int:
     """Count every log again into ``log_volume_hours`` (in the connection's transaction, its
     deltas dropped); returns the number of rows of the rollup. For a database filled by other
     means than the store (SQLite), or after ``db check`` found drift."""
+    return recount(
+        connection, _ROLLUP, _LOG_DELTAS, "agent_logs", ddl.backfill_sql(connection.dialect.name)
+    )
+
+
+def recount(connection: Connection, hours: Table, deltas: Table, rows: str, backfill: str) -> int:
+    """Empty the rollup ``hours`` and its ``deltas`` and count again with the INSERT
+    ``backfill``, in the connection's transaction; returns the number of hour rows. On
+    PostgreSQL the tables counted (``rows``) are locked in SHARE mode first, so that writers
+    wait for this transaction instead of appending deltas meanwhile."""
     if connection.dialect.name == "postgresql":
-        # Writers wait for this transaction instead of appending deltas meanwhile.
-        connection.exec_driver_sql("LOCK TABLE agent_logs IN SHARE MODE")
-        connection.exec_driver_sql(f"LOCK TABLE {ddl.LOGS}, {ddl.LOG_DELTAS}")
-    connection.execute(delete(_LOG_DELTAS))
-    connection.execute(delete(_ROLLUP))
-    connection.exec_driver_sql(ddl.backfill_sql(connection.dialect.name))
-    return int(connection.execute(select(func.count()).select_from(_ROLLUP)).scalar_one())
+        connection.exec_driver_sql(f"LOCK TABLE {rows} IN SHARE MODE")
+        connection.exec_driver_sql(f"LOCK TABLE {hours.name}, {deltas.name}")
+    connection.execute(delete(deltas))
+    connection.execute(delete(hours))
+    connection.exec_driver_sql(backfill)
+    return int(connection.execute(select(func.count()).select_from(hours)).scalar_one())
 
 
 def summed(
@@ -273,16 +282,14 @@ def _hour_column(dialect: str) -> Any:
 def rebuild_task_hours(connection: Connection) -> int:
     """Count every task and step again into ``task_count_hours`` (in the connection's
     transaction, its deltas dropped); returns the number of rows of the rollup."""
-    if connection.dialect.name == "postgresql":
-        connection.exec_driver_sql("LOCK TABLE tasks, history IN SHARE MODE")
-        connection.exec_driver_sql(f"LOCK TABLE {ddl.TASKS}, {ddl.TASK_DELTAS}")
-    connection.execute(delete(_TASK_DELTAS))
-    connection.execute(delete(_TASKS))
-    connection.exec_driver_sql(
-        f"INSERT INTO {ddl.TASKS} (epoch_hour, kind, type, priority, tasks) "
-        + ddl.task_counts_sql(connection.dialect.name)
+    backfill = f"INSERT INTO {ddl.TASKS} (epoch_hour, kind, type, priority, tasks) "
+    return recount(
+        connection,
+        _TASKS,
+        _TASK_DELTAS,
+        "tasks, history",
+        backfill + ddl.task_counts_sql(connection.dialect.name),
     )
-    return int(connection.execute(select(func.count()).select_from(_TASKS)).scalar_one())
 
 
 def task_hours_drift(connection: Connection) -> list[tuple[tuple[Any, ...], int, int]]:
