@@ -8,7 +8,10 @@ expiry), or that step's ``not_before`` when it was later (a due time, a retry's 
 ran until the step after it: ``complete``, or ``fail``, ``retry`` or ``expire`` (failed).
 Percentiles are nearest-rank (the value at rank ⌈p·n⌉), in seconds to the millisecond:
 computed by PostgreSQL (``percentile_disc``), and on SQLite, which runs in this process, from
-the attempts' few columns sorted here.
+the attempts' few columns sorted here. The failure rates count the range's whole UTC hours
+from ``attempt_count_hours`` (:mod:`swarm_director.models.attempt_count`), which counts the
+same attempts per hour, type, agent and outcome, and only the partial hours at either end
+from ``task_attempts``.
 """
 
 from __future__ import annotations
