@@ -27,7 +27,7 @@ from swarm_director.db.base import Base
 from swarm_director.db.ddl import dialect_ddl
 from swarm_director.models import attempt_count_ddl as ddl
 from swarm_director.models.log import BigId
-from swarm_director.models.rollup import kept_counts, recount
+from swarm_director.models.rollup import differing, kept_counts, recount
 
 #: The kinds an attempt is counted under.
 CLAIMED, COMPLETED, FAILED = "claimed", "completed", "failed"
@@ -83,12 +83,7 @@ def attempt_counts_drift(connection: Connection) -> list[tuple[tuple[Any, ...], 
         (int(h), str(k), str(t), str(int(a))): int(n)
         for h, k, t, a, n in connection.exec_driver_sql(ddl.counts_sql(connection.dialect.name))
     }
-    kept = kept_counts(connection, HOURS, DELTAS, KEYS, "attempts")
-    return [
-        (key, kept.get(key, 0), counted.get(key, 0))
-        for key in sorted(set(counted) | set(kept))
-        if kept.get(key, 0) != counted.get(key, 0)
-    ]
+    return differing(counted, kept_counts(connection, HOURS, DELTAS, KEYS, "attempts"))
 
 
 # Schemas built from the models (``create_all``) get the triggers too, after every table.

@@ -44,7 +44,7 @@ from swarm_director.enums import LogLevel
 from swarm_director.models import rollup_ddl as ddl
 from swarm_director.models.log import AgentLog, BigId
 from swarm_director.models.log_pattern import PATTERN_LENGTH, pattern_of
-from swarm_director.models.rollup import add_counts, kept_counts
+from swarm_director.models.rollup import add_counts, differing, kept_counts
 
 #: The rollup's key for error logs that have no pattern (written by hand).
 UNMASKED = ""
@@ -160,11 +160,7 @@ def error_groups_drift(connection: Connection) -> list[tuple[int, str, int, int]
         for h, p, n in connection.exec_driver_sql(ddl.error_counts_sql(connection.dialect.name))
     }
     kept = kept_counts(connection, HOURS, DELTAS, ["pattern"], "logs")
-    return [
-        (h, p, kept.get((h, p), 0), counted.get((h, p), 0))
-        for h, p in sorted(set(counted) | set(kept))
-        if kept.get((h, p), 0) != counted.get((h, p), 0)
-    ]
+    return [(h, p, k, n) for (h, p), k, n in differing(counted, kept)]
 
 
 # Schemas built from the models (``create_all``) get the triggers too, after every table.

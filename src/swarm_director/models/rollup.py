@@ -230,12 +230,17 @@ def summed(
     n: str,
     first: int | None = None,
     end: int | None = None,
+    *,
+    per_hour: bool = True,
 ) -> Select[Any]:
     """Each ``(epoch_hour, *keys)``'s count (column ``n``): its hour row plus its deltas not
-    yet folded, for the hours ``[first, end)`` (None: unbounded). What a rollup says."""
+    yet folded, for the hours ``[first, end)`` (None: unbounded). What a rollup says. With
+    ``per_hour=False``, each ``keys``' count over all those hours instead."""
+    if per_hour:
+        keys = ["epoch_hour", *keys]
 
     def rows(table: Table) -> Select[Any]:
-        stmt = select(*(table.c[k] for k in ["epoch_hour", *keys]), table.c[n].label("n"))
+        stmt = select(*(table.c[k] for k in keys), table.c[n].label("n"))
         if first is not None:
             stmt = stmt.where(table.c.epoch_hour >= first)
         if end is not None:
@@ -243,7 +248,7 @@ def summed(
         return stmt
 
     both = union_all(rows(hours), rows(deltas)).subquery()
-    group = [both.c[k] for k in ["epoch_hour", *keys]]
+    group = [both.c[k] for k in keys]
     return select(*group, func.sum(both.c.n)).group_by(*group)
 
 
@@ -257,6 +262,18 @@ def kept_counts(
     }
 
 
+def differing(
+    counted: dict[tuple[Any, ...], int], kept: dict[tuple[Any, ...], int]
+) -> list[tuple[tuple[Any, ...], int, int]]:
+    """``(key, rollup, counted)`` of every key whose rollup count (``kept``) differs from a
+    count of the rows (``counted``), in key order; a key missing from one side counts 0."""
+    return [
+        (key, kept.get(key, 0), counted.get(key, 0))
+        for key in sorted(set(counted) | set(kept))
+        if kept.get(key, 0) != counted.get(key, 0)
+    ]
+
+
 def log_hours_drift(connection: Connection) -> list[tuple[int, str, int, int]]:
     """``(epoch_hour, level, rollup, logs)`` of every hour and level where the rollup (hours
     and deltas) differs from a count of the logs (empty when exact)."""
@@ -268,11 +285,7 @@ def log_hours_drift(connection: Connection) -> list[tuple[int, str, int, int]]:
         )
     }
     kept = kept_counts(connection, _ROLLUP, _LOG_DELTAS, ["log_level"], "logs")
-    return [
-        (h, lvl, kept.get((h, lvl), 0), raw.get((h, lvl), 0))
-        for h, lvl in sorted(set(raw) | set(kept))
-        if kept.get((h, lvl), 0) != raw.get((h, lvl), 0)
-    ]
+    return [(h, lvl, k, n) for (h, lvl), k, n in differing(raw, kept)]
 
 
 def _hour_column(dialect: str) -> Any:
@@ -302,11 +315,7 @@ def task_hours_drift(connection: Connection) -> list[tuple[tuple[Any, ...], int,
         )
     }
     kept = kept_counts(connection, _TASKS, _TASK_DELTAS, ["kind", "type", "priority"], "tasks")
-    return [
-        (key, kept.get(key, 0), counted.get(key, 0))
-        for key in sorted(set(counted) | set(kept))
-        if kept.get(key, 0) != counted.get(key, 0)
-    ]
+    return differing(counted, kept)
 
 
 # Schemas built from the models (``create_all``: some tests, benchmarks) get the triggers too;

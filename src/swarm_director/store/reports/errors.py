@@ -16,15 +16,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, func, select, text, union_all
+from sqlalchemy import Connection, Select, func, select, text
 
 from swarm_director.enums import LogLevel
 from swarm_director.models.error_group import DELTAS, HOURS, UNMASKED
 from swarm_director.models.history import FAILED_STEPS, HistoryEntry
 from swarm_director.models.log import AgentLog
 from swarm_director.models.log_pattern import error_pattern
-from swarm_director.models.rollup import EPOCH, HOUR, epoch_hour, hour_start
+from swarm_director.models.rollup import summed
 from swarm_director.schemas.reports import ErrorGroup
+from swarm_director.store.reports.rollups import hours_within
 from swarm_director.store.reports.window import Window
 
 #: Most groups reported, and ids kept as examples per group.
@@ -131,21 +132,14 @@ def _unmasked_logs(window: Window) -> Select[str, int, datetime, int]:
 def _log_counts(connection: Connection, window: Window) -> dict[str, int]:
     """Error logs in the range per pattern (:data:`UNMASKED` for those without): the rollup's
     whole hours, the logs themselves for the partial hours at either end."""
-    first = -(-(window.since - EPOCH) // HOUR)  # ceiling
-    end = epoch_hour(window.until)
-    if first >= end:
+    span = hours_within(window.since, window.until)
+    if span is None:
         return _raw_counts(connection, window.since, window.until)
-    counts = _raw_counts(connection, window.since, hour_start(first))
-    for pattern, count in _raw_counts(connection, hour_start(end), window.until).items():
+    counts = _raw_counts(connection, window.since, span.since)
+    for pattern, count in _raw_counts(connection, span.until, window.until).items():
         counts[pattern] = counts.get(pattern, 0) + count
-    both = union_all(
-        *(
-            select(t.c.pattern, t.c.logs).where(t.c.epoch_hour >= first, t.c.epoch_hour < end)
-            for t in (HOURS, DELTAS)
-        )
-    ).subquery()
-    summed = select(both.c.pattern, func.sum(both.c.logs)).group_by(both.c.pattern)
-    for pattern, count in connection.execute(summed):
+    totals = summed(HOURS, DELTAS, ["pattern"], "logs", span.first, span.end, per_hour=False)
+    for pattern, count in connection.execute(totals):
         if count:
             counts[pattern] = counts.get(pattern, 0) + int(count)
     return counts

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Connection, Table, func, select, union_all
+from sqlalchemy import Connection, Table
 
 from swarm_director.models.attempt_count import DELTAS as _ATTEMPT_DELTAS
 from swarm_director.models.attempt_count import HOURS as _ATTEMPTS
-from swarm_director.models.attempt_count import UNASSIGNED
+from swarm_director.models.attempt_count import KEYS, UNASSIGNED
 from swarm_director.models.rollup import (
     EPOCH,
     HOUR,
@@ -97,15 +97,9 @@ def attempt_totals(
 ) -> list[tuple[str, str, int | None, int]]:
     """``(kind, type, agent_id, attempts)`` of the attempts claimed in the hours of ``span``
     (``agent_id`` None for attempts without an agent), from ``attempt_count_hours``."""
-    parts = [
-        select(t.c.kind, t.c.type, t.c.agent_id, t.c.attempts).where(
-            t.c.epoch_hour >= span.first, t.c.epoch_hour < span.end
-        )
-        for t in (_ATTEMPTS, _ATTEMPT_DELTAS)
-    ]
-    both = union_all(*parts).subquery()
-    keys = [both.c.kind, both.c.type, both.c.agent_id]
-    stmt = select(*keys, func.sum(both.c.attempts)).group_by(*keys)
+    stmt = summed(
+        _ATTEMPTS, _ATTEMPT_DELTAS, KEYS, "attempts", span.first, span.end, per_hour=False
+    )
     return [
         (str(row[0]), str(row[1]), None if row[2] == UNASSIGNED else int(row[2]), int(row[3]))
         for row in connection.execute(stmt)
