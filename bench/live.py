@@ -14,9 +14,10 @@ and the index's merged entries never know it).
 
 The run is cut into windows: ``--window`` seconds with the writers posting, then ``--pause``
 seconds with the writers stopped. Throughout, one client (one kept-alive connection, one
-request at a time) loops over :data:`REQUESTS`, the named reads, and each window reports per
-read the p50 and p95 latency while ingesting beside the same read on the same table with the
-writers paused, and their ratio. A read is one line in :data:`REQUESTS`. Among them, the
+request at a time, in a process of its own: see :class:`Reader`) loops over
+:data:`REQUESTS`, the named reads, and each window reports per read the p50 and p95 latency
+while ingesting beside the same read on the same table with the writers paused, and their
+ratio. A read is one line in :data:`REQUESTS`. Among them, the
 bare Flask endpoints of bench/api.py (a server of their own, the same gunicorn and workers):
 what a request of the same size costs without our code, so that a read's ratio to them tells
 the server's share from the machine's. ``--tails`` live tails (``GET /api/logs/stream``)
@@ -36,6 +37,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import multiprocessing
 import os
 import random
 import re
@@ -301,6 +303,40 @@ def measure(port: int, bare_port: int, run: Run, seconds: float) -> dict[str, li
     return times
 
 
+class Reader:
+    """The reading client in a process of its own, forked before the writers' and tails'
+    threads start: its latencies then include no wait for this process's GIL, which the
+    tails' parsing of thousands of events a second holds (a reading client is not the
+    writing agents' process either). Each :meth:`measure` runs :func:`measure` there."""
+
+    def __init__(self, port: int, bare_port: int, run: Run) -> None:
+        self.run = run
+        self.pipe, child = multiprocessing.Pipe()
+        context = multiprocessing.get_context("fork")
+        self.process = context.Process(
+            target=self._serve, args=(child, port, bare_port, run), daemon=True
+        )
+        self.process.start()
+
+    @staticmethod
+    def _serve(pipe: Any, port: int, bare_port: int, run: Run) -> None:
+        while True:
+            order = pipe.recv()
+            if order is None:
+                return
+            seconds, run.new_word = order
+            pipe.send(measure(port, bare_port, run, seconds))
+
+    def measure(self, seconds: float) -> dict[str, list[float]]:
+        self.pipe.send((seconds, self.run.new_word))
+        times: dict[str, list[float]] = self.pipe.recv()
+        return times
+
+    def close(self) -> None:
+        self.pipe.send(None)
+        self.process.join(timeout=30)
+
+
 def _p(values: list[float], q: float) -> float:
     return (statistics.median(values) if q == 0.5 else percentile(values, q)) * 1000
 
@@ -407,17 +443,18 @@ def bench(dialect: str, args: argparse.Namespace, work: Path) -> list[str]:
         bare_command = [sys.executable, str(Path(__file__).with_name("api.py")), "--serve-bare",
                         str(bare_port), "--workers", str(args.workers)]  # fmt: skip
         with server(command, port, env), server(bare_command, bare_port, env):
+            reader = Reader(port, bare_port, run)
             writers = Writers(port, run, args.writers, args.batch)
             tails = Tails(port, args.tails)
             try:
-                measure(port, bare_port, run, 3)  # warm-up: every worker's first requests
+                reader.measure(3)  # warm-up: every worker's first requests
                 window = 0
                 while writers.rows < args.rows:
                     window += 1
                     run.new_word = f"nova{window}"
                     before, start, wall = writers.rows, time.monotonic(), time.time()
                     writers.running.set()
-                    busy = measure(port, bare_port, run, args.window)
+                    busy = reader.measure(args.window)
                     writers.running.clear()
                     elapsed = time.monotonic() - start
                     time.sleep(0.5)  # the batches in flight land
@@ -425,10 +462,11 @@ def bench(dialect: str, args: argparse.Namespace, work: Path) -> list[str]:
                         raise SystemExit(f"failed: {(writers.errors + tails.errors)[0]}")
                     added = writers.rows - before
                     delays = tails.delays(wall, time.time())
-                    idle = measure(port, bare_port, run, args.pause)
+                    idle = reader.measure(args.pause)
                     missed += report(window, writers.rows, added, added / elapsed, busy, idle,
                                      delays, writers.rows - added >= args.settle)  # fmt: skip
             finally:
+                reader.close()
                 writers.close()
                 tails.close()
     finally:
