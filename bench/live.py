@@ -117,6 +117,11 @@ REQUESTS = (
     Request("queue claim", _claim, None),
     Request("queue complete", _complete, None),
     Request("history", lambda r: _get("/api/history?limit=50"), None),
+    # The reports of the console's overview: the last 24 hours by hour, the range ending now.
+    Request("report: tasks", lambda r: _get("/api/reports/tasks"), None),
+    Request("report: logs", lambda r: _get("/api/reports/logs"), None),
+    Request("report: failures", lambda r: _get("/api/reports/failures"), None),
+    Request("report: durations", lambda r: _get("/api/reports/durations"), None),
     # The baseline: what a request costs the server and this machine without our code.
     Request("bare Flask, 50 logs", lambda r: _get(f"/bare/{_task(r)}/logs"), None, bare=True),
     Request("bare Flask, a task", lambda r: _get(f"/bare/{_task(r)}"), None, bare=True),
