@@ -306,3 +306,66 @@ def test_task_counts_follow_edits_deletes_pruning_and_concurrent_workers(db: Dat
             "SELECT kind, tasks FROM task_count_deltas) AS s GROUP BY kind ORDER BY kind"
         ).all()
     assert [k for k, n in kinds if n > 0] == ["completed", "created", "failed"]
+
+
+def _log_rows_read(db: Database, report: Any) -> tuple[Any, list[str]]:
+    """The report's result and the statements it ran that read rows of ``agent_logs`` by
+    time and group them (the raw count of a partial hour)."""
+    statements: list[str] = []
+
+    def grab(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "FROM agent_logs" in statement and "count(*)" in statement:
+            statements.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", grab)
+    try:
+        with db.engine.connect() as conn:
+            return report(conn), statements
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", grab)
+
+
+def test_a_range_ending_now_counts_its_last_hour_from_the_rollup_exactly(db: Database) -> None:
+    """A range that ends after the last log of its hour (the usual case: it ends now) takes
+    that hour's counts from the rollup instead of reading its logs; a log at or after the end
+    within that hour sends the report back to the logs. Either way the figures are the raw
+    query's, for the log volume and for the error logs of the most frequent errors."""
+    task = _new_task(db)
+    until = datetime(2026, 11, 3, 14, 41, 7, tzinfo=UTC)
+    first = until - timedelta(hours=30, minutes=17)
+    with db.transaction() as session:
+        logs.add_logs(session, task, _rows(400, first, timedelta(minutes=4, seconds=33)))
+        logs.add_logs(
+            session, task, _rows(90, until - timedelta(minutes=40), timedelta(seconds=26))
+        )
+    query = ReportQuery(since=until - timedelta(hours=24), until=until, bucket="hour")
+    window = resolve(query)
+
+    def both(conn: Any) -> tuple[Any, Any]:
+        return reports.log_volume(conn, window=window), reports.failures(conn, window=window)
+
+    def raw(conn: Any) -> tuple[Any, Any]:
+        volume = reports.log_volume(conn, window=window, rollup=False)
+        return volume, reports.failures(conn, window=window, rollup=False)
+
+    def errors(result: tuple[Any, Any]) -> list[tuple[str, int]]:
+        return [(e.pattern, e.count) for e in result[1].errors]
+
+    quiet, statements = _log_rows_read(db, both)
+    with db.engine.connect() as conn:
+        expected = raw(conn)
+    assert quiet[0] == expected[0]
+    assert sum(quiet[0].totals.values()) > 300
+    assert errors(quiet) == errors(expected) and errors(quiet)
+    # Only the partial hour at the start was read from the logs, once by each report.
+    assert len(statements) == 2, statements
+    # A log at the end itself (not in the range: until is exclusive) and one of each level
+    # after it in the same hour: the rollup's hour counts them, the report does not.
+    with db.transaction() as session:
+        logs.add_logs(session, task, _rows(1, until, HOUR, "at the end"))
+        later = until + timedelta(minutes=9)
+        logs.add_logs(session, task, _rows(len(LEVELS), later, timedelta(seconds=1), "later"))
+    busy, statements = _log_rows_read(db, both)
+    assert busy[0] == expected[0]
+    assert errors(busy) == errors(expected)
+    assert len(statements) == 4, statements  # and the last hour's, by each report

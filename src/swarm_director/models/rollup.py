@@ -41,6 +41,7 @@ from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
+    ColumnElement,
     Connection,
     Select,
     String,
@@ -232,15 +233,19 @@ def summed(
     end: int | None = None,
     *,
     per_hour: bool = True,
+    when: ColumnElement[bool] | None = None,
 ) -> Select[Any]:
     """Each ``(epoch_hour, *keys)``'s count (column ``n``): its hour row plus its deltas not
     yet folded, for the hours ``[first, end)`` (None: unbounded). What a rollup says. With
-    ``per_hour=False``, each ``keys``' count over all those hours instead."""
+    ``per_hour=False``, each ``keys``' count over all those hours instead. ``when``: only if
+    that condition holds, evaluated in the same statement (the same snapshot) as the counts."""
     if per_hour:
         keys = ["epoch_hour", *keys]
 
     def rows(table: Table) -> Select[Any]:
         stmt = select(*(table.c[k] for k in keys), table.c[n].label("n"))
+        if when is not None:
+            stmt = stmt.where(when)
         if first is not None:
             stmt = stmt.where(table.c.epoch_hour >= first)
         if end is not None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections import Counter
+from datetime import datetime
 
-from sqlalchemy import Connection, func, select, text
+from sqlalchemy import ColumnElement, Connection, exists, func, select, text
 from sqlalchemy.orm import Session
 
 from swarm_director.enums import DraftStatus, LogLevel
@@ -15,7 +16,7 @@ from swarm_director.models.log import AgentLog
 from swarm_director.models.rollup import hour_start
 from swarm_director.schemas.reports import DraftReport, EmailReport, LogVolumeReport, ReportQuery
 from swarm_director.store._common import core_connection
-from swarm_director.store.reports.rollups import log_hours, whole_hours
+from swarm_director.store.reports.rollups import log_hours, tail_counts, whole_hours
 from swarm_director.store.reports.window import Window, resolve
 
 
@@ -37,8 +38,14 @@ def log_volume(
     span = whole_hours(window) if rollup else None
     raw = [(window.since, window.until)]
     if span is not None:
-        raw = [(window.since, span.since), (span.until, window.until)]
-        for hour, level, count in log_hours(connection, span):
+        found = log_hours(connection, span.first, span.end)
+        tail = tail_counts(
+            window.until, lambda hour, quiet: log_hours(connection, hour, hour + 1, quiet), _logs
+        )
+        raw = [(window.since, span.since)]
+        if tail is None:
+            raw.append((span.until, window.until))
+        for hour, level, count in found + (tail or []):
             levels[level][window.index_of(hour_start(hour))] += count
     bucket = window.bucket_sql(AgentLog.timestamp, connection.dialect.name).label("b")
     for since, until in raw:
@@ -56,6 +63,10 @@ def log_volume(
         levels=levels,
         totals={name: sum(values) for name, values in levels.items()},
     )
+
+
+def _logs(since: datetime, until: datetime) -> ColumnElement[bool]:
+    return exists().where(AgentLog.timestamp >= since, AgentLog.timestamp < until)
 
 
 def email_outcomes(

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, func, select, text
+from sqlalchemy import ColumnElement, Connection, Select, exists, func, select, text
 
 from swarm_director.enums import LogLevel
 from swarm_director.models.error_group import DELTAS, HOURS, UNMASKED
@@ -25,7 +25,7 @@ from swarm_director.models.log import AgentLog
 from swarm_director.models.log_pattern import error_pattern
 from swarm_director.models.rollup import summed
 from swarm_director.schemas.reports import ErrorGroup
-from swarm_director.store.reports.rollups import hours_within
+from swarm_director.store.reports.rollups import hours_within, tail_counts
 from swarm_director.store.reports.window import Window
 
 #: Most groups reported, and ids kept as examples per group.
@@ -136,13 +136,27 @@ def _log_counts(connection: Connection, window: Window) -> dict[str, int]:
     if span is None:
         return _raw_counts(connection, window.since, window.until)
     counts = _raw_counts(connection, window.since, span.since)
-    for pattern, count in _raw_counts(connection, span.until, window.until).items():
+    tail = tail_counts(
+        window.until, lambda hour, quiet: _hour_counts(connection, hour, hour + 1, quiet), _later
+    )
+    if tail is None:
+        tail = list(_raw_counts(connection, span.until, window.until).items())
+    for pattern, count in _hour_counts(connection, span.first, span.end) + tail:
         counts[pattern] = counts.get(pattern, 0) + count
-    totals = summed(HOURS, DELTAS, ["pattern"], "logs", span.first, span.end, per_hour=False)
-    for pattern, count in connection.execute(totals):
-        if count:
-            counts[pattern] = counts.get(pattern, 0) + int(count)
     return counts
+
+
+def _hour_counts(
+    connection: Connection, first: int, end: int, when: ColumnElement[bool] | None = None
+) -> list[tuple[str, int]]:
+    """``(pattern, logs)`` over the hours ``[first, end)`` from the rollup (only if ``when``
+    holds, with it)."""
+    stmt = summed(HOURS, DELTAS, ["pattern"], "logs", first, end, per_hour=False, when=when)
+    return [(str(pattern), int(n)) for pattern, n in connection.execute(stmt) if n]
+
+
+def _later(since: datetime, until: datetime) -> ColumnElement[bool]:
+    return exists().where(*_in_range(since, until))
 
 
 def _raw_counts(connection: Connection, since: datetime, until: datetime) -> dict[str, int]:

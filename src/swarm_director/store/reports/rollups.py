@@ -5,15 +5,22 @@ either end from the logs themselves, so its figures are those of the raw query. 
 for hour buckets and for day buckets in a zone whose offsets are whole hours and change on
 whole hours; for minute buckets and other zones :func:`whole_hours` says no and the report
 reads the logs.
+
+The partial hour at the end is the exception when nothing lies after the range's end in its
+hour (:func:`tail_counts`): then the rollup's count of that hour is the count of its rows
+before the end. That is the usual case, a range that ends now, and the hour that a swarm
+writing fast fills most: read from the logs, the last 24 hours' report read every log of
+the current hour (docs/benchmarks.md, "Reports under live ingest").
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import ColumnElement, Connection, Table
 
 from swarm_director.models.attempt_count import DELTAS as _ATTEMPT_DELTAS
 from swarm_director.models.attempt_count import HOURS as _ATTEMPTS
@@ -35,6 +42,7 @@ _ROLLUP = cast(Table, LogVolumeHour.__table__)
 _TASKS = cast(Table, TaskCountHour.__table__)
 _LOG_DELTAS = cast(Table, LogVolumeDelta.__table__)
 _TASK_DELTAS = cast(Table, TaskCountDelta.__table__)
+_Row = TypeVar("_Row", bound=tuple[Any, ...])
 
 
 @dataclass(frozen=True)
@@ -71,10 +79,30 @@ def hours_within(since: datetime, until: datetime) -> HourSpan | None:
     return HourSpan(first, end) if first < end else None
 
 
-def log_hours(connection: Connection, span: HourSpan) -> list[tuple[int, str, int]]:
-    """``(epoch_hour, level, logs)`` of the hours in ``span`` that have logs."""
-    stmt = summed(_ROLLUP, _LOG_DELTAS, ["log_level"], "logs", span.first, span.end)
+def log_hours(
+    connection: Connection, first: int, end: int, when: ColumnElement[bool] | None = None
+) -> list[tuple[int, str, int]]:
+    """``(epoch_hour, level, logs)`` of the hours ``[first, end)`` that have logs (only if
+    ``when`` holds, with it)."""
+    stmt = summed(_ROLLUP, _LOG_DELTAS, ["log_level"], "logs", first, end, when=when)
     return [(int(h), str(lvl), int(n)) for h, lvl, n in connection.execute(stmt) if n]
+
+
+def tail_counts(
+    until: datetime,
+    counts: Callable[[int, ColumnElement[bool]], list[_Row]],
+    later: Callable[[datetime, datetime], ColumnElement[bool]],
+) -> list[_Row] | None:
+    """The rollup's counts of the hour ``until`` falls inside, if no row lies from ``until`` to
+    that hour's end (``later(since, until)``: such a row exists): they then count the hour's
+    rows before ``until``. ``counts(hour, condition)`` reads them, with the condition checked
+    in the same statement. ``[]`` when ``until`` is on the hour (no partial hour); None when
+    the rollup cannot stand for the rows (or has none for the hour): read the rows."""
+    hour = epoch_hour(until)
+    if hour_start(hour) == until:
+        return []
+    found = counts(hour, ~later(until, hour_start(hour + 1)))
+    return found or None
 
 
 def task_hours(
