@@ -47,6 +47,7 @@ REVISIONS = [
     "014_add_error_groups",
     "015_add_attempt_counts",
     "016_add_history_error_message",
+    "017_index_report_ranges",
 ]
 
 #: Tables each revision creates (and its downgrade drops).
@@ -73,6 +74,7 @@ CREATES = {
     "014_add_error_groups": {"error_group_hours", "error_group_deltas"},
     "015_add_attempt_counts": {"attempt_count_hours", "attempt_count_deltas"},
     "016_add_history_error_message": set(),
+    "017_index_report_ranges": set(),
 }
 #: Tables whose rows are counted from other tables' (not inserted by ROWS).
 DERIVED = {
@@ -228,6 +230,8 @@ ROWS: dict[str, list[tuple[str, dict[str, Any]]]] = {
     ],
     # 016 derives the error messages of the history above (the test checks them).
     "016_add_history_error_message": [],
+    # 017 only indexes what is there.
+    "017_index_report_ranges": [],
 }  # fmt: skip
 
 Snapshot = dict[str, list[dict[str, Any]]]

@@ -68,6 +68,10 @@ def test_missing_tables_are_reported(dialect: str, tmp_path: Path) -> None:
                 "models but missing from the database",
                 "index ix_tasks_created_at on tasks (created_at) is in the models but missing "
                 "from the database",
+                "index ix_email_messages_sent_at on email_messages (sent_at) is in the models "
+                "but missing from the database",
+                "index ix_drafts_status_updated_at on drafts (status, updated_at, version) is "
+                "in the models but missing from the database",
                 "table history is in the models but missing from the database",
                 "table api_keys is in the models but missing from the database",
                 "table console_sessions is in the models but missing from the database",

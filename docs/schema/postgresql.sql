@@ -119,11 +119,11 @@ CREATE INDEX ix_history_actor_id ON history (actor, id);
 
 CREATE INDEX ix_history_at ON history (at);
 
-CREATE INDEX ix_history_email_at ON history (at) WHERE entity = 'email';
+CREATE INDEX ix_history_email_at ON history (entity, at) WHERE entity = 'email';
 
 CREATE INDEX ix_history_entity_entity_id_id ON history (entity, entity_id, id);
 
-CREATE INDEX ix_history_failed_at ON history (at, entity, entity_id, error_message) WHERE action IN ('fail', 'retry', 'expire');
+CREATE INDEX ix_history_failed_at ON history (entity, at, entity_id, error_message) WHERE action IN ('fail', 'retry', 'expire');
 
 -- idempotency_keys: A client-chosen key for one write, the hash of its body and the result it produced.
 CREATE TABLE idempotency_keys (
@@ -353,6 +353,8 @@ CREATE INDEX ix_drafts_author_agent_id ON drafts (author_agent_id);
 
 CREATE INDEX ix_drafts_reviewer_agent_id ON drafts (reviewer_agent_id);
 
+CREATE INDEX ix_drafts_status_updated_at ON drafts (status, updated_at, version);
+
 -- email_messages: An email written for a task, from draft to delivery.
 CREATE TABLE email_messages (
 	id SERIAL NOT NULL, 
@@ -376,6 +378,8 @@ CREATE TABLE email_messages (
 );
 
 CREATE INDEX ix_email_messages_draft_id ON email_messages (draft_id);
+
+CREATE INDEX ix_email_messages_sent_at ON email_messages (sent_at);
 
 CREATE INDEX ix_email_messages_status_id ON email_messages (status, id);
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ForeignKey, Integer, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from swarm_director.db.base import Base, TimestampMixin
@@ -38,4 +38,9 @@ class Draft(TimestampMixin, Base):
     task: Mapped[Task] = relationship(back_populates="drafts", lazy="raise")
 
     # Also the index for "drafts of a task in version order" and "version N of a task".
-    __table_args__ = (UniqueConstraint("task_id", "version"),)
+    __table_args__ = (
+        UniqueConstraint("task_id", "version"),
+        # The drafts report: the drafts approved in a range and their versions, from the
+        # index alone, not every draft ever written.
+        Index("ix_drafts_status_updated_at", "status", "updated_at", "version"),
+    )

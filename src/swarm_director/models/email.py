@@ -51,4 +51,8 @@ class EmailMessage(TimestampMixin, Base):
     task: Mapped[Task] = relationship(back_populates="emails", lazy="raise")
 
     # The outbox: GET /api/emails?status=queued, oldest first by id.
-    __table_args__ = (Index("ix_email_messages_status_id", "status", "id"),)
+    __table_args__ = (
+        Index("ix_email_messages_status_id", "status", "id"),
+        # The emails report: the emails sent in a range, not every email ever sent.
+        Index("ix_email_messages_sent_at", "sent_at"),
+    )

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, case, func, literal, or_, select, union_all
 from sqlalchemy.orm import Session
 
+from swarm_director.db.planner import unindexed
 from swarm_director.models.agent import Agent
 from swarm_director.models.history import HistoryEntry
 from swarm_director.models.rollup import hour_start
@@ -118,7 +119,8 @@ def _raw_counts(window: Window, dialect: str, extra: list[Any], since: Any, unti
         select(step_bucket, kind, *extra, func.count().label("n"))
         .join(Task, Task.id == HistoryEntry.entity_id)
         .where(
-            HistoryEntry.entity == "task",
+            # The range through the time index, not every task step through the entity's.
+            unindexed(HistoryEntry.entity) == "task",
             HistoryEntry.at >= since,
             HistoryEntry.at < until,
             or_(HistoryEntry.action == "complete", failed_step()),
