@@ -32,6 +32,7 @@ from swarm_director.ops.retention.policy import RetentionPolicy
 from swarm_director.schemas.reports import ReportQuery
 from swarm_director.store import logs, reports, tasks
 from swarm_director.store.history import prune_history
+from swarm_director.store.reports.rollups import edges, hours_within
 from swarm_director.store.reports.window import resolve
 from tests.store.conftest import new_task
 from tests.store.queue_workers import run_workers
@@ -42,6 +43,7 @@ from tests.store.rollup_counts import rollup_log_total, stored_logs
 NOW = datetime(2026, 12, 15, 12, 30, tzinfo=UTC)
 LEVELS = [level.value for level in LogLevel]
 HOUR = timedelta(hours=1)
+MINUTE = timedelta(minutes=1)
 
 
 def _rows(n: int, first: datetime, step: timedelta, tag: str = "") -> list[dict[str, object]]:
@@ -308,64 +310,53 @@ def test_task_counts_follow_edits_deletes_pruning_and_concurrent_workers(db: Dat
     assert [k for k, n in kinds if n > 0] == ["completed", "created", "failed"]
 
 
-def _log_rows_read(db: Database, report: Any) -> tuple[Any, list[str]]:
-    """The report's result and the statements it ran that read rows of ``agent_logs`` by
-    time and group them (the raw count of a partial hour)."""
-    statements: list[str] = []
+def test_each_partial_hour_is_read_from_the_side_that_can_hold_fewer_rows() -> None:
+    """The range's own part of a partial hour, or the rollup's hour less the rest of it: a
+    range that ends now reads only what was written after its end (rows lie up to now)."""
+    now = datetime(2026, 11, 3, 14, 41, 7, 500000, tzinfo=UTC)
+    since, until = now - timedelta(hours=24), now - timedelta(milliseconds=300)
+    span = hours_within(since, until)
+    assert span is not None
+    head, tail = edges(since, until, span, now)
+    # 14:41:07 yesterday: its 19 minutes against the 41 before it.
+    assert (head.since, head.until, head.by_rollup) == (since, since.replace(minute=0, second=0,
+            microsecond=0) + HOUR, False)  # fmt: skip
+    # Today's 41 minutes against the 0.3 s written since the range's end: the rollup.
+    assert tail.by_rollup and (tail.rest_since, tail.rest_until) == (until, until.replace(
+        minute=0, second=0, microsecond=0) + HOUR)  # fmt: skip
+    # In the past, by their lengths: 5 minutes of a range's hour read as they are, 55 not.
+    early = datetime(2026, 11, 1, 9, 5, tzinfo=UTC)
+    span = hours_within(early, early + timedelta(hours=5))
+    assert span is not None
+    head, tail = edges(early, early + timedelta(hours=5), span, now)
+    assert head.by_rollup and (head.rest_since, head.rest_until) == (early - 5 * MINUTE, early)
+    assert not tail.by_rollup and (tail.since, tail.until) == (early + 5 * HOUR - 5 * MINUTE,
+            early + 5 * HOUR)  # fmt: skip
 
-    def grab(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if "FROM agent_logs" in statement and "count(*)" in statement:
-            statements.append(statement)
 
-    sa.event.listen(db.engine, "before_cursor_execute", grab)
-    try:
-        with db.engine.connect() as conn:
-            return report(conn), statements
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", grab)
-
-
-def test_a_range_ending_now_counts_its_last_hour_from_the_rollup_exactly(db: Database) -> None:
-    """A range that ends after the last log of its hour (the usual case: it ends now) takes
-    that hour's counts from the rollup instead of reading its logs; a log at or after the end
-    within that hour sends the report back to the logs. Either way the figures are the raw
-    query's, for the log volume and for the error logs of the most frequent errors."""
+@pytest.mark.parametrize(("start", "end"), [(41, 41), (5, 5), (5, 41), (41, 5)])
+def test_partial_hours_read_either_way_give_the_raw_figures(
+    db: Database, start: int, end: int
+) -> None:
+    """Both ends of a range, each read as its own part or as the rollup's hour less the rest,
+    with logs at the range's end itself (not in it: ``until`` is exclusive), after it in the
+    same hour and before its start in the same hour: the log volume and the most frequent
+    errors are those of the raw query."""
     task = _new_task(db)
-    until = datetime(2026, 11, 3, 14, 41, 7, tzinfo=UTC)
-    first = until - timedelta(hours=30, minutes=17)
+    since = datetime(2026, 11, 2, 10, start, 7, tzinfo=UTC)
+    until = datetime(2026, 11, 3, 14, end, 7, tzinfo=UTC)
     with db.transaction() as session:
-        logs.add_logs(session, task, _rows(400, first, timedelta(minutes=4, seconds=33)))
-        logs.add_logs(
-            session, task, _rows(90, until - timedelta(minutes=40), timedelta(seconds=26))
-        )
-    query = ReportQuery(since=until - timedelta(hours=24), until=until, bucket="hour")
-    window = resolve(query)
-
-    def both(conn: Any) -> tuple[Any, Any]:
-        return reports.log_volume(conn, window=window), reports.failures(conn, window=window)
-
-    def raw(conn: Any) -> tuple[Any, Any]:
-        volume = reports.log_volume(conn, window=window, rollup=False)
-        return volume, reports.failures(conn, window=window, rollup=False)
-
-    def errors(result: tuple[Any, Any]) -> list[tuple[str, int]]:
-        return [(e.pattern, e.count) for e in result[1].errors]
-
-    quiet, statements = _log_rows_read(db, both)
+        step = timedelta(minutes=3, seconds=11)
+        logs.add_logs(session, task, _rows(600, since - 2 * HOUR, step))
+        for at in (since, until):
+            logs.add_logs(session, task, _rows(len(LEVELS), at, timedelta(0), "edge"))
+            logs.add_logs(session, task, _rows(len(LEVELS), at + 3 * MINUTE, timedelta(0), "+"))
+            logs.add_logs(session, task, _rows(len(LEVELS), at - 3 * MINUTE, timedelta(0), "-"))
+    window = resolve(ReportQuery(since=since, until=until, bucket="hour"))
     with db.engine.connect() as conn:
-        expected = raw(conn)
-    assert quiet[0] == expected[0]
-    assert sum(quiet[0].totals.values()) > 300
-    assert errors(quiet) == errors(expected) and errors(quiet)
-    # Only the partial hour at the start was read from the logs, once by each report.
-    assert len(statements) == 2, statements
-    # A log at the end itself (not in the range: until is exclusive) and one of each level
-    # after it in the same hour: the rollup's hour counts them, the report does not.
-    with db.transaction() as session:
-        logs.add_logs(session, task, _rows(1, until, HOUR, "at the end"))
-        later = until + timedelta(minutes=9)
-        logs.add_logs(session, task, _rows(len(LEVELS), later, timedelta(seconds=1), "later"))
-    busy, statements = _log_rows_read(db, both)
-    assert busy[0] == expected[0]
-    assert errors(busy) == errors(expected)
-    assert len(statements) == 4, statements  # and the last hour's, by each report
+        volume = reports.log_volume(conn, window=window)
+        assert volume == reports.log_volume(conn, window=window, rollup=False)
+        fast = reports.failures(conn, window=window).errors
+        raw = reports.failures(conn, window=window, rollup=False).errors
+    assert [(e.pattern, e.count) for e in fast] == [(e.pattern, e.count) for e in raw]
+    assert sum(volume.totals.values()) > 400 and fast

@@ -41,7 +41,6 @@ from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
-    ColumnElement,
     Connection,
     Select,
     String,
@@ -233,26 +232,25 @@ def summed(
     end: int | None = None,
     *,
     per_hour: bool = True,
-    when: ColumnElement[bool] | None = None,
+    less: Select[Any] | None = None,
 ) -> Select[Any]:
     """Each ``(epoch_hour, *keys)``'s count (column ``n``): its hour row plus its deltas not
     yet folded, for the hours ``[first, end)`` (None: unbounded). What a rollup says. With
-    ``per_hour=False``, each ``keys``' count over all those hours instead. ``when``: only if
-    that condition holds, evaluated in the same statement (the same snapshot) as the counts."""
+    ``per_hour=False``, each ``keys``' count over all those hours instead. ``less``: rows of
+    ``(*keys, n)`` added to the sums (negative counts, to take rows away), in the same
+    statement, so read in the same snapshot as the rollup."""
     if per_hour:
         keys = ["epoch_hour", *keys]
 
     def rows(table: Table) -> Select[Any]:
         stmt = select(*(table.c[k] for k in keys), table.c[n].label("n"))
-        if when is not None:
-            stmt = stmt.where(when)
         if first is not None:
             stmt = stmt.where(table.c.epoch_hour >= first)
         if end is not None:
             stmt = stmt.where(table.c.epoch_hour < end)
         return stmt
 
-    both = union_all(rows(hours), rows(deltas)).subquery()
+    both = union_all(rows(hours), rows(deltas), *([less] if less is not None else [])).subquery()
     group = [both.c[k] for k in keys]
     return select(*group, func.sum(both.c.n)).group_by(*group)
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime
 
-from sqlalchemy import ColumnElement, Connection, exists, func, select, text
+from sqlalchemy import Connection, func, select, text
 from sqlalchemy.orm import Session
 
+from swarm_director.db.base import utcnow
 from swarm_director.enums import DraftStatus, LogLevel
 from swarm_director.models.draft import Draft
 from swarm_director.models.email import EmailMessage
@@ -16,7 +16,13 @@ from swarm_director.models.log import AgentLog
 from swarm_director.models.rollup import hour_start
 from swarm_director.schemas.reports import DraftReport, EmailReport, LogVolumeReport, ReportQuery
 from swarm_director.store._common import core_connection
-from swarm_director.store.reports.rollups import log_hours, tail_counts, whole_hours
+from swarm_director.store.reports.rollups import (
+    LOG_VOLUME,
+    edge_counts,
+    edges,
+    log_hours,
+    whole_hours,
+)
 from swarm_director.store.reports.window import Window, resolve
 
 
@@ -34,19 +40,25 @@ def log_volume(
     window = window or resolve(query)
     connection = core_connection(source)
     levels = {level.value: [0] * len(window.starts) for level in LogLevel}
-    # Whole UTC hours from the rollup, the partial hours at either end from the logs.
+    # Whole UTC hours from the rollup; the partial hours at either end from the logs, or as
+    # the rollup's hour less the logs of the rest of it (whichever holds fewer logs).
     span = whole_hours(window) if rollup else None
     raw = [(window.since, window.until)]
     if span is not None:
-        found = log_hours(connection, span.first, span.end)
-        tail = tail_counts(
-            window.until, lambda hour, quiet: log_hours(connection, hour, hour + 1, quiet), _logs
-        )
-        raw = [(window.since, span.since)]
-        if tail is None:
-            raw.append((span.until, window.until))
-        for hour, level, count in found + (tail or []):
+        raw = []
+        for hour, level, count in log_hours(connection, span):
             levels[level][window.index_of(hour_start(hour))] += count
+        for edge in edges(window.since, window.until, span, utcnow()):
+            if not edge.by_rollup:
+                raw.append((edge.since, edge.until))
+                continue
+            rest = (
+                select(AgentLog.log_level, func.count())
+                .where(AgentLog.timestamp >= edge.rest_since, AgentLog.timestamp < edge.rest_until)
+                .group_by(AgentLog.log_level)
+            )
+            for level, count in edge_counts(connection, LOG_VOLUME, edge.hour, rest):
+                levels[str(level)][window.index_of(edge.since)] += count
     bucket = window.bucket_sql(AgentLog.timestamp, connection.dialect.name).label("b")
     for since, until in raw:
         if since >= until:
@@ -63,10 +75,6 @@ def log_volume(
         levels=levels,
         totals={name: sum(values) for name, values in levels.items()},
     )
-
-
-def _logs(since: datetime, until: datetime) -> ColumnElement[bool]:
-    return exists().where(AgentLog.timestamp >= since, AgentLog.timestamp < until)
 
 
 def email_outcomes(

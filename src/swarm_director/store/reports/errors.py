@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Select, exists, func, select, text
+from sqlalchemy import Connection, Select, func, select, text
 
+from swarm_director.db.base import utcnow
 from swarm_director.enums import LogLevel
 from swarm_director.models.error_group import DELTAS, HOURS, UNMASKED
 from swarm_director.models.history import FAILED_STEPS, HistoryEntry
@@ -25,7 +26,7 @@ from swarm_director.models.log import AgentLog
 from swarm_director.models.log_pattern import error_pattern
 from swarm_director.models.rollup import summed
 from swarm_director.schemas.reports import ErrorGroup
-from swarm_director.store.reports.rollups import hours_within, tail_counts
+from swarm_director.store.reports.rollups import edge_counts, edges, hours_within
 from swarm_director.store.reports.window import Window
 
 #: Most groups reported, and ids kept as examples per group.
@@ -135,36 +136,30 @@ def _log_counts(connection: Connection, window: Window) -> dict[str, int]:
     span = hours_within(window.since, window.until)
     if span is None:
         return _raw_counts(connection, window.since, window.until)
-    counts = _raw_counts(connection, window.since, span.since)
-    tail = tail_counts(
-        window.until, lambda hour, quiet: _hour_counts(connection, hour, hour + 1, quiet), _later
-    )
-    if tail is None:
-        tail = list(_raw_counts(connection, span.until, window.until).items())
-    for pattern, count in _hour_counts(connection, span.first, span.end) + tail:
-        counts[pattern] = counts.get(pattern, 0) + count
+    totals = summed(HOURS, DELTAS, ["pattern"], "logs", span.first, span.end, per_hour=False)
+    found: list[tuple[Any, ...]] = list(connection.execute(totals))
+    for edge in edges(window.since, window.until, span, utcnow()):
+        if edge.by_rollup:
+            rest = _raw_count_stmt(edge.rest_since, edge.rest_until)
+            found += edge_counts(connection, (HOURS, DELTAS, ["pattern"], "logs"), edge.hour, rest)
+        else:
+            found += _raw_counts(connection, edge.since, edge.until).items()
+    counts: dict[str, int] = {}
+    for pattern, count in found:
+        if count:
+            counts[str(pattern)] = counts.get(str(pattern), 0) + int(count)
     return counts
-
-
-def _hour_counts(
-    connection: Connection, first: int, end: int, when: ColumnElement[bool] | None = None
-) -> list[tuple[str, int]]:
-    """``(pattern, logs)`` over the hours ``[first, end)`` from the rollup (only if ``when``
-    holds, with it)."""
-    stmt = summed(HOURS, DELTAS, ["pattern"], "logs", first, end, per_hour=False, when=when)
-    return [(str(pattern), int(n)) for pattern, n in connection.execute(stmt) if n]
-
-
-def _later(since: datetime, until: datetime) -> ColumnElement[bool]:
-    return exists().where(*_in_range(since, until))
 
 
 def _raw_counts(connection: Connection, since: datetime, until: datetime) -> dict[str, int]:
     if since >= until:
         return {}
+    return {str(p): int(n) for p, n in connection.execute(_raw_count_stmt(since, until))}
+
+
+def _raw_count_stmt(since: datetime, until: datetime) -> Select[str, int]:
     pattern = func.coalesce(AgentLog.error_pattern, UNMASKED)
-    stmt = select(pattern, func.count()).where(*_in_range(since, until)).group_by(pattern)
-    return {str(p): int(n) for p, n in connection.execute(stmt)}
+    return select(pattern, func.count()).where(*_in_range(since, until)).group_by(pattern)
 
 
 def _newest_of(pattern: str, window: Window) -> Select[datetime, int, str]:

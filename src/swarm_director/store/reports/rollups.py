@@ -6,21 +6,21 @@ for hour buckets and for day buckets in a zone whose offsets are whole hours and
 whole hours; for minute buckets and other zones :func:`whole_hours` says no and the report
 reads the logs.
 
-The partial hour at the end is the exception when nothing lies after the range's end in its
-hour (:func:`tail_counts`): then the rollup's count of that hour is the count of its rows
-before the end. That is the usual case, a range that ends now, and the hour that a swarm
-writing fast fills most: read from the logs, the last 24 hours' report read every log of
-the current hour (docs/benchmarks.md, "Reports under live ingest").
+A partial hour is read from whichever side of it can hold fewer rows (:func:`edges`): the
+rows of the range's part of it, or the rollup's count of the hour less the rows of the rest
+of it. A range that ends now (the usual case) thus reads the few rows written since it began
+in its last hour, not the hour that a swarm writing fast fills most: read from the logs, the
+last 24 hours' report read every log of the current hour (docs/benchmarks.md, "Reports under
+live ingest").
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, TypeVar, cast
+from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Connection, Table
+from sqlalchemy import Connection, Select, Table, select
 
 from swarm_director.models.attempt_count import DELTAS as _ATTEMPT_DELTAS
 from swarm_director.models.attempt_count import HOURS as _ATTEMPTS
@@ -42,7 +42,6 @@ _ROLLUP = cast(Table, LogVolumeHour.__table__)
 _TASKS = cast(Table, TaskCountHour.__table__)
 _LOG_DELTAS = cast(Table, LogVolumeDelta.__table__)
 _TASK_DELTAS = cast(Table, TaskCountDelta.__table__)
-_Row = TypeVar("_Row", bound=tuple[Any, ...])
 
 
 @dataclass(frozen=True)
@@ -79,30 +78,69 @@ def hours_within(since: datetime, until: datetime) -> HourSpan | None:
     return HourSpan(first, end) if first < end else None
 
 
-def log_hours(
-    connection: Connection, first: int, end: int, when: ColumnElement[bool] | None = None
-) -> list[tuple[int, str, int]]:
-    """``(epoch_hour, level, logs)`` of the hours ``[first, end)`` that have logs (only if
-    ``when`` holds, with it)."""
-    stmt = summed(_ROLLUP, _LOG_DELTAS, ["log_level"], "logs", first, end, when=when)
+def log_hours(connection: Connection, span: HourSpan) -> list[tuple[int, str, int]]:
+    """``(epoch_hour, level, logs)`` of the hours in ``span`` that have logs."""
+    stmt = summed(_ROLLUP, _LOG_DELTAS, ["log_level"], "logs", span.first, span.end)
     return [(int(h), str(lvl), int(n)) for h, lvl, n in connection.execute(stmt) if n]
 
 
-def tail_counts(
-    until: datetime,
-    counts: Callable[[int, ColumnElement[bool]], list[_Row]],
-    later: Callable[[datetime, datetime], ColumnElement[bool]],
-) -> list[_Row] | None:
-    """The rollup's counts of the hour ``until`` falls inside, if no row lies from ``until`` to
-    that hour's end (``later(since, until)``: such a row exists): they then count the hour's
-    rows before ``until``. ``counts(hour, condition)`` reads them, with the condition checked
-    in the same statement. ``[]`` when ``until`` is on the hour (no partial hour); None when
-    the rollup cannot stand for the rows (or has none for the hour): read the rows."""
-    hour = epoch_hour(until)
-    if hour_start(hour) == until:
-        return []
-    found = counts(hour, ~later(until, hour_start(hour + 1)))
-    return found or None
+@dataclass(frozen=True)
+class Edge:
+    """A partial hour at one end of a range: the rows of ``[since, until)``, inside the UTC
+    hour ``hour``, and the rest of that hour, ``[rest_since, rest_until)``."""
+
+    hour: int
+    since: datetime
+    until: datetime
+    rest_since: datetime
+    rest_until: datetime
+    by_rollup: bool
+    """Read as the rollup's count of the hour less the rows of the rest (see :func:`edges`);
+    else the rows of ``[since, until)`` themselves."""
+
+
+def edges(since: datetime, until: datetime, span: HourSpan, now: datetime) -> list[Edge]:
+    """The partial hours at either end of ``[since, until)`` around its whole hours ``span``.
+    Each is read from the side of its hour that can hold fewer rows: the rows of the range's
+    part, or the hour's rollup count less the rows of the rest. Rows lie up to ``now``, so a
+    range that ends now reads the few rows written after its end in its last hour, not the
+    whole hour; a range ending or starting late in a past hour reads the rest of it."""
+    found = []
+    if since < span.since:
+        first = span.first - 1
+        found.append(_edge(first, since, span.since, hour_start(first), since, now))
+    if span.until < until:
+        found.append(_edge(span.end, span.until, until, until, hour_start(span.end + 1), now))
+    return found
+
+
+def _edge(
+    hour: int, since: datetime, until: datetime, rest_since: datetime, rest_until: datetime,
+    now: datetime,
+) -> Edge:  # fmt: skip
+    def span(a: datetime, b: datetime) -> timedelta:
+        return max(min(b, now) - a, timedelta(0))
+
+    rollup = span(rest_since, rest_until) < span(since, until)
+    return Edge(hour, since, until, rest_since, rest_until, rollup)
+
+
+def edge_counts(
+    connection: Connection,
+    rollup: tuple[Table, Table, list[str], str],
+    hour: int,
+    rest: Select[*tuple[Any, ...]],
+) -> list[tuple[Any, ...]]:
+    """``(*keys, count)`` of the rollup ``(hours, deltas, keys, n)`` for ``hour`` less the
+    rows ``rest`` counts (``(*keys, n)`` per key), in one statement: one snapshot."""
+    hours, deltas, keys, n = rollup
+    minus = rest.subquery()
+    less = select(*(minus.c[i] for i in range(len(keys))), -minus.c[len(keys)])
+    stmt = summed(hours, deltas, keys, n, hour, hour + 1, per_hour=False, less=less)
+    return [(*row[:-1], int(row[-1])) for row in connection.execute(stmt) if row[-1]]
+
+
+LOG_VOLUME = (_ROLLUP, _LOG_DELTAS, ["log_level"], "logs")
 
 
 def task_hours(
