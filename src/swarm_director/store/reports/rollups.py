@@ -1,18 +1,17 @@
 """Reading and keeping ``log_volume_hours`` (see :mod:`swarm_director.models.rollup`).
 
-A report reads the whole UTC hours of its range from the rollup and the partial hours at
-either end from the logs themselves, so its figures are those of the raw query. That holds
+A report reads the whole UTC hours of its range from the rollup and counts the partial hours
+at either end (below), so its figures are those of the raw query. That holds
 for hour buckets and for day buckets in a zone whose offsets are whole hours and change on
 whole hours; for minute buckets and other zones :func:`whole_hours` says no and the report
 reads the logs.
 
 A partial hour is read from whichever side of it can hold fewer rows (:func:`edges`): the
 rows of the range's part of it, or the rollup's count of the hour less the rows of the rest
-of it. A range that ends now (the usual case) thus reads the few rows written since it began
-in its last hour, not the hour that a swarm writing fast fills most: read from the logs, the
-last 24 hours' report read every log of the current hour (docs/benchmarks.md, "Reports under
-live ingest").
-"""
+of it. A range that ends now (the usual case) thus reads only the rows of its last hour that
+lie after its end (none, or the few written meanwhile), not the hour that a swarm writing
+fast fills most: read from the logs, the last 24 hours' report read every log of the current
+hour (docs/benchmarks.md, "Reports under live ingest")."""
 
 from __future__ import annotations
 
