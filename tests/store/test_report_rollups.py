@@ -360,3 +360,39 @@ def test_partial_hours_read_either_way_give_the_raw_figures(
         raw = reports.failures(conn, window=window, rollup=False).errors
     assert [(e.pattern, e.count) for e in fast] == [(e.pattern, e.count) for e in raw]
     assert sum(volume.totals.values()) > 400 and fast
+
+
+def test_task_counts_and_failure_rates_read_either_way_give_the_raw_figures(
+    db: Database,
+) -> None:
+    """The tasks report (by nothing, type and priority) and the failure rates (by type and
+    agent) with each partial hour read as its own part or as the rollup's hour less the rest,
+    the rest holding a claim (and so its task's steps and outcome): the raw query's figures."""
+    build(db)
+    with db.engine.connect() as conn:
+        claims = sorted(
+            at for (at,) in conn.execute(sa.select(sa.text("claimed_at FROM task_attempts")))
+        )
+    claims = [at if isinstance(at, datetime) else datetime.fromisoformat(at) for at in claims]
+    claims = [at.replace(tzinfo=UTC) if at.tzinfo is None else at for at in claims]
+    second = timedelta(seconds=1)
+    early = [at for at in claims if 1 <= at.minute <= 25]
+    late = [at for at in claims if 35 <= at.minute <= 58]
+    # A claim early in the hour before the range's start and one late in the hour of its
+    # end, just outside it: both hours read as the rollup less a rest holding a claim (with
+    # its task's creation and steps near it). Then the other way: a late claim just inside
+    # the start and an early one just inside the end, both hours read as they are.
+    ranges = [(early[i] + second, late[-1 - i] - second) for i in range(3)]
+    ranges += [(late[i] - second, early[-1 - i] + second) for i in range(3)]
+    assert all(since < until for since, until in ranges)
+    with db.engine.connect() as conn:
+        for since, until in ranges:
+            for by in (None, "type", "priority"):
+                query = ReportQuery(since=since, until=until, bucket="hour", by=by)
+                window = resolve(query)
+                fast = reports.task_counts(conn, query, window=window)
+                assert fast == reports.task_counts(conn, query, window=window, rollup=False)
+            window = resolve(ReportQuery(since=since, until=until, bucket="hour"))
+            rates = reports.failures(conn, window=window)
+            raw = reports.failures(conn, window=window, rollup=False)
+            assert (rates.by_type, rates.by_agent) == (raw.by_type, raw.by_agent)

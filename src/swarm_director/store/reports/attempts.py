@@ -19,18 +19,25 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, case, func, literal, select
+from sqlalchemy import CompoundSelect, Connection, case, func, literal, select, true, union_all
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
+from swarm_director.db.base import utcnow
 from swarm_director.models.agent import Agent
 from swarm_director.models.attempt import TaskAttempt
-from swarm_director.models.attempt_count import CLAIMED, COMPLETED, FAILED
+from swarm_director.models.attempt_count import CLAIMED, COMPLETED, FAILED, UNASSIGNED
 from swarm_director.models.task import Task
 from swarm_director.schemas.reports import DurationReport, DurationRow, FailureRow, ReportQuery
 from swarm_director.store._common import core_connection
 from swarm_director.store.driver_reads import sqlite_rows
-from swarm_director.store.reports.rollups import attempt_totals, hours_within
+from swarm_director.store.reports.rollups import (
+    ATTEMPT_COUNTS,
+    attempt_totals,
+    edge_counts,
+    edges,
+    hours_within,
+)
 from swarm_director.store.reports.window import Window, resolve
 
 _FAILED_ENDS = ("fail", "retry", "expire")
@@ -190,16 +197,33 @@ def _counted(
     connection: Connection, window: Window, rollup: bool
 ) -> dict[tuple[str, int | None], list[int]]:
     """``[attempts, completed, failed]`` per task type and agent: the range's whole UTC hours
-    from ``attempt_count_hours`` and the partial hours at either end from the attempts
-    themselves (``rollup=False``: every attempt, what tests and the benchmark compare with)."""
+    from ``attempt_count_hours`` and the partial hours at either end from their cheaper side
+    (:func:`~swarm_director.store.reports.rollups.edges`) (``rollup=False``: every attempt,
+    what tests and the benchmark compare with)."""
     span = hours_within(window.since, window.until) if rollup else None
     sums: dict[tuple[str, int | None], list[int]] = {}
+    column = {CLAIMED: 0, COMPLETED: 1, FAILED: 2}
+
+    def add(kind: str, kind_type: Any, agent_id: Any, n: int) -> None:
+        agent = None if agent_id is None or agent_id == UNASSIGNED else int(agent_id)
+        sums.setdefault((str(getattr(kind_type, "value", kind_type)), agent), [0, 0, 0])[
+            column[kind]
+        ] += int(n or 0)
+
     raw = [(window.since, window.until)]
     if span is not None:
-        raw = [(window.since, span.since), (span.until, window.until)]
-        column = {CLAIMED: 0, COMPLETED: 1, FAILED: 2}
+        raw = []
         for kind, kind_type, agent_id, n in attempt_totals(connection, span):
-            sums.setdefault((kind_type, agent_id), [0, 0, 0])[column[kind]] += n
+            add(kind, kind_type, agent_id, n)
+        for edge in edges(window.since, window.until, span, utcnow()):
+            if not edge.by_rollup:
+                raw.append((edge.since, edge.until))
+                continue
+            rest = _rest_counts(edge.rest_since, edge.rest_until)
+            for kind, kind_type, agent_id, n in edge_counts(
+                connection, ATTEMPT_COUNTS, edge.hour, rest
+            ):
+                add(kind, kind_type, agent_id, n)
     for since, until in raw:
         if since >= until:
             continue
@@ -208,10 +232,28 @@ def _counted(
             a.type, a.agent_id, func.count(), func.sum(a.completed), func.sum(a.failed)
         ).group_by(a.type, a.agent_id)
         for kind_type, agent_id, attempts, completed, failed in connection.execute(stmt):
-            group = sums.setdefault((kind_type.value, agent_id), [0, 0, 0])
-            for i, n in enumerate((attempts, completed, failed)):
-                group[i] += int(n or 0)
+            for kind, n in ((CLAIMED, attempts), (COMPLETED, completed), (FAILED, failed)):
+                add(kind, kind_type, agent_id, n)
     return sums
+
+
+def _rest_counts(since: datetime, until: datetime) -> CompoundSelect[Any]:
+    """``(kind, type, agent, n)`` of the attempts claimed in ``[since, until)`` as
+    ``attempt_count_hours`` keys them (agent :data:`UNASSIGNED` for none)."""
+    a = _attempts(since, until).c
+    agent = func.coalesce(a.agent_id, UNASSIGNED)
+    return union_all(
+        *(
+            select(literal(kind).label("kind"), a.type, agent, func.count())
+            .where(condition)
+            .group_by(a.type, agent)
+            for kind, condition in (
+                (CLAIMED, true()),
+                (COMPLETED, a.completed == 1),
+                (FAILED, a.failed == 1),
+            )
+        )
+    )
 
 
 def _row(key: str | None, label: str, sums: list[int]) -> FailureRow:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Connection, Select, Table, select
+from sqlalchemy import Connection, SelectBase, Table, select
 
 from swarm_director.models.attempt_count import DELTAS as _ATTEMPT_DELTAS
 from swarm_director.models.attempt_count import HOURS as _ATTEMPTS
@@ -125,10 +125,7 @@ def _edge(
 
 
 def edge_counts(
-    connection: Connection,
-    rollup: tuple[Table, Table, list[str], str],
-    hour: int,
-    rest: Select[*tuple[Any, ...]],
+    connection: Connection, rollup: Rollup, hour: int, rest: SelectBase
 ) -> list[tuple[Any, ...]]:
     """``(*keys, count)`` of the rollup ``(hours, deltas, keys, n)`` for ``hour`` less the
     rows ``rest`` counts (``(*keys, n)`` per key), in one statement: one snapshot."""
@@ -139,7 +136,15 @@ def edge_counts(
     return [(*row[:-1], int(row[-1])) for row in connection.execute(stmt) if row[-1]]
 
 
-LOG_VOLUME = (_ROLLUP, _LOG_DELTAS, ["log_level"], "logs")
+#: A rollup as :func:`edge_counts` takes it: hours, deltas, keys, the count's column.
+Rollup = tuple[Table, Table, list[str], str]
+LOG_VOLUME: Rollup = (_ROLLUP, _LOG_DELTAS, ["log_level"], "logs")
+ATTEMPT_COUNTS: Rollup = (_ATTEMPTS, _ATTEMPT_DELTAS, list(KEYS), "attempts")
+
+
+def task_rollup(by: str | None) -> Rollup:
+    """``task_count_hours`` keyed by kind, and by ``by`` (type or priority) if given."""
+    return (_TASKS, _TASK_DELTAS, ["kind", *([by] if by else [])], "tasks")
 
 
 def task_hours(
@@ -147,8 +152,7 @@ def task_hours(
 ) -> list[tuple[int, str, str | None, int]]:
     """``(epoch_hour, kind, key, tasks)`` of the hours in ``span``: ``key`` the type or
     priority with ``by``, else None."""
-    keys = ["kind", *([by] if by else [])]
-    stmt = summed(_TASKS, _TASK_DELTAS, keys, "tasks", span.first, span.end)
+    stmt = summed(*task_rollup(by), span.first, span.end)
     found = []
     for row in connection.execute(stmt):
         count = int(row[-1])
@@ -162,9 +166,7 @@ def attempt_totals(
 ) -> list[tuple[str, str, int | None, int]]:
     """``(kind, type, agent_id, attempts)`` of the attempts claimed in the hours of ``span``
     (``agent_id`` None for attempts without an agent), from ``attempt_count_hours``."""
-    stmt = summed(
-        _ATTEMPTS, _ATTEMPT_DELTAS, KEYS, "attempts", span.first, span.end, per_hour=False
-    )
+    stmt = summed(*ATTEMPT_COUNTS, span.first, span.end, per_hour=False)
     return [
         (str(row[0]), str(row[1]), None if row[2] == UNASSIGNED else int(row[2]), int(row[3]))
         for row in connection.execute(stmt)

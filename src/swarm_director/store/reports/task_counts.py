@@ -12,9 +12,20 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, func, literal, or_, select, union_all
+from sqlalchemy import (
+    CompoundSelect,
+    Connection,
+    and_,
+    case,
+    func,
+    literal,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
+from swarm_director.db.base import utcnow
 from swarm_director.db.planner import unindexed
 from swarm_director.models.agent import Agent
 from swarm_director.models.history import HistoryEntry
@@ -22,7 +33,13 @@ from swarm_director.models.rollup import hour_start
 from swarm_director.models.task import Task
 from swarm_director.schemas.reports import ReportQuery, TaskCountsReport, TaskSeries
 from swarm_director.store._common import core_connection
-from swarm_director.store.reports.rollups import task_hours, whole_hours
+from swarm_director.store.reports.rollups import (
+    edge_counts,
+    edges,
+    task_hours,
+    task_rollup,
+    whole_hours,
+)
 from swarm_director.store.reports.window import Window, resolve
 
 _GROUPS: dict[str, Any] = {
@@ -75,13 +92,24 @@ def task_counts(
     if group is None:
         series[None]  # one series even when nothing happened
     # Whole UTC hours from the rollup (it has no agent: a claim would move a task's counts),
-    # the partial hours at either end, or everything, from the tasks and their history.
+    # the partial hours at either end from their cheaper side (rollups.edges), or everything,
+    # from the tasks and their history.
     span = whole_hours(window) if rollup and query.by != "agent" else None
     ranges = [(window.since, window.until)]
     if span is not None:
-        ranges = [(window.since, span.since), (span.until, window.until)]
+        ranges = []
         for hour, kind, key, count in task_hours(connection, span, query.by):
             series[key][kind][window.index_of(hour_start(hour))] += count
+        for edge in edges(window.since, window.until, span, utcnow()):
+            if not edge.by_rollup:
+                ranges.append((edge.since, edge.until))
+                continue
+            rest = _rest_counts(extra, edge.rest_since, edge.rest_until)
+            for kind, *grouped, count in edge_counts(
+                connection, task_rollup(query.by), edge.hour, rest
+            ):
+                key = str(grouped[0]) if query.by else None
+                series[key][str(kind)][window.index_of(edge.since)] += count
     for since, until in ranges:
         if since >= until:
             continue
@@ -110,7 +138,7 @@ def _raw_counts(window: Window, dialect: str, extra: list[Any], since: Any, unti
     created_bucket = window.bucket_sql(Task.created_at, dialect).label("b")
     created = (
         select(created_bucket, literal(0).label("kind"), *extra, func.count().label("n"))
-        .where(Task.created_at >= since, Task.created_at < until)
+        .where(*_created(since, until))
         .group_by(created_bucket, *extra)
     )
     step_bucket = window.bucket_sql(HistoryEntry.at, dialect).label("b")
@@ -118,16 +146,41 @@ def _raw_counts(window: Window, dialect: str, extra: list[Any], since: Any, unti
     steps = (
         select(step_bucket, kind, *extra, func.count().label("n"))
         .join(Task, Task.id == HistoryEntry.entity_id)
-        .where(
-            # The range through the time index, not every task step through the entity's.
-            unindexed(HistoryEntry.entity) == "task",
-            HistoryEntry.at >= since,
-            HistoryEntry.at < until,
-            or_(HistoryEntry.action == "complete", failed_step()),
-        )
+        .where(*_finished(since, until))
         .group_by(step_bucket, kind, *extra)
     )
     return union_all(created, steps)
+
+
+def _rest_counts(extra: list[Any], since: Any, until: Any) -> CompoundSelect[Any]:
+    """``(kind, *group, n)`` of ``[since, until)`` as ``task_count_hours`` keys them."""
+    created = (
+        select(literal(COUNTS[0]).label("kind"), *extra, func.count().label("n"))
+        .where(*_created(since, until))
+        .group_by(*extra)
+    )
+    kind = case((HistoryEntry.action == "complete", COUNTS[1]), else_=COUNTS[2]).label("kind")
+    steps = (
+        select(kind, *extra, func.count().label("n"))
+        .join(Task, Task.id == HistoryEntry.entity_id)
+        .where(*_finished(since, until))
+        .group_by(kind, *extra)
+    )
+    return union_all(created, steps)
+
+
+def _created(since: Any, until: Any) -> list[Any]:
+    return [Task.created_at >= since, Task.created_at < until]
+
+
+def _finished(since: Any, until: Any) -> list[Any]:
+    return [
+        # The range through the time index, not every task step through the entity's.
+        unindexed(HistoryEntry.entity) == "task",
+        HistoryEntry.at >= since,
+        HistoryEntry.at < until,
+        or_(HistoryEntry.action == "complete", failed_step()),
+    ]
 
 
 def _sort_key(key: str | None) -> tuple[int, str]:
