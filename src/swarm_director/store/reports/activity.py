@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections import Counter
+from datetime import datetime
 
-from sqlalchemy import Connection, func, select, text
+from sqlalchemy import Connection, Select, func, select, text
 from sqlalchemy.orm import Session
 
-from swarm_director.db.base import utcnow
 from swarm_director.enums import DraftStatus, LogLevel
 from swarm_director.models.draft import Draft
 from swarm_director.models.email import EmailMessage
@@ -16,13 +16,7 @@ from swarm_director.models.log import AgentLog
 from swarm_director.models.rollup import hour_start
 from swarm_director.schemas.reports import DraftReport, EmailReport, LogVolumeReport, ReportQuery
 from swarm_director.store._common import core_connection
-from swarm_director.store.reports.rollups import (
-    LOG_VOLUME,
-    edge_counts,
-    edges,
-    log_hours,
-    whole_hours,
-)
+from swarm_director.store.reports.rollups import LOG_VOLUME, log_hours, read_edges, whole_hours
 from swarm_director.store.reports.window import Window, resolve
 
 
@@ -45,20 +39,13 @@ def log_volume(
     span = whole_hours(window) if rollup else None
     raw = [(window.since, window.until)]
     if span is not None:
-        raw = []
         for hour, level, count in log_hours(connection, span):
             levels[level][window.index_of(hour_start(hour))] += count
-        for edge in edges(window.since, window.until, span, utcnow()):
-            if not edge.by_rollup:
-                raw.append((edge.since, edge.until))
-                continue
-            rest = (
-                select(AgentLog.log_level, func.count())
-                .where(AgentLog.timestamp >= edge.rest_since, AgentLog.timestamp < edge.rest_until)
-                .group_by(AgentLog.log_level)
-            )
-            for level, count in edge_counts(connection, LOG_VOLUME, edge.hour, rest):
-                levels[str(level)][window.index_of(edge.since)] += count
+        raw, counted = read_edges(
+            connection, window.since, window.until, span, LOG_VOLUME, _level_counts
+        )
+        for start, (level, count) in counted:
+            levels[str(level)][window.index_of(start)] += count
     bucket = window.bucket_sql(AgentLog.timestamp, connection.dialect.name).label("b")
     for since, until in raw:
         if since >= until:
@@ -74,6 +61,14 @@ def log_volume(
         range=window.described(),
         levels=levels,
         totals={name: sum(values) for name, values in levels.items()},
+    )
+
+
+def _level_counts(since: datetime, until: datetime) -> Select[LogLevel, int]:
+    return (
+        select(AgentLog.log_level, func.count())
+        .where(AgentLog.timestamp >= since, AgentLog.timestamp < until)
+        .group_by(AgentLog.log_level)
     )
 
 

@@ -23,7 +23,6 @@ from sqlalchemy import CompoundSelect, Connection, case, func, literal, select, 
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
-from swarm_director.db.base import utcnow
 from swarm_director.models.agent import Agent
 from swarm_director.models.attempt import TaskAttempt
 from swarm_director.models.attempt_count import CLAIMED, COMPLETED, FAILED, UNASSIGNED
@@ -34,9 +33,8 @@ from swarm_director.store.driver_reads import sqlite_rows
 from swarm_director.store.reports.rollups import (
     ATTEMPT_COUNTS,
     attempt_totals,
-    edge_counts,
-    edges,
     hours_within,
+    read_edges,
 )
 from swarm_director.store.reports.window import Window, resolve
 
@@ -212,18 +210,13 @@ def _counted(
 
     raw = [(window.since, window.until)]
     if span is not None:
-        raw = []
         for kind, kind_type, agent_id, n in attempt_totals(connection, span):
             add(kind, kind_type, agent_id, n)
-        for edge in edges(window.since, window.until, span, utcnow()):
-            if not edge.by_rollup:
-                raw.append((edge.since, edge.until))
-                continue
-            rest = _rest_counts(edge.rest_since, edge.rest_until)
-            for kind, kind_type, agent_id, n in edge_counts(
-                connection, ATTEMPT_COUNTS, edge.hour, rest
-            ):
-                add(kind, kind_type, agent_id, n)
+        raw, counted = read_edges(
+            connection, window.since, window.until, span, ATTEMPT_COUNTS, _rest_counts
+        )
+        for _start, (kind, kind_type, agent_id, n) in counted:
+            add(kind, kind_type, agent_id, n)
     for since, until in raw:
         if since >= until:
             continue

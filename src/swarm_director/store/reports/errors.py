@@ -18,15 +18,14 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, func, select, text
 
-from swarm_director.db.base import utcnow
 from swarm_director.enums import LogLevel
-from swarm_director.models.error_group import DELTAS, HOURS, UNMASKED
+from swarm_director.models.error_group import UNMASKED
 from swarm_director.models.history import FAILED_STEPS, HistoryEntry
 from swarm_director.models.log import AgentLog
 from swarm_director.models.log_pattern import error_pattern
 from swarm_director.models.rollup import summed
 from swarm_director.schemas.reports import ErrorGroup
-from swarm_director.store.reports.rollups import edge_counts, edges, hours_within
+from swarm_director.store.reports.rollups import ERROR_GROUPS, hours_within, read_edges
 from swarm_director.store.reports.window import Window
 
 #: Most groups reported, and ids kept as examples per group.
@@ -136,14 +135,14 @@ def _log_counts(connection: Connection, window: Window) -> dict[str, int]:
     span = hours_within(window.since, window.until)
     if span is None:
         return _raw_counts(connection, window.since, window.until)
-    totals = summed(HOURS, DELTAS, ["pattern"], "logs", span.first, span.end, per_hour=False)
+    totals = summed(*ERROR_GROUPS, span.first, span.end, per_hour=False)
     found: list[tuple[Any, ...]] = list(connection.execute(totals))
-    for edge in edges(window.since, window.until, span, utcnow()):
-        if edge.by_rollup:
-            rest = _raw_count_stmt(edge.rest_since, edge.rest_until)
-            found += edge_counts(connection, (HOURS, DELTAS, ["pattern"], "logs"), edge.hour, rest)
-        else:
-            found += _raw_counts(connection, edge.since, edge.until).items()
+    raw, counted = read_edges(
+        connection, window.since, window.until, span, ERROR_GROUPS, _raw_count_stmt
+    )
+    found += [row for _start, row in counted]
+    for since, until in raw:
+        found += _raw_counts(connection, since, until).items()
     counts: dict[str, int] = {}
     for pattern, count in found:
         if count:

@@ -15,15 +15,19 @@ hour (docs/benchmarks.md, "Reports under live ingest")."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Connection, SelectBase, Table, select
 
+from swarm_director.db.base import utcnow
 from swarm_director.models.attempt_count import DELTAS as _ATTEMPT_DELTAS
 from swarm_director.models.attempt_count import HOURS as _ATTEMPTS
 from swarm_director.models.attempt_count import KEYS, UNASSIGNED
+from swarm_director.models.error_group import DELTAS as _ERROR_DELTAS
+from swarm_director.models.error_group import HOURS as _ERRORS
 from swarm_director.models.rollup import (
     EPOCH,
     HOUR,
@@ -77,9 +81,16 @@ def hours_within(since: datetime, until: datetime) -> HourSpan | None:
     return HourSpan(first, end) if first < end else None
 
 
+#: A rollup as :func:`read_edges` takes it: hours, deltas, keys, the count's column.
+Rollup = tuple[Table, Table, list[str], str]
+LOG_VOLUME: Rollup = (_ROLLUP, _LOG_DELTAS, ["log_level"], "logs")
+ATTEMPT_COUNTS: Rollup = (_ATTEMPTS, _ATTEMPT_DELTAS, list(KEYS), "attempts")
+ERROR_GROUPS: Rollup = (_ERRORS, _ERROR_DELTAS, ["pattern"], "logs")
+
+
 def log_hours(connection: Connection, span: HourSpan) -> list[tuple[int, str, int]]:
     """``(epoch_hour, level, logs)`` of the hours in ``span`` that have logs."""
-    stmt = summed(_ROLLUP, _LOG_DELTAS, ["log_level"], "logs", span.first, span.end)
+    stmt = summed(*LOG_VOLUME, span.first, span.end)
     return [(int(h), str(lvl), int(n)) for h, lvl, n in connection.execute(stmt) if n]
 
 
@@ -124,7 +135,38 @@ def _edge(
     return Edge(hour, since, until, rest_since, rest_until, rollup)
 
 
-def edge_counts(
+#: The partial hours of a range to read from the rows, as ``(since, until)``.
+RawRanges = list[tuple[datetime, datetime]]
+#: The counts of the others, as ``(the partial hour's start in the range, (*keys, n))``.
+EdgeCounts = list[tuple[datetime, tuple[Any, ...]]]
+
+
+def read_edges(
+    connection: Connection,
+    since: datetime,
+    until: datetime,
+    span: HourSpan,
+    rollup: Rollup,
+    rest: Callable[[datetime, datetime], SelectBase],
+) -> tuple[RawRanges, EdgeCounts]:
+    """The partial hours of ``[since, until)`` around its whole hours ``span``, each from its
+    cheaper side (:func:`edges`): those whose own part is to be read from the rows, and the
+    counts of the others, the ``rollup``'s hour less the rows of the rest, which
+    ``rest(since, until)`` counts as ``(*keys, n)`` per key."""
+    raw: RawRanges = []
+    counted: EdgeCounts = []
+    for edge in edges(since, until, span, utcnow()):
+        if edge.by_rollup:
+            rows = _edge_counts(
+                connection, rollup, edge.hour, rest(edge.rest_since, edge.rest_until)
+            )
+            counted += [(edge.since, row) for row in rows]
+        else:
+            raw.append((edge.since, edge.until))
+    return raw, counted
+
+
+def _edge_counts(
     connection: Connection, rollup: Rollup, hour: int, rest: SelectBase
 ) -> list[tuple[Any, ...]]:
     """``(*keys, count)`` of the rollup ``(hours, deltas, keys, n)`` for ``hour`` less the
@@ -134,12 +176,6 @@ def edge_counts(
     less = select(*(minus.c[i] for i in range(len(keys))), -minus.c[len(keys)])
     stmt = summed(hours, deltas, keys, n, hour, hour + 1, per_hour=False, less=less)
     return [(*row[:-1], int(row[-1])) for row in connection.execute(stmt) if row[-1]]
-
-
-#: A rollup as :func:`edge_counts` takes it: hours, deltas, keys, the count's column.
-Rollup = tuple[Table, Table, list[str], str]
-LOG_VOLUME: Rollup = (_ROLLUP, _LOG_DELTAS, ["log_level"], "logs")
-ATTEMPT_COUNTS: Rollup = (_ATTEMPTS, _ATTEMPT_DELTAS, list(KEYS), "attempts")
 
 
 def task_rollup(by: str | None) -> Rollup:

@@ -25,7 +25,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from swarm_director.db.base import utcnow
 from swarm_director.db.planner import unindexed
 from swarm_director.models.agent import Agent
 from swarm_director.models.history import HistoryEntry
@@ -33,13 +32,7 @@ from swarm_director.models.rollup import hour_start
 from swarm_director.models.task import Task
 from swarm_director.schemas.reports import ReportQuery, TaskCountsReport, TaskSeries
 from swarm_director.store._common import core_connection
-from swarm_director.store.reports.rollups import (
-    edge_counts,
-    edges,
-    task_hours,
-    task_rollup,
-    whole_hours,
-)
+from swarm_director.store.reports.rollups import read_edges, task_hours, task_rollup, whole_hours
 from swarm_director.store.reports.window import Window, resolve
 
 _GROUPS: dict[str, Any] = {
@@ -97,19 +90,19 @@ def task_counts(
     span = whole_hours(window) if rollup and query.by != "agent" else None
     ranges = [(window.since, window.until)]
     if span is not None:
-        ranges = []
         for hour, kind, key, count in task_hours(connection, span, query.by):
             series[key][kind][window.index_of(hour_start(hour))] += count
-        for edge in edges(window.since, window.until, span, utcnow()):
-            if not edge.by_rollup:
-                ranges.append((edge.since, edge.until))
-                continue
-            rest = _rest_counts(extra, edge.rest_since, edge.rest_until)
-            for kind, *grouped, count in edge_counts(
-                connection, task_rollup(query.by), edge.hour, rest
-            ):
-                key = str(grouped[0]) if query.by else None
-                series[key][str(kind)][window.index_of(edge.since)] += count
+        ranges, counted = read_edges(
+            connection,
+            window.since,
+            window.until,
+            span,
+            task_rollup(query.by),
+            lambda since, until: _rest_counts(extra, since, until),
+        )
+        for start, (kind, *grouped, count) in counted:
+            key = str(grouped[0]) if query.by else None
+            series[key][str(kind)][window.index_of(start)] += count
     for since, until in ranges:
         if since >= until:
             continue
