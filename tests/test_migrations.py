@@ -48,6 +48,7 @@ REVISIONS = [
     "015_add_attempt_counts",
     "016_add_history_error_message",
     "017_index_report_ranges",
+    "018_add_attempt_digests",
 ]
 
 #: Tables each revision creates (and its downgrade drops).
@@ -75,6 +76,7 @@ CREATES = {
     "015_add_attempt_counts": {"attempt_count_hours", "attempt_count_deltas"},
     "016_add_history_error_message": set(),
     "017_index_report_ranges": set(),
+    "018_add_attempt_digests": {"attempt_digests", "attempt_digest_marks"},
 }
 #: Tables whose rows are counted from other tables' (not inserted by ROWS).
 DERIVED = {
@@ -87,6 +89,8 @@ DERIVED = {
     "error_group_deltas",
     "attempt_count_hours",
     "attempt_count_deltas",
+    "attempt_digests",
+    "attempt_digest_marks",
 }
 
 T1 = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
@@ -232,6 +236,8 @@ ROWS: dict[str, list[tuple[str, dict[str, Any]]]] = {
     "016_add_history_error_message": [],
     # 017 only indexes what is there.
     "017_index_report_ranges": [],
+    # 018 backfills nothing: the fold digests the hours (its rows are not inserted here).
+    "018_add_attempt_digests": [],
 }  # fmt: skip
 
 Snapshot = dict[str, list[dict[str, Any]]]

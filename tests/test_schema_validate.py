@@ -78,6 +78,8 @@ def test_missing_tables_are_reported(dialect: str, tmp_path: Path) -> None:
                 "table idempotency_keys is in the models but missing from the database",
                 "table attempt_count_deltas is in the models but missing from the database",
                 "table attempt_count_hours is in the models but missing from the database",
+                "table attempt_digests is in the models but missing from the database",
+                "table attempt_digest_marks is in the models but missing from the database",
                 "table log_volume_deltas is in the models but missing from the database",
                 "table log_volume_hours is in the models but missing from the database",
                 "table error_group_deltas is in the models but missing from the database",

@@ -70,6 +70,20 @@ CREATE TABLE attempt_count_hours (
 	CONSTRAINT pk_attempt_count_hours PRIMARY KEY (epoch_hour, kind, type, agent_id)
 );
 
+-- attempt_digest_marks: An hour whose digest a change has made stale (PostgreSQL; see the ddl module).
+CREATE TABLE attempt_digest_marks (
+	id BIGSERIAL NOT NULL, 
+	epoch_hour BIGINT NOT NULL, 
+	CONSTRAINT pk_attempt_digest_marks PRIMARY KEY (id)
+);
+
+-- attempt_digests: One ended UTC hour's attempts, per task type (:class:`Digest`, packed by
+CREATE TABLE attempt_digests (
+	epoch_hour BIGINT NOT NULL, 
+	payload BYTEA NOT NULL, 
+	CONSTRAINT pk_attempt_digests PRIMARY KEY (epoch_hour)
+);
+
 -- console_sessions: One console login. The cookie carries a random session id; only its SHA-256 is stored,
 CREATE TABLE console_sessions (
 	id SERIAL NOT NULL, 

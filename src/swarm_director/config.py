@@ -123,7 +123,8 @@ class Settings(BaseSettings):
     rollup_fold: Duration = Field(
         default=timedelta(minutes=5), alias="SWARM_ROLLUP_FOLD", ge=timedelta(0)
     )
-    """PostgreSQL: how often a server process folds the report rollups' deltas (0s: never)."""
+    """How often a server process folds the report rollups' deltas (PostgreSQL) and digests
+    the attempts of the hours that have ended (0s: never)."""
     stream_poll_s: float = Field(default=0.5, alias="SWARM_STREAM_POLL_S", gt=0, le=60)
     """How often a live log stream looks for new rows (each look is one or two queries)."""
     stream_heartbeat_s: float = Field(default=15.0, alias="SWARM_STREAM_HEARTBEAT_S", gt=0)

@@ -1,6 +1,7 @@
-"""The server folds the report rollups' deltas by itself (PostgreSQL, ``SWARM_ROLLUP_FOLD``):
-the deltas do not pile up between maintenance runs, the counts stay exact, one process folds at
-a time, and the thread ends with the app's database."""
+"""The server folds the report rollups' deltas (PostgreSQL) and digests the attempts of the
+hours that have ended (both) by itself, every ``SWARM_ROLLUP_FOLD``: the deltas do not pile up
+between maintenance runs, the counts stay exact, one process folds at a time, and the thread
+ends with the app's database."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -17,10 +19,13 @@ from flask import Flask
 from swarm_director.db import Database
 from swarm_director.models.rollup import log_hours_drift, task_hours_drift
 from swarm_director.ops.rollup_fold import FOLD_LOCK, RollupFolder, fold_rollups
-from swarm_director.store import logs
+from swarm_director.schemas.reports import ReportQuery
+from swarm_director.store import logs, reports
 from swarm_director.web.context import database
 from tests.api.conftest import AppFactory
 from tests.store.conftest import new_task
+from tests.store.reports_swarm import START as SWARM_START
+from tests.store.reports_swarm import build
 from tests.store.rollup_counts import delta_rows, rollup_log_total, stored_logs
 
 postgresql_only = pytest.mark.parametrize("dialect", ["postgresql"], indirect=True)
@@ -86,14 +91,38 @@ def test_one_process_folds_at_a_time(make_app: AppFactory) -> None:
     assert delta_rows(db) == 0 and rollup_log_total(db) == 10
 
 
-def test_the_thread_ends_with_the_database(make_app: AppFactory, dialect: str) -> None:
+def test_the_server_digests_the_ended_hours_by_itself(make_app: AppFactory) -> None:
+    app = make_app(SWARM_ROLLUP_FOLD="1s")
+    db = database(app)
+    build(db)
+    query = ReportQuery(since=SWARM_START, until=SWARM_START + timedelta(hours=48))
+    with db.statement_reads() as conn:
+        raw = reports.durations(conn, query, rollup=False)
+    app.test_client().get("/api/health")  # starts the thread
+
+    def digested() -> bool:
+        with db.engine.connect() as conn:
+            return bool(conn.exec_driver_sql("SELECT count(*) FROM attempt_digests").scalar())
+
+    assert _until(digested)
+    assert (
+        app.test_client()
+        .get(
+            "/api/reports/durations",
+            query_string={"since": query.since.isoformat(), "until": query.until.isoformat()},
+        )
+        .get_json()["types"]
+        == raw.model_dump(mode="json")["types"]
+    )
+
+
+def test_the_thread_ends_with_the_database(make_app: AppFactory) -> None:
     before = len(_folders())
     app: Flask = make_app(SWARM_ROLLUP_FOLD="1s")
     app.test_client().get("/api/health")
     app.test_client().get("/api/health")
-    # One thread a process on PostgreSQL, started by the first request; none on SQLite,
-    # which keeps no deltas.
-    assert len(_folders()) == before + (dialect == "postgresql")
+    # One thread a process, started by the first request.
+    assert len(_folders()) == before + 1
     database(app).dispose()
     assert _until(lambda: len(_folders()) == before, 6)
 

@@ -95,6 +95,7 @@ def test_status_lists_pending_migrations(url: str) -> None:
         "015_add_attempt_counts",
         "016_add_history_error_message",
         "017_index_report_ranges",
+        "018_add_attempt_digests",
     ]
     assert "conversations" not in status["rows"]
     code, out = run("db", "current", "--database-url", url)

@@ -25,6 +25,7 @@ from swarm_director.durations import parse_duration
 from swarm_director.models import TaskStatus
 from swarm_director.models.attempt import rebuild_attempts
 from swarm_director.models.attempt_count import rebuild_attempt_counts
+from swarm_director.models.attempt_digest import forget_digests
 from swarm_director.models.error_group import rebuild_error_groups
 from swarm_director.models.rollup import rebuild_log_hours, rebuild_task_hours
 from swarm_director.ops.backup.encryption import backup_key, backup_recipients
@@ -74,7 +75,8 @@ def check_command(database_url: str | None, as_json: bool) -> None:
 def rebuild_rollups_command(database_url: str | None) -> None:
     """Count the reports' rollups again (log_volume_hours, error_group_hours,
     task_count_hours) and empty their deltas, derive task_attempts from the history again and
-    count them into attempt_count_hours, in one transaction.
+    count them into attempt_count_hours, in one transaction. The durations report's digests
+    are dropped: a running server's fold, or db optimize, writes them again.
 
     For a database whose logs were written by other means than the store (a bulk load with
     sqlite3: this also gives their error logs the pattern the failures report groups by), or
@@ -93,6 +95,7 @@ def rebuild_rollups_command(database_url: str | None) -> None:
         counts = rebuild_task_hours(conn)
         attempts = rebuild_attempts(conn)
         attempt_counts = rebuild_attempt_counts(conn)  # after the attempts it counts
+        forget_digests(conn)
     click.echo(
         f"Rebuilt the rollups of {masked_url(database.engine.url)} in "
         f"{time.perf_counter() - started:.2f} s: log_volume_hours {logs:,} rows, "

@@ -24,6 +24,7 @@ from swarm_director.models.agent import Agent
 from swarm_director.models.api_key import ApiKey
 from swarm_director.models.attempt import TaskAttempt
 from swarm_director.models.attempt_count import AttemptCountHour
+from swarm_director.models.attempt_digest import AttemptDigest
 from swarm_director.models.console_session import ConsoleSession
 from swarm_director.models.conversation import Conversation, ConversationParticipant, Message
 from swarm_director.models.draft import Draft
@@ -47,6 +48,7 @@ __all__ = [
     "ApiKey",
     "ApiScope",
     "AttemptCountHour",
+    "AttemptDigest",
     "ConsoleSession",
     "Conversation",
     "ConversationParticipant",

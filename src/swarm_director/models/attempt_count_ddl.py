@@ -36,7 +36,8 @@ SQLITE_TRIGGERS = (
     "attempt_count_hours_task_update",
 )
 
-_HOUR_OF = {
+#: The SQL of an hour, per dialect, of a timestamp expression ``{}``.
+HOUR_OF = {
     "postgresql": "floor(extract(epoch FROM {}) / 3600)::bigint",
     "sqlite": "CAST(strftime('%s', substr({}, 1, 19)) AS INTEGER) / 3600",
 }
@@ -71,7 +72,7 @@ def _kinds(row: str, outcome_only: bool) -> str:
 def _attempt(dialect: str, row: str, sign: str, outcome_only: bool = False) -> str:
     """Add (``sign`` ``""``) or remove (``"-"``) attempt ``row`` (OLD or NEW) under its
     task's current type (nothing when the task is gone)."""
-    hour = _HOUR_OF[dialect].format(f"{row}.claimed_at")
+    hour = HOUR_OF[dialect].format(f"{row}.claimed_at")
     return (
         _INSERT.format(target=_TARGET[dialect])
         + f"SELECT {hour}, s.k, t.type, coalesce({row}.agent_id, {UNASSIGNED}), {sign}1 "  # noqa: S608
@@ -93,7 +94,7 @@ def _task(dialect: str, row: str, sign: str) -> str:
 
 def _rows(dialect: str, where: str) -> str:
     """``(hr, k, ag, task_id)``: a row per kind of each attempt ``a`` that ``where`` keeps."""
-    hour = _HOUR_OF[dialect].format("a.claimed_at")
+    hour = HOUR_OF[dialect].format("a.claimed_at")
     agent = f"coalesce(a.agent_id, {UNASSIGNED})"
     return (
         f"SELECT {hour} AS hr, 'claimed' AS k, {agent} AS ag, a.task_id FROM task_attempts a "  # noqa: S608

@@ -31,10 +31,7 @@ HOUR_SQL = {
     "sqlite": "CAST(strftime('%s', substr(\"timestamp\", 1, 19)) AS INTEGER) / 3600",
 }
 #: The SQL of an hour, per dialect, of a timestamp expression ``{}``.
-_HOUR_OF = {
-    "postgresql": "floor(extract(epoch FROM {}) / 3600)::bigint",
-    "sqlite": "CAST(strftime('%s', substr({}, 1, 19)) AS INTEGER) / 3600",
-}
+_HOUR_OF = attempt_count_ddl.HOUR_OF
 
 _PG_APPEND = (
     f"INSERT INTO {LOG_DELTAS} (epoch_hour, log_level, logs) "  # noqa: S608  (constants)

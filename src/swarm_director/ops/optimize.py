@@ -8,7 +8,9 @@ and holds the write lock while it runs: schedule it (``db maintain``) outside bu
 PostgreSQL: ``VACUUM (ANALYZE)``, which runs beside normal traffic.
 Both first fold the report rollups' deltas into their hour tables (``compact rollups``: one
 statement per rollup, beside writers; see :mod:`swarm_director.models.rollup`), so that the
-VACUUM finds the folded rows dead and the reports read one row per hour again.
+VACUUM finds the folded rows dead and the reports read one row per hour again, then digest
+the attempts of the ended hours for the durations report (``digest attempt hours``; see
+:mod:`swarm_director.models.attempt_digest`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from swarm_director.models import MaintenanceOperation
 from swarm_director.models.rollup import compact
 from swarm_director.ops import audit
 from swarm_director.ops.dbinfo import database_bytes
+from swarm_director.ops.rollup_fold import fold_digests
 
 
 def checkpoint_wal(conn: sa.Connection) -> None:
@@ -47,6 +50,8 @@ class OptimizeReport:
     seconds: float = 0.0
     rollup_hours: int = 0
     """Hour rows of the report rollups that their deltas changed."""
+    digested_hours: int = 0
+    """Ended hours whose attempts were digested for the durations report."""
 
     def as_dict(self) -> dict[str, Any]:
         return {**self.__dict__, "seconds": round(self.seconds, 3)}
@@ -60,6 +65,8 @@ def optimize(engine: Engine) -> OptimizeReport:
         with engine.begin() as conn:
             report.rollup_hours = compact(conn)
         report.steps.append("compact rollups")
+        report.digested_hours = fold_digests(engine, batches=1_000_000) or 0
+        report.steps.append("digest attempt hours")
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             if engine.dialect.name == "sqlite":
                 for step in ("ANALYZE", "PRAGMA optimize"):

@@ -1,4 +1,5 @@
-"""Folding the report rollups' deltas while the service runs (PostgreSQL).
+"""Folding the report rollups' deltas and digesting the attempts' ended hours while the
+service runs.
 
 On PostgreSQL every log batch and task step appends delta rows to the rollups
 (:mod:`swarm_director.models.rollup`), and a report sums an hour's row and its deltas, so the
@@ -11,7 +12,11 @@ A fold is one statement per rollup, beside writers (a delta committed meanwhile 
 next fold). A transaction-level advisory lock keeps the processes of a server, and several
 servers on one database, from folding at the same time: the others skip their turn. A failed
 fold (the database restarting, say) is logged and tried again at the next turn. SQLite keeps
-no deltas (one writer at a time: the hour rows are updated in place), so nothing runs there.
+no deltas (one writer at a time: the hour rows are updated in place).
+
+Each turn then writes the durations report's digests of the hours that have ended
+(:func:`fold_digests`, :mod:`swarm_director.models.attempt_digest`), on both dialects, a
+week of hours per transaction.
 """
 
 from __future__ import annotations
@@ -19,9 +24,12 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from datetime import datetime
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Connection, Engine, func, select
 
+from swarm_director.db.base import utcnow
+from swarm_director.models.attempt_digest import digest_hours
 from swarm_director.models.rollup import compact
 
 _log = logging.getLogger(__name__)
@@ -34,15 +42,53 @@ def fold_rollups(engine: Engine) -> int | None:
     """Fold every committed delta into the hour tables, in one transaction; the number of
     hour rows changed, or None when another process is folding (its turn is skipped)."""
     with engine.begin() as connection:
-        if engine.dialect.name == "postgresql":
-            locked = connection.execute(select(func.pg_try_advisory_xact_lock(FOLD_LOCK)))
-            if not locked.scalar_one():
-                return None
+        if not _locked(connection):
+            return None
         return compact(connection)
 
 
+#: Hours digested per transaction (a week), and transactions per :func:`fold_digests` at most.
+DIGEST_BATCH = 168
+DIGEST_BATCHES = 50
+
+
+def fold_digests(
+    engine: Engine, now: datetime | None = None, batches: int = DIGEST_BATCHES
+) -> int | None:
+    """Write the digests of the ended hours that lack one that holds, :data:`DIGEST_BATCH`
+    hours per transaction, until none is left or after ``batches`` transactions; the number
+    of hours written, or None when another process is folding.
+
+    PostgreSQL reads each batch in a REPEATABLE READ transaction: the attempts it digests and
+    the marks it deletes are those of one snapshot. SQLite's transaction holds the write lock
+    from its start (``BEGIN IMMEDIATE``), so no change comes in between."""
+    now = now or utcnow()
+    written = 0
+    for _ in range(batches):
+        connection = engine.connect()
+        if engine.dialect.name == "postgresql":
+            connection = connection.execution_options(isolation_level="REPEATABLE READ")
+        with connection, connection.begin():
+            if not _locked(connection):
+                return None
+            done = digest_hours(connection, now, DIGEST_BATCH)
+        written += done
+        if done < DIGEST_BATCH:
+            break
+    return written
+
+
+def _locked(connection: Connection) -> bool:
+    """Take the fold's advisory lock for the transaction (PostgreSQL); False when another
+    process holds it. SQLite needs none: its writers take turns."""
+    if connection.dialect.name != "postgresql":
+        return True
+    return bool(connection.execute(select(func.pg_try_advisory_xact_lock(FOLD_LOCK))).scalar_one())
+
+
 class RollupFolder:
-    """A daemon thread that calls :func:`fold_rollups` every ``every_s`` seconds.
+    """A daemon thread that calls :func:`fold_rollups` and :func:`fold_digests` every
+    ``every_s`` seconds.
 
     :meth:`ensure_started` starts it in the calling process, once (a forked worker starts its
     own: the thread does not survive a fork); :meth:`stop` ends it within a second.
@@ -71,11 +117,16 @@ class RollupFolder:
         while not self._stop.wait(self.every_s):
             try:
                 changed = fold_rollups(self.engine)
+                digested = fold_digests(self.engine)
             except Exception:  # the database went away: try again at the next turn
                 _log.warning("rollup fold failed; trying again in %gs", self.every_s, exc_info=True)
                 continue
-            if changed:
-                _log.info("rollup fold: %d hour rows changed", changed)
+            if changed or digested:
+                _log.info(
+                    "rollup fold: %d hour rows changed, %d hours digested",
+                    changed or 0,
+                    digested or 0,
+                )
 
     def stop(self) -> None:
         """End the thread (waits for a fold in progress, at most 5 s)."""

@@ -62,7 +62,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> OpenAPI:
         )
         timings.install(db.engine)
         db.on_dispose(timings.stop)
-    if db.dialect == "postgresql" and settings.rollup_fold:
+    if settings.rollup_fold:
         # Started by the first request: in a forking server, in each worker.
         folder = RollupFolder(db.engine, settings.rollup_fold.total_seconds())
         app.before_request(folder.ensure_started)

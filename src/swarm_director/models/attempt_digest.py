@@ -1,0 +1,223 @@
+"""Each past UTC hour's attempts, kept whole for the durations report: per task type, the
+attempts claimed in the hour, their retries, the tasks' ids and the waits and runs in
+milliseconds, sorted.
+
+The durations report gives exact nearest-rank percentiles and distinct task counts, which no
+count per hour can add up to: over a month of a busy swarm that is a million attempts to read
+and sort (1.3-2.3 s, docs/benchmarks.md). A digest holds an hour's values as packed integer
+arrays in one row, so the report reads a month as 720 rows and finds the ranks with numpy
+(:mod:`swarm_director.store.reports.attempt_times`).
+
+Digests are a cache of ``task_attempts`` joined to ``tasks`` (the attempts of tasks that
+exist, under each task's current type), written by the fold (:func:`digest_hours`: the
+server's rollup fold, ``db optimize``) for hours that have ended. The report never depends on
+them being there: an hour without a digest that holds is read from the attempts. Triggers
+(:mod:`swarm_director.models.attempt_digest_ddl`) retire a digest when an attempt of its hour
+or the type of one of its tasks changes, so a digest that is read always says what the rows
+say.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, cast
+
+import numpy as np
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    LargeBinary,
+    Select,
+    Table,
+    and_,
+    delete,
+    event,
+    exists,
+    or_,
+    select,
+    union,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from swarm_director.db.base import Base
+from swarm_director.db.ddl import dialect_ddl
+from swarm_director.models import attempt_digest_ddl as ddl
+from swarm_director.models.attempt import TaskAttempt
+from swarm_director.models.attempt_count import DELTAS as COUNT_DELTAS
+from swarm_director.models.attempt_count import HOURS as COUNT_HOURS
+from swarm_director.models.log import BigId
+from swarm_director.models.rollup import epoch_hour, hour_start
+from swarm_director.models.task import Task
+
+
+class AttemptDigest(Base):
+    """One ended UTC hour's attempts, per task type (:class:`Digest`, packed by
+    :func:`pack`)."""
+
+    __tablename__ = ddl.DIGESTS
+
+    epoch_hour: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    """Whole hours since 1970-01-01T00:00Z of the claims."""
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class AttemptDigestMark(Base):
+    """An hour whose digest a change has made stale (PostgreSQL; see the ddl module)."""
+
+    __tablename__ = ddl.MARKS
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    epoch_hour: Mapped[int] = mapped_column(BigInteger)
+
+
+DIGESTS = cast(Table, AttemptDigest.__table__)
+MARKS = cast(Table, AttemptDigestMark.__table__)
+
+
+@dataclass
+class Digest:
+    """Attempts of one task type: how many, how many were retries (attempt > 1), the tasks'
+    distinct ids, and the waits and runs (milliseconds) that are known, each sorted."""
+
+    attempts: int = 0
+    retries: int = 0
+    tasks: Any = field(default_factory=lambda: np.empty(0, np.int64))
+    waits: Any = field(default_factory=lambda: np.empty(0, np.int64))
+    runs: Any = field(default_factory=lambda: np.empty(0, np.int64))
+
+
+def digests_of(
+    rows: Iterable[tuple[Any, int, int | None, float | None, float | None]],
+) -> dict[str, Digest]:
+    """Per task type, the :class:`Digest` of attempt rows ``(type, task_id, attempt,
+    wait_s, run_s)``."""
+    lists: dict[str, tuple[list[int], list[float], list[float], list[int]]] = {}
+    for kind, task_id, attempt, wait, run in rows:
+        tasks, waits, runs, counts = lists.setdefault(
+            str(getattr(kind, "value", kind)), ([], [], [], [0, 0])
+        )
+        counts[0] += 1
+        counts[1] += attempt is not None and attempt > 1
+        tasks.append(task_id)
+        if wait is not None:
+            waits.append(wait)
+        if run is not None:
+            runs.append(run)
+    return {
+        kind: Digest(
+            attempts=attempts,
+            retries=retries,
+            tasks=np.unique(np.array(tasks, np.int64)),
+            waits=np.sort(_milliseconds(waits)),
+            runs=np.sort(_milliseconds(runs)),
+        )
+        for kind, (tasks, waits, runs, (attempts, retries)) in lists.items()
+    }
+
+
+def _milliseconds(seconds: list[float]) -> Any:
+    # The attempts hold seconds rounded to the millisecond: whole milliseconds, exactly.
+    return np.rint(np.array(seconds, np.float64) * 1000).astype(np.int64)
+
+
+def pack(digests: dict[str, Digest]) -> bytes:
+    """A row's payload: the length of a JSON header (4 bytes), the header (per type: name,
+    attempts, retries, and each array's length and item size), then the arrays (little-endian
+    integers of 4 bytes where every value fits, else 8)."""
+    header: list[list[Any]] = []
+    arrays: list[bytes] = []
+    for kind, digest in sorted(digests.items()):
+        entry: list[Any] = [kind, digest.attempts, digest.retries]
+        for values in (digest.tasks, digest.waits, digest.runs):
+            narrow = values.size == 0 or (values.min() >= -(2**31) and values.max() < 2**31)
+            dtype = "<i4" if narrow else "<i8"
+            entry += [int(values.size), np.dtype(dtype).itemsize]
+            arrays.append(values.astype(dtype).tobytes())
+        header.append(entry)
+    head = json.dumps(header, separators=(",", ":")).encode()
+    return len(head).to_bytes(4, "little") + head + b"".join(arrays)
+
+
+def unpack(payload: bytes) -> dict[str, Digest]:
+    """The digests :func:`pack` packed."""
+    length = int.from_bytes(payload[:4], "little")
+    offset = 4 + length
+    digests: dict[str, Digest] = {}
+    for kind, attempts, retries, *shapes in json.loads(payload[4:offset]):
+        arrays = []
+        for size, width in zip(shapes[::2], shapes[1::2], strict=True):
+            dtype = np.dtype("<i4" if width == 4 else "<i8")
+            arrays.append(np.frombuffer(payload, dtype, size, offset).astype(np.int64))
+            offset += size * width
+        digests[kind] = Digest(attempts, retries, *arrays)
+    return digests
+
+
+def attempt_rows(ranges: list[tuple[datetime, datetime]]) -> Select[Any]:
+    """``(type, task_id, attempt, wait_s, run_s)`` of each attempt claimed in one of the
+    ``[since, until)`` ``ranges`` of a task that exists (its current type), what a digest
+    holds."""
+    a = TaskAttempt
+    within = or_(*(and_(a.claimed_at >= since, a.claimed_at < until) for since, until in ranges))
+    stmt = select(Task.type, a.task_id, a.attempt, a.wait_s, a.run_s)
+    return cast("Select[Any]", stmt.join(Task, Task.id == a.task_id).where(within))
+
+
+def valid_digests(first: int, end: int) -> Select[Any]:
+    """``(epoch_hour, payload)`` of the digests of hours ``[first, end)`` that hold: no
+    mark names their hour (one statement: the digests and marks of one snapshot)."""
+    stale = exists().where(MARKS.c.epoch_hour == DIGESTS.c.epoch_hour)
+    return (
+        select(DIGESTS.c.epoch_hour, DIGESTS.c.payload)
+        .where(DIGESTS.c.epoch_hour >= first, DIGESTS.c.epoch_hour < end, ~stale)
+        .order_by(DIGESTS.c.epoch_hour)
+    )
+
+
+def hours_to_digest(now: datetime, limit: int) -> Select[Any]:
+    """Up to ``limit`` ended hours (before ``now``'s), the latest first, whose digest is
+    missing (the hour has counted attempts) or stale (a mark names it)."""
+    end = epoch_hour(now)
+    counted = union(
+        select(COUNT_HOURS.c.epoch_hour).where(COUNT_HOURS.c.epoch_hour < end),
+        select(COUNT_DELTAS.c.epoch_hour).where(COUNT_DELTAS.c.epoch_hour < end),
+    ).subquery("counted")
+    missing = select(counted.c.epoch_hour).where(
+        ~exists().where(DIGESTS.c.epoch_hour == counted.c.epoch_hour)
+    )
+    marked = select(MARKS.c.epoch_hour).where(MARKS.c.epoch_hour < end)
+    hours = union(missing, marked).subquery("hours")
+    return select(hours.c.epoch_hour).order_by(hours.c.epoch_hour.desc()).limit(limit)
+
+
+def digest_hours(connection: Connection, now: datetime, limit: int = 168) -> int:
+    """Write the digests of up to ``limit`` ended hours that lack one that holds (the
+    latest first), in the connection's transaction; returns how many hours it wrote.
+
+    PostgreSQL: run it in a REPEATABLE READ transaction (:func:`fold_digests` does), so that
+    the attempts read and the marks deleted are those of one snapshot. SQLite: in a write
+    transaction (``BEGIN IMMEDIATE``), so that no writer comes in between."""
+    hours = [int(h) for (h,) in connection.execute(hours_to_digest(now, limit))]
+    for hour in hours:
+        rows = connection.execute(attempt_rows([(hour_start(hour), hour_start(hour + 1))]))
+        payload = pack(digests_of(rows))
+        connection.execute(delete(DIGESTS).where(DIGESTS.c.epoch_hour == hour))
+        connection.execute(DIGESTS.insert().values(epoch_hour=hour, payload=payload))
+    if hours:
+        connection.execute(delete(MARKS).where(MARKS.c.epoch_hour.in_(hours)))
+    return len(hours)
+
+
+def forget_digests(connection: Connection) -> None:
+    """Drop every digest and mark (``db rebuild-rollups``: the fold writes them again)."""
+    connection.execute(delete(MARKS))
+    connection.execute(delete(DIGESTS))
+
+
+# Schemas built from the models (``create_all``) get the triggers too.
+for _dialect in ("postgresql", "sqlite"):
+    for _statement in ddl.create(_dialect):
+        event.listen(Base.metadata, "after_create", dialect_ddl(_statement, _dialect))

@@ -1,0 +1,263 @@
+"""The durations report reads each ended hour's attempts from its digest
+(models/attempt_digest.py) and stays exact: the figures equal those computed from every
+attempt (``rollup=False``, itself checked against Python in test_reports.py) for ranges cut
+anywhere, after the digests were written and then made stale by a task's new type, a task
+deleted, the history pruned or rewritten, and while queue workers and the fold run at once.
+On both dialects."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta
+from typing import Any
+from unittest import mock
+
+import pytest
+import sqlalchemy as sa
+
+from swarm_director.db import Database
+from swarm_director.db.base import utcnow
+from swarm_director.models import Task, TaskAttempt, attempt_digest
+from swarm_director.models.attempt_digest import Digest, digests_of, pack, unpack
+from swarm_director.models.rollup import epoch_hour
+from swarm_director.ops.rollup_fold import fold_digests
+from swarm_director.schemas.reports import DurationRow, ReportQuery
+from swarm_director.store import reports, tasks
+from swarm_director.store.history import prune_history
+from swarm_director.store.reports import attempt_times as durations_module
+from tests.store.queue_workers import run_workers
+from tests.store.reports_swarm import START, Swarm, build
+
+SINCE = START
+UNTIL = START + timedelta(hours=48)
+#: Ranges cut at whole hours, inside hours, and inside one hour.
+RANGES = [
+    (SINCE, UNTIL),
+    (SINCE + timedelta(minutes=17, seconds=3), UNTIL - timedelta(hours=9, minutes=41)),
+    (SINCE + timedelta(hours=3), SINCE + timedelta(hours=11)),
+    (SINCE + timedelta(hours=2, minutes=5), SINCE + timedelta(hours=2, minutes=50)),
+]
+
+
+def _durations(
+    db: Database, since: datetime = SINCE, until: datetime = UNTIL, *, rollup: bool = True
+) -> list[DurationRow]:
+    with db.statement_reads() as conn:
+        query = ReportQuery(since=since, until=until)
+        return reports.durations(conn, query, rollup=rollup).types
+
+
+def _exact(db: Database) -> None:
+    for since, until in RANGES:
+        assert _durations(db, since, until) == _durations(db, since, until, rollup=False)
+
+
+def _valid_hours(db: Database) -> set[int]:
+    with db.engine.connect() as conn:
+        return {
+            int(h)
+            for (h,) in conn.exec_driver_sql(
+                "SELECT epoch_hour FROM attempt_digests d WHERE NOT EXISTS "
+                "(SELECT 1 FROM attempt_digest_marks m WHERE m.epoch_hour = d.epoch_hour)"
+            )
+        }
+
+
+def _rows_read_from_attempts(db: Database, since: datetime, until: datetime) -> int:
+    """How many attempt rows the report reads itself (the rest come from digests)."""
+    counted = 0
+    real = durations_module.digests_of
+
+    def counting(rows: Any) -> dict[str, Digest]:
+        nonlocal counted
+        listed = list(rows)
+        counted += len(listed)
+        return real(listed)
+
+    with mock.patch.object(durations_module, "digests_of", counting):
+        _durations(db, since, until)
+    return counted
+
+
+@pytest.fixture
+def swarm(db: Database) -> Swarm:
+    return build(db)
+
+
+def test_the_ended_hours_are_digested_and_read_from_their_digests(
+    db: Database, swarm: Swarm
+) -> None:
+    live = [a for a in swarm.attempts if a.task_id not in swarm.deleted]
+    assert _rows_read_from_attempts(db, SINCE, UNTIL) == len(live)
+    before = _durations(db)
+
+    assert fold_digests(db.engine) > 0
+    hours = {epoch_hour(a.claimed) for a in live}
+    assert hours <= _valid_hours(db)
+    assert fold_digests(db.engine) == 0  # nothing left to do
+    # The whole range from digests, the partial hours at its ends from the attempts.
+    assert _rows_read_from_attempts(db, SINCE, UNTIL) == 0
+    inner = RANGES[1]
+    in_edges = [
+        a
+        for a in live
+        if inner[0] <= a.claimed < inner[1]
+        and epoch_hour(a.claimed) in (epoch_hour(inner[0]), epoch_hour(inner[1]))
+    ]
+    assert _rows_read_from_attempts(db, *inner) == len(in_edges)
+    assert _durations(db) == before
+    _exact(db)
+
+
+def test_a_range_of_digested_and_undigested_hours_gives_the_raw_figures(
+    db: Database, swarm: Swarm
+) -> None:
+    fold_digests(db.engine)
+    with db.engine.begin() as conn:  # every third hour's digest gone
+        conn.execute(sa.text("DELETE FROM attempt_digests WHERE mod(epoch_hour, 3) = 0"))
+    _exact(db)
+
+
+def _new_type(db: Database) -> None:
+    with db.engine.begin() as conn:  # the store never changes a type; SQL by hand may
+        conn.execute(
+            sa.text(
+                "UPDATE tasks SET type = 'communication' WHERE id IN (SELECT task_id FROM "
+                "task_attempts WHERE attempt > 1) AND type <> 'communication'"
+            )
+        )
+
+
+def _delete_tasks(db: Database) -> None:
+    with db.engine.connect() as conn:
+        ids = conn.exec_driver_sql(
+            "SELECT DISTINCT a.task_id FROM task_attempts a JOIN tasks t ON t.id = a.task_id "
+            "ORDER BY a.task_id LIMIT 5"
+        ).scalars()
+        doomed = list(ids)
+    with db.transaction() as session:
+        for task_id in doomed:
+            tasks.delete_task(session, task_id)
+
+
+def _prune(db: Database) -> None:
+    with db.engine.begin() as conn:
+        assert prune_history(conn, START + timedelta(hours=9, minutes=30)) > 0
+
+
+def _attempts_recomputed(db: Database) -> None:
+    """What the history's triggers do to ``task_attempts`` when a step is written between
+    others or deleted: an attempt's run changes, another moves to a later hour."""
+    attempts = TaskAttempt.__table__
+    with db.engine.begin() as conn:
+        ids = conn.execute(
+            sa.select(attempts.c.claim_id, attempts.c.claimed_at, attempts.c.run_s)
+            .where(attempts.c.run_s.is_not(None))
+            .order_by(attempts.c.claim_id)
+            .limit(6)
+        ).all()
+        for claim_id, _claimed_at, run_s in ids[:3]:
+            update = attempts.update().where(attempts.c.claim_id == claim_id)
+            conn.execute(update.values(run_s=run_s + 5400))
+        for claim_id, claimed_at, _run_s in ids[3:]:
+            update = attempts.update().where(attempts.c.claim_id == claim_id)
+            conn.execute(update.values(claimed_at=claimed_at + timedelta(hours=2)))
+
+
+@pytest.mark.parametrize(
+    "change", [_new_type, _delete_tasks, _prune, _attempts_recomputed], ids=lambda f: f.__name__
+)
+def test_a_change_retires_the_digests_of_its_hours(db: Database, swarm: Swarm, change: Any) -> None:
+    fold_digests(db.engine)
+    before = _durations(db)
+    change(db)
+    after = _durations(db)
+    assert after != before  # the change shows in the report before any fold
+    assert after == _durations(db, rollup=False)
+    _exact(db)
+    assert fold_digests(db.engine) > 0  # the retired hours, written again
+    assert _durations(db) == after
+    _exact(db)
+
+
+def test_workers_and_the_fold_at_once_leave_the_report_exact(db: Database) -> None:
+    """Four queue workers claim, complete, fail and retry while the fold digests every hour
+    (the current one too, as if it had ended) again and again."""
+    build(db)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def fold() -> None:
+        try:
+            while not stop.is_set():
+                fold_digests(db.engine, now=utcnow() + timedelta(hours=2))
+        except BaseException as error:
+            errors.append(error)
+
+    folder = threading.Thread(target=fold)
+    folder.start()
+    try:
+        run_workers(db)
+    finally:
+        stop.set()
+        folder.join()
+    assert errors == []
+    now = utcnow()
+    whole = (SINCE, now + timedelta(hours=1))
+    with db.engine.connect() as conn:
+        marks = conn.exec_driver_sql("SELECT count(*) FROM attempt_digest_marks").scalar_one()
+    rows = _durations(db, *whole)
+    assert rows == _durations(db, *whole, rollup=False)
+    assert sum(row.attempts for row in rows) > 60
+    # Whatever the last fold did not see is marked (PostgreSQL) or was deleted (SQLite); a
+    # fold now leaves every hour digested and the report the same.
+    fold_digests(db.engine, now=now + timedelta(hours=2))
+    assert _durations(db, *whole) == rows
+    assert marks >= 0
+
+
+@pytest.mark.parametrize("dialect", ["postgresql"], indirect=True)
+def test_a_change_committed_while_the_fold_runs_leaves_its_hour_stale(
+    db: Database, swarm: Swarm
+) -> None:
+    """PostgreSQL: a task given another type commits after the fold has read the latest
+    hour (its attempts there under the old type) and before the fold deletes the marks: the
+    fold's snapshot does not see the change's marks, so they stay, and the digest is not read
+    until a later fold has seen the change."""
+    live = [a for a in swarm.attempts if a.task_id not in swarm.deleted]
+    latest = max(live, key=lambda a: a.claimed)
+    new_type = "analysis" if latest.type != "analysis" else "communication"
+    real_pack = attempt_digest.pack
+    with db.engine.connect() as writer:
+        writer.begin()
+        writer.execute(sa.update(Task).where(Task.id == latest.task_id).values(type=new_type))
+
+        def pack_then_commit(digests: dict[str, Digest]) -> bytes:
+            if writer.in_transaction():
+                writer.commit()  # after the fold read the hour, before it deletes the marks
+            return real_pack(digests)
+
+        with mock.patch.object(attempt_digest, "pack", pack_then_commit):
+            assert fold_digests(db.engine) > 0
+    assert epoch_hour(latest.claimed) not in _valid_hours(db)
+    assert _durations(db) == _durations(db, rollup=False)
+    fold_digests(db.engine)
+    assert epoch_hour(latest.claimed) in _valid_hours(db)
+    _exact(db)
+
+
+def test_a_digest_packs_and_unpacks_every_width() -> None:
+    rows = [
+        ("analysis", 1, 1, 0.5, 2.25),
+        ("analysis", 2**40, 2, 2**31 / 1000 + 1.0, None),  # an 8-byte id and wait
+        ("analysis", 1, 2, None, 0.001),
+        ("communication", 7, 3, -0.002, 1.0),
+    ]
+    digests = unpack(pack(digests_of(rows)))
+    analysis, communication = digests["analysis"], digests["communication"]
+    assert (analysis.attempts, analysis.retries) == (3, 2)
+    assert analysis.tasks.tolist() == [1, 2**40]
+    assert analysis.waits.tolist() == [500, 2**31 + 1000]
+    assert analysis.runs.tolist() == [1, 2250]
+    assert communication.waits.tolist() == [-2] and communication.tasks.tolist() == [7]
+    assert unpack(pack({})) == {}
