@@ -12,8 +12,8 @@ from swarm_director.models.log_pattern import mask
 from swarm_director.schemas.reports import FailureReport, ReportQuery
 from swarm_director.store._common import core_connection
 from swarm_director.store.reports.activity import draft_approvals, email_outcomes, log_volume
-from swarm_director.store.reports.attempts import failure_rows
 from swarm_director.store.reports.attempt_times import durations
+from swarm_director.store.reports.attempts import failure_rows
 from swarm_director.store.reports.errors import top_errors
 from swarm_director.store.reports.task_counts import task_counts
 from swarm_director.store.reports.window import MAX_BUCKETS, Window, resolve
