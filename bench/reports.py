@@ -44,9 +44,10 @@ from swarm_director.models.attempt_count import attempt_counts_drift
 from swarm_director.models.error_group import error_groups_drift, rebuild_error_groups
 from swarm_director.models.rollup import compact, log_hours_drift, rebuild_log_hours
 from swarm_director.models.rollup_ddl import ROLLUPS
+from swarm_director.ops.rollup_fold import fold_digests
 from swarm_director.schemas.reports import ReportQuery
 from swarm_director.store import driver_reads, log_ingest, reports
-from swarm_director.store.reports import attempts as report_attempts
+from swarm_director.store.reports import attempt_times as report_attempts
 
 TYPES = ("email_draft", "document_review", "communication", "analysis")
 PRIORITIES = ("low", "medium", "medium", "high", "critical")
@@ -215,6 +216,7 @@ RAW: dict[str, Callable[..., Any]] = {
     ),
     "logs": lambda conn, query: reports.log_volume(conn, query, rollup=False),
     "failures": lambda conn, query: reports.failures(conn, query, rollup=False),
+    "durations": lambda conn, query: reports.durations(conn, query, rollup=False),
 }
 
 
@@ -307,8 +309,9 @@ def check_rollup(target: Target) -> None:
 
 
 def fold(target: Target) -> None:
-    """Fold the rollups' deltas into their hour tables (what ``db optimize`` runs first),
-    timed, with how many delta rows there were."""
+    """Fold the rollups' deltas into their hour tables and digest the attempts of the ended
+    hours (what ``db optimize`` runs first, and a server every 5 minutes), timed, with how many
+    delta rows there were."""
     with target.database.engine.begin() as conn:
         deltas = conn.exec_driver_sql(
             "SELECT (SELECT count(*) FROM log_volume_deltas), (SELECT count(*) FROM "
@@ -322,12 +325,17 @@ def fold(target: Target) -> None:
         f"{deltas[3]:,} attempt delta rows "
         f"into {changed:,} hour rows in {time.perf_counter() - started:.2f} s"
     )
+    started = time.perf_counter()
+    digested = fold_digests(target.database.engine, batches=1_000_000)
+    took = time.perf_counter() - started
+    print(f"  digested the attempts of {digested:,} ended hours in {took:.2f} s")
     if target.dialect == "postgresql":
         # What db optimize's VACUUM does next (and autovacuum after the server's folds): a
         # month of deltas folded at once leaves as many dead rows, which every report that
         # reads the deltas would otherwise scan until autovacuum comes by.
         started = time.perf_counter()
-        for table in (name for rollup in ROLLUPS for name in rollup[:2]):
+        digests = ("attempt_digests", "attempt_digest_marks")
+        for table in (*(name for rollup in ROLLUPS for name in rollup[:2]), *digests):
             target.autocommit(f"VACUUM ANALYZE {table}")
         print(f"  vacuumed the rollup tables in {time.perf_counter() - started:.2f} s")
 

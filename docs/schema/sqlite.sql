@@ -77,6 +77,8 @@ CREATE TABLE attempt_digest_marks (
 	CONSTRAINT pk_attempt_digest_marks PRIMARY KEY (id)
 );
 
+CREATE INDEX ix_attempt_digest_marks_epoch_hour ON attempt_digest_marks (epoch_hour);
+
 -- attempt_digests: One ended UTC hour's attempts, per task type (:class:`Digest`, packed by
 CREATE TABLE attempt_digests (
 	epoch_hour BIGINT NOT NULL, 

@@ -137,6 +137,9 @@ def upgrade() -> None:
         sa.Column("epoch_hour", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_attempt_digest_marks")),
     )
+    op.create_index(
+        "ix_attempt_digest_marks_epoch_hour", "attempt_digest_marks", ["epoch_hour"], unique=False
+    )
     conn = op.get_bind()
     for statement in _TRIGGERS[conn.dialect.name]:
         conn.exec_driver_sql(statement)
