@@ -206,13 +206,27 @@ def digest_hours(connection: Connection, now: datetime, limit: int = 168) -> int
     transaction (``BEGIN IMMEDIATE``), so that no writer comes in between."""
     hours = [int(h) for (h,) in connection.execute(hours_to_digest(now, limit))]
     for hour in hours:
-        rows = connection.execute(attempt_rows([(hour_start(hour), hour_start(hour + 1))]))
+        rows = connection.execute(attempt_rows(_hour_range(hour)))
         payload = pack(digests_of(rows))
         connection.execute(delete(DIGESTS).where(DIGESTS.c.epoch_hour == hour))
         connection.execute(DIGESTS.insert().values(epoch_hour=hour, payload=payload))
     if hours:
         connection.execute(delete(MARKS).where(MARKS.c.epoch_hour.in_(hours)))
     return len(hours)
+
+
+def digests_drift(connection: Connection) -> list[int]:
+    """The hours whose digest holds (no mark) but differs from their attempts (empty when
+    every digest is exact): ``db check``."""
+    return [
+        int(hour)
+        for hour, payload in connection.execute(valid_digests(-(2**62), 2**62))
+        if pack(digests_of(connection.execute(attempt_rows(_hour_range(int(hour)))))) != payload
+    ]
+
+
+def _hour_range(hour: int) -> list[tuple[datetime, datetime]]:
+    return [(hour_start(hour), hour_start(hour + 1))]
 
 
 def forget_digests(connection: Connection) -> None:

@@ -25,6 +25,7 @@ from swarm_director.models import (
 )
 from swarm_director.models.attempt import attempts_drift
 from swarm_director.models.attempt_count import UNASSIGNED, attempt_counts_drift
+from swarm_director.models.attempt_digest import digests_drift
 from swarm_director.models.error_group import error_groups_drift
 from swarm_director.models.rollup import hour_start, log_hours_drift, task_hours_drift
 from swarm_director.ops.checks.findings import Problem
@@ -250,8 +251,9 @@ def counters(conn: Connection) -> Iterable[Problem]:
 def rollup_drift(conn: Connection) -> Iterable[Problem]:
     """Hours where ``log_volume_hours`` or ``error_group_hours`` differs from a count of the
     logs (logs inserted on SQLite by other means than the store), ``task_count_hours`` from
-    the tasks and their history, or ``attempt_count_hours`` from the attempts; and
-    ``task_attempts`` rows that differ from the attempts the history holds. Repaired by
+    the tasks and their history, ``attempt_count_hours`` from the attempts, or a digest of
+    ``attempt_digests`` from its hour's attempts; and ``task_attempts`` rows that differ from
+    the attempts the history holds. Repaired by
     ``db rebuild-rollups``. The rows and the rollup are read in separate statements, of one
     snapshot (see ``db_check._run``)."""
     for hour, level, kept, counted in log_hours_drift(conn):
@@ -287,6 +289,13 @@ def rollup_drift(conn: Connection) -> Iterable[Problem]:
             "attempt_count_hours",
             None,
             f"{at} {kind} {type_}/{who}: the rollup says {kept}, the attempts are {counted}",
+        )
+    for hour in digests_drift(conn):
+        yield Problem(
+            "rollup_drift",
+            "attempt_digests",
+            None,
+            f"{_hour_label(hour)}: the digest differs from the attempts of the hour",
         )
     for claim_id, kept_row, derived_row in attempts_drift(conn):
         yield Problem(
