@@ -27,7 +27,6 @@ from bench.scale import Target
 from swarm_director.models import attempt_count_ddl, attempt_digest_ddl
 from swarm_director.store import agents, queue, tasks
 
-
 UPKEEP = {"counts": attempt_count_ddl, "digests": attempt_digest_ddl}
 
 
