@@ -53,7 +53,9 @@ def durations(
     rollup: bool = True,
 ) -> DurationReport:
     """Wait and run percentiles and retries per task type, over the attempts claimed in the
-    range. Raises ValidationError for a bad range."""
+    range: the whole hours that have a digest which holds from it, the rest from the
+    attempts (``rollup=False``: every attempt, what tests and the benchmark compare with).
+    Raises ValidationError for a bad range."""
     window = window or resolve(query)
     connection = core_connection(source)
     if rollup:
