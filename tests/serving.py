@@ -105,13 +105,16 @@ def serve_env(
 ) -> dict[str, str]:
     """The environment of a server: this process's, without ``drop`` (names the test sets
     itself, never inherited from the developer's shell) and names starting with
-    ``drop_prefix``, with the repository on PYTHONPATH and ``overrides`` on top."""
+    ``drop_prefix``, with this checkout's ``src`` and the repository on PYTHONPATH (so a
+    suite run from another checkout than the installed one serves its own code) and
+    ``overrides`` on top."""
     inherited = {
         k: v
         for k, v in os.environ.items()
         if k not in drop and not (drop_prefix is not None and k.startswith(drop_prefix))
     }
-    return {**inherited, "PYTHONPATH": str(ROOT), **(overrides or {})}
+    path = os.pathsep.join((str(ROOT / "src"), str(ROOT)))
+    return {**inherited, "PYTHONPATH": path, **(overrides or {})}
 
 
 class ServeProcess:
