@@ -9,7 +9,7 @@ from sqlalchemy import Connection, Row, select
 from sqlalchemy.orm import Session
 
 from swarm_director.db import utcnow
-from swarm_director.errors import ConflictError, InvalidTransitionError, ValidationError
+from swarm_director.errors import ConflictError, InvalidTransitionError
 from swarm_director.models import (
     TASK_TRANSITIONS,
     Agent,
@@ -31,7 +31,7 @@ from swarm_director.store._common import (
     would_create_cycle,
 )
 from swarm_director.store.filtering import SEARCHED, FilterRules
-from swarm_director.store.pagination import DEFAULT_LIMIT, Ordering, Page, paginate
+from swarm_director.store.pagination import DEFAULT_LIMIT, Ordering, Page, ordering_for, paginate
 from swarm_director.store.queue_wait import announce
 from swarm_director.store.search_pages import search_page
 
@@ -91,13 +91,9 @@ def list_tasks(
     mapping of its fields); its ``q`` searches title and description (words and "quoted
     phrases", see :mod:`swarm_director.store.search`). Raises ValidationError for a bad filter,
     order, limit, cursor or query."""
-    if order not in ("asc", "desc"):
-        raise ValidationError(
-            "invalid order", details={"fields": {"order": "must be 'asc' or 'desc'"}}
-        )
+    ordering = ordering_for(order, asc=_BY_ID, desc=_NEWEST_FIRST)
     wanted = TASK_FILTERS.parse(task_filter)
     stmt = TASK_FILTERS.apply(select(Task), wanted)
-    ordering = _BY_ID if order == "asc" else _NEWEST_FIRST
     if wanted.q is not None:
         return search_page(
             core_connection(session),
