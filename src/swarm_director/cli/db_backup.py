@@ -28,7 +28,6 @@ from swarm_director.ops.backup.verify import verify_backup
 from swarm_director.ops.crypto import age
 from swarm_director.ops.crypto.sdbkenc1 import KEY_SETTING, new_key
 from swarm_director.ops.errors import CorruptBackupError
-from swarm_director.redact import masked_url
 
 
 @db.command("backup")
@@ -88,7 +87,7 @@ def backup_command(
             x for x in ("gzip" if m.compression else "", _encryption_words(m.encryption)) if x
         )
         click.echo(
-            f"Backed up {masked_url(database.engine.url)} ({m.total_rows} rows, revision "
+            f"Backed up {database.masked_url} ({m.total_rows} rows, revision "
             f"{m.schema_revision or 'none'}) in {m.seconds:.2f} s: {human_bytes(m.bytes)}"
             + (f", {extras}" if extras else "")
         )
@@ -229,7 +228,7 @@ def restore_command(
         recipients = backup_recipients(settings)
         if not yes:
             click.confirm(
-                f"Replace every row of {masked_url(database.engine.url)} with {file.name}?",
+                f"Replace every row of {database.masked_url} with {file.name}?",
                 abort=True,
             )
         with progress_bars(not as_json) as reporter:
@@ -251,7 +250,7 @@ def restore_command(
             else ""
         )
         click.echo(
-            f"Restored {masked_url(database.engine.url)} from {file.name} "
+            f"Restored {database.masked_url} from {file.name} "
             f"({sum(report.verify.row_counts.values())} rows{upgraded}) in {report.seconds:.2f} s."
         )
         click.echo(f"Safety backup of the previous state: {report.safety_backup.path}")

@@ -36,7 +36,6 @@ from swarm_director.ops.retention.batched_deletes import DEFAULT_BATCH
 from swarm_director.ops.retention.logs import cleanup_logs
 from swarm_director.ops.retention.policy import RetentionPolicy, parse_keep
 from swarm_director.ops.stats.collect import collect_stats
-from swarm_director.redact import masked_url
 
 
 @db.command("check")
@@ -57,7 +56,7 @@ def check_command(database_url: str | None, as_json: bool) -> None:
         if as_json:
             emit_json(report.as_dict())
         else:
-            where = masked_url(database.engine.url)
+            where = database.masked_url
             click.echo(
                 f"Checked {where}: {len(report.rules)} rules in {report.seconds:.2f} s, "
                 f"{report.problem_count} problem(s)."
@@ -97,7 +96,7 @@ def rebuild_rollups_command(database_url: str | None) -> None:
         attempt_counts = rebuild_attempt_counts(conn)  # after the attempts it counts
         forget_digests(conn)
     click.echo(
-        f"Rebuilt the rollups of {masked_url(database.engine.url)} in "
+        f"Rebuilt the rollups of {database.masked_url} in "
         f"{time.perf_counter() - started:.2f} s: log_volume_hours {logs:,} rows, "
         f"error_group_hours {errors:,} rows, "
         f"task_count_hours {counts:,} rows, task_attempts {attempts:,} rows, "
@@ -122,7 +121,7 @@ def optimize_command(database_url: str | None, as_json: bool) -> None:
         emit_json(report.as_dict())
         return
     click.echo(
-        f"Optimized {masked_url(database.engine.url)} in {report.seconds:.2f} s: "
+        f"Optimized {database.masked_url} in {report.seconds:.2f} s: "
         f"{human_bytes(report.bytes_before)} -> {human_bytes(report.bytes_after)} "
         f"({'; '.join(report.steps)})."
     )
@@ -260,7 +259,7 @@ def cleanup_logs_command(
                 click.echo("No logs match; nothing to delete.")
                 return
             click.confirm(
-                f"Delete {preview.total_matched} logs from {masked_url(database.engine.url)}"
+                f"Delete {preview.total_matched} logs from {database.masked_url}"
                 + (f" (archived to {archive} first)?" if archive else " without an archive?"),
                 abort=True,
             )

@@ -1,4 +1,5 @@
-"""Helpers shared by the store modules: input validation, lookups, locks and hierarchy checks."""
+"""Helpers shared by the store modules: input validation, lookups, locks, hierarchy and
+lifecycle checks."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import functools
 import zlib
 from collections.abc import Mapping
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -31,12 +33,18 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from swarm_director.db import Base
-from swarm_director.errors import ConflictError, NotFoundError, ValidationError
+from swarm_director.errors import (
+    ConflictError,
+    InvalidTransitionError,
+    NotFoundError,
+    ValidationError,
+)
 from swarm_director.schemas.common import MAX_BIG_ID, MAX_ID, fields_from_pydantic
 
 M = TypeVar("M", bound=BaseModel)
 E = TypeVar("E", bound=Base)
 T = TypeVar("T")
+S = TypeVar("S", bound=StrEnum)
 
 
 def validated(schema: type[M], data: M | Mapping[str, Any], what: str) -> M:
@@ -182,6 +190,20 @@ def require_ref(session: Session, model: type[E], row_id: int, field: str, what:
         raise ValidationError(
             f"{what} {row_id} does not exist",
             details={"fields": {field: f"{what} {row_id} does not exist"}},
+        )
+
+
+def check_transition(
+    transitions: Mapping[S, frozenset[S]], what: str, row_id: int, current: S, new: S
+) -> None:
+    """Returns when ``new`` is ``current`` or a status ``transitions`` allows after it; else
+    InvalidTransitionError("<what> <id> cannot go from <current> to <new>") whose details give
+    ``from``, ``to`` and the ``allowed`` statuses."""
+    if new != current and new not in transitions[current]:
+        allowed = sorted(s.value for s in transitions[current])
+        raise InvalidTransitionError(
+            f"{what} {row_id} cannot go from {current.value} to {new.value}",
+            details={"from": current.value, "to": new.value, "allowed": allowed},
         )
 
 

@@ -15,11 +15,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from swarm_director.db import utcnow
-from swarm_director.errors import ConflictError, InvalidTransitionError, ValidationError
+from swarm_director.errors import ConflictError, ValidationError
 from swarm_director.models import EMAIL_TRANSITIONS, Draft, EmailMessage, EmailStatus, Task
 from swarm_director.schemas.emails import EmailCreate, EmailStatusUpdate, EmailUpdate
 from swarm_director.schemas.filters import EmailFilter
-from swarm_director.store._common import get_or_404, lock_or_404, validated
+from swarm_director.store._common import check_transition, get_or_404, lock_or_404, validated
 from swarm_director.store.filtering import FilterRules
 from swarm_director.store.pagination import DEFAULT_LIMIT, Ordering, Page, paginate
 
@@ -91,12 +91,7 @@ def _apply_status(email: EmailMessage, new: EmailStatus, error_message: str | No
         if error_message is not None:
             email.error_message = error_message
         return
-    if new not in EMAIL_TRANSITIONS[email.status]:
-        allowed = sorted(s.value for s in EMAIL_TRANSITIONS[email.status])
-        raise InvalidTransitionError(
-            f"email {email.id} cannot go from {email.status.value} to {new.value}",
-            details={"from": email.status.value, "to": new.value, "allowed": allowed},
-        )
+    check_transition(EMAIL_TRANSITIONS, "email", email.id, email.status, new)
     if new is EmailStatus.SENT:
         email.sent_at = utcnow()
     elif new is EmailStatus.QUEUED:

@@ -11,7 +11,6 @@ from typing import Any, Literal
 from sqlalchemy import Connection, Row, Table, select
 from sqlalchemy.orm import Session
 
-from swarm_director.errors import ValidationError
 from swarm_director.models.history import HistoryEntry
 from swarm_director.models.recording import (
     ADMIN_ENTITIES,
@@ -25,7 +24,13 @@ from swarm_director.models.recording import (
 from swarm_director.schemas.filters import HistoryFilter
 from swarm_director.store._common import attribute_columns, core_connection
 from swarm_director.store.filtering import FilterRules
-from swarm_director.store.pagination import DEFAULT_LIMIT, Ordering, Page, paginate_rows
+from swarm_director.store.pagination import (
+    DEFAULT_LIMIT,
+    Ordering,
+    Page,
+    ordering_for,
+    paginate_rows,
+)
 
 _TABLE: Table = HistoryEntry.__table__  # type: ignore[assignment]
 _COLUMNS = attribute_columns(HistoryEntry)
@@ -59,14 +64,10 @@ def list_history(
     first (``order="desc"``: newest first); ``since`` inclusive, ``until`` exclusive; rows of
     the ``hidden`` entities left out (what the reader's scope may not see). Raises
     ValidationError for an unknown entity, a bad filter, order, limit or cursor."""
-    if order not in ("asc", "desc"):
-        raise ValidationError(
-            "invalid order", details={"fields": {"order": "must be 'asc' or 'desc'"}}
-        )
+    ordering = ordering_for(order, asc=_OLDEST_FIRST, desc=_NEWEST_FIRST)
     stmt = HISTORY_FILTERS.apply(select(*_COLUMNS), HISTORY_FILTERS.parse(history_filter))
     if hidden:
         stmt = stmt.where(HistoryEntry.entity.not_in(list(hidden)))
-    ordering = _OLDEST_FIRST if order == "asc" else _NEWEST_FIRST
     return paginate_rows(core_connection(source), stmt, ordering, limit=limit, cursor=cursor)
 
 

@@ -34,7 +34,13 @@ from swarm_director.store._common import (
 )
 from swarm_director.store.filtering import SEARCHED, FilterRules
 from swarm_director.store.log_ingest import WriteConflict, encode_documents, write_rows
-from swarm_director.store.pagination import DEFAULT_LIMIT, Ordering, Page, paginate_rows
+from swarm_director.store.pagination import (
+    DEFAULT_LIMIT,
+    Ordering,
+    Page,
+    ordering_for,
+    paginate_rows,
+)
 from swarm_director.store.search_pages import search_page
 
 _NEWEST_FIRST = Ordering("logs", (AgentLog.timestamp, AgentLog.id), descending=True)
@@ -162,14 +168,10 @@ def list_logs(
     message (words and "quoted phrases", see :mod:`swarm_director.store.search`).
     Raises ValidationError for a bad filter, order, limit, cursor or query.
     """
-    if order not in ("asc", "desc"):
-        raise ValidationError(
-            "invalid order", details={"fields": {"order": "must be 'asc' or 'desc'"}}
-        )
+    ordering = ordering_for(order, asc=_OLDEST_FIRST, desc=_NEWEST_FIRST)
     wanted = LOG_FILTERS.parse(log_filter)
     stmt = LOG_FILTERS.apply(select(*_LOG_COLUMNS), wanted)
     connection = core_connection(source)
-    ordering = _NEWEST_FIRST if order == "desc" else _OLDEST_FIRST
     if wanted.q is not None:
         return search_page(
             connection,

@@ -77,6 +77,16 @@ def check_limit(limit: int) -> int:
     return limit
 
 
+def ordering_for(order: str, *, asc: Ordering, desc: Ordering) -> Ordering:
+    """The ordering ``order`` asks for: ``asc`` for "asc", ``desc`` for "desc";
+    ValidationError naming ``order`` for anything else."""
+    if order == "asc":
+        return asc
+    if order == "desc":
+        return desc
+    raise ValidationError("invalid order", details={"fields": {"order": "must be 'asc' or 'desc'"}})
+
+
 def _invalid_cursor() -> ValidationError:
     return ValidationError(
         "invalid cursor",

@@ -9,7 +9,7 @@ from sqlalchemy import Connection, Row, select
 from sqlalchemy.orm import Session
 
 from swarm_director.db import utcnow
-from swarm_director.errors import ConflictError, InvalidTransitionError, ValidationError
+from swarm_director.errors import ConflictError
 from swarm_director.models import (
     TASK_TRANSITIONS,
     Agent,
@@ -21,6 +21,7 @@ from swarm_director.models.fulltext import TASKS
 from swarm_director.schemas.filters import TaskFilter
 from swarm_director.schemas.tasks import TaskCreate, TaskUpdate
 from swarm_director.store._common import (
+    check_transition,
     core_connection,
     get_or_404,
     lock_hierarchy,
@@ -31,7 +32,7 @@ from swarm_director.store._common import (
     would_create_cycle,
 )
 from swarm_director.store.filtering import SEARCHED, FilterRules
-from swarm_director.store.pagination import DEFAULT_LIMIT, Ordering, Page, paginate
+from swarm_director.store.pagination import DEFAULT_LIMIT, Ordering, Page, ordering_for, paginate
 from swarm_director.store.queue_wait import announce
 from swarm_director.store.search_pages import search_page
 
@@ -91,13 +92,9 @@ def list_tasks(
     mapping of its fields); its ``q`` searches title and description (words and "quoted
     phrases", see :mod:`swarm_director.store.search`). Raises ValidationError for a bad filter,
     order, limit, cursor or query."""
-    if order not in ("asc", "desc"):
-        raise ValidationError(
-            "invalid order", details={"fields": {"order": "must be 'asc' or 'desc'"}}
-        )
+    ordering = ordering_for(order, asc=_BY_ID, desc=_NEWEST_FIRST)
     wanted = TASK_FILTERS.parse(task_filter)
     stmt = TASK_FILTERS.apply(select(Task), wanted)
-    ordering = _BY_ID if order == "asc" else _NEWEST_FIRST
     if wanted.q is not None:
         return search_page(
             core_connection(session),
@@ -134,15 +131,6 @@ def list_subtasks(
     return list_tasks(session, TaskFilter(parent_task_id=task_id), limit=limit, cursor=cursor)
 
 
-def _check_transition(task: Task, new: TaskStatus) -> None:
-    if new != task.status and new not in TASK_TRANSITIONS[task.status]:
-        allowed = sorted(s.value for s in TASK_TRANSITIONS[task.status])
-        raise InvalidTransitionError(
-            f"task {task.id} cannot go from {task.status.value} to {new.value}",
-            details={"from": task.status.value, "to": new.value, "allowed": allowed},
-        )
-
-
 def update_task(session: Session, task_id: int, data: TaskUpdate | Mapping[str, Any]) -> Task:
     """Applies the fields present in ``data`` and returns the task.
 
@@ -172,7 +160,7 @@ def update_task(session: Session, task_id: int, data: TaskUpdate | Mapping[str, 
             details={"status": task.status.value, "expected_status": wanted},
         )
     if "status" in changes:
-        _check_transition(task, changes["status"])
+        check_transition(TASK_TRANSITIONS, "task", task.id, task.status, changes["status"])
     _check_refs(session, changes)
     new_parent = changes.get("parent_task_id")
     if new_parent is not None and new_parent != task.parent_task_id:
