@@ -100,7 +100,8 @@ def rebuild_rollups_command(database_url: str | None) -> None:
         f"{time.perf_counter() - started:.2f} s: log_volume_hours {logs:,} rows, "
         f"error_group_hours {errors:,} rows, "
         f"task_count_hours {counts:,} rows, task_attempts {attempts:,} rows, "
-        f"attempt_count_hours {attempt_counts:,} rows."
+        f"attempt_count_hours {attempt_counts:,} rows; the attempt digests dropped (the "
+        "server's fold or db optimize writes them again)."
     )
 
 
