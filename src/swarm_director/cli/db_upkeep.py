@@ -110,7 +110,8 @@ def rebuild_rollups_command(database_url: str | None) -> None:
 @json_option
 def optimize_command(database_url: str | None, as_json: bool) -> None:
     """Refresh statistics and reclaim space (SQLite ANALYZE, VACUUM, checkpoint; PostgreSQL
-    VACUUM (ANALYZE)). On SQLite VACUUM holds the write lock while it runs.
+    VACUUM (ANALYZE)), after folding the reports' rollups and digesting the attempts of the
+    hours that have ended. On SQLite VACUUM holds the write lock while it runs.
 
     \b
     Example:
