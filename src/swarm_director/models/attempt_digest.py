@@ -32,6 +32,7 @@ from sqlalchemy import (
     Index,
     LargeBinary,
     Select,
+    String,
     Table,
     and_,
     delete,
@@ -39,6 +40,7 @@ from sqlalchemy import (
     exists,
     or_,
     select,
+    type_coerce,
     union,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -98,28 +100,24 @@ def digests_of(
 ) -> dict[str, Digest]:
     """Per task type, the :class:`Digest` of attempt rows ``(type, task_id, attempt,
     wait_s, run_s)``."""
-    lists: dict[str, tuple[list[int], list[float], list[float], list[int]]] = {}
-    for kind, task_id, attempt, wait, run in rows:
-        tasks, waits, runs, counts = lists.setdefault(
-            str(getattr(kind, "value", kind)), ([], [], [], [0, 0])
-        )
-        counts[0] += 1
-        counts[1] += attempt is not None and attempt > 1
-        tasks.append(task_id)
-        if wait is not None:
-            waits.append(wait)
-        if run is not None:
-            runs.append(run)
-    return {
-        kind: Digest(
-            attempts=attempts,
-            retries=retries,
+    by_type: dict[Any, list[tuple[Any, ...]]] = {}
+    for row in rows:  # the one loop over every row: the rest works on columns
+        group = by_type.get(row[0])
+        if group is None:
+            group = by_type[row[0]] = []
+        group.append(row)
+    digests = {}
+    for kind, group in by_type.items():
+        _, tasks, attempts, waits, runs = zip(*group, strict=True)
+        numbers = np.array([-1 if n is None else n for n in attempts], np.int64)
+        digests[str(getattr(kind, "value", kind))] = Digest(
+            attempts=len(group),
+            retries=int(np.count_nonzero(numbers > 1)),
             tasks=np.unique(np.array(tasks, np.int64)),
-            waits=np.sort(_milliseconds(waits)),
-            runs=np.sort(_milliseconds(runs)),
+            waits=np.sort(_milliseconds([w for w in waits if w is not None])),
+            runs=np.sort(_milliseconds([r for r in runs if r is not None])),
         )
-        for kind, (tasks, waits, runs, (attempts, retries)) in lists.items()
-    }
+    return digests
 
 
 def _milliseconds(seconds: list[float]) -> Any:
@@ -166,7 +164,9 @@ def attempt_rows(ranges: list[tuple[datetime, datetime]]) -> Select[Any]:
     holds."""
     a = TaskAttempt
     within = or_(*(and_(a.claimed_at >= since, a.claimed_at < until) for since, until in ranges))
-    stmt = select(Task.type, a.task_id, a.attempt, a.wait_s, a.run_s)
+    # The type as stored (its value), not converted to the enum row by row.
+    kind = type_coerce(Task.type, String()).label("type")
+    stmt = select(kind, a.task_id, a.attempt, a.wait_s, a.run_s)
     return cast("Select[Any]", stmt.join(Task, Task.id == a.task_id).where(within))
 
 

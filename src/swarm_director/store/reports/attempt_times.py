@@ -16,7 +16,9 @@ percentiles (``percentile_disc``), SQLite's are sorted here from the attempts' f
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -160,7 +162,7 @@ def _digested(connection: Connection, since: datetime, until: datetime) -> _Figu
                 parts.setdefault(kind, []).append(digest)
         raw = _undigested(since, until, span.first, span.end, digested)
     if raw:
-        for kind, digest in digests_of(connection.execute(attempt_rows(raw))).items():
+        for kind, digest in digests_of(_rows(connection, attempt_rows(raw))).items():
             parts.setdefault(kind, []).append(digest)
     figures: _Figures = []
     for kind, digests in sorted(parts.items()):
@@ -179,6 +181,14 @@ def _digested(connection: Connection, since: datetime, until: datetime) -> _Figu
             )
         )
     return figures
+
+
+def _rows(connection: Connection, stmt: Any) -> Iterable[Any]:
+    """The rows of ``stmt``: on SQLite read with the driver's cursor (the rest of a range
+    can be most of it, before the first fold)."""
+    if connection.dialect.name == "sqlite":
+        return chain.from_iterable(sqlite_rows(connection, stmt, 10_000, str))
+    return connection.execute(stmt)
 
 
 def _undigested(
