@@ -23,6 +23,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import itemgetter
 from typing import Any, cast
 
 import numpy as np
@@ -99,30 +100,44 @@ def digests_of(
     rows: Iterable[tuple[Any, int, int | None, float | None, float | None]],
 ) -> dict[str, Digest]:
     """Per task type, the :class:`Digest` of attempt rows ``(type, task_id, attempt,
-    wait_s, run_s)``."""
-    by_type: dict[Any, list[tuple[Any, ...]]] = {}
-    for row in rows:  # the one loop over every row: the rest works on columns
-        group = by_type.get(row[0])
-        if group is None:
-            group = by_type[row[0]] = []
-        group.append(row)
+    wait_s, run_s)``. The rows are turned into columns once (numpy arrays, a null as NaN)
+    and cut by type there: no Python loop runs per row."""
+    listed = rows if isinstance(rows, list) else list(rows)
+    if not listed:
+        return {}
+    # Column by column (zip(*rows) took three times as long for 100,000 rows).
+    columns = [list(map(itemgetter(i), listed)) for i in range(5)]
+    codes = {kind: code for code, kind in enumerate(set(columns[0]))}
+    kinds = np.fromiter(map(codes.__getitem__, columns[0]), np.int32, len(columns[0]))
+    tasks = np.array(columns[1], np.int64)
+    attempts, waits, runs = (np.array(c, np.float64) for c in columns[2:])
     digests = {}
-    for kind, group in by_type.items():
-        _, tasks, attempts, waits, runs = zip(*group, strict=True)
-        numbers = np.array([-1 if n is None else n for n in attempts], np.int64)
+    for kind, code in codes.items():
+        mine = kinds == code
         digests[str(getattr(kind, "value", kind))] = Digest(
-            attempts=len(group),
-            retries=int(np.count_nonzero(numbers > 1)),
-            tasks=np.unique(np.array(tasks, np.int64)),
-            waits=np.sort(_milliseconds([w for w in waits if w is not None])),
-            runs=np.sort(_milliseconds([r for r in runs if r is not None])),
+            attempts=int(np.count_nonzero(mine)),
+            retries=int(np.count_nonzero(attempts[mine] > 1)),
+            tasks=sorted_unique(tasks[mine]),
+            waits=np.sort(_milliseconds(waits[mine])),
+            runs=np.sort(_milliseconds(runs[mine])),
         )
     return digests
 
 
-def _milliseconds(seconds: list[float]) -> Any:
-    # The attempts hold seconds rounded to the millisecond: whole milliseconds, exactly.
-    return np.rint(np.array(seconds, np.float64) * 1000).astype(np.int64)
+def sorted_unique(values: Any) -> Any:
+    """The distinct ``values``, sorted. A stable sort (radix or merge of runs: task ids come
+    nearly in order) takes a few milliseconds for a million, where ``np.unique`` took a
+    second on numpy 2's hash path."""
+    ordered = np.sort(values, kind="stable")
+    if ordered.size < 2:
+        return ordered
+    return ordered[np.concatenate(([True], ordered[1:] != ordered[:-1]))]
+
+
+def _milliseconds(seconds: Any) -> Any:
+    """The known values (not NaN) in whole milliseconds: the attempts hold seconds rounded
+    to the millisecond, so this is exact."""
+    return np.rint(seconds[~np.isnan(seconds)] * 1000).astype(np.int64)
 
 
 def pack(digests: dict[str, Digest]) -> bytes:
