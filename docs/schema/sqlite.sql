@@ -82,6 +82,7 @@ CREATE INDEX ix_attempt_digest_marks_epoch_hour ON attempt_digest_marks (epoch_h
 -- attempt_digests: One ended UTC hour's attempts, per task type (:class:`Digest`, packed by
 CREATE TABLE attempt_digests (
 	epoch_hour BIGINT NOT NULL, 
+	counts TEXT NOT NULL, 
 	payload BLOB NOT NULL, 
 	CONSTRAINT pk_attempt_digests PRIMARY KEY (epoch_hour)
 );

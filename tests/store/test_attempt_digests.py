@@ -24,10 +24,11 @@ from swarm_director.models import Task, TaskAttempt, attempt_digest
 from swarm_director.models.attempt_digest import AttemptDigest, Digest, digests_of, pack, unpack
 from swarm_director.models.rollup import epoch_hour
 from swarm_director.ops.rollup_fold import fold_digests
-from swarm_director.schemas.reports import DurationRow, ReportQuery
+from swarm_director.schemas.reports import DurationRow, FailureRow, ReportQuery
 from swarm_director.store import reports, tasks
 from swarm_director.store.history import prune_history
 from swarm_director.store.reports import attempt_times as durations_module
+from swarm_director.store.reports import attempts as attempts_module
 from tests.store.queue_workers import run_workers
 from tests.store.reports_swarm import START, Swarm, build
 
@@ -50,9 +51,19 @@ def _durations(
         return reports.durations(conn, query, rollup=rollup).types
 
 
+def _failures(
+    db: Database, since: datetime = SINCE, until: datetime = UNTIL, *, rollup: bool = True
+) -> tuple[list[FailureRow], list[FailureRow]]:
+    with db.statement_reads() as conn:
+        query = ReportQuery(since=since, until=until)
+        report = reports.failures(conn, query, rollup=rollup)
+    return report.by_type, report.by_agent
+
+
 def _exact(db: Database) -> None:
     for since, until in RANGES:
         assert _durations(db, since, until) == _durations(db, since, until, rollup=False)
+        assert _failures(db, since, until) == _failures(db, since, until, rollup=False)
 
 
 def _valid_hours(db: Database) -> set[int]:
@@ -110,6 +121,18 @@ def test_the_ended_hours_are_digested_and_read_from_their_digests(
     assert _rows_read_from_attempts(db, *inner) == len(in_edges)
     assert _durations(db) == before
     _exact(db)
+    # The failure rates of the whole hours come from the digests' counts: the rollup is read
+    # only for hours that have no attempt (and so no digest).
+    read = attempts_module.attempt_totals
+    spans: list[Any] = []
+
+    def recorded(connection: Any, span: Any) -> Any:
+        spans.append(span)
+        return read(connection, span)
+
+    with mock.patch.object(attempts_module, "attempt_totals", recorded):
+        assert _failures(db) == _failures(db, rollup=False)
+    assert spans and not [h for h in hours for s in spans if s.first <= h < s.end]
 
 
 def test_a_range_of_digested_and_undigested_hours_gives_the_raw_figures(
@@ -150,7 +173,8 @@ def _prune(db: Database) -> None:
 
 def _attempts_recomputed(db: Database) -> None:
     """What the history's triggers do to ``task_attempts`` when a step is written between
-    others or deleted: an attempt's run changes, another moves to a later hour."""
+    others or deleted: an attempt's run changes, another moves to a later hour, another
+    ends otherwise."""
     attempts = TaskAttempt.__table__
     with db.engine.begin() as conn:
         ids = conn.execute(
@@ -165,6 +189,15 @@ def _attempts_recomputed(db: Database) -> None:
         for claim_id, claimed_at, _run_s in ids[3:]:
             update = attempts.update().where(attempts.c.claim_id == claim_id)
             conn.execute(update.values(claimed_at=claimed_at + timedelta(hours=2)))
+        last = conn.execute(  # in other hours than those above
+            sa.select(attempts.c.claim_id)
+            .where(attempts.c.end_action == "complete")
+            .order_by(attempts.c.claim_id.desc())
+            .limit(2)
+        ).scalars()
+        for claim_id in list(last):
+            update = attempts.update().where(attempts.c.claim_id == claim_id)
+            conn.execute(update.values(end_action="retry"))
 
 
 @pytest.mark.parametrize(
@@ -172,14 +205,14 @@ def _attempts_recomputed(db: Database) -> None:
 )
 def test_a_change_retires_the_digests_of_its_hours(db: Database, swarm: Swarm, change: Any) -> None:
     fold_digests(db.engine)
-    before = _durations(db)
+    before = _durations(db), _failures(db)
     change(db)
-    after = _durations(db)
-    assert after != before  # the change shows in the report before any fold
-    assert after == _durations(db, rollup=False)
+    after = _durations(db), _failures(db)
+    assert after[0] != before[0] and after[1] != before[1]  # shown before any fold
+    assert after == (_durations(db, rollup=False), _failures(db, rollup=False))
     _exact(db)
     assert fold_digests(db.engine) > 0  # the retired hours, written again
-    assert _durations(db) == after
+    assert (_durations(db), _failures(db)) == after
     _exact(db)
 
 

@@ -18,7 +18,8 @@ KEYS = "epoch_hour, kind, type, agent_id"
 #: The ``agent_id`` the rollup keys an attempt without an agent by (ids start at 1).
 UNASSIGNED = 0
 #: The end actions a failed attempt ends with (``complete`` is the one success).
-FAILED_ENDS = "('fail', 'retry', 'expire')"
+FAILED_END_ACTIONS = ("fail", "retry", "expire")
+FAILED_ENDS = "(" + ", ".join(f"'{action}'" for action in FAILED_END_ACTIONS) + ")"
 PG_FUNCTIONS = ("attempt_count_hours_attempt", "attempt_count_hours_task")
 PG_TRIGGERS = (
     ("attempt_count_hours_attempt", "task_attempts"),

@@ -1,6 +1,7 @@
 """Each past UTC hour's attempts, kept whole for the durations report: per task type, the
 attempts claimed in the hour, their retries, the tasks' ids and the waits and runs in
-milliseconds, sorted.
+milliseconds, sorted; and beside them, for the failure rates, the attempts claimed,
+completed and failed per type and agent.
 
 The durations report gives exact nearest-rank percentiles and distinct task counts, which no
 count per hour can add up to: over a month of a busy swarm that is a million attempts to read
@@ -35,6 +36,7 @@ from sqlalchemy import (
     Select,
     String,
     Table,
+    Text,
     and_,
     delete,
     event,
@@ -52,6 +54,8 @@ from swarm_director.models import attempt_digest_ddl as ddl
 from swarm_director.models.attempt import TaskAttempt
 from swarm_director.models.attempt_count import DELTAS as COUNT_DELTAS
 from swarm_director.models.attempt_count import HOURS as COUNT_HOURS
+from swarm_director.models.attempt_count import UNASSIGNED
+from swarm_director.models.attempt_count_ddl import FAILED_END_ACTIONS
 from swarm_director.models.log import BigId
 from swarm_director.models.rollup import epoch_hour, hour_start
 from swarm_director.models.task import Task
@@ -65,6 +69,10 @@ class AttemptDigest(Base):
 
     epoch_hour: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     """Whole hours since 1970-01-01T00:00Z of the claims."""
+    counts: Mapped[str] = mapped_column(Text)
+    """JSON: per task type and agent id (0: none), the attempts claimed, completed and
+    failed (:func:`counts_of`; the failure rates). Before the payload, so that reading it
+    leaves the payload's pages alone."""
     payload: Mapped[bytes] = mapped_column(LargeBinary)
 
 
@@ -124,6 +132,26 @@ def digests_of(
     return digests
 
 
+def counts_of(rows: Iterable[tuple[Any, ...]]) -> dict[str, dict[str, list[int]]]:
+    """Per task type and agent id (text; ``"0"`` for none), ``[claimed, completed, failed]``
+    of attempt rows as :func:`attempt_rows` gives them: what ``attempt_count_hours`` counts
+    for their hour."""
+    counts: dict[str, dict[str, list[int]]] = {}
+    for row in rows:
+        kind, agent_id, end_action = row[0], row[5], row[6]
+        agents = counts.setdefault(str(getattr(kind, "value", kind)), {})
+        n = agents.setdefault(str(UNASSIGNED if agent_id is None else int(agent_id)), [0, 0, 0])
+        n[0] += 1
+        n[1] += end_action == "complete"
+        n[2] += end_action in FAILED_END_ACTIONS
+    return counts
+
+
+def dump_counts(counts: dict[str, dict[str, list[int]]]) -> str:
+    """The ``counts`` column's text (sorted keys: the same counts, the same text)."""
+    return json.dumps(counts, sort_keys=True, separators=(",", ":"))
+
+
 def sorted_unique(values: Any) -> Any:
     """The distinct ``values``, sorted. A stable sort (radix or merge of runs: task ids come
     nearly in order) takes a few milliseconds for a million, where ``np.unique`` took a
@@ -174,23 +202,24 @@ def unpack(payload: bytes) -> dict[str, Digest]:
 
 
 def attempt_rows(ranges: list[tuple[datetime, datetime]]) -> Select[Any]:
-    """``(type, task_id, attempt, wait_s, run_s)`` of each attempt claimed in one of the
-    ``[since, until)`` ``ranges`` of a task that exists (its current type), what a digest
-    holds."""
+    """``(type, task_id, attempt, wait_s, run_s, agent_id, end_action)`` of each attempt
+    claimed in one of the ``[since, until)`` ``ranges`` of a task that exists (its current
+    type), what a digest holds."""
     a = TaskAttempt
     within = or_(*(and_(a.claimed_at >= since, a.claimed_at < until) for since, until in ranges))
     # The type as stored (its value), not converted to the enum row by row.
     kind = type_coerce(Task.type, String()).label("type")
-    stmt = select(kind, a.task_id, a.attempt, a.wait_s, a.run_s)
+    stmt = select(kind, a.task_id, a.attempt, a.wait_s, a.run_s, a.agent_id, a.end_action)
     return cast("Select[Any]", stmt.join(Task, Task.id == a.task_id).where(within))
 
 
-def valid_digests(first: int, end: int) -> Select[Any]:
-    """``(epoch_hour, payload)`` of the digests of hours ``[first, end)`` that hold: no
-    mark names their hour (one statement: the digests and marks of one snapshot)."""
+def valid_digests(first: int, end: int, column: str = "payload") -> Select[Any]:
+    """``(epoch_hour, column)`` of the digests of hours ``[first, end)`` that hold: no mark
+    names their hour (one statement: the digests and marks of one snapshot). ``column``:
+    ``payload`` (the durations) or ``counts`` (the failure rates)."""
     stale = exists().where(MARKS.c.epoch_hour == DIGESTS.c.epoch_hour)
     return (
-        select(DIGESTS.c.epoch_hour, DIGESTS.c.payload)
+        select(DIGESTS.c.epoch_hour, DIGESTS.c[column])
         .where(DIGESTS.c.epoch_hour >= first, DIGESTS.c.epoch_hour < end, ~stale)
         .order_by(DIGESTS.c.epoch_hour)
     )
@@ -221,10 +250,10 @@ def digest_hours(connection: Connection, now: datetime, limit: int = 168) -> int
     transaction (``BEGIN IMMEDIATE``), so that no writer comes in between."""
     hours = [int(h) for (h,) in connection.execute(hours_to_digest(now, limit))]
     for hour in hours:
-        rows = connection.execute(attempt_rows(_hour_range(hour)))
-        payload = pack(digests_of(rows))
+        rows = connection.execute(attempt_rows(_hour_range(hour))).all()
+        payload, counts = pack(digests_of(rows)), dump_counts(counts_of(rows))
         connection.execute(delete(DIGESTS).where(DIGESTS.c.epoch_hour == hour))
-        connection.execute(DIGESTS.insert().values(epoch_hour=hour, payload=payload))
+        connection.execute(DIGESTS.insert().values(epoch_hour=hour, counts=counts, payload=payload))
     if hours:
         connection.execute(delete(MARKS).where(MARKS.c.epoch_hour.in_(hours)))
     return len(hours)
@@ -233,11 +262,29 @@ def digest_hours(connection: Connection, now: datetime, limit: int = 168) -> int
 def digests_drift(connection: Connection) -> list[int]:
     """The hours whose digest holds (no mark) but differs from their attempts (empty when
     every digest is exact): ``db check``."""
-    return [
-        int(hour)
-        for hour, payload in connection.execute(valid_digests(-(2**62), 2**62))
-        if pack(digests_of(connection.execute(attempt_rows(_hour_range(int(hour)))))) != payload
-    ]
+    drifted = []
+    stmt = valid_digests(-(2**62), 2**62).add_columns(DIGESTS.c.counts)
+    for hour, payload, counts in connection.execute(stmt):
+        rows = connection.execute(attempt_rows(_hour_range(int(hour)))).all()
+        if pack(digests_of(rows)) != payload or dump_counts(counts_of(rows)) != counts:
+            drifted.append(int(hour))
+    return drifted
+
+
+def hour_runs(first: int, end: int, digested: set[int]) -> list[tuple[int, int]]:
+    """The runs ``[a, b)`` of the hours of ``[first, end)`` not in ``digested``."""
+    runs: list[tuple[int, int]] = []
+    start: int | None = None
+    for hour in range(first, end):
+        if hour in digested:
+            if start is not None:
+                runs.append((start, hour))
+                start = None
+        elif start is None:
+            start = hour
+    if start is not None:
+        runs.append((start, end))
+    return runs
 
 
 def _hour_range(hour: int) -> list[tuple[datetime, datetime]]:

@@ -34,9 +34,8 @@ SQLITE_TRIGGERS = (
     "attempt_digests_task_delete",
     "attempt_digests_task_update",
 )
-#: The columns of an attempt a digest reads (an update of another, its end action or agent,
-#: leaves the digests alone).
-_READ = ("task_id", "claimed_at", "attempt", "wait_s", "run_s")
+#: The columns of an attempt a digest reads (an update of another leaves the digests alone).
+_READ = ("task_id", "claimed_at", "attempt", "wait_s", "run_s", "agent_id", "end_action")
 
 
 def _changed(old: str, new: str, distinct: str) -> str:

@@ -1,6 +1,6 @@
 """The durations report's digests: each ended hour's attempts, per task type, packed in one
-row (``attempt_digests``), and the marks of the hours whose digest a change has made stale
-(``attempt_digest_marks``, PostgreSQL).
+row (``attempt_digests``, with the failure rates' counts per type and agent), and the marks
+of the hours whose digest a change has made stale (``attempt_digest_marks``, PostgreSQL).
 
 Revision ID: 018_add_attempt_digests
 Revises: 017_index_report_ranges
@@ -52,8 +52,9 @@ _TRIGGERS = {
             "CREATE TRIGGER attempt_digests_attempt_update AFTER UPDATE ON task_attempts FOR "
             "EACH ROW WHEN (OLD.task_id IS DISTINCT FROM NEW.task_id OR OLD.claimed_at IS "
             "DISTINCT FROM NEW.claimed_at OR OLD.attempt IS DISTINCT FROM NEW.attempt OR "
-            "OLD.wait_s IS DISTINCT FROM NEW.wait_s OR OLD.run_s IS DISTINCT FROM NEW.run_s) "
-            "EXECUTE FUNCTION attempt_digests_attempt()"
+            "OLD.wait_s IS DISTINCT FROM NEW.wait_s OR OLD.run_s IS DISTINCT FROM NEW.run_s "
+            "OR OLD.agent_id IS DISTINCT FROM NEW.agent_id OR OLD.end_action IS DISTINCT "
+            "FROM NEW.end_action) EXECUTE FUNCTION attempt_digests_attempt()"
         ),
         (
             "CREATE TRIGGER attempt_digests_task AFTER INSERT OR DELETE ON tasks FOR EACH "
@@ -80,7 +81,8 @@ _TRIGGERS = {
             "CREATE TRIGGER attempt_digests_update AFTER UPDATE ON task_attempts WHEN "
             "old.task_id IS NOT new.task_id OR old.claimed_at IS NOT new.claimed_at OR "
             "old.attempt IS NOT new.attempt OR old.wait_s IS NOT new.wait_s OR old.run_s IS "
-            "NOT new.run_s BEGIN DELETE FROM attempt_digests WHERE epoch_hour IN "
+            "NOT new.run_s OR old.agent_id IS NOT new.agent_id OR old.end_action IS NOT "
+            "new.end_action BEGIN DELETE FROM attempt_digests WHERE epoch_hour IN "
             "(CAST(strftime('%s', substr(old.claimed_at, 1, 19)) AS INTEGER) / 3600, "
             "CAST(strftime('%s', substr(new.claimed_at, 1, 19)) AS INTEGER) / 3600); END"
         ),
@@ -128,6 +130,7 @@ def upgrade() -> None:
     op.create_table(
         "attempt_digests",
         sa.Column("epoch_hour", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("counts", sa.Text(), nullable=False),
         sa.Column("payload", sa.LargeBinary(), nullable=False),
         sa.PrimaryKeyConstraint("epoch_hour", name=op.f("pk_attempt_digests")),
     )

@@ -30,6 +30,7 @@ from swarm_director.models.attempt_digest import (
     Digest,
     attempt_rows,
     digests_of,
+    hour_runs,
     sorted_unique,
     unpack,
     valid_digests,
@@ -197,20 +198,18 @@ def _undigested(
 ) -> list[tuple[datetime, datetime]]:
     """The parts of ``[since, until)`` outside the ``digested`` hours of ``[first, end)``, as
     few ranges as they make."""
-    ranges: list[tuple[datetime, datetime]] = []
-    start: datetime | None = since if since < hour_start(first) else None
-    for hour in range(first, end):
-        if hour in digested:
-            if start is not None:
-                ranges.append((start, hour_start(hour)))
-                start = None
-        elif start is None:
-            start = hour_start(hour)
-    if start is not None:
-        ranges.append((start, until))
-    elif hour_start(end) < until:
+    ranges = [(hour_start(a), hour_start(b)) for a, b in hour_runs(first, end, digested)]
+    if since < hour_start(first):
+        ranges.insert(0, (since, hour_start(first)))
+    if hour_start(end) < until:
         ranges.append((hour_start(end), until))
-    return ranges
+    merged: list[tuple[datetime, datetime]] = []
+    for start, stop in ranges:
+        if merged and merged[-1][1] == start:
+            merged[-1] = (merged[-1][0], stop)
+        else:
+            merged.append((start, stop))
+    return merged
 
 
 def _ranked_ms(values: Any) -> tuple[float | None, ...]:
