@@ -109,13 +109,10 @@ def _counted(
 
     raw = [(window.since, window.until)]
     if span is not None:
-        digested: set[int] = set()
-        for hour, text in connection.execute(valid_digests(span.first, span.end, "counts")):
-            digested.add(int(hour))
-            for kind_type, agents in json.loads(text).items():
-                for agent_id, counts in agents.items():
-                    for kind, n in zip((CLAIMED, COMPLETED, FAILED), counts, strict=True):
-                        add(kind, kind_type, int(agent_id), n)
+        digested, totals = _digest_counts(connection, span)
+        for (kind_type, agent_text), counts in totals.items():
+            for kind, n in zip((CLAIMED, COMPLETED, FAILED), counts, strict=True):
+                add(kind, kind_type, int(agent_text), n)
         for first, end in hour_runs(span.first, span.end, digested):
             for kind, kind_type, agent_id, n in attempt_totals(connection, HourSpan(first, end)):
                 add(kind, kind_type, agent_id, n)
@@ -135,6 +132,27 @@ def _counted(
             for kind, n in ((CLAIMED, claimed), (COMPLETED, completed), (FAILED, failed)):
                 add(kind, kind_type, agent_id, n)
     return sums
+
+
+def _digest_counts(
+    connection: Connection, span: HourSpan
+) -> tuple[set[int], dict[tuple[str, str], list[int]]]:
+    """The hours of ``span`` whose digest holds, and their counts summed per (type, agent
+    id text): ``[claimed, completed, failed]`` (a month is 720 rows of a few dozen keys)."""
+    digested: set[int] = set()
+    totals: dict[tuple[str, str], list[int]] = {}
+    for hour, text in connection.execute(valid_digests(span.first, span.end, "counts")):
+        digested.add(int(hour))
+        for kind_type, agents in json.loads(text).items():
+            for agent_id, (claimed, completed, failed) in agents.items():
+                total = totals.get((kind_type, agent_id))
+                if total is None:
+                    totals[(kind_type, agent_id)] = [claimed, completed, failed]
+                else:
+                    total[0] += claimed
+                    total[1] += completed
+                    total[2] += failed
+    return digested, totals
 
 
 def _rest_counts(since: datetime, until: datetime) -> CompoundSelect[Any]:
