@@ -54,6 +54,18 @@ SQL_WORDS = re.compile(
 #: reason it is safe. Reviewed one by one.
 REVIEWED: dict[tuple[str, str], str] = {
     (
+        "db/ddl.py",
+        '*(f"DROP FUNCTION IF EXISTS {name}()" for name in pg_functions),',
+    ): "trigger DDL: the names are the models' trigger and function constants (db/ddl.dropped_triggers' callers), never input",
+    (
+        "db/ddl.py",
+        '*(f"DROP TRIGGER IF EXISTS {name} ON {table}" for name, table in pg_triggers),',
+    ): "trigger DDL: the names are the models' trigger and function constants (db/ddl.dropped_triggers' callers), never input",
+    (
+        "db/ddl.py",
+        'return [f"DROP TRIGGER IF EXISTS {name}" for name in sqlite_triggers]',
+    ): "trigger DDL: the names are the models' trigger and function constants (db/ddl.dropped_triggers' callers), never input",
+    (
         "models/attempt_digest_ddl.py",
         'f"CREATE OR REPLACE FUNCTION {attempt}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "  # noqa: S608',
     ): "attempt digests DDL: table, trigger, function and column names and SQL pieces are the module's own constants, never input",
@@ -112,18 +124,6 @@ REVIEWED: dict[tuple[str, str], str] = {
     (
         "models/attempt_digest_ddl.py",
         'mark = f"INSERT INTO {MARKS} (epoch_hour)"',
-    ): "attempt digests DDL: table, trigger, function and column names and SQL pieces are the module's own constants, never input",
-    (
-        "models/attempt_digest_ddl.py",
-        'return [*statements, *(f"DROP FUNCTION IF EXISTS {name}()" for name in PG_FUNCTIONS)]',
-    ): "attempt digests DDL: table, trigger, function and column names and SQL pieces are the module's own constants, never input",
-    (
-        "models/attempt_digest_ddl.py",
-        'return [f"DROP TRIGGER IF EXISTS {name}" for name in SQLITE_TRIGGERS]',
-    ): "attempt digests DDL: table, trigger, function and column names and SQL pieces are the module's own constants, never input",
-    (
-        "models/attempt_digest_ddl.py",
-        'statements = [f"DROP TRIGGER IF EXISTS {name} ON {table}" for name, table in PG_TRIGGERS]',
     ): "attempt digests DDL: table, trigger, function and column names and SQL pieces are the module's own constants, never input",
     (
         "models/attempt_count_ddl.py",
@@ -207,14 +207,6 @@ REVIEWED: dict[tuple[str, str], str] = {
     ): "attempt counts DDL: table, trigger, function and column names and SQL pieces are the module's own constants, never input",
     (
         "models/attempt_count_ddl.py",
-        'return [*statements, *(f"DROP FUNCTION IF EXISTS {name}()" for name in PG_FUNCTIONS)]',
-    ): "attempt counts DDL: table, trigger, function and column names and SQL pieces are the module's own constants, never input",
-    (
-        "models/attempt_count_ddl.py",
-        'return [f"DROP TRIGGER IF EXISTS {name}" for name in SQLITE_TRIGGERS]',
-    ): "attempt counts DDL: table, trigger, function and column names and SQL pieces are the module's own constants, never input",
-    (
-        "models/attempt_count_ddl.py",
         "return outcome if outcome_only else f\"SELECT 'claimed' AS k UNION ALL {outcome}\"",
     ): "attempt counts DDL: table, trigger, function and column names and SQL pieces are the module's own constants, never input",
     (
@@ -224,10 +216,6 @@ REVIEWED: dict[tuple[str, str], str] = {
     (
         "models/attempt_count_ddl.py",
         'select = f"SELECT hr, k, {row}.type, ag, {sign}count(*) FROM ({attempts}"  # noqa: S608',
-    ): "attempt counts DDL: table, trigger, function and column names and SQL pieces are the module's own constants, never input",
-    (
-        "models/attempt_count_ddl.py",
-        'statements = [f"DROP TRIGGER IF EXISTS {name} ON {table}" for name, table in PG_TRIGGERS]',
     ): "attempt counts DDL: table, trigger, function and column names and SQL pieces are the module's own constants, never input",
     (
         "store/export.py",
@@ -532,14 +520,6 @@ REVIEWED: dict[tuple[str, str], str] = {
     ): "attempts DDL and derivation: table, trigger, function and column names and SQL pieces are the module's own constants, never input",
     (
         "models/attempt_ddl.py",
-        'return [*statements, f"DROP FUNCTION IF EXISTS {PG_FUNCTION}()"]',
-    ): "attempts DDL and derivation: table, trigger, function and column names and SQL pieces are the module's own constants, never input",
-    (
-        "models/attempt_ddl.py",
-        'return [f"DROP TRIGGER IF EXISTS {name}" for name in SQLITE_TRIGGERS]',
-    ): "attempts DDL and derivation: table, trigger, function and column names and SQL pieces are the module's own constants, never input",
-    (
-        "models/attempt_ddl.py",
         "return f\"EXISTS (SELECT 1 {_step('n', row, '>')})\"",
     ): "attempts DDL and derivation: table, trigger, function and column names and SQL pieces are the module's own constants, never input",
     (
@@ -549,10 +529,6 @@ REVIEWED: dict[tuple[str, str], str] = {
     (
         "models/attempt_ddl.py",
         'return f"extract(epoch FROM {value})"',
-    ): "attempts DDL and derivation: table, trigger, function and column names and SQL pieces are the module's own constants, never input",
-    (
-        "models/attempt_ddl.py",
-        'statements = [f"DROP TRIGGER IF EXISTS {name} ON history" for name in PG_TRIGGERS]',
     ): "attempts DDL and derivation: table, trigger, function and column names and SQL pieces are the module's own constants, never input",
     (
         "models/attempt.py",

@@ -12,6 +12,8 @@ copy of this SQL.
 
 from __future__ import annotations
 
+from swarm_director.db.ddl import dropped_triggers
+
 COUNTS = "attempt_count_hours"
 COUNT_DELTAS = "attempt_count_deltas"
 KEYS = "epoch_hour, kind, type, agent_id"
@@ -175,7 +177,4 @@ def create(dialect: str) -> list[str]:
 
 def drop(dialect: str) -> list[str]:
     """What :func:`create` made, dropped."""
-    if dialect == "postgresql":
-        statements = [f"DROP TRIGGER IF EXISTS {name} ON {table}" for name, table in PG_TRIGGERS]
-        return [*statements, *(f"DROP FUNCTION IF EXISTS {name}()" for name in PG_FUNCTIONS)]
-    return [f"DROP TRIGGER IF EXISTS {name}" for name in SQLITE_TRIGGERS]
+    return dropped_triggers(dialect, PG_TRIGGERS, PG_FUNCTIONS, SQLITE_TRIGGERS)

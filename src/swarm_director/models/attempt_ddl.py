@@ -16,6 +16,8 @@ The migration ``013_add_task_attempts`` carries its own copy of this SQL.
 
 from __future__ import annotations
 
+from swarm_director.db.ddl import dropped_triggers
+
 ATTEMPTS = "task_attempts"
 PG_FUNCTION = "task_attempts_step"
 #: The triggers on ``history``, per dialect (PostgreSQL's function takes both of SQLite's
@@ -190,7 +192,5 @@ def create(dialect: str) -> list[str]:
 
 def drop(dialect: str) -> list[str]:
     """What :func:`create` made, dropped."""
-    if dialect == "postgresql":
-        statements = [f"DROP TRIGGER IF EXISTS {name} ON history" for name in PG_TRIGGERS]
-        return [*statements, f"DROP FUNCTION IF EXISTS {PG_FUNCTION}()"]
-    return [f"DROP TRIGGER IF EXISTS {name}" for name in SQLITE_TRIGGERS]
+    pg_triggers = [(name, "history") for name in PG_TRIGGERS]
+    return dropped_triggers(dialect, pg_triggers, [PG_FUNCTION], SQLITE_TRIGGERS)

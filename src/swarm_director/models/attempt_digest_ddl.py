@@ -15,6 +15,7 @@ The migration ``018_add_attempt_digests`` carries its own copy of this SQL.
 
 from __future__ import annotations
 
+from swarm_director.db.ddl import dropped_triggers
 from swarm_director.models.attempt_count_ddl import HOUR_OF
 
 DIGESTS = "attempt_digests"
@@ -108,7 +109,4 @@ def create(dialect: str) -> list[str]:
 
 def drop(dialect: str) -> list[str]:
     """What :func:`create` made, dropped."""
-    if dialect == "postgresql":
-        statements = [f"DROP TRIGGER IF EXISTS {name} ON {table}" for name, table in PG_TRIGGERS]
-        return [*statements, *(f"DROP FUNCTION IF EXISTS {name}()" for name in PG_FUNCTIONS)]
-    return [f"DROP TRIGGER IF EXISTS {name}" for name in SQLITE_TRIGGERS]
+    return dropped_triggers(dialect, PG_TRIGGERS, PG_FUNCTIONS, SQLITE_TRIGGERS)
