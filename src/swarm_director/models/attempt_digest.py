@@ -241,14 +241,13 @@ def hours_to_digest(now: datetime, limit: int) -> Select[Any]:
     return select(hours.c.epoch_hour).order_by(hours.c.epoch_hour.desc()).limit(limit)
 
 
-def digest_hours(connection: Connection, now: datetime, limit: int = 168) -> int:
-    """Write the digests of up to ``limit`` ended hours that lack one that holds (the
-    latest first), in the connection's transaction; returns how many hours it wrote.
+def digest_hours(connection: Connection, hours: list[int]) -> int:
+    """Write the digests of ``hours`` (from :func:`hours_to_digest`) and delete their marks,
+    in the connection's transaction; returns how many hours it wrote.
 
     PostgreSQL: run it in a REPEATABLE READ transaction (:func:`fold_digests` does), so that
     the attempts read and the marks deleted are those of one snapshot. SQLite: in a write
     transaction (``BEGIN IMMEDIATE``), so that no writer comes in between."""
-    hours = [int(h) for (h,) in connection.execute(hours_to_digest(now, limit))]
     for hour in hours:
         rows = connection.execute(attempt_rows(_hour_range(hour))).all()
         payload, counts = pack(digests_of(rows)), dump_counts(counts_of(rows))

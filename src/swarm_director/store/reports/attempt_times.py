@@ -58,16 +58,18 @@ def durations(
 ) -> DurationReport:
     """Wait and run percentiles and retries per task type, over the attempts claimed in the
     range: the whole hours that have a digest which holds from it, the rest from the
-    attempts (``rollup=False``: every attempt, what tests and the benchmark compare with).
+    attempts (``rollup=False``, or no digest in the range: every attempt, what tests and the
+    benchmark compare with).
     Raises ValidationError for a bad range."""
     window = window or resolve(query)
     connection = core_connection(source)
-    if rollup:
-        figures = _digested(connection, window.since, window.until)
-    elif connection.dialect.name == "postgresql":
-        figures = _pg_durations(connection, attempts(window.since, window.until).c)
-    else:
-        figures = _durations_here(connection, attempts(window.since, window.until).c)
+    figures = _digested(connection, window.since, window.until) if rollup else None
+    if figures is None:
+        every = attempts(window.since, window.until).c
+        if connection.dialect.name == "postgresql":
+            figures = _pg_durations(connection, every)
+        else:
+            figures = _durations_here(connection, every)
     rows = [
         DurationRow(
             type=kind,
@@ -150,19 +152,22 @@ def _seconds(value: Any) -> float | None:
     return None if value is None else round(float(value), 3)
 
 
-def _digested(connection: Connection, since: datetime, until: datetime) -> _Figures:
+def _digested(connection: Connection, since: datetime, until: datetime) -> _Figures | None:
     """The figures from the digests of the range's whole hours that have one that holds, and
-    from the attempts of the rest of the range."""
+    from the attempts of the rest of the range; None when no digest holds there (a range
+    under an hour, or none written yet: the raw path is faster for every attempt)."""
     parts: dict[str, list[Digest]] = {}
-    raw = [(since, until)]
     span = hours_within(since, until)
-    if span is not None:
-        digested: set[int] = set()
-        for hour, payload in connection.execute(valid_digests(span.first, span.end)):
-            digested.add(int(hour))
-            for kind, digest in unpack(payload).items():
-                parts.setdefault(kind, []).append(digest)
-        raw = _undigested(since, until, span.first, span.end, digested)
+    if span is None:
+        return None
+    digested: set[int] = set()
+    for hour, payload in connection.execute(valid_digests(span.first, span.end)):
+        digested.add(int(hour))
+        for kind, digest in unpack(payload).items():
+            parts.setdefault(kind, []).append(digest)
+    if not digested:
+        return None
+    raw = _undigested(since, until, span.first, span.end, digested)
     if raw:
         for kind, digest in digests_of(_rows(connection, attempt_rows(raw))).items():
             parts.setdefault(kind, []).append(digest)
