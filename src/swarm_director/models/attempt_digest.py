@@ -207,10 +207,23 @@ def attempt_rows(ranges: list[tuple[datetime, datetime]]) -> Select[Any]:
     type), what a digest holds."""
     a = TaskAttempt
     within = or_(*(and_(a.claimed_at >= since, a.claimed_at < until) for since, until in ranges))
-    # The type as stored (its value), not converted to the enum row by row.
-    kind = type_coerce(Task.type, String()).label("type")
-    stmt = select(kind, a.task_id, a.attempt, a.wait_s, a.run_s, a.agent_id, a.end_action)
-    return cast("Select[Any]", stmt.join(Task, Task.id == a.task_id).where(within))
+    # The task's type looked up by primary key for each attempt (a deleted task's: null):
+    # a join let PostgreSQL, with statistics that lagged a growing table, hash the whole
+    # tasks table for each hour's thousand attempts (35 ms an hour at 100,000 tasks). The
+    # type as stored (its value), not converted to the enum row by row.
+    kind = select(type_coerce(Task.type, String())).where(Task.id == a.task_id)
+    rows = select(
+        kind.scalar_subquery().label("type"),
+        a.task_id,
+        a.attempt,
+        a.wait_s,
+        a.run_s,
+        a.agent_id,
+        a.end_action,
+    ).where(within)
+    inner = rows.subquery("attempts")
+    stmt = select(*inner.c).where(inner.c.type.is_not(None))
+    return cast("Select[Any]", stmt)
 
 
 def valid_digests(first: int, end: int, column: str = "payload") -> Select[Any]:
