@@ -29,6 +29,7 @@ from datetime import datetime
 from sqlalchemy import Connection, Engine, func, select
 
 from swarm_director.db.base import utcnow
+from swarm_director.db.engine import READ_ONLY
 from swarm_director.models.attempt_digest import digest_hours, hours_to_digest
 from swarm_director.models.rollup import compact
 
@@ -58,16 +59,17 @@ def fold_digests(
     engine: Engine, now: datetime | None = None, batches: int = DIGEST_BATCHES
 ) -> int | None:
     """Write the digests of the ended hours that lack one that holds (the latest first, at
-    most ``batches`` times :data:`DIGEST_BATCH`), :data:`DIGEST_BATCH` hours per transaction; the
-    number of hours written, or None when another process is folding.
+    most ``batches`` times :data:`DIGEST_BATCH`), :data:`DIGEST_BATCH` hours per transaction;
+    the number of hours written, or None when another process is folding.
 
     PostgreSQL reads each batch in a REPEATABLE READ transaction: the attempts it digests and
     the marks it deletes are those of one snapshot. SQLite's transaction holds the write lock
     from its start (``BEGIN IMMEDIATE``), so no change comes in between."""
     now = now or utcnow()
     # The hours are listed once (the marks of a month of changes can be millions of rows),
-    # then each batch is digested in a transaction of its own.
-    with engine.connect() as connection:
+    # in a read that takes no write lock on SQLite, then each batch is digested in a
+    # transaction of its own.
+    with engine.connect().execution_options(**{READ_ONLY: True}) as connection:
         listed = connection.execute(hours_to_digest(now, DIGEST_BATCH * batches)).scalars()
         hours = [int(hour) for hour in listed]
     written = 0
