@@ -262,8 +262,7 @@ def digest_hours(connection: Connection, hours: list[int]) -> int:
     the attempts read and the marks deleted are those of one snapshot. SQLite: in a write
     transaction (``BEGIN IMMEDIATE``), so that no writer comes in between."""
     for hour in hours:
-        rows = connection.execute(attempt_rows(_hour_range(hour))).all()
-        payload, counts = pack(digests_of(rows)), dump_counts(counts_of(rows))
+        payload, counts = _hour_digest(connection, hour)
         connection.execute(delete(DIGESTS).where(DIGESTS.c.epoch_hour == hour))
         connection.execute(DIGESTS.insert().values(epoch_hour=hour, counts=counts, payload=payload))
     if hours:
@@ -277,8 +276,7 @@ def digests_drift(connection: Connection) -> list[int]:
     drifted = []
     stmt = valid_digests(-(2**62), 2**62).add_columns(DIGESTS.c.counts)
     for hour, payload, counts in connection.execute(stmt):
-        rows = connection.execute(attempt_rows(_hour_range(int(hour)))).all()
-        if pack(digests_of(rows)) != payload or dump_counts(counts_of(rows)) != counts:
+        if _hour_digest(connection, int(hour)) != (payload, counts):
             drifted.append(int(hour))
     return drifted
 
@@ -299,8 +297,10 @@ def hour_runs(first: int, end: int, digested: set[int]) -> list[tuple[int, int]]
     return runs
 
 
-def _hour_range(hour: int) -> list[tuple[datetime, datetime]]:
-    return [(hour_start(hour), hour_start(hour + 1))]
+def _hour_digest(connection: Connection, hour: int) -> tuple[bytes, str]:
+    """The ``payload`` and ``counts`` of ``hour``'s digest, from its attempts now."""
+    rows = connection.execute(attempt_rows([(hour_start(hour), hour_start(hour + 1))])).all()
+    return pack(digests_of(rows)), dump_counts(counts_of(rows))
 
 
 def forget_digests(connection: Connection) -> None:
