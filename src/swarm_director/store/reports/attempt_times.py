@@ -192,7 +192,7 @@ def _digested(connection: Connection, since: datetime, until: datetime) -> _Figu
 
 def _rows(connection: Connection, stmt: Any) -> Iterable[Any]:
     """The rows of ``stmt``: on SQLite read with the driver's cursor (the rest of a range
-    can be most of it, before the first fold)."""
+    can be many hours while the folds after an upgrade work through the month)."""
     if connection.dialect.name == "sqlite":
         return chain.from_iterable(sqlite_rows(connection, stmt, 10_000, str))
     return connection.execute(stmt)
