@@ -49,6 +49,7 @@ REVISIONS = [
     "016_add_history_error_message",
     "017_index_report_ranges",
     "018_add_attempt_digests",
+    "019_add_attempt_digest_errors",
 ]
 
 #: Tables each revision creates (and its downgrade drops).
@@ -77,6 +78,8 @@ CREATES = {
     "016_add_history_error_message": set(),
     "017_index_report_ranges": set(),
     "018_add_attempt_digests": {"attempt_digests", "attempt_digest_marks"},
+    # 019 makes attempt_digests again with a column more (a cache: empty).
+    "019_add_attempt_digest_errors": set(),
 }
 #: Tables whose rows are counted from other tables' (not inserted by ROWS).
 DERIVED = {
@@ -238,6 +241,7 @@ ROWS: dict[str, list[tuple[str, dict[str, Any]]]] = {
     "017_index_report_ranges": [],
     # 018 backfills nothing: the fold digests the hours (its rows are not inserted here).
     "018_add_attempt_digests": [],
+    "019_add_attempt_digest_errors": [],
 }  # fmt: skip
 
 Snapshot = dict[str, list[dict[str, Any]]]

@@ -83,6 +83,7 @@ CREATE INDEX ix_attempt_digest_marks_epoch_hour ON attempt_digest_marks (epoch_h
 CREATE TABLE attempt_digests (
 	epoch_hour BIGINT NOT NULL, 
 	counts TEXT NOT NULL, 
+	errors TEXT NOT NULL, 
 	payload BYTEA NOT NULL, 
 	CONSTRAINT pk_attempt_digests PRIMARY KEY (epoch_hour)
 );

@@ -96,6 +96,7 @@ def test_status_lists_pending_migrations(url: str) -> None:
         "016_add_history_error_message",
         "017_index_report_ranges",
         "018_add_attempt_digests",
+        "019_add_attempt_digest_errors",
     ]
     assert "conversations" not in status["rows"]
     code, out = run("db", "current", "--database-url", url)

@@ -126,6 +126,38 @@ REVIEWED: dict[tuple[str, str], str] = {
         'mark = f"INSERT INTO {MARKS} (epoch_hour)"',
     ): "attempt digests DDL: table, trigger, function and column names and SQL pieces are the module's own constants, never input",
     (
+        "models/attempt_digest_ddl.py",
+        'f"CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$ "',
+    ): "attempt digests DDL: table, trigger, function and column names and SQL pieces are the module's own constants, never input",
+    (
+        "models/attempt_digest_ddl.py",
+        'f"CREATE TRIGGER {delete} AFTER DELETE ON history FOR EACH ROW "',
+    ): "attempt digests DDL: table, trigger, function and column names and SQL pieces are the module's own constants, never input",
+    (
+        "models/attempt_digest_ddl.py",
+        "f\"CREATE TRIGGER {delete} AFTER DELETE ON history WHEN {_failed('old')} \"",
+    ): "attempt digests DDL: table, trigger, function and column names and SQL pieces are the module's own constants, never input",
+    (
+        "models/attempt_digest_ddl.py",
+        'f"CREATE TRIGGER {insert} AFTER INSERT ON history FOR EACH ROW "',
+    ): "attempt digests DDL: table, trigger, function and column names and SQL pieces are the module's own constants, never input",
+    (
+        "models/attempt_digest_ddl.py",
+        "f\"CREATE TRIGGER {insert} AFTER INSERT ON history WHEN {_failed('new')} \"",
+    ): "attempt digests DDL: table, trigger, function and column names and SQL pieces are the module's own constants, never input",
+    (
+        "models/attempt_digest_ddl.py",
+        'f"CREATE TRIGGER {update} AFTER UPDATE ON history "',
+    ): "attempt digests DDL: table, trigger, function and column names and SQL pieces are the module's own constants, never input",
+    (
+        "models/attempt_digest_ddl.py",
+        'f"CREATE TRIGGER {update} AFTER UPDATE ON history FOR EACH ROW "',
+    ): "attempt digests DDL: table, trigger, function and column names and SQL pieces are the module's own constants, never input",
+    (
+        "models/attempt_digest_ddl.py",
+        'mark = f"INSERT INTO {MARKS} (epoch_hour) VALUES"',
+    ): "attempt digests DDL: table, trigger, function and column names and SQL pieces are the module's own constants, never input",
+    (
         "models/attempt_count_ddl.py",
         '"sqlite": f"ON CONFLICT ({KEYS}) DO UPDATE SET attempts = {COUNTS}.attempts + "',
     ): "attempt counts DDL: table, trigger, function and column names and SQL pieces are the module's own constants, never input",

@@ -62,7 +62,8 @@ class Swarm:
     attempts: list[Attempt] = field(default_factory=list)
     completed: list[tuple[int, datetime]] = field(default_factory=list)
     failed: list[tuple[int, datetime]] = field(default_factory=list)
-    errors: list[tuple[str, datetime]] = field(default_factory=list)
+    #: (message, at, task id) of each failed step
+    errors: list[tuple[str, datetime, int]] = field(default_factory=list)
     logs: list[tuple[str, datetime, str]] = field(default_factory=list)
     sent: list[datetime] = field(default_factory=list)
     email_failures: list[datetime] = field(default_factory=list)
@@ -153,7 +154,11 @@ def _one_task(
             attempt.ended, attempt.outcome = clock.now, "expire"
             dead = claim.task.attempts >= max_attempts
             swarm.errors.append(
-                (f"lease expired (attempt {claim.task.attempts} of {max_attempts})", clock.now)
+                (
+                    f"lease expired (attempt {claim.task.attempts} of {max_attempts})",
+                    clock.now,
+                    task.id,
+                )
             )
             if dead:
                 swarm.failed.append((task.id, clock.now))
@@ -175,7 +180,7 @@ def _one_task(
         row = queue.fail_task(
             session, task.id, claim.lease_token, error, backoff=backoff, now=clock.now
         )
-        swarm.errors.append((error, clock.now))
+        swarm.errors.append((error, clock.now, task.id))
         if row.status.value == "failed":
             attempt.outcome = "fail"
             swarm.failed.append((task.id, clock.now))

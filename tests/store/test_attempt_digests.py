@@ -22,13 +22,16 @@ from swarm_director.db import Database
 from swarm_director.db.base import utcnow
 from swarm_director.models import Task, TaskAttempt, attempt_digest
 from swarm_director.models.attempt_digest import AttemptDigest, Digest, digests_of, pack, unpack
+from swarm_director.models.history import HistoryEntry
 from swarm_director.models.rollup import epoch_hour
 from swarm_director.ops.rollup_fold import fold_digests
-from swarm_director.schemas.reports import DurationRow, FailureRow, ReportQuery
+from swarm_director.schemas.reports import DurationRow, ErrorGroup, FailureRow, ReportQuery
 from swarm_director.store import reports, tasks
 from swarm_director.store.history import prune_history
 from swarm_director.store.reports import attempt_times as durations_module
 from swarm_director.store.reports import attempts as attempts_module
+from swarm_director.store.reports import resolve
+from swarm_director.store.reports.attempt_errors import attempt_tallies
 from tests.store.queue_workers import run_workers
 from tests.store.reports_swarm import START, Swarm, build
 
@@ -53,11 +56,11 @@ def _durations(
 
 def _failures(
     db: Database, since: datetime = SINCE, until: datetime = UNTIL, *, rollup: bool = True
-) -> tuple[list[FailureRow], list[FailureRow]]:
+) -> tuple[list[FailureRow], list[FailureRow], list[ErrorGroup]]:
     with db.statement_reads() as conn:
         query = ReportQuery(since=since, until=until)
         report = reports.failures(conn, query, rollup=rollup)
-    return report.by_type, report.by_agent
+    return report.by_type, report.by_agent, report.errors
 
 
 def _exact(db: Database) -> None:
@@ -218,6 +221,82 @@ def test_a_change_retires_the_digests_of_its_hours(db: Database, swarm: Swarm, c
     _exact(db)
 
 
+def _hour_of_failures(db: Database) -> tuple[int, datetime]:
+    """A digested hour with failed steps, and the time of its first."""
+    valid = _valid_hours(db)
+    with db.engine.connect() as conn:
+        steps = conn.execute(
+            sa.select(HistoryEntry.at)
+            .where(HistoryEntry.action.in_(("fail", "retry", "expire")))
+            .order_by(HistoryEntry.at)
+        ).scalars()
+        at = next(at for at in steps if epoch_hour(at) in valid)
+    return epoch_hour(at), at
+
+
+def test_a_failed_step_written_changed_or_deleted_retires_its_hours_digest(
+    db: Database, swarm: Swarm
+) -> None:
+    """The most frequent errors come from the digests' errors; a failed step written into a
+    digested hour (a task that no longer exists: no attempt changes), its message changed,
+    then deleted, each retire that hour's digest, and the report stays the raw one."""
+    fold_digests(db.engine)
+    hour, at = _hour_of_failures(db)
+    history = HistoryEntry.__table__
+    new_step = {
+        "entity": "task", "entity_id": 999_999, "action": "fail", "actor": "test",
+        "changes": {"last_error": [None, "disk full on node 7"]}, "at": at + timedelta(seconds=1),
+    }  # fmt: skip
+    with db.engine.begin() as conn:
+        step_id = conn.execute(history.insert().values(**new_step)).inserted_primary_key[0]
+    assert hour not in _valid_hours(db)
+    errors = _failures(db)[2]
+    assert errors == _failures(db, rollup=False)[2]
+    disk = [e for e in errors if e.pattern == "disk full on node <n>"]
+    assert [(e.count, e.ids) for e in disk] == [(1, [999_999])]
+    assert fold_digests(db.engine) == 1 and hour in _valid_hours(db)
+    assert _failures(db)[2] == errors
+
+    with db.engine.begin() as conn:
+        changes = {"last_error": [None, "disk full on node 8 of 9"]}
+        conn.execute(history.update().where(history.c.id == step_id).values(changes=changes))
+    assert hour not in _valid_hours(db)
+    errors = _failures(db)[2]
+    assert errors == _failures(db, rollup=False)[2]
+    assert [e.count for e in errors if e.pattern == "disk full on node <n> of <n>"] == [1]
+    fold_digests(db.engine)
+
+    with db.engine.begin() as conn:
+        conn.execute(history.delete().where(history.c.id == step_id))
+    assert hour not in _valid_hours(db)
+    errors = _failures(db)[2]
+    assert errors == _failures(db, rollup=False)[2]
+    assert not [e for e in errors if e.pattern.startswith("disk full")]
+    _exact(db)
+
+
+def test_the_errors_of_digested_hours_are_not_read_from_the_history(
+    db: Database, swarm: Swarm
+) -> None:
+    """After the fold, the failed steps read from the history are those of hours that have
+    no digest (hours with failed steps but no claim) and, for the groups reported, only as
+    many as their newest examples need."""
+    fold_digests(db.engine)
+    valid = _valid_hours(db)
+    window = resolve(ReportQuery(since=SINCE, until=UNTIL))
+    with db.statement_reads() as conn:
+        tallies, ranges = attempt_tallies(conn, window)
+        _raw, raw_ranges = attempt_tallies(conn, window, rollup=False)
+    assert raw_ranges == [(SINCE, UNTIL)]
+    for since, until in ranges:
+        assert not {h for h in range(epoch_hour(since), epoch_hour(until)) if h in valid}
+    expected: dict[str, int] = {}
+    for message, _at, _task in swarm.errors:
+        pattern = reports.mask(message)
+        expected[pattern] = expected.get(pattern, 0) + 1
+    assert {p: t.count for p, t in tallies.items()} == expected
+
+
 def test_workers_and_the_fold_at_once_leave_the_report_exact(db: Database) -> None:
     """Four queue workers claim, complete, fail and retry while the fold digests every hour
     (the current one too, as if it had ended) again and again."""
@@ -301,7 +380,10 @@ def test_db_check_names_a_drifted_digest_and_rebuild_rollups_drops_them(
     assert _durations(db) != _durations(db, rollup=False)
     code, out = _cli("db", "check", "--database-url", url)
     assert code == 1
-    assert f"{latest:%Y-%m-%dT%H}:00Z: the digest differs from the attempts of the hour" in out
+    assert (
+        f"{latest:%Y-%m-%dT%H}:00Z: the digest differs from the attempts and failed steps of "
+        "the hour" in out
+    )
 
     code, out = _cli("db", "rebuild-rollups", "--database-url", url)
     assert code == 0
@@ -310,6 +392,14 @@ def test_db_check_names_a_drifted_digest_and_rebuild_rollups_drops_them(
     assert fold_digests(db.engine) > 0
     assert _cli("db", "check", "--database-url", url)[0] == 0
     _exact(db)
+    hour, at = _hour_of_failures(db)
+    with db.engine.begin() as conn:  # the errors written wrong
+        conn.execute(
+            sa.update(AttemptDigest).where(AttemptDigest.epoch_hour == hour).values(errors="{}")
+        )
+    assert _failures(db)[2] != _failures(db, rollup=False)[2]
+    code, out = _cli("db", "check", "--database-url", url)
+    assert code == 1 and f"{at:%Y-%m-%dT%H}:00Z: the digest differs" in out
 
 
 def _cli(*args: str) -> tuple[int, str]:

@@ -222,7 +222,7 @@ def test_the_most_frequent_errors_are_grouped_with_numbers_and_ids_masked(
         "quota exceeded": "quota exceeded",
     }
     expected: Counter[tuple[str, str]] = Counter()
-    for message, _at in swarm.errors:
+    for message, _at, _task in swarm.errors:
         pattern = masked.get(message) or reports.mask(message)
         expected[("task", pattern)] += 1
     for level, at, message in swarm.logs:
@@ -237,6 +237,15 @@ def test_the_most_frequent_errors_are_grouped_with_numbers_and_ids_masked(
     assert [e.count for e in report.errors] == sorted(
         (e.count for e in report.errors), reverse=True
     )
+    # Each attempts' group names the tasks of its five newest failed steps, and its newest.
+    for group in report.errors:
+        if group.source == "task":
+            mine = sorted(
+                ((at, task, m) for m, at, task in swarm.errors if reports.mask(m) == group.pattern),
+                reverse=True,
+            )[:5]
+            assert group.ids == sorted({task for _at, task, _m in mine})
+            assert (group.last_at, group.example) == (mine[0][0], mine[0][2])
 
 
 def test_emails_and_drafts(db: Database, swarm: Swarm) -> None:

@@ -1,7 +1,8 @@
 """Each past UTC hour's attempts, kept whole for the durations report: per task type, the
 attempts claimed in the hour, their retries, the tasks' ids and the waits and runs in
 milliseconds, sorted; and beside them, for the failure rates, the attempts claimed,
-completed and failed per type and agent.
+completed and failed per type and agent, and the hour's failed steps per error pattern
+(:mod:`swarm_director.models.attempt_errors`).
 
 The durations report gives exact nearest-rank percentiles and distinct task counts, which no
 count per hour can add up to: over a month of a busy swarm that is a million attempts to read
@@ -13,9 +14,10 @@ Digests are a cache of ``task_attempts`` joined to ``tasks`` (the attempts of ta
 exist, under each task's current type), written by the fold (:func:`digest_hours`: the
 server's rollup fold, ``db optimize``) for hours that have ended. The report never depends on
 them being there: an hour without a digest that holds is read from the attempts. Triggers
-(:mod:`swarm_director.models.attempt_digest_ddl`) retire a digest when an attempt of its hour
-or the type of one of its tasks changes, so a digest that is read always says what the rows
-say.
+(:mod:`swarm_director.models.attempt_digest_ddl`) retire a digest when an attempt of its hour,
+the type of one of its tasks or a failed step of the hour changes, so a digest that is read
+always says what the rows say. Only hours with claims are digested: an hour with failed
+steps and no claim is read from the history.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ from swarm_director.models.attempt_count import DELTAS as COUNT_DELTAS
 from swarm_director.models.attempt_count import HOURS as COUNT_HOURS
 from swarm_director.models.attempt_count import UNASSIGNED
 from swarm_director.models.attempt_count_ddl import FAILED_END_ACTIONS
+from swarm_director.models.attempt_errors import dump_tallies, failed_steps, tallies_of
 from swarm_director.models.log import BigId
 from swarm_director.models.rollup import epoch_hour, hour_start
 from swarm_director.models.task import Task
@@ -73,6 +76,10 @@ class AttemptDigest(Base):
     """JSON: per task type and agent id (0: none), the attempts claimed, completed and
     failed (:func:`counts_of`; the failure rates). Before the payload, so that reading it
     leaves the payload's pages alone."""
+    errors: Mapped[str] = mapped_column(Text)
+    """JSON: the tasks' failed steps of the hour per error pattern, their count and newest
+    steps (:mod:`swarm_director.models.attempt_errors`; the most frequent errors). Before the
+    payload, as ``counts`` is."""
     payload: Mapped[bytes] = mapped_column(LargeBinary)
 
 
@@ -229,7 +236,8 @@ def attempt_rows(ranges: list[tuple[datetime, datetime]]) -> Select[Any]:
 def valid_digests(first: int, end: int, column: str = "payload") -> Select[Any]:
     """``(epoch_hour, column)`` of the digests of hours ``[first, end)`` that hold: no mark
     names their hour (one statement: the digests and marks of one snapshot). ``column``:
-    ``payload`` (the durations) or ``counts`` (the failure rates)."""
+    ``payload`` (the durations), ``counts`` (the failure rates) or ``errors`` (the most
+    frequent errors)."""
     stale = exists().where(MARKS.c.epoch_hour == DIGESTS.c.epoch_hour)
     return (
         select(DIGESTS.c.epoch_hour, DIGESTS.c[column])
@@ -262,9 +270,11 @@ def digest_hours(connection: Connection, hours: list[int]) -> int:
     the attempts read and the marks deleted are those of one snapshot. SQLite: in a write
     transaction (``BEGIN IMMEDIATE``), so that no writer comes in between."""
     for hour in hours:
-        payload, counts = _hour_digest(connection, hour)
+        payload, counts, errors = _hour_digest(connection, hour)
         connection.execute(delete(DIGESTS).where(DIGESTS.c.epoch_hour == hour))
-        connection.execute(DIGESTS.insert().values(epoch_hour=hour, counts=counts, payload=payload))
+        connection.execute(
+            DIGESTS.insert().values(epoch_hour=hour, counts=counts, errors=errors, payload=payload)
+        )
     if hours:
         connection.execute(delete(MARKS).where(MARKS.c.epoch_hour.in_(hours)))
     return len(hours)
@@ -274,9 +284,9 @@ def digests_drift(connection: Connection) -> list[int]:
     """The hours whose digest holds (no mark) but differs from their attempts (empty when
     every digest is exact): ``db check``."""
     drifted = []
-    stmt = valid_digests(-(2**62), 2**62).add_columns(DIGESTS.c.counts)
-    for hour, payload, counts in connection.execute(stmt):
-        if _hour_digest(connection, int(hour)) != (payload, counts):
+    stmt = valid_digests(-(2**62), 2**62).add_columns(DIGESTS.c.counts, DIGESTS.c.errors)
+    for hour, payload, counts, errors in connection.execute(stmt):
+        if _hour_digest(connection, int(hour)) != (payload, counts, errors):
             drifted.append(int(hour))
     return drifted
 
@@ -297,10 +307,13 @@ def hour_runs(first: int, end: int, digested: set[int]) -> list[tuple[int, int]]
     return runs
 
 
-def _hour_digest(connection: Connection, hour: int) -> tuple[bytes, str]:
-    """The ``payload`` and ``counts`` of ``hour``'s digest, from its attempts now."""
-    rows = connection.execute(attempt_rows([(hour_start(hour), hour_start(hour + 1))])).all()
-    return pack(digests_of(rows)), dump_counts(counts_of(rows))
+def _hour_digest(connection: Connection, hour: int) -> tuple[bytes, str, str]:
+    """The ``payload``, ``counts`` and ``errors`` of ``hour``'s digest, from its attempts and
+    failed steps now."""
+    since, until = hour_start(hour), hour_start(hour + 1)
+    rows = connection.execute(attempt_rows([(since, until)])).all()
+    steps = connection.execute(failed_steps(since, until))
+    return pack(digests_of(rows)), dump_counts(counts_of(rows)), dump_tallies(tallies_of(steps))
 
 
 def forget_digests(connection: Connection) -> None:

@@ -1,7 +1,9 @@
 """The SQL that keeps ``attempt_digests`` from going stale (see
 :mod:`swarm_director.models.attempt_digest`): row triggers on ``task_attempts`` (an attempt
-claimed, ended, changed or deleted) and on ``tasks`` (a task deleted, created with the id of
-a deleted one, or given another type by hand) that say which hours' digests no longer hold.
+claimed, ended, changed or deleted), on ``tasks`` (a task deleted, created with the id of
+a deleted one, or given another type by hand) and on ``history`` (a task's failed step
+written, changed or deleted: the digest's errors) that say which hours' digests no longer
+hold.
 
 - On SQLite, which has one writer at a time, they delete those hours' digests in the writing
   transaction (a digest is written in a transaction of its own, which writes nothing else).
@@ -10,7 +12,8 @@ a deleted one, or given another type by hand) that say which hours' digests no l
   after the trigger had looked for it. A digest holds only while no mark names its hour, and
   the fold that writes it deletes the marks its snapshot saw (never one committed later).
 
-The migration ``018_add_attempt_digests`` carries its own copy of this SQL.
+The migrations ``018_add_attempt_digests`` (attempts, tasks) and
+``019_add_attempt_digest_errors`` (history) carry their own copies of this SQL.
 """
 
 from __future__ import annotations
@@ -35,6 +38,13 @@ SQLITE_TRIGGERS = (
     "attempt_digests_task_delete",
     "attempt_digests_task_update",
 )
+HISTORY_FUNCTIONS = ("attempt_digests_history",)
+HISTORY_PG_TRIGGERS = (
+    ("attempt_digests_history_insert", "history"),
+    ("attempt_digests_history_delete", "history"),
+    ("attempt_digests_history_update", "history"),
+)
+HISTORY_SQLITE_TRIGGERS = tuple(name for name, _table in HISTORY_PG_TRIGGERS)
 #: The columns of an attempt a digest reads (an update of another leaves the digests alone).
 _READ = ("task_id", "claimed_at", "attempt", "wait_s", "run_s", "agent_id", "end_action")
 
@@ -53,6 +63,53 @@ def _task_hours(dialect: str, row: str) -> str:
         f"SELECT DISTINCT {HOUR_OF[dialect].format('a.claimed_at')} FROM task_attempts a "  # noqa: S608
         f"WHERE a.task_id = {row}.id"
     )
+
+
+def _failed(row: str) -> str:
+    """Whether history ``row`` is a task's failed step (``FAILED_STEPS``, of that row)."""
+    return f"{row}.entity = 'task' AND {row}.action IN ('fail', 'retry', 'expire')"
+
+
+def _step_changed(old: str, new: str, distinct: str) -> str:
+    """Whether a failed step's time, task or message changed, or a step became or stopped
+    being one."""
+    read = ("entity", "entity_id", "action", "at", "error_message")
+    changed = " OR ".join(f"{old}.{c} {distinct} {new}.{c}" for c in read)
+    return f"(({_failed(old)}) OR ({_failed(new)})) AND ({changed})"
+
+
+def history_create(dialect: str) -> list[str]:
+    """The triggers on ``history`` that retire the digests of the hours whose failed steps
+    change (the digests' ``errors``)."""
+    insert, delete, update = (name for name, _table in HISTORY_PG_TRIGGERS)
+    if dialect == "postgresql":
+        (function,) = HISTORY_FUNCTIONS
+        hour = HOUR_OF[dialect]
+        mark = f"INSERT INTO {MARKS} (epoch_hour) VALUES"
+        return [
+            f"CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$ "
+            f"BEGIN IF TG_OP IN ('DELETE', 'UPDATE') THEN {mark} ({hour.format('OLD.at')}); "
+            f"END IF; IF TG_OP IN ('INSERT', 'UPDATE') THEN {mark} ({hour.format('NEW.at')}); "
+            "END IF; RETURN NULL; END $$",
+            f"CREATE TRIGGER {insert} AFTER INSERT ON history FOR EACH ROW "
+            f"WHEN ({_failed('NEW')}) EXECUTE FUNCTION {function}()",
+            f"CREATE TRIGGER {delete} AFTER DELETE ON history FOR EACH ROW "
+            f"WHEN ({_failed('OLD')}) EXECUTE FUNCTION {function}()",
+            f"CREATE TRIGGER {update} AFTER UPDATE ON history FOR EACH ROW "
+            f"WHEN ({_step_changed('OLD', 'NEW', 'IS DISTINCT FROM')}) "
+            f"EXECUTE FUNCTION {function}()",
+        ]
+    hour = HOUR_OF[dialect]
+    forget = f"DELETE FROM {DIGESTS} WHERE epoch_hour"  # noqa: S608  (constants)
+    return [
+        f"CREATE TRIGGER {insert} AFTER INSERT ON history WHEN {_failed('new')} "
+        f"BEGIN {forget} = {hour.format('new.at')}; END",
+        f"CREATE TRIGGER {delete} AFTER DELETE ON history WHEN {_failed('old')} "
+        f"BEGIN {forget} = {hour.format('old.at')}; END",
+        f"CREATE TRIGGER {update} AFTER UPDATE ON history "
+        f"WHEN {_step_changed('old', 'new', 'IS NOT')} "
+        f"BEGIN {forget} IN ({hour.format('old.at')}, {hour.format('new.at')}); END",
+    ]
 
 
 def pg_create() -> list[str]:
@@ -104,9 +161,19 @@ def sqlite_create() -> list[str]:
 
 
 def create(dialect: str) -> list[str]:
-    return pg_create() if dialect == "postgresql" else sqlite_create()
+    made = pg_create() if dialect == "postgresql" else sqlite_create()
+    return made + history_create(dialect)
+
+
+def history_drop(dialect: str) -> list[str]:
+    """What :func:`history_create` made, dropped."""
+    return dropped_triggers(
+        dialect, HISTORY_PG_TRIGGERS, HISTORY_FUNCTIONS, HISTORY_SQLITE_TRIGGERS
+    )
 
 
 def drop(dialect: str) -> list[str]:
     """What :func:`create` made, dropped."""
-    return dropped_triggers(dialect, PG_TRIGGERS, PG_FUNCTIONS, SQLITE_TRIGGERS)
+    return dropped_triggers(dialect, PG_TRIGGERS, PG_FUNCTIONS, SQLITE_TRIGGERS) + history_drop(
+        dialect
+    )

@@ -295,7 +295,8 @@ def rollup_drift(conn: Connection) -> Iterable[Problem]:
             "rollup_drift",
             "attempt_digests",
             None,
-            f"{_hour_label(hour)}: the digest differs from the attempts of the hour",
+            f"{_hour_label(hour)}: the digest differs from the attempts and failed steps of "
+            "the hour",
         )
     for claim_id, kept_row, derived_row in attempts_drift(conn):
         yield Problem(

@@ -28,7 +28,8 @@ def failures(
 ) -> FailureReport:
     """Failure rates of the attempts claimed in the range by task type and by agent, and the
     most frequent errors. ``rollup=False`` counts the failure rates from every attempt
-    instead of ``attempt_count_hours`` (the same figures). Raises ValidationError for a bad
+    instead of the digests and ``attempt_count_hours``, and the errors from every failed step
+    (the same figures). Raises ValidationError for a bad
     range."""
     window = window or resolve(query)
     connection = core_connection(source)
@@ -37,7 +38,7 @@ def failures(
         range=window.described(),
         by_type=rows["type"],
         by_agent=rows["agent"],
-        errors=top_errors(connection, window),
+        errors=top_errors(connection, window, rollup=rollup),
     )
 
 

@@ -6,8 +6,9 @@ Error logs carry their pattern from the moment they are written, and ``error_gro
 counts them per UTC hour and pattern, so the range's counts are a sum over its whole hours
 plus the logs of the partial hours at either end; only the ten groups reported are read from
 the logs themselves, for their newest examples, through the pattern's index. Error logs that
-have no pattern (inserted by hand) are grouped by message and masked here, as are the
-attempts' errors, which the history holds.
+have no pattern (inserted by hand) are grouped by message and masked here. The attempts'
+errors, which the history holds, are summed from the digests of the range's ended hours and
+the failed steps of the rest (:mod:`swarm_director.store.reports.attempt_errors`).
 """
 
 from __future__ import annotations
@@ -16,22 +17,23 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, func, select, text
+from sqlalchemy import Connection, Select, func, select
 
 from swarm_director.enums import LogLevel
 from swarm_director.models.error_group import UNMASKED
-from swarm_director.models.history import FAILED_STEPS, HistoryEntry
 from swarm_director.models.log import AgentLog
 from swarm_director.models.log_pattern import error_pattern
 from swarm_director.models.rollup import summed
 from swarm_director.schemas.reports import ErrorGroup
+from swarm_director.store.reports.attempt_errors import add_newest, attempt_tallies
 from swarm_director.store.reports.rollups import ERROR_GROUPS, hours_within, read_edges
 from swarm_director.store.reports.window import Window
 
 #: Most groups reported, and ids kept as examples per group.
 TOP_ERRORS = 10
 EXAMPLE_IDS = 5
-#: Distinct raw messages read per source: a bound on the work, kept far above a real swarm's.
+#: Distinct raw messages of unpatterned error logs read: a bound on the work, kept far above
+#: a real swarm's.
 MAX_DISTINCT = 20_000
 #: Longest example message reported.
 EXAMPLE_LENGTH = 500
@@ -53,28 +55,34 @@ class _Group:
         return sorted(self.examples, key=lambda e: (e[0], e[1]), reverse=True)[:EXAMPLE_IDS]
 
 
-def top_errors(connection: Connection, window: Window) -> list[ErrorGroup]:
+def top_errors(connection: Connection, window: Window, *, rollup: bool = True) -> list[ErrorGroup]:
     """The :data:`TOP_ERRORS` most frequent error groups of failed attempts and error logs in
-    the range, most frequent first."""
+    the range, most frequent first. ``rollup=False``: the attempts' errors from the history
+    alone, not from the digests of the range's hours (the same groups)."""
     patterned = _log_counts(connection, window)
-    sources = [("task", _attempt_messages(window))]
-    if patterned.pop(UNMASKED, 0):
-        sources.append(("log", _unmasked_logs(window)))
     groups: dict[tuple[str, str], _Group] = {}
-    for source, stmt in sources:
-        for message, count, last_at, first_id in connection.execute(stmt):
+    if patterned.pop(UNMASKED, 0):
+        for message, count, last_at, first_id in connection.execute(_unmasked_logs(window)):
             raw = message or ""
-            group = groups.setdefault((source, error_pattern(raw)), _Group())
+            group = groups.setdefault(("log", error_pattern(raw)), _Group())
             group.count += count
             group.offer(last_at, first_id, raw or "(no message)")
     for pattern, count in patterned.items():
         groups.setdefault(("log", pattern), _Group()).count += count
+    tallies, raw_ranges = attempt_tallies(connection, window, rollup)
+    for pattern, tally in tallies.items():
+        groups[("task", pattern)] = _Group(tally.count)
     ranked = sorted(groups.items(), key=lambda item: (-item[1].count, item[0]))[:TOP_ERRORS]
+    wanted = {pattern for (source, pattern), _group in ranked if source == "task"}
+    add_newest(connection, raw_ranges, {p: tallies[p] for p in wanted})
     for (source, pattern), group in ranked:
-        if source == "log" and pattern in patterned:
+        if source == "task":
+            for at, task_id, message in tallies[pattern].newest:
+                group.offer(at, task_id, message or "(no message)")
+        elif pattern in patterned:
             for at, id_, message in connection.execute(_newest_of(pattern, window)):
                 group.offer(at, id_, message)
-    # A group whose logs were all deleted between these statements (each reads what is
+    # A group whose rows were all deleted between these statements (each reads what is
     # committed when it starts, on PostgreSQL) has no example left: it is gone, not reported.
     return [_reported(s, pattern, group) for (s, pattern), group in ranked if group.examples]
 
@@ -88,25 +96,6 @@ def _reported(source: str, pattern: str, group: _Group) -> ErrorGroup:
         example=newest[0][2][:EXAMPLE_LENGTH],
         ids=sorted({id_ for _at, id_, _text in newest}),
         last_at=newest[0][0],
-    )
-
-
-def _attempt_messages(window: Window) -> Select[str | None, int, datetime, int]:
-    """``(message, count, newest, lowest task id)`` per distinct message (its first
-    :data:`~swarm_director.models.history.ERROR_HEAD` characters) of the attempts that failed
-    in the range."""
-    h = HistoryEntry
-    message = h.error_message  # in the failed steps' index, with every column read here
-    return (
-        select(message, func.count(), func.max(h.at), func.min(h.entity_id))
-        .where(
-            h.entity == "task",
-            text(FAILED_STEPS),  # as the partial index ix_history_failed_at says it
-            h.at >= window.since,
-            h.at < window.until,
-        )
-        .group_by(message)
-        .limit(MAX_DISTINCT)
     )
 
 

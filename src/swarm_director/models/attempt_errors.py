@@ -1,0 +1,114 @@
+"""The attempts' errors of a stretch of time, grouped by pattern: how many failed steps each
+pattern has and its newest steps (the failures report's "most frequent errors").
+
+A failed step is a ``fail``, ``retry`` or ``expire`` row of a task's history; its message is
+``history.error_message`` and its group the message with numbers and ids masked
+(:func:`~swarm_director.models.log_pattern.error_pattern`). A :class:`Tally` per pattern adds
+up over any split of the time: counts add, and the newest :data:`EXAMPLES` steps of a union
+are the newest of each part's newest. So an ended hour's tallies are kept in its digest
+(:mod:`swarm_director.models.attempt_digest`, column ``errors``) and a month is summed from
+720 of them, where grouping the month's failed steps took SQLite 100 ms.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import Select, func, select, text
+
+from swarm_director.models.history import FAILED_STEPS, HistoryEntry
+from swarm_director.models.log_pattern import error_pattern
+
+#: Newest steps kept per pattern: the report's example ids.
+EXAMPLES = 5
+
+#: A failed step: when, the task's id, its message ("" for none).
+Step = tuple[datetime, int, str]
+
+
+@dataclass
+class Tally:
+    """A pattern's failed steps: how many, and the newest :data:`EXAMPLES` of them, newest
+    first (by time, then task id, then message: one order on both dialects)."""
+
+    count: int = 0
+    newest: list[Step] = field(default_factory=list)
+
+    def add(self, other: Tally) -> None:
+        self.count += other.count
+        self.newest = _newest(self.newest + other.newest)
+
+
+class Patterns(dict[str, str]):
+    """Messages' patterns, each masked once: ``patterns[message or ""]``."""
+
+    def __missing__(self, raw: str) -> str:
+        pattern = self[raw] = error_pattern(raw)
+        return pattern
+
+
+def _newest(steps: Iterable[Step]) -> list[Step]:
+    return heapq.nlargest(EXAMPLES, steps)
+
+
+def failed_steps(since: datetime, until: datetime) -> Select[datetime, int, str | None]:
+    """``(at, task id, message)`` of the tasks' failed steps in ``[since, until)``, newest
+    first (the partial index ``ix_history_failed_at`` holds every column, in this order)."""
+    h = HistoryEntry
+    return (
+        select(h.at, h.entity_id, h.error_message)
+        .where(h.entity == "task", text(FAILED_STEPS), h.at >= since, h.at < until)
+        .order_by(h.at.desc(), h.entity_id.desc())
+    )
+
+
+def message_counts(since: datetime, until: datetime, limit: int) -> Select[str | None, int]:
+    """``(message, count)`` per distinct message of the failed steps in ``[since, until)``,
+    at most ``limit`` messages."""
+    h = HistoryEntry
+    return (
+        select(h.error_message, func.count())
+        .where(h.entity == "task", text(FAILED_STEPS), h.at >= since, h.at < until)
+        .group_by(h.error_message)
+        .limit(limit)
+    )
+
+
+def tallies_of(steps: Iterable[tuple[datetime, int, str | None]]) -> dict[str, Tally]:
+    """Per pattern, the :class:`Tally` of ``steps`` ``(at, task id, message)``."""
+    patterns = Patterns()
+    found: dict[str, tuple[int, list[Step]]] = {}
+    for at, task_id, message in steps:
+        raw = message or ""
+        pattern = patterns[raw]
+        count, steps_of = found.get(pattern, (0, []))
+        steps_of.append((at, int(task_id), raw))
+        found[pattern] = (count + 1, steps_of)
+    return {p: Tally(count, _newest(steps_of)) for p, (count, steps_of) in found.items()}
+
+
+def dump_tallies(tallies: dict[str, Tally]) -> str:
+    """The digest's ``errors`` text: per pattern, its count and newest steps (times in ISO
+    8601), sorted keys: the same tallies, the same text."""
+    return json.dumps(
+        {
+            pattern: [t.count, [[at.isoformat(), task_id, raw] for at, task_id, raw in t.newest]]
+            for pattern, t in tallies.items()
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+
+
+def load_tallies(text_: str) -> dict[str, Tally]:
+    """The tallies :func:`dump_tallies` wrote."""
+    return {
+        pattern: Tally(
+            count, [(datetime.fromisoformat(at), int(task_id), raw) for at, task_id, raw in newest]
+        )
+        for pattern, (count, newest) in json.loads(text_).items()
+    }
