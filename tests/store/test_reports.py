@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
+from unittest import mock
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -15,6 +16,8 @@ from swarm_director.db import Database
 from swarm_director.errors import ValidationError
 from swarm_director.schemas.reports import ReportQuery
 from swarm_director.store import logs, reports
+from swarm_director.store.reports import resolve
+from swarm_director.store.reports import window as window_module
 from tests.store.conftest import new_task
 from tests.store.reports_swarm import START, Swarm, build
 
@@ -266,6 +269,39 @@ def test_emails_and_drafts(db: Database, swarm: Swarm) -> None:
     assert approvals.p95_versions == _nearest_rank(versions, 95)
     assert approvals.max_versions == max(versions)
     assert approvals.mean_versions == round(sum(versions) / len(versions), 3)
+
+
+@pytest.mark.parametrize(
+    ("bucket", "tz", "hours", "ranged"),
+    [("hour", "UTC", 48, True), ("day", "Europe/Berlin", 48, True), ("minute", "UTC", 24, False)],
+)
+def test_emails_per_bucket_are_the_same_counted_by_range_or_by_bucket(
+    db: Database, swarm: Swarm, bucket: str, tz: str, hours: int, ranged: bool
+) -> None:
+    """Up to 100 buckets are each counted over their own range of the timestamp, more by a
+    bucket computed a row (window.counts): both give a count made in Python, the 25-hour
+    Berlin day included."""
+    until = SINCE + timedelta(hours=hours)
+    window = resolve(ReportQuery(since=SINCE, until=until, bucket=bucket, tz=tz))
+    assert (window.bucket_ranges() is not None) is ranged
+    of = {
+        "hour": _hour,
+        "day": _berlin_day,
+        "minute": lambda t: int((t - SINCE) // timedelta(minutes=1)),
+    }[bucket]
+    sent, failed = [0] * len(window.starts), [0] * len(window.starts)
+    for at in swarm.sent:
+        if at < until:
+            sent[of(at)] += 1
+    for at in swarm.email_failures:
+        if at < until:
+            failed[of(at)] += 1
+    with db.statement_reads() as conn:
+        mails = reports.email_outcomes(conn, window=window)
+        with mock.patch.object(window_module, "RANGED_BUCKETS", 0):  # a bucket a row
+            other = reports.email_outcomes(conn, window=window)
+    assert (mails.sent, mails.failed) == (sent, failed) == (other.sent, other.failed)
+    assert sum(sent) > 5 and sum(failed) > 0
 
 
 def test_an_empty_range_has_zero_buckets_not_missing_ones(db: Database, swarm: Swarm) -> None:

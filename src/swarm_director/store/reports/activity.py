@@ -79,28 +79,13 @@ def email_outcomes(
     failure or a bounce) per bucket. Raises ValidationError for a bad range."""
     window = window or resolve(query)
     connection = core_connection(source)
-    dialect = connection.dialect.name
-    n = len(window.starts)
-    sent, failed = [0] * n, [0] * n
-    sent_bucket = window.bucket_sql(EmailMessage.sent_at, dialect).label("b")
-    for index, count in connection.execute(
-        select(sent_bucket, func.count())
-        .where(EmailMessage.sent_at >= window.since, EmailMessage.sent_at < window.until)
-        .group_by(sent_bucket)
-    ):
-        sent[index] += count
-    failed_bucket = window.bucket_sql(HistoryEntry.at, dialect).label("b")
-    for index, count in connection.execute(
-        select(failed_bucket, func.count())
-        .where(
-            text(EMAIL_STEPS),  # as the partial index ix_history_email_at says it
-            HistoryEntry.at >= window.since,
-            HistoryEntry.at < window.until,
-            HistoryEntry.changes[("status", 1)].as_string() == "failed",
-        )
-        .group_by(failed_bucket)
-    ):
-        failed[index] += count
+    sent = window.counts(connection, EmailMessage.sent_at)
+    failed = window.counts(
+        connection,
+        HistoryEntry.at,
+        text(EMAIL_STEPS),  # as the partial index ix_history_email_at says it
+        HistoryEntry.changes[("status", 1)].as_string() == "failed",
+    )
     return EmailReport(
         range=window.described(),
         sent=sent,
