@@ -7,7 +7,7 @@ A failed step is a ``fail``, ``retry`` or ``expire`` row of a task's history; it
 up over any split of the time: counts add, and the newest :data:`EXAMPLES` steps of a union
 are the newest of each part's newest. So an ended hour's tallies are kept in its digest
 (:mod:`swarm_director.models.attempt_digest`, column ``errors``) and a month is summed from
-720 of them, where grouping the month's failed steps took SQLite 100 ms.
+720 of them instead of grouping every failed step of the month (docs/benchmarks.md).
 """
 
 from __future__ import annotations
