@@ -16,7 +16,7 @@ import heapq
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import Select, func, select, text
 
@@ -26,8 +26,21 @@ from swarm_director.models.log_pattern import error_pattern
 #: Newest steps kept per pattern: the report's example ids.
 EXAMPLES = 5
 
-#: A failed step: when, the task's id, its message ("" for none).
-Step = tuple[datetime, int, str]
+#: A failed step: when (:func:`stamp`), the task's id, its message ("" for none).
+Step = tuple[str, int, str]
+#: A step's time as text, in UTC: one width, so that texts sort as the times do.
+_STAMP = "%Y-%m-%dT%H:%M:%S.%f"
+
+
+def stamp(at: datetime) -> str:
+    """``at`` as a :data:`Step` holds it (compared and stored as text: the digests hold
+    thousands, of which a report shows a few)."""
+    return at.astimezone(UTC).strftime(_STAMP)
+
+
+def instant(text_: str) -> datetime:
+    """The time :func:`stamp` wrote."""
+    return datetime.strptime(text_, _STAMP).replace(tzinfo=UTC)
 
 
 @dataclass
@@ -41,6 +54,18 @@ class Tally:
     def add(self, other: Tally) -> None:
         self.count += other.count
         self.newest = _newest(self.newest + other.newest)
+
+
+def merged(parts: Iterable[dict[str, Tally]]) -> dict[str, Tally]:
+    """The tallies of ``parts`` (per pattern) added up: each pattern's newest are chosen
+    once, from every part's."""
+    counts: dict[str, int] = {}
+    steps: dict[str, list[Step]] = {}
+    for part in parts:
+        for pattern, tally in part.items():
+            counts[pattern] = counts.get(pattern, 0) + tally.count
+            steps.setdefault(pattern, []).extend(tally.newest)
+    return {pattern: Tally(count, _newest(steps[pattern])) for pattern, count in counts.items()}
 
 
 class Patterns(dict[str, str]):
@@ -86,19 +111,16 @@ def tallies_of(steps: Iterable[tuple[datetime, int, str | None]]) -> dict[str, T
         raw = message or ""
         pattern = patterns[raw]
         count, steps_of = found.get(pattern, (0, []))
-        steps_of.append((at, int(task_id), raw))
+        steps_of.append((stamp(at), int(task_id), raw))
         found[pattern] = (count + 1, steps_of)
     return {p: Tally(count, _newest(steps_of)) for p, (count, steps_of) in found.items()}
 
 
 def dump_tallies(tallies: dict[str, Tally]) -> str:
-    """The digest's ``errors`` text: per pattern, its count and newest steps (times in ISO
-    8601), sorted keys: the same tallies, the same text."""
+    """The digest's ``errors`` text: per pattern, its count and newest steps (times as
+    :func:`stamp` writes them), sorted keys: the same tallies, the same text."""
     return json.dumps(
-        {
-            pattern: [t.count, [[at.isoformat(), task_id, raw] for at, task_id, raw in t.newest]]
-            for pattern, t in tallies.items()
-        },
+        {pattern: [t.count, t.newest] for pattern, t in tallies.items()},
         sort_keys=True,
         separators=(",", ":"),
     )
@@ -107,8 +129,6 @@ def dump_tallies(tallies: dict[str, Tally]) -> str:
 def load_tallies(text_: str) -> dict[str, Tally]:
     """The tallies :func:`dump_tallies` wrote."""
     return {
-        pattern: Tally(
-            count, [(datetime.fromisoformat(at), int(task_id), raw) for at, task_id, raw in newest]
-        )
+        pattern: Tally(count, [(at, task_id, raw) for at, task_id, raw in newest])
         for pattern, (count, newest) in json.loads(text_).items()
     }

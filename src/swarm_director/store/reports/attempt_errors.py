@@ -20,8 +20,11 @@ from swarm_director.models.attempt_errors import (
     Step,
     Tally,
     failed_steps,
+    instant,
     load_tallies,
+    merged,
     message_counts,
+    stamp,
 )
 from swarm_director.models.history import HistoryEntry
 from swarm_director.models.rollup import hour_start
@@ -48,11 +51,9 @@ def attempt_tallies(
     ranges: Ranges = [(window.since, window.until)]
     span = hours_within(window.since, window.until) if rollup else None
     if span is not None:
-        digested: set[int] = set()
-        for hour, text in connection.execute(valid_digests(span.first, span.end, "errors")):
-            digested.add(int(hour))
-            for pattern, tally in load_tallies(text).items():
-                tallies.setdefault(pattern, Tally()).add(tally)
+        digests = connection.execute(valid_digests(span.first, span.end, "errors")).all()
+        digested = {int(hour) for hour, _text in digests}
+        tallies = merged(load_tallies(text) for _hour, text in digests)
         ranges = [(window.since, span.since), (span.until, window.until)]
         ranges[1:1] = [
             (hour_start(a), hour_start(b)) for a, b in hour_runs(span.first, span.end, digested)
@@ -103,7 +104,7 @@ def _newest_first(connection: Connection, since: datetime, until: datetime) -> I
     given: Counter[Step] = Counter()  # the steps given at the oldest time read so far
     while True:
         rows = [
-            (at, int(task_id), message or "")
+            (stamp(at), int(task_id), message or "")
             for at, task_id, message in connection.execute(stmt.limit(limit))
         ]
         skip = Counter(given)
@@ -116,8 +117,8 @@ def _newest_first(connection: Connection, since: datetime, until: datetime) -> I
         yield from fresh
         if len(rows) < limit:
             return
-        oldest = rows[-1][0]
-        at_oldest = Counter(step for step in rows if step[0] == oldest)
+        oldest = instant(rows[-1][0])
+        at_oldest = Counter(step for step in rows if step[0] == rows[-1][0])
         if not fresh or at_oldest.total() == len(rows):
             limit *= 2  # a batch of one time only: read more of it at once
         given = at_oldest

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import Connection, Select, func, select
 
 from swarm_director.enums import LogLevel
+from swarm_director.models.attempt_errors import instant
 from swarm_director.models.error_group import UNMASKED
 from swarm_director.models.log import AgentLog
 from swarm_director.models.log_pattern import error_pattern
@@ -77,8 +78,8 @@ def top_errors(connection: Connection, window: Window, *, rollup: bool = True) -
     add_newest(connection, raw_ranges, {p: tallies[p] for p in wanted})
     for (source, pattern), group in ranked:
         if source == "task":
-            for at, task_id, message in tallies[pattern].newest:
-                group.offer(at, task_id, message or "(no message)")
+            for stamped, task_id, message in tallies[pattern].newest:
+                group.offer(instant(stamped), task_id, message or "(no message)")
         elif pattern in patterned:
             for at, id_, message in connection.execute(_newest_of(pattern, window)):
                 group.offer(at, id_, message)
