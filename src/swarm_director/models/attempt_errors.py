@@ -12,11 +12,11 @@ are the newest of each part's newest. So an ended hour's tallies are kept in its
 
 from __future__ import annotations
 
-import heapq
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import Select, func, select, text
 
@@ -56,16 +56,19 @@ class Tally:
         self.newest = _newest(self.newest + other.newest)
 
 
-def merged(parts: Iterable[dict[str, Tally]]) -> dict[str, Tally]:
-    """The tallies of ``parts`` (per pattern) added up: each pattern's newest are chosen
-    once, from every part's."""
+def merged(texts: Iterable[str]) -> dict[str, Tally]:
+    """The tallies that digests' ``errors`` texts (:func:`dump_tallies`) hold, added up per
+    pattern: each pattern's newest are chosen once, from every text's."""
     counts: dict[str, int] = {}
-    steps: dict[str, list[Step]] = {}
-    for part in parts:
-        for pattern, tally in part.items():
-            counts[pattern] = counts.get(pattern, 0) + tally.count
-            steps.setdefault(pattern, []).extend(tally.newest)
-    return {pattern: Tally(count, _newest(steps[pattern])) for pattern, count in counts.items()}
+    steps: dict[str, list[list[Any]]] = {}
+    for text_ in texts:
+        for pattern, (count, newest) in json.loads(text_).items():
+            counts[pattern] = counts.get(pattern, 0) + count
+            steps.setdefault(pattern, []).extend(newest)
+    return {
+        pattern: Tally(count, [tuple(step) for step in _newest(steps[pattern])])
+        for pattern, count in counts.items()
+    }
 
 
 class Patterns(dict[str, str]):
@@ -76,8 +79,10 @@ class Patterns(dict[str, str]):
         return pattern
 
 
-def _newest(steps: Iterable[Step]) -> list[Step]:
-    return heapq.nlargest(EXAMPLES, steps)
+def _newest(steps: Iterable[Any]) -> list[Any]:
+    # A sort, not heapq.nlargest: the digests come oldest first, so nearly every step would
+    # replace the heap's smallest.
+    return sorted(steps, reverse=True)[:EXAMPLES]
 
 
 def failed_steps(since: datetime, until: datetime) -> Select[datetime, int, str | None]:
@@ -124,11 +129,3 @@ def dump_tallies(tallies: dict[str, Tally]) -> str:
         sort_keys=True,
         separators=(",", ":"),
     )
-
-
-def load_tallies(text_: str) -> dict[str, Tally]:
-    """The tallies :func:`dump_tallies` wrote."""
-    return {
-        pattern: Tally(count, [(at, task_id, raw) for at, task_id, raw in newest])
-        for pattern, (count, newest) in json.loads(text_).items()
-    }

@@ -21,7 +21,6 @@ from swarm_director.models.attempt_errors import (
     Tally,
     failed_steps,
     instant,
-    load_tallies,
     merged,
     message_counts,
     stamp,
@@ -53,7 +52,7 @@ def attempt_tallies(
     if span is not None:
         digests = connection.execute(valid_digests(span.first, span.end, "errors")).all()
         digested = {int(hour) for hour, _text in digests}
-        tallies = merged(load_tallies(text) for _hour, text in digests)
+        tallies = merged(text for _hour, text in digests)
         ranges = [(window.since, span.since), (span.until, window.until)]
         ranges[1:1] = [
             (hour_start(a), hour_start(b)) for a, b in hour_runs(span.first, span.end, digested)
