@@ -28,6 +28,7 @@ from swarm_director.ops.rollup_fold import fold_digests
 from swarm_director.schemas.reports import DurationRow, ErrorGroup, FailureRow, ReportQuery
 from swarm_director.store import reports, tasks
 from swarm_director.store.history import prune_history
+from swarm_director.store.reports import attempt_errors as attempt_errors_module
 from swarm_director.store.reports import attempt_times as durations_module
 from swarm_director.store.reports import attempts as attempts_module
 from swarm_director.store.reports import resolve
@@ -273,6 +274,33 @@ def test_a_failed_step_written_changed_or_deleted_retires_its_hours_digest(
     assert errors == _failures(db, rollup=False)[2]
     assert not [e for e in errors if e.pattern.startswith("disk full")]
     _exact(db)
+
+
+def test_the_newest_steps_are_read_in_batches_across_a_tie(db: Database, swarm: Swarm) -> None:
+    """The groups' newest steps are read newest first a batch at a time; seven failed steps
+    of one task at one instant straddle batches of two, and each is read once."""
+    at = SINCE + timedelta(hours=5, minutes=1)
+    history = HistoryEntry.__table__
+    with db.engine.begin() as conn:
+        for n in range(7):
+            changes = {"last_error": [None, f"tie breaker {n}"]}
+            conn.execute(
+                history.insert().values(
+                    entity="task",
+                    entity_id=999_998,
+                    action="fail",
+                    actor="t",
+                    changes=changes,
+                    at=at,
+                )
+            )
+    whole = _failures(db, rollup=False)[2]
+    with mock.patch.object(attempt_errors_module, "_BATCH", 2):
+        assert _failures(db, rollup=False)[2] == whole
+        fold_digests(db.engine)
+        assert _failures(db)[2] == whole
+    tie = [(e.count, e.example, e.ids, e.last_at) for e in whole if e.pattern == "tie breaker <n>"]
+    assert tie == [(7, "tie breaker 6", [999_998], at)]
 
 
 def test_the_errors_of_digested_hours_are_not_read_from_the_history(
