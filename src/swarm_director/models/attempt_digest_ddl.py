@@ -19,7 +19,7 @@ The migrations ``018_add_attempt_digests`` (attempts, tasks) and
 from __future__ import annotations
 
 from swarm_director.db.ddl import dropped_triggers
-from swarm_director.models.attempt_count_ddl import HOUR_OF
+from swarm_director.models.attempt_count_ddl import FAILED_ENDS, HOUR_OF
 
 DIGESTS = "attempt_digests"
 MARKS = "attempt_digest_marks"
@@ -67,7 +67,7 @@ def _task_hours(dialect: str, row: str) -> str:
 
 def _failed(row: str) -> str:
     """Whether history ``row`` is a task's failed step (``FAILED_STEPS``, of that row)."""
-    return f"{row}.entity = 'task' AND {row}.action IN ('fail', 'retry', 'expire')"
+    return f"{row}.entity = 'task' AND {row}.action IN {FAILED_ENDS}"
 
 
 def _step_changed(old: str, new: str, distinct: str) -> str:

@@ -85,13 +85,20 @@ def _newest(steps: Iterable[Any]) -> list[Any]:
     return sorted(steps, reverse=True)[:EXAMPLES]
 
 
+def _failed_within(since: datetime, until: datetime) -> list[Any]:
+    """The conditions of the tasks' failed steps in ``[since, until)``, as the partial index
+    ``ix_history_failed_at`` says them."""
+    h = HistoryEntry
+    return [h.entity == "task", text(FAILED_STEPS), h.at >= since, h.at < until]
+
+
 def failed_steps(since: datetime, until: datetime) -> Select[datetime, int, str | None]:
     """``(at, task id, message)`` of the tasks' failed steps in ``[since, until)``, newest
     first (the partial index ``ix_history_failed_at`` holds every column, in this order)."""
     h = HistoryEntry
     return (
         select(h.at, h.entity_id, h.error_message)
-        .where(h.entity == "task", text(FAILED_STEPS), h.at >= since, h.at < until)
+        .where(*_failed_within(since, until))
         .order_by(h.at.desc(), h.entity_id.desc())
     )
 
@@ -102,7 +109,7 @@ def message_counts(since: datetime, until: datetime, limit: int) -> Select[str |
     h = HistoryEntry
     return (
         select(h.error_message, func.count())
-        .where(h.entity == "task", text(FAILED_STEPS), h.at >= since, h.at < until)
+        .where(*_failed_within(since, until))
         .group_by(h.error_message)
         .limit(limit)
     )

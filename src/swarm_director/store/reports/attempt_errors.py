@@ -30,8 +30,9 @@ from swarm_director.models.rollup import hour_start
 from swarm_director.store.reports.rollups import hours_within
 from swarm_director.store.reports.window import Window
 
-#: Distinct messages counted per stretch read from the history: a bound on the work, kept
-#: far above a real swarm's.
+#: Distinct messages counted per statement (a stretch of the history; the error logs without
+#: a pattern, :mod:`~swarm_director.store.reports.errors`): a bound on the work, kept far
+#: above a real swarm's.
 MAX_DISTINCT = 20_000
 #: Failed steps read at a time while looking for the groups' newest.
 _BATCH = 1_000

@@ -20,22 +20,20 @@ from typing import Any
 from sqlalchemy import Connection, Select, func, select
 
 from swarm_director.enums import LogLevel
-from swarm_director.models.attempt_errors import instant
+from swarm_director.models.attempt_errors import EXAMPLES, instant
 from swarm_director.models.error_group import UNMASKED
 from swarm_director.models.log import AgentLog
 from swarm_director.models.log_pattern import error_pattern
 from swarm_director.models.rollup import summed
 from swarm_director.schemas.reports import ErrorGroup
-from swarm_director.store.reports.attempt_errors import add_newest, attempt_tallies
+from swarm_director.store.reports.attempt_errors import MAX_DISTINCT, add_newest, attempt_tallies
 from swarm_director.store.reports.rollups import ERROR_GROUPS, hours_within, read_edges
 from swarm_director.store.reports.window import Window
 
-#: Most groups reported, and ids kept as examples per group.
+#: Most groups reported; the ids kept as examples per group are as many as a failed
+#: attempts' group keeps (:data:`~swarm_director.models.attempt_errors.EXAMPLES`).
 TOP_ERRORS = 10
-EXAMPLE_IDS = 5
-#: Distinct raw messages of unpatterned error logs read: a bound on the work, kept far above
-#: a real swarm's.
-MAX_DISTINCT = 20_000
+EXAMPLE_IDS = EXAMPLES
 #: Longest example message reported.
 EXAMPLE_LENGTH = 500
 
