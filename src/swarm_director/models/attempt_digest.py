@@ -194,7 +194,9 @@ def pack(digests: dict[str, Digest]) -> bytes:
 
 
 def unpack(payload: bytes) -> dict[str, Digest]:
-    """The digests :func:`pack` packed."""
+    """The digests :func:`pack` packed. Their arrays are read-only views of ``payload``, of
+    the integers' stored width (4 or 8 bytes): concatenated with others they widen as needed.
+    Copying each to 8 bytes first took a month's 720 payloads 45 ms to unpack, against 24."""
     length = int.from_bytes(payload[:4], "little")
     offset = 4 + length
     digests: dict[str, Digest] = {}
@@ -202,7 +204,7 @@ def unpack(payload: bytes) -> dict[str, Digest]:
         arrays = []
         for size, width in zip(shapes[::2], shapes[1::2], strict=True):
             dtype = np.dtype("<i4" if width == 4 else "<i8")
-            arrays.append(np.frombuffer(payload, dtype, size, offset).astype(np.int64))
+            arrays.append(np.frombuffer(payload, dtype, size, offset))
             offset += size * width
         digests[kind] = Digest(attempts, retries, *arrays)
     return digests

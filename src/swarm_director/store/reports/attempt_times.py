@@ -38,7 +38,7 @@ from swarm_director.models.attempt_digest import (
 from swarm_director.models.rollup import hour_start
 from swarm_director.schemas.reports import DurationReport, DurationRow, ReportQuery
 from swarm_director.store._common import core_connection
-from swarm_director.store.driver_reads import sqlite_rows
+from swarm_director.store.driver_reads import pg_binary_rows, sqlite_rows
 from swarm_director.store.reports.attempts import attempts
 from swarm_director.store.reports.rollups import hours_within
 from swarm_director.store.reports.window import Window, resolve
@@ -161,7 +161,12 @@ def _digested(connection: Connection, since: datetime, until: datetime) -> _Figu
     if span is None:
         return None
     digested: set[int] = set()
-    for hour, payload in connection.execute(valid_digests(span.first, span.end)):
+    held = valid_digests(span.first, span.end)
+    if connection.dialect.name == "postgresql":  # the payloads, binary: not as hexadecimal
+        found: Iterable[Any] = pg_binary_rows(connection, held)
+    else:
+        found = connection.execute(held)
+    for hour, payload in found:
         digested.add(int(hour))
         for kind, digest in unpack(payload).items():
             parts.setdefault(kind, []).append(digest)
