@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -26,12 +27,36 @@ SWARM_DIRECTOR = [sys.executable, "-c", "from swarm_director.cli.main import cli
 ROOT = Path(__file__).resolve().parents[1]
 
 
+#: Where the ports the tests' servers listen on are chosen: below the ephemeral range.
+PORTS_FROM = 20_000
+
+
+def ephemeral_ports() -> range:
+    """The ports the kernel gives outgoing connections (Linux's setting; else its default)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return range(int(low), int(high) + 1)
+    except (OSError, ValueError):
+        return range(32_768, 61_000)
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A TCP port on 127.0.0.1 that nothing listens on right now, outside the ephemeral
+    range: a server the test stops and starts again must find its port free. A port the
+    kernel hands out (``bind`` to port 0) can meanwhile be taken by any outgoing
+    connection, even by a client connecting to that very port while its server is down (a
+    TCP self-connect): a restart then failed with "Address already in use"."""
+    low = ephemeral_ports().start
+    candidates = list(range(PORTS_FROM, low)) if low > PORTS_FROM + 1000 else list(range(1024, low))
+    random.shuffle(candidates)
+    for port in candidates:
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port below {low}")
 
 
 def wait_for_port(
