@@ -10,9 +10,9 @@ from swarm_director.api.common import (
     blueprint,
     created_response,
     json_response,
-    listed,
     no_content,
 )
+from swarm_director.api.row_pages import RowPageWriter
 from swarm_director.schemas import TaskCreate, TaskOut, TaskPage, TaskUpdate
 from swarm_director.schemas.filters import TaskFilter
 from swarm_director.store import tasks
@@ -20,6 +20,8 @@ from swarm_director.web.context import connection, session
 from swarm_director.web.errors import ErrorResponse
 
 bp = blueprint("tasks", "Tasks routed through the agent hierarchy.")
+#: Task pages: rows written as TaskPage's JSON without a model per row.
+_PAGES = RowPageWriter(TaskOut)
 
 
 class TaskQuery(TaskFilter, PageQuery):
@@ -30,7 +32,8 @@ class TaskQuery(TaskFilter, PageQuery):
 def list_tasks(query: TaskQuery) -> Response:
     """List tasks in id order, filtered by status, type, user, assignee, parent and priority,
     and by the search `q` over title and description."""
-    return listed(TaskPage, tasks.list_tasks, query, query=query)
+    page = tasks.list_tasks(connection(), query, limit=query.limit, cursor=query.cursor)
+    return _PAGES.response(page.items, page.next_cursor)
 
 
 @bp.post("/tasks", responses={201: TaskOut})
@@ -64,4 +67,5 @@ def delete_task(path: TaskPath) -> Response:
 @bp.get("/tasks/<int:task_id>/subtasks", responses={200: TaskPage})
 def list_subtasks(path: TaskPath, query: PageQuery) -> Response:
     """List the direct subtasks of a task in id order."""
-    return listed(TaskPage, tasks.list_subtasks, path.task_id, query=query)
+    page = tasks.list_subtasks(connection(), path.task_id, limit=query.limit, cursor=query.cursor)
+    return _PAGES.response(page.items, page.next_cursor)

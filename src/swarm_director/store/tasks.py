@@ -21,6 +21,7 @@ from swarm_director.models.fulltext import TASKS
 from swarm_director.schemas.filters import TaskFilter
 from swarm_director.schemas.tasks import TaskCreate, TaskUpdate
 from swarm_director.store._common import (
+    attribute_columns,
     check_transition,
     core_connection,
     get_or_404,
@@ -32,14 +33,22 @@ from swarm_director.store._common import (
     would_create_cycle,
 )
 from swarm_director.store.filtering import SEARCHED, FilterRules
-from swarm_director.store.pagination import DEFAULT_LIMIT, Ordering, Page, ordering_for, paginate
+from swarm_director.store.pagination import (
+    DEFAULT_LIMIT,
+    Ordering,
+    Page,
+    ordering_for,
+    paginate_rows,
+)
 from swarm_director.store.queue_wait import announce
 from swarm_director.store.search_pages import search_page
 
 _BY_ID = Ordering("tasks", (Task.id,))
 _NEWEST_FIRST = _BY_ID.reversed()
-#: What :func:`read_task` returns: a row with Task's column attributes.
+#: What :func:`read_task` returns and :func:`list_tasks` pages: a row with Task's column
+#: attributes.
 TaskRecord = Row[Any]
+_TASK_COLUMNS = attribute_columns(Task)
 
 
 def _check_refs(session: Session, fields: Mapping[str, Any]) -> None:
@@ -80,24 +89,30 @@ def read_task(source: Session | Connection, task_id: int) -> TaskRecord:
 
 
 def list_tasks(
-    session: Session,
+    source: Session | Connection,
     task_filter: TaskFilter | Mapping[str, Any] | None = None,
     *,
     order: Literal["asc", "desc"] = "asc",
     limit: int = DEFAULT_LIMIT,
     cursor: str | None = None,
-) -> Page[Task]:
+) -> Page[TaskRecord]:
     """A page of tasks in id order (oldest first; ``order="desc"``: newest first) matching
     every filter of ``task_filter`` (:class:`~swarm_director.schemas.filters.TaskFilter`, or a
     mapping of its fields); its ``q`` searches title and description (words and "quoted
     phrases", see :mod:`swarm_director.store.search`). Raises ValidationError for a bad filter,
-    order, limit, cursor or query."""
+    order, limit, cursor or query.
+
+    The items are read-only rows with :class:`Task`'s column attributes, not ORM objects (a
+    listing only shows them), read by Core statements on ``source``: a session's connection,
+    or a bare read connection, which is cheaper still.
+    """
     ordering = ordering_for(order, asc=_BY_ID, desc=_NEWEST_FIRST)
     wanted = TASK_FILTERS.parse(task_filter)
-    stmt = TASK_FILTERS.apply(select(Task), wanted)
+    stmt = TASK_FILTERS.apply(select(*_TASK_COLUMNS), wanted)
+    connection = core_connection(source)
     if wanted.q is not None:
         return search_page(
-            core_connection(session),
+            connection,
             stmt,
             ordering,
             TASKS,
@@ -105,9 +120,9 @@ def list_tasks(
             wanted.q,
             limit=limit,
             cursor=cursor,
-            fetch=lambda page: session.scalars(page).all(),
+            fetch=lambda page: connection.execute(page).all(),
         )
-    return paginate(session, stmt, ordering, limit=limit, cursor=cursor)
+    return paginate_rows(connection, stmt, ordering, limit=limit, cursor=cursor)
 
 
 #: The conditions of :class:`TaskFilter`.
@@ -124,11 +139,16 @@ TASK_FILTERS = FilterRules(
 
 
 def list_subtasks(
-    session: Session, task_id: int, *, limit: int = DEFAULT_LIMIT, cursor: str | None = None
-) -> Page[Task]:
-    """A page of the direct subtasks of a task, in id order; NotFoundError if it is missing."""
-    get_task(session, task_id)
-    return list_tasks(session, TaskFilter(parent_task_id=task_id), limit=limit, cursor=cursor)
+    source: Session | Connection,
+    task_id: int,
+    *,
+    limit: int = DEFAULT_LIMIT,
+    cursor: str | None = None,
+) -> Page[TaskRecord]:
+    """A page of the direct subtasks of a task, in id order (rows, as :func:`list_tasks`);
+    NotFoundError if it is missing."""
+    read_task(source, task_id)
+    return list_tasks(source, TaskFilter(parent_task_id=task_id), limit=limit, cursor=cursor)
 
 
 def update_task(session: Session, task_id: int, data: TaskUpdate | Mapping[str, Any]) -> Task:
