@@ -90,16 +90,17 @@ class Window:
         return [(max(start, self.since), end) for start, end in zip(self.starts, ends, strict=True)]
 
     def counts(self, connection: Connection, column: Any, *where: Any) -> list[int]:
-        """Rows per bucket by timestamp ``column`` (and the conditions ``where``). On SQLite
-        each bucket is counted over its own range of the column, all in one statement, so an
-        index on the column counts them without a function a row (docs/reports.md, "The
-        emails report"); more than :data:`RANGED_BUCKETS` are put in their buckets by
-        :meth:`bucket_sql`."""
+        """Rows per bucket by timestamp ``column`` (and the conditions ``where``). Each bucket
+        is counted over its own range of the column, all in one statement, so an index on the
+        column counts them without a function a row (docs/reports.md, "The emails report"):
+        on SQLite always, on PostgreSQL when there is no other condition (an index-only count;
+        with conditions on other columns, each range reads the table, and one scan putting
+        each row in its bucket is cheaper). More than :data:`RANGED_BUCKETS` buckets are put
+        in their buckets by :meth:`bucket_sql`."""
         found = [0] * len(self.starts)
         dialect = dialect_of(connection)
-        # PostgreSQL computes the bucket of a row cheaply and read the ranges' separate scans
-        # slower than one (docs/benchmarks.md): SQLite alone counts by ranges.
-        ranges = self.bucket_ranges() if dialect == "sqlite" else None
+        ranged = dialect == "sqlite" or not where
+        ranges = self.bucket_ranges() if ranged else None
         stmt: Any
         if ranges is None:
             bucket = self.bucket_sql(column, dialect).label("b")
