@@ -51,6 +51,10 @@ def test_a_log_page_written_from_rows_is_the_models_json(db: Database) -> None:
             got = writer.response(page.items, page.next_cursor)
             assert got.status_code == 200 and got.mimetype == "application/json"
             assert got.get_data() == expected
+            # A live tail's events: each row's JSON on its own, as the model writes it.
+            assert writer.each_json(page.items) == [
+                LogOut.model_validate(row).model_dump_json(by_alias=True) for row in page.items
+            ]
         empty = logs.list_logs(connection, LogFilter(task_id=task.id + 1))
         assert writer.response(empty.items, None).get_data() == (
             page_response(LogPage, empty.items, None).get_data()

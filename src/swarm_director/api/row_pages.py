@@ -1,4 +1,5 @@
-"""Pages of Core rows written as JSON without building a response model per row.
+"""Pages of Core rows (and a live tail's events) written as JSON without building a response
+model per row.
 
 A page response is normally validated into its pydantic model (``page_response``) and then
 serialized: for the 50 rows of a log page that validation cost more than the query. The rows
@@ -41,6 +42,7 @@ class RowPageWriter:
             f"{item_model.__name__}RowPage", {"items": items, "next_cursor": str | None}
         )
         self._adapter: TypeAdapter[Any] = TypeAdapter(page)
+        self._item_adapter: TypeAdapter[Any] = TypeAdapter(item)
         self._getters: dict[tuple[str, ...], itemgetter[Any]] = {}
 
     def _getter(self, columns: tuple[str, ...]) -> itemgetter[Any]:
@@ -64,3 +66,11 @@ class RowPageWriter:
             items = [dict(zip(self._names, getter(row), strict=True)) for row in rows]
         body = self._adapter.dump_json({"items": items, "next_cursor": next_cursor})
         return Response(body, status=200, mimetype="application/json")
+
+    def each_json(self, rows: Sequence[Any]) -> list[str]:
+        """Each row's JSON object on its own, as ``item_model``'s JSON (a live tail's events)."""
+        if not rows:
+            return []
+        getter = self._getter(tuple(rows[0]._fields))
+        names, dump = self._names, self._item_adapter.dump_json
+        return [dump(dict(zip(names, getter(row), strict=True))).decode() for row in rows]

@@ -32,7 +32,7 @@ import select
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Annotated, Any
 
 from flask import Flask, Response, current_app, g, request
@@ -42,6 +42,7 @@ from pydantic_core import PydanticCustomError
 from sqlalchemy import Connection
 
 from swarm_director.api.common import QueryModel, TaskPath, blueprint
+from swarm_director.api.row_pages import RowPageWriter
 from swarm_director.api.slots import SlotKind, Slots, owner_of
 from swarm_director.config import Settings
 from swarm_director.db.reads import ReadPlace
@@ -57,6 +58,8 @@ from swarm_director.web.errors import ErrorResponse
 bp = blueprint("streams", "Live tail of agent logs (Server-Sent Events).")
 
 _EXTENSION = "swarm_director.streams"
+#: The events' data: each row written as LogOut's JSON without a model per row.
+_ROWS = RowPageWriter(LogOut)
 _log = logging.getLogger(__name__)
 #: Set when the server begins to stop: open streams end within one poll.
 SHUTDOWN = threading.Event()
@@ -231,7 +234,7 @@ class _EventStream:
                 return
             now = time.monotonic()
             if rows:
-                yield "".join(_event(row) for row in rows).encode()
+                yield _events(rows).encode()
                 last_write = now
                 if len(rows) == BATCH:
                     continue  # more are waiting
@@ -246,9 +249,12 @@ class _EventStream:
             self._slots = None
 
 
-def _event(row: Any) -> str:
-    data = LogOut.model_validate(row, from_attributes=True).model_dump_json(by_alias=True)
-    return f"id: {row.id}\ndata: {data}\n\n"
+def _events(rows: Sequence[Any]) -> str:
+    """The rows as Server-Sent Events, each with its id and its LogOut JSON."""
+    return "".join(
+        f"id: {row.id}\ndata: {data}\n\n"
+        for row, data in zip(rows, _ROWS.each_json(rows), strict=True)
+    )
 
 
 def init_app(app: Flask) -> None:
