@@ -11,8 +11,10 @@ that are open at the time (not by lists). On SQLite writers are serialized, so i
 visible in order and gaps come only from deletes; but SQLite reuses the highest id after the
 newest rows are deleted, which a follower already past it does not see.
 
-Cost per poll: one index-only scan of the ids above the settled one (usually empty), and,
-when some appeared, one filtered query for them.
+Cost per poll: one index-only scan of the ids above the settled one (usually empty), which
+returns their count and the highest (when they are contiguous, the settled id moves there; a
+gap costs a second scan returning them), and, when some appeared, one filtered query for
+them.
 """
 
 from __future__ import annotations
@@ -99,12 +101,24 @@ class LogFollower:
     def _settle(self, connection: Connection) -> None:
         assert self.settled is not None
         self.queries += 1
-        ids = connection.execute(
+        ahead = (
             select(AgentLog.id)
             .where(AgentLog.id > self.settled)
             .order_by(AgentLog.id)
             .limit(ID_SCAN)
-        ).scalars()
+        )
+        # Usually the next ids are all there: their count and the highest say so in one row,
+        # without sending every id to be checked here (a third of the cost, measured).
+        ahead_ids = ahead.subquery()
+        count, highest = connection.execute(select(func.count(), func.max(ahead_ids.c.id))).one()
+        if not count:
+            return
+        if highest - self.settled == count:
+            self.settled = int(highest)
+            self._gap = None
+            return
+        self.queries += 1
+        ids = connection.execute(ahead).scalars()
         now = self._clock()
         settled = self.settled
         for row_id in ids:
