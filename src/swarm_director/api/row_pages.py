@@ -58,19 +58,19 @@ class RowPageWriter:
             getter = self._getters[columns] = itemgetter(*positions)
         return getter
 
+    def _items(self, rows: Sequence[Any]) -> list[dict[str, Any]]:
+        """The rows as dicts of the item model's fields, in its order."""
+        if not rows:
+            return []
+        getter = self._getter(tuple(rows[0]._fields))
+        return [dict(zip(self._names, getter(row), strict=True)) for row in rows]
+
     def response(self, rows: Sequence[Any], next_cursor: str | None) -> Response:
         """The 200 JSON response of the page."""
-        items = []
-        if rows:
-            getter = self._getter(tuple(rows[0]._fields))
-            items = [dict(zip(self._names, getter(row), strict=True)) for row in rows]
-        body = self._adapter.dump_json({"items": items, "next_cursor": next_cursor})
+        body = self._adapter.dump_json({"items": self._items(rows), "next_cursor": next_cursor})
         return Response(body, status=200, mimetype="application/json")
 
     def each_json(self, rows: Sequence[Any]) -> list[str]:
         """Each row's JSON object on its own, as ``item_model``'s JSON (a live tail's events)."""
-        if not rows:
-            return []
-        getter = self._getter(tuple(rows[0]._fields))
-        names, dump = self._names, self._item_adapter.dump_json
-        return [dump(dict(zip(names, getter(row), strict=True))).decode() for row in rows]
+        dump = self._item_adapter.dump_json
+        return [dump(item).decode() for item in self._items(rows)]
