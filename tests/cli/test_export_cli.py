@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from swarm_director.cli.export_cmd import DEFAULT_JOBS
 from swarm_director.cli.main import cli
 from swarm_director.db import Database, make_engine
 from swarm_director.schemas.export import ExportFormat, ExportKind
-from swarm_director.store import export, logs
+from swarm_director.store import export, export_parallel, logs
 from tests.dbtools import fresh_database
 from tests.export_reading import read_back
 from tests.store.conftest import new_task
@@ -75,6 +76,7 @@ def test_an_export_says_what_it_wrote_and_reads_back(url: str, out_dir: Path) ->
         "rows": 1,
         "bytes": (out_dir / "t.pq").stat().st_size,
         "file": str(out_dir / "t.pq"),
+        "jobs": DEFAULT_JOBS,
         "seconds": 0,
     }
     assert (
@@ -102,6 +104,7 @@ def _only_one_line(text: str) -> str:
         (["--filter", "task_id=-3"], 1, "Error: invalid filter at task_id:"),
         (["--filter", "q=!!!"], 1, "holds no word to search for"),
         (["--cursor", "0"], 2, "0 is not in the range x>=1"),
+        (["--jobs", "0"], 2, "0 is not in the range 1<=x<=16"),
         (["--cursor", "999999"], 1, "invalid cursor: no log has the id 999999 (deleted since?)"),
     ],
 )
@@ -174,6 +177,39 @@ def test_a_failure_while_writing_leaves_no_file(
     text_chunks = export.text_chunks
     monkeypatch.setattr(export, "text_chunks", lambda *a: failing(text_chunks(*a)))
     out = out_dir / f"logs.{fmt}"
-    code, text = run("export", "logs", "-o", str(out), "--database-url", url)
+    code, text = run("export", "logs", "-o", str(out), "--jobs", "1", "--database-url", url)
     assert code == 1 and _only_one_line(text) == "Error: No space left on device"
+    assert list(out_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize("fmt", list(ExportFormat))
+def test_worker_processes_write_the_same_file(url: str, out_dir: Path, fmt: ExportFormat) -> None:
+    files = {}
+    for jobs in (1, 2):
+        files[jobs] = out_dir / f"logs-{jobs}.{fmt}"
+        code, text = run(
+            "export", "logs", "-o", str(files[jobs]), "--jobs", str(jobs), "--json",
+            "--database-url", url,
+        )  # fmt: skip
+        assert code == 0, text
+        assert json.loads(text)["jobs"] == jobs and json.loads(text)["rows"] == 30
+    if fmt is ExportFormat.PARQUET:  # the same rows (Parquet's bytes hold the writer's name)
+        fields = export.export_fields(ExportKind.LOGS)
+        assert read_back(files[2], "parquet", fields) == read_back(files[1], "parquet", fields)
+    else:
+        assert files[2].read_bytes() == files[1].read_bytes()
+
+
+def test_a_failing_worker_leaves_no_file(
+    url: str, out_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_args: Any) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(export_parallel, "_lines", broken)
+    out = out_dir / "logs.csv"
+    code, text = run("export", "logs", "-o", str(out), "--jobs", "2", "--database-url", url)
+    assert code == 1 and _only_one_line(text) == (
+        "Error: an export worker failed: OSError: [Errno 28] No space left on device"
+    )
     assert list(out_dir.iterdir()) == []

@@ -3,6 +3,7 @@ CSV or Parquet), for analysis elsewhere."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, closing, contextmanager
@@ -26,10 +27,12 @@ from swarm_director.db import Database, utcnow
 from swarm_director.durations import DurationError, parse_duration
 from swarm_director.ops.export_file import check_target, pyarrow_modules, write_parquet, write_text
 from swarm_director.schemas.export import FILTERS, ExportFormat, ExportKind
-from swarm_director.store import export
+from swarm_director.store import export, export_parallel
 
 #: Filters given by their own options, not by --filter.
 _WINDOW = ("since", "until")
+#: Worker processes of an export: one a core, up to 4 (the parent writes the file too).
+DEFAULT_JOBS = max(1, min(4, os.cpu_count() or 1))
 #: The format of an --out file name, when --format is not given.
 _SUFFIXES = {f".{f.value}": f for f in ExportFormat}
 
@@ -43,6 +46,9 @@ class ExportResult:
     rows: int
     bytes: int
     file: Path
+    jobs: int
+    """The processes that read the rows: ``jobs`` asked for, or 1 where workers cannot be
+    forked."""
 
 
 def export_to_file(
@@ -56,6 +62,7 @@ def export_to_file(
     overwrite: bool = False,
     progress: Callable[[int], None] | None = None,
     count: Callable[[int], None] | None = None,
+    jobs: int = 1,
 ) -> ExportResult:
     """Export the rows of ``kind`` matching ``export_filter`` (after ``cursor``) to ``out``.
 
@@ -63,7 +70,9 @@ def export_to_file(
     Parquet): bad input raises ValidationError or ExportError and writes nothing; a failure
     while writing leaves nothing under ``out`` either. ``count`` is called with the number
     of rows before they are read (a COUNT query; only when given), ``progress`` with the rows
-    written so far."""
+    written so far. ``jobs`` > 1: that many worker processes read the rows, from one snapshot
+    (:mod:`swarm_director.store.export_parallel`; one process where workers cannot be forked);
+    the file is the same."""
     check_target(out, overwrite=overwrite)
     if fmt is ExportFormat.PARQUET:
         pyarrow_modules()
@@ -84,12 +93,18 @@ def export_to_file(
         # (PostgreSQL's COPY) would keep the connection from rolling back.
         # Parquet is parsed from the CSV text (ops.export_file.write_parquet).
         text = ExportFormat.CSV if fmt is ExportFormat.PARQUET else fmt
-        with closing(export.text_chunks(connection, prepared, text)) as chunks:
+        if jobs > 1 and not export_parallel.can_fork():
+            jobs = 1
+        if jobs > 1:
+            read = export_parallel.parallel_chunks(db.engine, prepared, text, jobs)
+        else:
+            read = export.text_chunks(connection, prepared, text)
+        with closing(read) as chunks:
             if fmt is ExportFormat.PARQUET:
                 size = write_parquet(out, prepared.fields, chunks, done)
             else:
                 size = write_text(out, chunks, done)
-    return ExportResult(kind, fmt, rows, size, out)
+    return ExportResult(kind, fmt, rows, size, out, jobs)
 
 
 def _moment(text: str | None, option: str) -> datetime | None:
@@ -192,6 +207,15 @@ def _progress_bar(label: str) -> Iterator[tuple[Callable[[int], None], Callable[
     type=click.IntRange(1),
     help="Start after this row: the id of the last row of an earlier export.",
 )
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(1, 16),
+    default=DEFAULT_JOBS,
+    show_default=True,
+    help="Worker processes reading the rows (one snapshot, the same file); 1: read in this "
+    "process.",
+)
 @click.option("--force", is_flag=True, help="Replace --out if it exists.")
 @database_option
 @json_option
@@ -203,6 +227,7 @@ def export_cmd(
     until: str | None,
     filters: tuple[str, ...],
     cursor: int | None,
+    jobs: int,
     force: bool,
     database_url: str | None,
     as_json: bool,
@@ -239,6 +264,7 @@ def export_cmd(
             overwrite=force,
             progress=progress,
             count=count,
+            jobs=jobs,
         )
     elapsed = time.monotonic() - started
     if as_json:
@@ -249,6 +275,7 @@ def export_cmd(
                 "rows": result.rows,
                 "bytes": result.bytes,
                 "file": str(result.file),
+                "jobs": result.jobs,
                 "seconds": round(elapsed, 3),
             }
         )

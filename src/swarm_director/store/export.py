@@ -48,6 +48,7 @@ from sqlalchemy import (
     type_coerce,
 )
 from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from swarm_director.db import Base
 from swarm_director.db.types import UTCDateTime
@@ -159,10 +160,19 @@ class Export:
     def fields(self) -> tuple[ExportField, ...]:
         return export_fields(self.kind)
 
+    @property
+    def ordering(self) -> Ordering:
+        """The export's order: the key columns each row is sorted by."""
+        return _SOURCES[self.kind].ordering
+
     def rows(self, *columns: Any) -> Select[Any]:
         """``columns`` of the export's rows, in the export's order."""
         stmt = self.selected.with_only_columns(*columns, maintain_column_froms=True)
-        return in_order(stmt, _SOURCES[self.kind].ordering)
+        return in_order(stmt, self.ordering)
+
+    def narrowed(self, condition: ColumnElement[bool]) -> Export:
+        """The export of only those of its rows that meet ``condition``."""
+        return Export(self.kind, self.selected.where(condition))
 
 
 def prepare_export(
@@ -231,7 +241,7 @@ def text_chunks(connection: Connection, export: Export, fmt: ExportFormat) -> Ge
 
 def _sqlite_chunks(connection: Connection, export: Export, fmt: ExportFormat) -> Generator[Chunk]:
     if fmt is ExportFormat.CSV:
-        yield Chunk((",".join(f.name for f in export.fields) + "\n").encode(), 0)
+        yield Chunk(header_line(export), 0)
     lines = sqlite_rows(connection, _sqlite_line(export, fmt), CHUNK_ROWS, bytes)
     first = operator.itemgetter(0)
     with closing(lines):
@@ -239,13 +249,17 @@ def _sqlite_chunks(connection: Connection, export: Export, fmt: ExportFormat) ->
             yield Chunk(b"".join(map(first, rows)), len(rows))
 
 
+#: The first statement of an export's transaction on PostgreSQL: ISO dates, whatever the
+#: server's DateStyle.
+PG_EXPORT_SESSION = "SET LOCAL datestyle = 'ISO'"
+
+
 def _pg_session(connection: Connection) -> None:
-    """ISO dates for the export's transaction, whatever the server's DateStyle."""
-    connection.exec_driver_sql("SET LOCAL datestyle = 'ISO'")
+    connection.exec_driver_sql(PG_EXPORT_SESSION)
 
 
 def _pg_chunks(connection: Connection, export: Export, fmt: ExportFormat) -> Generator[Chunk]:
-    sql, params = _pg_copy(export, fmt, connection.dialect)
+    sql, params = pg_copy(export, fmt, connection.dialect)
     _pg_session(connection)
     cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
     with cursor, cursor.copy(sql, params) as copy:
@@ -401,9 +415,22 @@ def _sqlite_line(export: Export, fmt: ExportFormat) -> Select[Any]:
     return export.rows(_text(func.printf(template, *args)))
 
 
-def _pg_copy(export: Export, fmt: ExportFormat, dialect: Dialect) -> tuple[str, dict[str, Any]]:
+def header_line(export: Export) -> bytes:
+    """The first line of the export's CSV: the field names."""
+    return (",".join(f.name for f in export.fields) + "\n").encode()
+
+
+def line_statement(export: Export, fmt: ExportFormat, dialect: Dialect) -> SQLCompiler:
+    """SQLite: the statement reading the export's lines of ``fmt``, one text a row (no CSV
+    header), compiled."""
+    return compiled(_sqlite_line(export, fmt), dialect)
+
+
+def pg_copy(
+    export: Export, fmt: ExportFormat, dialect: Dialect, *, header: bool = True
+) -> tuple[str, dict[str, Any]]:
     """The ``COPY ... TO STDOUT`` statement of the export and its parameters (psycopg binds
-    them on the client for COPY)."""
+    them on the client for COPY); ``header``: CSV begins with the field names."""
     if fmt is ExportFormat.JSONL:
         stmt, options = export.rows(_pg_jsonl_line(export)), _PG_JSONL_COPY
     else:
@@ -411,7 +438,7 @@ def _pg_copy(export: Export, fmt: ExportFormat, dialect: Dialect) -> tuple[str, 
         quoted = ", ".join(dialect.identifier_preparer.quote(name) for name in text)
         stmt, options = (
             typed_rows(export, "postgresql"),
-            f"(FORMAT csv, HEADER, FORCE_QUOTE ({quoted}))",
+            f"(FORMAT csv{', HEADER' if header else ''}, FORCE_QUOTE ({quoted}))",
         )
     sql, params = driver_statement(compiled(stmt, dialect))
     return f"COPY ({sql}) TO STDOUT {options}", params
