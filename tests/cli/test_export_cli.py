@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from swarm_director.cli.export_cmd import DEFAULT_JOBS
+from swarm_director.cli.export_cmd import default_jobs
 from swarm_director.cli.main import cli
 from swarm_director.db import Database, make_engine
 from swarm_director.schemas.export import ExportFormat, ExportKind
@@ -53,7 +53,7 @@ def out_dir(tmp_path: Path) -> Path:
     return folder
 
 
-def test_an_export_says_what_it_wrote_and_reads_back(url: str, out_dir: Path) -> None:
+def test_an_export_says_what_it_wrote_and_reads_back(url: str, out_dir: Path, dialect: str) -> None:
     out = out_dir / "errors.csv"
     code, text = run(
         "export", "logs", "--filter", "level=error", "--since", "1d", "-o", str(out),
@@ -76,7 +76,7 @@ def test_an_export_says_what_it_wrote_and_reads_back(url: str, out_dir: Path) ->
         "rows": 1,
         "bytes": (out_dir / "t.pq").stat().st_size,
         "file": str(out_dir / "t.pq"),
-        "jobs": DEFAULT_JOBS,
+        "jobs": default_jobs(dialect),
         "seconds": 0,
     }
     assert (

@@ -31,8 +31,16 @@ from swarm_director.store import export, export_parallel
 
 #: Filters given by their own options, not by --filter.
 _WINDOW = ("since", "until")
-#: Worker processes of an export: one a core, up to 4 (the parent writes the file too).
-DEFAULT_JOBS = max(1, min(4, os.cpu_count() or 1))
+
+
+def default_jobs(dialect: str) -> int:
+    """The worker processes of an export when ``--jobs`` is not given. SQLite: one a core, up
+    to 4 (SQLite formats each line in the process reading it, so workers share that work out).
+    PostgreSQL: 1 (the server formats the lines; a worker is one more server process doing
+    it, which on one machine gained little and added load: docs/benchmarks.md, "Export")."""
+    return max(1, min(4, os.cpu_count() or 1)) if dialect == "sqlite" else 1
+
+
 #: The format of an --out file name, when --format is not given.
 _SUFFIXES = {f".{f.value}": f for f in ExportFormat}
 
@@ -62,7 +70,7 @@ def export_to_file(
     overwrite: bool = False,
     progress: Callable[[int], None] | None = None,
     count: Callable[[int], None] | None = None,
-    jobs: int = 1,
+    jobs: int | None = None,
 ) -> ExportResult:
     """Export the rows of ``kind`` matching ``export_filter`` (after ``cursor``) to ``out``.
 
@@ -72,7 +80,7 @@ def export_to_file(
     of rows before they are read (a COUNT query; only when given), ``progress`` with the rows
     written so far. ``jobs`` > 1: that many worker processes read the rows, from one snapshot
     (:mod:`swarm_director.store.export_parallel`; one process where workers cannot be forked);
-    the file is the same."""
+    the file is the same. None: :func:`default_jobs`."""
     check_target(out, overwrite=overwrite)
     if fmt is ExportFormat.PARQUET:
         pyarrow_modules()
@@ -93,6 +101,8 @@ def export_to_file(
         # (PostgreSQL's COPY) would keep the connection from rolling back.
         # Parquet is parsed from the CSV text (ops.export_file.write_parquet).
         text = ExportFormat.CSV if fmt is ExportFormat.PARQUET else fmt
+        if jobs is None:
+            jobs = default_jobs(db.dialect)
         if jobs > 1 and not export_parallel.can_fork():
             jobs = 1
         if jobs > 1:
@@ -211,10 +221,8 @@ def _progress_bar(label: str) -> Iterator[tuple[Callable[[int], None], Callable[
     "--jobs",
     "-j",
     type=click.IntRange(1, 16),
-    default=DEFAULT_JOBS,
-    show_default=True,
     help="Worker processes reading the rows (one snapshot, the same file); 1: read in this "
-    "process.",
+    "process. [default: one a core, up to 4, on SQLite; 1 on PostgreSQL]",
 )
 @click.option("--force", is_flag=True, help="Replace --out if it exists.")
 @database_option
@@ -227,7 +235,7 @@ def export_cmd(
     until: str | None,
     filters: tuple[str, ...],
     cursor: int | None,
-    jobs: int,
+    jobs: int | None,
     force: bool,
     database_url: str | None,
     as_json: bool,
