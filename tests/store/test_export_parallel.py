@@ -157,7 +157,9 @@ def test_commits_while_the_workers_start_and_read_are_in_none_of_them(
         assert _log_count(db) == before + 2
 
 
-def test_a_failing_worker_fails_the_export(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failing_worker_fails_the_export(
+    db: Database, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
     build_swarm(db)
     with db.read() as session:
         prepared = export.prepare_export(session, ExportKind.LOGS)
@@ -169,6 +171,7 @@ def test_a_failing_worker_fails_the_export(db: Database, monkeypatch: pytest.Mon
     chunks = export_parallel.parallel_chunks(db.engine, prepared, ExportFormat.CSV, 2)
     with pytest.raises(export_parallel.ParallelExportError, match="RuntimeError: the disk is"):
         list(chunks)
+    assert "Traceback" not in capfd.readouterr().err  # the error is told once, by the command
 
     monkeypatch.setattr(export_parallel, "_lines", lambda *_args: os._exit(3))
     chunks = export_parallel.parallel_chunks(db.engine, prepared, ExportFormat.JSONL, 2)

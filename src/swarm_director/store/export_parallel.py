@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import struct
 import sys
 import threading
@@ -273,9 +274,10 @@ class _Sink:
             self.send(_DATA, b"".join(self._held), self._held_rows)
         self._held, self._held_bytes, self._held_rows = [], 0, 0
 
-    def end(self, kind: int) -> None:
+    def end(self, kind: int, payload: bytes = b"") -> None:
+        """Hand on what is held, then a frame of ``kind``, and flush the pipe."""
         self.hand_on()
-        self.send(kind)
+        self.send(kind, payload)
         self._out.flush()
 
     def close(self) -> None:
@@ -284,14 +286,16 @@ class _Sink:
 
 
 def _work(engine: Engine, plan: _Plan, token: str | None, me: int, workers: int, fd: int) -> None:
+    # Ctrl+C reaches the whole process group: the command stops the workers itself (SIGTERM,
+    # _stop), so a worker does not answer it with a traceback of its own.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     sink = _Sink(fd)
     try:
         engine.dispose(close=False)  # the parent's connections stay the parent's
         raw = engine.raw_connection()
         driver: Any = raw.driver_connection
         _begin(driver, plan.dialect, token)
-        sink.send(_READY)
-        sink._out.flush()
+        sink.end(_READY)
         start: tuple[Any, ...] | None = None
         segment = 0
         while True:
@@ -305,11 +309,11 @@ def _work(engine: Engine, plan: _Plan, token: str | None, me: int, workers: int,
             elif end is None:
                 return
             start, segment = end, segment + 1
-    except BaseException as error:  # told to the parent, which raises it
+    except Exception as error:
+        # Told to the command, which raises it: one error, not a worker's traceback as well.
         with suppress(OSError):
-            sink.send(_FAILED, f"{type(error).__name__}: {error}".encode())
-            sink._out.flush()
-        raise
+            sink.end(_FAILED, f"{type(error).__name__}: {error}".encode())
+        sys.exit(1)
     finally:
         sink.close()
 
