@@ -104,8 +104,6 @@ class _Plan:
     """What a worker runs: the statements of every kind of segment."""
 
     dialect: str
-    fmt: ExportFormat
-    key_count: int
     last_row: dict[bool, _Statement]
     """After a start key or from the beginning: the key of the segment's last row."""
     lines: dict[tuple[bool, bool], _Statement]
@@ -144,7 +142,7 @@ def _plan(export: Export, fmt: ExportFormat, engine: Engine) -> _Plan:
             else:
                 sql, params = pg_copy(part(after, through), fmt, dialect, header=False)
                 lines[after, through] = _Statement(sql, params, None)
-    return _Plan(dialect.name, fmt, len(keys), last_row, lines)
+    return _Plan(dialect.name, last_row, lines)
 
 
 def parallel_chunks(
@@ -164,10 +162,7 @@ def parallel_chunks(
         with _snapshot(engine) as token:
             for me in range(workers):
                 read_end, write_end = os.pipe()
-                with suppress(OSError):  # F_SETPIPE_SZ: Linux only; a bigger pipe helps only
-                    import fcntl
-
-                    fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+                _enlarge(write_end)
                 process = context.Process(
                     target=_work,
                     args=(engine, plan, token, me, workers, write_end),
@@ -195,10 +190,20 @@ def parallel_chunks(
                 elif kind == _SEGMENT_END:
                     break
                 elif kind == _DONE:
+                    _join(processes)
                     return
                 else:
                     raise ParallelExportError(f"an export worker failed: {payload.decode()}")
             segment += 1
+
+
+def _enlarge(pipe: int) -> None:
+    """Make the pipe :data:`PIPE_BYTES` large where the system lets it (``F_SETPIPE_SZ``,
+    Linux): the workers run further ahead of the parent. Without it, all the same."""
+    with suppress(OSError, ImportError, AttributeError):
+        import fcntl
+
+        fcntl.fcntl(pipe, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
 
 
 def _frame(reader: BinaryIO) -> tuple[int, int, bytes]:
@@ -210,6 +215,12 @@ def _frame(reader: BinaryIO) -> tuple[int, int, bytes]:
     if len(payload) < size:
         raise ParallelExportError("an export worker stopped before the export was read")
     return kind, rows, payload
+
+
+def _join(processes: list[Any]) -> None:
+    """Wait for the workers to end of themselves (the last are finding the end too)."""
+    for process in processes:
+        process.join(timeout=10)
 
 
 def _stop(processes: list[Any]) -> None:
@@ -290,25 +301,13 @@ def _work(engine: Engine, plan: _Plan, token: str | None, me: int, workers: int,
     # _stop), so a worker does not answer it with a traceback of its own.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     sink = _Sink(fd)
+    driver: Any = None
     try:
         engine.dispose(close=False)  # the parent's connections stay the parent's
-        raw = engine.raw_connection()
-        driver: Any = raw.driver_connection
+        driver = engine.raw_connection().driver_connection
         _begin(driver, plan.dialect, token)
         sink.end(_READY)
-        start: tuple[Any, ...] | None = None
-        segment = 0
-        while True:
-            end = _last_row(driver, plan, start)
-            if segment % workers == me:
-                _lines(driver, plan, start, end, sink)
-                if end is None:
-                    sink.end(_DONE)
-                    return
-                sink.end(_SEGMENT_END)
-            elif end is None:
-                return
-            start, segment = end, segment + 1
+        _segments(driver, plan, me, workers, sink)
     except Exception as error:
         # Told to the command, which raises it: one error, not a worker's traceback as well.
         with suppress(OSError):
@@ -316,6 +315,26 @@ def _work(engine: Engine, plan: _Plan, token: str | None, me: int, workers: int,
         sys.exit(1)
     finally:
         sink.close()
+        if driver is not None:  # closed, not dropped: the server logs no lost client
+            with suppress(Exception):
+                driver.close()
+
+
+def _segments(driver: Any, plan: _Plan, me: int, workers: int, sink: _Sink) -> None:
+    """Find every segment's end; format and hand on worker ``me``'s segments."""
+    start: tuple[Any, ...] | None = None
+    segment = 0
+    while True:
+        end = _last_row(driver, plan, start)
+        if segment % workers == me:
+            _lines(driver, plan, start, end, sink)
+            if end is None:
+                sink.end(_DONE)
+                return
+            sink.end(_SEGMENT_END)
+        elif end is None:
+            return
+        start, segment = end, segment + 1
 
 
 def _begin(driver: Any, dialect: str, token: str | None) -> None:
