@@ -178,3 +178,24 @@ def test_a_failing_worker_fails_the_export(
     with pytest.raises(export_parallel.ParallelExportError, match="stopped before the export"):
         list(chunks)
     assert not multiprocessing.active_children()
+
+
+@pytest.mark.parametrize("fmt", TEXT)
+def test_a_segment_longer_than_a_worker_holds_comes_in_pieces(
+    db: Database, monkeypatch: pytest.MonkeyPatch, fmt: ExportFormat
+) -> None:
+    """Very long rows: a worker hands a segment on in pieces (the memory it holds is bounded),
+    and the text is still the one-process export's."""
+    monkeypatch.setattr(export_parallel, "SEGMENT_ROWS", 8)
+    monkeypatch.setattr(export_parallel, "PIECE_ROWS", 2)
+    monkeypatch.setattr(export_parallel, "PIECE_BYTES", 300)
+    monkeypatch.setattr(export_parallel, "HELD_BYTES", 300)
+    build_swarm(db)
+    expected = one_process(db, ExportKind.LOGS, fmt)
+    with db.read() as session:
+        prepared = export.prepare_export(session, ExportKind.LOGS)
+    chunks = list(export_parallel.parallel_chunks(db.engine, prepared, fmt, 2))
+    assert b"".join(chunk.data for chunk in chunks) == expected
+    segments = -(-len(all_rows(db, ExportKind.LOGS)) // 8)
+    assert len([c for c in chunks if c.rows]) > segments  # segments in more than one piece
+    assert max(len(chunk.data) for chunk in chunks) < 2_000

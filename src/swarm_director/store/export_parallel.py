@@ -45,7 +45,6 @@ from swarm_director.errors import SwarmError
 from swarm_director.schemas.export import ExportFormat
 from swarm_director.store.driver_reads import compiled, driver_statement
 from swarm_director.store.export import (
-    CHUNK_ROWS,
     PG_EXPORT_SESSION,
     Chunk,
     Export,
@@ -59,6 +58,10 @@ from swarm_director.store.pagination import after_values, through_condition
 SEGMENT_ROWS = 10_000
 #: Bytes of text a worker holds before it hands them on, even within a segment.
 HELD_BYTES = 16 << 20
+#: What a worker reads before it gives it to its sink, which bounds what it holds: rows
+#: (SQLite) or bytes (PostgreSQL).
+PIECE_ROWS = 1_000
+PIECE_BYTES = 1 << 20
 #: The size of each worker's pipe (Linux's default is 64 KiB; its usual limit, 1 MiB).
 PIPE_BYTES = 1 << 20
 
@@ -370,12 +373,16 @@ def _lines(
     if plan.dialect == "sqlite":
         driver.text_factory = bytes  # each line as SQLite holds it: UTF-8
         cursor = driver.execute(statement.sql, params)
-        while rows := cursor.fetchmany(CHUNK_ROWS):
+        while rows := cursor.fetchmany(PIECE_ROWS):
             sink.hold(b"".join([row[0] for row in rows]), len(rows))
         return
     buffer, rows = bytearray(), 0
     with driver.cursor() as cursor, cursor.copy(statement.sql, params) as copy:
-        for line in copy:
+        for line in copy:  # one row a line
             buffer += line
             rows += 1
+            if len(buffer) >= PIECE_BYTES:  # the sink bounds what it holds
+                sink.hold(bytes(buffer), rows)
+                buffer.clear()
+                rows = 0
     sink.hold(bytes(buffer), rows)
