@@ -68,6 +68,9 @@ PIPE_BYTES = 1 << 20
 # A frame: its kind, the bytes that follow and the rows they hold.
 _FRAME = struct.Struct("<Bqq")
 _READY, _DATA, _SEGMENT_END, _DONE, _FAILED = range(5)
+#: PostgreSQL: the transaction the command exports its snapshot from and each worker imports
+#: it into (an imported snapshot needs REPEATABLE READ or SERIALIZABLE).
+_PG_SNAPSHOT_BEGIN = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 
 
 class ParallelExportError(SwarmError):
@@ -243,7 +246,7 @@ def _snapshot(engine: Engine) -> Iterator[str | None]:
     try:
         if engine.dialect.name == "postgresql":
             driver.autocommit = True
-            driver.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            driver.execute(_PG_SNAPSHOT_BEGIN)
             token = driver.execute("SELECT pg_export_snapshot()").fetchone()[0]
             try:
                 yield str(token)
@@ -345,7 +348,7 @@ def _begin(driver: Any, dialect: str, token: str | None) -> None:
         from psycopg import sql
 
         driver.autocommit = True
-        driver.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        driver.execute(_PG_SNAPSHOT_BEGIN)
         driver.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(token)))
         driver.execute(PG_EXPORT_SESSION)
     else:
